@@ -1,0 +1,334 @@
+package builder
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/images"
+	"github.com/thinhost/thinhost/initramfs"
+	"github.com/thinhost/thinhost/profiles"
+)
+
+// ModulePath is the Go module whose source builds hostd.
+const ModulePath = "github.com/thinhost/thinhost"
+
+// DefaultBootloader is where Debian's systemd-boot-efi package puts
+// systemd-boot.
+const DefaultBootloader = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi"
+
+// ErrOutput marks an output path the builder refuses to write.
+var ErrOutput = errors.New("refusing to write output")
+
+// Config is one build.
+type Config struct {
+	Profile *profiles.Profile
+	// Output is the disk image to write. It is written under a temporary
+	// name beside it and renamed at the end, so a failed build leaves any
+	// previous image intact.
+	Output string
+	// CacheDir holds downloads and unpacked kernels; "" uses
+	// DefaultCacheDir.
+	CacheDir string
+	// Offline forbids downloads.
+	Offline bool
+	// SourceDir is the thinhost module source; "" searches upwards from
+	// the working directory, then $THINHOST_SRC.
+	SourceDir string
+	// Bootloader is systemd-boot's EFI binary; "" uses DefaultBootloader.
+	Bootloader string
+	Log        *slog.Logger
+	// Progress receives progress bars; nil disables them.
+	Progress io.Writer
+}
+
+// Result describes a finished build.
+type Result struct {
+	Image string
+	// ImageSize is the image's apparent size; Allocated what it occupies
+	// on disk (the image is sparse).
+	ImageSize, Allocated int64
+	KernelRelease        string
+	KernelPackage        string
+	KernelSize           int64
+	InitramfsSize        int64
+	Modules              int
+	Partitions           []images.Partition
+	Duration             time.Duration
+}
+
+// Build runs the whole pipeline.
+func Build(ctx context.Context, cfg Config) (*Result, error) {
+	start := time.Now()
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	prof := cfg.Profile
+	if err := checkOutput(cfg.Output); err != nil {
+		return nil, err
+	}
+	bootloader := cfg.Bootloader
+	if bootloader == "" {
+		bootloader = DefaultBootloader
+	}
+	if _, err := os.Stat(bootloader); err != nil {
+		return nil, fmt.Errorf("find systemd-boot %s: %w (on Debian: apt-get install systemd-boot-efi)", bootloader, err)
+	}
+	src, err := findSource(cfg.SourceDir)
+	if err != nil {
+		return nil, err
+	}
+	cacheDir := cfg.CacheDir
+	if cacheDir == "" {
+		if cacheDir, err = DefaultCacheDir(); err != nil {
+			return nil, err
+		}
+	}
+	cache := &Cache{Dir: cacheDir}
+
+	// Phase 1: artifacts.
+	fetcher := &Fetcher{Cache: cache, Offline: cfg.Offline, Log: log, Progress: cfg.Progress}
+	arts, err := fetcher.ResolveAll(ctx, prof.Artifacts)
+	if err != nil {
+		return nil, err
+	}
+
+	// Phase 2: kernel and modules.
+	kart := arts[prof.Host.Kernel.Artifact]
+	log.Info("reading kernel", "artifact", kart.Artifact.Name, "file", kart.Path)
+	kern, err := kernelFrom(ctx, cache, kart.Path, kart.SHA256, prof.Host.Kernel.ModulesDir)
+	if err != nil {
+		return nil, fmt.Errorf("kernel artifact %q (%s): %w", kart.Artifact.Name, prof.Host.Kernel.Range, err)
+	}
+	log.Info("kernel", "release", kern.Release, "package", kern.Package)
+	var mods *initramfs.ModuleSet
+	if kern.ModulesDir != "" {
+		mods, err = initramfs.Closure(kern.ModulesDir, kern.Release, prof.Host.Kernel.Modules, initramfs.Optional)
+		if err != nil {
+			return nil, fmt.Errorf("kernel modules (%s): %w", prof.Host.Kernel.Range, err)
+		}
+		log.Info("module closure", "requested", len(prof.Host.Kernel.Modules), "shipped", len(mods.Modules), "builtin", len(mods.Builtin))
+	} else if len(prof.Host.Kernel.Modules) > 0 {
+		return nil, fmt.Errorf("kernel (%s): modules are listed but the kernel has no modules directory: set modules_dir", prof.Host.Kernel.Range)
+	}
+
+	// Phase 3: initramfs.
+	tmp, err := os.MkdirTemp("", "thinhost-build-")
+	if err != nil {
+		return nil, fmt.Errorf("create temporary directory: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	hcfg := &config.Config{Hostname: prof.Host.Hostname, KernelRelease: kern.Release}
+	if mods != nil {
+		optional := map[string]bool{}
+		for _, o := range initramfs.Optional {
+			optional[o] = true
+		}
+		for _, r := range mods.Requested {
+			if optional[r] && !contains(prof.Host.Kernel.Modules, r) {
+				hcfg.OptionalModules = append(hcfg.OptionalModules, r)
+			} else {
+				hcfg.Modules = append(hcfg.Modules, r)
+			}
+		}
+	}
+	hjson, err := hcfg.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("encode hostd config: %w", err)
+	}
+	initrdPath := filepath.Join(tmp, "initrd.zst")
+	initrd, err := os.Create(initrdPath)
+	if err != nil {
+		return nil, fmt.Errorf("create initramfs: %w", err)
+	}
+	log.Info("building initramfs", "source", src)
+	t0 := time.Now()
+	ires, err := initramfs.Build(ctx, initramfs.Config{
+		SourceDir: src, Modules: mods, HostdConfig: hjson, TempDir: tmp, Log: log,
+	}, initrd)
+	if cerr := initrd.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("write initramfs: %w", cerr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	log.Info("built initramfs", "bytes", ires.Size, "uncompressed", ires.Uncompressed, "duration", time.Since(t0).Round(time.Millisecond))
+
+	// Phase 4: the disk.
+	seed, err := buildSeed(kart.SHA256, initrdPath, prof)
+	if err != nil {
+		return nil, err
+	}
+	out, err := os.CreateTemp(filepath.Dir(cfg.Output), "."+filepath.Base(cfg.Output)+".tmp-")
+	if err != nil {
+		return nil, fmt.Errorf("create image: %w", err)
+	}
+	tmpOut := out.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			out.Close()
+			os.Remove(tmpOut)
+		}
+	}()
+	st := prof.Storage
+	dres, err := images.Write(ctx, out, images.Config{
+		Sizes: images.Sizes{Image: st.ImageSize, ESP: st.ESPSize, System: st.SystemSize, Data: st.DataSize},
+		Boot: images.Boot{
+			Bootloader: bootloader,
+			Kernel:     kern.Image,
+			Initrd:     initrdPath,
+			Cmdline:    Cmdline(prof),
+			Title:      "thinhost " + prof.Host.Hostname,
+		},
+		Seed: seed,
+		Log:  log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := out.Sync(); err != nil {
+		return nil, fmt.Errorf("sync image: %w", err)
+	}
+	if err := out.Close(); err != nil {
+		return nil, fmt.Errorf("close image: %w", err)
+	}
+	if err := os.Chmod(tmpOut, 0o644); err != nil {
+		return nil, fmt.Errorf("chmod image: %w", err)
+	}
+	if err := os.Rename(tmpOut, cfg.Output); err != nil {
+		return nil, fmt.Errorf("move image into place: %w", err)
+	}
+	ok = true
+
+	res := &Result{
+		Image: cfg.Output, ImageSize: st.ImageSize,
+		KernelRelease: kern.Release, KernelPackage: kern.Package,
+		InitramfsSize: ires.Size, Partitions: dres.Partitions,
+		Duration: time.Since(start),
+	}
+	if mods != nil {
+		res.Modules = len(mods.Modules)
+	}
+	if fi, err := os.Stat(kern.Image); err == nil {
+		res.KernelSize = fi.Size()
+	}
+	if fi, err := os.Stat(cfg.Output); err == nil {
+		if s, ok := fi.Sys().(*syscall.Stat_t); ok {
+			res.Allocated = s.Blocks * 512
+		}
+	}
+	return res, nil
+}
+
+// Cmdline is the kernel command line of the image: consoles first (the
+// last is /dev/console), then the profile's own arguments.
+func Cmdline(p *profiles.Profile) string {
+	var parts []string
+	for _, c := range p.Host.Console {
+		parts = append(parts, "console="+c)
+	}
+	if p.Host.Kernel.Cmdline != "" {
+		parts = append(parts, p.Host.Kernel.Cmdline)
+	}
+	return strings.Join(parts, " ")
+}
+
+func buildSeed(kernelSum, initrd string, p *profiles.Profile) ([]byte, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "thinhost-image-v1\nkernel %s\ncmdline %s\nstorage %+v\n", kernelSum, Cmdline(p), p.Storage)
+	isum, err := fileSHA256(initrd)
+	if err != nil {
+		return nil, fmt.Errorf("hash initramfs: %w", err)
+	}
+	fmt.Fprintf(h, "initrd %s\n", isum)
+	return h.Sum(nil), nil
+}
+
+// checkOutput refuses outputs that are not (or would not be) a regular file
+// in an existing directory: the builder never writes through to a device.
+func checkOutput(path string) error {
+	if path == "" {
+		return fmt.Errorf("%w: no output path given (use -o IMAGE)", ErrOutput)
+	}
+	fi, err := os.Lstat(path)
+	switch {
+	case err == nil && !fi.Mode().IsRegular():
+		return fmt.Errorf("%w %s: it exists and is not a regular file (%s); thinhost build writes image files only: use thinhost flash for devices", ErrOutput, path, fi.Mode().Type())
+	case err != nil && !os.IsNotExist(err):
+		return fmt.Errorf("%w %s: %v", ErrOutput, path, err)
+	}
+	dir := filepath.Dir(path)
+	if di, err := os.Stat(dir); err != nil || !di.IsDir() {
+		return fmt.Errorf("%w %s: directory %s does not exist", ErrOutput, path, dir)
+	}
+	return nil
+}
+
+// findSource locates the thinhost module source tree.
+func findSource(dir string) (string, error) {
+	var candidates []string
+	if dir != "" {
+		candidates = append(candidates, dir)
+	} else {
+		if wd, err := os.Getwd(); err == nil {
+			for d := wd; ; d = filepath.Dir(d) {
+				candidates = append(candidates, d)
+				if filepath.Dir(d) == d {
+					break
+				}
+			}
+		}
+		if env := os.Getenv("THINHOST_SRC"); env != "" {
+			candidates = append(candidates, env)
+		}
+	}
+	for _, d := range candidates {
+		if modulePathOf(filepath.Join(d, "go.mod")) == ModulePath {
+			return filepath.Abs(d)
+		}
+	}
+	if dir != "" {
+		return "", fmt.Errorf("find thinhost source: %s has no go.mod for %s", dir, ModulePath)
+	}
+	return "", fmt.Errorf("find thinhost source: hostd and the u-root commands are compiled from thinhost's source tree; run thinhost inside a checkout or set THINHOST_SRC")
+}
+
+func modulePathOf(gomod string) string {
+	f, err := os.Open(gomod)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "module "); ok {
+			return strings.Trim(strings.TrimSpace(rest), `"`)
+		}
+	}
+	return ""
+}
+
+func contains(xs []string, x string) bool {
+	for _, v := range xs {
+		if strings.ReplaceAll(v, "-", "_") == x {
+			return true
+		}
+	}
+	return false
+}
+
+// hexSum is a helper for tests and messages.
+func hexSum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }

@@ -1,0 +1,10 @@
+// Package builder turns a parsed profile into a bootable disk image: it
+// resolves the profile's artifacts (downloads are checksummed and cached),
+// unpacks the kernel, computes the module closure, builds the initramfs
+// with hostd as its uinit, and writes the GPT/UEFI disk.
+//
+// The CLI calls [Build]. Phases live in their own files: fetch.go (artifact
+// cache), kernel.go (Debian package or bzImage), build.go (the pipeline).
+// The builder writes nothing outside the output image, the cache and a
+// temporary directory it removes.
+package builder

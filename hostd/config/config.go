@@ -1,0 +1,56 @@
+// Package config is the runtime configuration contract between the builder,
+// which compiles a profile into it, and hostd, which reads only this: hostd
+// never parses HCL. It is versioned so an image and its hostd can tell when
+// they disagree.
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+)
+
+// Version is the configuration format this package writes and reads.
+const Version = 1
+
+// Config is hostd's configuration, stored as JSON in the initramfs.
+type Config struct {
+	Version  int    `json:"version"`
+	Hostname string `json:"hostname"`
+	// KernelRelease names the /lib/modules directory of the image.
+	KernelRelease string `json:"kernel_release"`
+	// Modules are loaded at boot, with their dependencies from
+	// modules.dep, in parallel where the dependency graph allows.
+	Modules []string `json:"modules,omitempty"`
+	// OptionalModules are loaded when present; failures are not reported
+	// as errors (hostd's own needs such as the power button).
+	OptionalModules []string `json:"optional_modules,omitempty"`
+	// ShutdownTimeout bounds a clean shutdown, in seconds.
+	ShutdownTimeout int `json:"shutdown_timeout,omitempty"`
+}
+
+// Marshal renders c as indented JSON.
+func (c *Config) Marshal() ([]byte, error) {
+	c.Version = Version
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// Load reads the configuration at path.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read hostd config: %w", err)
+	}
+	var c Config
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("parse hostd config %s: %w", path, err)
+	}
+	if c.Version != Version {
+		return nil, fmt.Errorf("hostd config %s has version %d, this hostd reads version %d: rebuild the image with a matching thinhost", path, c.Version, Version)
+	}
+	return &c, nil
+}

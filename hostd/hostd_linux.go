@@ -1,0 +1,192 @@
+package hostd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/thinhost/thinhost/hostd/config"
+)
+
+// Options configure a Daemon.
+type Options struct {
+	Config *config.Config
+	// ModulesRoot is /lib/modules.
+	ModulesRoot string
+	Log         *slog.Logger
+	// Console receives the ready line.
+	Console io.Writer
+	// Ready is called once after the ready line is printed.
+	Ready func()
+	// PowerOff ends the machine; nil uses the reboot syscall. Tests
+	// replace it.
+	PowerOff func() error
+}
+
+// Daemon is a running hostd.
+type Daemon struct {
+	opts  Options
+	start time.Time
+}
+
+// New returns a Daemon for opts.
+func New(opts Options) *Daemon {
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	if opts.ModulesRoot == "" {
+		opts.ModulesRoot = "/lib/modules"
+	}
+	if opts.Console == nil {
+		opts.Console = os.Stdout
+	}
+	if opts.PowerOff == nil {
+		opts.PowerOff = powerOff
+	}
+	return &Daemon{opts: opts, start: time.Now()}
+}
+
+// Run brings the host up, prints the ready line and waits for a power
+// button press or ctx's cancellation (a shutdown request); then it powers
+// the machine off cleanly. It returns only if powering off failed.
+func (d *Daemon) Run(ctx context.Context) error {
+	log := d.opts.Log
+	cfg := d.opts.Config
+	if cfg.Hostname != "" {
+		if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
+			log.Warn("set hostname", "hostname", cfg.Hostname, "err", err)
+		}
+	}
+	if err := mountBase(log); err != nil {
+		log.Warn("mount base filesystems", "err", err)
+	}
+	d.loadModules(ctx)
+
+	button := make(chan string, 1)
+	n, err := watchPowerButtons(ctx, log, button)
+	if err != nil || n == 0 {
+		log.Warn("no ACPI power button found: power off through a shutdown request instead", "err", err)
+	}
+
+	fmt.Fprintln(d.opts.Console, ReadyLine)
+	log.Info("ready", "since_start", time.Since(d.start).Round(time.Millisecond), "power_buttons", n)
+	if d.opts.Ready != nil {
+		d.opts.Ready()
+	}
+
+	var reason string
+	select {
+	case dev := <-button:
+		reason = "power button (" + dev + ")"
+	case <-ctx.Done():
+		reason = "shutdown request"
+	}
+	return d.shutdown(reason)
+}
+
+func (d *Daemon) shutdown(reason string) error {
+	log := d.opts.Log
+	log.Info("powering off", "reason", reason)
+	fmt.Fprintln(d.opts.Console, "thinhost: powering off ("+reason+")")
+	log.Info("syncing filesystems")
+	unix.Sync()
+	return d.opts.PowerOff()
+}
+
+func powerOff() error {
+	if err := unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF); err != nil {
+		return fmt.Errorf("power off: %w", err)
+	}
+	return nil
+}
+
+// mountBase mounts what hostd relies on that u-root's init does not.
+func mountBase(log *slog.Logger) error {
+	var errs []error
+	for _, m := range []struct{ src, dst, typ string }{
+		{"tmpfs", "/run", "tmpfs"},
+	} {
+		if err := os.MkdirAll(m.dst, 0o755); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := unix.Mount(m.src, m.dst, m.typ, unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil && !errors.Is(err, unix.EBUSY) {
+			errs = append(errs, fmt.Errorf("mount %s on %s: %w", m.typ, m.dst, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (d *Daemon) loadModules(ctx context.Context) {
+	log := d.opts.Log
+	cfg := d.opts.Config
+	dir := filepath.Join(d.opts.ModulesRoot, cfg.KernelRelease)
+	f, err := os.Open(filepath.Join(dir, "modules.dep"))
+	if err != nil {
+		if len(cfg.Modules) > 0 {
+			log.Error("no modules.dep: cannot load modules", "dir", dir, "err", err)
+		}
+		return
+	}
+	g, err := ParseModulesDep(f)
+	f.Close()
+	if err != nil {
+		log.Error("read modules.dep", "err", err)
+		return
+	}
+	optional := map[string]bool{}
+	for _, m := range cfg.OptionalModules {
+		optional[m] = true
+	}
+	names := append(append([]string{}, cfg.Modules...), cfg.OptionalModules...)
+	order, missing := g.Closure(names)
+	for _, m := range missing {
+		if !optional[m] {
+			log.Error("module not in the image", "module", m)
+		}
+	}
+	start := time.Now()
+	results := LoadParallel(ctx, g, order, func(ctx context.Context, name, rel string) error {
+		return insmod(filepath.Join(dir, rel))
+	})
+	ok := 0
+	for _, r := range results {
+		switch {
+		case r.Err == nil:
+			ok++
+			log.Debug("loaded module", "module", r.Name, "duration", r.Duration.Round(time.Millisecond))
+		case errors.Is(r.Err, unix.ENODEV), errors.Is(r.Err, unix.EOPNOTSUPP):
+			// kvm_intel on an AMD CPU, kvm_* without virtualization.
+			log.Info("module does not apply to this machine", "module", r.Name, "err", r.Err)
+		case optional[r.Name]:
+			log.Info("optional module not loaded", "module", r.Name, "err", r.Err)
+		default:
+			log.Error("load module", "module", r.Name, "err", r.Err)
+		}
+	}
+	log.Info("modules loaded", "loaded", ok, "of", len(results), "duration", time.Since(start).Round(time.Millisecond))
+}
+
+func insmod(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	flags := 0
+	if strings.HasSuffix(path, ".xz") || strings.HasSuffix(path, ".zst") {
+		flags |= unix.MODULE_INIT_COMPRESSED_FILE
+	}
+	if err := unix.FinitModule(int(f.Fd()), "", flags); err != nil && !errors.Is(err, unix.EEXIST) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,84 @@
+package hostd
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+)
+
+// ModuleGraph is the dependency graph of modules.dep.
+type ModuleGraph struct {
+	// Path maps a module name to its path relative to the modules dir.
+	Path map[string]string
+	// Deps maps a module name to the names it needs loaded first. As in
+	// depmod's format, the list is the whole closure, not just direct
+	// dependencies.
+	Deps map[string][]string
+}
+
+// ModuleName turns "kernel/fs/ext4/ext4.ko[.xz]" into "ext4".
+func ModuleName(p string) string {
+	b := path.Base(p)
+	if i := strings.Index(b, ".ko"); i >= 0 {
+		b = b[:i]
+	}
+	return strings.ReplaceAll(b, "-", "_")
+}
+
+// ParseModulesDep reads depmod's modules.dep format.
+func ParseModulesDep(r io.Reader) (*ModuleGraph, error) {
+	g := &ModuleGraph{Path: map[string]string{}, Deps: map[string][]string{}}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		mod, deps, ok := strings.Cut(text, ":")
+		if !ok {
+			return nil, fmt.Errorf("parse modules.dep line %d: missing ':'", line)
+		}
+		name := ModuleName(mod)
+		g.Path[name] = mod
+		for _, d := range strings.Fields(deps) {
+			g.Deps[name] = append(g.Deps[name], ModuleName(d))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read modules.dep: %w", err)
+	}
+	return g, nil
+}
+
+// Closure returns names and everything they depend on, dependencies first.
+// Names not in the graph are returned in missing.
+func (g *ModuleGraph) Closure(names []string) (order []string, missing []string) {
+	seen := map[string]bool{}
+	var visit func(string)
+	visit = func(n string) {
+		if seen[n] {
+			return
+		}
+		seen[n] = true
+		deps := g.Deps[n]
+		// depmod lists deepest dependencies last; load them first.
+		for i := len(deps) - 1; i >= 0; i-- {
+			visit(deps[i])
+		}
+		order = append(order, n)
+	}
+	for _, n := range names {
+		n = strings.ReplaceAll(n, "-", "_")
+		if _, ok := g.Path[n]; !ok {
+			missing = append(missing, n)
+			continue
+		}
+		visit(n)
+	}
+	return order, missing
+}

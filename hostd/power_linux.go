@@ -1,0 +1,100 @@
+package hostd
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Linux input event constants (include/uapi/linux/input-event-codes.h).
+const (
+	evKey      = 0x01
+	keyPower   = 116
+	inputEvent = 24 // struct input_event on 64-bit: timeval(16) type(2) code(2) value(4)
+)
+
+// watchPowerButtons finds the ACPI power button input devices and sends
+// their name on pressed when one is pressed. Devices may appear a moment
+// after their module loads, so it looks for up to two seconds.
+func watchPowerButtons(ctx context.Context, log *slog.Logger, pressed chan<- string) (int, error) {
+	var devs []string
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		var err error
+		devs, err = findPowerButtons("/sys/class/input")
+		if err != nil {
+			return 0, err
+		}
+		if len(devs) > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	opened := 0
+	for _, ev := range devs {
+		f, err := os.Open(filepath.Join("/dev/input", ev))
+		if err != nil {
+			log.Warn("open power button", "device", ev, "err", err)
+			continue
+		}
+		opened++
+		log.Info("watching power button", "device", "/dev/input/"+ev)
+		go func() {
+			<-ctx.Done()
+			f.Close()
+		}()
+		go func() {
+			if err := readPowerKey(f); err == nil {
+				select {
+				case pressed <- "/dev/input/" + ev:
+				default:
+				}
+			}
+		}()
+	}
+	return opened, nil
+}
+
+// findPowerButtons lists eventN devices whose name is "Power Button".
+func findPowerButtons(class string) ([]string, error) {
+	entries, err := os.ReadDir(class)
+	if err != nil {
+		return nil, fmt.Errorf("list input devices: %w", err)
+	}
+	var out []string
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), "event") {
+			continue
+		}
+		name, err := os.ReadFile(filepath.Join(class, e.Name(), "device", "name"))
+		if err != nil {
+			continue
+		}
+		if strings.TrimSpace(string(name)) == "Power Button" {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
+
+// readPowerKey returns nil when a KEY_POWER press is read from r.
+func readPowerKey(r io.Reader) error {
+	buf := make([]byte, inputEvent)
+	for {
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return err
+		}
+		typ := binary.LittleEndian.Uint16(buf[16:18])
+		code := binary.LittleEndian.Uint16(buf[18:20])
+		val := int32(binary.LittleEndian.Uint32(buf[20:24]))
+		if typ == evKey && code == keyPower && val == 1 {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,255 @@
+package images
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/diskfs/go-diskfs"
+	"github.com/diskfs/go-diskfs/backend/file"
+	"github.com/diskfs/go-diskfs/disk"
+	"github.com/diskfs/go-diskfs/filesystem"
+	"github.com/diskfs/go-diskfs/partition/gpt"
+
+	"github.com/thinhost/thinhost/images/layout"
+)
+
+const (
+	sectorSize = 512
+	mib        = 1 << 20
+	// backupGPTSectors is the backup partition array (32 sectors of 128
+	// entries × 128 bytes) plus the backup header.
+	backupGPTSectors = 33
+)
+
+// Sizes is the layout in bytes. DataSize 0 fills the rest of the disk.
+type Sizes struct {
+	Image, ESP, System, Data int64
+}
+
+// Boot is what goes on the ESP.
+type Boot struct {
+	// Bootloader is systemd-boot's EFI binary (systemd-bootx64.efi).
+	Bootloader string
+	// Kernel and Initrd are files to copy; Cmdline is the kernel command
+	// line of the loader entry.
+	Kernel, Initrd string
+	Cmdline        string
+	// Title is shown in the boot menu.
+	Title string
+}
+
+// Config is everything Write needs.
+type Config struct {
+	Sizes Sizes
+	Boot  Boot
+	// Seed makes the disk and partition GUIDs a function of the build's
+	// inputs, so two builds of the same inputs are identical.
+	Seed []byte
+	Log  *slog.Logger
+}
+
+// Partition is one partition as written.
+type Partition struct {
+	Index      int
+	Name       string
+	Type       string
+	GUID       string
+	Start, End uint64 // sectors, inclusive
+}
+
+// Size is the partition's size in bytes.
+func (p Partition) Size() int64 { return int64(p.End-p.Start+1) * sectorSize }
+
+// Plan computes the partition table for sizes: partitions 1 MiB aligned, in
+// the order ESP, system A, system B, data; data last so hostd can grow it.
+func Plan(s Sizes, seed []byte) ([]Partition, error) {
+	for _, v := range []int64{s.Image, s.ESP, s.System, s.Data} {
+		if v%mib != 0 {
+			return nil, fmt.Errorf("plan partitions: sizes must be whole MiB, got %d bytes", v)
+		}
+	}
+	total := uint64(s.Image / sectorSize)
+	// The last usable sector sits before the backup GPT.
+	lastUsable := total - backupGPTSectors - 1
+	next := uint64(mib / sectorSize) // first partition at 1 MiB
+	var parts []Partition
+	add := func(name, typ string, size int64) error {
+		if size == 0 {
+			// Fill to the last whole MiB before the backup GPT.
+			end := (lastUsable+1)/(mib/sectorSize)*(mib/sectorSize) - 1
+			if end < next {
+				return fmt.Errorf("plan partitions: no room left for %s", name)
+			}
+			size = int64(end-next+1) * sectorSize
+		}
+		n := uint64(size / sectorSize)
+		if next+n-1 > lastUsable {
+			return fmt.Errorf("plan partitions: %s (%d MiB) does not fit in a %d MiB image", name, size/mib, s.Image/mib)
+		}
+		parts = append(parts, Partition{
+			Index: len(parts) + 1, Name: name, Type: typ,
+			GUID:  seededGUID(seed, "partition:"+name),
+			Start: next, End: next + n - 1,
+		})
+		next += n
+		return nil
+	}
+	for _, p := range []struct {
+		name, typ string
+		size      int64
+	}{
+		{layout.ESPName, layout.TypeESP, s.ESP},
+		{layout.SystemAName, layout.TypeSystem, s.System},
+		{layout.SystemBName, layout.TypeSystem, s.System},
+		{layout.DataName, layout.TypeData, s.Data},
+	} {
+		if err := add(p.name, p.typ, p.size); err != nil {
+			return nil, err
+		}
+	}
+	return parts, nil
+}
+
+// seededGUID derives an RFC 4122 version-4-shaped GUID from seed and what.
+func seededGUID(seed []byte, what string) string {
+	h := sha256.Sum256(append(append([]byte{}, seed...), what...))
+	b := h[:16]
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return strings.ToUpper(fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]))
+}
+
+// Result describes the written image.
+type Result struct {
+	Partitions []Partition
+	// ESPFiles are the files written to the ESP with their sizes.
+	ESPFiles map[string]int64
+}
+
+// Write lays out the disk on f, which must be an empty regular file (it is
+// truncated to the image size, so unwritten space stays sparse).
+func Write(ctx context.Context, f *os.File, cfg Config) (*Result, error) {
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	parts, err := Plan(cfg.Sizes, cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Truncate(cfg.Sizes.Image); err != nil {
+		return nil, fmt.Errorf("size image %s: %w", f.Name(), err)
+	}
+	d, err := diskfs.OpenBackend(file.New(f, false), diskfs.WithSectorSize(sectorSize))
+	if err != nil {
+		return nil, fmt.Errorf("open image %s: %w", f.Name(), err)
+	}
+	table := &gpt.Table{
+		LogicalSectorSize:  sectorSize,
+		PhysicalSectorSize: sectorSize,
+		ProtectiveMBR:      true,
+		GUID:               seededGUID(cfg.Seed, "disk"),
+	}
+	for _, p := range parts {
+		table.Partitions = append(table.Partitions, &gpt.Partition{
+			Index: p.Index, Start: p.Start, End: p.End, Size: uint64(p.Size()),
+			Type: gpt.Type(p.Type), Name: p.Name, GUID: p.GUID,
+		})
+	}
+	if err := d.Partition(table); err != nil {
+		return nil, fmt.Errorf("write partition table to %s: %w", f.Name(), err)
+	}
+	log.Info("partitioned image", "image", f.Name(), "partitions", len(parts))
+
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	files, err := writeESP(d, 1, cfg.Boot)
+	if err != nil {
+		return nil, fmt.Errorf("write ESP of %s: %w", f.Name(), err)
+	}
+	log.Info("wrote ESP", "files", len(files))
+	return &Result{Partitions: parts, ESPFiles: files}, nil
+}
+
+func writeESP(d *disk.Disk, index int, b Boot) (map[string]int64, error) {
+	fs, err := d.CreateFilesystem(disk.FilesystemSpec{
+		Partition:    index,
+		FSType:       filesystem.TypeFat32,
+		VolumeLabel:  layout.ESPVolumeLabel,
+		Reproducible: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create FAT32: %w", err)
+	}
+	written := map[string]int64{}
+	slot := "a"
+	title := b.Title
+	if title == "" {
+		title = "thinhost"
+	}
+	entry := fmt.Sprintf("title %s (slot %s)\nlinux /%s\ninitrd /%s\noptions %s\n",
+		title, slot, layout.KernelPath(slot), layout.InitrdPath(slot), b.Cmdline)
+	// timeout 0 boots the default at once; holding a key shows the menu.
+	loader := fmt.Sprintf("default thinhost-%s.conf\ntimeout 0\neditor no\nconsole-mode keep\n", slot)
+
+	copies := []struct {
+		dst  string
+		src  string
+		data string
+	}{
+		{dst: layout.BootloaderPath, src: b.Bootloader},
+		{dst: layout.LoaderConfPath, data: loader},
+		{dst: layout.EntryPath(slot), data: entry},
+		{dst: layout.KernelPath(slot), src: b.Kernel},
+		{dst: layout.InitrdPath(slot), src: b.Initrd},
+	}
+	made := map[string]bool{}
+	for _, c := range copies {
+		if err := mkdirAll(fs, path.Dir(c.dst), made); err != nil {
+			return nil, err
+		}
+		var r io.Reader = strings.NewReader(c.data)
+		if c.src != "" {
+			in, err := os.Open(c.src)
+			if err != nil {
+				return nil, fmt.Errorf("open %s for the ESP: %w", c.src, err)
+			}
+			defer in.Close()
+			r = in
+		}
+		out, err := fs.OpenFile("/"+c.dst, os.O_CREATE|os.O_RDWR|os.O_TRUNC)
+		if err != nil {
+			return nil, fmt.Errorf("create /%s: %w", c.dst, err)
+		}
+		n, err := io.Copy(out, r)
+		if err != nil {
+			return nil, fmt.Errorf("write /%s: %w", c.dst, err)
+		}
+		if err := out.Close(); err != nil {
+			return nil, fmt.Errorf("close /%s: %w", c.dst, err)
+		}
+		written[c.dst] = n
+	}
+	return written, nil
+}
+
+func mkdirAll(fs filesystem.FileSystem, dir string, made map[string]bool) error {
+	if dir == "." || dir == "/" || dir == "" || made[dir] {
+		return nil
+	}
+	if err := mkdirAll(fs, path.Dir(dir), made); err != nil {
+		return err
+	}
+	if err := fs.Mkdir("/" + dir); err != nil {
+		return fmt.Errorf("mkdir /%s: %w", dir, err)
+	}
+	made[dir] = true
+	return nil
+}

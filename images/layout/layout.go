@@ -1,0 +1,45 @@
+// Package layout holds the disk layout contract shared by the image writer
+// (images/) and the host daemon (hostd/): partition names and types, and
+// where the boot files live on the ESP. It has no dependencies, so hostd can
+// import it without pulling in the builder.
+package layout
+
+// GPT partition names (PARTLABEL). hostd finds partitions by these names,
+// never by number, so the layout can gain partitions later.
+const (
+	ESPName     = "thinhost-esp"
+	SystemAName = "thinhost-system-a"
+	SystemBName = "thinhost-system-b"
+	DataName    = "thinhost-data"
+)
+
+// Partition type GUIDs.
+const (
+	// TypeESP is the EFI system partition.
+	TypeESP = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+	// TypeSystem is the Discoverable Partitions Specification's "/usr
+	// partition (x86-64)": the system slots hold a read-only tree of
+	// programs, which is what /usr is.
+	TypeSystem = "8484680C-9521-48C6-9C11-B0720656F69E"
+	// TypeData is a generic Linux filesystem.
+	TypeData = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
+)
+
+// ESPVolumeLabel is the FAT volume label of the ESP.
+const ESPVolumeLabel = "THINHOST"
+
+// Files on the ESP. Slot "a" is the only slot written today; "b" is where an
+// update will go, selected through systemd-boot's boot counting.
+const (
+	BootloaderPath = "EFI/BOOT/BOOTX64.EFI"
+	LoaderConfPath = "loader/loader.conf"
+)
+
+// EntryPath is the systemd-boot loader entry of a slot.
+func EntryPath(slot string) string { return "loader/entries/thinhost-" + slot + ".conf" }
+
+// KernelPath and InitrdPath are a slot's boot files on the ESP.
+func KernelPath(slot string) string { return "thinhost/" + slot + "/vmlinuz" }
+
+// InitrdPath is the slot's initramfs on the ESP.
+func InitrdPath(slot string) string { return "thinhost/" + slot + "/initrd.zst" }

@@ -1,0 +1,146 @@
+package profiles
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Host describes the host system: its name, consoles and kernel.
+type Host struct {
+	Hostname string
+	// Console lists kernel consoles ("tty0", "ttyS0,115200"); the last one
+	// is /dev/console, where hostd prints its readiness line.
+	Console []string
+	Kernel  Kernel
+}
+
+// Kernel names the kernel artifact and what the host loads from it.
+type Kernel struct {
+	// Artifact is the name of an artifact: a Debian linux-image .deb, or
+	// a plain bzImage together with ModulesDir.
+	Artifact string
+	// ModulesDir is a local /lib/modules/<release> tree for a plain
+	// bzImage (absolute, resolved against the profile directory).
+	ModulesDir string
+	// Cmdline is appended to the kernel command line thinhost builds.
+	Cmdline string
+	// Modules are loaded by hostd at boot, with their dependencies.
+	Modules []string
+	// Range is the kernel block, for messages about it.
+	Range hcl.Range
+}
+
+// DefaultConsole is used when a profile names no console.
+var DefaultConsole = []string{"tty0", "ttyS0,115200"}
+
+var (
+	hostSchema = &hcl.BodySchema{
+		Attributes: []hcl.AttributeSchema{{Name: "hostname"}, {Name: "console"}},
+		Blocks:     []hcl.BlockHeaderSchema{{Type: "kernel"}},
+	}
+	kernelSchema = &hcl.BodySchema{
+		Attributes: []hcl.AttributeSchema{
+			{Name: "artifact", Required: true},
+			{Name: "modules_dir"},
+			{Name: "cmdline"},
+			{Name: "modules"},
+		},
+	}
+	hostnameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$`)
+	moduleRE   = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
+	consoleRE  = regexp.MustCompile(`^(tty[a-zA-Z]*[0-9]+|hvc[0-9]+)(,[0-9a-zA-Z]+)?$`)
+)
+
+func decodeHost(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.Diagnostics {
+	content, diags := b.Body.Content(hostSchema)
+	h := &prof.Host
+
+	name, attr, d := evalString(content.Attributes, "hostname", ctx)
+	diags = append(diags, d...)
+	switch {
+	case attr == nil:
+		h.Hostname = "thinhost"
+	case !hostnameRE.MatchString(name):
+		diags = append(diags, attrDiag(attr, "Invalid hostname",
+			fmt.Sprintf("hostname %q must be 1-63 letters, digits or '-', not starting or ending with '-'.", name)))
+	default:
+		h.Hostname = name
+	}
+
+	cons, attr, d := evalStringList(content.Attributes, "console", ctx)
+	diags = append(diags, d...)
+	if attr == nil {
+		h.Console = append([]string(nil), DefaultConsole...)
+	} else {
+		for _, c := range cons {
+			if !consoleRE.MatchString(c) {
+				diags = append(diags, attrDiag(attr, "Invalid console",
+					fmt.Sprintf("console %q must look like \"tty0\" or \"ttyS0,115200\".", c)))
+			}
+		}
+		h.Console = cons
+	}
+
+	diags = append(diags, decodeSingleton(content.Blocks, "kernel", b.Body, true, func(kb *hcl.Block) hcl.Diagnostics {
+		return decodeKernel(kb, ctx, prof)
+	})...)
+	return diags
+}
+
+func decodeKernel(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.Diagnostics {
+	content, diags := b.Body.Content(kernelSchema)
+	k := &prof.Host.Kernel
+	k.Range = b.DefRange
+
+	art, attr, d := evalString(content.Attributes, "artifact", ctx)
+	diags = append(diags, d...)
+	if attr != nil && !d.HasErrors() {
+		if prof.Artifact(art) == nil {
+			diags = append(diags, attrDiag(attr, "Unknown artifact",
+				fmt.Sprintf("kernel.artifact %q names no artifact block.%s", art, didYouMean(art, artifactNames(prof.Artifacts)))))
+		}
+		k.Artifact = art
+	}
+
+	dir, attr, d := evalString(content.Attributes, "modules_dir", ctx)
+	diags = append(diags, d...)
+	if attr != nil && dir != "" {
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(prof.Dir, dir)
+		}
+		k.ModulesDir = filepath.Clean(dir)
+	}
+
+	k.Cmdline, attr, d = evalString(content.Attributes, "cmdline", ctx)
+	diags = append(diags, d...)
+	if attr != nil {
+		for _, f := range strings.Fields(k.Cmdline) {
+			if strings.HasPrefix(f, "console=") {
+				diags = append(diags, attrDiag(attr, "Console in cmdline",
+					"Set consoles with host.console, not console= in cmdline: thinhost orders them so hostd's output reaches the right one."))
+			}
+		}
+	}
+
+	mods, attr, d := evalStringList(content.Attributes, "modules", ctx)
+	diags = append(diags, d...)
+	seen := map[string]bool{}
+	for _, m := range mods {
+		if !moduleRE.MatchString(m) {
+			diags = append(diags, attrDiag(attr, "Invalid module name",
+				fmt.Sprintf("module %q must be a name such as \"virtio_blk\", without path or .ko.", m)))
+			continue
+		}
+		norm := strings.ReplaceAll(m, "-", "_")
+		if seen[norm] {
+			continue
+		}
+		seen[norm] = true
+		k.Modules = append(k.Modules, norm)
+	}
+	return diags
+}

@@ -1,0 +1,198 @@
+package profiles
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// SchemaVersion is the version of the profile language this package reads.
+const SchemaVersion = 1
+
+// Profile is a parsed and validated profile.
+type Profile struct {
+	// Path is the profile file as given; Dir is its directory, against
+	// which relative artifact paths are resolved.
+	Path string
+	Dir  string
+
+	Variables []*Variable
+	Artifacts []*Artifact
+	Host      Host
+	Storage   Storage
+}
+
+// Artifact returns the artifact with the given name, or nil.
+func (p *Profile) Artifact(name string) *Artifact {
+	for _, a := range p.Artifacts {
+		if a.Name == name {
+			return a
+		}
+	}
+	return nil
+}
+
+// Options are the values given on the command line.
+type Options struct {
+	// Vars are "name=value" assignments from -var, applied in order after
+	// the var files.
+	Vars []string
+	// VarFiles are HCL files of "name = value" lines, applied in order.
+	VarFiles []string
+}
+
+// Parser parses profiles and remembers their source, so diagnostics can be
+// printed with the offending lines.
+type Parser struct {
+	p *hclparse.Parser
+}
+
+// NewParser returns a Parser.
+func NewParser() *Parser { return &Parser{p: hclparse.NewParser()} }
+
+// Parse is a convenience for NewParser().ParseFile. Callers that want to
+// print diagnostics with source lines should keep the Parser instead.
+func Parse(filename string, opts Options) (*Profile, hcl.Diagnostics) {
+	return NewParser().ParseFile(filename, opts)
+}
+
+var rootSchema = &hcl.BodySchema{
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "variable", LabelNames: []string{"name"}},
+		{Type: "artifact", LabelNames: []string{"name"}},
+		{Type: "host"},
+		{Type: "storage"},
+	},
+}
+
+// ParseFile reads, decodes and validates the profile at filename. It
+// collects every problem it can find in one run; the Profile is nil when
+// any diagnostic is an error.
+func (ps *Parser) ParseFile(filename string, opts Options) (*Profile, hcl.Diagnostics) {
+	file, diags := ps.p.ParseHCLFile(filename)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return ps.decode(filename, file.Body, opts, diags)
+}
+
+// ParseSource is ParseFile for a profile held in memory; filename is used
+// in diagnostics and to resolve relative paths.
+func (ps *Parser) ParseSource(src []byte, filename string, opts Options) (*Profile, hcl.Diagnostics) {
+	file, diags := ps.p.ParseHCL(src, filename)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return ps.decode(filename, file.Body, opts, diags)
+}
+
+func (ps *Parser) decode(filename string, body hcl.Body, opts Options, diags hcl.Diagnostics) (*Profile, hcl.Diagnostics) {
+	content, d := body.Content(rootSchema)
+	diags = append(diags, d...)
+
+	prof := &Profile{Path: filename, Dir: filepath.Dir(filename)}
+
+	// Variables first: every other block may refer to var.NAME.
+	var varBlocks, artBlocks, hostBlocks, storageBlocks []*hcl.Block
+	for _, b := range content.Blocks {
+		switch b.Type {
+		case "variable":
+			varBlocks = append(varBlocks, b)
+		case "artifact":
+			artBlocks = append(artBlocks, b)
+		case "host":
+			hostBlocks = append(hostBlocks, b)
+		case "storage":
+			storageBlocks = append(storageBlocks, b)
+		}
+	}
+	vars, d := ps.decodeVariables(varBlocks, opts)
+	diags = append(diags, d...)
+	prof.Variables = vars
+	ctx := evalContext(vars)
+
+	prof.Artifacts, d = decodeArtifacts(artBlocks, ctx, prof.Dir)
+	diags = append(diags, d...)
+
+	d = decodeSingleton(hostBlocks, "host", body, true, func(b *hcl.Block) hcl.Diagnostics {
+		return decodeHost(b, ctx, prof)
+	})
+	diags = append(diags, d...)
+	prof.Storage = defaultStorage()
+	d = decodeSingleton(storageBlocks, "storage", body, false, func(b *hcl.Block) hcl.Diagnostics {
+		return decodeStorage(b, ctx, &prof.Storage)
+	})
+	diags = append(diags, d...)
+
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return prof, diags
+}
+
+// decodeSingleton decodes a block that may appear at most once.
+func decodeSingleton(blocks []*hcl.Block, typ string, parent hcl.Body, required bool, decode func(*hcl.Block) hcl.Diagnostics) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	if len(blocks) == 0 {
+		if required {
+			rng := parent.MissingItemRange()
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  fmt.Sprintf("Missing %s block", typ),
+				Detail:   fmt.Sprintf("A profile needs exactly one %q block.", typ),
+				Subject:  &rng,
+			})
+		}
+		return diags
+	}
+	for _, extra := range blocks[1:] {
+		rng := extra.DefRange
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  fmt.Sprintf("Duplicate %s block", typ),
+			Detail:   fmt.Sprintf("Only one %q block is allowed; the first is at %s.", typ, blocks[0].DefRange),
+			Subject:  &rng,
+		})
+	}
+	return append(diags, decode(blocks[0])...)
+}
+
+func evalContext(vars []*Variable) *hcl.EvalContext {
+	m := map[string]cty.Value{}
+	for _, v := range vars {
+		m[v.Name] = v.Value
+	}
+	return &hcl.EvalContext{Variables: map[string]cty.Value{"var": cty.ObjectVal(m)}}
+}
+
+// WriteDiagnostics renders diags with file:line:col and the source lines,
+// the one place thinhost prints profile problems.
+func (ps *Parser) WriteDiagnostics(w io.Writer, diags hcl.Diagnostics, width uint, color bool) error {
+	// Errors first, then warnings, each in source order, so the output
+	// reads top to bottom.
+	sorted := append(hcl.Diagnostics(nil), diags...)
+	sort.SliceStable(sorted, func(i, j int) bool {
+		if sorted[i].Severity != sorted[j].Severity {
+			return sorted[i].Severity == hcl.DiagError
+		}
+		return rangeLess(sorted[i].Subject, sorted[j].Subject)
+	})
+	return hcl.NewDiagnosticTextWriter(w, ps.p.Files(), width, color).WriteDiagnostics(sorted)
+}
+
+func rangeLess(a, b *hcl.Range) bool {
+	switch {
+	case a == nil:
+		return false
+	case b == nil:
+		return true
+	case a.Filename != b.Filename:
+		return a.Filename < b.Filename
+	}
+	return a.Start.Byte < b.Start.Byte
+}

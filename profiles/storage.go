@@ -1,0 +1,98 @@
+package profiles
+
+import (
+	"fmt"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Storage is the disk layout the image gets.
+type Storage struct {
+	// ImageSize is the size of the raw disk image.
+	ImageSize int64
+	// ESPSize is the EFI system partition (FAT32).
+	ESPSize int64
+	// SystemSize is each of the two system slots (A and B).
+	SystemSize int64
+	// DataSize is the data partition at build time; 0 means "the rest of
+	// the image". hostd grows it to fill the device on first boot.
+	DataSize int64
+}
+
+// Layout limits, shared with images/.
+const (
+	MiB = 1 << 20
+	// GPTOverhead covers the 1 MiB alignment gap at the start and the
+	// backup GPT (33 sectors) at the end, rounded to whole MiB.
+	GPTOverhead = 2 * MiB
+	MinESPSize  = 64 * MiB
+	MinDataSize = 16 * MiB
+)
+
+func defaultStorage() Storage {
+	return Storage{
+		ImageSize:  2 << 30,
+		ESPSize:    256 * MiB,
+		SystemSize: 512 * MiB,
+	}
+}
+
+var storageSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "image_size"},
+		{Name: "esp_size"},
+		{Name: "system_size"},
+		{Name: "data_size"},
+	},
+}
+
+func decodeStorage(b *hcl.Block, ctx *hcl.EvalContext, s *Storage) hcl.Diagnostics {
+	content, diags := b.Body.Content(storageSchema)
+	attrs := content.Attributes
+	var d hcl.Diagnostics
+	s.ImageSize, d = decodeSize(attrs, "image_size", ctx, s.ImageSize)
+	diags = append(diags, d...)
+	s.ESPSize, d = decodeSize(attrs, "esp_size", ctx, s.ESPSize)
+	diags = append(diags, d...)
+	s.SystemSize, d = decodeSize(attrs, "system_size", ctx, s.SystemSize)
+	diags = append(diags, d...)
+	s.DataSize, d = decodeSize(attrs, "data_size", ctx, s.DataSize)
+	diags = append(diags, d...)
+	if diags.HasErrors() {
+		return diags
+	}
+
+	for _, c := range []struct {
+		name string
+		v    int64
+	}{{"image_size", s.ImageSize}, {"esp_size", s.ESPSize}, {"system_size", s.SystemSize}, {"data_size", s.DataSize}} {
+		if a, ok := attrs[c.name]; ok && c.v%MiB != 0 {
+			diags = append(diags, attrDiag(a, "Unaligned size",
+				fmt.Sprintf("%s must be a whole number of MiB (partitions are 1 MiB aligned); %s is not.", c.name, FormatSize(c.v))))
+		}
+	}
+	if a, ok := attrs["esp_size"]; ok && s.ESPSize < MinESPSize {
+		diags = append(diags, attrDiag(a, "ESP too small",
+			fmt.Sprintf("esp_size must be at least %s for a FAT32 EFI system partition.", FormatSize(MinESPSize))))
+	}
+	if a, ok := attrs["data_size"]; ok && s.DataSize < MinDataSize {
+		diags = append(diags, attrDiag(a, "Data partition too small",
+			fmt.Sprintf("data_size must be at least %s.", FormatSize(MinDataSize))))
+	}
+	data := s.DataSize
+	if data == 0 {
+		data = MinDataSize
+	}
+	need := GPTOverhead + s.ESPSize + 2*s.SystemSize + data
+	if s.ImageSize < need {
+		rng := b.DefRange
+		if a, ok := attrs["image_size"]; ok {
+			rng = a.Expr.Range()
+		}
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Image too small",
+			Detail: fmt.Sprintf("image_size %s cannot hold the GPT (%s), the ESP (%s), two system slots (%s each) and data (%s): make it at least %s.",
+				FormatSize(s.ImageSize), FormatSize(GPTOverhead), FormatSize(s.ESPSize), FormatSize(s.SystemSize), FormatSize(data), FormatSize(need)),
+			Subject: &rng})
+	}
+	return diags
+}
