@@ -98,7 +98,20 @@ func (d *Daemon) shutdown(reason string) error {
 	fmt.Fprintln(d.opts.Console, "thinhost: powering off ("+reason+")")
 	log.Info("syncing filesystems")
 	unix.Sync()
+	// The serial console is slow: wait until what was written has left
+	// the UART, or the power-off cuts the last lines.
+	drainConsole(d.opts.Console, os.Stdout, os.Stderr)
 	return d.opts.PowerOff()
+}
+
+// drainConsole waits until output written to each terminal has been
+// transmitted (tcdrain). Writers that are not terminals are skipped.
+func drainConsole(ws ...any) {
+	for _, w := range ws {
+		if f, ok := w.(interface{ Fd() uintptr }); ok {
+			_ = unix.IoctlSetInt(int(f.Fd()), unix.TCSBRK, 1)
+		}
+	}
 }
 
 func powerOff() error {

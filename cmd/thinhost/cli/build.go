@@ -1,0 +1,85 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/thinhost/thinhost/builder"
+	"github.com/thinhost/thinhost/profiles"
+)
+
+func buildCmd(e *env) *cobra.Command {
+	var (
+		pf       profileFlags
+		output   string
+		cacheDir string
+		offline  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "build PROFILE -o IMAGE",
+		Short: "Build a bootable GPT/UEFI disk image from a profile",
+		Long: `build fetches what the profile names (checksummed, cached under $THINHOST_CACHE),
+builds the host's initramfs with hostd, and writes a sparse raw disk image.
+It writes nothing but IMAGE (atomically: a failed build leaves an old IMAGE
+as it was), the cache and a temporary directory it removes.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			prof, err := pf.load(e, args[0])
+			if err != nil {
+				return err
+			}
+			if output == "" {
+				return fmt.Errorf("build %s: no output given: add -o IMAGE", args[0])
+			}
+			if err := os.MkdirAll(filepath.Dir(output), 0o755); err != nil {
+				return fmt.Errorf("create output directory: %w", err)
+			}
+			res, err := builder.Build(cmd.Context(), builder.Config{
+				Profile:  prof,
+				Output:   output,
+				CacheDir: cacheDir,
+				Offline:  offline,
+				Log:      e.logger(),
+				Progress: progressWriter(e.stderr),
+			})
+			if err != nil {
+				return fmt.Errorf("build %s: %w", args[0], err)
+			}
+			printBuild(e.stdout, res)
+			return nil
+		},
+	}
+	pf.register(cmd)
+	cmd.Flags().StringVarP(&output, "output", "o", "", "the disk image to write")
+	cmd.Flags().StringVar(&cacheDir, "cache", "", "artifact cache directory (default $THINHOST_CACHE, else the user cache dir)")
+	cmd.Flags().BoolVar(&offline, "offline", false, "never download: fail naming every artifact missing from the cache")
+	return cmd
+}
+
+func printBuild(w io.Writer, r *builder.Result) {
+	fmt.Fprintf(w, "image     %s (%s, %s allocated)\n", r.Image, profiles.FormatSize(r.ImageSize), profiles.FormatSize(r.Allocated))
+	kernel := r.KernelRelease
+	if r.KernelPackage != "" {
+		kernel += " from " + r.KernelPackage
+	}
+	fmt.Fprintf(w, "kernel    %s (%s)\n", kernel, profiles.FormatSize(r.KernelSize))
+	fmt.Fprintf(w, "initramfs %s, %d module(s)\n", profiles.FormatSize(r.InitramfsSize), r.Modules)
+	for _, p := range r.Partitions {
+		fmt.Fprintf(w, "part %d    %-18s %s\n", p.Index, p.Name, profiles.FormatSize(p.Size()))
+	}
+	fmt.Fprintf(w, "built in  %s\n", r.Duration.Round(1e7))
+}
+
+// progressWriter returns w when it is a terminal, for progress bars, and
+// nil otherwise: logs carry the same facts without carriage returns.
+func progressWriter(w io.Writer) io.Writer {
+	if f, ok := w.(interface{ Fd() uintptr }); ok && term.IsTerminal(int(f.Fd())) {
+		return w
+	}
+	return nil
+}

@@ -1,0 +1,314 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/thinhost/thinhost/hostd"
+	"github.com/thinhost/thinhost/images/qemu"
+	"github.com/thinhost/thinhost/profiles"
+)
+
+// consoleTail is how many console lines a failed check prints.
+const consoleTail = 40
+
+type runFlags struct {
+	check      bool
+	timeout    time.Duration
+	forwards   []string
+	memory     string
+	cpus       int
+	accel      string
+	snapshot   bool
+	ovmfCode   string
+	ovmfVars   string
+	qemuBinary string
+}
+
+func runCmd(e *env) *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run IMAGE",
+		Short: "Boot an image in QEMU under UEFI, with the serial console on the terminal",
+		Long: `run boots IMAGE in QEMU with OVMF. KVM is used when it works here, else TCG
+(with a notice). The serial console is on the terminal: Ctrl-A X quits QEMU,
+Ctrl-A C switches to its monitor.
+
+With --check, run is headless: it boots, waits for hostd's ready line, prints
+the time to ready, presses the ACPI power button and waits for the host to
+power off; it exits 0 only if all of that happened, and otherwise prints the
+last console lines.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runImage(cmd.Context(), e, args[0], f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&f.check, "check", false, "headless boot check: wait for hostd ready, power off, report")
+	fl.DurationVar(&f.timeout, "timeout", 3*time.Minute, "with --check: how long to wait for the ready line")
+	fl.StringArrayVar(&f.forwards, "forward", nil, "forward TCP 127.0.0.1:HOSTPORT to GUESTPORT in the VM, as HOSTPORT:GUESTPORT (repeatable)")
+	fl.StringVar(&f.memory, "memory", "1GiB", "guest memory, such as 1GiB or 768MiB (a bare number is MiB)")
+	fl.IntVar(&f.cpus, "cpus", 2, "guest CPUs")
+	fl.StringVar(&f.accel, "accel", "auto", "accelerator: auto (KVM when usable, else TCG), kvm or tcg")
+	fl.BoolVar(&f.snapshot, "snapshot", false, "discard the run's writes to IMAGE")
+	fl.StringVar(&f.ovmfCode, "ovmf-code", "", "UEFI firmware code file (default: search the Debian, Fedora and Arch paths)")
+	fl.StringVar(&f.ovmfVars, "ovmf-vars", "", "UEFI variable store template, with --ovmf-code")
+	fl.StringVar(&f.qemuBinary, "qemu", qemu.DefaultBinary, "QEMU binary")
+	return cmd
+}
+
+func parseMemory(s string) (int, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		if n <= 0 {
+			return 0, fmt.Errorf("memory %q: must be positive", s)
+		}
+		return n, nil
+	}
+	b, err := profiles.ParseSize(s)
+	if err != nil {
+		return 0, fmt.Errorf("memory: %w", err)
+	}
+	if b%(1<<20) != 0 || b <= 0 {
+		return 0, fmt.Errorf("memory %q: must be a whole number of MiB", s)
+	}
+	return int(b >> 20), nil
+}
+
+func runImage(ctx context.Context, e *env, image string, f runFlags) error {
+	mem, err := parseMemory(f.memory)
+	if err != nil {
+		return err
+	}
+	var fwds []qemu.Forward
+	for _, s := range f.forwards {
+		fw, err := qemu.ParseForward(s)
+		if err != nil {
+			return err
+		}
+		fwds = append(fwds, fw)
+	}
+	var fw *qemu.Firmware
+	switch {
+	case f.ovmfCode != "" && f.ovmfVars != "":
+		fw = &qemu.Firmware{Code: f.ovmfCode, Vars: f.ovmfVars}
+	case f.ovmfCode != "" || f.ovmfVars != "":
+		return fmt.Errorf("give both --ovmf-code and --ovmf-vars, or neither")
+	default:
+		if fw, err = qemu.FindOVMF(); err != nil {
+			return err
+		}
+	}
+	cfg := qemu.Config{
+		Image: image, Binary: f.qemuBinary, Firmware: fw, Accel: f.accel,
+		MemoryMiB: mem, CPUs: f.cpus, Forwards: fwds, Snapshot: f.snapshot,
+		Stderr: e.stderr, Log: e.logger(),
+	}
+	if !f.check {
+		return runInteractive(ctx, e, cfg)
+	}
+	return runCheck(ctx, e, cfg, f.timeout)
+}
+
+func announce(e *env, m *qemu.Machine) {
+	accel := "KVM"
+	if m.Spec.Accel == qemu.AccelTCG {
+		accel = "TCG (software emulation, slow)"
+		if m.AccelReason != "" {
+			accel += ": KVM not usable: " + m.AccelReason
+		}
+	}
+	fmt.Fprintf(e.stderr, "thinhost: booting %s with %s\n", m.Spec.Image, accel)
+	fmt.Fprintf(e.stderr, "thinhost: firmware %s\n", m.Spec.Firmware.Code)
+	for _, fw := range m.Spec.Forwards {
+		fmt.Fprintf(e.stderr, "thinhost: forwarding 127.0.0.1:%d to guest port %d\n", fw.Host, fw.Guest)
+	}
+}
+
+func runInteractive(ctx context.Context, e *env, cfg qemu.Config) error {
+	cfg.Interactive = true
+	cfg.Stdin, cfg.Stdout = e.stdin, e.stdout
+	// QEMU puts a terminal into raw mode itself; remember its state so a
+	// crash does not leave the user's shell unusable.
+	if f, ok := e.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if st, err := term.GetState(int(f.Fd())); err == nil {
+			defer term.Restore(int(f.Fd()), st)
+		}
+	}
+	m, err := qemu.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	announce(e, m)
+	fmt.Fprintln(e.stderr, "thinhost: serial console follows; Ctrl-A X quits QEMU")
+	select {
+	case <-m.Done():
+	case <-ctx.Done():
+		// SIGTERM to thinhost (Ctrl-C goes to the guest in raw mode).
+		_ = m.Powerdown()
+		select {
+		case <-m.Done():
+		case <-time.After(30 * time.Second):
+			m.Kill()
+		}
+	}
+	if err := m.Wait(); err != nil {
+		return fmt.Errorf("qemu: %w", err)
+	}
+	return nil
+}
+
+func runCheck(ctx context.Context, e *env, cfg qemu.Config, timeout time.Duration) error {
+	con := newConsoleWatch(consoleTail, hostd.ReadyLine)
+	if e.verbose {
+		con.echo = e.stderr
+	}
+	cfg.Stdout = con
+	cfg.NoReboot = true
+	start := time.Now()
+	m, err := qemu.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer m.Kill()
+	announce(e, m)
+
+	fail := func(format string, a ...any) error {
+		fmt.Fprintf(e.stderr, "thinhost: check failed: "+format+"\n", a...)
+		fmt.Fprintf(e.stderr, "--- last %d console lines ---\n", consoleTail)
+		for _, l := range con.Tail() {
+			fmt.Fprintln(e.stderr, l)
+		}
+		fmt.Fprintln(e.stderr, "---")
+		return errReported
+	}
+
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-con.Ready():
+	case <-m.Done():
+		return fail("QEMU exited before hostd was ready (%v)", m.Wait())
+	case <-timer.C:
+		return fail("hostd was not ready within %s", timeout)
+	case <-ctx.Done():
+		return fail("interrupted before hostd was ready")
+	}
+	ready := time.Since(start)
+	fmt.Fprintf(e.stdout, "ready in %.1fs (%s)\n", ready.Seconds(), accelName(m.Spec.Accel))
+
+	offStart := time.Now()
+	if err := m.Powerdown(); err != nil {
+		return fail("press the power button: %v", err)
+	}
+	select {
+	case <-m.Done():
+	case <-time.After(60 * time.Second):
+		return fail("the host did not power off within 60s of the ACPI power button")
+	case <-ctx.Done():
+		return fail("interrupted while waiting for power-off")
+	}
+	if err := m.Wait(); err != nil {
+		return fail("QEMU exited with %v after the power button", err)
+	}
+	if !con.Seen("thinhost: powering off") {
+		return fail("QEMU exited, but hostd never said it was powering off")
+	}
+	fmt.Fprintf(e.stdout, "powered off cleanly in %s\n", time.Since(offStart).Round(time.Millisecond))
+	return nil
+}
+
+func accelName(a string) string {
+	if a == qemu.AccelKVM {
+		return "KVM"
+	}
+	return "TCG"
+}
+
+// consoleWatch receives the serial console: it keeps the last lines and
+// signals when the ready marker appears.
+type consoleWatch struct {
+	marker string
+	echo   io.Writer
+
+	mu      sync.Mutex
+	partial []byte
+	lines   []string
+	max     int
+	all     strings.Builder
+	ready   chan struct{}
+	isReady bool
+}
+
+func newConsoleWatch(max int, marker string) *consoleWatch {
+	return &consoleWatch{marker: marker, max: max, ready: make(chan struct{})}
+}
+
+func (c *consoleWatch) Write(p []byte) (int, error) {
+	if c.echo != nil {
+		c.echo.Write(p)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.partial = append(c.partial, p...)
+	for {
+		i := indexNL(c.partial)
+		if i < 0 {
+			break
+		}
+		line := strings.TrimRight(string(c.partial[:i]), "\r")
+		c.partial = c.partial[i+1:]
+		c.lines = append(c.lines, line)
+		if len(c.lines) > c.max {
+			c.lines = c.lines[len(c.lines)-c.max:]
+		}
+		c.all.WriteString(line)
+		c.all.WriteByte('\n')
+		if !c.isReady && strings.Contains(line, c.marker) {
+			c.isReady = true
+			close(c.ready)
+		}
+	}
+	return len(p), nil
+}
+
+func indexNL(b []byte) int {
+	for i, c := range b {
+		if c == '\n' {
+			return i
+		}
+	}
+	return -1
+}
+
+// Ready is closed when the marker has been seen.
+func (c *consoleWatch) Ready() <-chan struct{} { return c.ready }
+
+// Tail returns the last lines, including an unterminated last one.
+func (c *consoleWatch) Tail() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := append([]string(nil), c.lines...)
+	if len(c.partial) > 0 {
+		out = append(out, string(c.partial))
+	}
+	if len(out) > c.max {
+		out = out[len(out)-c.max:]
+	}
+	return out
+}
+
+// Seen reports whether any console line so far contains s.
+func (c *consoleWatch) Seen(s string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return strings.Contains(c.all.String(), s)
+}

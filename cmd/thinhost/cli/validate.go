@@ -1,0 +1,27 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func validateCmd(e *env) *cobra.Command {
+	var pf profileFlags
+	cmd := &cobra.Command{
+		Use:   "validate PROFILE",
+		Short: "Check a profile and report every problem with file:line:col",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			prof, err := pf.load(e, args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "%s: valid (host %q, %d artifact(s), %d module(s) requested)\n",
+				args[0], prof.Host.Hostname, len(prof.Artifacts), len(prof.Host.Kernel.Modules))
+			return nil
+		},
+	}
+	pf.register(cmd)
+	return cmd
+}

@@ -1,0 +1,37 @@
+#!/bin/sh
+# setup-debian.sh: install what building and booting thinhost images needs on
+# Debian 12 (run as root), and fetch Debian's kernel package for the example
+# profiles into examples/kernel/. Safe to run again.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "setup-debian.sh: run as root (apt-get install needs it): sudo $0" >&2
+	exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# qemu-system-x86, ovmf: `thinhost run` and the boot tests.
+# systemd-boot-efi: the boot loader put on the ESP.
+# gdisk, dosfstools, e2fsprogs, squashfs-tools, cpio: the real checkers the
+# tests run on built images.
+apt-get install -y -qq --no-install-recommends \
+	qemu-system-x86 qemu-utils ovmf systemd-boot-efi \
+	gdisk dosfstools e2fsprogs squashfs-tools cpio ca-certificates >/dev/null
+
+# The newest Debian kernel package, as linux-image-amd64 depends on it.
+pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')
+if [ -z "$pkg" ]; then
+	echo "setup-debian.sh: cannot tell which linux-image package linux-image-amd64 depends on" >&2
+	exit 1
+fi
+mkdir -p "$here/kernel"
+cd "$here/kernel"
+if [ ! -f "$pkg.deb" ]; then
+	apt-get download -qq "$pkg" 2>/dev/null || apt-get download "$pkg"
+	mv "$pkg"_*.deb "$pkg.deb"
+fi
+ln -sf "$pkg.deb" linux-image-amd64.deb
+echo "setup-debian.sh: ready; kernel package examples/kernel/$pkg.deb"

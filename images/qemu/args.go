@@ -1,0 +1,117 @@
+package qemu
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Forward is a TCP port forward from 127.0.0.1:Host on the build machine to
+// Guest in the VM.
+type Forward struct {
+	Host, Guest int
+}
+
+func (f Forward) String() string { return fmt.Sprintf("%d:%d", f.Host, f.Guest) }
+
+// ParseForward parses "HOSTPORT:GUESTPORT".
+func ParseForward(s string) (Forward, error) {
+	h, g, ok := strings.Cut(s, ":")
+	if !ok {
+		return Forward{}, fmt.Errorf("forward %q: want HOSTPORT:GUESTPORT, such as 8080:80", s)
+	}
+	hp, err1 := strconv.Atoi(h)
+	gp, err2 := strconv.Atoi(g)
+	if err1 != nil || err2 != nil || hp < 1 || hp > 65535 || gp < 1 || gp > 65535 {
+		return Forward{}, fmt.Errorf("forward %q: ports must be numbers from 1 to 65535, as HOSTPORT:GUESTPORT", s)
+	}
+	return Forward{Host: hp, Guest: gp}, nil
+}
+
+// Spec is a fully resolved QEMU invocation.
+type Spec struct {
+	// Image is the raw disk image, attached as a virtio disk.
+	Image string
+	// Firmware.Vars must be the run's own writable copy.
+	Firmware Firmware
+	// Accel is AccelKVM or AccelTCG.
+	Accel     string
+	MemoryMiB int
+	CPUs      int
+	Forwards  []Forward
+	// QMPSocket is a unix socket path QEMU listens on.
+	QMPSocket string
+	// Interactive multiplexes the serial console and QEMU's monitor on
+	// stdio (Ctrl-A X quits, Ctrl-A C switches to the monitor); otherwise
+	// the serial console goes to stdout and stdin is ignored.
+	Interactive bool
+	// NoReboot makes a guest reboot (or a kernel panic's reboot) end QEMU.
+	NoReboot bool
+	// Snapshot discards the run's disk writes when QEMU exits.
+	Snapshot bool
+}
+
+// Args returns QEMU's argument vector (without the binary) for s. It has no
+// side effects.
+func Args(s Spec) ([]string, error) {
+	if s.Image == "" || s.Firmware.Code == "" || s.Firmware.Vars == "" {
+		return nil, fmt.Errorf("qemu arguments: image and firmware are required")
+	}
+	if s.MemoryMiB < 128 {
+		return nil, fmt.Errorf("qemu arguments: memory %d MiB is below the 128 MiB a thinhost image needs", s.MemoryMiB)
+	}
+	if s.CPUs < 1 {
+		return nil, fmt.Errorf("qemu arguments: cpus must be at least 1, got %d", s.CPUs)
+	}
+	a := []string{
+		"-name", "thinhost",
+		"-machine", "q35",
+		"-m", strconv.Itoa(s.MemoryMiB),
+		"-smp", strconv.Itoa(s.CPUs),
+		"-nodefaults", "-no-user-config",
+		"-display", "none",
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + escapeComma(s.Firmware.Code),
+		"-drive", "if=pflash,format=raw,unit=1,file=" + escapeComma(s.Firmware.Vars),
+	}
+	switch s.Accel {
+	case AccelKVM:
+		a = append(a, "-accel", "kvm", "-cpu", "host")
+	case AccelTCG:
+		a = append(a, "-accel", "tcg", "-cpu", "max")
+	default:
+		return nil, fmt.Errorf("qemu arguments: unknown accelerator %q (want kvm or tcg)", s.Accel)
+	}
+	drive := "if=none,id=disk0,format=raw,cache=writeback,discard=unmap,file=" + escapeComma(s.Image)
+	if s.Snapshot {
+		drive += ",snapshot=on"
+	}
+	a = append(a, "-drive", drive, "-device", "virtio-blk-pci,drive=disk0,bootindex=1")
+
+	netdev := "user,id=net0"
+	seen := map[int]bool{}
+	for _, f := range s.Forwards {
+		if seen[f.Host] {
+			return nil, fmt.Errorf("qemu arguments: host port %d is forwarded twice", f.Host)
+		}
+		seen[f.Host] = true
+		netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", f.Host, f.Guest)
+	}
+	a = append(a, "-netdev", netdev, "-device", "virtio-net-pci,netdev=net0")
+	a = append(a, "-device", "virtio-rng-pci")
+
+	if s.Interactive {
+		a = append(a, "-chardev", "stdio,id=con0,mux=on,signal=off", "-serial", "chardev:con0", "-mon", "chardev=con0,mode=readline")
+	} else {
+		a = append(a, "-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0")
+	}
+	if s.QMPSocket != "" {
+		a = append(a, "-qmp", "unix:"+escapeComma(s.QMPSocket)+",server=on,wait=off")
+	}
+	if s.NoReboot {
+		a = append(a, "-no-reboot")
+	}
+	return a, nil
+}
+
+// escapeComma doubles commas, QEMU's escape inside option values.
+func escapeComma(s string) string { return strings.ReplaceAll(s, ",", ",,") }

@@ -1,0 +1,226 @@
+package qemu
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/digitalocean/go-qemu/qmp"
+)
+
+// DefaultBinary is the QEMU system emulator thinhost runs.
+const DefaultBinary = "qemu-system-x86_64"
+
+// Config describes a run. Zero values pick sensible defaults.
+type Config struct {
+	Image string
+	// Binary defaults to DefaultBinary on $PATH.
+	Binary string
+	// Firmware defaults to FindOVMF.
+	Firmware *Firmware
+	// Accel is "", "auto" (KVM when ProbeKVM says it works, else TCG),
+	// AccelKVM or AccelTCG.
+	Accel     string
+	MemoryMiB int
+	CPUs      int
+	Forwards  []Forward
+	// Interactive gives QEMU Stdin, Stdout and Stderr (which should be the
+	// terminal) for the serial console and monitor.
+	Interactive bool
+	NoReboot    bool
+	Snapshot    bool
+	// Stdin, Stdout and Stderr are QEMU's. Stdout carries the serial
+	// console.
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Log            *slog.Logger
+}
+
+// Machine is a running QEMU.
+type Machine struct {
+	// Spec is what QEMU was started with; Argv its full command line.
+	Spec Spec
+	Argv []string
+	// AccelReason says why KVM was not used, when it was not.
+	AccelReason string
+
+	cmd     *exec.Cmd
+	tmp     string
+	done    chan struct{}
+	waitErr error
+	mu      sync.Mutex
+}
+
+// Start resolves cfg and starts QEMU. The caller must call Wait or Kill.
+func Start(ctx context.Context, cfg Config) (*Machine, error) {
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Binary == "" {
+		cfg.Binary = DefaultBinary
+	}
+	bin, err := exec.LookPath(cfg.Binary)
+	if err != nil {
+		return nil, fmt.Errorf("find QEMU %s: %w (Debian: apt-get install qemu-system-x86)", cfg.Binary, err)
+	}
+	if fi, err := os.Stat(cfg.Image); err != nil {
+		return nil, fmt.Errorf("open image: %w", err)
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("open image %s: not a regular file (thinhost run boots image files; use thinhost flash for devices)", cfg.Image)
+	}
+	fw := cfg.Firmware
+	if fw == nil {
+		if fw, err = FindOVMF(); err != nil {
+			return nil, err
+		}
+	}
+	m := &Machine{done: make(chan struct{})}
+	switch cfg.Accel {
+	case "", "auto":
+		if ok, why := ProbeKVM(ctx, bin); ok {
+			cfg.Accel = AccelKVM
+		} else {
+			cfg.Accel = AccelTCG
+			m.AccelReason = why
+		}
+	case AccelKVM, AccelTCG:
+	default:
+		return nil, fmt.Errorf("accelerator %q: want auto, kvm or tcg", cfg.Accel)
+	}
+	if cfg.MemoryMiB == 0 {
+		cfg.MemoryMiB = 1024
+	}
+	if cfg.CPUs == 0 {
+		cfg.CPUs = 2
+	}
+
+	m.tmp, err = os.MkdirTemp("", "thinhost-run-")
+	if err != nil {
+		return nil, fmt.Errorf("create run directory: %w", err)
+	}
+	vars := filepath.Join(m.tmp, "OVMF_VARS.fd")
+	if err := copyFile(fw.Vars, vars); err != nil {
+		os.RemoveAll(m.tmp)
+		return nil, fmt.Errorf("copy UEFI variable store %s: %w", fw.Vars, err)
+	}
+	image, err := filepath.Abs(cfg.Image)
+	if err != nil {
+		os.RemoveAll(m.tmp)
+		return nil, err
+	}
+	m.Spec = Spec{
+		Image:       image,
+		Firmware:    Firmware{Code: fw.Code, Vars: vars},
+		Accel:       cfg.Accel,
+		MemoryMiB:   cfg.MemoryMiB,
+		CPUs:        cfg.CPUs,
+		Forwards:    cfg.Forwards,
+		QMPSocket:   filepath.Join(m.tmp, "qmp.sock"),
+		Interactive: cfg.Interactive,
+		NoReboot:    cfg.NoReboot,
+		Snapshot:    cfg.Snapshot,
+	}
+	args, err := Args(m.Spec)
+	if err != nil {
+		os.RemoveAll(m.tmp)
+		return nil, err
+	}
+	m.Argv = append([]string{bin}, args...)
+	m.cmd = exec.Command(bin, args...)
+	m.cmd.Stdin, m.cmd.Stdout, m.cmd.Stderr = cfg.Stdin, cfg.Stdout, cfg.Stderr
+	if !cfg.Interactive {
+		// Headless runs get their own process group, so a Ctrl-C meant for
+		// thinhost reaches QEMU only through Kill.
+		m.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	}
+	log.Debug("starting qemu", "argv", m.Argv)
+	if err := m.cmd.Start(); err != nil {
+		os.RemoveAll(m.tmp)
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	go func() {
+		err := m.cmd.Wait()
+		m.mu.Lock()
+		m.waitErr = err
+		m.mu.Unlock()
+		os.RemoveAll(m.tmp)
+		close(m.done)
+	}()
+	return m, nil
+}
+
+// Done is closed when QEMU has exited.
+func (m *Machine) Done() <-chan struct{} { return m.done }
+
+// Wait waits for QEMU to exit and returns its exit error.
+func (m *Machine) Wait() error {
+	<-m.done
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.waitErr
+}
+
+// Kill ends QEMU at once and waits for it.
+func (m *Machine) Kill() {
+	select {
+	case <-m.done:
+		return
+	default:
+	}
+	_ = m.cmd.Process.Kill()
+	<-m.done
+}
+
+// Powerdown presses the ACPI power button (QMP system_powerdown).
+func (m *Machine) Powerdown() error { return m.qmp("system_powerdown") }
+
+// Quit ends QEMU through QMP, as if the machine's plug were pulled.
+func (m *Machine) Quit() error { return m.qmp("quit") }
+
+func (m *Machine) qmp(command string) error {
+	select {
+	case <-m.done:
+		return fmt.Errorf("qmp %s: QEMU has exited", command)
+	default:
+	}
+	mon, err := qmp.NewSocketMonitor("unix", m.Spec.QMPSocket, 5*time.Second)
+	if err != nil {
+		return fmt.Errorf("connect to QMP %s: %w", m.Spec.QMPSocket, err)
+	}
+	if err := mon.Connect(); err != nil {
+		return fmt.Errorf("connect to QMP %s: %w", m.Spec.QMPSocket, err)
+	}
+	defer mon.Disconnect()
+	cmd, _ := json.Marshal(qmp.Command{Execute: command})
+	if _, err := mon.Run(cmd); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("qmp %s: %w", command, err)
+	}
+	return nil
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
