@@ -64,6 +64,7 @@ func decodeHost(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.Diagnosti
 	switch {
 	case attr == nil:
 		h.Hostname = "thinhost"
+	case d.HasErrors():
 	case !hostnameRE.MatchString(name):
 		diags = append(diags, attrDiag(attr, "Invalid hostname",
 			fmt.Sprintf("hostname %q must be 1-63 letters, digits or '-', not starting or ending with '-'.", name)))
@@ -75,7 +76,7 @@ func decodeHost(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.Diagnosti
 	diags = append(diags, d...)
 	if attr == nil {
 		h.Console = append([]string(nil), DefaultConsole...)
-	} else {
+	} else if !d.HasErrors() {
 		for _, c := range cons {
 			if !consoleRE.MatchString(c) {
 				diags = append(diags, attrDiag(attr, "Invalid console",

@@ -9,6 +9,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
 )
 
 // SchemaVersion is the version of the profile language this package reads.
@@ -162,12 +164,28 @@ func decodeSingleton(blocks []*hcl.Block, typ string, parent hcl.Body, required 
 	return append(diags, decode(blocks[0])...)
 }
 
+// functions are the HCL functions a profile may call: list and string
+// helpers, nothing that reads files or the environment.
+var functions = map[string]function.Function{
+	"concat":    stdlib.ConcatFunc,
+	"format":    stdlib.FormatFunc,
+	"join":      stdlib.JoinFunc,
+	"lower":     stdlib.LowerFunc,
+	"upper":     stdlib.UpperFunc,
+	"replace":   stdlib.ReplaceFunc,
+	"trimspace": stdlib.TrimSpaceFunc,
+	"distinct":  stdlib.DistinctFunc,
+}
+
 func evalContext(vars []*Variable) *hcl.EvalContext {
 	m := map[string]cty.Value{}
 	for _, v := range vars {
 		m[v.Name] = v.Value
 	}
-	return &hcl.EvalContext{Variables: map[string]cty.Value{"var": cty.ObjectVal(m)}}
+	return &hcl.EvalContext{
+		Variables: map[string]cty.Value{"var": cty.ObjectVal(m)},
+		Functions: functions,
+	}
 }
 
 // WriteDiagnostics renders diags with file:line:col and the source lines,

@@ -49,35 +49,42 @@ var storageSchema = &hcl.BodySchema{
 func decodeStorage(b *hcl.Block, ctx *hcl.EvalContext, s *Storage) hcl.Diagnostics {
 	content, diags := b.Body.Content(storageSchema)
 	attrs := content.Attributes
-	var d hcl.Diagnostics
-	s.ImageSize, d = decodeSize(attrs, "image_size", ctx, s.ImageSize)
-	diags = append(diags, d...)
-	s.ESPSize, d = decodeSize(attrs, "esp_size", ctx, s.ESPSize)
-	diags = append(diags, d...)
-	s.SystemSize, d = decodeSize(attrs, "system_size", ctx, s.SystemSize)
-	diags = append(diags, d...)
-	s.DataSize, d = decodeSize(attrs, "data_size", ctx, s.DataSize)
-	diags = append(diags, d...)
-	if diags.HasErrors() {
-		return diags
+	// ok holds the attributes that were given and decoded; only they are
+	// checked further, so one mistake gives one diagnostic.
+	ok := map[string]bool{}
+	for _, f := range []struct {
+		name string
+		dst  *int64
+	}{{"image_size", &s.ImageSize}, {"esp_size", &s.ESPSize}, {"system_size", &s.SystemSize}, {"data_size", &s.DataSize}} {
+		v, d := decodeSize(attrs, f.name, ctx, *f.dst)
+		diags = append(diags, d...)
+		*f.dst = v
+		if _, given := attrs[f.name]; given && !d.HasErrors() {
+			ok[f.name] = true
+		}
 	}
+	typeErrors := diags.HasErrors()
 
 	for _, c := range []struct {
 		name string
 		v    int64
 	}{{"image_size", s.ImageSize}, {"esp_size", s.ESPSize}, {"system_size", s.SystemSize}, {"data_size", s.DataSize}} {
-		if a, ok := attrs[c.name]; ok && c.v%MiB != 0 {
+		if a := attrs[c.name]; ok[c.name] && c.v%MiB != 0 {
 			diags = append(diags, attrDiag(a, "Unaligned size",
 				fmt.Sprintf("%s must be a whole number of MiB (partitions are 1 MiB aligned); %s is not.", c.name, FormatSize(c.v))))
 		}
 	}
-	if a, ok := attrs["esp_size"]; ok && s.ESPSize < MinESPSize {
+	if a := attrs["esp_size"]; ok["esp_size"] && s.ESPSize < MinESPSize {
 		diags = append(diags, attrDiag(a, "ESP too small",
 			fmt.Sprintf("esp_size must be at least %s for a FAT32 EFI system partition.", FormatSize(MinESPSize))))
 	}
-	if a, ok := attrs["data_size"]; ok && s.DataSize < MinDataSize {
+	if a := attrs["data_size"]; ok["data_size"] && s.DataSize < MinDataSize {
 		diags = append(diags, attrDiag(a, "Data partition too small",
 			fmt.Sprintf("data_size must be at least %s.", FormatSize(MinDataSize))))
+	}
+	if typeErrors {
+		// The total below would be computed from defaults and mislead.
+		return diags
 	}
 	data := s.DataSize
 	if data == 0 {

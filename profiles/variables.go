@@ -21,6 +21,10 @@ type Variable struct {
 	// Sensitive values are never printed by thinhost.
 	Sensitive bool
 	DeclRange hcl.Range
+
+	// hasDefault is set when the block has a default, valid or not, so
+	// an invalid one is reported once rather than also as unset.
+	hasDefault bool
 }
 
 var variableSchema = &hcl.BodySchema{
@@ -67,6 +71,7 @@ func (ps *Parser) decodeVariables(blocks []*hcl.Block, opts Options) ([]*Variabl
 		v.Sensitive, _, d = evalBool(content.Attributes, "sensitive", noCtx)
 		diags = append(diags, d...)
 		if attr, ok := content.Attributes["default"]; ok {
+			v.hasDefault = true
 			val, d := attr.Expr.Value(noCtx)
 			diags = append(diags, d...)
 			if !d.HasErrors() {
@@ -82,10 +87,10 @@ func (ps *Parser) decodeVariables(blocks []*hcl.Block, opts Options) ([]*Variabl
 	diags = append(diags, applyVarFlags(opts.Vars, byName)...)
 
 	for _, v := range vars {
-		if v.Value.IsNull() {
+		if v.Value.IsNull() && !v.hasDefault {
 			rng := v.DeclRange
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unset variable",
-				Detail: fmt.Sprintf("Variable %q has no default and no value was given: pass -var %s=VALUE or set it in a -var-file.", v.Name, v.Name),
+				Detail:  fmt.Sprintf("Variable %q has no default and no value was given: pass -var %s=VALUE or set it in a -var-file.", v.Name, v.Name),
 				Subject: &rng})
 			continue
 		}

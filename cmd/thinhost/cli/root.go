@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -51,7 +52,7 @@ Windows as a KVM guest.
 	}
 	root.PersistentFlags().BoolVarP(&e.verbose, "verbose", "v", false, "log debug detail (and the console during run --check)")
 	root.AddCommand(validateCmd(e), buildCmd(e), runCmd(e))
-	root.SetArgs(args)
+	root.SetArgs(terraformStyle(args))
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -65,4 +66,24 @@ Windows as a KVM guest.
 		fmt.Fprintln(stderr, "thinhost:", err)
 		return 1
 	}
+}
+
+// terraformStyle accepts the single-dash spellings that Terraform and Packer
+// users type (-var k=v, -var-file=f) by rewriting them to --var and
+// --var-file; anything after "--" is left alone.
+func terraformStyle(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		for _, name := range []string{"-var", "-var-file"} {
+			if a == name || strings.HasPrefix(a, name+"=") {
+				a = "-" + a
+				break
+			}
+		}
+		out = append(out, a)
+	}
+	return out
 }

@@ -1,0 +1,180 @@
+package profiles
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite the .golden files")
+
+// TestDiagnosticsGolden parses each testdata/*.hcl and compares the rendered
+// diagnostics (as `thinhost validate` prints them) with its .golden file.
+func TestDiagnosticsGolden(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.hcl")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata: %v", err)
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".hcl")
+		t.Run(name, func(t *testing.T) {
+			p := NewParser()
+			_, diags := p.ParseFile(f, Options{})
+			var buf bytes.Buffer
+			if err := p.WriteDiagnostics(&buf, diags, 100, false); err != nil {
+				t.Fatal(err)
+			}
+			golden := strings.TrimSuffix(f, ".hcl") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./profiles -update to create it)", err)
+			}
+			if d := cmp.Diff(string(want), buf.String()); d != "" {
+				t.Errorf("diagnostics differ from %s (-want +got):\n%s", golden, d)
+			}
+		})
+	}
+}
+
+// TestAcceptanceDiagnostics is the foundation issue's acceptance: an
+// unknown block, a wrong type and a URL artifact without sha256 give three
+// errors in one run, each with file:line:col.
+func TestAcceptanceDiagnostics(t *testing.T) {
+	_, diags := Parse("testdata/acceptance.hcl", Options{})
+	want := []struct {
+		summary string
+		line    int
+		col     int
+	}{
+		{"Missing sha256", 3, 9},
+		{"Incorrect attribute value type", 7, 14},
+		{"Unsupported block type", 13, 1},
+	}
+	errs := diags.Errs()
+	if len(errs) != len(want) {
+		t.Fatalf("got %d errors, want %d: %v", len(errs), len(want), diags)
+	}
+	for _, w := range want {
+		found := false
+		for _, d := range diags {
+			if d.Summary == w.summary && d.Subject != nil &&
+				d.Subject.Filename == "testdata/acceptance.hcl" && d.Subject.Start.Line == w.line && d.Subject.Start.Column == w.col {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no %q at line %d col %d in %v", w.summary, w.line, w.col, diags)
+		}
+	}
+}
+
+func TestValidProfile(t *testing.T) {
+	p, diags := Parse("testdata/valid.hcl", Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if got, want := p.Host.Kernel.Modules, []string{"virtio_blk", "ext4", "virtio_net"}; !cmp.Equal(got, want) {
+		t.Errorf("modules = %v, want %v", got, want)
+	}
+	if got := p.Artifact("kernel").Path; got != filepath.Join("testdata", "bzImage") {
+		t.Errorf("kernel path = %q, want it resolved against the profile's directory", got)
+	}
+	if got := p.Artifact("drivers").SHA256; got != "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" {
+		t.Errorf("sha256 not normalized to lower case: %q", got)
+	}
+	if p.Storage.ImageSize != 4<<30 || p.Storage.DataSize != 1<<30 || p.Storage.ESPSize != 256*MiB {
+		t.Errorf("storage = %+v", p.Storage)
+	}
+	if p.Host.Hostname != "laptop-1" || len(p.Host.Console) != 2 {
+		t.Errorf("host = %+v", p.Host)
+	}
+}
+
+func TestVariablesFromFlagsAndFiles(t *testing.T) {
+	dir := t.TempDir()
+	vf := filepath.Join(dir, "vars.hcl")
+	if err := os.WriteFile(vf, []byte("kernel = \"from-file\"\nmods = [\"nvme\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, diags := Parse("testdata/valid.hcl", Options{VarFiles: []string{vf}, Vars: []string{"kernel=from-flag"}})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if got := filepath.Base(p.Artifact("kernel").Path); got != "from-flag" {
+		t.Errorf("-var must win over -var-file: kernel = %q", got)
+	}
+	if got := p.Host.Kernel.Modules[0]; got != "nvme" {
+		t.Errorf("list variable from file: modules = %v", p.Host.Kernel.Modules)
+	}
+
+	_, diags = Parse("testdata/valid.hcl", Options{Vars: []string{"kernl=x", "noequals"}})
+	if len(diags.Errs()) != 2 {
+		t.Fatalf("want 2 errors, got %v", diags)
+	}
+	if !strings.Contains(diags[0].Detail, `Did you mean "kernel"?`) {
+		t.Errorf("undeclared variable should suggest the close name: %q", diags[0].Detail)
+	}
+	_, diags = Parse("testdata/valid.hcl", Options{Vars: []string{`mods=["a", 3`}})
+	if !diags.HasErrors() {
+		t.Error("a malformed list value must be an error")
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for _, c := range []struct {
+		in      string
+		want    int64
+		wantErr string
+	}{
+		{"512MiB", 512 << 20, ""},
+		{"8GiB", 8 << 30, ""},
+		{"1.5GiB", 3 << 29, ""},
+		{"4096", 4096, ""},
+		{"8GB", 0, `write "8GiB"`},
+		{"8G", 0, `write "8GiB"`},
+		{"100mb", 0, `write "100MiB"`},
+		{"12 parsecs", 0, "unknown unit"},
+		{"GiB", 0, "not a size"},
+		{"0.3B", 0, "whole number"},
+	} {
+		got, err := ParseSize(c.in)
+		if c.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("ParseSize(%q) error = %v, want one containing %q", c.in, err, c.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", c.in, got, err, c.want)
+		}
+	}
+	for n, want := range map[int64]string{1 << 30: "1GiB", 3 << 29: "1536MiB", 1<<30 + 1: "1.00GiB", 512: "512B", 17 << 20: "17MiB"} {
+		if got := FormatSize(n); got != want {
+			t.Errorf("FormatSize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// TestExamplesParse keeps every shipped example valid.
+func TestExamplesParse(t *testing.T) {
+	files, _ := filepath.Glob("../examples/*.hcl")
+	if len(files) < 2 {
+		t.Fatalf("want the example profiles, found %v", files)
+	}
+	for _, f := range files {
+		if _, diags := Parse(f, Options{}); diags.HasErrors() {
+			t.Errorf("%s: %v", f, diags)
+		}
+	}
+}
+

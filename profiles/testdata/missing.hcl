@@ -1,0 +1,7 @@
+variable "password" {
+  sensitive = true
+}
+
+storage {
+  image_size = "64MiB"
+}

@@ -1,0 +1,5 @@
+host {
+  hostname = "a"
+  kernel {
+    artifact = 
+  }
