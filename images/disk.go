@@ -14,6 +14,7 @@ import (
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/diskfs/go-diskfs/disk"
 	"github.com/diskfs/go-diskfs/filesystem"
+	"github.com/diskfs/go-diskfs/filesystem/fat32"
 	"github.com/diskfs/go-diskfs/partition/gpt"
 
 	"github.com/thinhost/thinhost/images/layout"
@@ -170,21 +171,19 @@ func Write(ctx context.Context, f *os.File, cfg Config) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	files, err := writeESP(d, 1, cfg.Boot)
+	files, err := writeESP(d, parts[0], cfg.Boot)
 	if err != nil {
 		return nil, fmt.Errorf("write ESP of %s: %w", f.Name(), err)
+	}
+	if err := fixFAT32(f, int64(parts[0].Start)*sectorSize); err != nil {
+		return nil, fmt.Errorf("finish ESP of %s: %w", f.Name(), err)
 	}
 	log.Info("wrote ESP", "files", len(files))
 	return &Result{Partitions: parts, ESPFiles: files}, nil
 }
 
-func writeESP(d *disk.Disk, index int, b Boot) (map[string]int64, error) {
-	fs, err := d.CreateFilesystem(disk.FilesystemSpec{
-		Partition:    index,
-		FSType:       filesystem.TypeFat32,
-		VolumeLabel:  layout.ESPVolumeLabel,
-		Reproducible: true,
-	})
+func writeESP(d *disk.Disk, p Partition, b Boot) (map[string]int64, error) {
+	fs, err := fat32.Create(d.Backend, fat32Size(p.Size()), int64(p.Start)*sectorSize, sectorSize, layout.ESPVolumeLabel, true)
 	if err != nil {
 		return nil, fmt.Errorf("create FAT32: %w", err)
 	}
@@ -252,4 +251,29 @@ func mkdirAll(fs filesystem.FileSystem, dir string, made map[string]bool) error 
 	}
 	made[dir] = true
 	return nil
+}
+
+// ReadPartitions reads the GPT of the image at path.
+func ReadPartitions(path string) ([]Partition, error) {
+	d, err := diskfs.Open(path, diskfs.WithOpenMode(diskfs.ReadOnly), diskfs.WithSectorSize(sectorSize))
+	if err != nil {
+		return nil, fmt.Errorf("open image %s: %w", path, err)
+	}
+	defer d.Close()
+	pt, err := d.GetPartitionTable()
+	if err != nil {
+		return nil, fmt.Errorf("read partition table of %s: %w", path, err)
+	}
+	table, ok := pt.(*gpt.Table)
+	if !ok {
+		return nil, fmt.Errorf("read partition table of %s: not a GPT", path)
+	}
+	var out []Partition
+	for _, p := range table.Partitions {
+		if p == nil || p.Type == gpt.Unused {
+			continue
+		}
+		out = append(out, Partition{Index: p.Index, Name: p.Name, Type: strings.ToUpper(string(p.Type)), GUID: strings.ToUpper(p.GUID), Start: p.Start, End: p.End})
+	}
+	return out, nil
 }

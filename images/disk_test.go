@@ -1,0 +1,180 @@
+package images_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/diskfs/go-diskfs"
+	"github.com/diskfs/go-diskfs/disk"
+
+	"github.com/thinhost/thinhost/images"
+	"github.com/thinhost/thinhost/images/imagetest"
+	"github.com/thinhost/thinhost/images/layout"
+)
+
+const mib = 1 << 20
+
+func TestPlan(t *testing.T) {
+	parts, err := images.Plan(images.Sizes{Image: 2048 * mib, ESP: 256 * mib, System: 512 * mib}, []byte("seed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 1 MiB gap, then ESP, A, B at whole MiB; data runs to the last whole
+	// MiB before the 33-sector backup GPT: 2048 - 1 - 256 - 512 - 512 - 1.
+	want := []struct {
+		name     string
+		startMiB uint64
+		sizeMiB  int64
+		typ      string
+	}{
+		{layout.ESPName, 1, 256, layout.TypeESP},
+		{layout.SystemAName, 257, 512, layout.TypeSystem},
+		{layout.SystemBName, 769, 512, layout.TypeSystem},
+		{layout.DataName, 1281, 766, layout.TypeData},
+	}
+	if len(parts) != len(want) {
+		t.Fatalf("got %d partitions", len(parts))
+	}
+	for i, w := range want {
+		p := parts[i]
+		if p.Name != w.name || p.Start != w.startMiB*2048 || p.Size() != w.sizeMiB*mib || p.Type != w.typ || p.Index != i+1 {
+			t.Errorf("partition %d = %+v (size %d MiB), want %+v", i, p, p.Size()/mib, w)
+		}
+	}
+	again, _ := images.Plan(images.Sizes{Image: 2048 * mib, ESP: 256 * mib, System: 512 * mib}, []byte("seed"))
+	other, _ := images.Plan(images.Sizes{Image: 2048 * mib, ESP: 256 * mib, System: 512 * mib}, []byte("other"))
+	if again[0].GUID != parts[0].GUID || other[0].GUID == parts[0].GUID {
+		t.Error("partition GUIDs must be a function of the seed")
+	}
+	if parts[0].GUID == parts[1].GUID {
+		t.Error("partition GUIDs must differ")
+	}
+}
+
+func TestPlanErrors(t *testing.T) {
+	for _, c := range []struct {
+		s    images.Sizes
+		want string
+	}{
+		{images.Sizes{Image: 100 * mib, ESP: 64 * mib, System: 32 * mib}, "does not fit"},
+		{images.Sizes{Image: 100*mib + 512, ESP: 64 * mib}, "whole MiB"},
+		{images.Sizes{Image: 130 * mib, ESP: 64 * mib, System: 32 * mib}, "no room left for thinhost-data"},
+	} {
+		if _, err := images.Plan(c.s, nil); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Plan(%+v) = %v, want an error containing %q", c.s, err, c.want)
+		}
+	}
+}
+
+func writeTestImage(t *testing.T, dir string) (string, images.Boot) {
+	t.Helper()
+	mk := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	boot := images.Boot{
+		Bootloader: mk("bootx64.efi", bytes.Repeat([]byte("MZ-loader"), 5000)),
+		Kernel:     mk("vmlinuz", bytes.Repeat([]byte("kernel"), 300000)),
+		Initrd:     mk("initrd", bytes.Repeat([]byte("initrd"), 200000)),
+		Cmdline:    "console=ttyS0,115200 quiet",
+		Title:      "thinhost test",
+	}
+	img := filepath.Join(dir, "disk.img")
+	f, err := os.Create(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	_, err = images.Write(context.Background(), f, images.Config{
+		Sizes: images.Sizes{Image: 256 * mib, ESP: 64 * mib, System: 32 * mib},
+		Boot:  boot,
+		Seed:  []byte("test"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img, boot
+}
+
+// TestWrite checks a written image with sgdisk -v and fsck.vfat -n, reads
+// the ESP back, and checks the image stays sparse.
+func TestWrite(t *testing.T) {
+	dir := t.TempDir()
+	img, boot := writeTestImage(t, dir)
+	parts := imagetest.Check(t, img)
+	if len(parts) != 4 || parts[3].Name != layout.DataName {
+		t.Fatalf("partitions read back: %+v", parts)
+	}
+
+	d, err := diskfs.Open(img, diskfs.WithOpenMode(diskfs.ReadOnly))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	fs, err := d.GetFilesystem(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(p string) []byte {
+		f, err := fs.OpenFile("/"+p, os.O_RDONLY)
+		if err != nil {
+			t.Fatalf("open %s on the ESP: %v", p, err)
+		}
+		b, err := io.ReadAll(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for esp, src := range map[string]string{
+		layout.BootloaderPath:  boot.Bootloader,
+		layout.KernelPath("a"): boot.Kernel,
+		layout.InitrdPath("a"): boot.Initrd,
+	} {
+		want, _ := os.ReadFile(src)
+		if got := read(esp); !bytes.Equal(got, want) {
+			t.Errorf("%s on the ESP differs from %s (%d vs %d bytes)", esp, src, len(got), len(want))
+		}
+	}
+	entry := string(read(layout.EntryPath("a")))
+	for _, want := range []string{"linux /thinhost/a/vmlinuz", "initrd /thinhost/a/initrd.zst", "options console=ttyS0,115200 quiet"} {
+		if !strings.Contains(entry, want) {
+			t.Errorf("loader entry lacks %q:\n%s", want, entry)
+		}
+	}
+	if conf := string(read(layout.LoaderConfPath)); !strings.Contains(conf, "default thinhost-a.conf") {
+		t.Errorf("loader.conf:\n%s", conf)
+	}
+	_ = disk.Disk{}
+
+	var st syscallStat
+	if allocated(t, img, &st) > 16*mib {
+		t.Errorf("image should be sparse: %d bytes allocated for 256 MiB", allocated(t, img, &st))
+	}
+}
+
+// TestWriteReproducible: the same inputs give a byte-identical image.
+func TestWriteReproducible(t *testing.T) {
+	a, _ := writeTestImage(t, t.TempDir())
+	b, _ := writeTestImage(t, t.TempDir())
+	if ha, hb := hashFile(t, a), hashFile(t, b); ha != hb {
+		t.Errorf("two images of the same inputs differ: %x vs %x", ha, hb)
+	}
+}
+
+func hashFile(t *testing.T, p string) [32]byte {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(b)
+}
