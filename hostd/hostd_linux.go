@@ -22,7 +22,8 @@ type Options struct {
 	// ModulesRoot is /lib/modules.
 	ModulesRoot string
 	Log         *slog.Logger
-	// Console receives the ready line.
+	// Console receives the ready line and the power-off notice; when it
+	// has a Drain method (Consoles), hostd drains it before powering off.
 	Console io.Writer
 	// Ready is called once after the ready line is printed.
 	Ready func()
@@ -100,18 +101,10 @@ func (d *Daemon) shutdown(reason string) error {
 	unix.Sync()
 	// The serial console is slow: wait until what was written has left
 	// the UART, or the power-off cuts the last lines.
-	drainConsole(d.opts.Console, os.Stdout, os.Stderr)
-	return d.opts.PowerOff()
-}
-
-// drainConsole waits until output written to each terminal has been
-// transmitted (tcdrain). Writers that are not terminals are skipped.
-func drainConsole(ws ...any) {
-	for _, w := range ws {
-		if f, ok := w.(interface{ Fd() uintptr }); ok {
-			_ = unix.IoctlSetInt(int(f.Fd()), unix.TCSBRK, 1)
-		}
+	if dr, ok := d.opts.Console.(interface{ Drain() }); ok {
+		dr.Drain()
 	}
+	return d.opts.PowerOff()
 }
 
 func powerOff() error {

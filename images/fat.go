@@ -18,8 +18,10 @@ import (
 //  2. The ".." entry of a directory in the root points at the root's
 //     cluster (2); the FAT specification says it must be 0.
 //  3. The FSInfo sector's free-cluster count is left "unknown".
+//  4. Directory entries carry the time of the build, so two builds of the
+//     same inputs differ.
 //
-// fixFAT32 mends 2 and 3 once the files are written.
+// fixFAT32 mends 2 to 4 once the files are written.
 
 // fat32Geometry mirrors go-diskfs's Create: the cluster size by volume
 // size (dosfstools' table) and its sectors-per-FAT formula, for 512-byte
@@ -62,6 +64,9 @@ func fat32Size(max int64) int64 {
 	return size
 }
 
+// fatEpochDate is 1980-01-01 in FAT's date format.
+const fatEpochDate = 1<<5 | 1
+
 // fixFAT32 mends the ".." entries of the root's subdirectories and fills in
 // the FSInfo free-cluster count and next-free hint of the FAT32 filesystem
 // at offset in rw.
@@ -96,43 +101,79 @@ func fixFAT32(rw interface {
 	dataStart := offset + (reserved+nFATs*fatSectors)*bps
 	clusterOffset := func(c uint32) int64 { return dataStart + int64(c-2)*clusterBytes }
 
-	// Walk the root directory's cluster chain.
-	for c, n := rootCluster, 0; c >= 2 && c < 0x0FFFFFF8; c, n = entry(c), n+1 {
-		if n > int(clusters) {
-			return fmt.Errorf("read root directory: cluster chain loops")
+	readChain := func(first uint32) ([]byte, []int64, error) {
+		var data []byte
+		var offs []int64
+		for c, n := first, 0; c >= 2 && c < 0x0FFFFFF8; c, n = entry(c), n+1 {
+			if int64(n) > clusters {
+				return nil, nil, fmt.Errorf("cluster chain from %d loops", first)
+			}
+			buf := make([]byte, clusterBytes)
+			if _, err := rw.ReadAt(buf, clusterOffset(c)); err != nil {
+				return nil, nil, err
+			}
+			data = append(data, buf...)
+			offs = append(offs, clusterOffset(c))
 		}
-		dir := make([]byte, clusterBytes)
-		if _, err := rw.ReadAt(dir, clusterOffset(c)); err != nil {
-			return fmt.Errorf("read root directory: %w", err)
+		return data, offs, nil
+	}
+	// fixDir mends the entries of the directory starting at cluster and
+	// recurses into its subdirectories; parentIsRoot says whether its ".."
+	// must point at cluster 0.
+	var fixDir func(cluster uint32, parentIsRoot bool, depth int) error
+	fixDir = func(cluster uint32, parentIsRoot bool, depth int) error {
+		if depth > 32 {
+			return fmt.Errorf("directories nest too deep")
 		}
-		for i := int64(0); i+32 <= clusterBytes; i += 32 {
+		dir, offs, err := readChain(cluster)
+		if err != nil {
+			return fmt.Errorf("read directory: %w", err)
+		}
+		var subdirs []uint32
+		for i := 0; i+32 <= len(dir); i += 32 {
 			e := dir[i : i+32]
 			if e[0] == 0 {
 				break
 			}
 			attr := e[11]
-			if e[0] == 0xE5 || attr == 0x0F || attr&0x10 == 0 || e[0] == '.' {
+			if e[0] == 0xE5 || attr == 0x0F {
+				continue
+			}
+			// Fixed timestamps (1980-01-01 00:00, the FAT epoch): two
+			// builds of the same inputs give the same bytes.
+			for _, off := range []int{13, 14, 15, 18, 19, 22, 23} {
+				e[off] = 0
+			}
+			le.PutUint16(e[16:], fatEpochDate)
+			le.PutUint16(e[18:], fatEpochDate)
+			le.PutUint16(e[24:], fatEpochDate)
+			if attr&0x10 == 0 || attr&0x08 != 0 {
 				continue
 			}
 			sub := uint32(le.Uint16(e[20:]))<<16 | uint32(le.Uint16(e[26:]))
-			if sub < 2 {
-				continue
-			}
-			// "." is the first entry of the subdirectory, ".." the second.
-			dotdot := make([]byte, 32)
-			at := clusterOffset(sub) + 32
-			if _, err := rw.ReadAt(dotdot, at); err != nil {
-				return fmt.Errorf("read directory entry: %w", err)
-			}
-			if string(dotdot[:11]) != "..         " {
-				continue
-			}
-			le.PutUint16(dotdot[20:], 0)
-			le.PutUint16(dotdot[26:], 0)
-			if _, err := rw.WriteAt(dotdot, at); err != nil {
-				return fmt.Errorf("write directory entry: %w", err)
+			switch name := string(e[:11]); {
+			case name == "..         " && parentIsRoot:
+				le.PutUint16(e[20:], 0)
+				le.PutUint16(e[26:], 0)
+			case e[0] == '.':
+			case sub >= 2:
+				subdirs = append(subdirs, sub)
 			}
 		}
+		for i, off := range offs {
+			if _, err := rw.WriteAt(dir[int64(i)*clusterBytes:int64(i+1)*clusterBytes], off); err != nil {
+				return fmt.Errorf("write directory: %w", err)
+			}
+		}
+		for _, sub := range subdirs {
+			if err := fixDir(sub, cluster == rootCluster, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := fixDir(rootCluster, false, 0); err != nil {
+		return err
 	}
 
 	var free, next uint32 = 0, 0xFFFFFFFF

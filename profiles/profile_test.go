@@ -177,4 +177,3 @@ func TestExamplesParse(t *testing.T) {
 		}
 	}
 }
-

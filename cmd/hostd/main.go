@@ -62,9 +62,17 @@ func spawnDaemon() error {
 	if err != nil {
 		return fmt.Errorf("create ready pipe: %w", err)
 	}
+	// The daemon gets /dev/null for stdio: init's pipes must close when
+	// this process returns, or init would wait on them forever. The
+	// daemon opens the consoles itself.
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", os.DevNull, err)
+	}
+	defer null.Close()
 	attr := &os.ProcAttr{
 		Env:   append(os.Environ(), daemonEnv+"=1"),
-		Files: []*os.File{nil, os.Stdout, os.Stderr, w},
+		Files: []*os.File{null, null, null, w},
 		Sys:   &syscall.SysProcAttr{Setsid: true},
 	}
 	p, err := os.StartProcess(self, []string{"hostd"}, attr)
@@ -81,7 +89,9 @@ func spawnDaemon() error {
 }
 
 func daemon() error {
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("svc", "hostd")
+	cmdline, _ := os.ReadFile("/proc/cmdline")
+	con := hostd.OpenConsoles(string(cmdline))
+	log := slog.New(slog.NewTextHandler(con, &slog.HandlerOptions{Level: slog.LevelInfo})).With("svc", "hostd")
 	slog.SetDefault(log)
 	cfg, err := config.Load(configPath)
 	if err != nil {
@@ -92,8 +102,9 @@ func daemon() error {
 	defer stop()
 	ready := os.NewFile(3, "ready")
 	d := hostd.New(hostd.Options{
-		Config: cfg,
-		Log:    log,
+		Config:  cfg,
+		Log:     log,
+		Console: con,
 		Ready: func() {
 			if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 				log.Warn("write pid file", "err", err)

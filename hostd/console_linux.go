@@ -1,0 +1,66 @@
+package hostd
+
+import (
+	"io"
+	"os"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Consoles are the terminals hostd writes its log and status lines to.
+//
+// u-root's init gives its uinit pipes that it copies to the consoles, and
+// the copy stops when the uinit returns; so the daemon writes to the
+// console devices itself. That also lets it wait for the last lines to
+// leave the UART before powering off (Drain), which through a pipe it
+// could not.
+type Consoles struct {
+	files []*os.File
+}
+
+var _ io.Writer = (*Consoles)(nil)
+
+// OpenConsoles opens every console= device of the kernel command line in
+// cmdline (the text of /proc/cmdline), or /dev/console when none can be
+// opened.
+func OpenConsoles(cmdline string) *Consoles {
+	c := &Consoles{}
+	seen := map[string]bool{}
+	for _, f := range strings.Fields(cmdline) {
+		v, ok := strings.CutPrefix(f, "console=")
+		if !ok {
+			continue
+		}
+		name, _, _ := strings.Cut(v, ",")
+		if name == "" || strings.ContainsRune(name, '/') || seen[name] {
+			continue
+		}
+		seen[name] = true
+		if fh, err := os.OpenFile("/dev/"+name, os.O_WRONLY|unix.O_NOCTTY, 0); err == nil {
+			c.files = append(c.files, fh)
+		}
+	}
+	if len(c.files) == 0 {
+		if fh, err := os.OpenFile("/dev/console", os.O_WRONLY|unix.O_NOCTTY, 0); err == nil {
+			c.files = append(c.files, fh)
+		}
+	}
+	return c
+}
+
+// Write writes p to every console; a console that fails is skipped, so
+// one bad terminal does not silence the others.
+func (c *Consoles) Write(p []byte) (int, error) {
+	for _, f := range c.files {
+		_, _ = f.Write(p)
+	}
+	return len(p), nil
+}
+
+// Drain waits until what was written has been transmitted (tcdrain).
+func (c *Consoles) Drain() {
+	for _, f := range c.files {
+		_ = unix.IoctlSetInt(int(f.Fd()), unix.TCSBRK, 1)
+	}
+}

@@ -1,0 +1,111 @@
+package qemu
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite the .golden files")
+
+func TestArgsGolden(t *testing.T) {
+	base := Spec{
+		Image:     "/images/test.img",
+		Firmware:  Firmware{Code: "/usr/share/OVMF/OVMF_CODE_4M.fd", Vars: "/run/x/OVMF_VARS.fd"},
+		Accel:     AccelTCG,
+		MemoryMiB: 1024,
+		CPUs:      2,
+		QMPSocket: "/run/x/qmp.sock",
+	}
+	cases := map[string]func(*Spec){
+		"tcg-check": func(s *Spec) { s.NoReboot = true },
+		"kvm-interactive-forwards": func(s *Spec) {
+			s.Accel = AccelKVM
+			s.Interactive = true
+			s.Forwards = []Forward{{8080, 80}, {44445, 445}}
+			s.MemoryMiB = 4096
+			s.CPUs = 4
+		},
+		"snapshot-comma-path": func(s *Spec) {
+			s.Snapshot = true
+			s.Image = "/images/a,b.img"
+		},
+	}
+	for name, mod := range cases {
+		t.Run(name, func(t *testing.T) {
+			s := base
+			mod(&s)
+			args, err := Args(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Join(args, "\n") + "\n"
+			golden := filepath.Join("testdata", name+".golden")
+			if *update {
+				os.WriteFile(golden, []byte(got), 0o644)
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (go test -update creates it)", err)
+			}
+			if d := cmp.Diff(string(want), got); d != "" {
+				t.Errorf("argv (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestArgsErrors(t *testing.T) {
+	ok := Spec{Image: "i", Firmware: Firmware{"c", "v"}, Accel: AccelTCG, MemoryMiB: 512, CPUs: 1}
+	for name, c := range map[string]struct {
+		mod  func(*Spec)
+		want string
+	}{
+		"no image":     {func(s *Spec) { s.Image = "" }, "image and firmware"},
+		"tiny memory":  {func(s *Spec) { s.MemoryMiB = 64 }, "128 MiB"},
+		"no cpus":      {func(s *Spec) { s.CPUs = 0 }, "at least 1"},
+		"bad accel":    {func(s *Spec) { s.Accel = "hvf" }, "unknown accelerator"},
+		"dup forwards": {func(s *Spec) { s.Forwards = []Forward{{80, 80}, {80, 81}} }, "forwarded twice"},
+	} {
+		s := ok
+		c.mod(&s)
+		if _, err := Args(s); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v, want %q", name, err, c.want)
+		}
+	}
+}
+
+func TestParseForward(t *testing.T) {
+	f, err := ParseForward("44445:445")
+	if err != nil || f != (Forward{44445, 445}) {
+		t.Errorf("ParseForward = %v, %v", f, err)
+	}
+	for _, bad := range []string{"80", "a:b", "0:80", "80:70000", ":80"} {
+		if _, err := ParseForward(bad); err == nil {
+			t.Errorf("ParseForward(%q) accepted", bad)
+		}
+	}
+}
+
+func TestFindFirmware(t *testing.T) {
+	dir := t.TempDir()
+	code, vars := filepath.Join(dir, "CODE.fd"), filepath.Join(dir, "VARS.fd")
+	os.WriteFile(code, []byte("c"), 0o644)
+	os.WriteFile(vars, []byte("v"), 0o644)
+	paths := []Firmware{
+		{filepath.Join(dir, "missing.fd"), vars},
+		{code, vars},
+	}
+	fw, err := findFirmware(paths)
+	if err != nil || fw.Code != code {
+		t.Errorf("findFirmware = %+v, %v; want the first complete pair", fw, err)
+	}
+	_, err = findFirmware(paths[:1])
+	if err == nil || !strings.Contains(err.Error(), "apt-get install ovmf") || !strings.Contains(err.Error(), "missing.fd") {
+		t.Errorf("error should name what was tried and how to install: %v", err)
+	}
+}
