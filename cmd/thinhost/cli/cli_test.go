@@ -1,0 +1,144 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestValidateReportsEveryProblem: the acceptance profile (an unknown block,
+// a wrong type, a URL artifact without sha256) gives three errors in one
+// run, each with file:line:col and the source line.
+func TestValidateReportsEveryProblem(t *testing.T) {
+	_, stderr, code := runCLI(t, "validate", "../../../profiles/testdata/acceptance.hcl")
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	if n := strings.Count(stderr, "Error: "); n != 3 {
+		t.Errorf("want 3 errors, got %d:\n%s", n, stderr)
+	}
+	for _, want := range []string{
+		"on ../../../profiles/testdata/acceptance.hcl line 3, in artifact \"kernel\":",
+		"on ../../../profiles/testdata/acceptance.hcl line 7, in host:",
+		"on ../../../profiles/testdata/acceptance.hcl line 13, in network:",
+		`   3:   url = "https://example.org/linux-image.deb"`,
+		"Missing sha256", "Incorrect attribute value type", "Unsupported block type",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("output lacks %q:\n%s", want, stderr)
+		}
+	}
+}
+
+func TestValidateExample(t *testing.T) {
+	stdout, stderr, code := runCLI(t, "validate", "../../../examples/laptop.hcl", "-var", "hostname=desk-7")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, `host "desk-7"`) {
+		t.Errorf("-var did not reach the profile: %q", stdout)
+	}
+}
+
+func TestBuildRefusesBadOutput(t *testing.T) {
+	dir := t.TempDir()
+	for name, c := range map[string]struct {
+		args []string
+		want string
+	}{
+		"no output":        {[]string{"build", "../../../examples/qemu-test.hcl"}, "add -o IMAGE"},
+		"device":           {[]string{"build", "../../../examples/qemu-test.hcl", "-o", "/dev/null"}, "not a regular file"},
+		"directory":        {[]string{"build", "../../../examples/qemu-test.hcl", "-o", dir}, "not a regular file"},
+		"profile problems": {[]string{"build", "../../../profiles/testdata/sizes.hcl", "-o", filepath.Join(dir, "x.img")}, "Invalid size"},
+	} {
+		_, stderr, code := runCLI(t, c.args...)
+		if code == 0 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%s: exit %d, stderr %q; want failure mentioning %q", name, code, stderr, c.want)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("refused builds left files behind: %v", entries)
+	}
+}
+
+func TestRunRefusesBadInput(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "x.img")
+	os.WriteFile(img, nil, 0o644)
+	for name, c := range map[string]struct {
+		args []string
+		want string
+	}{
+		"missing image": {[]string{"run", filepath.Join(dir, "nope.img"), "--check"}, "nope.img"},
+		"device":        {[]string{"run", "/dev/null", "--check", "--ovmf-code", img, "--ovmf-vars", img}, "not a regular file"},
+		"bad forward":   {[]string{"run", img, "--forward", "80"}, "HOSTPORT:GUESTPORT"},
+		"bad memory":    {[]string{"run", img, "--memory", "2GB"}, `write "2GiB"`},
+		"half ovmf":     {[]string{"run", img, "--ovmf-code", img}, "both --ovmf-code and --ovmf-vars"},
+	} {
+		_, stderr, code := runCLI(t, c.args...)
+		if code == 0 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%s: exit %d, stderr %q; want failure mentioning %q", name, code, stderr, c.want)
+		}
+	}
+}
+
+func TestTerraformStyleFlags(t *testing.T) {
+	got := terraformStyle([]string{"build", "-var", "a=b", "-var=c=d", "-var-file", "f", "-v", "--", "-var"})
+	want := []string{"build", "--var", "a=b", "--var=c=d", "--var-file", "f", "-v", "--", "-var"}
+	if !cmp.Equal(got, want) {
+		t.Errorf("terraformStyle = %q, want %q", got, want)
+	}
+}
+
+func TestParseMemory(t *testing.T) {
+	for in, want := range map[string]int{"1024": 1024, "1GiB": 1024, "768MiB": 768} {
+		if got, err := parseMemory(in); err != nil || got != want {
+			t.Errorf("parseMemory(%q) = %d, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"0", "-5", "1GB", "1.5KiB"} {
+		if _, err := parseMemory(bad); err == nil {
+			t.Errorf("parseMemory(%q) accepted", bad)
+		}
+	}
+}
+
+func TestConsoleWatch(t *testing.T) {
+	c := newConsoleWatch(3, "thinhost: hostd ready")
+	c.Write([]byte("line 1\r\nline 2\nhalf"))
+	select {
+	case <-c.Ready():
+		t.Fatal("ready too early")
+	default:
+	}
+	c.Write([]byte(" done\n[  1.0] thinhost: hostd ready\nlast"))
+	select {
+	case <-c.Ready():
+	default:
+		t.Fatal("ready line not seen")
+	}
+	if got, want := c.Tail(), []string{"half done", "[  1.0] thinhost: hostd ready", "last"}; !cmp.Equal(got, want) {
+		t.Errorf("Tail = %q, want %q", got, want)
+	}
+	if !c.Seen("line 1") || c.Seen("line 3") {
+		t.Error("Seen")
+	}
+	// The marker is matched once; more output does not panic.
+	c.Write([]byte("\nthinhost: hostd ready\n"))
+}
+
+func TestHelpNamesEveryCommand(t *testing.T) {
+	stdout, _, code := runCLI(t, "--help")
+	if code != 0 {
+		t.Fatal(code)
+	}
+	for _, c := range []string{"validate", "build", "run"} {
+		if !regexp.MustCompile(`(?m)^\s+` + c + `\s`).MatchString(stdout) {
+			t.Errorf("help lacks %s:\n%s", c, stdout)
+		}
+	}
+}

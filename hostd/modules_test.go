@@ -1,0 +1,149 @@
+package hostd
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const modulesDep = `kernel/fs/ext4/ext4.ko: kernel/fs/jbd2/jbd2.ko kernel/fs/mbcache.ko kernel/lib/crc16.ko
+kernel/fs/jbd2/jbd2.ko:
+kernel/fs/mbcache.ko:
+kernel/lib/crc16.ko:
+kernel/drivers/block/virtio_blk.ko: kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko
+kernel/drivers/virtio/virtio_ring.ko: kernel/drivers/virtio/virtio.ko
+kernel/drivers/virtio/virtio.ko:
+kernel/arch/x86/kvm/kvm-intel.ko.xz: kernel/arch/x86/kvm/kvm.ko.xz
+kernel/arch/x86/kvm/kvm.ko.xz:
+`
+
+func TestModuleGraph(t *testing.T) {
+	g, err := ParseModulesDep(strings.NewReader(modulesDep))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Path["kvm_intel"] != "kernel/arch/x86/kvm/kvm-intel.ko.xz" {
+		t.Errorf("names are normalized: %v", g.Path)
+	}
+	order, missing := g.Closure([]string{"virtio-blk", "ext4", "kvm_intel", "nvme"})
+	pos := map[string]int{}
+	for i, n := range order {
+		pos[n] = i
+	}
+	for mod, deps := range g.Deps {
+		if _, in := pos[mod]; !in {
+			continue
+		}
+		for _, d := range deps {
+			if pos[d] > pos[mod] {
+				t.Errorf("%s comes before its dependency %s in %v", mod, d, order)
+			}
+		}
+	}
+	if len(order) != 9 || !cmp.Equal(missing, []string{"nvme"}) {
+		t.Errorf("order %v, missing %v", order, missing)
+	}
+	if _, err := ParseModulesDep(strings.NewReader("no colon here\n")); err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Errorf("bad line: %v", err)
+	}
+}
+
+func TestLoadParallel(t *testing.T) {
+	g, _ := ParseModulesDep(strings.NewReader(modulesDep))
+	order, _ := g.Closure([]string{"ext4", "virtio_blk"})
+
+	var mu sync.Mutex
+	loaded := map[string]bool{}
+	// ext4's and virtio_blk's chains are independent: jbd2 waits until
+	// virtio has started, which only happens if loads run side by side.
+	virtioStarted := make(chan struct{})
+	load := func(ctx context.Context, name, rel string) error {
+		if name == "virtio" {
+			close(virtioStarted)
+		}
+		if name == "jbd2" {
+			select {
+			case <-virtioStarted:
+			case <-time.After(10 * time.Second):
+				return errors.New("virtio never started while jbd2 loaded: loads are not parallel")
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, d := range g.Deps[name] {
+			if !loaded[d] {
+				return fmt.Errorf("%s loaded before its dependency %s", name, d)
+			}
+		}
+		if name == "crc16" {
+			return errors.New("crc16: bad module")
+		}
+		loaded[name] = true
+		return nil
+	}
+	results := LoadParallel(context.Background(), g, order, load)
+	byName := map[string]error{}
+	for _, r := range results {
+		byName[r.Name] = r.Err
+	}
+	for _, ok := range []string{"jbd2", "mbcache", "virtio", "virtio_ring", "virtio_blk"} {
+		if byName[ok] != nil {
+			t.Errorf("%s: %v", ok, byName[ok])
+		}
+	}
+	if !errors.Is(byName["ext4"], ErrDependency) || !strings.Contains(byName["ext4"].Error(), "crc16") {
+		t.Errorf("ext4 must be skipped naming its failed dependency: %v", byName["ext4"])
+	}
+	if loaded["ext4"] {
+		t.Error("ext4 was loaded although crc16 failed")
+	}
+}
+
+func inputEventBytes(typ, code uint16, value int32) []byte {
+	b := make([]byte, inputEvent)
+	binary.LittleEndian.PutUint16(b[16:], typ)
+	binary.LittleEndian.PutUint16(b[18:], code)
+	binary.LittleEndian.PutUint32(b[20:], uint32(value))
+	return b
+}
+
+func TestReadPowerKey(t *testing.T) {
+	var stream bytes.Buffer
+	stream.Write(inputEventBytes(evKey, 30, 1))       // KEY_A
+	stream.Write(inputEventBytes(0x00, 0, 0))         // EV_SYN
+	stream.Write(inputEventBytes(evKey, keyPower, 0)) // release
+	if err := readPowerKey(bytes.NewReader(stream.Bytes())); err == nil {
+		t.Error("no press in the stream, yet readPowerKey returned nil")
+	}
+	stream.Write(inputEventBytes(evKey, keyPower, 1))
+	if err := readPowerKey(bytes.NewReader(stream.Bytes())); err != nil {
+		t.Errorf("press not seen: %v", err)
+	}
+}
+
+func TestFindPowerButtons(t *testing.T) {
+	class := t.TempDir()
+	mk := func(ev, name string) {
+		d := filepath.Join(class, ev, "device")
+		os.MkdirAll(d, 0o755)
+		os.WriteFile(filepath.Join(d, "name"), []byte(name+"\n"), 0o644)
+	}
+	mk("event0", "Power Button")
+	mk("event1", "AT Translated Set 2 keyboard")
+	mk("event2", "Power Button")
+	os.MkdirAll(filepath.Join(class, "input0"), 0o755)
+	got, err := findPowerButtons(class)
+	if err != nil || !cmp.Equal(got, []string{"event0", "event2"}) {
+		t.Errorf("findPowerButtons = %v, %v", got, err)
+	}
+}
