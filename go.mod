@@ -17,6 +17,7 @@ require (
 	github.com/u-root/uio v0.0.0-20240224005618-d2acac8f3701
 	github.com/ulikunitz/xz v0.5.17
 	github.com/zclconf/go-cty v1.19.0
+	golang.org/x/mod v0.29.0
 	golang.org/x/sys v0.46.0
 	golang.org/x/term v0.44.0
 	pault.ag/go/debian v0.19.0
@@ -41,6 +42,7 @@ require (
 	github.com/hugelgupf/go-shlex v0.0.0-20200702092117-c80c9d0918fa // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/insomniacslk/dhcp v0.0.0-20231206064809-8c70d406f6d2 // indirect
+	github.com/ishidawataru/sctp v0.0.0-20230406120618-7ff4192f6ff2 // indirect
 	github.com/josharian/native v1.1.0 // indirect
 	github.com/kjk/lzma v0.0.0-20161016003348-3fd93898850d // indirect
 	github.com/klauspost/pgzip v1.2.6 // indirect
@@ -51,6 +53,7 @@ require (
 	github.com/mattn/go-runewidth v0.0.16 // indirect
 	github.com/mdlayher/packet v1.1.2 // indirect
 	github.com/mdlayher/socket v0.5.1 // indirect
+	github.com/mdlayher/vsock v1.2.1 // indirect
 	github.com/mitchellh/colorstring v0.0.0-20190213212951-d06e56a500db // indirect
 	github.com/mitchellh/go-wordwrap v1.0.1 // indirect
 	github.com/muesli/ansi v0.0.0-20230316100256-276c6243b2f6 // indirect
@@ -60,6 +63,7 @@ require (
 	github.com/peterh/liner v1.2.2 // indirect
 	github.com/pierrec/lz4/v4 v4.1.26 // indirect
 	github.com/pkg/xattr v0.4.12 // indirect
+	github.com/rck/unit v0.0.3 // indirect
 	github.com/rekby/gpt v0.0.0-20200219180433-a930afbc6edc // indirect
 	github.com/rivo/uniseg v0.4.7 // indirect
 	github.com/sahilm/fuzzy v0.1.0 // indirect
@@ -72,7 +76,6 @@ require (
 	github.com/xi2/xz v0.0.0-20171230120015-48954b6210f8 // indirect
 	golang.org/x/crypto v0.45.0 // indirect
 	golang.org/x/exp v0.0.0-20250305212735-054e65f0b394 // indirect
-	golang.org/x/mod v0.29.0 // indirect
 	golang.org/x/net v0.47.0 // indirect
 	golang.org/x/sync v0.18.0 // indirect
 	golang.org/x/text v0.31.0 // indirect
@@ -85,7 +88,10 @@ require (
 tool (
 	github.com/u-root/u-root/cmds/core/blkid
 	github.com/u-root/u-root/cmds/core/cat
+	github.com/u-root/u-root/cmds/core/chmod
 	github.com/u-root/u-root/cmds/core/cp
+	github.com/u-root/u-root/cmds/core/date
+	github.com/u-root/u-root/cmds/core/dd
 	github.com/u-root/u-root/cmds/core/df
 	github.com/u-root/u-root/cmds/core/dhclient
 	github.com/u-root/u-root/cmds/core/dmesg
@@ -96,6 +102,7 @@ tool (
 	github.com/u-root/u-root/cmds/core/gosh
 	github.com/u-root/u-root/cmds/core/gpt
 	github.com/u-root/u-root/cmds/core/grep
+	github.com/u-root/u-root/cmds/core/head
 	github.com/u-root/u-root/cmds/core/hexdump
 	github.com/u-root/u-root/cmds/core/hostname
 	github.com/u-root/u-root/cmds/core/init
@@ -103,6 +110,7 @@ tool (
 	github.com/u-root/u-root/cmds/core/ip
 	github.com/u-root/u-root/cmds/core/kill
 	github.com/u-root/u-root/cmds/core/ln
+	github.com/u-root/u-root/cmds/core/losetup
 	github.com/u-root/u-root/cmds/core/ls
 	github.com/u-root/u-root/cmds/core/lsdrivers
 	github.com/u-root/u-root/cmds/core/lsmod
@@ -110,18 +118,33 @@ tool (
 	github.com/u-root/u-root/cmds/core/more
 	github.com/u-root/u-root/cmds/core/mount
 	github.com/u-root/u-root/cmds/core/mv
+	github.com/u-root/u-root/cmds/core/netcat
 	github.com/u-root/u-root/cmds/core/netstat
 	github.com/u-root/u-root/cmds/core/pci
+	github.com/u-root/u-root/cmds/core/pidof
 	github.com/u-root/u-root/cmds/core/ping
 	github.com/u-root/u-root/cmds/core/poweroff
 	github.com/u-root/u-root/cmds/core/ps
+	github.com/u-root/u-root/cmds/core/readlink
 	github.com/u-root/u-root/cmds/core/rm
 	github.com/u-root/u-root/cmds/core/rmmod
+	github.com/u-root/u-root/cmds/core/shasum
 	github.com/u-root/u-root/cmds/core/shutdown
+	github.com/u-root/u-root/cmds/core/sleep
+	github.com/u-root/u-root/cmds/core/sort
+	github.com/u-root/u-root/cmds/core/strace
+	github.com/u-root/u-root/cmds/core/stty
 	github.com/u-root/u-root/cmds/core/sync
 	github.com/u-root/u-root/cmds/core/tail
+	github.com/u-root/u-root/cmds/core/tee
+	github.com/u-root/u-root/cmds/core/touch
+	github.com/u-root/u-root/cmds/core/tr
+	github.com/u-root/u-root/cmds/core/truncate
 	github.com/u-root/u-root/cmds/core/umount
 	github.com/u-root/u-root/cmds/core/uname
+	github.com/u-root/u-root/cmds/core/uniq
 	github.com/u-root/u-root/cmds/core/uptime
+	github.com/u-root/u-root/cmds/core/wc
 	github.com/u-root/u-root/cmds/core/wget
+	github.com/u-root/u-root/cmds/core/which
 )

@@ -37,17 +37,20 @@ func OpenConsoles(cmdline string) *Consoles {
 			continue
 		}
 		seen[name] = true
-		if fh, err := os.OpenFile("/dev/"+name, os.O_WRONLY|unix.O_NOCTTY, 0); err == nil {
+		if fh, err := os.OpenFile("/dev/"+name, os.O_RDWR|unix.O_NOCTTY, 0); err == nil {
 			c.files = append(c.files, fh)
 		}
 	}
 	if len(c.files) == 0 {
-		if fh, err := os.OpenFile("/dev/console", os.O_WRONLY|unix.O_NOCTTY, 0); err == nil {
+		if fh, err := os.OpenFile("/dev/console", os.O_RDWR|unix.O_NOCTTY, 0); err == nil {
 			c.files = append(c.files, fh)
 		}
 	}
 	return c
 }
+
+// Files are the open console terminals.
+func (c *Consoles) Files() []*os.File { return c.files }
 
 // Write writes p to every console; a console that fails is skipped, so
 // one bad terminal does not silence the others.
@@ -59,8 +62,14 @@ func (c *Consoles) Write(p []byte) (int, error) {
 }
 
 // Drain waits until what was written has been transmitted (tcdrain).
+// The kernel's wait is interruptible, and Go's runtime signals its threads
+// (preemption), so an interrupted wait is simply waited again.
 func (c *Consoles) Drain() {
 	for _, f := range c.files {
-		_ = unix.IoctlSetInt(int(f.Fd()), unix.TCSBRK, 1)
+		for range 100 {
+			if err := unix.IoctlSetInt(int(f.Fd()), unix.TCSBRK, 1); err != unix.EINTR {
+				break
+			}
+		}
 	}
 }

@@ -25,6 +25,10 @@ type Options struct {
 	// Console receives the ready line and the power-off notice; when it
 	// has a Drain method (Consoles), hostd drains it before powering off.
 	Console io.Writer
+	// Terminals are the consoles on which a debug shell is offered.
+	Terminals []*os.File
+	// Shell is the debug shell; "" uses /bbin/gosh.
+	Shell string
 	// Ready is called once after the ready line is printed.
 	Ready func()
 	// PowerOff ends the machine; nil uses the reboot syscall. Tests
@@ -48,6 +52,9 @@ func New(opts Options) *Daemon {
 	}
 	if opts.Console == nil {
 		opts.Console = os.Stdout
+	}
+	if opts.Shell == "" {
+		opts.Shell = "/bbin/gosh"
 	}
 	if opts.PowerOff == nil {
 		opts.PowerOff = powerOff
@@ -82,6 +89,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.opts.Ready != nil {
 		d.opts.Ready()
 	}
+	shellCtx, stopShells := context.WithCancel(ctx)
+	sh := newShells(d.opts.Shell, log)
+	if len(d.opts.Terminals) > 0 {
+		fmt.Fprintln(d.opts.Console, ShellHint)
+		for _, t := range d.opts.Terminals {
+			sh.offer(shellCtx, t)
+		}
+	}
 
 	var reason string
 	select {
@@ -90,6 +105,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	case <-ctx.Done():
 		reason = "shutdown request"
 	}
+	// Shells first: nothing may reset the consoles while hostd says what
+	// it is doing.
+	stopShells()
+	sh.stop()
 	return d.shutdown(reason)
 }
 

@@ -24,12 +24,23 @@ const ConfigPath = "etc/thinhost/hostd.json"
 
 // CoreCommands are the u-root commands shipped for debugging a host from
 // its console, besides init.
+//
+// Each must also be a tool directive in go.mod (go get -tool
+// github.com/u-root/u-root/cmds/core/NAME@VERSION), which keeps u-root in the
+// module graph where mkuimage finds its sources; a test checks both lists
+// agree.
 var CoreCommands = []string{
-	"init", "gosh", "ls", "cat", "cp", "mv", "rm", "mkdir", "ln", "echo",
-	"ip", "dhclient", "ping", "wget", "netstat",
-	"mount", "umount", "df", "du", "dmesg", "ps", "kill", "free", "uptime",
-	"lsmod", "insmod", "rmmod", "uname", "hostname", "sync", "poweroff", "shutdown",
-	"grep", "more", "tail", "hexdump", "find", "pci", "blkid", "gpt", "lsdrivers",
+	"init", "gosh",
+	// Files.
+	"ls", "cat", "cp", "mv", "rm", "mkdir", "ln", "chmod", "touch", "find", "readlink",
+	"head", "tail", "more", "grep", "wc", "sort", "uniq", "tr", "tee", "hexdump", "dd", "truncate", "shasum",
+	// Network.
+	"ip", "dhclient", "ping", "wget", "netstat", "netcat",
+	// Disks and mounts.
+	"mount", "umount", "df", "du", "blkid", "gpt", "losetup", "sync",
+	// Processes, kernel and machine.
+	"dmesg", "ps", "kill", "pidof", "free", "uptime", "date", "sleep", "echo", "which", "stty", "strace",
+	"lsmod", "insmod", "rmmod", "uname", "hostname", "pci", "lsdrivers", "poweroff", "shutdown",
 }
 
 // Config says what goes into the initramfs.

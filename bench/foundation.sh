@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# bench/foundation.sh: the foundation's figures, measured in one run on this
+# machine so they can be compared with each other:
+#   - boot to hostd ready: the image under UEFI (OVMF), beside a minimal
+#     u-root initramfs (init + echo) booted directly with the same kernel;
+#   - build time of examples/qemu-test.hcl, cold (empty artifact cache and
+#     Go build cache) and warm (both filled);
+#   - sizes of the image (apparent and allocated), the initramfs, the kernel
+#     and the boot loader.
+# It needs what examples/setup-debian.sh installs. Figures, not verdicts:
+# the machine is shared and noisy, so run it more than once.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export THINHOST_CACHE="$work/cache"
+accel=${BENCH_ACCEL:-tcg}
+runs=${BENCH_RUNS:-3}
+
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+
+go build -o "$work/thinhost" ./cmd/thinhost
+
+# Cold: no artifact cache, an empty Go build cache for the compiler.
+t0=$(now)
+GOCACHE="$work/gocache" "$work/thinhost" build examples/qemu-test.hcl -o "$work/test.img" >"$work/build-cold.txt" 2>"$work/build-cold.log"
+t1=$(now)
+GOCACHE="$work/gocache" "$work/thinhost" build examples/qemu-test.hcl -o "$work/test.img" >"$work/build-warm.txt" 2>"$work/build-warm.log"
+t2=$(now)
+cold=$(secs "$t0" "$t1")
+warm=$(secs "$t1" "$t2")
+
+# The image, booted as a user would boot it.
+image_ready=()
+for _ in $(seq "$runs"); do
+	out=$("$work/thinhost" run "$work/test.img" --check --accel "$accel" --snapshot 2>/dev/null)
+	image_ready+=("$(sed -n 's/^ready in \([0-9.]*\)s.*/\1/p' <<<"$out")")
+done
+
+# A minimal u-root initramfs (init, echo as the uinit, gosh), booted directly
+# with the same kernel: what UEFI, systemd-boot and hostd add on top.
+kernel=$(ls "$THINHOST_CACHE"/kernels/*/boot/vmlinuz-* | head -n 1)
+GOCACHE="$work/gocache" go run github.com/u-root/u-root -o "$work/minimal.cpio" -uinitcmd="echo bench: ready" \
+	github.com/u-root/u-root/cmds/core/init github.com/u-root/u-root/cmds/core/echo \
+	github.com/u-root/u-root/cmds/core/gosh >/dev/null 2>&1
+direct_ready=()
+for _ in $(seq "$runs"); do
+	t0=$(now)
+	timeout 120 qemu-system-x86_64 -accel "$accel" -cpu max -m 1024 -smp 2 -machine q35 \
+		-nodefaults -display none -serial stdio -no-reboot \
+		-kernel "$kernel" -initrd "$work/minimal.cpio" -append "console=ttyS0,115200 quiet" \
+		</dev/null 2>/dev/null | grep -m1 -q "bench: ready" || true
+	t1=$(now)
+	direct_ready+=("$(secs "$t0" "$t1")")
+	pkill -f "$work/minimal.cpio" 2>/dev/null || true
+done
+
+initrd_size=$(sed -n 's/^initramfs \([^,]*\),.*/\1/p' "$work/build-warm.txt")
+kernel_size=$(stat -c %s "$kernel")
+loader_size=$(stat -c %s /usr/lib/systemd/boot/efi/systemd-bootx64.efi)
+apparent=$(stat -c %s "$work/test.img")
+allocated=$(($(stat -c %b "$work/test.img") * $(stat -c %B "$work/test.img")))
+minimal_size=$(stat -c %s "$work/minimal.cpio")
+
+mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
+median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
+echo "thinhost foundation bench — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, accel $accel, $runs runs each"
+echo
+printf '%-44s %s\n' "boot to ready, image (UEFI + systemd-boot + hostd)" "median $(median "${image_ready[@]}") s  (runs: ${image_ready[*]})"
+printf '%-44s %s\n' "boot to ready, minimal u-root, direct kernel" "median $(median "${direct_ready[@]}") s  (runs: ${direct_ready[*]})"
+printf '%-44s %s\n' "build, cold (empty caches)" "$cold s"
+printf '%-44s %s\n' "build, warm" "$warm s"
+printf '%-44s %s\n' "image size" "$(mib "$apparent") apparent, $(mib "$allocated") allocated"
+printf '%-44s %s\n' "initramfs (zstd)" "$initrd_size"
+printf '%-44s %s\n' "minimal u-root initramfs (uncompressed cpio)" "$(mib "$minimal_size")"
+printf '%-44s %s\n' "kernel" "$(mib "$kernel_size")"
+printf '%-44s %s\n' "boot loader (systemd-boot)" "$(mib "$loader_size")"

@@ -1,0 +1,102 @@
+package hostd
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+)
+
+// ShellHint is printed after the ready line on the consoles.
+const ShellHint = "thinhost: press Enter on this console for a debug shell ('hostd poweroff' powers off)"
+
+// shells offers a debug shell on each console, on request: a line typed
+// on a console starts the shell there, and when it exits, the console
+// waits for the next line.
+//
+// hostd, not u-root's init, owns the consoles: a shell that starts on its
+// own sets up the terminal and discards output still queued for it, which
+// ate hostd's status lines (its power-off notice among them). On request
+// only, and stopped before hostd prints its last lines, it cannot.
+type shells struct {
+	path string
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	running map[*exec.Cmd]bool
+	stopped bool
+	wg      sync.WaitGroup
+}
+
+func newShells(path string, log *slog.Logger) *shells {
+	return &shells{path: path, log: log, running: map[*exec.Cmd]bool{}}
+}
+
+// offer serves tty until ctx is done.
+func (s *shells) offer(ctx context.Context, tty *os.File) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		in := bufio.NewReader(tty)
+		for ctx.Err() == nil {
+			if _, err := in.ReadString('\n'); err != nil {
+				return
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			if err := s.run(tty); err != nil {
+				s.log.Warn("debug shell", "console", tty.Name(), "err", err)
+				return
+			}
+			fmt.Fprintln(tty, ShellHint)
+		}
+	}()
+}
+
+func (s *shells) run(tty *os.File) error {
+	// The plain line editor: the rich one asks the terminal questions
+	// (cursor position, colours) that a serial console may never answer,
+	// and then hangs.
+	cmd := exec.Command(s.path, "-comp=false")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+	cmd.Env = append(os.Environ(), "TERM=linux")
+	// Its own session with the console as controlling terminal, so Ctrl-C
+	// reaches the shell's commands and not hostd.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return nil
+	}
+	if err := cmd.Start(); err != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("start %s: %w", s.path, err)
+	}
+	s.running[cmd] = true
+	s.mu.Unlock()
+	s.log.Info("debug shell started", "console", tty.Name(), "pid", cmd.Process.Pid)
+	err := cmd.Wait()
+	s.mu.Lock()
+	delete(s.running, cmd)
+	s.mu.Unlock()
+	s.log.Info("debug shell exited", "console", tty.Name(), "status", err)
+	return nil
+}
+
+// stop ends every running shell (its whole session) and stops offering
+// new ones. The console readers end when ctx is cancelled and their
+// terminals are closed.
+func (s *shells) stop() {
+	s.mu.Lock()
+	s.stopped = true
+	for cmd := range s.running {
+		// The shell leads its own session and process group.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	s.mu.Unlock()
+}
