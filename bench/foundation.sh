@@ -47,14 +47,26 @@ GOCACHE="$work/gocache" go run github.com/u-root/u-root -o "$work/minimal.cpio" 
 	github.com/u-root/u-root/cmds/core/gosh >/dev/null 2>&1
 direct_ready=()
 for _ in $(seq "$runs"); do
+	log="$work/direct-serial.log"
+	: >"$log"
 	t0=$(now)
 	timeout 120 qemu-system-x86_64 -accel "$accel" -cpu max -m 1024 -smp 2 -machine q35 \
-		-nodefaults -display none -serial stdio -no-reboot \
+		-nodefaults -display none -serial "file:$log" -no-reboot \
 		-kernel "$kernel" -initrd "$work/minimal.cpio" -append "console=ttyS0,115200 quiet" \
-		</dev/null 2>/dev/null | grep -m1 -q "bench: ready" || true
-	t1=$(now)
-	direct_ready+=("$(secs "$t0" "$t1")")
-	pkill -f "$work/minimal.cpio" 2>/dev/null || true
+		</dev/null >/dev/null 2>&1 &
+	qemu_pid=$!
+	t1=""
+	while kill -0 "$qemu_pid" 2>/dev/null; do
+		if grep -q "bench: ready" "$log"; then
+			t1=$(now)
+			break
+		fi
+		sleep 0.02
+	done
+	kill "$qemu_pid" 2>/dev/null || true
+	wait "$qemu_pid" 2>/dev/null || true
+	direct_ready+=("${t1:+$(secs "$t0" "$t1")}")
+	[ -n "$t1" ] || direct_ready[-1]="failed"
 done
 
 initrd_size=$(sed -n 's/^initramfs \([^,]*\),.*/\1/p' "$work/build-warm.txt")
