@@ -3,15 +3,10 @@ package images_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/diskfs/go-diskfs"
-	"github.com/diskfs/go-diskfs/disk"
 
 	"github.com/thinhost/thinhost/images"
 	"github.com/thinhost/thinhost/images/imagetest"
@@ -115,26 +110,7 @@ func TestWrite(t *testing.T) {
 		t.Fatalf("partitions read back: %+v", parts)
 	}
 
-	d, err := diskfs.Open(img, diskfs.WithOpenMode(diskfs.ReadOnly))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	fs, err := d.GetFilesystem(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	read := func(p string) []byte {
-		f, err := fs.OpenFile("/"+p, os.O_RDONLY)
-		if err != nil {
-			t.Fatalf("open %s on the ESP: %v", p, err)
-		}
-		b, err := io.ReadAll(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	read := func(p string) []byte { return imagetest.ReadESPFile(t, img, p) }
 	for esp, src := range map[string]string{
 		layout.BootloaderPath:  boot.Bootloader,
 		layout.KernelPath("a"): boot.Kernel,
@@ -154,7 +130,6 @@ func TestWrite(t *testing.T) {
 	if conf := string(read(layout.LoaderConfPath)); !strings.Contains(conf, "default thinhost-a.conf") {
 		t.Errorf("loader.conf:\n%s", conf)
 	}
-	_ = disk.Disk{}
 
 	var st syscallStat
 	if allocated(t, img, &st) > 16*mib {
@@ -166,15 +141,7 @@ func TestWrite(t *testing.T) {
 func TestWriteReproducible(t *testing.T) {
 	a, _ := writeTestImage(t, t.TempDir())
 	b, _ := writeTestImage(t, t.TempDir())
-	if ha, hb := hashFile(t, a), hashFile(t, b); ha != hb {
+	if ha, hb := imagetest.Hash(t, a), imagetest.Hash(t, b); ha != hb {
 		t.Errorf("two images of the same inputs differ: %x vs %x", ha, hb)
 	}
-}
-
-func hashFile(t *testing.T, p string) [32]byte {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sha256.Sum256(b)
 }

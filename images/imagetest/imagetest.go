@@ -4,12 +4,15 @@
 package imagetest
 
 import (
+	"crypto/sha256"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/diskfs/go-diskfs"
 
 	"github.com/thinhost/thinhost/images"
 	"github.com/thinhost/thinhost/images/layout"
@@ -66,4 +69,45 @@ func ExtractPartition(t testing.TB, image string, parts []images.Partition, name
 	}
 	t.Fatalf("%s has no partition %q", image, name)
 	return ""
+}
+
+// ReadESPFile returns the file at name (a path such as layout.KernelPath("a"))
+// on the image's ESP, read through go-diskfs.
+func ReadESPFile(t testing.TB, image, name string) []byte {
+	t.Helper()
+	d, err := diskfs.Open(image, diskfs.WithOpenMode(diskfs.ReadOnly))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	fs, err := d.GetFilesystem(1)
+	if err != nil {
+		t.Fatalf("read the ESP of %s: %v", image, err)
+	}
+	f, err := fs.OpenFile("/"+name, os.O_RDONLY)
+	if err != nil {
+		t.Fatalf("open %s on the ESP of %s: %v", name, image, err)
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Hash is the sha256 of a whole file, holes included.
+func Hash(t testing.TB, path string) [32]byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	var s [32]byte
+	copy(s[:], h.Sum(nil))
+	return s
 }

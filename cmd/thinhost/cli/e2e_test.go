@@ -3,9 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -13,7 +11,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/diskfs/go-diskfs"
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/thinhost/thinhost/images/imagetest"
@@ -69,9 +66,12 @@ func TestBuildAndBoot(t *testing.T) {
 	}
 	t.Logf("build:\n%s", stdout)
 	parts := imagetest.Check(t, img)
+	if len(parts) != 4 || parts[0].Name != layout.ESPName || parts[3].Name != layout.DataName {
+		t.Errorf("partitions = %+v, want ESP, system A, system B, data", parts)
+	}
 
 	// The initramfs, listed by the real cpio.
-	initrd := readESPFile(t, img, layout.InitrdPath("a"))
+	initrd := imagetest.ReadESPFile(t, img, layout.InitrdPath("a"))
 	zr, err := zstd.NewReader(bytes.NewReader(initrd))
 	if err != nil {
 		t.Fatal(err)
@@ -116,45 +116,7 @@ func TestBuildAndBoot(t *testing.T) {
 	if _, stderr, code := runCLI(t, "build", profile, "-o", img2); code != 0 {
 		t.Fatalf("second build exited %d: %s", code, stderr)
 	}
-	if a, b := fileHash(t, img), fileHash(t, img2); a != b {
+	if a, b := imagetest.Hash(t, img), imagetest.Hash(t, img2); a != b {
 		t.Errorf("two builds of the same inputs differ")
 	}
-	_ = parts
-}
-
-func readESPFile(t *testing.T, img, name string) []byte {
-	t.Helper()
-	d, err := diskfs.Open(img, diskfs.WithOpenMode(diskfs.ReadOnly))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	fs, err := d.GetFilesystem(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := fs.OpenFile("/"+name, os.O_RDONLY)
-	if err != nil {
-		t.Fatalf("open %s on the ESP: %v", name, err)
-	}
-	b, err := io.ReadAll(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func fileHash(t *testing.T, p string) [32]byte {
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	var s [32]byte
-	copy(s[:], h.Sum(nil))
-	return s
 }
