@@ -49,6 +49,9 @@ type Spec struct {
 	NoReboot bool
 	// Snapshot discards the run's disk writes when QEMU exits.
 	Snapshot bool
+	// USB attaches the disk as a USB stick on an xHCI controller, as
+	// real hardware boots a flashed stick, instead of a virtio disk.
+	USB bool
 }
 
 // Args returns QEMU's argument vector (without the binary) for s. It has no
@@ -85,7 +88,11 @@ func Args(s Spec) ([]string, error) {
 	if s.Snapshot {
 		drive += ",snapshot=on"
 	}
-	a = append(a, "-drive", drive, "-device", "virtio-blk-pci,drive=disk0,bootindex=1")
+	if s.USB {
+		a = append(a, "-drive", drive, "-device", "qemu-xhci,id=xhci", "-device", "usb-storage,bus=xhci.0,drive=disk0,bootindex=1")
+	} else {
+		a = append(a, "-drive", drive, "-device", "virtio-blk-pci,drive=disk0,bootindex=1")
+	}
 
 	netdev := "user,id=net0"
 	seen := map[int]bool{}

@@ -30,6 +30,10 @@ func TestArgsGolden(t *testing.T) {
 			s.MemoryMiB = 4096
 			s.CPUs = 4
 		},
+		"usb-stick": func(s *Spec) {
+			s.USB = true
+			s.Image = "/dev/sdb"
+		},
 		"snapshot-comma-path": func(s *Spec) {
 			s.Snapshot = true
 			s.Image = "/images/a,b.img"

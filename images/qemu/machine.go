@@ -38,6 +38,8 @@ type Config struct {
 	Interactive bool
 	NoReboot    bool
 	Snapshot    bool
+	// USB attaches the image as a USB stick (see Spec.USB).
+	USB bool
 	// Stdin, Stdout and Stderr are QEMU's. Stdout carries the serial
 	// console.
 	Stdin          io.Reader
@@ -75,8 +77,10 @@ func Start(ctx context.Context, cfg Config) (*Machine, error) {
 	}
 	if fi, err := os.Stat(cfg.Image); err != nil {
 		return nil, fmt.Errorf("open image: %w", err)
-	} else if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("open image %s: not a regular file (thinhost run boots image files; use thinhost flash for devices)", cfg.Image)
+	} else if !fi.Mode().IsRegular() && fi.Mode()&os.ModeDevice == 0 {
+		return nil, fmt.Errorf("open image %s: not an image file or a disk", cfg.Image)
+	} else if fi.Mode()&os.ModeCharDevice != 0 {
+		return nil, fmt.Errorf("open image %s: a character device, not an image file or a disk", cfg.Image)
 	}
 	fw := cfg.Firmware
 	if fw == nil {
@@ -129,6 +133,7 @@ func Start(ctx context.Context, cfg Config) (*Machine, error) {
 		Interactive: cfg.Interactive,
 		NoReboot:    cfg.NoReboot,
 		Snapshot:    cfg.Snapshot,
+		USB:         cfg.USB,
 	}
 	args, err := Args(m.Spec)
 	if err != nil {

@@ -74,7 +74,7 @@ func TestRunRefusesBadInput(t *testing.T) {
 		want string
 	}{
 		"missing image": {[]string{"run", filepath.Join(dir, "nope.img"), "--check"}, "nope.img"},
-		"device":        {[]string{"run", "/dev/null", "--check", "--ovmf-code", img, "--ovmf-vars", img}, "not a regular file"},
+		"device":        {[]string{"run", "/dev/null", "--check", "--ovmf-code", img, "--ovmf-vars", img}, "character device"},
 		"bad forward":   {[]string{"run", img, "--forward", "80"}, "HOSTPORT:GUESTPORT"},
 		"bad memory":    {[]string{"run", img, "--memory", "2GB"}, `write "2GiB"`},
 		"half ovmf":     {[]string{"run", img, "--ovmf-code", img}, "both --ovmf-code and --ovmf-vars"},

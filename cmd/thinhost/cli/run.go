@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/thinhost/thinhost/hostd"
+	"github.com/thinhost/thinhost/images/flash"
 	"github.com/thinhost/thinhost/images/qemu"
 	"github.com/thinhost/thinhost/profiles"
 )
@@ -32,6 +33,7 @@ type runFlags struct {
 	ovmfCode   string
 	ovmfVars   string
 	qemuBinary string
+	usb        bool
 }
 
 func runCmd(e *env) *cobra.Command {
@@ -63,6 +65,7 @@ last console lines.`,
 	fl.StringVar(&f.ovmfCode, "ovmf-code", "", "UEFI firmware code file (default: search the Debian, Fedora and Arch paths)")
 	fl.StringVar(&f.ovmfVars, "ovmf-vars", "", "UEFI variable store template, with --ovmf-code")
 	fl.StringVar(&f.qemuBinary, "qemu", qemu.DefaultBinary, "QEMU binary")
+	fl.BoolVar(&f.usb, "usb", false, "attach IMAGE as a USB stick on xHCI (as real hardware boots a flashed stick) instead of a virtio disk")
 	return cmd
 }
 
@@ -84,6 +87,17 @@ func parseMemory(s string) (int, error) {
 }
 
 func runImage(ctx context.Context, e *env, image string, f runFlags) error {
+	// A disk (a flashed stick, say) may be booted too, but never one that
+	// is in use here.
+	if fi, err := os.Stat(image); err == nil && fi.Mode()&os.ModeDevice != 0 && fi.Mode()&os.ModeCharDevice == 0 {
+		d, err := flash.Host.Inspect(image)
+		if err != nil {
+			return err
+		}
+		if use := d.InUse(); len(use) > 0 {
+			return fmt.Errorf("boot %s: it is in use here: %s", image, strings.Join(use, "; "))
+		}
+	}
 	mem, err := parseMemory(f.memory)
 	if err != nil {
 		return err
@@ -109,7 +123,7 @@ func runImage(ctx context.Context, e *env, image string, f runFlags) error {
 	}
 	cfg := qemu.Config{
 		Image: image, Binary: f.qemuBinary, Firmware: fw, Accel: f.accel,
-		MemoryMiB: mem, CPUs: f.cpus, Forwards: fwds, Snapshot: f.snapshot,
+		MemoryMiB: mem, CPUs: f.cpus, Forwards: fwds, Snapshot: f.snapshot, USB: f.usb,
 		Stderr: e.stderr, Log: e.logger(),
 	}
 	if !f.check {

@@ -1,0 +1,264 @@
+package flash
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"sort"
+)
+
+const (
+	sector = 512
+	mib    = 1 << 20
+	// gptEntrySectors is the partition array: 128 entries of 128 bytes.
+	gptEntrySectors = 32
+	// metadataBytes is how much of each partition's start is zeroed where
+	// the image has holes: superblocks, FATs and their like live there, and
+	// an old filesystem's signature must never survive under a new one.
+	metadataBytes = 8 * mib
+)
+
+// Extent is a byte range.
+type Extent struct{ Off, Len int64 }
+
+func (e Extent) end() int64 { return e.Off + e.Len }
+
+// Op is one write: Len bytes at Off on the target, taken from the image at
+// the same offset, or zeros, or Data.
+type Op struct {
+	Off, Len int64
+	Kind     OpKind
+	Data     []byte
+	// Transient ops are overwritten by a later op (the boot sectors are
+	// zeroed first and written last); Verify skips them.
+	Transient bool
+}
+
+// OpKind says where an Op's bytes come from.
+type OpKind int
+
+const (
+	FromImage OpKind = iota
+	Zeros
+	Bytes
+)
+
+// Plan is every write, in the order they are made. The boot sectors (the
+// protective MBR and the primary GPT header) come last: an interrupted
+// flash leaves the device with zeroed ones, so no firmware takes it for a
+// bootable disk.
+type Plan struct {
+	Ops []Op
+	// ImageBytes, ZeroBytes and TotalBytes are what the ops write;
+	// VerifyBytes what Verify reads back.
+	ImageBytes, ZeroBytes, TotalBytes, VerifyBytes int64
+	ImageSize, DeviceSize                          int64
+}
+
+// NewPlan plans writing the image (read through r, size bytes, with the
+// given allocated extents and partition extents) onto a device of devSize
+// bytes.
+func NewPlan(r io.ReaderAt, size, devSize int64, data, partitions []Extent) (*Plan, error) {
+	if size%sector != 0 || devSize%sector != 0 {
+		return nil, fmt.Errorf("plan: sizes must be whole sectors (image %d, device %d)", size, devSize)
+	}
+	if devSize < size {
+		return nil, fmt.Errorf("plan: the device (%d bytes) is smaller than the image (%d)", devSize, size)
+	}
+	mbr := make([]byte, sector)
+	hdr := make([]byte, sector)
+	if _, err := r.ReadAt(mbr, 0); err != nil {
+		return nil, fmt.Errorf("read the image's MBR: %w", err)
+	}
+	if _, err := r.ReadAt(hdr, sector); err != nil {
+		return nil, fmt.Errorf("read the image's GPT header: %w", err)
+	}
+	if string(hdr[:8]) != "EFI PART" {
+		return nil, fmt.Errorf("the image has no GPT (no \"EFI PART\" at LBA 1): is it a thinhost image?")
+	}
+	entryLBA := int64(binary.LittleEndian.Uint64(hdr[72:]))
+	entries := make([]byte, gptEntrySectors*sector)
+	if _, err := r.ReadAt(entries, entryLBA*sector); err != nil {
+		return nil, fmt.Errorf("read the image's GPT entries: %w", err)
+	}
+	newMBR, primary, backup, err := relocateGPT(mbr, hdr, entries, devSize/sector)
+	if err != nil {
+		return nil, err
+	}
+
+	// Regions where stale bytes could be misread: the partition table area
+	// (the first MiB), each partition's first metadataBytes, and the last
+	// MiB of the device (old backup GPTs, RAID superblocks).
+	critical := []Extent{{0, min(mib, size)}}
+	for _, p := range partitions {
+		critical = append(critical, Extent{p.Off, min(p.Len, metadataBytes)})
+	}
+	tail := Extent{devSize - mib, mib}
+	if tail.Off < 0 {
+		tail = Extent{0, devSize}
+	}
+
+	boot := Extent{0, 2 * sector}
+	backupOff := devSize - (gptEntrySectors+1)*sector
+	// 1. Zero the boot sectors (written for real at the very end) and the
+	// holes of the critical regions inside the image.
+	ops := []Op{{Off: boot.Off, Len: boot.Len, Kind: Zeros, Transient: true}}
+	for _, z := range subtract(merge(critical), append([]Extent{boot}, data...)) {
+		ops = append(ops, Op{Off: z.Off, Len: z.Len, Kind: Zeros})
+	}
+	// 2. The image's data, without the boot sectors and without the
+	// image's own backup GPT when it moves.
+	skip := []Extent{boot}
+	imageBackup := Extent{size - (gptEntrySectors+1)*sector, (gptEntrySectors + 1) * sector}
+	if devSize != size {
+		skip = append(skip, imageBackup)
+	}
+	for _, d := range subtract(merge(data), skip) {
+		if d.Off >= size {
+			continue
+		}
+		if d.end() > size {
+			d.Len = size - d.Off
+		}
+		ops = append(ops, Op{Off: d.Off, Len: d.Len, Kind: FromImage})
+	}
+	// 3. The device's last MiB (zeros), then the backup GPT at its end.
+	if devSize != size {
+		for _, z := range subtract([]Extent{tail}, []Extent{{0, size}}) {
+			if z.end() > backupOff {
+				z.Len = backupOff - z.Off
+			}
+			if z.Len > 0 {
+				ops = append(ops, Op{Off: z.Off, Len: z.Len, Kind: Zeros})
+			}
+		}
+	}
+	ops = append(ops, Op{Off: backupOff, Len: int64(len(backup)), Kind: Bytes, Data: backup})
+	// 4. The boot sectors, last.
+	ops = append(ops, Op{Off: 0, Len: 2 * sector, Kind: Bytes, Data: append(newMBR, primary...)})
+
+	p := &Plan{Ops: ops, ImageSize: size, DeviceSize: devSize}
+	for _, op := range ops {
+		switch op.Kind {
+		case FromImage:
+			p.ImageBytes += op.Len
+		case Zeros:
+			p.ZeroBytes += op.Len
+		}
+		p.TotalBytes += op.Len
+		if !op.Transient {
+			p.VerifyBytes += op.Len
+		}
+	}
+	return p, nil
+}
+
+// relocateGPT returns the protective MBR, primary GPT header and backup
+// GPT (entries then header) for a disk of devSectors sectors.
+func relocateGPT(mbr, hdr, entries []byte, devSectors int64) (newMBR, primary, backup []byte, err error) {
+	le := binary.LittleEndian
+	hsize := le.Uint32(hdr[12:])
+	if hsize < 92 || hsize > sector {
+		return nil, nil, nil, fmt.Errorf("the image's GPT header has size %d", hsize)
+	}
+	check := append([]byte(nil), hdr[:hsize]...)
+	le.PutUint32(check[16:], 0)
+	if crc32.ChecksumIEEE(check) != le.Uint32(hdr[16:]) {
+		return nil, nil, nil, fmt.Errorf("the image's GPT header checksum is wrong: the image is damaged")
+	}
+	n := le.Uint32(hdr[80:])
+	es := le.Uint32(hdr[84:])
+	if int(n)*int(es) > len(entries) {
+		return nil, nil, nil, fmt.Errorf("the image's GPT has %d entries of %d bytes, more than thinhost writes", n, es)
+	}
+	if crc32.ChecksumIEEE(entries[:n*es]) != le.Uint32(hdr[88:]) {
+		return nil, nil, nil, fmt.Errorf("the image's GPT entries checksum is wrong: the image is damaged")
+	}
+	last := uint64(devSectors - 1)
+	primary = append([]byte(nil), hdr...)
+	le.PutUint64(primary[32:], last)                   // AlternateLBA
+	le.PutUint64(primary[48:], last-gptEntrySectors-1) // LastUsableLBA
+	setHeaderCRC(primary, hsize)
+
+	bh := append([]byte(nil), primary...)
+	le.PutUint64(bh[24:], last)                 // MyLBA
+	le.PutUint64(bh[32:], 1)                    // AlternateLBA
+	le.PutUint64(bh[72:], last-gptEntrySectors) // PartitionEntryLBA
+	setHeaderCRC(bh, hsize)
+	backup = append(append([]byte(nil), entries...), bh...)
+
+	newMBR = append([]byte(nil), mbr...)
+	// The protective partition (type 0xEE) covers the whole disk, or as
+	// much as 32 bits can say.
+	for i := 0; i < 4; i++ {
+		e := newMBR[446+16*i:]
+		if e[4] == 0xEE {
+			le.PutUint32(e[12:], uint32(min(last, 0xFFFFFFFF)))
+		}
+	}
+	return newMBR, primary, backup, nil
+}
+
+func setHeaderCRC(h []byte, size uint32) {
+	binary.LittleEndian.PutUint32(h[16:], 0)
+	binary.LittleEndian.PutUint32(h[16:], crc32.ChecksumIEEE(h[:size]))
+}
+
+// merge sorts extents and joins overlapping or touching ones.
+func merge(in []Extent) []Extent {
+	xs := append([]Extent(nil), in...)
+	sort.Slice(xs, func(i, j int) bool { return xs[i].Off < xs[j].Off })
+	var out []Extent
+	for _, x := range xs {
+		if x.Len <= 0 {
+			continue
+		}
+		if n := len(out); n > 0 && x.Off <= out[n-1].end() {
+			if x.end() > out[n-1].end() {
+				out[n-1].Len = x.end() - out[n-1].Off
+			}
+			continue
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+// subtract returns the parts of a not covered by b.
+func subtract(a, b []Extent) []Extent {
+	b = merge(b)
+	var out []Extent
+	for _, x := range merge(a) {
+		cur := x.Off
+		for _, y := range b {
+			if y.end() <= cur || y.Off >= x.end() {
+				continue
+			}
+			if y.Off > cur {
+				out = append(out, Extent{cur, y.Off - cur})
+			}
+			cur = max(cur, y.end())
+		}
+		if cur < x.end() {
+			out = append(out, Extent{cur, x.end() - cur})
+		}
+	}
+	return out
+}
+
+var zeroChunk = make([]byte, 4*mib)
+
+// expected fills buf with what op should hold at op.Off+delta.
+func (op Op) expected(image io.ReaderAt, delta int64, buf []byte) error {
+	switch op.Kind {
+	case FromImage:
+		_, err := image.ReadAt(buf, op.Off+delta)
+		return err
+	case Zeros:
+		copy(buf, zeroChunk)
+	case Bytes:
+		copy(buf, op.Data[delta:])
+	}
+	return nil
+}
