@@ -2,9 +2,7 @@ package images_test
 
 import (
 	"bytes"
-	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -68,36 +66,7 @@ func TestPlanErrors(t *testing.T) {
 }
 
 func writeTestImage(t *testing.T, dir string) (string, images.Boot) {
-	t.Helper()
-	mk := func(name string, data []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	boot := images.Boot{
-		Bootloader: mk("bootx64.efi", bytes.Repeat([]byte("MZ-loader"), 5000)),
-		Kernel:     mk("vmlinuz", bytes.Repeat([]byte("kernel"), 300000)),
-		Initrd:     mk("initrd", bytes.Repeat([]byte("initrd"), 200000)),
-		Cmdline:    "console=ttyS0,115200 quiet",
-		Title:      "thinhost test",
-	}
-	img := filepath.Join(dir, "disk.img")
-	f, err := os.Create(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	_, err = images.Write(context.Background(), f, images.Config{
-		Sizes: images.Sizes{Image: 256 * mib, ESP: 64 * mib, System: 32 * mib},
-		Boot:  boot,
-		Seed:  []byte("test"),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img, boot
+	return imagetest.WriteSmall(t, dir)
 }
 
 // TestWrite checks a written image with sgdisk -v and fsck.vfat -n, reads

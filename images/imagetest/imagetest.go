@@ -4,6 +4,8 @@
 package imagetest
 
 import (
+	"bytes"
+	"context"
 	"crypto/sha256"
 	"io"
 	"os"
@@ -110,4 +112,39 @@ func Hash(t testing.TB, path string) [32]byte {
 	var s [32]byte
 	copy(s[:], h.Sum(nil))
 	return s
+}
+
+// WriteSmall writes a 256 MiB image (64 MiB ESP, 32 MiB system slots)
+// with stand-in boot files into dir, and returns its path and those files.
+func WriteSmall(t testing.TB, dir string) (string, images.Boot) {
+	t.Helper()
+	mk := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	boot := images.Boot{
+		Bootloader: mk("bootx64.efi", bytes.Repeat([]byte("MZ-loader"), 5000)),
+		Kernel:     mk("vmlinuz", bytes.Repeat([]byte("kernel"), 300000)),
+		Initrd:     mk("initrd", bytes.Repeat([]byte("initrd"), 200000)),
+		Cmdline:    "console=ttyS0,115200 quiet",
+		Title:      "thinhost test",
+	}
+	img := filepath.Join(dir, "disk.img")
+	f, err := os.Create(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	_, err = images.Write(context.Background(), f, images.Config{
+		Sizes: images.Sizes{Image: 256 << 20, ESP: 64 << 20, System: 32 << 20},
+		Boot:  boot,
+		Seed:  []byte("test"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img, boot
 }

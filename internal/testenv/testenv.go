@@ -69,3 +69,12 @@ func isExec(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
+
+// NeedRoot skips t unless it runs as root (fails it under THINHOST_E2E=1):
+// loop devices and mounts need root.
+func NeedRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		Missing(t, "needs root (loop devices, mounts)")
+	}
+}
