@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -8,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/thinhost/thinhost/images/imagetest"
 )
 
 // TestValidateReportsEveryProblem: the acceptance profile (an unknown block,
@@ -140,5 +143,31 @@ func TestHelpNamesEveryCommand(t *testing.T) {
 		if !regexp.MustCompile(`(?m)^\s+` + c + `\s`).MatchString(stdout) {
 			t.Errorf("help lacks %s:\n%s", c, stdout)
 		}
+	}
+}
+
+// TestFlashNeedsConfirmation: with no terminal and no --yes, flash refuses
+// and the target keeps every byte.
+func TestFlashNeedsConfirmation(t *testing.T) {
+	dir := t.TempDir()
+	image, _ := imagetest.WriteSmall(t, dir)
+	target := filepath.Join(dir, "target.raw")
+	if err := os.WriteFile(target, bytes.Repeat([]byte("old data "), 40<<20/9), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(target, 300<<20); err != nil {
+		t.Fatal(err)
+	}
+	before := imagetest.Hash(t, target)
+	_, stderr, code := runCLI(t, "flash", image, target, "--allow-file")
+	if code == 0 || !strings.Contains(stderr, "no terminal to confirm on; pass --yes") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+	if imagetest.Hash(t, target) != before {
+		t.Error("flash wrote without confirmation")
+	}
+	stdout, stderr, code := runCLI(t, "flash", image, target, "--allow-file", "--yes")
+	if code != 0 || !strings.Contains(stdout, "holds the image") {
+		t.Errorf("with --yes: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }

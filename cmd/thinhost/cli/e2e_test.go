@@ -3,7 +3,9 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -109,6 +111,10 @@ func TestBuildAndBoot(t *testing.T) {
 		t.Errorf("no clean power-off reported: %q", stdout)
 	}
 
+	// Flashed to a used USB stick — a loop device full of random bytes —
+	// it boots from USB under OVMF too.
+	flashAndBootStick(t, img, filepath.Join(dir, "stick.raw"))
+
 	// The same inputs again: the same bytes. (The first image has been
 	// booted, which writes nothing to it: hostd does not mount the disk
 	// yet, and the UEFI variables live in a per-run copy.)
@@ -118,5 +124,37 @@ func TestBuildAndBoot(t *testing.T) {
 	}
 	if a, b := imagetest.Hash(t, img), imagetest.Hash(t, img2); a != b {
 		t.Errorf("two builds of the same inputs differ")
+	}
+}
+
+func flashAndBootStick(t *testing.T, img, backing string) {
+	testenv.NeedRoot(t)
+	losetup := testenv.NeedTool(t, "losetup")
+	f, err := os.Create(backing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.CopyN(f, rand.Reader, 2304<<20)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(losetup, "--find", "--show", backing).CombinedOutput()
+	if err != nil {
+		t.Fatalf("losetup: %v\n%s", err, out)
+	}
+	dev := strings.TrimSpace(string(out))
+	defer exec.Command(losetup, "--detach", dev).Run()
+
+	stdout, stderr, code := runCLI(t, "flash", img, dev, "--yes", "--allow-fixed")
+	t.Logf("flash:\n%s%s", stdout, stderr)
+	if code != 0 || !strings.Contains(stdout, "holds the image") {
+		t.Fatalf("flash exited %d", code)
+	}
+	imagetest.Check(t, dev)
+	stdout, stderr, code = runCLI(t, "run", dev, "--usb", "--check", "--timeout", "5m")
+	t.Logf("run --usb --check:\n%s%s", stdout, stderr)
+	if code != 0 || !strings.Contains(stdout, "powered off cleanly") {
+		t.Fatalf("the flashed stick did not boot to ready and power off (exit %d)", code)
 	}
 }
