@@ -226,9 +226,15 @@ func (s System) describeBlock(name, path string, mounts map[uint64][]string) (*D
 			d.Mounts = append(d.Mounts, devs[dev]+" is mounted on "+mp)
 		}
 	}
+	// Swap areas by device number: a name prefix would take sdaa1 for a
+	// partition of sda.
 	swaps, _ := s.swaps()
 	for _, sw := range swaps {
-		if sw == path || strings.HasPrefix(filepath.Base(sw), name) {
+		var st unix.Stat_t
+		if unix.Stat(sw, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFBLK {
+			continue
+		}
+		if _, on := devs[st.Rdev]; on {
 			d.Swaps = append(d.Swaps, sw)
 		}
 	}
