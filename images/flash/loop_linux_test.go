@@ -45,6 +45,7 @@ func TestFlashLoopDevice(t *testing.T) {
 	smallDev := loopDevice(t, small)
 
 	before := hashOf(t, dev)
+	smallBefore := hashOf(t, smallDev)
 	refuse := func(name, target string, opts Options, want string) {
 		t.Helper()
 		_, err := Host.Prepare(image, target, opts)
@@ -62,6 +63,10 @@ func TestFlashLoopDevice(t *testing.T) {
 				}
 			}
 		}
+	}
+
+	if hashOf(t, smallDev) != smallBefore || hashOf(t, dev) != before {
+		t.Error("a refused flash changed a device")
 	}
 
 	// Flash it.
