@@ -1,18 +1,16 @@
 package flash
 
 import (
-	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"sort"
+
+	"github.com/thinhost/thinhost/images/gpt"
 )
 
 const (
 	sector = 512
 	mib    = 1 << 20
-	// gptEntrySectors is the partition array: 128 entries of 128 bytes.
-	gptEntrySectors = 32
 	// metadataBytes is how much of each partition's start is zeroed where
 	// the image has holes: superblocks, FATs and their like live there, and
 	// an old filesystem's signature must never survive under a new one.
@@ -66,26 +64,12 @@ func NewPlan(r io.ReaderAt, size, devSize int64, data, partitions []Extent) (*Pl
 	if devSize < size {
 		return nil, fmt.Errorf("plan: the device (%d bytes) is smaller than the image (%d)", devSize, size)
 	}
-	mbr := make([]byte, sector)
-	hdr := make([]byte, sector)
-	if _, err := r.ReadAt(mbr, 0); err != nil {
-		return nil, fmt.Errorf("read the image's MBR: %w", err)
-	}
-	if _, err := r.ReadAt(hdr, sector); err != nil {
-		return nil, fmt.Errorf("read the image's GPT header: %w", err)
-	}
-	if string(hdr[:8]) != "EFI PART" {
-		return nil, fmt.Errorf("the image has no GPT (no \"EFI PART\" at LBA 1): is it a thinhost image?")
-	}
-	entryLBA := int64(binary.LittleEndian.Uint64(hdr[72:]))
-	entries := make([]byte, gptEntrySectors*sector)
-	if _, err := r.ReadAt(entries, entryLBA*sector); err != nil {
-		return nil, fmt.Errorf("read the image's GPT entries: %w", err)
-	}
-	newMBR, primary, backup, err := relocateGPT(mbr, hdr, entries, devSize/sector)
+	table, err := gpt.Read(r)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read the image's partition table: %w (is it a thinhost image?)", err)
 	}
+	table.Resize(devSize / sector)
+	newMBR, primary, backup := table.MBR, table.PrimaryHeader(), table.Backup()
 
 	// Regions where stale bytes could be misread: the partition table area
 	// (the first MiB), each partition's first metadataBytes, and the last
@@ -100,7 +84,7 @@ func NewPlan(r io.ReaderAt, size, devSize int64, data, partitions []Extent) (*Pl
 	}
 
 	boot := Extent{0, 2 * sector}
-	backupOff := devSize - (gptEntrySectors+1)*sector
+	backupOff := gpt.BackupOffset(devSize / sector)
 	// 1. Zero the boot sectors (written for real at the very end) and the
 	// holes of the critical regions inside the image.
 	ops := []Op{{Off: boot.Off, Len: boot.Len, Kind: Zeros, Transient: true}}
@@ -110,7 +94,7 @@ func NewPlan(r io.ReaderAt, size, devSize int64, data, partitions []Extent) (*Pl
 	// 2. The image's data, without the boot sectors and without the
 	// image's own backup GPT when it moves.
 	skip := []Extent{boot}
-	imageBackup := Extent{size - (gptEntrySectors+1)*sector, (gptEntrySectors + 1) * sector}
+	imageBackup := Extent{gpt.BackupOffset(size / sector), (gpt.EntrySectors + 1) * sector}
 	if devSize != size {
 		skip = append(skip, imageBackup)
 	}
@@ -152,57 +136,6 @@ func NewPlan(r io.ReaderAt, size, devSize int64, data, partitions []Extent) (*Pl
 		}
 	}
 	return p, nil
-}
-
-// relocateGPT returns the protective MBR, primary GPT header and backup
-// GPT (entries then header) for a disk of devSectors sectors.
-func relocateGPT(mbr, hdr, entries []byte, devSectors int64) (newMBR, primary, backup []byte, err error) {
-	le := binary.LittleEndian
-	hsize := le.Uint32(hdr[12:])
-	if hsize < 92 || hsize > sector {
-		return nil, nil, nil, fmt.Errorf("the image's GPT header has size %d", hsize)
-	}
-	check := append([]byte(nil), hdr[:hsize]...)
-	le.PutUint32(check[16:], 0)
-	if crc32.ChecksumIEEE(check) != le.Uint32(hdr[16:]) {
-		return nil, nil, nil, fmt.Errorf("the image's GPT header checksum is wrong: the image is damaged")
-	}
-	n := le.Uint32(hdr[80:])
-	es := le.Uint32(hdr[84:])
-	if int(n)*int(es) > len(entries) {
-		return nil, nil, nil, fmt.Errorf("the image's GPT has %d entries of %d bytes, more than thinhost writes", n, es)
-	}
-	if crc32.ChecksumIEEE(entries[:n*es]) != le.Uint32(hdr[88:]) {
-		return nil, nil, nil, fmt.Errorf("the image's GPT entries checksum is wrong: the image is damaged")
-	}
-	last := uint64(devSectors - 1)
-	primary = append([]byte(nil), hdr...)
-	le.PutUint64(primary[32:], last)                   // AlternateLBA
-	le.PutUint64(primary[48:], last-gptEntrySectors-1) // LastUsableLBA
-	setHeaderCRC(primary, hsize)
-
-	bh := append([]byte(nil), primary...)
-	le.PutUint64(bh[24:], last)                 // MyLBA
-	le.PutUint64(bh[32:], 1)                    // AlternateLBA
-	le.PutUint64(bh[72:], last-gptEntrySectors) // PartitionEntryLBA
-	setHeaderCRC(bh, hsize)
-	backup = append(append([]byte(nil), entries...), bh...)
-
-	newMBR = append([]byte(nil), mbr...)
-	// The protective partition (type 0xEE) covers the whole disk, or as
-	// much as 32 bits can say.
-	for i := 0; i < 4; i++ {
-		e := newMBR[446+16*i:]
-		if e[4] == 0xEE {
-			le.PutUint32(e[12:], uint32(min(last, 0xFFFFFFFF)))
-		}
-	}
-	return newMBR, primary, backup, nil
-}
-
-func setHeaderCRC(h []byte, size uint32) {
-	binary.LittleEndian.PutUint32(h[16:], 0)
-	binary.LittleEndian.PutUint32(h[16:], crc32.ChecksumIEEE(h[:size]))
 }
 
 // merge sorts extents and joins overlapping or touching ones.
