@@ -28,6 +28,16 @@ const ModulePath = "github.com/thinhost/thinhost"
 // systemd-boot.
 const DefaultBootloader = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi"
 
+// HostTools are the build machine's programs that hostd runs (Debian's
+// e2fsprogs, for the data partition), shipped with their shared libraries.
+// They move to the read-only system image when it exists.
+var HostTools = []initramfs.HostFile{
+	{Src: "/sbin/mke2fs"},
+	{Src: "/sbin/e2fsck"},
+	{Src: "/sbin/resize2fs"},
+	{Src: "/etc/mke2fs.conf"},
+}
+
 // ErrOutput marks an output path the builder refuses to write.
 var ErrOutput = errors.New("refusing to write output")
 
@@ -157,6 +167,7 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	t0 := time.Now()
 	ires, err := initramfs.Build(ctx, initramfs.Config{
 		SourceDir: src, Modules: mods, HostdConfig: hjson, TempDir: tmp, Log: log,
+		HostFiles: HostTools,
 	}, initrd)
 	if cerr := initrd.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("write initramfs: %w", cerr)

@@ -29,6 +29,8 @@ type Options struct {
 	Terminals []*os.File
 	// Shell is the debug shell; "" uses /bbin/gosh.
 	Shell string
+	// NoData skips the data partition (for hosts without one).
+	NoData bool
 	// Ready is called once after the ready line is printed.
 	Ready func()
 	// PowerOff ends the machine; nil uses the reboot syscall. Tests
@@ -40,6 +42,7 @@ type Options struct {
 type Daemon struct {
 	opts  Options
 	start time.Time
+	data  *DataStatus
 }
 
 // New returns a Daemon for opts.
@@ -77,6 +80,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		log.Warn("mount base filesystems", "err", err)
 	}
 	d.loadModules(ctx)
+	if !d.opts.NoData {
+		d.data = setupData(ctx, log)
+		fmt.Fprintln(d.opts.Console, d.data.Line())
+	}
 
 	button := make(chan string, 1)
 	n, err := watchPowerButtons(ctx, log, button)
@@ -118,6 +125,10 @@ func (d *Daemon) shutdown(reason string) error {
 	fmt.Fprintln(d.opts.Console, "thinhost: powering off ("+reason+")")
 	log.Info("syncing filesystems")
 	unix.Sync()
+	if d.data != nil && d.data.Mounted {
+		fmt.Fprintln(d.opts.Console, "thinhost: unmounting the data partition")
+		unmountData(log)
+	}
 	// The serial console is slow: wait until what was written has left
 	// the UART, or the power-off cuts the last lines.
 	if dr, ok := d.opts.Console.(interface{ Drain() }); ok {

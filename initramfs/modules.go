@@ -87,7 +87,9 @@ func Closure(dir, release string, names, optional []string) (*ModuleSet, error) 
 			m.Deps = append(m.Deps, d)
 		}
 		for _, s := range info.softPre {
-			target := s
+			// Soft dependencies name modules or aliases ("crypto-crc32c");
+			// aliases keep their dashes, module names are normalized.
+			target := normalize(s)
 			if _, ok := idx.path[target]; !ok {
 				var err error
 				if target, err = idx.resolveAlias(s); err != nil {
@@ -307,7 +309,7 @@ func readModinfo(path string) (*modinfo, error) {
 					inPre = false
 				default:
 					if inPre {
-						info.softPre = append(info.softPre, normalize(f))
+						info.softPre = append(info.softPre, f)
 					}
 				}
 			}

@@ -42,7 +42,7 @@ func makeModule(t *testing.T, gcc, dir, rel string, modinfo ...string) {
 func fakeModules(t *testing.T) string {
 	gcc := testenv.NeedTool(t, "gcc")
 	dir := t.TempDir()
-	makeModule(t, gcc, dir, "kernel/fs/ext4/ext4.ko", "depends=jbd2,mbcache,crc16", "softdep=pre: crc32c")
+	makeModule(t, gcc, dir, "kernel/fs/ext4/ext4.ko", "depends=jbd2,mbcache,crc16", "softdep=pre: crypto-crc32c")
 	makeModule(t, gcc, dir, "kernel/fs/jbd2/jbd2.ko", "depends=")
 	makeModule(t, gcc, dir, "kernel/fs/mbcache.ko", "depends=")
 	makeModule(t, gcc, dir, "kernel/lib/crc16.ko", "depends=")

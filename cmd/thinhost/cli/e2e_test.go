@@ -9,12 +9,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/thinhost/thinhost/images"
 	"github.com/thinhost/thinhost/images/imagetest"
 	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/internal/testenv"
@@ -95,7 +97,17 @@ func TestBuildAndBoot(t *testing.T) {
 		}
 	}
 
-	// Boot it.
+	// The same inputs again: the same bytes (before any boot writes to
+	// the data partition).
+	img2 := filepath.Join(dir, "out", "again.img")
+	if _, stderr, code := runCLI(t, "build", profile, "-o", img2); code != 0 {
+		t.Fatalf("second build exited %d: %s", code, stderr)
+	}
+	if a, b := imagetest.Hash(t, img), imagetest.Hash(t, img2); a != b {
+		t.Errorf("two builds of the same inputs differ")
+	}
+
+	// Boot it: hostd creates ext4 on the empty data partition.
 	stdout, stderr, code = runCLI(t, "run", img, "--check", "--timeout", "5m")
 	t.Logf("run --check:\n%s%s", stdout, stderr)
 	if code != 0 {
@@ -110,21 +122,32 @@ func TestBuildAndBoot(t *testing.T) {
 	if !strings.Contains(stdout, "powered off cleanly") {
 		t.Errorf("no clean power-off reported: %q", stdout)
 	}
+	first := dataStatus(t, stdout)
+	if first.boot != 1 || !strings.Contains(first.line, "created this boot") {
+		t.Errorf("first boot should create the data filesystem: %q", first.line)
+	}
 
 	// Flashed to a used USB stick — a loop device full of random bytes —
 	// it boots from USB under OVMF too.
 	flashAndBootStick(t, img, filepath.Join(dir, "stick.raw"))
 
-	// The same inputs again: the same bytes. (The first image has been
-	// booted, which writes nothing to it: hostd does not mount the disk
-	// yet, and the UEFI variables live in a per-run copy.)
-	img2 := filepath.Join(dir, "out", "again.img")
-	if _, stderr, code := runCLI(t, "build", profile, "-o", img2); code != 0 {
-		t.Fatalf("second build exited %d: %s", code, stderr)
+	// Boot 2 finds it (the boot counter on it says 2); then the image
+	// grows by 2 GiB and boot 3 grows the partition and the filesystem.
+	second := bootStatus(t, img)
+	if second.boot != 2 || strings.Contains(second.line, "created") || second.sizeMiB != first.sizeMiB {
+		t.Errorf("second boot: %q (first: %q)", second.line, first.line)
 	}
-	if a, b := imagetest.Hash(t, img), imagetest.Hash(t, img2); a != b {
-		t.Errorf("two builds of the same inputs differ")
+	if err := os.Truncate(img, imageSize(t, img)+2<<30); err != nil {
+		t.Fatal(err)
 	}
+	third := bootStatus(t, img)
+	if third.boot != 3 || !strings.Contains(third.line, "grown this boot") || third.sizeMiB < first.sizeMiB+1900 {
+		t.Errorf("after growing the image by 2 GiB: %q (first: %q)", third.line, first.line)
+	}
+	imagetest.Check(t, img) // the GPT, backup moved to the new end
+	checkDataFS(t, img)
+
+
 }
 
 func flashAndBootStick(t *testing.T, img, backing string) {
@@ -156,5 +179,65 @@ func flashAndBootStick(t *testing.T, img, backing string) {
 	t.Logf("run --usb --check:\n%s%s", stdout, stderr)
 	if code != 0 || !strings.Contains(stdout, "powered off cleanly") {
 		t.Fatalf("the flashed stick did not boot to ready and power off (exit %d)", code)
+	}
+}
+
+type dataLine struct {
+	line    string
+	boot    int
+	sizeMiB int
+}
+
+// dataStatus finds hostd's data partition line in run --check's output.
+func dataStatus(t *testing.T, stdout string) dataLine {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^(data /data on /dev/vda4: ([0-9]+) MiB, [0-9]+ MiB free, boot ([0-9]+).*)$`).FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatalf("run --check printed no data partition status:\n%s", stdout)
+	}
+	size, _ := strconv.Atoi(m[2])
+	boot, _ := strconv.Atoi(m[3])
+	return dataLine{line: m[1], boot: boot, sizeMiB: size}
+}
+
+func bootStatus(t *testing.T, img string) dataLine {
+	t.Helper()
+	stdout, stderr, code := runCLI(t, "run", img, "--check", "--timeout", "5m")
+	if code != 0 {
+		t.Fatalf("run --check exited %d:\n%s%s", code, stdout, stderr)
+	}
+	return dataStatus(t, stdout)
+}
+
+func imageSize(t *testing.T, p string) int64 {
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// checkDataFS runs e2fsck -fn on the image's data partition through a
+// loop device at its offset.
+func checkDataFS(t *testing.T, img string) {
+	t.Helper()
+	testenv.NeedRoot(t)
+	losetup := testenv.NeedTool(t, "losetup")
+	e2fsck := testenv.NeedTool(t, "e2fsck")
+	parts, err := images.ReadPartitions(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := parts[len(parts)-1]
+	out, err := exec.Command(losetup, "--find", "--show", "--read-only",
+		"--offset", strconv.FormatInt(int64(data.Start)*512, 10),
+		"--sizelimit", strconv.FormatInt(data.Size(), 10), img).CombinedOutput()
+	if err != nil {
+		t.Fatalf("losetup: %v\n%s", err, out)
+	}
+	dev := strings.TrimSpace(string(out))
+	defer exec.Command(losetup, "--detach", dev).Run()
+	if out, err := exec.Command(e2fsck, "-fn", dev).CombinedOutput(); err != nil {
+		t.Errorf("e2fsck -fn on the data partition: %v\n%s", err, out)
 	}
 }

@@ -22,6 +22,9 @@ import (
 // consoleTail is how many console lines a failed check prints.
 const consoleTail = 40
 
+// statusPrefix starts hostd's status lines that run --check repeats.
+const statusPrefix = "thinhost: data "
+
 type runFlags struct {
 	check      bool
 	timeout    time.Duration
@@ -218,6 +221,9 @@ func runCheck(ctx context.Context, e *env, cfg qemu.Config, timeout time.Duratio
 	}
 	ready := time.Since(start)
 	fmt.Fprintf(e.stdout, "ready in %.1fs (%s)\n", ready.Seconds(), accelName(m.Spec.Accel))
+	for _, l := range con.Matching(statusPrefix) {
+		fmt.Fprintln(e.stdout, strings.TrimPrefix(l, "thinhost: "))
+	}
 
 	offStart := time.Now()
 	if err := m.Powerdown(); err != nil {
@@ -316,6 +322,19 @@ func (c *consoleWatch) Tail() []string {
 	}
 	if len(out) > c.max {
 		out = out[len(out)-c.max:]
+	}
+	return out
+}
+
+// Matching returns the console lines so far that start with prefix.
+func (c *consoleWatch) Matching(prefix string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, l := range strings.Split(c.all.String(), "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
 	}
 	return out
 }
