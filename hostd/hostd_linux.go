@@ -80,6 +80,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		log.Warn("mount base filesystems", "err", err)
 	}
 	d.loadModules(ctx)
+	startNetwork(ctx, log, d.opts.Console)
 	if !d.opts.NoData {
 		d.data = setupData(ctx, log)
 		fmt.Fprintln(d.opts.Console, d.data.Line())

@@ -147,7 +147,6 @@ func TestBuildAndBoot(t *testing.T) {
 	imagetest.Check(t, img) // the GPT, backup moved to the new end
 	checkDataFS(t, img)
 
-
 }
 
 func flashAndBootStick(t *testing.T, img, backing string) {

@@ -1,0 +1,314 @@
+// Package supervise runs hostd's child services (QEMU, swtpm, smbd, ...):
+// each in its own process group, restarted with capped exponential backoff
+// when it exits, its stdout and stderr forwarded line by line, stopped with
+// SIGTERM and then SIGKILL after a timeout, started in order and stopped
+// in reverse.
+package supervise
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Service describes one supervised program.
+type Service struct {
+	Name string
+	Path string
+	Args []string
+	Env  []string
+	Dir  string
+	// StopTimeout is how long Stop waits after SIGTERM before SIGKILL;
+	// 0 means 10s.
+	StopTimeout time.Duration
+	// MinBackoff and MaxBackoff bound the wait before a restart; 0 means
+	// 1s and 30s. A run that lasted StableAfter (0: 30s) resets it.
+	MinBackoff, MaxBackoff, StableAfter time.Duration
+}
+
+// Line is one line of a service's output.
+type Line struct {
+	Service string
+	Stream  string // "stdout" or "stderr"
+	Text    string
+	Time    time.Time
+}
+
+// State is a service's state.
+type State string
+
+const (
+	Starting State = "starting"
+	Running  State = "running"
+	Backoff  State = "backoff"
+	Stopping State = "stopping"
+	Stopped  State = "stopped"
+)
+
+// Status is a snapshot of a service.
+type Status struct {
+	Name     string    `json:"name"`
+	State    State     `json:"state"`
+	Pid      int       `json:"pid,omitempty"`
+	Restarts int       `json:"restarts"`
+	LastExit string    `json:"last_exit,omitempty"`
+	Since    time.Time `json:"since"`
+	// Backoffs are the waits before each restart so far (most recent
+	// last, at most 16).
+	Backoffs []time.Duration `json:"-"`
+}
+
+// Supervisor runs services.
+type Supervisor struct {
+	log  *slog.Logger
+	sink func(Line)
+
+	mu       sync.Mutex
+	services []*service
+}
+
+// New returns a Supervisor. sink receives every output line (it must not
+// block for long); log receives state changes.
+func New(log *slog.Logger, sink func(Line)) *Supervisor {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if sink == nil {
+		sink = func(Line) {}
+	}
+	return &Supervisor{log: log, sink: sink}
+}
+
+type service struct {
+	spec   Service
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu     sync.Mutex
+	status Status
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when the current process has exited
+}
+
+// Start starts svc and keeps it running until Stop, StopAll or ctx ends.
+func (s *Supervisor) Start(ctx context.Context, svc Service) error {
+	if svc.StopTimeout == 0 {
+		svc.StopTimeout = 10 * time.Second
+	}
+	if svc.MinBackoff == 0 {
+		svc.MinBackoff = time.Second
+	}
+	if svc.MaxBackoff == 0 {
+		svc.MaxBackoff = 30 * time.Second
+	}
+	if svc.StableAfter == 0 {
+		svc.StableAfter = 30 * time.Second
+	}
+	s.mu.Lock()
+	for _, o := range s.services {
+		if o.spec.Name == svc.Name {
+			s.mu.Unlock()
+			return fmt.Errorf("start service %s: already supervised", svc.Name)
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	sv := &service{spec: svc, cancel: cancel, done: make(chan struct{}),
+		status: Status{Name: svc.Name, State: Starting, Since: time.Now()}}
+	s.services = append(s.services, sv)
+	s.mu.Unlock()
+	go s.loop(ctx, sv)
+	return nil
+}
+
+// NextBackoff is the wait after one of prev: doubled, within [min, max].
+func NextBackoff(prev, min, max time.Duration) time.Duration {
+	if prev <= 0 {
+		return min
+	}
+	next := prev * 2
+	if next > max {
+		return max
+	}
+	return next
+}
+
+func (s *Supervisor) loop(ctx context.Context, sv *service) {
+	defer close(sv.done)
+	var backoff time.Duration
+	for {
+		started := time.Now()
+		err := s.runOnce(ctx, sv)
+		if ctx.Err() != nil {
+			sv.set(func(st *Status) { st.State = Stopped; st.Pid = 0; st.Since = time.Now() })
+			return
+		}
+		if time.Since(started) >= sv.spec.StableAfter {
+			backoff = 0
+		}
+		backoff = NextBackoff(backoff, sv.spec.MinBackoff, sv.spec.MaxBackoff)
+		s.log.Warn("service exited; restarting", "svc", sv.spec.Name, "err", err, "after", backoff)
+		sv.set(func(st *Status) {
+			st.State = Backoff
+			st.Pid = 0
+			st.Since = time.Now()
+			st.Backoffs = append(st.Backoffs, backoff)
+			if len(st.Backoffs) > 16 {
+				st.Backoffs = st.Backoffs[1:]
+			}
+		})
+		select {
+		case <-ctx.Done():
+			sv.set(func(st *Status) { st.State = Stopped; st.Since = time.Now() })
+			return
+		case <-time.After(backoff):
+		}
+		sv.set(func(st *Status) { st.Restarts++ })
+	}
+}
+
+// runOnce starts the program and waits for it; when ctx ends it stops the
+// process group with SIGTERM, then SIGKILL after StopTimeout.
+func (s *Supervisor) runOnce(ctx context.Context, sv *service) error {
+	cmd := exec.Command(sv.spec.Path, sv.spec.Args...)
+	cmd.Env = sv.spec.Env
+	cmd.Dir = sv.spec.Dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		sv.set(func(st *Status) { st.LastExit = err.Error() })
+		return fmt.Errorf("start %s: %w", sv.spec.Path, err)
+	}
+	exited := make(chan struct{})
+	sv.mu.Lock()
+	sv.cmd, sv.exited = cmd, exited
+	sv.status.State, sv.status.Pid, sv.status.Since = Running, cmd.Process.Pid, time.Now()
+	sv.mu.Unlock()
+	s.log.Info("service started", "svc", sv.spec.Name, "pid", cmd.Process.Pid)
+
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go s.forward(&wg, sv.spec.Name, "stdout", stdout)
+	go s.forward(&wg, sv.spec.Name, "stderr", stderr)
+
+	waitErr := make(chan error, 1)
+	go func() {
+		wg.Wait() // all output read before Wait closes the pipes
+		waitErr <- cmd.Wait()
+		close(exited)
+	}()
+	select {
+	case err := <-waitErr:
+		sv.set(func(st *Status) { st.LastExit = exitText(err) })
+		return err
+	case <-ctx.Done():
+	}
+	sv.set(func(st *Status) { st.State = Stopping; st.Since = time.Now() })
+	pgid := cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	select {
+	case err := <-waitErr:
+		s.log.Info("service stopped", "svc", sv.spec.Name, "exit", exitText(err))
+		sv.set(func(st *Status) { st.LastExit = exitText(err) })
+		_ = syscall.Kill(-pgid, syscall.SIGKILL) // stragglers in its group
+		return err
+	case <-time.After(sv.spec.StopTimeout):
+	}
+	s.log.Warn("service ignored SIGTERM; killing it", "svc", sv.spec.Name, "timeout", sv.spec.StopTimeout)
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	err = <-waitErr
+	sv.set(func(st *Status) { st.LastExit = exitText(err) + " (killed after " + sv.spec.StopTimeout.String() + ")" })
+	return err
+}
+
+func (s *Supervisor) forward(wg *sync.WaitGroup, name, stream string, r io.Reader) {
+	defer wg.Done()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		s.sink(Line{Service: name, Stream: stream, Text: sc.Text(), Time: time.Now()})
+	}
+}
+
+func exitText(err error) string {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return "killed by " + ws.Signal().String()
+		}
+		return fmt.Sprintf("exit status %d", ee.ExitCode())
+	}
+	if err == nil {
+		return "exit status 0"
+	}
+	return err.Error()
+}
+
+func (sv *service) set(f func(*Status)) {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	f(&sv.status)
+}
+
+// Status returns every service's status, in start order.
+func (s *Supervisor) Status() []Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Status, 0, len(s.services))
+	for _, sv := range s.services {
+		sv.mu.Lock()
+		st := sv.status
+		st.Backoffs = append([]time.Duration(nil), sv.status.Backoffs...)
+		sv.mu.Unlock()
+		out = append(out, st)
+	}
+	return out
+}
+
+// Stop stops one service (SIGTERM, then SIGKILL after its timeout) and
+// waits for it.
+func (s *Supervisor) Stop(name string) error {
+	s.mu.Lock()
+	var sv *service
+	for i, o := range s.services {
+		if o.spec.Name == name {
+			sv = o
+			s.services = append(s.services[:i:i], s.services[i+1:]...)
+			break
+		}
+	}
+	s.mu.Unlock()
+	if sv == nil {
+		return fmt.Errorf("stop service %s: not supervised", name)
+	}
+	sv.cancel()
+	<-sv.done
+	return nil
+}
+
+// StopAll stops every service in reverse start order; onStop is called
+// before each (hostd says on the console what it waits for).
+func (s *Supervisor) StopAll(onStop func(name string, timeout time.Duration)) {
+	s.mu.Lock()
+	svcs := append([]*service(nil), s.services...)
+	s.mu.Unlock()
+	for i := len(svcs) - 1; i >= 0; i-- {
+		if onStop != nil {
+			onStop(svcs[i].spec.Name, svcs[i].spec.StopTimeout)
+		}
+		_ = s.Stop(svcs[i].spec.Name)
+	}
+}
