@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
 )
 
 // Host describes the host system: its name, consoles and kernel.
@@ -16,7 +17,15 @@ type Host struct {
 	// is /dev/console, where hostd prints its readiness line.
 	Console []string
 	Kernel  Kernel
+	// APIPort is the management API's TCP port (token-protected).
+	APIPort int
+	// APIToken is the API token; "" lets hostd generate one on first boot
+	// and keep it on the data partition (state/api-token).
+	APIToken string
 }
+
+// DefaultAPIPort is hostd's management API port.
+const DefaultAPIPort = 8484
 
 // Kernel names the kernel artifact and what the host loads from it.
 type Kernel struct {
@@ -39,7 +48,7 @@ var DefaultConsole = []string{"tty0", "ttyS0,115200"}
 
 var (
 	hostSchema = &hcl.BodySchema{
-		Attributes: []hcl.AttributeSchema{{Name: "hostname"}, {Name: "console"}},
+		Attributes: []hcl.AttributeSchema{{Name: "hostname"}, {Name: "console"}, {Name: "api_port"}, {Name: "api_token"}},
 		Blocks:     []hcl.BlockHeaderSchema{{Type: "kernel"}},
 	}
 	kernelSchema = &hcl.BodySchema{
@@ -84,6 +93,28 @@ func decodeHost(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.Diagnosti
 			}
 		}
 		h.Console = cons
+	}
+
+	h.APIPort = DefaultAPIPort
+	port, attr, d := evalAs(content.Attributes, "api_port", cty.Number, ctx)
+	diags = append(diags, d...)
+	if attr != nil && !d.HasErrors() {
+		bf := port.AsBigFloat()
+		n, _ := bf.Int64()
+		if !bf.IsInt() || n < 1 || n > 65535 {
+			diags = append(diags, attrDiag(attr, "Invalid port", "api_port must be a whole number from 1 to 65535."))
+		} else {
+			h.APIPort = int(n)
+		}
+	}
+	tok, attr, d := evalString(content.Attributes, "api_token", ctx)
+	diags = append(diags, d...)
+	if attr != nil && !d.HasErrors() {
+		if len(tok) < 16 || strings.ContainsAny(tok, " \t\r\n") {
+			diags = append(diags, attrDiag(attr, "Weak API token",
+				"api_token must be at least 16 characters without spaces; leave it out to have hostd generate one on first boot."))
+		}
+		h.APIToken = tok
 	}
 
 	diags = append(diags, decodeSingleton(content.Blocks, "kernel", b.Body, true, func(kb *hcl.Block) hcl.Diagnostics {

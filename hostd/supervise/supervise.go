@@ -312,3 +312,29 @@ func (s *Supervisor) StopAll(onStop func(name string, timeout time.Duration)) {
 		_ = s.Stop(svcs[i].spec.Name)
 	}
 }
+
+// ErrUnknown means no service has that name.
+var ErrUnknown = errors.New("no such service")
+
+// Restart ends the service's current process (SIGTERM to its group); the
+// supervisor starts it again after its shortest backoff.
+func (s *Supervisor) Restart(name string) error {
+	s.mu.Lock()
+	var sv *service
+	for _, o := range s.services {
+		if o.spec.Name == name {
+			sv = o
+		}
+	}
+	s.mu.Unlock()
+	if sv == nil {
+		return fmt.Errorf("restart %s: %w", name, ErrUnknown)
+	}
+	sv.mu.Lock()
+	cmd := sv.cmd
+	sv.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return nil // between runs: it starts again by itself
+	}
+	return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+}

@@ -2,6 +2,7 @@ package supervise
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -151,6 +152,20 @@ func TestStopGraceful(t *testing.T) {
 	s := New(nil, ls.add)
 	s.Start(context.Background(), child(t, "nice", "graceful"))
 	ls.waitFor(t, "ready")
+	// Restart: TERM, and the supervisor starts it again.
+	if err := s.Restart("nice"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for ls.count("ready") < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if ls.count("ready") < 2 || ls.count("got TERM") < 1 {
+		t.Fatalf("restart did not run the service again")
+	}
+	if err := s.Restart("nope"); !errors.Is(err, ErrUnknown) {
+		t.Errorf("restart of an unknown service: %v", err)
+	}
 	if err := s.Stop("nice"); err != nil {
 		t.Fatal(err)
 	}

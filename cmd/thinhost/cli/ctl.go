@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/thinhost/thinhost/hostd/api"
+)
+
+func ctlCmd(e *env) *cobra.Command {
+	var addr, token string
+	client := func() *api.Client {
+		if token == "" {
+			token = os.Getenv("THINHOST_TOKEN")
+		}
+		return api.NewClient(addr, token)
+	}
+	cmd := &cobra.Command{
+		Use:   "ctl --addr HOST:PORT --token TOKEN status|logs|poweroff|reboot|restart",
+		Short: "Talk to a running host's management API",
+		Long: `ctl talks to hostd's management API: over TCP (the guest side, or a
+forward such as thinhost run IMAGE --forward 8484:8484) with the host's token,
+or over the unix socket /run/hostd.sock inside the host.
+
+The token is the profile's api_token, or the one hostd generated on first
+boot: /data/state/api-token on the host. THINHOST_TOKEN works too.`,
+	}
+	cmd.PersistentFlags().StringVar(&addr, "addr", "127.0.0.1:8484", "HOST:PORT of the API, or the path of its unix socket")
+	cmd.PersistentFlags().StringVar(&token, "token", "", "API token (default $THINHOST_TOKEN)")
+
+	status := &cobra.Command{
+		Use: "status", Short: "Show uptime, memory, the data partition and services", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := client().Status(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("status of %s: %w", addr, err)
+			}
+			fmt.Fprintf(e.stdout, "host      %s, up %.0fs\n", st.Hostname, st.Uptime)
+			fmt.Fprintf(e.stdout, "memory    %s available of %s\n", humanMiB(st.Memory.Available), humanMiB(st.Memory.Total))
+			var data struct {
+				Device  string `json:"device"`
+				Size    int64  `json:"size"`
+				Free    int64  `json:"free"`
+				Mounted bool   `json:"mounted"`
+				Boot    int    `json:"boot"`
+				Problem string `json:"problem"`
+			}
+			if len(st.Data) > 0 && json.Unmarshal(st.Data, &data) == nil {
+				if data.Problem != "" {
+					fmt.Fprintf(e.stdout, "data      NOT MOUNTED: %s\n", data.Problem)
+				} else {
+					fmt.Fprintf(e.stdout, "data      %s: %s, %s free, boot %d\n", data.Device, humanMiB(data.Size), humanMiB(data.Free), data.Boot)
+				}
+			}
+			tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "SERVICE\tSTATE\tPID\tRESTARTS\tLAST EXIT")
+			for _, s := range st.Services {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", s.Name, s.State, s.Pid, s.Restarts, dash(s.LastExit))
+			}
+			return tw.Flush()
+		},
+	}
+	var follow bool
+	logs := &cobra.Command{
+		Use: "logs", Short: "Print hostd's log (-f follows it)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return client().Logs(cmd.Context(), follow, e.stdout)
+		},
+	}
+	logs.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new lines")
+	power := func(action, short string) *cobra.Command {
+		return &cobra.Command{
+			Use: action, Short: short, Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, args []string) error {
+				if err := client().Power(cmd.Context(), action); err != nil {
+					return fmt.Errorf("%s %s: %w", action, addr, err)
+				}
+				fmt.Fprintf(e.stdout, "%s: %s started\n", addr, action)
+				return nil
+			},
+		}
+	}
+	restart := &cobra.Command{
+		Use: "restart SERVICE", Short: "Restart a supervised service", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return client().Restart(cmd.Context(), args[0])
+		},
+	}
+	cmd.AddCommand(status, logs, power("poweroff", "Shut the host down cleanly and power it off"),
+		power("reboot", "Shut the host down cleanly and reboot it"), restart)
+	return cmd
+}
+
+func humanMiB(n int64) string { return fmt.Sprintf("%d MiB", n>>20) }

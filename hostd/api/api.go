@@ -1,0 +1,147 @@
+// Package api is hostd's management API: HTTP on a unix socket inside the
+// host (trusted: root only) and on a TCP port meant for the guest side and
+// for `thinhost run --forward` in tests, where every request must carry
+// the token kept on the data partition as "Authorization: Bearer TOKEN".
+//
+//	GET  /v1/status                    host, memory, data partition, services
+//	GET  /v1/logs[?follow=1]           hostd's log, as text lines
+//	POST /v1/services/NAME/restart
+//	POST /v1/poweroff, POST /v1/reboot
+//
+// The Client in this package speaks it; `thinhost ctl` uses the Client.
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/thinhost/thinhost/hostd/logring"
+	"github.com/thinhost/thinhost/hostd/supervise"
+)
+
+// Status is GET /v1/status.
+type Status struct {
+	Hostname string  `json:"hostname"`
+	Uptime   float64 `json:"uptime_seconds"`
+	Memory   Memory  `json:"memory"`
+	// Data is the data partition (hostd.DataStatus).
+	Data     json.RawMessage    `json:"data,omitempty"`
+	Services []supervise.Status `json:"services"`
+}
+
+// Memory is the host's memory in bytes.
+type Memory struct {
+	Total     int64 `json:"total"`
+	Available int64 `json:"available"`
+}
+
+// Backend is what the API exposes.
+type Backend interface {
+	Status() Status
+	Restart(name string) error
+	// Power powers off or reboots the host ("poweroff", "reboot"); it
+	// returns once the shutdown has begun.
+	Power(action string) error
+}
+
+// ErrNotFound is returned by Backend.Restart for an unknown service.
+var ErrNotFound = errors.New("no such service")
+
+// Server serves the API.
+type Server struct {
+	Backend Backend
+	Logs    *logring.Ring
+	// Token is required on listeners served with requireToken.
+	Token string
+}
+
+// Handler returns the API's handler; with requireToken, a request without
+// the right token gets 401 and nothing else.
+func (s *Server) Handler(requireToken bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(s.Backend.Status())
+	})
+	mux.HandleFunc("GET /v1/logs", s.logs)
+	mux.HandleFunc("POST /v1/services/{name}/restart", func(w http.ResponseWriter, r *http.Request) {
+		err := s.Backend.Restart(r.PathValue("name"))
+		switch {
+		case errors.Is(err, ErrNotFound):
+			http.Error(w, err.Error(), http.StatusNotFound)
+		case err != nil:
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		default:
+			fmt.Fprintln(w, "restarting", r.PathValue("name"))
+		}
+	})
+	for _, action := range []string{"poweroff", "reboot"} {
+		mux.HandleFunc("POST /v1/"+action, func(w http.ResponseWriter, r *http.Request) {
+			if err := s.Backend.Power(action); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			fmt.Fprintln(w, action, "started")
+		})
+	}
+	if !requireToken {
+		return mux
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || s.Token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.Token)) != 1 {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	follow := r.URL.Query().Get("follow") == "1"
+	var seq int64
+	for {
+		lines, next := s.Logs.Since(seq)
+		for _, l := range lines {
+			if _, err := fmt.Fprintln(w, l); err != nil {
+				return
+			}
+		}
+		seq = next
+		if !follow {
+			return
+		}
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		if err := s.Logs.Wait(r.Context(), seq); err != nil {
+			return
+		}
+	}
+}
+
+// Serve serves ln until ctx ends, then closes it.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, requireToken bool) error {
+	srv := &http.Server{Handler: s.Handler(requireToken), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shut, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shut)
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

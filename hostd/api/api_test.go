@@ -1,0 +1,165 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/thinhost/thinhost/hostd/logring"
+	"github.com/thinhost/thinhost/hostd/supervise"
+)
+
+type fakeHost struct {
+	mu       sync.Mutex
+	restarts []string
+	power    []string
+}
+
+func (f *fakeHost) Status() Status {
+	return Status{Hostname: "h", Uptime: 12, Memory: Memory{Total: 1 << 30, Available: 1 << 29},
+		Data:     json.RawMessage(`{"device":"/dev/vda4","size":1000}`),
+		Services: []supervise.Status{{Name: "smbd", State: supervise.Running, Pid: 42}}}
+}
+
+func (f *fakeHost) Restart(name string) error {
+	if name != "smbd" {
+		return fmt.Errorf("restart %s: %w", name, ErrNotFound)
+	}
+	f.mu.Lock()
+	f.restarts = append(f.restarts, name)
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fakeHost) Power(action string) error {
+	f.mu.Lock()
+	f.power = append(f.power, action)
+	f.mu.Unlock()
+	return nil
+}
+
+func setup(t *testing.T) (*fakeHost, *logring.Ring, *httptest.Server, string) {
+	host := &fakeHost{}
+	ring := logring.New(100)
+	srv := &Server{Backend: host, Logs: ring, Token: "s3cret"}
+	ts := httptest.NewServer(srv.Handler(true))
+	t.Cleanup(ts.Close)
+
+	sock := filepath.Join(t.TempDir(), "hostd.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go srv.Serve(ctx, ln, false)
+	return host, ring, ts, sock
+}
+
+func TestTokenRequiredOnTCP(t *testing.T) {
+	_, _, ts, _ := setup(t)
+	for _, auth := range []string{"", "Bearer wrong", "Bearer s3cret2", "s3cret", "Basic czNjcmV0"} {
+		req, _ := http.NewRequest("GET", ts.URL+"/v1/status", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 401 || strings.TrimSpace(string(body)) != "unauthorized" {
+			t.Errorf("auth %q: %d %q, want 401 and nothing else", auth, resp.StatusCode, body)
+		}
+	}
+	// Every endpoint, not just status.
+	for _, p := range []string{"/v1/logs", "/v1/poweroff", "/v1/services/smbd/restart", "/nope"} {
+		resp, _ := http.Post(ts.URL+p, "", nil)
+		if resp.StatusCode != 401 {
+			t.Errorf("POST %s without a token: %d", p, resp.StatusCode)
+		}
+		resp.Body.Close()
+	}
+	if _, err := NewClient(strings.TrimPrefix(ts.URL, "http://"), "wrong").Status(context.Background()); !errors.Is(err, ErrUnauthorized) {
+		t.Errorf("client with a wrong token: %v", err)
+	}
+}
+
+func TestClientOverTCPAndUnixSocket(t *testing.T) {
+	host, ring, ts, sock := setup(t)
+	for name, c := range map[string]*Client{
+		"tcp":  NewClient(strings.TrimPrefix(ts.URL, "http://"), "s3cret"),
+		"unix": NewClient(sock, ""),
+	} {
+		st, err := c.Status(context.Background())
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if st.Hostname != "h" || len(st.Services) != 1 || st.Services[0].Pid != 42 || !strings.Contains(string(st.Data), "/dev/vda4") {
+			t.Errorf("%s: status = %+v", name, st)
+		}
+		if err := c.Restart(context.Background(), "smbd"); err != nil {
+			t.Errorf("%s: restart: %v", name, err)
+		}
+		if err := c.Restart(context.Background(), "nope"); err == nil || !strings.Contains(err.Error(), "404") {
+			t.Errorf("%s: restart of an unknown service: %v", name, err)
+		}
+		if err := c.Power(context.Background(), "reboot"); err != nil {
+			t.Errorf("%s: reboot: %v", name, err)
+		}
+	}
+	if len(host.restarts) != 2 || len(host.power) != 2 || host.power[0] != "reboot" {
+		t.Errorf("backend saw restarts %v, power %v", host.restarts, host.power)
+	}
+
+	fmt.Fprintln(ring, "line one")
+	fmt.Fprintln(ring, "line two")
+	var buf bytes.Buffer
+	if err := NewClient(sock, "").Logs(context.Background(), false, &buf); err != nil || buf.String() != "line one\nline two\n" {
+		t.Errorf("logs = %q, %v", buf.String(), err)
+	}
+
+	// Follow: new lines arrive while the request is open.
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	go func() {
+		NewClient(sock, "").Logs(ctx, true, pw)
+		pw.Close()
+	}()
+	got := make(chan string, 1)
+	go func() {
+		b := make([]byte, 0, 256)
+		tmp := make([]byte, 64)
+		for !strings.Contains(string(b), "line three") {
+			n, err := pr.Read(tmp)
+			if err != nil {
+				break
+			}
+			b = append(b, tmp[:n]...)
+		}
+		got <- string(b)
+	}()
+	time.Sleep(50 * time.Millisecond)
+	fmt.Fprintln(ring, "line three")
+	select {
+	case s := <-got:
+		if !strings.Contains(s, "line one\nline two\nline three") {
+			t.Errorf("followed logs = %q", s)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("a new line did not reach the follower")
+	}
+	cancel()
+}

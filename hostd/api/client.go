@@ -1,0 +1,112 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Client talks to hostd's API over TCP (with a token) or a unix socket.
+type Client struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// NewClient returns a client for addr: "HOST:PORT", or a unix socket path
+// (starting with "/").
+func NewClient(addr, token string) *Client {
+	c := &Client{base: "http://" + addr, token: token, http: &http.Client{}}
+	if strings.HasPrefix(addr, "/") {
+		c.base = "http://hostd"
+		c.http.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", addr)
+		}}
+	}
+	return c
+}
+
+// ErrUnauthorized means the token was refused.
+var ErrUnauthorized = fmt.Errorf("the host refused the token (401): check --token")
+
+func (c *Client) do(ctx context.Context, method, path string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		resp.Body.Close()
+		return nil, ErrUnauthorized
+	}
+	if resp.StatusCode/100 != 2 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))
+	}
+	return resp, nil
+}
+
+// Status returns GET /v1/status.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	resp, err := c.do(ctx, http.MethodGet, "/v1/status")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var st Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return nil, fmt.Errorf("read status: %w", err)
+	}
+	return &st, nil
+}
+
+// Logs copies hostd's log to w; with follow, until ctx ends.
+func (c *Client) Logs(ctx context.Context, follow bool, w io.Writer) error {
+	path := "/v1/logs"
+	if follow {
+		path += "?follow=1"
+	}
+	resp, err := c.do(ctx, http.MethodGet, path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(w, resp.Body)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// Power asks the host to "poweroff" or "reboot".
+func (c *Client) Power(ctx context.Context, action string) error {
+	resp, err := c.do(ctx, http.MethodPost, "/v1/"+action)
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
+}
+
+// Restart restarts a supervised service.
+func (c *Client) Restart(ctx context.Context, name string) error {
+	resp, err := c.do(ctx, http.MethodPost, "/v1/services/"+name+"/restart")
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
+}
