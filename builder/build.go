@@ -140,7 +140,8 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("create temporary directory: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	hcfg := &config.Config{Hostname: prof.Host.Hostname, KernelRelease: kern.Release}
+	hcfg := &config.Config{Hostname: prof.Host.Hostname, KernelRelease: kern.Release,
+		APIPort: prof.Host.APIPort, APIToken: prof.Host.APIToken}
 	if mods != nil {
 		optional := map[string]bool{}
 		for _, o := range initramfs.Optional {

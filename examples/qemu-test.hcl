@@ -11,6 +11,13 @@ variable "kernel_deb" {
   description = "Debian linux-image-*-amd64 package (relative to this file); setup-debian.sh fetches it with apt-get download"
 }
 
+variable "api_token" {
+  type        = string
+  default     = "qemu-test-token-not-secret"
+  sensitive   = true
+  description = "hostd's API token; fixed here so tests and `thinhost ctl` can reach a QEMU host (laptop.hcl lets hostd generate one)"
+}
+
 artifact "kernel" {
   path = var.kernel_deb
 }
@@ -18,6 +25,9 @@ artifact "kernel" {
 host {
   hostname = "thinhost-test"
   console  = ["ttyS0,115200"]
+  # The management API (thinhost ctl): run IMAGE --forward 8484:8484.
+  api_port  = 8484
+  api_token = var.api_token
 
   kernel {
     artifact = "kernel"

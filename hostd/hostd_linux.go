@@ -14,6 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/hostd/logring"
+	"github.com/thinhost/thinhost/hostd/supervise"
 )
 
 // Options configure a Daemon.
@@ -29,6 +31,9 @@ type Options struct {
 	Terminals []*os.File
 	// Shell is the debug shell; "" uses /bbin/gosh.
 	Shell string
+	// Logs keeps recent log lines for the API; hostd's log handler must
+	// write to it too.
+	Logs *logring.Ring
 	// NoData skips the data partition (for hosts without one).
 	NoData bool
 	// Ready is called once after the ready line is printed.
@@ -43,6 +48,8 @@ type Daemon struct {
 	opts  Options
 	start time.Time
 	data  *DataStatus
+	sup   *supervise.Supervisor
+	power chan string
 }
 
 // New returns a Daemon for opts.
@@ -62,7 +69,13 @@ func New(opts Options) *Daemon {
 	if opts.PowerOff == nil {
 		opts.PowerOff = powerOff
 	}
-	return &Daemon{opts: opts, start: time.Now()}
+	if opts.Logs == nil {
+		opts.Logs = logring.New(1000)
+	}
+	sup := supervise.New(opts.Log, func(l supervise.Line) {
+		opts.Log.Info(l.Text, "service", l.Service, "stream", l.Stream)
+	})
+	return &Daemon{opts: opts, start: time.Now(), sup: sup, power: make(chan string, 1)}
 }
 
 // Run brings the host up, prints the ready line and waits for a power
@@ -86,6 +99,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		fmt.Fprintln(d.opts.Console, d.data.Line())
 	}
 
+	apiCtx, stopAPI := context.WithCancel(context.Background())
+	defer stopAPI()
+	d.serveAPI(apiCtx)
+
 	button := make(chan string, 1)
 	n, err := watchPowerButtons(ctx, log, button)
 	if err != nil || n == 0 {
@@ -107,23 +124,35 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 
 	var reason string
+	reboot := false
 	select {
 	case dev := <-button:
 		reason = "power button (" + dev + ")"
 	case <-ctx.Done():
 		reason = "shutdown request"
+	case action := <-d.power:
+		reason = "API " + action
+		reboot = action == "reboot"
 	}
 	// Shells first: nothing may reset the consoles while hostd says what
 	// it is doing.
 	stopShells()
 	sh.stop()
-	return d.shutdown(reason)
+	stopAPI()
+	return d.shutdown(reason, reboot)
 }
 
-func (d *Daemon) shutdown(reason string) error {
+func (d *Daemon) shutdown(reason string, reboot bool) error {
 	log := d.opts.Log
-	log.Info("powering off", "reason", reason)
-	fmt.Fprintln(d.opts.Console, "thinhost: powering off ("+reason+")")
+	verb := "powering off"
+	if reboot {
+		verb = "rebooting"
+	}
+	log.Info(verb, "reason", reason)
+	fmt.Fprintln(d.opts.Console, "thinhost: "+verb+" ("+reason+")")
+	d.sup.StopAll(func(name string, timeout time.Duration) {
+		fmt.Fprintf(d.opts.Console, "thinhost: stopping %s (waiting up to %s)\n", name, timeout)
+	})
 	log.Info("syncing filesystems")
 	unix.Sync()
 	if d.data != nil && d.data.Mounted {
@@ -134,6 +163,12 @@ func (d *Daemon) shutdown(reason string) error {
 	// the UART, or the power-off cuts the last lines.
 	if dr, ok := d.opts.Console.(interface{ Drain() }); ok {
 		dr.Drain()
+	}
+	if reboot {
+		if err := unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART); err != nil {
+			return fmt.Errorf("reboot: %w", err)
+		}
+		return nil
 	}
 	return d.opts.PowerOff()
 }

@@ -11,6 +11,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/thinhost/thinhost/hostd"
 	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/hostd/logring"
 )
 
 const (
@@ -52,7 +54,8 @@ func daemon() error {
 	// uinit pipes, which hostd could not drain before powering off.
 	cmdline, _ := os.ReadFile("/proc/cmdline")
 	con := hostd.OpenConsoles(string(cmdline))
-	log := slog.New(slog.NewTextHandler(con, &slog.HandlerOptions{Level: slog.LevelInfo})).With("svc", "hostd")
+	ring := logring.New(4000)
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(con, ring), &slog.HandlerOptions{Level: slog.LevelInfo})).With("svc", "hostd")
 	slog.SetDefault(log)
 	cfg, err := config.Load(configPath)
 	if err != nil {
@@ -66,6 +69,7 @@ func daemon() error {
 		Log:       log,
 		Console:   con,
 		Terminals: con.Files(),
+		Logs:      ring,
 		Ready: func() {
 			if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 				log.Warn("write pid file", "file", pidFile, "err", err)

@@ -65,27 +65,46 @@ type Server struct {
 // Handler returns the API's handler; with requireToken, a request without
 // the right token gets 401 and nothing else.
 func (s *Server) Handler(requireToken bool) http.Handler {
+	// Plain path patterns and a method check by hand: hostd is compiled
+	// by u-root's busybox builder, whose generated module may predate Go
+	// 1.22's method patterns (GODEBUG httpmuxgo121), so "GET /v1/status"
+	// would be taken literally there.
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+	route := func(method, path string, h http.HandlerFunc) {
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != method {
+				w.Header().Set("Allow", method)
+				http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+				return
+			}
+			h(w, r)
+		})
+	}
+	route(http.MethodGet, "/v1/status", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(s.Backend.Status())
 	})
-	mux.HandleFunc("GET /v1/logs", s.logs)
-	mux.HandleFunc("POST /v1/services/{name}/restart", func(w http.ResponseWriter, r *http.Request) {
-		err := s.Backend.Restart(r.PathValue("name"))
+	route(http.MethodGet, "/v1/logs", s.logs)
+	route(http.MethodPost, "/v1/services/", func(w http.ResponseWriter, r *http.Request) {
+		name, ok := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, "/v1/services/"), "/restart")
+		if !ok || name == "" || strings.Contains(name, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		err := s.Backend.Restart(name)
 		switch {
 		case errors.Is(err, ErrNotFound):
 			http.Error(w, err.Error(), http.StatusNotFound)
 		case err != nil:
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		default:
-			fmt.Fprintln(w, "restarting", r.PathValue("name"))
+			fmt.Fprintln(w, "restarting", name)
 		}
 	})
 	for _, action := range []string{"poweroff", "reboot"} {
-		mux.HandleFunc("POST /v1/"+action, func(w http.ResponseWriter, r *http.Request) {
+		route(http.MethodPost, "/v1/"+action, func(w http.ResponseWriter, r *http.Request) {
 			if err := s.Backend.Power(action); err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return

@@ -92,6 +92,12 @@ func TestTokenRequiredOnTCP(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
+	// With the token: a wrong method is refused too.
+	req, _ := http.NewRequest("POST", ts.URL+"/v1/status", nil)
+	req.Header.Set("Authorization", "Bearer s3cret")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST /v1/status: %v %v", resp.StatusCode, err)
+	}
 	if _, err := NewClient(strings.TrimPrefix(ts.URL, "http://"), "wrong").Status(context.Background()); !errors.Is(err, ErrUnauthorized) {
 		t.Errorf("client with a wrong token: %v", err)
 	}

@@ -25,6 +25,10 @@ type Config struct {
 	// OptionalModules are loaded when present; failures are not reported
 	// as errors (hostd's own needs such as the power button).
 	OptionalModules []string `json:"optional_modules,omitempty"`
+	// APIPort is the management API's TCP port; APIToken its token ("":
+	// generated on first boot and kept on the data partition).
+	APIPort  int    `json:"api_port,omitempty"`
+	APIToken string `json:"api_token,omitempty"`
 	// ShutdownTimeout bounds a clean shutdown, in seconds.
 	ShutdownTimeout int `json:"shutdown_timeout,omitempty"`
 }

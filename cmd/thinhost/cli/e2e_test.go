@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
+	"net"
 	"io"
 	"os"
 	"os/exec"
@@ -12,14 +14,18 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/thinhost/thinhost/hostd"
 	"github.com/thinhost/thinhost/images"
 	"github.com/thinhost/thinhost/images/imagetest"
 	"github.com/thinhost/thinhost/images/layout"
+	"github.com/thinhost/thinhost/images/qemu"
 	"github.com/thinhost/thinhost/internal/testenv"
+	"github.com/thinhost/thinhost/profiles"
 )
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of QEMU's
@@ -147,6 +153,10 @@ func TestBuildAndBoot(t *testing.T) {
 	imagetest.Check(t, img) // the GPT, backup moved to the new end
 	checkDataFS(t, img)
 
+	// The management API through a forward: status with the profile's
+	// token, 401 with a wrong one, and a clean power-off on request.
+	apiThroughForward(t, img)
+
 }
 
 func flashAndBootStick(t *testing.T, img, backing string) {
@@ -238,5 +248,53 @@ func checkDataFS(t *testing.T, img string) {
 	defer exec.Command(losetup, "--detach", dev).Run()
 	if out, err := exec.Command(e2fsck, "-fn", dev).CombinedOutput(); err != nil {
 		t.Errorf("e2fsck -fn on the data partition: %v\n%s", err, out)
+	}
+}
+
+func apiThroughForward(t *testing.T, img string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	con := newConsoleWatch(consoleTail, hostd.ReadyLine)
+	m, err := qemu.Start(context.Background(), qemu.Config{
+		Image: img, NoReboot: true, Stdout: con, Stderr: con,
+		Forwards: []qemu.Forward{{Host: port, Guest: profiles.DefaultAPIPort}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Kill()
+	select {
+	case <-con.Ready():
+	case <-m.Done():
+		t.Fatalf("QEMU exited before ready:\n%s", strings.Join(con.Tail(), "\n"))
+	case <-time.After(5 * time.Minute):
+		t.Fatalf("not ready:\n%s", strings.Join(con.Tail(), "\n"))
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	const token = "qemu-test-token-not-secret" // examples/qemu-test.hcl
+	stdout, stderr, code := runCLI(t, "ctl", "--addr", addr, "--token", token, "status")
+	t.Logf("ctl status:\n%s%s", stdout, stderr)
+	if code != 0 || !regexp.MustCompile(`(?m)^data +/dev/vda4: [0-9]+ MiB, [0-9]+ MiB free, boot 4$`).MatchString(stdout) {
+		t.Errorf("ctl status: exit %d", code)
+	}
+	_, stderr, code = runCLI(t, "ctl", "--addr", addr, "--token", "not-the-token", "status")
+	if code == 0 || !strings.Contains(stderr, "401") {
+		t.Errorf("a wrong token: exit %d, %q", code, stderr)
+	}
+	if _, stderr, code := runCLI(t, "ctl", "--addr", addr, "--token", token, "poweroff"); code != 0 {
+		t.Fatalf("ctl poweroff: %s", stderr)
+	}
+	select {
+	case <-m.Done():
+	case <-time.After(time.Minute):
+		t.Fatalf("the host did not power off:\n%s", strings.Join(con.Tail(), "\n"))
+	}
+	if !con.Seen("thinhost: powering off (API poweroff)") || !con.Seen("data partition unmounted") {
+		t.Errorf("no clean shutdown on the console:\n%s", strings.Join(con.Tail(), "\n"))
 	}
 }

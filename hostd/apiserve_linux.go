@@ -1,0 +1,141 @@
+package hostd
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/thinhost/thinhost/hostd/api"
+	"github.com/thinhost/thinhost/hostd/supervise"
+)
+
+// SocketPath is the management API's unix socket inside the host.
+const SocketPath = "/run/hostd.sock"
+
+// tokenFile is where the generated API token lives on the data partition.
+var tokenFile = filepath.Join(DataDir, "state", "api-token")
+
+// apiToken returns the profile's token, or the one kept on the data
+// partition (made on first boot), or — without a data partition — a token
+// for this boot only, in /run.
+func (d *Daemon) apiToken() (token, where string, err error) {
+	if t := d.opts.Config.APIToken; t != "" {
+		return t, "the profile's api_token", nil
+	}
+	file := tokenFile
+	if d.data == nil || !d.data.Mounted {
+		file = "/run/hostd-api-token"
+	}
+	if b, err := os.ReadFile(file); err == nil && len(strings.TrimSpace(string(b))) >= 16 {
+		return strings.TrimSpace(string(b)), file, nil
+	}
+	raw := make([]byte, 24)
+	if _, err := rand.Read(raw); err != nil {
+		return "", "", err
+	}
+	t := hex.EncodeToString(raw)
+	if err := os.WriteFile(file, []byte(t+"\n"), 0o600); err != nil {
+		return "", "", fmt.Errorf("store API token in %s: %w", file, err)
+	}
+	return t, file, nil
+}
+
+// serveAPI starts the API on the unix socket and the TCP port until ctx
+// ends.
+func (d *Daemon) serveAPI(ctx context.Context) {
+	log := d.opts.Log
+	token, where, err := d.apiToken()
+	if err != nil {
+		log.Error("management API disabled", "err", err)
+		return
+	}
+	srv := &api.Server{Backend: d, Logs: d.opts.Logs, Token: token}
+	_ = os.Remove(SocketPath)
+	if ln, err := net.Listen("unix", SocketPath); err != nil {
+		log.Error("listen on the API socket", "path", SocketPath, "err", err)
+	} else {
+		_ = os.Chmod(SocketPath, 0o600)
+		go srv.Serve(ctx, ln, false)
+	}
+	port := d.opts.Config.APIPort
+	if port == 0 {
+		return
+	}
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(port))
+	if err != nil {
+		log.Error("listen for the API", "port", port, "err", err)
+		return
+	}
+	go srv.Serve(ctx, ln, true)
+	fmt.Fprintf(d.opts.Console, "thinhost: api on port %d and %s (token: %s)\n", port, SocketPath, where)
+}
+
+// Status implements api.Backend.
+func (d *Daemon) Status() api.Status {
+	st := api.Status{Hostname: d.opts.Config.Hostname, Memory: readMeminfo()}
+	if b, err := os.ReadFile("/proc/uptime"); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			st.Uptime, _ = strconv.ParseFloat(f[0], 64)
+		}
+	}
+	if d.data != nil {
+		if b, err := json.Marshal(d.data); err == nil {
+			st.Data = b
+		}
+	}
+	st.Services = d.sup.Status()
+	if st.Services == nil {
+		st.Services = []supervise.Status{}
+	}
+	return st
+}
+
+// Restart implements api.Backend.
+func (d *Daemon) Restart(name string) error {
+	err := d.sup.Restart(name)
+	if errors.Is(err, supervise.ErrUnknown) {
+		return fmt.Errorf("%w: %s", api.ErrNotFound, name)
+	}
+	return err
+}
+
+// Power implements api.Backend.
+func (d *Daemon) Power(action string) error {
+	select {
+	case d.power <- action:
+		return nil
+	case <-time.After(time.Second):
+		return errors.New("a shutdown is already under way")
+	}
+}
+
+func readMeminfo() api.Memory {
+	var m api.Memory
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return m
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "MemTotal:":
+			m.Total = kb << 10
+		case "MemAvailable:":
+			m.Available = kb << 10
+		}
+	}
+	return m
+}
