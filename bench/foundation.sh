@@ -69,6 +69,18 @@ for _ in $(seq "$runs"); do
 	[ -n "$t1" ] || direct_ready[-1]="failed"
 done
 
+# Host memory in use at idle (total minus available, from the API), 20 s
+# after ready.
+port=$((20000 + RANDOM % 20000))
+"$work/thinhost" run "$work/test.img" --snapshot --accel "$accel" --forward "$port:8484" </dev/null >"$work/idle.log" 2>&1 &
+run_pid=$!
+for _ in $(seq 300); do grep -q "hostd ready" "$work/idle.log" && break; sleep 0.2; done
+sleep 20
+idle=$("$work/thinhost" ctl --addr "127.0.0.1:$port" --token qemu-test-token-not-secret status 2>/dev/null |
+	awk '/^memory/ { print $6 - $2 " MiB used of " $6 " MiB" }')
+"$work/thinhost" ctl --addr "127.0.0.1:$port" --token qemu-test-token-not-secret poweroff >/dev/null 2>&1 || true
+wait "$run_pid" 2>/dev/null || true
+
 initrd_size=$(sed -n 's/^initramfs \([^,]*\),.*/\1/p' "$work/build-warm.txt")
 kernel_size=$(stat -c %s "$kernel")
 loader_size=$(stat -c %s /usr/lib/systemd/boot/efi/systemd-bootx64.efi)
@@ -83,6 +95,7 @@ echo "thinhost foundation bench — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores,
 echo
 printf '%-44s %s\n' "boot to ready, image (UEFI + systemd-boot + hostd)" "median $(median "${image_ready[@]}") s  (runs: ${image_ready[*]})"
 printf '%-44s %s\n' "boot to ready, minimal u-root, direct kernel" "median $(median "${direct_ready[@]}") s  (runs: ${direct_ready[*]})"
+printf '%-44s %s\n' "host memory at idle (goal <= 128 MiB)" "${idle:-not measured}"
 printf '%-44s %s\n' "build, cold (empty caches)" "$cold s"
 printf '%-44s %s\n' "build, warm" "$warm s"
 printf '%-44s %s\n' "image size" "$(mib "$apparent") apparent, $(mib "$allocated") allocated"
