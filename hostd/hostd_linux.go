@@ -50,6 +50,9 @@ type Daemon struct {
 	data  *DataStatus
 	sup   *supervise.Supervisor
 	power chan string
+	// logFile copies the log to the data partition; stopLog ends it.
+	logFile *logFile
+	stopLog context.CancelFunc
 }
 
 // New returns a Daemon for opts.
@@ -94,10 +97,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.loadModules(ctx)
 	startNetwork(ctx, log, d.opts.Console)
+	logCtx, stopLog := context.WithCancel(context.Background())
+	defer stopLog()
 	if !d.opts.NoData {
 		d.data = setupData(ctx, log)
 		fmt.Fprintln(d.opts.Console, d.data.Line())
+		if d.data.Mounted {
+			d.logFile = startLogFile(logCtx, filepath.Join(DataDir, "logs"), d.opts.Logs, time.Second)
+			log.Info("data partition ready", "boot", d.data.Boot, "device", d.data.Device, "size_mib", d.data.Size>>20)
+		}
 	}
+	d.stopLog = stopLog
 
 	apiCtx, stopAPI := context.WithCancel(context.Background())
 	defer stopAPI()
@@ -155,6 +165,10 @@ func (d *Daemon) shutdown(reason string, reboot bool) error {
 	})
 	log.Info("syncing filesystems")
 	unix.Sync()
+	if d.logFile != nil {
+		d.stopLog()
+		d.logFile.Wait()
+	}
 	if d.data != nil && d.data.Mounted {
 		fmt.Fprintln(d.opts.Console, "thinhost: unmounting the data partition")
 		unmountData(log)
