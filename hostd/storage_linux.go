@@ -91,11 +91,6 @@ func setupData(ctx context.Context, log *slog.Logger) *DataStatus {
 	}
 	st.Device = "/dev/" + part
 
-	grown, err := growLast(log, disk, part)
-	if err != nil {
-		log.Warn("grow data partition", "device", st.Device, "err", err)
-	}
-
 	f, err := os.Open(st.Device)
 	if err != nil {
 		return fail("open %s: %v", st.Device, err)
@@ -104,6 +99,14 @@ func setupData(ctx context.Context, log *slog.Logger) *DataStatus {
 	f.Close()
 	if err != nil {
 		return fail("read %s: %v", st.Device, err)
+	}
+	// Grow only what hostd manages: a foreign filesystem keeps even its
+	// partition's size.
+	grown := false
+	if fs == "" || fs == "ext4" {
+		if grown, err = growLast(log, disk, part); err != nil {
+			log.Warn("grow data partition", "device", st.Device, "err", err)
+		}
 	}
 	switch fs {
 	case "":

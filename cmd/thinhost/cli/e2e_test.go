@@ -161,6 +161,10 @@ func TestBuildAndBoot(t *testing.T) {
 	// boot must come up and find what the previous one synced.
 	hardKills(t, img, 10, 5)
 
+	// A data partition holding a filesystem hostd does not make is never
+	// formatted: the host comes up without it and says so.
+	foreignDataPartition(t, img)
+
 }
 
 func flashAndBootStick(t *testing.T, img, backing string) {
@@ -369,4 +373,47 @@ func dataLoop(t *testing.T, img string) string {
 	dev := strings.TrimSpace(string(out))
 	t.Cleanup(func() { exec.Command(losetup, "--detach", dev).Run() })
 	return dev
+}
+
+func foreignDataPartition(t *testing.T, img string) {
+	t.Helper()
+	parts, err := images.ReadPartitions(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := parts[len(parts)-1]
+	off := int64(data.Start) * 512
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A LUKS header where ext4's superblock was: someone's encrypted
+	// volume.
+	head := make([]byte, 1<<20)
+	copy(head, "LUKS\xba\xbe\x00\x01")
+	for i := 4096; i < len(head); i++ {
+		head[i] = byte(i * 7)
+	}
+	if _, err := f.WriteAt(head, off); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	stdout, stderr, code := runCLI(t, "run", img, "--check", "--timeout", "5m")
+	if code != 0 {
+		t.Fatalf("a host with a foreign data partition must still come up (exit %d):\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "data partition NOT MOUNTED: /dev/vda4 holds crypto_LUKS, not ext4; hostd never formats") {
+		t.Errorf("the console did not say why the data partition is not used:\n%s", stdout)
+	}
+	f, err = os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	after := make([]byte, len(head))
+	f.ReadAt(after, off)
+	if !bytes.Equal(after, head) {
+		t.Error("hostd changed a data partition that holds a filesystem it does not know")
+	}
 }
