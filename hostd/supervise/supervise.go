@@ -281,18 +281,9 @@ func (s *Supervisor) Status() []Status {
 // Stop stops one service (SIGTERM, then SIGKILL after its timeout) and
 // waits for it.
 func (s *Supervisor) Stop(name string) error {
-	s.mu.Lock()
-	var sv *service
-	for i, o := range s.services {
-		if o.spec.Name == name {
-			sv = o
-			s.services = append(s.services[:i:i], s.services[i+1:]...)
-			break
-		}
-	}
-	s.mu.Unlock()
+	sv := s.find(name, true)
 	if sv == nil {
-		return fmt.Errorf("stop service %s: not supervised", name)
+		return fmt.Errorf("stop service %s: %w", name, ErrUnknown)
 	}
 	sv.cancel()
 	<-sv.done
@@ -319,14 +310,7 @@ var ErrUnknown = errors.New("no such service")
 // Restart ends the service's current process (SIGTERM to its group); the
 // supervisor starts it again after its shortest backoff.
 func (s *Supervisor) Restart(name string) error {
-	s.mu.Lock()
-	var sv *service
-	for _, o := range s.services {
-		if o.spec.Name == name {
-			sv = o
-		}
-	}
-	s.mu.Unlock()
+	sv := s.find(name, false)
 	if sv == nil {
 		return fmt.Errorf("restart %s: %w", name, ErrUnknown)
 	}
@@ -337,4 +321,19 @@ func (s *Supervisor) Restart(name string) error {
 		return nil // between runs: it starts again by itself
 	}
 	return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+}
+
+// find returns the named service, removing it from the list with remove.
+func (s *Supervisor) find(name string, remove bool) *service {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, o := range s.services {
+		if o.spec.Name == name {
+			if remove {
+				s.services = append(s.services[:i:i], s.services[i+1:]...)
+			}
+			return o
+		}
+	}
+	return nil
 }
