@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -29,8 +30,9 @@ const ModulePath = "github.com/thinhost/thinhost"
 const DefaultBootloader = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi"
 
 // HostTools are the build machine's programs that hostd runs (Debian's
-// e2fsprogs, for the data partition), shipped with their shared libraries.
-// They move to the read-only system image when it exists.
+// e2fsprogs, for the data partition). They go into the read-only system
+// image (system slot A) with their shared libraries and dynamic loader;
+// hostd runs them from there.
 var HostTools = []initramfs.HostFile{
 	{Src: "/sbin/mke2fs"},
 	{Src: "/sbin/e2fsck"},
@@ -76,6 +78,10 @@ type Result struct {
 	Modules              int
 	Partitions           []images.Partition
 	Duration             time.Duration
+	// Manifest is the system image's manifest, written beside the image;
+	// SystemFiles how many files the system image holds.
+	Manifest    string
+	SystemFiles int
 }
 
 // Build runs the whole pipeline.
@@ -125,7 +131,7 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	log.Info("kernel", "release", kern.Release, "package", kern.Package)
 	var mods *initramfs.ModuleSet
 	if kern.ModulesDir != "" {
-		mods, err = initramfs.Closure(kern.ModulesDir, kern.Release, prof.Host.Kernel.Modules, initramfs.Optional)
+		mods, err = initramfs.Closure(kern.ModulesDir, kern.Release, withHostdModules(prof.Host.Kernel.Modules), initramfs.Optional)
 		if err != nil {
 			return nil, fmt.Errorf("kernel modules (%s): %w", prof.Host.Kernel.Range, err)
 		}
@@ -168,7 +174,6 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	t0 := time.Now()
 	ires, err := initramfs.Build(ctx, initramfs.Config{
 		SourceDir: src, Modules: mods, HostdConfig: hjson, TempDir: tmp, Log: log,
-		HostFiles: HostTools,
 	}, initrd)
 	if cerr := initrd.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("write initramfs: %w", cerr)
@@ -178,7 +183,14 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	log.Info("built initramfs", "bytes", ires.Size, "uncompressed", ires.Uncompressed, "duration", time.Since(t0).Round(time.Millisecond))
 
-	// Phase 4: the disk.
+	// Phase 4: the read-only system image's files, with their Debian
+	// packages for the manifest.
+	system, err := systemFiles(HostTools)
+	if err != nil {
+		return nil, err
+	}
+
+	// Phase 5: the disk.
 	seed, err := buildSeed(kart.SHA256, initrdPath, prof)
 	if err != nil {
 		return nil, err
@@ -205,8 +217,9 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 			Cmdline:    Cmdline(prof),
 			Title:      "thinhost " + prof.Host.Hostname,
 		},
-		Seed: seed,
-		Log:  log,
+		System: system,
+		Seed:   seed,
+		Log:    log,
 	})
 	if err != nil {
 		return nil, err
@@ -224,11 +237,16 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("move image into place: %w", err)
 	}
 	ok = true
+	manifest := cfg.Output + ".manifest.json"
+	if err := writeManifest(manifest, dres.Manifest); err != nil {
+		return nil, err
+	}
 
 	res := &Result{
 		Image: cfg.Output, ImageSize: st.ImageSize,
 		KernelRelease: kern.Release, KernelPackage: kern.Package,
 		InitramfsSize: ires.Size, Partitions: dres.Partitions,
+		Manifest: manifest, SystemFiles: len(dres.Manifest),
 		Duration: time.Since(start),
 	}
 	if mods != nil {
@@ -344,3 +362,52 @@ func contains(xs []string, x string) bool {
 
 // hexSum is a helper for tests and messages.
 func hexSum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+
+// systemFiles resolves tools (with their libraries) into the system image's
+// files, each with the Debian package it came from.
+func systemFiles(tools []initramfs.HostFile) ([]images.SystemFile, error) {
+	res, err := initramfs.ResolveHostFiles(tools)
+	if err != nil {
+		return nil, fmt.Errorf("collect the system image's files: %w", err)
+	}
+	dp := loadDebianPackages("/")
+	out := make([]images.SystemFile, len(res))
+	for i, f := range res {
+		pkg, ver := dp.lookup(f.Dst, f.Src)
+		out[i] = images.SystemFile{Src: f.Src, Dst: f.Dst, Package: pkg, Version: ver}
+	}
+	return out, nil
+}
+
+// writeManifest writes the system image's manifest as JSON, atomically.
+func writeManifest(path string, entries []images.ManifestEntry) error {
+	b, err := json.MarshalIndent(struct {
+		Version int                    `json:"version"`
+		Files   []images.ManifestEntry `json:"files"`
+	}{1, entries}, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write manifest %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write manifest %s: %w", path, err)
+	}
+	return nil
+}
+
+// HostdModules are the modules hostd itself needs, whatever the profile
+// lists: squashfs for the system image, ext4 for the data partition.
+var HostdModules = []string{"squashfs", "ext4"}
+
+func withHostdModules(mods []string) []string {
+	out := append([]string(nil), mods...)
+	for _, m := range HostdModules {
+		if !contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}

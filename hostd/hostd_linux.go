@@ -100,6 +100,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	logCtx, stopLog := context.WithCancel(context.Background())
 	defer stopLog()
 	if !d.opts.NoData {
+		if err := mountSystem(ctx, log); err != nil {
+			log.Error("system image", "err", err)
+		}
 		d.data = setupData(ctx, log)
 		fmt.Fprintln(d.opts.Console, d.data.Line())
 		if d.data.Mounted {

@@ -25,7 +25,7 @@ const DataDir = "/data"
 // DataDirs are created on the data partition.
 var DataDirs = []string{"vms", "shares", "state", "logs"}
 
-// Programs hostd runs for the data partition (shipped by the builder).
+// Programs hostd runs for the data partition, from the system image.
 const (
 	mke2fs   = "/sbin/mke2fs"
 	e2fsck   = "/sbin/e2fsck"
@@ -111,12 +111,12 @@ func setupData(ctx context.Context, log *slog.Logger) *DataStatus {
 	switch fs {
 	case "":
 		log.Info("creating ext4 on the empty data partition", "device", st.Device)
-		if out, err := exec.CommandContext(ctx, mke2fs, "-q", "-t", "ext4", "-L", layout.DataName, "-m", "1", st.Device).CombinedOutput(); err != nil {
+		if out, err := systemCommand(ctx, mke2fs, "-q", "-t", "ext4", "-L", layout.DataName, "-m", "1", st.Device).CombinedOutput(); err != nil {
 			return fail("create ext4 on %s: %v: %s", st.Device, err, strings.TrimSpace(string(out)))
 		}
 		st.Created = true
 	case "ext4":
-		out, err := exec.CommandContext(ctx, e2fsck, "-p", st.Device).CombinedOutput()
+		out, err := systemCommand(ctx, e2fsck, "-p", st.Device).CombinedOutput()
 		code := exitCode(err)
 		switch {
 		case code == 0:
@@ -140,7 +140,7 @@ func setupData(ctx context.Context, log *slog.Logger) *DataStatus {
 	if grown || st.Created {
 		// Online: ext4 grows while mounted, without the full check an
 		// offline resize2fs insists on.
-		if out, err := exec.CommandContext(ctx, resize2f, st.Device).CombinedOutput(); err != nil {
+		if out, err := systemCommand(ctx, resize2f, st.Device).CombinedOutput(); err != nil {
 			log.Warn("grow the data filesystem", "device", st.Device, "err", err, "output", strings.TrimSpace(string(out)))
 		} else if grown {
 			st.Grown = true

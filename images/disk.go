@@ -49,6 +49,9 @@ type Boot struct {
 type Config struct {
 	Sizes Sizes
 	Boot  Boot
+	// System is the read-only system image written into system slot A;
+	// empty leaves the slots empty.
+	System []SystemFile
 	// Seed makes the disk and partition GUIDs a function of the build's
 	// inputs, so two builds of the same inputs are identical.
 	Seed []byte
@@ -131,6 +134,8 @@ type Result struct {
 	Partitions []Partition
 	// ESPFiles are the files written to the ESP with their sizes.
 	ESPFiles map[string]int64
+	// Manifest lists the system image's files.
+	Manifest []ManifestEntry
 }
 
 // Write lays out the disk on f, which must be an empty regular file (it is
@@ -179,7 +184,14 @@ func Write(ctx context.Context, f *os.File, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("finish ESP of %s: %w", f.Name(), err)
 	}
 	log.Info("wrote ESP", "files", len(files))
-	return &Result{Partitions: parts, ESPFiles: files}, nil
+	res := &Result{Partitions: parts, ESPFiles: files}
+	if len(cfg.System) > 0 {
+		if res.Manifest, err = writeSystem(d, parts[1], cfg.System); err != nil {
+			return nil, fmt.Errorf("write the system image to %s of %s: %w", parts[1].Name, f.Name(), err)
+		}
+		log.Info("wrote system image", "files", len(res.Manifest))
+	}
+	return res, nil
 }
 
 func writeESP(d *disk.Disk, p Partition, b Boot) (map[string]int64, error) {

@@ -3,12 +3,15 @@ package images_test
 import (
 	"bytes"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/thinhost/thinhost/images"
 	"github.com/thinhost/thinhost/images/imagetest"
 	"github.com/thinhost/thinhost/images/layout"
+	"github.com/thinhost/thinhost/internal/testenv"
 )
 
 const mib = 1 << 20
@@ -112,5 +115,39 @@ func TestWriteReproducible(t *testing.T) {
 	b, _ := writeTestImage(t, t.TempDir())
 	if ha, hb := imagetest.Hash(t, a), imagetest.Hash(t, b); ha != hb {
 		t.Errorf("two images of the same inputs differ: %x vs %x", ha, hb)
+	}
+}
+
+// TestSystemImage: system slot A holds a squashfs that the real unsquashfs
+// lists and extracts, with the files' bytes and modes.
+func TestSystemImage(t *testing.T) {
+	dir := t.TempDir()
+	img, _ := writeTestImage(t, dir)
+	unsquashfs := testenv.NeedTool(t, "unsquashfs")
+	parts, err := images.ReadPartitions(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := imagetest.ExtractPartition(t, img, parts, layout.SystemAName)
+	out, err := exec.Command(unsquashfs, "-l", sys).CombinedOutput()
+	if err != nil {
+		t.Fatalf("unsquashfs -l: %v\n%s", err, out)
+	}
+	for _, want := range []string{"squashfs-root/sbin/tool", "squashfs-root/lib/x86_64-linux-gnu/libstandin.so.1"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("unsquashfs -l lacks %s:\n%s", want, out)
+		}
+	}
+	dest := filepath.Join(dir, "x")
+	if out, err := exec.Command(unsquashfs, "-d", dest, sys).CombinedOutput(); err != nil {
+		t.Fatalf("unsquashfs: %v\n%s", err, out)
+	}
+	got, _ := os.ReadFile(filepath.Join(dest, "sbin", "tool"))
+	want, _ := os.ReadFile(filepath.Join(dir, "tool"))
+	if !bytes.Equal(got, want) {
+		t.Error("sbin/tool differs after a round trip through squashfs")
+	}
+	if fi, err := os.Stat(filepath.Join(dest, "sbin", "tool")); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("sbin/tool mode: %v %v", fi.Mode(), err)
 	}
 }

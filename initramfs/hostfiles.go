@@ -16,12 +16,12 @@ type HostFile struct {
 	Src, Dst string
 }
 
-// hostFileList returns "src:dst" entries for mkuimage: each file, and for
-// ELF programs the shared libraries and dynamic loader they need, at the
-// paths the loader will look for them. Symlinks are resolved on the build
-// machine, so every entry in the image is a plain file (Debian's merged
-// /usr makes /lib64/ld-linux-x86-64.so.2 a chain of links).
-func hostFileList(files []HostFile) ([]string, error) {
+// ResolveHostFiles returns files plus, for ELF programs, the shared
+// libraries and dynamic loader they need, at the paths the loader looks
+// for them. Each Src is resolved to a regular file on the build machine
+// (Debian's merged /usr makes /lib64/ld-linux-x86-64.so.2 a chain of
+// links), so the image holds plain files. Sorted by Dst.
+func ResolveHostFiles(files []HostFile) ([]HostFile, error) {
 	want := map[string]string{} // dst -> src
 	var programs []string
 	for _, f := range files {
@@ -41,14 +41,27 @@ func hostFileList(files []HostFile) ([]string, error) {
 			want[l] = l
 		}
 	}
-	var out []string
+	var out []HostFile
 	for dst, src := range want {
 		real, err := filepath.EvalSymlinks(src)
 		if err != nil {
 			return nil, fmt.Errorf("find host file %s (install the Debian package that has it): %w", src, err)
 		}
-		out = append(out, real+":"+strings.TrimPrefix(dst, "/"))
+		out = append(out, HostFile{Src: real, Dst: dst})
 	}
-	sort.Strings(out)
+	sort.Slice(out, func(i, j int) bool { return out[i].Dst < out[j].Dst })
+	return out, nil
+}
+
+// hostFileList returns ResolveHostFiles as mkuimage's "src:dst" entries.
+func hostFileList(files []HostFile) ([]string, error) {
+	res, err := ResolveHostFiles(files)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(res))
+	for i, f := range res {
+		out[i] = f.Src + ":" + strings.TrimPrefix(f.Dst, "/")
+	}
 	return out, nil
 }

@@ -43,6 +43,15 @@ func Check(t testing.TB, image string) []images.Partition {
 	if lines := strings.Split(strings.TrimSpace(string(out)), "\n"); err != nil || len(lines) != 2 {
 		t.Fatalf("fsck.vfat -n on the ESP of %s: %v\n%s", image, err, out)
 	}
+	// A system image, when the slot holds one, must list with the real
+	// unsquashfs.
+	sys := ExtractPartition(t, image, parts, layout.SystemAName)
+	if head, err := os.ReadFile(sys); err == nil && len(head) > 4 && string(head[:4]) == "hsqs" {
+		unsquashfs := testenv.NeedTool(t, "unsquashfs")
+		if out, err := exec.Command(unsquashfs, "-l", sys).CombinedOutput(); err != nil {
+			t.Fatalf("unsquashfs -l on the system image of %s: %v\n%s", image, err, out)
+		}
+	}
 	return parts
 }
 
@@ -138,10 +147,16 @@ func WriteSmall(t testing.TB, dir string) (string, images.Boot) {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	tool := mk("tool", bytes.Repeat([]byte("\x7fELF stand-in"), 100000))
+	os.Chmod(tool, 0o755)
 	_, err = images.Write(context.Background(), f, images.Config{
 		Sizes: images.Sizes{Image: 256 << 20, ESP: 64 << 20, System: 32 << 20},
 		Boot:  boot,
-		Seed:  []byte("test"),
+		System: []images.SystemFile{
+			{Src: tool, Dst: "/sbin/tool", Package: "tools", Version: "1.0"},
+			{Src: boot.Bootloader, Dst: "/lib/x86_64-linux-gnu/libstandin.so.1"},
+		},
+		Seed: []byte("test"),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -69,6 +69,7 @@ func printBuild(w io.Writer, r *builder.Result) {
 	}
 	fmt.Fprintf(w, "kernel    %s (%s)\n", kernel, profiles.FormatSize(r.KernelSize))
 	fmt.Fprintf(w, "initramfs %s, %d module(s)\n", profiles.FormatSize(r.InitramfsSize), r.Modules)
+	fmt.Fprintf(w, "system    %d file(s), manifest %s\n", r.SystemFiles, r.Manifest)
 	for _, p := range r.Partitions {
 		fmt.Fprintf(w, "part %d    %-18s %s\n", p.Index, p.Name, profiles.FormatSize(p.Size()))
 	}
