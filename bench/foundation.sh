@@ -5,8 +5,9 @@
 #     u-root initramfs (init + echo) booted directly with the same kernel;
 #   - build time of examples/qemu-test.hcl, cold (empty artifact cache and
 #     Go build cache) and warm (both filled);
-#   - sizes of the image (apparent and allocated), the initramfs, the kernel
-#     and the boot loader.
+#   - host memory in use at idle, from the management API;
+#   - sizes of the image (apparent and allocated), the initramfs, the system
+#     image, the kernel and the boot loader.
 # It needs what examples/setup-debian.sh installs. Figures, not verdicts:
 # the machine is shared and noisy, so run it more than once.
 set -euo pipefail
@@ -87,6 +88,9 @@ loader_size=$(stat -c %s /usr/lib/systemd/boot/efi/systemd-bootx64.efi)
 apparent=$(stat -c %s "$work/test.img")
 allocated=$(($(stat -c %b "$work/test.img") * $(stat -c %B "$work/test.img")))
 minimal_size=$(stat -c %s "$work/minimal.cpio")
+sys_start=$(sgdisk -i 2 "$work/test.img" | awk '/First sector/ {print $3}')
+system_size=$(unsquashfs -s -o $((sys_start * 512)) "$work/test.img" 2>/dev/null | sed -n 's/^Filesystem size \([0-9]*\) bytes.*/\1/p')
+system_files=$(grep -c '"path"' "$work/test.img.manifest.json")
 
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
@@ -101,5 +105,6 @@ printf '%-44s %s\n' "build, warm" "$warm s"
 printf '%-44s %s\n' "image size" "$(mib "$apparent") apparent, $(mib "$allocated") allocated"
 printf '%-44s %s\n' "initramfs (zstd)" "$initrd_size"
 printf '%-44s %s\n' "minimal u-root initramfs (uncompressed cpio)" "$(mib "$minimal_size")"
+printf '%-44s %s\n' "system image (squashfs, gzip)" "$(mib "${system_size:-0}"), $system_files files"
 printf '%-44s %s\n' "kernel" "$(mib "$kernel_size")"
 printf '%-44s %s\n' "boot loader (systemd-boot)" "$(mib "$loader_size")"
