@@ -122,6 +122,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		log.Warn("no ACPI power button found: power off through a shutdown request instead", "err", err)
 	}
 
+	// Status lines before the ready line: run --check repeats what it has
+	// seen when the ready line arrives.
+	fmt.Fprintln(d.opts.Console, servicesLine(d.sup.Status()))
 	fmt.Fprintln(d.opts.Console, ReadyLine)
 	log.Info("ready", "since_start", time.Since(d.start).Round(time.Millisecond), "power_buttons", n)
 	if d.opts.Ready != nil {
@@ -278,4 +281,16 @@ func insmod(path string) error {
 		return err
 	}
 	return nil
+}
+
+// servicesLine is the console summary of the supervised services.
+func servicesLine(st []supervise.Status) string {
+	if len(st) == 0 {
+		return "thinhost: services: none supervised"
+	}
+	var parts []string
+	for _, s := range st {
+		parts = append(parts, fmt.Sprintf("%s %s", s.Name, s.State))
+	}
+	return "thinhost: services: " + strings.Join(parts, ", ")
 }

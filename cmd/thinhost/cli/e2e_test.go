@@ -128,6 +128,9 @@ func TestBuildAndBoot(t *testing.T) {
 	if !strings.Contains(stdout, "powered off cleanly") {
 		t.Errorf("no clean power-off reported: %q", stdout)
 	}
+	if !strings.Contains(stdout, "\nservices: none supervised\n") {
+		t.Errorf("run --check did not repeat hostd's services line:\n%s", stdout)
+	}
 	first := dataStatus(t, stdout)
 	if first.boot != 1 || !strings.Contains(first.line, "created this boot") {
 		t.Errorf("first boot should create the data filesystem: %q", first.line)

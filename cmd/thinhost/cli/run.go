@@ -22,8 +22,11 @@ import (
 // consoleTail is how many console lines a failed check prints.
 const consoleTail = 40
 
-// statusPrefix starts hostd's status lines that run --check repeats.
+// statusPrefix starts hostd's data partition line; statusPrefixes are all
+// the status lines run --check repeats.
 const statusPrefix = "thinhost: data "
+
+var statusPrefixes = []string{statusPrefix, "thinhost: services: "}
 
 type runFlags struct {
 	check      bool
@@ -221,8 +224,10 @@ func runCheck(ctx context.Context, e *env, cfg qemu.Config, timeout time.Duratio
 	}
 	ready := time.Since(start)
 	fmt.Fprintf(e.stdout, "ready in %.1fs (%s)\n", ready.Seconds(), accelName(m.Spec.Accel))
-	for _, l := range con.Matching(statusPrefix) {
-		fmt.Fprintln(e.stdout, strings.TrimPrefix(l, "thinhost: "))
+	for _, prefix := range statusPrefixes {
+		for _, l := range con.Matching(prefix) {
+			fmt.Fprintln(e.stdout, strings.TrimPrefix(l, "thinhost: "))
+		}
 	}
 
 	offStart := time.Now()
