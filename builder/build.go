@@ -33,7 +33,7 @@ const DefaultBootloader = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi"
 // e2fsprogs, for the data partition). They go into the read-only system
 // image (system slot A) with their shared libraries and dynamic loader;
 // hostd runs them from there.
-var HostTools = []initramfs.HostFile{
+var HostTools = []HostFile{
 	{Src: "/sbin/mke2fs"},
 	{Src: "/sbin/e2fsck"},
 	{Src: "/sbin/resize2fs"},
@@ -365,8 +365,8 @@ func hexSum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(
 
 // systemFiles resolves tools (with their libraries) into the system image's
 // files, each with the Debian package it came from.
-func systemFiles(tools []initramfs.HostFile) ([]images.SystemFile, error) {
-	res, err := initramfs.ResolveHostFiles(tools)
+func systemFiles(tools []HostFile) ([]images.SystemFile, error) {
+	res, err := ResolveHostFiles(tools)
 	if err != nil {
 		return nil, fmt.Errorf("collect the system image's files: %w", err)
 	}

@@ -1,7 +1,6 @@
 package hostd
 
 import (
-	"bytes"
 	"encoding/binary"
 	"io"
 )
@@ -43,12 +42,11 @@ func Probe(head []byte) string {
 }
 
 // probeReader reads the head of r and probes it.
-func probeReader(r io.ReaderAt) (string, bool, error) {
+func probeReader(r io.ReaderAt) (string, error) {
 	head := make([]byte, ProbeBytes)
 	n, err := r.ReadAt(head, 0)
 	if err != nil && err != io.EOF {
-		return "", false, err
+		return "", err
 	}
-	head = head[:n]
-	return Probe(head), bytes.Count(head, []byte{0}) == len(head), nil
+	return Probe(head[:n]), nil
 }

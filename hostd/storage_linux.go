@@ -95,7 +95,7 @@ func setupData(ctx context.Context, log *slog.Logger) *DataStatus {
 	if err != nil {
 		return fail("open %s: %v", st.Device, err)
 	}
-	fs, _, err := probeReader(f)
+	fs, err := probeReader(f)
 	f.Close()
 	if err != nil {
 		return fail("read %s: %v", st.Device, err)
@@ -106,6 +106,11 @@ func setupData(ctx context.Context, log *slog.Logger) *DataStatus {
 	if fs == "" || fs == "ext4" {
 		if grown, err = growLast(log, disk, part); err != nil {
 			log.Warn("grow data partition", "device", st.Device, "err", err)
+		}
+	}
+	if fs == "" || fs == "ext4" {
+		if _, err := os.Stat(systemLoader); err != nil {
+			return fail("the system image is not mounted on %s, so hostd has no mke2fs or e2fsck to set up %s; see the console above for why, and rebuild the image with this thinhost", SystemDir, st.Device)
 		}
 	}
 	switch fs {

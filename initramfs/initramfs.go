@@ -52,9 +52,6 @@ type Config struct {
 	Modules *ModuleSet
 	// HostdConfig is hostd's JSON configuration, stored at ConfigPath.
 	HostdConfig []byte
-	// HostFiles are programs and files of the build machine to ship,
-	// with the shared libraries the programs need.
-	HostFiles []HostFile
 	// TempDir holds intermediate files; it must exist.
 	TempDir string
 	Log     *slog.Logger
@@ -107,14 +104,6 @@ func Build(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 		}
 	}
 
-	if len(cfg.HostFiles) > 0 {
-		hf, err := hostFileList(cfg.HostFiles)
-		if err != nil {
-			return nil, err
-		}
-		files = append(files, hf...)
-	}
-
 	cmds := []string{HostdPackage}
 	for _, c := range CoreCommands {
 		cmds = append(cmds, "github.com/u-root/u-root/cmds/core/"+c)
@@ -134,8 +123,8 @@ func Build(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 		uimage.WithInit("init"),
 		uimage.WithUinit("hostd"),
 		uimage.WithShell("gosh"),
-		// Shared libraries are resolved above (hostFileList): mkuimage's
-		// own ldd would run the loader on every kernel module too.
+		// Modules and config only, no programs: mkuimage's ldd would run
+		// the loader on every kernel module.
 		uimage.WithSkipLDD(),
 		uimage.WithFiles(files...),
 		uimage.WithCPIOOutput(cpioPath),

@@ -67,15 +67,13 @@ func (d *Disk) Describe() string {
 		parts = append(parts, "fixed")
 	}
 	if d.Model != "" {
-		parts = append(parts, "model "+strconvQuote(d.Model))
+		parts = append(parts, "model "+strconv.Quote(d.Model))
 	}
 	if d.Serial != "" {
-		parts = append(parts, "serial "+strconvQuote(d.Serial))
+		parts = append(parts, "serial "+strconv.Quote(d.Serial))
 	}
 	return fmt.Sprintf("%s (%s)", d.Path, strings.Join(parts, ", "))
 }
-
-func strconvQuote(s string) string { return strconv.Quote(s) }
 
 // System is where Inspect and List read the machine's state; tests point
 // it at a fake tree.

@@ -1,4 +1,4 @@
-package initramfs
+package builder
 
 import (
 	"fmt"
@@ -9,7 +9,7 @@ import (
 	"github.com/u-root/u-root/pkg/ldd"
 )
 
-// HostFile is a file of the build machine to ship in the initramfs.
+// HostFile is a file of the build machine to ship in the system image.
 type HostFile struct {
 	// Src is the path on the build machine; Dst the path in the image
 	// (absolute). Dst defaults to Src.
@@ -50,18 +50,5 @@ func ResolveHostFiles(files []HostFile) ([]HostFile, error) {
 		out = append(out, HostFile{Src: real, Dst: dst})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Dst < out[j].Dst })
-	return out, nil
-}
-
-// hostFileList returns ResolveHostFiles as mkuimage's "src:dst" entries.
-func hostFileList(files []HostFile) ([]string, error) {
-	res, err := ResolveHostFiles(files)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, len(res))
-	for i, f := range res {
-		out[i] = f.Src + ":" + strings.TrimPrefix(f.Dst, "/")
-	}
 	return out, nil
 }
