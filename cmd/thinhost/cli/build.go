@@ -26,7 +26,8 @@ func buildCmd(e *env) *cobra.Command {
 		Long: `build fetches what the profile names (checksummed, cached under $THINHOST_CACHE),
 builds the host's initramfs with hostd, and writes a sparse raw disk image.
 It writes nothing but IMAGE (atomically: a failed build leaves an old IMAGE
-as it was), the cache and a temporary directory it removes.`,
+as it was), the system image's manifest IMAGE.manifest.json, the cache and a
+temporary directory it removes.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			prof, err := pf.load(e, args[0])
