@@ -27,6 +27,7 @@ type Profile struct {
 	Artifacts []*Artifact
 	Host      Host
 	Storage   Storage
+	VMs       []*VM
 }
 
 // Artifact returns the artifact with the given name, or nil.
@@ -69,6 +70,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "artifact", LabelNames: []string{"name"}},
 		{Type: "host"},
 		{Type: "storage"},
+		{Type: "vm", LabelNames: []string{"name"}},
 	},
 }
 
@@ -100,7 +102,7 @@ func (ps *Parser) decode(filename string, body hcl.Body, opts Options, diags hcl
 	prof := &Profile{Path: filename, Dir: filepath.Dir(filename)}
 
 	// Variables first: every other block may refer to var.NAME.
-	var varBlocks, artBlocks, hostBlocks, storageBlocks []*hcl.Block
+	var varBlocks, artBlocks, hostBlocks, storageBlocks, vmBlocks []*hcl.Block
 	for _, b := range content.Blocks {
 		switch b.Type {
 		case "variable":
@@ -111,6 +113,8 @@ func (ps *Parser) decode(filename string, body hcl.Body, opts Options, diags hcl
 			hostBlocks = append(hostBlocks, b)
 		case "storage":
 			storageBlocks = append(storageBlocks, b)
+		case "vm":
+			vmBlocks = append(vmBlocks, b)
 		}
 	}
 	vars, d := ps.decodeVariables(varBlocks, opts)
@@ -130,6 +134,7 @@ func (ps *Parser) decode(filename string, body hcl.Body, opts Options, diags hcl
 		return decodeStorage(b, ctx, &prof.Storage)
 	})
 	diags = append(diags, d...)
+	diags = append(diags, decodeVMs(vmBlocks, ctx, prof)...)
 
 	if diags.HasErrors() {
 		return nil, diags
@@ -146,7 +151,7 @@ func decodeSingleton(blocks []*hcl.Block, typ string, parent hcl.Body, required 
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  fmt.Sprintf("Missing %s block", typ),
-				Detail:   fmt.Sprintf("A profile needs exactly one %q block.", typ),
+				Detail:   fmt.Sprintf("Exactly one %q block is needed here.", typ),
 				Subject:  &rng,
 			})
 		}

@@ -177,3 +177,41 @@ func TestExamplesParse(t *testing.T) {
 		}
 	}
 }
+
+// TestWindows11NeedsTPM: a windows11 VM without tpm is refused with a
+// diagnostic at the vm block's file:line:col.
+func TestWindows11NeedsTPM(t *testing.T) {
+	_, diags := Parse("testdata/vms-bad.hcl", Options{})
+	for _, d := range diags {
+		if d.Summary == "Windows 11 needs a TPM" {
+			if got := d.Subject.String(); got != "testdata/vms-bad.hcl:12,1-9" {
+				t.Errorf("diagnostic at %s, want testdata/vms-bad.hcl:12,1-9", got)
+			}
+			return
+		}
+	}
+	t.Fatalf("no TPM diagnostic in %v", diags)
+}
+
+// TestVMsDecode checks the values of the valid guests, defaults included.
+func TestVMsDecode(t *testing.T) {
+	p, diags := Parse("testdata/vms.hcl", Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	w := p.VM("windows")
+	if w == nil || w.MemoryPercent != 75 || w.CPUsAllBut != 1 || w.Firmware != "uefi-secureboot" || !w.TPM ||
+		w.Disk.Size != 128<<30 || w.Disk.Format != "qcow2" || !w.Autostart || w.Network != "user" ||
+		w.ShutdownTimeout != DefaultShutdown || len(w.USB) != 2 || w.USB[1].String() != "8087:0a2b" {
+		t.Errorf("windows: %+v", w)
+	}
+	l := p.VM("legacy")
+	if l == nil || l.MemoryBytes != 6<<30 || l.CPUs != 4 || l.Autostart || l.Firmware != "uefi" || l.VNC != "0.0.0.0:5901" ||
+		l.Disk.Format != "raw" || l.ShutdownTimeout.String() != "3m0s" {
+		t.Errorf("legacy: %+v", l)
+	}
+	tn := p.VM("tiny")
+	if tn == nil || tn.Kernel != "kernel" || tn.Firmware != "bios" || tn.Network != "none" || tn.MemoryBytes != 256<<20 {
+		t.Errorf("tiny: %+v", tn)
+	}
+}

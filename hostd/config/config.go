@@ -31,6 +31,47 @@ type Config struct {
 	APIToken string `json:"api_token,omitempty"`
 	// ShutdownTimeout bounds a clean shutdown, in seconds.
 	ShutdownTimeout int `json:"shutdown_timeout,omitempty"`
+	// VMs are the guests hostd runs, in profile order.
+	VMs []VM `json:"vms,omitempty"`
+}
+
+// VM is one guest, resolved by the builder: file paths are where the image
+// carries them (under /system, or partitions by /dev/disk/by-partlabel).
+type VM struct {
+	Name string `json:"name"`
+	// OS is "windows11", "windows10" or "linux".
+	OS string `json:"os"`
+	// MemoryBytes, or MemoryPercent of the host's RAM when non-zero.
+	MemoryBytes   int64 `json:"memory_bytes,omitempty"`
+	MemoryPercent int   `json:"memory_percent,omitempty"`
+	// CPUs, or all host CPUs but CPUsAllBut when CPUsAll is set.
+	CPUs       int  `json:"cpus,omitempty"`
+	CPUsAll    bool `json:"cpus_all,omitempty"`
+	CPUsAllBut int  `json:"cpus_all_but,omitempty"`
+	// Firmware is "uefi", "uefi-secureboot" or "bios".
+	Firmware   string `json:"firmware"`
+	TPM        bool   `json:"tpm,omitempty"`
+	DiskSize   int64  `json:"disk_size"`
+	DiskFormat string `json:"disk_format"`
+	// InstallMedia and Drivers are CD-ROM images attached in install mode.
+	InstallMedia string `json:"install_media,omitempty"`
+	Drivers      string `json:"drivers,omitempty"`
+	// Kernel, Initrd and Cmdline boot a Linux guest directly.
+	Kernel  string `json:"kernel,omitempty"`
+	Initrd  string `json:"initrd,omitempty"`
+	Cmdline string `json:"cmdline,omitempty"`
+	// Display is "none", "vnc" or "sdl"; VNC is the VNC listen address.
+	Display string `json:"display"`
+	VNC     string `json:"vnc,omitempty"`
+	// USB devices passed through, "vvvv:pppp".
+	USB     []string `json:"usb,omitempty"`
+	Network string   `json:"network"`
+	// MAC is the guest NIC's address, fixed per VM so Windows keeps its
+	// network profile across restarts.
+	MAC       string `json:"mac,omitempty"`
+	Autostart bool   `json:"autostart,omitempty"`
+	// ShutdownTimeout bounds the guest's ACPI shutdown, in seconds.
+	ShutdownTimeout int `json:"shutdown_timeout"`
 }
 
 // Marshal renders c as indented JSON.

@@ -1,0 +1,292 @@
+// Package vm runs the host's guests: the QEMU command line as a pure
+// function of the guest's spec and the host's facts (Args), and the
+// per-guest lifecycle in hostd (Manager): state on the data partition,
+// swtpm, QEMU under the supervisor, QMP control, install mode and instant
+// reset through a qcow2 overlay.
+package vm
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/thinhost/thinhost/hostd/config"
+)
+
+// Host is what the launcher needs to know about the machine it runs on.
+type Host struct {
+	// KVM reports whether /dev/kvm works; without it QEMU runs with TCG.
+	KVM bool
+	// CPUVendor is the CPU's vendor id ("GenuineIntel", "AuthenticAMD").
+	CPUVendor string
+	// MemBytes is the host's RAM; CPUs its online CPUs.
+	MemBytes int64
+	CPUs     int
+	// Root is where the system image is mounted ("/system"); QEMU's
+	// firmware and OVMF are found under it.
+	Root string
+}
+
+// HostReserve is the RAM a share such as "75%" always leaves to the host.
+const HostReserve = 768 << 20
+
+// Paths are a guest's files. State lives on the data partition, sockets
+// under /run.
+type Paths struct {
+	// Dir holds the guest's persistent state: disk, overlay, UEFI
+	// variables, TPM state.
+	Dir string
+	// RunDir holds its sockets.
+	RunDir string
+}
+
+// Disk is the guest's base disk (the only one until a snapshot).
+func (p Paths) Disk(format string) string { return filepath.Join(p.Dir, "disk."+format) }
+
+// Overlay holds the writes made since the snapshot.
+func (p Paths) Overlay() string { return filepath.Join(p.Dir, "overlay.qcow2") }
+
+// Vars is the guest's copy of the UEFI variable store.
+func (p Paths) Vars() string { return filepath.Join(p.Dir, "OVMF_VARS.fd") }
+
+// TPMState is swtpm's state directory.
+func (p Paths) TPMState() string { return filepath.Join(p.Dir, "tpm") }
+
+// InstallMarker exists while the guest is in install mode.
+func (p Paths) InstallMarker() string { return filepath.Join(p.Dir, "install-mode") }
+
+// QMP and TPMSocket are the guest's control sockets.
+func (p Paths) QMP() string { return filepath.Join(p.RunDir, "qmp.sock") }
+
+// TPMSocket is swtpm's control socket, which QEMU connects to.
+func (p Paths) TPMSocket() string { return filepath.Join(p.RunDir, "swtpm.sock") }
+
+// State is what changes between starts of the same guest.
+type State struct {
+	// Install attaches the install media and drivers and boots from them
+	// first.
+	Install bool
+	// Overlay is set after a snapshot: the guest writes to the overlay.
+	Overlay bool
+}
+
+// Firmware files, relative to Host.Root (Debian's ovmf package).
+const (
+	OVMFCode       = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	OVMFVars       = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+	OVMFSecureCode = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
+	// OVMFMSVars has Microsoft's keys enrolled and Secure Boot on, as
+	// Windows expects.
+	OVMFMSVars = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
+	// QEMUDataDir holds QEMU's own firmware (SeaBIOS, option ROMs).
+	QEMUDataDir = "/usr/share/qemu"
+	QEMUBinary  = "/usr/bin/qemu-system-x86_64"
+)
+
+// VarsTemplate is the UEFI variable store a new guest starts from.
+func VarsTemplate(spec *config.VM) string {
+	if spec.Firmware == "uefi-secureboot" {
+		return OVMFMSVars
+	}
+	return OVMFVars
+}
+
+// Resources are the memory and CPUs a guest gets on a host, with notes on
+// any adjustment made.
+type Resources struct {
+	MemMiB int64
+	CPUs   int
+	Notes  []string
+}
+
+// Size works out the guest's memory and CPUs on host.
+func Size(spec *config.VM, host Host) Resources {
+	var r Resources
+	if spec.MemoryPercent > 0 {
+		mem := host.MemBytes * int64(spec.MemoryPercent) / 100
+		if max := host.MemBytes - HostReserve; mem > max {
+			mem = max
+			r.Notes = append(r.Notes, fmt.Sprintf("memory %d%% of %d MiB leaves the host less than %d MiB: the guest gets %d MiB", spec.MemoryPercent, host.MemBytes>>20, HostReserve>>20, mem>>20))
+		}
+		r.MemMiB = mem >> 20
+	} else {
+		r.MemMiB = spec.MemoryBytes >> 20
+		if host.MemBytes > 0 && spec.MemoryBytes > host.MemBytes-HostReserve {
+			r.Notes = append(r.Notes, fmt.Sprintf("memory %d MiB is more than the host can give (%d MiB of RAM): the guest may be killed when it uses it", r.MemMiB, host.MemBytes>>20))
+		}
+	}
+	if r.MemMiB < 64 {
+		r.MemMiB = 64
+	}
+	switch {
+	case spec.CPUsAll:
+		r.CPUs = host.CPUs - spec.CPUsAllBut
+	default:
+		r.CPUs = spec.CPUs
+		if host.CPUs > 0 && r.CPUs > host.CPUs {
+			r.Notes = append(r.Notes, fmt.Sprintf("cpus %d is more than the host's %d: the guest gets %d", spec.CPUs, host.CPUs, host.CPUs))
+			r.CPUs = host.CPUs
+		}
+	}
+	if r.CPUs < 1 {
+		r.CPUs = 1
+	}
+	return r
+}
+
+// hyperV is the Hyper-V enlightenment list Windows guests get under KVM
+// (what quickemu and libvirt's recommended Windows setup enable).
+var hyperV = []string{
+	"hv_relaxed", "hv_vapic", "hv_spinlocks=0x1fff", "hv_vpindex", "hv_runtime",
+	"hv_synic", "hv_stimer", "hv_time", "hv_frequencies", "hv_reset", "hv_tlbflush", "hv_ipi",
+}
+
+// Args is the QEMU command line for spec on host, without the program.
+// It is a pure function: the same inputs give the same argv.
+func Args(spec *config.VM, host Host, p Paths, st State) []string {
+	windows := strings.HasPrefix(spec.OS, "windows")
+	uefi := strings.HasPrefix(spec.Firmware, "uefi")
+	secure := spec.Firmware == "uefi-secureboot"
+	res := Size(spec, host)
+	root := host.Root
+	var a []string
+	add := func(s ...string) { a = append(a, s...) }
+
+	add("-name", spec.Name+",process=thinhost-vm-"+spec.Name, "-nodefaults", "-no-user-config")
+	add("-L", root+QEMUDataDir)
+	machine := "q35"
+	if uefi {
+		// SMM keeps the UEFI variable store out of the guest OS's reach,
+		// which Secure Boot depends on.
+		machine += ",smm=on"
+	}
+	if windows {
+		machine += ",hpet=off"
+	}
+	add("-machine", machine)
+	if host.KVM {
+		add("-accel", "kvm")
+		cpu := "host"
+		if windows {
+			cpu += ",kvm=on," + strings.Join(hyperV, ",")
+			if strings.Contains(host.CPUVendor, "AMD") {
+				cpu += ",topoext=on"
+			} else {
+				cpu += ",hv_evmcs"
+			}
+		}
+		add("-cpu", cpu)
+	} else {
+		// No usable KVM: emulate. "max" offers every feature TCG has.
+		add("-accel", "tcg,thread=multi", "-cpu", "max")
+	}
+	add("-smp", fmt.Sprintf("%d,sockets=1,cores=%d,threads=1", res.CPUs, res.CPUs))
+	add("-m", strconv.FormatInt(res.MemMiB, 10)+"M")
+	if windows {
+		// Windows cannot resume from S3 in QEMU reliably, and keeps local
+		// time in the RTC.
+		add("-global", "ICH9-LPC.disable_s3=1")
+		if host.KVM {
+			add("-global", "kvm-pit.lost_tick_policy=discard")
+		}
+		add("-rtc", "base=localtime,clock=host,driftfix=slew")
+	} else {
+		add("-rtc", "base=utc,clock=host")
+	}
+
+	if uefi {
+		code := OVMFCode
+		if secure {
+			code = OVMFSecureCode
+			add("-global", "driver=cfi.pflash01,property=secure,value=on")
+		}
+		add("-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+root+code)
+		add("-drive", "if=pflash,format=raw,unit=1,file="+p.Vars())
+	}
+	if spec.TPM {
+		add("-chardev", "socket,id=chrtpm,path="+p.TPMSocket())
+		add("-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-tis,tpmdev=tpm0")
+	}
+
+	// The system disk: virtio-blk, TRIM passed down so the qcow2 stays small.
+	disk, format := p.Disk(spec.DiskFormat), spec.DiskFormat
+	if st.Overlay {
+		disk, format = p.Overlay(), "qcow2"
+	}
+	add("-drive", "if=none,id=disk0,file="+disk+",format="+format+",cache=writeback,aio=threads,discard=unmap,detect-zeroes=unmap")
+	add("-device", "virtio-blk-pci,drive=disk0,bootindex=1")
+	if st.Install {
+		for i, m := range []string{spec.InstallMedia, spec.Drivers} {
+			if m == "" {
+				continue
+			}
+			id := fmt.Sprintf("cd%d", i)
+			add("-drive", "if=none,id="+id+",media=cdrom,readonly=on,format=raw,file="+m)
+			dev := fmt.Sprintf("ide-cd,bus=ide.%d,drive=%s", i, id)
+			if i == 0 {
+				dev += ",bootindex=0"
+			}
+			add("-device", dev)
+		}
+	}
+	if spec.Kernel != "" {
+		add("-kernel", spec.Kernel)
+		if spec.Initrd != "" {
+			add("-initrd", spec.Initrd)
+		}
+		if spec.Cmdline != "" {
+			add("-append", spec.Cmdline)
+		}
+	}
+
+	switch spec.Network {
+	case "user":
+		mac := spec.MAC
+		if mac == "" {
+			mac = MAC(spec.Name)
+		}
+		add("-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0,mac="+mac+",romfile=")
+	}
+
+	add("-device", "qemu-xhci,id=xhci")
+	if windows || spec.Display != "none" {
+		add("-device", "usb-tablet,bus=xhci.0")
+	}
+	for _, u := range spec.USB {
+		v, pr, _ := strings.Cut(u, ":")
+		add("-device", "usb-host,bus=xhci.0,vendorid=0x"+v+",productid=0x"+pr)
+	}
+	add("-device", "virtio-rng-pci")
+
+	switch spec.Display {
+	case "vnc":
+		host, port, _ := strings.Cut(spec.VNC, ":")
+		n, _ := strconv.Atoi(port)
+		add("-vga", "std", "-display", "none", "-vnc", fmt.Sprintf("%s:%d", host, n-5900))
+	case "sdl":
+		// SDL draws on the panel through KMS/DRM, without X (hostd sets
+		// SDL_VIDEODRIVER=kmsdrm).
+		add("-vga", "std", "-display", "sdl,gl=off,show-cursor=off")
+	default:
+		if windows {
+			add("-vga", "std")
+		}
+		add("-display", "none")
+	}
+	// The guest's serial console is QEMU's standard output: hostd logs it.
+	add("-chardev", "stdio,id=serial0,signal=off", "-serial", "chardev:serial0")
+	add("-qmp", "unix:"+p.QMP()+",server=on,wait=off", "-monitor", "none")
+	return a
+}
+
+// MAC is a guest's NIC address: QEMU's 52:54:00 prefix and three bytes
+// from its name, so it is stable across restarts and rebuilds.
+func MAC(name string) string {
+	var h uint32 = 2166136261
+	for i := 0; i < len(name); i++ {
+		h ^= uint32(name[i])
+		h *= 16777619
+	}
+	return fmt.Sprintf("52:54:00:%02x:%02x:%02x", byte(h>>16), byte(h>>8), byte(h))
+}

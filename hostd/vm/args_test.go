@@ -1,0 +1,120 @@
+package vm
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/thinhost/thinhost/hostd/config"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+var (
+	laptop = Host{KVM: true, CPUVendor: "GenuineIntel", MemBytes: 16 << 30, CPUs: 8, Root: "/system"}
+	paths  = func(name string) Paths { return Paths{Dir: "/data/vms/" + name, RunDir: "/run/vms/" + name} }
+)
+
+func windows11() *config.VM {
+	return &config.VM{Name: "windows", OS: "windows11", MemoryPercent: 75, CPUsAll: true, CPUsAllBut: 1,
+		Firmware: "uefi-secureboot", TPM: true, DiskSize: 128 << 30, DiskFormat: "qcow2",
+		InstallMedia: "/dev/disk/by-partlabel/thinhost-windows-install", Drivers: "/dev/disk/by-partlabel/thinhost-windows-drivers",
+		Display: "sdl", USB: []string{"046d:c52b"}, Network: "user", Autostart: true, ShutdownTimeout: 120}
+}
+
+// TestArgsGolden compares the QEMU command line for each spec with its
+// golden file, one argument per line.
+func TestArgsGolden(t *testing.T) {
+	tcg := laptop
+	tcg.KVM = false
+	amd := laptop
+	amd.CPUVendor = "AuthenticAMD"
+	win10 := &config.VM{Name: "legacy", OS: "windows10", MemoryBytes: 6 << 30, CPUs: 4, Firmware: "uefi",
+		DiskSize: 80 << 30, DiskFormat: "raw", Display: "vnc", VNC: "0.0.0.0:5901", Network: "user", ShutdownTimeout: 180}
+	linux := &config.VM{Name: "guest", OS: "linux", MemoryBytes: 256 << 20, CPUs: 1, Firmware: "bios",
+		DiskSize: 16 << 20, DiskFormat: "qcow2", Kernel: "/system/vms/guest/kernel", Initrd: "/system/vms/guest/initrd",
+		Cmdline: "console=ttyS0 quiet", Display: "none", Network: "user", Autostart: true, ShutdownTimeout: 30}
+	for _, c := range []struct {
+		name string
+		spec *config.VM
+		host Host
+		st   State
+	}{
+		{"windows11-install", windows11(), laptop, State{Install: true}},
+		{"windows11-snapshot-amd", windows11(), amd, State{Overlay: true}},
+		{"windows10-vnc", win10, laptop, State{}},
+		{"linux", linux, laptop, State{}},
+		{"windows11-tcg", windows11(), tcg, State{}},
+		{"linux-tcg", linux, tcg, State{Overlay: true}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := strings.Join(Args(c.spec, c.host, paths(c.spec.Name), c.st), "\n") + "\n"
+			golden := filepath.Join("testdata", c.name+".golden")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (go test ./hostd/vm -update writes it)", err)
+			}
+			if d := cmp.Diff(string(want), got); d != "" {
+				t.Errorf("argv differs from %s (-want +got):\n%s", golden, d)
+			}
+		})
+	}
+}
+
+// TestArgsWindows11 checks what Windows 11 needs, independently of the
+// golden file's exact order.
+func TestArgsWindows11(t *testing.T) {
+	argv := " " + strings.Join(Args(windows11(), laptop, paths("windows"), State{Install: true}), " ") + " "
+	for _, want := range []string{
+		" -machine q35,smm=on,hpet=off ",
+		" -global driver=cfi.pflash01,property=secure,value=on ",
+		"readonly=on,file=/system/usr/share/OVMF/OVMF_CODE_4M.secboot.fd ",
+		"unit=1,file=/data/vms/windows/OVMF_VARS.fd ",
+		" -tpmdev emulator,id=tpm0,chardev=chrtpm -device tpm-tis,tpmdev=tpm0 ",
+		"discard=unmap,detect-zeroes=unmap",
+		" -device virtio-blk-pci,drive=disk0,bootindex=1 ",
+		"virtio-net-pci,netdev=net0",
+		"usb-tablet", "virtio-rng-pci", "base=localtime",
+		" -global ICH9-LPC.disable_s3=1 ", "hv_relaxed", " -accel kvm ",
+		"media=cdrom,readonly=on,format=raw,file=/dev/disk/by-partlabel/thinhost-windows-install",
+		" -smp 7,", " -m 12288M ",
+	} {
+		if !strings.Contains(argv, want) {
+			t.Errorf("windows 11 argv lacks %q:\n%s", want, argv)
+		}
+	}
+	noInstall := strings.Join(Args(windows11(), laptop, paths("windows"), State{}), " ")
+	if strings.Contains(noInstall, "cdrom") {
+		t.Errorf("install media attached outside install mode: %s", noInstall)
+	}
+}
+
+func TestSize(t *testing.T) {
+	small := Host{MemBytes: 2 << 30, CPUs: 2}
+	r := Size(&config.VM{MemoryPercent: 100, CPUsAll: true, CPUsAllBut: 4}, small)
+	if r.MemMiB != (2<<30-HostReserve)>>20 || r.CPUs != 1 || len(r.Notes) != 1 {
+		t.Errorf("Size = %+v", r)
+	}
+	r = Size(&config.VM{MemoryBytes: 1 << 30, CPUs: 16}, small)
+	if r.MemMiB != 1024 || r.CPUs != 2 || len(r.Notes) != 1 {
+		t.Errorf("Size = %+v", r)
+	}
+}
+
+func TestMAC(t *testing.T) {
+	if a, b := MAC("windows"), MAC("windows"); a != b || !strings.HasPrefix(a, "52:54:00:") || len(a) != 17 {
+		t.Errorf("MAC = %q, %q", a, b)
+	}
+	if MAC("a") == MAC("b") {
+		t.Error("MAC collides for a and b")
+	}
+}

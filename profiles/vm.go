@@ -1,0 +1,361 @@
+package profiles
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// VM is a guest the host runs: Windows 11 or 10, or Linux.
+type VM struct {
+	Name string
+	// OS is "windows11", "windows10" or "linux"; it selects the machine
+	// model, enlightenments and what the guest must have.
+	OS string
+	// Memory is MemoryBytes, or MemoryPercent of the host's RAM (1-100)
+	// when the profile gives a share such as "75%".
+	MemoryBytes   int64
+	MemoryPercent int
+	// CPUs is a count, or CPUsAllBut: every host CPU but that many
+	// (from "all-but-1"; "all" is all-but-0).
+	CPUs       int
+	CPUsAllBut int
+	CPUsAll    bool
+	// Firmware is "uefi", "uefi-secureboot" or, for Linux guests only,
+	// "bios".
+	Firmware string
+	TPM      bool
+	Disk     VMDisk
+	// InstallMedia and Drivers name artifacts (the Windows ISO and the
+	// virtio-win ISO), attached while the VM is in install mode.
+	InstallMedia string
+	Drivers      string
+	// Kernel, Initrd and Cmdline boot a Linux guest directly (artifacts).
+	Kernel, Initrd string
+	Cmdline        string
+	// Display is "none", "vnc" or "sdl"; VNC listens on VNC.
+	Display string
+	VNC     string
+	// USB lists devices passed through, as "vendor:product" in hex.
+	USB []USBDevice
+	// Network is "user" (NAT, the default) or "none".
+	Network   string
+	Autostart bool
+	// ShutdownTimeout bounds the guest's ACPI shutdown before it is stopped.
+	ShutdownTimeout time.Duration
+	DeclRange       hcl.Range
+}
+
+// VMDisk is the guest's system disk, created on the data partition at
+// first start.
+type VMDisk struct {
+	Size   int64
+	Format string // "qcow2" or "raw"
+}
+
+// USBDevice is a USB device to pass through.
+type USBDevice struct {
+	Vendor, Product uint16
+}
+
+func (u USBDevice) String() string { return fmt.Sprintf("%04x:%04x", u.Vendor, u.Product) }
+
+// VM returns the VM with the given name, or nil.
+func (p *Profile) VM(name string) *VM {
+	for _, v := range p.VMs {
+		if v.Name == name {
+			return v
+		}
+	}
+	return nil
+}
+
+// Guest requirements the profile checks (Microsoft's Windows 11 minimums).
+const (
+	Windows11MinMemory = 4 << 30
+	Windows11MinDisk   = 64 << 30
+	DefaultShutdown    = 120 * time.Second
+	MaxVMNameLen       = 20
+)
+
+var (
+	vmSchema = &hcl.BodySchema{
+		Attributes: []hcl.AttributeSchema{
+			{Name: "os", Required: true}, {Name: "memory"}, {Name: "cpus"}, {Name: "firmware"},
+			{Name: "tpm"}, {Name: "install_media"}, {Name: "drivers"}, {Name: "kernel"},
+			{Name: "initrd"}, {Name: "cmdline"}, {Name: "display"}, {Name: "vnc"}, {Name: "usb"},
+			{Name: "network"}, {Name: "autostart"}, {Name: "shutdown_timeout"},
+		},
+		Blocks: []hcl.BlockHeaderSchema{{Type: "disk"}},
+	}
+	vmDiskSchema = &hcl.BodySchema{
+		Attributes: []hcl.AttributeSchema{{Name: "size", Required: true}, {Name: "format"}},
+	}
+	vmNameRE  = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+	usbRE     = regexp.MustCompile(`^([0-9a-fA-F]{4}):([0-9a-fA-F]{4})$`)
+	allButRE  = regexp.MustCompile(`^all-but-([0-9]+)$`)
+	percentRE = regexp.MustCompile(`^([0-9]+)%$`)
+)
+
+// oneOf checks a string attribute against its choices.
+func oneOf(attrs hcl.Attributes, name, def string, choices []string, ctx *hcl.EvalContext) (string, *hcl.Attribute, hcl.Diagnostics) {
+	v, attr, diags := evalString(attrs, name, ctx)
+	if attr == nil || diags.HasErrors() {
+		return def, attr, diags
+	}
+	for _, c := range choices {
+		if v == c {
+			return v, attr, nil
+		}
+	}
+	return def, attr, append(diags, attrDiag(attr, "Invalid "+strings.ReplaceAll(name, "_", " "),
+		fmt.Sprintf("%s %q is not one of %s.%s", name, v, quoteList(choices), didYouMean(v, choices))))
+}
+
+func quoteList(s []string) string {
+	q := make([]string, len(s))
+	for i, v := range s {
+		q[i] = strconv.Quote(v)
+	}
+	return strings.Join(q, ", ")
+}
+
+func decodeVMs(blocks []*hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	seen := map[string]*VM{}
+	for _, b := range blocks {
+		vm, d := decodeVM(b, ctx, prof)
+		diags = append(diags, d...)
+		nameRng := b.LabelRanges[0]
+		if prev, dup := seen[vm.Name]; dup {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate vm",
+				Detail: fmt.Sprintf("VM %q is already declared at %s.", vm.Name, prev.DeclRange), Subject: &nameRng})
+			continue
+		}
+		seen[vm.Name] = vm
+		prof.VMs = append(prof.VMs, vm)
+	}
+	return diags
+}
+
+func decodeVM(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) (*VM, hcl.Diagnostics) {
+	vm := &VM{Name: b.Labels[0], DeclRange: b.DefRange, Autostart: true, ShutdownTimeout: DefaultShutdown,
+		Network: "user", Display: "none", VNC: "127.0.0.1:5900", Disk: VMDisk{Format: "qcow2"}}
+	var diags hcl.Diagnostics
+	if nameRng := b.LabelRanges[0]; !vmNameRE.MatchString(vm.Name) || len(vm.Name) > MaxVMNameLen {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid vm name",
+			Detail: fmt.Sprintf("A vm name must be 1-%d lower-case letters, digits or '-', starting with a letter (it names files and partitions).", MaxVMNameLen),
+			Subject: &nameRng})
+	}
+	content, d := b.Body.Content(vmSchema)
+	diags = append(diags, d...)
+	attrs := content.Attributes
+
+	var fwAttr, tpmAttr, memAttr, cpuAttr *hcl.Attribute
+	vm.OS, _, d = oneOf(attrs, "os", "", []string{"windows11", "windows10", "linux"}, ctx)
+	diags = append(diags, d...)
+	windows := strings.HasPrefix(vm.OS, "windows")
+
+	defFW := "uefi"
+	if vm.OS == "windows11" {
+		defFW = "uefi-secureboot"
+	}
+	vm.Firmware, fwAttr, d = oneOf(attrs, "firmware", defFW, []string{"uefi", "uefi-secureboot", "bios"}, ctx)
+	diags = append(diags, d...)
+	vm.TPM, tpmAttr, d = evalBool(attrs, "tpm", ctx)
+	diags = append(diags, d...)
+
+	// Memory: a size or a share of the host's RAM.
+	mem, memAttr, d := evalString(attrs, "memory", ctx)
+	diags = append(diags, d...)
+	switch {
+	case memAttr == nil:
+		vm.MemoryBytes = 4 << 30
+		if vm.OS == "linux" {
+			vm.MemoryBytes = 1 << 30
+		}
+	case d.HasErrors():
+	case percentRE.MatchString(mem):
+		n, _ := strconv.Atoi(percentRE.FindStringSubmatch(mem)[1])
+		if n < 1 || n > 100 {
+			diags = append(diags, attrDiag(memAttr, "Invalid memory", fmt.Sprintf("memory %q must be a share from 1%% to 100%% of the host's RAM.", mem)))
+		}
+		vm.MemoryPercent = n
+	default:
+		n, err := ParseSize(mem)
+		switch {
+		case err != nil:
+			diags = append(diags, attrDiag(memAttr, "Invalid memory", fmt.Sprintf("memory: %s; give a size such as \"8GiB\" or a share of the host's RAM such as \"75%%\".", err)))
+		case n < 64<<20 || n%(1<<20) != 0:
+			diags = append(diags, attrDiag(memAttr, "Invalid memory", fmt.Sprintf("memory must be whole MiB and at least 64MiB; %s is not.", FormatSize(n))))
+		default:
+			vm.MemoryBytes = n
+		}
+	}
+
+	// CPUs: a number, "all" or "all-but-N".
+	cv, cpuAttr, d := evalAs(attrs, "cpus", cty.DynamicPseudoType, ctx)
+	diags = append(diags, d...)
+	switch {
+	case cpuAttr == nil:
+		vm.CPUs = 2
+	case d.HasErrors() || cv.IsNull():
+	case cv.Type() == cty.Number:
+		bf := cv.AsBigFloat()
+		n, _ := bf.Int64()
+		if !bf.IsInt() || n < 1 || n > 255 {
+			diags = append(diags, attrDiag(cpuAttr, "Invalid cpus", "cpus must be a whole number from 1 to 255, \"all\" or \"all-but-N\"."))
+		} else {
+			vm.CPUs = int(n)
+		}
+	case cv.Type() == cty.String && cv.AsString() == "all":
+		vm.CPUsAll = true
+	case cv.Type() == cty.String && allButRE.MatchString(cv.AsString()):
+		vm.CPUsAllBut, _ = strconv.Atoi(allButRE.FindStringSubmatch(cv.AsString())[1])
+	default:
+		diags = append(diags, attrDiag(cpuAttr, "Invalid cpus", "cpus must be a whole number from 1 to 255, \"all\" or \"all-but-N\" (such as \"all-but-1\", which leaves one CPU to the host)."))
+	}
+
+	artRef := func(name string) (string, *hcl.Attribute) {
+		v, attr, d := evalString(attrs, name, ctx)
+		diags = append(diags, d...)
+		if attr != nil && !d.HasErrors() && prof.Artifact(v) == nil {
+			diags = append(diags, attrDiag(attr, "Unknown artifact",
+				fmt.Sprintf("%s %q names no artifact block.%s", name, v, didYouMean(v, artifactNames(prof.Artifacts)))))
+		}
+		return v, attr
+	}
+	var kernAttr, initrdAttr *hcl.Attribute
+	vm.InstallMedia, _ = artRef("install_media")
+	vm.Drivers, _ = artRef("drivers")
+	vm.Kernel, kernAttr = artRef("kernel")
+	vm.Initrd, initrdAttr = artRef("initrd")
+	var cmdAttr *hcl.Attribute
+	vm.Cmdline, cmdAttr, d = evalString(attrs, "cmdline", ctx)
+	diags = append(diags, d...)
+
+	vm.Display, _, d = oneOf(attrs, "display", "none", []string{"none", "vnc", "sdl"}, ctx)
+	diags = append(diags, d...)
+	vnc, vncAttr, d := evalString(attrs, "vnc", ctx)
+	diags = append(diags, d...)
+	if vncAttr != nil && !d.HasErrors() {
+		host, port, ok := strings.Cut(vnc, ":")
+		p, err := strconv.Atoi(port)
+		if !ok || host == "" || err != nil || p < 5900 || p > 65535 {
+			diags = append(diags, attrDiag(vncAttr, "Invalid vnc address", fmt.Sprintf("vnc %q must be ADDRESS:PORT with a port from 5900, such as \"127.0.0.1:5900\".", vnc)))
+		} else {
+			vm.VNC = vnc
+		}
+		if vm.Display != "vnc" {
+			diags = append(diags, attrDiag(vncAttr, "vnc without a VNC display", "vnc sets where the VNC display listens: set display = \"vnc\" too, or remove it."))
+		}
+	}
+	usb, usbAttr, d := evalStringList(attrs, "usb", ctx)
+	diags = append(diags, d...)
+	for _, u := range usb {
+		m := usbRE.FindStringSubmatch(u)
+		if m == nil {
+			diags = append(diags, attrDiag(usbAttr, "Invalid USB device", fmt.Sprintf("usb %q must be vendor:product in hex, as lsusb prints it (such as \"046d:c52b\").", u)))
+			continue
+		}
+		v, _ := strconv.ParseUint(m[1], 16, 16)
+		p, _ := strconv.ParseUint(m[2], 16, 16)
+		vm.USB = append(vm.USB, USBDevice{uint16(v), uint16(p)})
+	}
+	vm.Network, _, d = oneOf(attrs, "network", "user", []string{"user", "none"}, ctx)
+	diags = append(diags, d...)
+	if auto, attr, d := evalBool(attrs, "autostart", ctx); attr != nil {
+		diags = append(diags, d...)
+		vm.Autostart = auto
+	}
+	st, stAttr, d := evalString(attrs, "shutdown_timeout", ctx)
+	diags = append(diags, d...)
+	if stAttr != nil && !d.HasErrors() {
+		dur, err := time.ParseDuration(st)
+		if err != nil || dur < time.Second || dur > time.Hour {
+			diags = append(diags, attrDiag(stAttr, "Invalid shutdown_timeout", fmt.Sprintf("shutdown_timeout %q must be a duration from 1s to 1h, such as \"90s\" or \"2m\".", st)))
+		} else {
+			vm.ShutdownTimeout = dur
+		}
+	}
+
+	// The disk.
+	var diskAttrs hcl.Attributes
+	diags = append(diags, decodeSingleton(content.Blocks, "disk", b.Body, true, func(db *hcl.Block) hcl.Diagnostics {
+		dc, d := db.Body.Content(vmDiskSchema)
+		diskAttrs = dc.Attributes
+		size, d2 := decodeSize(dc.Attributes, "size", ctx, 0)
+		d = append(d, d2...)
+		if a := dc.Attributes["size"]; a != nil && !d2.HasErrors() && (size < 1<<20 || size%(1<<20) != 0) {
+			d = append(d, attrDiag(a, "Invalid disk size", "disk size must be whole MiB and at least 1MiB."))
+		}
+		vm.Disk.Size = size
+		vm.Disk.Format, _, d2 = oneOf(dc.Attributes, "format", "qcow2", []string{"qcow2", "raw"}, ctx)
+		return append(d, d2...)
+	})...)
+	if diags.HasErrors() {
+		return vm, diags
+	}
+
+	// Combinations.
+	where := func(a *hcl.Attribute) *hcl.Range {
+		if a != nil {
+			r := a.Expr.Range()
+			return &r
+		}
+		r := b.DefRange
+		return &r
+	}
+	bad := func(a *hcl.Attribute, summary, detail string) {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: where(a)})
+	}
+	if vm.OS == "windows11" {
+		if !vm.TPM {
+			bad(tpmAttr, "Windows 11 needs a TPM", fmt.Sprintf("vm %q: Windows 11 setup refuses to install without TPM 2.0: set tpm = true (hostd runs swtpm for it).", vm.Name))
+		}
+		if vm.Firmware != "uefi-secureboot" {
+			bad(fwAttr, "Windows 11 needs Secure Boot", fmt.Sprintf("vm %q: Windows 11 setup requires UEFI with Secure Boot: set firmware = \"uefi-secureboot\".", vm.Name))
+		}
+		if vm.MemoryPercent == 0 && vm.MemoryBytes < Windows11MinMemory {
+			bad(memAttr, "Too little memory for Windows 11", fmt.Sprintf("vm %q: Windows 11 needs at least 4GiB of memory; %s is set.", vm.Name, FormatSize(vm.MemoryBytes)))
+		}
+		if !vm.CPUsAll && vm.CPUsAllBut == 0 && vm.CPUs < 2 {
+			bad(cpuAttr, "Too few CPUs for Windows 11", fmt.Sprintf("vm %q: Windows 11 needs at least 2 CPUs.", vm.Name))
+		}
+		if vm.Disk.Size < Windows11MinDisk {
+			bad(diskAttrs["size"], "Disk too small for Windows 11", fmt.Sprintf("vm %q: Windows 11 needs a disk of at least 64GiB; %s is set.", vm.Name, FormatSize(vm.Disk.Size)))
+		}
+	}
+	if windows && vm.Firmware == "bios" {
+		bad(fwAttr, "Windows guests boot UEFI", fmt.Sprintf("vm %q: firmware \"bios\" is for Linux guests; Windows guests use \"uefi\" or \"uefi-secureboot\".", vm.Name))
+	}
+	if windows && (kernAttr != nil || initrdAttr != nil || cmdAttr != nil) {
+		a := kernAttr
+		if a == nil {
+			a = initrdAttr
+		}
+		if a == nil {
+			a = cmdAttr
+		}
+		bad(a, "Direct kernel boot is for Linux guests", fmt.Sprintf("vm %q: kernel, initrd and cmdline boot a Linux kernel directly; a Windows guest boots from its disk or install_media.", vm.Name))
+	}
+	if !windows && vm.Kernel == "" && (initrdAttr != nil || cmdAttr != nil) {
+		a := initrdAttr
+		if a == nil {
+			a = cmdAttr
+		}
+		bad(a, "initrd or cmdline without kernel", fmt.Sprintf("vm %q: initrd and cmdline go with a kernel artifact: set kernel too.", vm.Name))
+	}
+	if vm.TPM && vm.Firmware == "bios" {
+		bad(tpmAttr, "TPM needs UEFI here", fmt.Sprintf("vm %q: the TPM is offered to UEFI guests; use firmware \"uefi\" or drop tpm.", vm.Name))
+	}
+	if vm.CPUsAllBut > 254 {
+		bad(cpuAttr, "Invalid cpus", "all-but-N leaves N CPUs to the host; N must be below 255.")
+	}
+	return vm, diags
+}
