@@ -147,7 +147,7 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	defer os.RemoveAll(tmp)
 	hcfg := &config.Config{Hostname: prof.Host.Hostname, KernelRelease: kern.Release,
-		APIPort: prof.Host.APIPort, APIToken: prof.Host.APIToken}
+		APIPort: prof.Host.APIPort, APIToken: prof.Host.APIToken, VMs: VMSpecs(prof)}
 	if mods != nil {
 		optional := map[string]bool{}
 		for _, o := range initramfs.Optional {
@@ -185,7 +185,11 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 
 	// Phase 4: the read-only system image's files, with their Debian
 	// packages for the manifest.
-	system, err := systemFiles(HostTools)
+	vmTools, media, err := vmFiles(ctx, cache, prof, arts)
+	if err != nil {
+		return nil, err
+	}
+	system, err := systemFiles(append(append([]HostFile(nil), HostTools...), vmTools...))
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +213,7 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	}()
 	st := prof.Storage
 	dres, err := images.Write(ctx, out, images.Config{
-		Sizes: images.Sizes{Image: st.ImageSize, ESP: st.ESPSize, System: st.SystemSize, Data: st.DataSize},
+		Sizes: images.Sizes{Image: st.ImageSize, ESP: st.ESPSize, System: st.SystemSize, Data: st.DataSize, Media: media},
 		Boot: images.Boot{
 			Bootloader: bootloader,
 			Kernel:     kern.Image,

@@ -213,3 +213,14 @@ func readUnpacked(dir string) (*Kernel, error) {
 	pkg, _ := os.ReadFile(filepath.Join(dir, "package"))
 	return &Kernel{Release: rel, Image: imgs[0], ModulesDir: mods, Package: strings.TrimSpace(string(pkg))}, nil
 }
+
+// UnpackKernel returns the kernel in file (a Debian linux-image .deb,
+// unpacked once into cacheDir, or a bzImage), for tools that need a
+// kernel's image and modules outside a build.
+func UnpackKernel(ctx context.Context, cacheDir, file string) (*Kernel, error) {
+	sum, err := fileSHA256(file)
+	if err != nil {
+		return nil, fmt.Errorf("hash kernel %s: %w", file, err)
+	}
+	return kernelFrom(ctx, &Cache{Dir: cacheDir}, file, sum, "")
+}

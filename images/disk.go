@@ -1,6 +1,7 @@
 package images
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -31,6 +32,20 @@ const (
 // Sizes is the layout in bytes. DataSize 0 fills the rest of the disk.
 type Sizes struct {
 	Image, ESP, System, Data int64
+	// Media are raw partitions between the system slots and data, each
+	// holding one file byte for byte (a guest's install ISO).
+	Media []Media
+}
+
+// Media is a file carried as a raw partition: QEMU attaches the partition
+// as a CD-ROM, with no filesystem in between.
+type Media struct {
+	// Name is the partition's PARTLABEL (layout.MediaName).
+	Name string
+	// Path is the file; Size its length, rounded up to whole MiB in the
+	// partition.
+	Path string
+	Size int64
 }
 
 // Boot is what goes on the ESP.
@@ -104,15 +119,23 @@ func Plan(s Sizes, seed []byte) ([]Partition, error) {
 		next += n
 		return nil
 	}
-	for _, p := range []struct {
+	type planned struct {
 		name, typ string
 		size      int64
-	}{
+	}
+	order := []planned{
 		{layout.ESPName, layout.TypeESP, s.ESP},
 		{layout.SystemAName, layout.TypeSystem, s.System},
 		{layout.SystemBName, layout.TypeSystem, s.System},
-		{layout.DataName, layout.TypeData, s.Data},
-	} {
+	}
+	for _, m := range s.Media {
+		if m.Size <= 0 {
+			return nil, fmt.Errorf("plan partitions: media %s is empty", m.Name)
+		}
+		order = append(order, planned{m.Name, layout.TypeMedia, (m.Size + mib - 1) / mib * mib})
+	}
+	order = append(order, planned{layout.DataName, layout.TypeData, s.Data})
+	for _, p := range order {
 		if err := add(p.name, p.typ, p.size); err != nil {
 			return nil, err
 		}
@@ -191,7 +214,52 @@ func Write(ctx context.Context, f *os.File, cfg Config) (*Result, error) {
 		}
 		log.Info("wrote system image", "files", len(res.Manifest))
 	}
+	for i, m := range cfg.Sizes.Media {
+		p := parts[3+i]
+		if err := writeMedia(ctx, f, p, m); err != nil {
+			return nil, fmt.Errorf("write %s into partition %s of %s: %w", m.Path, p.Name, f.Name(), err)
+		}
+		log.Info("wrote media", "partition", p.Name, "file", m.Path, "bytes", m.Size)
+	}
 	return res, nil
+}
+
+// writeMedia copies the file into its partition, leaving holes where the
+// file has zeros so the image stays sparse.
+func writeMedia(ctx context.Context, f *os.File, p Partition, m Media) error {
+	src, err := os.Open(m.Path)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	fi, err := src.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() != m.Size {
+		return fmt.Errorf("it is %d bytes, not the %d planned (did it change during the build?)", fi.Size(), m.Size)
+	}
+	buf := make([]byte, 4*mib)
+	zero := make([]byte, len(buf))
+	off := int64(p.Start) * sectorSize
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := io.ReadFull(src, buf)
+		if n > 0 && !bytes.Equal(buf[:n], zero[:n]) {
+			if _, werr := f.WriteAt(buf[:n], off); werr != nil {
+				return werr
+			}
+		}
+		off += int64(n)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 func writeESP(d *disk.Disk, p Partition, b Boot) (map[string]int64, error) {

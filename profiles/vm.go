@@ -80,7 +80,7 @@ const (
 	Windows11MinMemory = 4 << 30
 	Windows11MinDisk   = 64 << 30
 	DefaultShutdown    = 120 * time.Second
-	MaxVMNameLen       = 20
+	MaxVMNameLen       = 16
 )
 
 var (
@@ -149,7 +149,7 @@ func decodeVM(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) (*VM, hcl.Diagn
 	var diags hcl.Diagnostics
 	if nameRng := b.LabelRanges[0]; !vmNameRE.MatchString(vm.Name) || len(vm.Name) > MaxVMNameLen {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid vm name",
-			Detail: fmt.Sprintf("A vm name must be 1-%d lower-case letters, digits or '-', starting with a letter (it names files and partitions).", MaxVMNameLen),
+			Detail:  fmt.Sprintf("A vm name must be 1-%d lower-case letters, digits or '-', starting with a letter (it names files and partitions).", MaxVMNameLen),
 			Subject: &nameRng})
 	}
 	content, d := b.Body.Content(vmSchema)

@@ -31,6 +31,14 @@ type Service struct {
 	// MinBackoff and MaxBackoff bound the wait before a restart; 0 means
 	// 1s and 30s. A run that lasted StableAfter (0: 30s) resets it.
 	MinBackoff, MaxBackoff, StableAfter time.Duration
+	// Graceful, when set, asks the program to stop in its own way (QEMU:
+	// the ACPI power button, over QMP) before SIGTERM; Stop waits up to
+	// GracefulTimeout for it to exit.
+	Graceful        func() error
+	GracefulTimeout time.Duration
+	// DoneOnSuccess ends supervision when the program exits with status 0
+	// by itself (a guest that shut down), instead of restarting it.
+	DoneOnSuccess bool
 }
 
 // Line is one line of a service's output.
@@ -112,11 +120,18 @@ func (s *Supervisor) Start(ctx context.Context, svc Service) error {
 		svc.StableAfter = 30 * time.Second
 	}
 	s.mu.Lock()
-	for _, o := range s.services {
-		if o.spec.Name == svc.Name {
-			s.mu.Unlock()
-			return fmt.Errorf("start service %s: already supervised", svc.Name)
+	for i, o := range s.services {
+		if o.spec.Name != svc.Name {
+			continue
 		}
+		select {
+		case <-o.done: // finished by itself: start it afresh
+			s.services = append(s.services[:i:i], s.services[i+1:]...)
+		default:
+			s.mu.Unlock()
+			return fmt.Errorf("start service %s: %w", svc.Name, ErrRunning)
+		}
+		break
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	sv := &service{spec: svc, cancel: cancel, done: make(chan struct{}),
@@ -145,7 +160,10 @@ func (s *Supervisor) loop(ctx context.Context, sv *service) {
 	for {
 		started := time.Now()
 		err := s.runOnce(ctx, sv)
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || (err == nil && sv.spec.DoneOnSuccess) {
+			if ctx.Err() == nil {
+				s.log.Info("service finished", "svc", sv.spec.Name)
+			}
 			sv.set(func(st *Status) { st.State = Stopped; st.Pid = 0; st.Since = time.Now() })
 			return
 		}
@@ -218,6 +236,21 @@ func (s *Supervisor) runOnce(ctx context.Context, sv *service) error {
 	}
 	sv.set(func(st *Status) { st.State = Stopping; st.Since = time.Now() })
 	pgid := cmd.Process.Pid
+	if sv.spec.Graceful != nil {
+		if gerr := sv.spec.Graceful(); gerr != nil {
+			s.log.Warn("graceful stop failed", "svc", sv.spec.Name, "err", gerr)
+		} else {
+			select {
+			case err := <-waitErr:
+				s.log.Info("service stopped", "svc", sv.spec.Name, "exit", exitText(err), "graceful", true)
+				sv.set(func(st *Status) { st.LastExit = exitText(err) })
+				_ = syscall.Kill(-pgid, syscall.SIGKILL)
+				return err
+			case <-time.After(sv.spec.GracefulTimeout):
+				s.log.Warn("graceful stop timed out", "svc", sv.spec.Name, "timeout", sv.spec.GracefulTimeout)
+			}
+		}
+	}
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
 	select {
 	case err := <-waitErr:
@@ -298,14 +331,46 @@ func (s *Supervisor) StopAll(onStop func(name string, timeout time.Duration)) {
 	s.mu.Unlock()
 	for i := len(svcs) - 1; i >= 0; i-- {
 		if onStop != nil {
-			onStop(svcs[i].spec.Name, svcs[i].spec.StopTimeout)
+			timeout := svcs[i].spec.StopTimeout
+			if svcs[i].spec.Graceful != nil {
+				timeout += svcs[i].spec.GracefulTimeout
+			}
+			onStop(svcs[i].spec.Name, timeout)
 		}
 		_ = s.Stop(svcs[i].spec.Name)
 	}
 }
 
-// ErrUnknown means no service has that name.
-var ErrUnknown = errors.New("no such service")
+// ErrUnknown means no service has that name; ErrRunning that it is
+// already supervised.
+var (
+	ErrUnknown = errors.New("no such service")
+	ErrRunning = errors.New("already running")
+)
+
+// Done returns a channel closed when the named service's supervision ends
+// (nil for an unknown name).
+func (s *Supervisor) Done(name string) <-chan struct{} {
+	if sv := s.find(name, false); sv != nil {
+		return sv.done
+	}
+	return nil
+}
+
+// Running reports whether the named service is supervised and has not
+// finished.
+func (s *Supervisor) Running(name string) bool {
+	sv := s.find(name, false)
+	if sv == nil {
+		return false
+	}
+	select {
+	case <-sv.done:
+		return false
+	default:
+		return true
+	}
+}
 
 // Restart ends the service's current process (SIGTERM to its group); the
 // supervisor starts it again after its shortest backoff.

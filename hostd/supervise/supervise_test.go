@@ -33,6 +33,19 @@ func TestMain(m *testing.M) {
 		<-c
 		fmt.Println("got TERM, exiting")
 		os.Exit(0)
+	case "usr1":
+		// Stops on SIGUSR1 (a stand-in for QEMU's ACPI shutdown) and
+		// ignores SIGTERM.
+		signal.Ignore(syscall.SIGTERM)
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGUSR1)
+		fmt.Println("ready")
+		<-c
+		fmt.Println("got USR1, shutting down")
+		os.Exit(0)
+	case "done":
+		fmt.Println("did my work")
+		os.Exit(0)
 	case "stubborn":
 		signal.Ignore(syscall.SIGTERM)
 		fmt.Println("ready")
@@ -204,4 +217,83 @@ func TestStopKillsStubbornChildAndItsGroup(t *testing.T) {
 	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && !strings.Contains(string(b), ") Z ") {
 		t.Errorf("grandchild %d survived the stop: %s", pid, b)
 	}
+}
+
+// TestGracefulHook: Stop asks through Graceful first and the child exits
+// by itself, without SIGTERM or SIGKILL.
+func TestGracefulHook(t *testing.T) {
+	var ls lines
+	s := New(nil, ls.add)
+	svc := child(t, "guest", "usr1")
+	var pid int
+	svc.Graceful = func() error { return syscall.Kill(pid, syscall.SIGUSR1) }
+	svc.GracefulTimeout = 10 * time.Second
+	svc.StopTimeout = 50 * time.Millisecond
+	if err := s.Start(context.Background(), svc); err != nil {
+		t.Fatal(err)
+	}
+	ls.waitFor(t, "ready")
+	pid = s.Status()[0].Pid
+	if err := s.Stop("guest"); err != nil {
+		t.Fatal(err)
+	}
+	if ls.count("got USR1") != 1 {
+		t.Fatal("the child was not stopped through the graceful hook")
+	}
+}
+
+// TestGracefulTimeout: a child that ignores the graceful request is
+// killed after GracefulTimeout plus StopTimeout.
+func TestGracefulTimeout(t *testing.T) {
+	var ls lines
+	s := New(nil, ls.add)
+	svc := child(t, "guest", "stubborn")
+	asked := 0
+	svc.Graceful = func() error { asked++; return nil }
+	svc.GracefulTimeout = 100 * time.Millisecond
+	if err := s.Start(context.Background(), svc); err != nil {
+		t.Fatal(err)
+	}
+	ls.waitFor(t, "ready")
+	s.Stop("guest")
+	if asked != 1 {
+		t.Errorf("graceful hook called %d times", asked)
+	}
+}
+
+// TestDoneOnSuccess: a child that exits 0 by itself is not restarted,
+// and the same name can be started again afterwards.
+func TestDoneOnSuccess(t *testing.T) {
+	var ls lines
+	s := New(nil, ls.add)
+	svc := child(t, "job", "done")
+	svc.DoneOnSuccess = true
+	if err := s.Start(context.Background(), svc); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for s.Running("job") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s.Running("job") {
+		t.Fatal("job still supervised after exiting 0")
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := ls.count("did my work"); n != 1 {
+		t.Fatalf("job ran %d times, want 1", n)
+	}
+	if st := s.Status()[0]; st.State != Stopped || st.Restarts != 0 {
+		t.Errorf("status = %+v", st)
+	}
+	if err := s.Start(context.Background(), svc); err != nil {
+		t.Fatalf("start again: %v", err)
+	}
+	ls.waitFor(t, "did my work")
+	if err := s.Start(context.Background(), child(t, "job2", "graceful")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background(), child(t, "job2", "graceful")); !errors.Is(err, ErrRunning) {
+		t.Errorf("second start of a running service: %v", err)
+	}
+	s.StopAll(nil)
 }

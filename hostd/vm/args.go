@@ -205,7 +205,7 @@ func Args(spec *config.VM, host Host, p Paths, st State) []string {
 		add("-drive", "if=pflash,format=raw,unit=1,file="+p.Vars())
 	}
 	if spec.TPM {
-		add("-chardev", "socket,id=chrtpm,path="+p.TPMSocket())
+		add("-chardev", "socket,id=chrtpm,path="+esc(p.TPMSocket()))
 		add("-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-tis,tpmdev=tpm0")
 	}
 
@@ -214,7 +214,7 @@ func Args(spec *config.VM, host Host, p Paths, st State) []string {
 	if st.Overlay {
 		disk, format = p.Overlay(), "qcow2"
 	}
-	add("-drive", "if=none,id=disk0,file="+disk+",format="+format+",cache=writeback,aio=threads,discard=unmap,detect-zeroes=unmap")
+	add("-drive", "if=none,id=disk0,file="+esc(disk)+",format="+format+",cache=writeback,aio=threads,discard=unmap,detect-zeroes=unmap")
 	add("-device", "virtio-blk-pci,drive=disk0,bootindex=1")
 	if st.Install {
 		for i, m := range []string{spec.InstallMedia, spec.Drivers} {
@@ -222,7 +222,7 @@ func Args(spec *config.VM, host Host, p Paths, st State) []string {
 				continue
 			}
 			id := fmt.Sprintf("cd%d", i)
-			add("-drive", "if=none,id="+id+",media=cdrom,readonly=on,format=raw,file="+m)
+			add("-drive", "if=none,id="+id+",media=cdrom,readonly=on,format=raw,file="+esc(m))
 			dev := fmt.Sprintf("ide-cd,bus=ide.%d,drive=%s", i, id)
 			if i == 0 {
 				dev += ",bootindex=0"
@@ -276,9 +276,12 @@ func Args(spec *config.VM, host Host, p Paths, st State) []string {
 	}
 	// The guest's serial console is QEMU's standard output: hostd logs it.
 	add("-chardev", "stdio,id=serial0,signal=off", "-serial", "chardev:serial0")
-	add("-qmp", "unix:"+p.QMP()+",server=on,wait=off", "-monitor", "none")
+	add("-qmp", "unix:"+esc(p.QMP())+",server=on,wait=off", "-monitor", "none")
 	return a
 }
+
+// esc doubles commas, QEMU's escape inside option values.
+func esc(s string) string { return strings.ReplaceAll(s, ",", ",,") }
 
 // MAC is a guest's NIC address: QEMU's 52:54:00 prefix and three bytes
 // from its name, so it is stable across restarts and rebuilds.

@@ -23,7 +23,18 @@ const (
 	TypeSystem = "8484680C-9521-48C6-9C11-B0720656F69E"
 	// TypeData is a generic Linux filesystem.
 	TypeData = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
+	// TypeMedia is a raw partition holding a guest's install or driver
+	// ISO ("Linux reserved": no tool should mount or touch it).
+	TypeMedia = "8DA63339-0007-60C0-C436-083AC8230908"
 )
+
+// MediaName is the PARTLABEL of a guest's media partition; kind is
+// "install" or "drivers". GPT names hold 36 characters, which limits VM
+// names to 16.
+func MediaName(vm, kind string) string { return "thinhost-" + vm + "-" + kind }
+
+// MediaDevice is where hostd makes a media partition appear.
+func MediaDevice(vm, kind string) string { return "/dev/disk/by-partlabel/" + MediaName(vm, kind) }
 
 // ESPVolumeLabel is the FAT volume label of the ESP.
 const ESPVolumeLabel = "THINHOST"

@@ -1,0 +1,155 @@
+package builder
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/hostd/vm"
+	"github.com/thinhost/thinhost/images"
+	"github.com/thinhost/thinhost/images/layout"
+	"github.com/thinhost/thinhost/profiles"
+)
+
+// QEMUFiles are what hostd needs to run guests, from the build machine's
+// Debian packages (qemu-system-x86, qemu-utils, swtpm, ovmf, seabios):
+// QEMU and its TCG accelerator module (a plugin QEMU loads at run time),
+// qemu-img, swtpm, QEMU's firmware gathered into its data directory, and
+// OVMF's code and variable templates, Secure Boot ones included.
+var QEMUFiles = []HostFile{
+	{Src: vm.QEMUBinary},
+	{Src: "/usr/bin/qemu-img"},
+	{Src: "/usr/bin/swtpm"},
+	{Src: QEMUModuleDir + "/accel-tcg-x86_64.so"},
+	{Src: QEMUModuleDir + "/hw-usb-host.so"},
+	{Src: "/usr/share/seabios/bios-256k.bin", Dst: vm.QEMUDataDir + "/bios-256k.bin"},
+	{Src: "/usr/share/seabios/vgabios-stdvga.bin", Dst: vm.QEMUDataDir + "/vgabios-stdvga.bin"},
+	{Src: "/usr/share/qemu/kvmvapic.bin", Dst: vm.QEMUDataDir + "/kvmvapic.bin"},
+	{Src: "/usr/share/qemu/linuxboot_dma.bin", Dst: vm.QEMUDataDir + "/linuxboot_dma.bin"},
+	{Src: "/usr/share/qemu/multiboot_dma.bin", Dst: vm.QEMUDataDir + "/multiboot_dma.bin"},
+	{Src: "/usr/share/qemu/pvh.bin", Dst: vm.QEMUDataDir + "/pvh.bin"},
+	{Src: "/usr/lib/ipxe/qemu/efi-virtio.rom", Dst: vm.QEMUDataDir + "/efi-virtio.rom"},
+	{Src: vm.OVMFCode}, {Src: vm.OVMFVars}, {Src: vm.OVMFSecureCode}, {Src: vm.OVMFMSVars},
+}
+
+// QEMUModuleDir is where Debian's QEMU keeps its loadable modules; hostd
+// points QEMU_MODULE_DIR at the same path under /system.
+const QEMUModuleDir = "/usr/lib/x86_64-linux-gnu/qemu"
+
+// SDLFiles draw a guest on the laptop's panel (display = "sdl").
+var SDLFiles = []HostFile{{Src: QEMUModuleDir + "/ui-sdl.so"}}
+
+// VMDir is where a guest's direct-boot files live in the system image.
+func VMDir(name string) string { return "/vms/" + name }
+
+// VMSpecs turns the profile's guests into hostd's config: files carried in
+// the system image get their paths under /system, ISOs their media
+// partitions.
+func VMSpecs(p *profiles.Profile) []config.VM {
+	var out []config.VM
+	for _, v := range p.VMs {
+		c := config.VM{
+			Name: v.Name, OS: v.OS,
+			MemoryBytes: v.MemoryBytes, MemoryPercent: v.MemoryPercent,
+			CPUs: v.CPUs, CPUsAll: v.CPUsAll || v.CPUsAllBut > 0, CPUsAllBut: v.CPUsAllBut,
+			Firmware: v.Firmware, TPM: v.TPM,
+			DiskSize: v.Disk.Size, DiskFormat: v.Disk.Format,
+			Cmdline: v.Cmdline, Display: v.Display, Network: v.Network,
+			MAC: vm.MAC(v.Name), Autostart: v.Autostart,
+			ShutdownTimeout: int(v.ShutdownTimeout.Seconds()),
+		}
+		if v.Display == "vnc" {
+			c.VNC = v.VNC
+		}
+		if v.MemoryPercent > 0 {
+			c.MemoryBytes = 0
+		}
+		if v.InstallMedia != "" {
+			c.InstallMedia = layout.MediaDevice(v.Name, "install")
+		}
+		if v.Drivers != "" {
+			c.Drivers = layout.MediaDevice(v.Name, "drivers")
+		}
+		if v.Kernel != "" {
+			c.Kernel = SystemMount + VMDir(v.Name) + "/kernel"
+		}
+		if v.Initrd != "" {
+			c.Initrd = SystemMount + VMDir(v.Name) + "/initrd"
+		}
+		for _, u := range v.USB {
+			c.USB = append(c.USB, u.String())
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// SystemMount is where hostd mounts the system image.
+const SystemMount = "/system"
+
+// vmFiles lists what the profile's guests add to the system image and the
+// media partitions their ISOs become.
+// A guest's kernel artifact may be a Debian linux-image package, like the
+// host's: its bzImage is what QEMU boots.
+func vmFiles(ctx context.Context, cache *Cache, p *profiles.Profile, arts map[string]*Resolved) ([]HostFile, []images.Media, error) {
+	if len(p.VMs) == 0 {
+		return nil, nil, nil
+	}
+	files := append([]HostFile(nil), QEMUFiles...)
+	sdl := false
+	var media []images.Media
+	for _, v := range p.VMs {
+		sdl = sdl || v.Display == "sdl"
+		if v.Kernel != "" {
+			ka := arts[v.Kernel]
+			k, err := kernelFrom(ctx, cache, ka.Path, ka.SHA256, "")
+			if err != nil {
+				return nil, nil, fmt.Errorf("vm %q kernel artifact %q (%s): %w", v.Name, v.Kernel, v.DeclRange, err)
+			}
+			files = append(files, HostFile{Src: k.Image, Dst: VMDir(v.Name) + "/kernel"})
+		}
+		if v.Initrd != "" {
+			files = append(files, HostFile{Src: arts[v.Initrd].Path, Dst: VMDir(v.Name) + "/initrd"})
+		}
+		for _, m := range []struct{ kind, art string }{{"install", v.InstallMedia}, {"drivers", v.Drivers}} {
+			if m.art == "" {
+				continue
+			}
+			path := arts[m.art].Path
+			fi, err := os.Stat(path)
+			if err != nil {
+				return nil, nil, fmt.Errorf("vm %q (%s): %w", v.Name, v.DeclRange, err)
+			}
+			media = append(media, images.Media{Name: layout.MediaName(v.Name, m.kind), Path: path, Size: fi.Size()})
+		}
+	}
+	if sdl {
+		files = append(files, SDLFiles...)
+	}
+	for _, f := range files {
+		if _, err := os.Stat(f.Src); err != nil {
+			return nil, nil, fmt.Errorf("find %s for the profile's guests: %w (on Debian: apt-get install %s)", f.Src, err, debianPackageFor(f.Src))
+		}
+	}
+	return files, media, nil
+}
+
+func debianPackageFor(path string) string {
+	switch {
+	case strings.Contains(path, "swtpm"):
+		return "swtpm"
+	case strings.Contains(path, "OVMF"):
+		return "ovmf"
+	case strings.Contains(path, "seabios"):
+		return "seabios"
+	case strings.Contains(path, "ipxe"):
+		return "ipxe-qemu"
+	case strings.Contains(path, "qemu-img"):
+		return "qemu-utils"
+	case strings.Contains(path, "ui-sdl"):
+		return "qemu-system-gui"
+	}
+	return "qemu-system-x86"
+}

@@ -1,0 +1,590 @@
+package vm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/digitalocean/go-qemu/qmp"
+
+	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/hostd/supervise"
+)
+
+// Status is one guest as the API reports it.
+type Status struct {
+	Name  string `json:"name"`
+	OS    string `json:"os"`
+	State string `json:"state"`
+	Pid   int    `json:"pid,omitempty"`
+	// Accel is "kvm" or "tcg".
+	Accel     string `json:"accel"`
+	MemoryMiB int64  `json:"memory_mib"`
+	CPUs      int    `json:"cpus"`
+	// Install is set while the install media are attached.
+	Install bool `json:"install"`
+	// Snapshot is when the base was frozen; zero without a snapshot.
+	Snapshot time.Time `json:"snapshot,omitzero"`
+	// DiskBytes and OverlayBytes are what the base disk and the overlay
+	// take on the data partition.
+	DiskBytes    int64    `json:"disk_bytes"`
+	OverlayBytes int64    `json:"overlay_bytes,omitempty"`
+	Display      string   `json:"display"`
+	Restarts     int      `json:"restarts"`
+	LastExit     string   `json:"last_exit,omitempty"`
+	Notes        []string `json:"notes,omitempty"`
+}
+
+// Actions are what the API and `thinhost ctl vm` may ask of a guest.
+var Actions = []string{"start", "stop", "snapshot", "reset", "install-on", "install-off"}
+
+// ErrUnknown means no guest has that name; ErrNoSnapshot that reset was
+// asked before any snapshot.
+var (
+	ErrUnknown    = errors.New("no such vm")
+	ErrNoSnapshot = errors.New("no snapshot to reset to: run `thinhost ctl vm NAME snapshot` first")
+)
+
+// Program runs a program of the system image: the path to execute and the
+// arguments before the program's own. hostd runs them through the system
+// image's dynamic loader.
+type Program func(program string, args ...string) (path string, argv []string)
+
+// Manager runs the host's guests.
+type Manager struct {
+	Log  *slog.Logger
+	Sup  *supervise.Supervisor
+	Host Host
+	// Program maps a system-image program to a command.
+	Program Program
+	// Env is the environment of QEMU and swtpm.
+	Env []string
+	// StateDir holds one directory per guest (on the data partition);
+	// RunDir their sockets.
+	StateDir, RunDir string
+	// Notes are said about every guest (such as "KVM unusable: TCG").
+	Notes []string
+
+	mu     sync.Mutex // serialises actions
+	guests []*guest
+}
+
+type guest struct {
+	spec  config.VM
+	paths Paths
+}
+
+// NewManager returns a manager for specs.
+func NewManager(m *Manager, specs []config.VM) *Manager {
+	for _, s := range specs {
+		m.guests = append(m.guests, &guest{spec: s, paths: Paths{
+			Dir: filepath.Join(m.StateDir, s.Name), RunDir: filepath.Join(m.RunDir, s.Name)}})
+	}
+	return m
+}
+
+func (m *Manager) find(name string) (*guest, error) {
+	for _, g := range m.guests {
+		if g.spec.Name == name {
+			return g, nil
+		}
+	}
+	return nil, fmt.Errorf("vm %q: %w", name, ErrUnknown)
+}
+
+func vmService(name string) string    { return "vm-" + name }
+func swtpmService(name string) string { return "swtpm-" + name }
+
+// Autostart starts every guest marked autostart, in profile order.
+func (m *Manager) Autostart(ctx context.Context) {
+	for _, g := range m.guests {
+		if g.spec.Autostart {
+			if err := m.Start(ctx, g.spec.Name); err != nil {
+				m.Log.Error("start vm", "vm", g.spec.Name, "err", err)
+			}
+		}
+	}
+}
+
+// Do runs one of Actions on the named guest and says what it did.
+func (m *Manager) Do(ctx context.Context, name, action string) (string, error) {
+	switch action {
+	case "start":
+		return "started " + name, m.Start(ctx, name)
+	case "stop":
+		return "stopped " + name, m.Stop(name)
+	case "snapshot":
+		return "snapshot of " + name + " taken: later writes go to an overlay", m.Snapshot(ctx, name)
+	case "reset":
+		return name + " reset to its snapshot and started", m.Reset(ctx, name)
+	case "install-on", "install-off":
+		on := action == "install-on"
+		return fmt.Sprintf("install mode of %s %s (from its next start)", name, map[bool]string{true: "on", false: "off"}[on]), m.SetInstall(name, on)
+	}
+	return "", fmt.Errorf("vm %s: unknown action %q (one of %s)", name, action, strings.Join(Actions, ", "))
+}
+
+// Start prepares the guest's state (creating its disk, UEFI variables and
+// TPM state on first start), starts swtpm if it has a TPM, then QEMU.
+func (m *Manager) Start(ctx context.Context, name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	g, err := m.find(name)
+	if err != nil {
+		return err
+	}
+	return m.start(ctx, g)
+}
+
+func (m *Manager) start(ctx context.Context, g *guest) error {
+	name := g.spec.Name
+	if m.Sup.Running(vmService(name)) {
+		return fmt.Errorf("start vm %s: %w", name, supervise.ErrRunning)
+	}
+	if err := m.prepare(ctx, g); err != nil {
+		return fmt.Errorf("prepare vm %s: %w", name, err)
+	}
+	st := m.state(g)
+	if g.spec.TPM {
+		if err := m.startTPM(ctx, g); err != nil {
+			return err
+		}
+	}
+	argv := Args(&g.spec, m.Host, g.paths, st)
+	path, pre := m.Program(QEMUBinary, argv...)
+	res := Size(&g.spec, m.Host)
+	m.Log.Info("starting vm", "vm", name, "accel", accel(m.Host), "memory_mib", res.MemMiB, "cpus", res.CPUs,
+		"install", st.Install, "overlay", st.Overlay)
+	for _, n := range append(append([]string(nil), m.Notes...), res.Notes...) {
+		m.Log.Warn("vm note", "vm", name, "note", n)
+	}
+	_ = os.Remove(g.paths.QMP())
+	svc := supervise.Service{
+		Name: vmService(name), Path: path, Args: pre, Env: m.Env,
+		Graceful:        func() error { return qmpRun(g.paths.QMP(), "system_powerdown") },
+		GracefulTimeout: time.Duration(g.spec.ShutdownTimeout) * time.Second,
+		StopTimeout:     10 * time.Second,
+		DoneOnSuccess:   true,
+		MinBackoff:      2 * time.Second, MaxBackoff: time.Minute, StableAfter: time.Minute,
+	}
+	if err := m.Sup.Start(context.WithoutCancel(ctx), svc); err != nil {
+		m.stopTPM(g)
+		return err
+	}
+	done := m.Sup.Done(vmService(name))
+	go m.watch(g, done, st.Install)
+	return nil
+}
+
+// watch follows a running guest: it ends install mode once the guest
+// boots from its disk, and stops swtpm when the guest has shut down.
+func (m *Manager) watch(g *guest, done <-chan struct{}, install bool) {
+	tick := time.NewTicker(10 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			m.mu.Lock()
+			if !m.Sup.Running(vmService(g.spec.Name)) {
+				m.stopTPM(g)
+			}
+			m.mu.Unlock()
+			m.Log.Info("vm stopped", "vm", g.spec.Name)
+			return
+		case <-tick.C:
+		}
+		if !install {
+			continue
+		}
+		stats, err := blockStats(g.paths.QMP())
+		if err != nil {
+			continue
+		}
+		if BootedFromDisk(stats) {
+			install = false
+			if err := os.Remove(g.paths.InstallMarker()); err == nil {
+				m.Log.Info("vm booted from its disk without the installer: install mode ends", "vm", g.spec.Name)
+			}
+			for _, dev := range []string{"cd0", "cd1"} {
+				_ = qmpRunArgs(g.paths.QMP(), "eject", map[string]any{"id": dev, "force": true})
+			}
+		}
+	}
+}
+
+// Stop shuts the guest down: ACPI power button, up to its shutdown
+// timeout, then QEMU is told to quit (SIGTERM) and killed if it must be.
+func (m *Manager) Stop(name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	g, err := m.find(name)
+	if err != nil {
+		return err
+	}
+	return m.stop(g)
+}
+
+func (m *Manager) stop(g *guest) error {
+	name := g.spec.Name
+	if m.Sup.Running(vmService(name)) {
+		m.Log.Info("stopping vm", "vm", name, "timeout", time.Duration(g.spec.ShutdownTimeout)*time.Second)
+		if err := m.Sup.Stop(vmService(name)); err != nil {
+			return err
+		}
+	}
+	m.stopTPM(g)
+	return nil
+}
+
+// Snapshot makes the guest's current disk its read-only base; from then on
+// it writes to a qcow2 overlay, which Reset throws away. A running guest
+// is shut down for it and started again.
+func (m *Manager) Snapshot(ctx context.Context, name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	g, err := m.find(name)
+	if err != nil {
+		return err
+	}
+	running := m.Sup.Running(vmService(name))
+	if err := m.stop(g); err != nil {
+		return err
+	}
+	if err := m.prepare(ctx, g); err != nil {
+		return fmt.Errorf("prepare vm %s: %w", name, err)
+	}
+	disk := g.paths.Disk(g.spec.DiskFormat)
+	if exists(g.paths.Overlay()) {
+		// The current disk is base + overlay: fold the overlay in.
+		_ = os.Chmod(disk, 0o644)
+		if err := m.run(ctx, "/usr/bin/qemu-img", "commit", "-q", g.paths.Overlay()); err != nil {
+			return fmt.Errorf("snapshot vm %s: %w", name, err)
+		}
+	}
+	if err := m.newOverlay(ctx, g); err != nil {
+		return fmt.Errorf("snapshot vm %s: %w", name, err)
+	}
+	if err := os.Chmod(disk, 0o444); err != nil {
+		return fmt.Errorf("snapshot vm %s: %w", name, err)
+	}
+	m.Log.Info("vm snapshot taken", "vm", name, "base", disk)
+	if running {
+		return m.start(ctx, g)
+	}
+	return nil
+}
+
+// Reset throws the overlay away — every write since the snapshot — and
+// starts the guest again from its base. The shares are not touched.
+func (m *Manager) Reset(ctx context.Context, name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	g, err := m.find(name)
+	if err != nil {
+		return err
+	}
+	if !exists(g.paths.Overlay()) {
+		return fmt.Errorf("reset vm %s: %w", name, ErrNoSnapshot)
+	}
+	// The guest's state is being thrown away: no ACPI shutdown.
+	if m.Sup.Running(vmService(name)) {
+		m.Log.Info("stopping vm for reset", "vm", name)
+		if err := qmpRun(g.paths.QMP(), "quit"); err != nil {
+			m.Log.Warn("quit vm", "vm", name, "err", err)
+		}
+		if err := m.Sup.Stop(vmService(name)); err != nil {
+			return err
+		}
+	}
+	m.stopTPM(g)
+	if err := m.newOverlay(ctx, g); err != nil {
+		return fmt.Errorf("reset vm %s: %w", name, err)
+	}
+	m.Log.Info("vm reset to its snapshot", "vm", name)
+	return m.start(ctx, g)
+}
+
+// SetInstall turns install mode on or off from the guest's next start.
+func (m *Manager) SetInstall(name string, on bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	g, err := m.find(name)
+	if err != nil {
+		return err
+	}
+	if !on {
+		if err := os.Remove(g.paths.InstallMarker()); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		return nil
+	}
+	if g.spec.InstallMedia == "" {
+		return fmt.Errorf("vm %s has no install_media in its profile", name)
+	}
+	if err := os.MkdirAll(g.paths.Dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(g.paths.InstallMarker(), []byte("install\n"), 0o644)
+}
+
+// StopAll stops every running guest (in reverse order), for a host
+// shutdown that does not go through the supervisor.
+func (m *Manager) StopAll() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := len(m.guests) - 1; i >= 0; i-- {
+		_ = m.stop(m.guests[i])
+	}
+}
+
+// Status reports every guest.
+func (m *Manager) Status() []Status {
+	byName := map[string]supervise.Status{}
+	for _, s := range m.Sup.Status() {
+		byName[s.Name] = s
+	}
+	out := []Status{}
+	for _, g := range m.guests {
+		res := Size(&g.spec, m.Host)
+		st := Status{Name: g.spec.Name, OS: g.spec.OS, State: "stopped", Accel: accel(m.Host),
+			MemoryMiB: res.MemMiB, CPUs: res.CPUs, Display: g.spec.Display,
+			Notes: append(append([]string(nil), m.Notes...), res.Notes...)}
+		if g.spec.Display == "vnc" {
+			st.Display = "vnc " + g.spec.VNC
+		}
+		if s, ok := byName[vmService(g.spec.Name)]; ok {
+			st.State, st.Pid, st.Restarts, st.LastExit = string(s.State), s.Pid, s.Restarts, s.LastExit
+		}
+		s := m.state(g)
+		st.Install = s.Install
+		st.DiskBytes = allocated(g.paths.Disk(g.spec.DiskFormat))
+		if s.Overlay {
+			st.OverlayBytes = allocated(g.paths.Overlay())
+			if fi, err := os.Stat(g.paths.Disk(g.spec.DiskFormat)); err == nil {
+				st.Snapshot = fi.ModTime().UTC()
+			}
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+func accel(h Host) string {
+	if h.KVM {
+		return "kvm"
+	}
+	return "tcg"
+}
+
+// state reads what the guest's files say: install mode, overlay.
+func (m *Manager) state(g *guest) State {
+	return State{
+		Install: g.spec.InstallMedia != "" && exists(g.paths.InstallMarker()),
+		Overlay: exists(g.paths.Overlay()),
+	}
+}
+
+// prepare creates what a guest needs on first start: its directories, its
+// disk (install mode on when it has install media), its UEFI variable
+// store and TPM state directory. Existing files are never replaced.
+func (m *Manager) prepare(ctx context.Context, g *guest) error {
+	for _, d := range []string{g.paths.Dir, g.paths.RunDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	disk := g.paths.Disk(g.spec.DiskFormat)
+	if !exists(disk) {
+		m.Log.Info("creating vm disk", "vm", g.spec.Name, "disk", disk, "size_mib", g.spec.DiskSize>>20)
+		if err := m.run(ctx, "/usr/bin/qemu-img", "create", "-q", "-f", g.spec.DiskFormat, disk, fmt.Sprint(g.spec.DiskSize)); err != nil {
+			return err
+		}
+		if g.spec.InstallMedia != "" {
+			if err := os.WriteFile(g.paths.InstallMarker(), []byte("install\n"), 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	if strings.HasPrefix(g.spec.Firmware, "uefi") && !exists(g.paths.Vars()) {
+		if err := copyFile(m.Host.Root+VarsTemplate(&g.spec), g.paths.Vars()); err != nil {
+			return fmt.Errorf("create UEFI variables: %w", err)
+		}
+	}
+	if g.spec.TPM {
+		if err := os.MkdirAll(g.paths.TPMState(), 0o700); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Manager) newOverlay(ctx context.Context, g *guest) error {
+	tmp := g.paths.Overlay() + ".new"
+	_ = os.Remove(tmp)
+	// The backing file is named relative to the overlay, so the guest's
+	// directory can move.
+	if err := m.run(ctx, "/usr/bin/qemu-img", "create", "-q", "-f", "qcow2",
+		"-b", filepath.Base(g.paths.Disk(g.spec.DiskFormat)), "-F", g.spec.DiskFormat, tmp); err != nil {
+		return err
+	}
+	return os.Rename(tmp, g.paths.Overlay())
+}
+
+func (m *Manager) startTPM(ctx context.Context, g *guest) error {
+	name := swtpmService(g.spec.Name)
+	if m.Sup.Running(name) {
+		return nil
+	}
+	sock := g.paths.TPMSocket()
+	_ = os.Remove(sock)
+	path, pre := m.Program("/usr/bin/swtpm", "socket", "--tpm2",
+		"--tpmstate", "dir="+g.paths.TPMState(),
+		"--ctrl", "type=unixio,path="+sock, "--log", "level=1")
+	if err := m.Sup.Start(context.WithoutCancel(ctx), supervise.Service{Name: name, Path: path, Args: pre, Env: m.Env}); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !exists(sock) {
+		if time.Now().After(deadline) {
+			_ = m.Sup.Stop(name)
+			return fmt.Errorf("start swtpm for vm %s: no socket %s after 10s", g.spec.Name, sock)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}
+
+func (m *Manager) stopTPM(g *guest) {
+	if m.Sup.Running(swtpmService(g.spec.Name)) {
+		_ = m.Sup.Stop(swtpmService(g.spec.Name))
+	}
+}
+
+// run runs a system-image program to completion.
+func (m *Manager) run(ctx context.Context, program string, args ...string) error {
+	path, argv := m.Program(program, args...)
+	cmd := exec.CommandContext(ctx, path, argv...)
+	cmd.Env = m.Env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %w: %s", filepath.Base(program), strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// BootedFromDisk decides, from a running guest's read counters, that it
+// booted from its disk without the installer: the disk has served a boot's
+// worth of reads (256 MiB) while the install media saw no more than the
+// firmware's probing (1 MiB).
+func BootedFromDisk(reads map[string]int64) bool {
+	return reads["disk0"] >= 256<<20 && reads["cd0"] <= 1<<20
+}
+
+func blockStats(sock string) (map[string]int64, error) {
+	raw, err := qmpRaw(sock, "query-blockstats", nil)
+	if err != nil {
+		return nil, err
+	}
+	var resp struct {
+		Return []struct {
+			Device string `json:"device"`
+			Stats  struct {
+				RdBytes int64 `json:"rd_bytes"`
+			} `json:"stats"`
+		} `json:"return"`
+	}
+	if err := json.Unmarshal(raw, &resp); err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for _, r := range resp.Return {
+		out[r.Device] = r.Stats.RdBytes
+	}
+	return out, nil
+}
+
+func qmpRun(sock, command string) error {
+	_, err := qmpRaw(sock, command, nil)
+	return err
+}
+
+func qmpRunArgs(sock, command string, args map[string]any) error {
+	_, err := qmpRaw(sock, command, args)
+	return err
+}
+
+// qmpRaw runs one QMP command on the guest's socket.
+func qmpRaw(sock, command string, args map[string]any) ([]byte, error) {
+	mon, err := qmp.NewSocketMonitor("unix", sock, 5*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("connect to QMP %s: %w", sock, err)
+	}
+	if err := mon.Connect(); err != nil {
+		return nil, fmt.Errorf("connect to QMP %s: %w", sock, err)
+	}
+	defer mon.Disconnect()
+	req := map[string]any{"execute": command}
+	if args != nil {
+		req["arguments"] = args
+	}
+	cmd, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	out, err := mon.Run(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("QMP %s: %w", command, err)
+	}
+	return out, nil
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func allocated(p string) int64 {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return 0
+	}
+	if s, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return s.Blocks * 512
+	}
+	return fi.Size()
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := dst + ".tmp"
+	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dst)
+}

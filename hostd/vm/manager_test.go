@@ -1,0 +1,188 @@
+package vm_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/thinhost/thinhost/builder"
+	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/hostd/supervise"
+	"github.com/thinhost/thinhost/hostd/vm"
+	"github.com/thinhost/thinhost/internal/testenv"
+	"github.com/thinhost/thinhost/internal/testguest"
+)
+
+type sink struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (s *sink) add(l supervise.Line) {
+	s.mu.Lock()
+	s.lines = append(s.lines, l.Service+": "+l.Text)
+	s.mu.Unlock()
+}
+
+func (s *sink) count(text string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, l := range s.lines {
+		if strings.Contains(l, text) {
+			n++
+		}
+	}
+	return n
+}
+
+// waitCount waits until text has appeared n times.
+func (s *sink) waitCount(t *testing.T, text string, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for s.count(text) < n {
+		if time.Now().After(deadline) {
+			s.mu.Lock()
+			t.Fatalf("%q seen %d times, want %d; output:\n%s", text, s.count(text), n, strings.Join(s.lines, "\n"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func direct(program string, args ...string) (string, []string) { return program, args }
+
+func newManager(t *testing.T, s *sink, specs ...config.VM) *vm.Manager {
+	dir := t.TempDir()
+	return vm.NewManager(&vm.Manager{
+		Log:     testLogger(t),
+		Sup:     supervise.New(testLogger(t), s.add),
+		Host:    vm.Host{MemBytes: 4 << 30, CPUs: 2, Root: ""},
+		Program: direct,
+		Env:     os.Environ(),
+		// Unix socket paths must stay short.
+		StateDir: filepath.Join(dir, "vms"), RunDir: filepath.Join(dir, "run"),
+	}, specs)
+}
+
+// TestManagerLifecycle runs the test guest under real QEMU (TCG) through
+// start, snapshot, reset and stop, reading its console through the
+// supervisor: the guest counts its boots in its disk's first sector.
+func TestManagerLifecycle(t *testing.T) {
+	testenv.NeedTool(t, "qemu-system-x86_64")
+	testenv.NeedTool(t, "qemu-img")
+	deb := filepath.Join(testenv.RepoRoot(), "examples/kernel/linux-image-amd64.deb")
+	testenv.NeedFile(t, deb, "run examples/setup-debian.sh")
+	ctx := context.Background()
+	cache := t.TempDir()
+	initrd := filepath.Join(t.TempDir(), "initrd.cpio")
+	if err := testguest.Build(ctx, testenv.RepoRoot(), cache, deb, initrd); err != nil {
+		t.Fatal(err)
+	}
+	k, err := builder.UnpackKernel(ctx, cache, deb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := config.VM{Name: "guest", OS: "linux", MemoryBytes: 256 << 20, CPUs: 1, Firmware: "bios",
+		DiskSize: 16 << 20, DiskFormat: "qcow2", Kernel: k.Image, Initrd: initrd, Cmdline: testguest.Cmdline,
+		Display: "none", Network: "none", ShutdownTimeout: 60}
+	var s sink
+	m := newManager(t, &s, spec)
+	defer m.StopAll()
+
+	if err := m.Reset(ctx, "guest"); err == nil || !strings.Contains(err.Error(), "no snapshot") {
+		t.Errorf("reset before snapshot: %v", err)
+	}
+	if err := m.Start(ctx, "guest"); err != nil {
+		t.Fatal(err)
+	}
+	s.waitCount(t, "found=none", 1, 2*time.Minute)
+	s.waitCount(t, "wrote=boot-1", 1, time.Minute)
+	if st := m.Status()[0]; st.State != "running" || st.Accel != "tcg" || st.MemoryMiB != 256 || st.DiskBytes == 0 {
+		t.Errorf("status = %+v", st)
+	}
+
+	// The snapshot shuts the guest down through ACPI and starts it on an
+	// overlay over the frozen base.
+	if err := m.Snapshot(ctx, "guest"); err != nil {
+		t.Fatal(err)
+	}
+	s.waitCount(t, "power button: powering off", 1, time.Minute)
+	s.waitCount(t, "found=boot-1", 1, 2*time.Minute)
+	s.waitCount(t, "wrote=boot-2", 1, time.Minute)
+	if st := m.Status()[0]; st.Snapshot.IsZero() || st.OverlayBytes == 0 {
+		t.Errorf("status after snapshot = %+v", st)
+	}
+
+	// Reset drops boot 2's write: the guest finds boot 1 again.
+	if err := m.Reset(ctx, "guest"); err != nil {
+		t.Fatal(err)
+	}
+	s.waitCount(t, "found=boot-1", 2, 2*time.Minute)
+	if n := s.count("found=boot-2"); n != 0 {
+		t.Errorf("after reset the guest found boot 2's write")
+	}
+
+	if err := m.Stop("guest"); err != nil {
+		t.Fatal(err)
+	}
+	s.waitCount(t, "power button: powering off", 2, time.Second)
+	if st := m.Status()[0]; st.State != "stopped" {
+		t.Errorf("status after stop = %+v", st)
+	}
+}
+
+// TestManagerWindows11Machine starts the Windows 11 machine model — OVMF
+// Secure Boot code, a per-VM Microsoft-keys variable store, swtpm over its
+// socket, install media as a CD-ROM — under real QEMU with TCG, and stops
+// it. No Windows: the machine reaches the firmware and QMP answers.
+func TestManagerWindows11Machine(t *testing.T) {
+	testenv.NeedTool(t, "qemu-system-x86_64")
+	testenv.NeedTool(t, "qemu-img")
+	testenv.NeedTool(t, "swtpm")
+	testenv.NeedFile(t, vm.OVMFSecureCode, "apt-get install ovmf")
+	iso := filepath.Join(t.TempDir(), "install.iso")
+	if err := os.WriteFile(iso, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := config.VM{Name: "windows", OS: "windows11", MemoryBytes: 1 << 30, CPUs: 2, Firmware: "uefi-secureboot",
+		TPM: true, DiskSize: 1 << 30, DiskFormat: "qcow2", InstallMedia: iso, Display: "none", Network: "user",
+		ShutdownTimeout: 2}
+	var s sink
+	m := newManager(t, &s, spec)
+	defer m.StopAll()
+	ctx := context.Background()
+	if err := m.Start(ctx, "windows"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st := m.Status()[0]
+		if st.State == "running" && st.Install {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status = %+v; output:\n%s", st, strings.Join(s.lines, "\n"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// QEMU must stay up: a bad option or a missing swtpm ends it at once.
+	time.Sleep(3 * time.Second)
+	if st := m.Status()[0]; st.State != "running" || st.Restarts != 0 {
+		t.Fatalf("QEMU did not stay up: %+v; output:\n%s", st, strings.Join(s.lines, "\n"))
+	}
+	if err := m.Stop("windows"); err != nil {
+		t.Fatal(err)
+	}
+	if st := m.Status()[0]; st.State != "stopped" {
+		t.Errorf("status after stop = %+v", st)
+	}
+	for _, f := range []string{"OVMF_VARS.fd", "disk.qcow2", "install-mode", "tpm"} {
+		if _, err := os.Stat(filepath.Join(m.StateDir, "windows", f)); err != nil {
+			t.Errorf("state file: %v", err)
+		}
+	}
+}

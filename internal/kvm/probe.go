@@ -1,0 +1,61 @@
+// Package kvm tells whether QEMU can run guests with KVM on this machine.
+// Both `thinhost run` (on the build machine) and hostd (on the laptop) ask.
+package kvm
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// Command builds the QEMU command to run with args.
+type Command func(ctx context.Context, args ...string) *exec.Cmd
+
+// Probe reports whether QEMU can run a guest with KVM here, and if not,
+// why. Opening /dev/kvm is not enough: on some hosts (nested
+// virtualization without VMX/SVM exposed) KVM answers but QEMU aborts when
+// it sets the vCPU's MSRs. So the probe starts a paused q35 machine with
+// -cpu host — which already loads the vCPU state — and quits it over QMP on
+// stdio. It takes a few tens of milliseconds.
+func Probe(ctx context.Context, qemu Command) (bool, string) {
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err != nil {
+		return false, fmt.Sprintf("/dev/kvm: %v", err)
+	}
+	f.Close()
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	cmd := qemu(ctx, "-accel", "kvm", "-machine", "q35", "-cpu", "host",
+		"-display", "none", "-nodefaults", "-S", "-qmp", "stdio")
+	cmd.Stdin = strings.NewReader(`{"execute":"qmp_capabilities"}` + "\n" + `{"execute":"quit"}` + "\n")
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	if err := cmd.Run(); err != nil {
+		return false, fmt.Sprintf("QEMU cannot start a KVM guest: %s", lastLine(out.String(), err))
+	}
+	if bytes.Contains(out.Bytes(), []byte("error:")) {
+		return false, fmt.Sprintf("QEMU cannot start a KVM guest: %s", lastLine(out.String(), nil))
+	}
+	return true, ""
+}
+
+func lastLine(s string, err error) string {
+	var last string
+	for _, l := range strings.Split(strings.TrimSpace(s), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "{") {
+			last = l
+			if strings.Contains(l, "error") {
+				return l
+			}
+		}
+	}
+	if last == "" && err != nil {
+		return err.Error()
+	}
+	return last
+}

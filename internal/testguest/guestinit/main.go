@@ -1,0 +1,142 @@
+// Command guestinit is the init of thinhost's test guest: a tiny Linux
+// guest that hostd runs in the end-to-end tests. It loads the virtio and
+// power-button modules shipped beside it, reports what the first sector of
+// its disk holds, writes the next boot number there, and powers off when
+// the ACPI power button is pressed.
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	disk   = "/dev/vda"
+	magic  = "THINHOST-GUEST boot-"
+	prefix = "thinhost-guest: "
+)
+
+func say(format string, a ...any) { fmt.Printf(prefix+format+"\n", a...) }
+
+func main() {
+	_ = unix.Mount("devtmpfs", "/dev", "devtmpfs", 0, "")
+	_ = unix.Mount("proc", "/proc", "proc", 0, "")
+	_ = unix.Mount("sysfs", "/sys", "sysfs", 0, "")
+	if order, err := os.ReadFile("/modules/order"); err == nil {
+		for _, m := range strings.Fields(string(order)) {
+			if err := insmod(filepath.Join("/modules", m)); err != nil {
+				say("load %s: %v", m, err)
+			}
+		}
+	}
+	say("up")
+	go watchPowerButton()
+	if err := bootCount(); err != nil {
+		say("disk: %v", err)
+	}
+	for {
+		time.Sleep(time.Hour)
+	}
+}
+
+func insmod(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.FinitModule(int(f.Fd()), "", 0); err != nil && err != unix.EEXIST {
+		return err
+	}
+	return nil
+}
+
+// bootCount reads the boot number in the disk's first sector, says it,
+// and writes the next one.
+func bootCount() error {
+	var f *os.File
+	var err error
+	for i := 0; i < 200; i++ {
+		if f, err = os.OpenFile(disk, os.O_RDWR, 0); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sector := make([]byte, 512)
+	if _, err := f.ReadAt(sector, 0); err != nil {
+		return err
+	}
+	n := 0
+	found := "none"
+	if rest, ok := bytes.CutPrefix(sector, []byte(magic)); ok {
+		end := bytes.IndexByte(rest, '\n')
+		if end > 0 {
+			if v, err := strconv.Atoi(string(rest[:end])); err == nil {
+				n, found = v, "boot-"+string(rest[:end])
+			}
+		}
+	}
+	say("found=%s", found)
+	next := fmt.Sprintf("%s%d\n", magic, n+1)
+	copy(sector, make([]byte, 512))
+	copy(sector, next)
+	if _, err := f.WriteAt(sector, 0); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	say("wrote=boot-%d", n+1)
+	return nil
+}
+
+// watchPowerButton powers off on KEY_POWER from any input device (the
+// ACPI power button that QEMU's system_powerdown presses).
+func watchPowerButton() {
+	seen := map[string]bool{}
+	for {
+		paths, _ := filepath.Glob("/dev/input/event*")
+		for _, p := range paths {
+			if !seen[p] {
+				seen[p] = true
+				go readEvents(p)
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func readEvents(path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	// struct input_event on 64-bit: timeval (16), type u16, code u16, value s32.
+	ev := make([]byte, 24)
+	for {
+		if _, err := f.Read(ev); err != nil {
+			return
+		}
+		typ := binary.LittleEndian.Uint16(ev[16:])
+		code := binary.LittleEndian.Uint16(ev[18:])
+		value := int32(binary.LittleEndian.Uint32(ev[20:]))
+		if typ == 1 && code == 116 && value == 1 { // EV_KEY, KEY_POWER, press
+			say("power button: powering off")
+			unix.Sync()
+			_ = unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+		}
+	}
+}

@@ -1,0 +1,91 @@
+// Package testguest builds the initramfs of thinhost's test guest (see
+// guestinit): a static Go init plus the kernel modules it needs, from the
+// same Debian kernel package the host boots.
+package testguest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/u-root/u-root/pkg/cpio"
+
+	"github.com/thinhost/thinhost/builder"
+	"github.com/thinhost/thinhost/initramfs"
+)
+
+// Modules are what the guest loads: its virtio disk and the ACPI power
+// button with the input events it reads.
+var Modules = []string{"virtio_pci", "virtio_blk", "button", "evdev"}
+
+// Marker starts every line the guest prints.
+const Marker = "thinhost-guest: "
+
+// Cmdline is the guest's kernel command line.
+const Cmdline = "console=ttyS0 quiet panic=-1"
+
+// Build writes the guest initramfs (newc cpio) to out. kernelDeb is the
+// Debian linux-image package; srcDir is the thinhost module's source;
+// cacheDir is thinhost's cache (the unpacked kernel is kept there).
+func Build(ctx context.Context, srcDir, cacheDir, kernelDeb, out string) error {
+	k, err := builder.UnpackKernel(ctx, cacheDir, kernelDeb)
+	if err != nil {
+		return err
+	}
+	if k.ModulesDir == "" {
+		return fmt.Errorf("build test guest: kernel %s has no modules", kernelDeb)
+	}
+	set, err := initramfs.Closure(k.ModulesDir, k.Release, Modules, nil)
+	if err != nil {
+		return fmt.Errorf("build test guest: %w", err)
+	}
+	tmp, err := os.MkdirTemp("", "testguest-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	initBin := filepath.Join(tmp, "init")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", initBin, "./internal/testguest/guestinit")
+	cmd.Dir = srcDir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build test guest init: %w: %s", err, b)
+	}
+	initData, err := os.ReadFile(initBin)
+	if err != nil {
+		return err
+	}
+	recs := []cpio.Record{
+		cpio.Directory("dev", 0o755), cpio.Directory("proc", 0o755), cpio.Directory("sys", 0o755),
+		cpio.Directory("modules", 0o755),
+		cpio.CharDev("dev/console", 0o600, 5, 1),
+		cpio.StaticRecord(initData, cpio.Info{Name: "init", Mode: cpio.S_IFREG | 0o755}),
+	}
+	var order []string
+	for _, m := range set.Modules {
+		data, err := os.ReadFile(filepath.Join(set.Dir, m.Path))
+		if err != nil {
+			return err
+		}
+		name := m.Name + ".ko"
+		order = append(order, name)
+		recs = append(recs, cpio.StaticRecord(data, cpio.Info{Name: "modules/" + name, Mode: cpio.S_IFREG | 0o644}))
+	}
+	recs = append(recs, cpio.StaticFile("modules/order", strings.Join(order, "\n")+"\n", 0o644))
+	var buf bytes.Buffer
+	w := cpio.Newc.Writer(&buf)
+	if err := cpio.WriteRecordsAndDirs(w, recs); err != nil {
+		return fmt.Errorf("write test guest initramfs: %w", err)
+	}
+	if err := cpio.WriteTrailer(w); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(out, buf.Bytes(), 0o644)
+}
