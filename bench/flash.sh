@@ -22,6 +22,7 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 go build -o "$work/thinhost" ./cmd/thinhost
 sed -e 's|image_size  = "2GiB"|image_size  = "8GiB"|' \
 	-e "s|default     = \"kernel/linux-image-amd64.deb\"|default     = \"$PWD/examples/kernel/linux-image-amd64.deb\"|" \
+	-e "s|default     = \"kernel/guest-initrd.cpio\"|default     = \"$PWD/examples/kernel/guest-initrd.cpio\"|" \
 	examples/qemu-test.hcl >"$work/bench.hcl"
 "$work/thinhost" build "$work/bench.hcl" -o "$work/bench.img" >/dev/null 2>&1
 # 512 MiB of files in the data partition, 16 MiB past its start.

@@ -16,8 +16,28 @@ variable "hostname" {
   default = "thinhost"
 }
 
+variable "windows_iso" {
+  type        = string
+  default     = "Win11_24H2_English_x64.iso"
+  description = "Your Windows 11 ISO, from https://www.microsoft.com/software-download/windows11 (relative to this file)"
+}
+
+variable "virtio_win_iso" {
+  type        = string
+  default     = "virtio-win.iso"
+  description = "The virtio-win driver ISO (Fedora's virtio-win-pkg-scripts), for the virtio disk and network during setup"
+}
+
 artifact "kernel" {
   path = var.kernel_deb
+}
+
+artifact "windows" {
+  path = var.windows_iso
+}
+
+artifact "virtio-win" {
+  path = var.virtio_win_iso
 }
 
 host {
@@ -40,12 +60,38 @@ host {
       "vfat", "ext4", "squashfs", "efivarfs",
       # For testing the same profile under QEMU.
       "virtio_pci", "virtio_blk", "virtio_net",
+      # The panel for display = "sdl" (Intel and AMD GPUs, QEMU's VGA).
+      "i915", "amdgpu", "bochs", "evdev",
     ]
   }
 }
 
+# Windows 11 as the laptop's desktop. Its disk, UEFI variables and TPM
+# state live on the data partition (/data/vms/windows); the ISOs are carried
+# in the image as raw partitions and attached until Windows boots from its
+# disk. After setup: thinhost ctl vm windows snapshot, and from then on
+# thinhost ctl vm windows reset brings that fresh install back in seconds.
+vm "windows" {
+  os            = "windows11"
+  memory        = "75%"
+  cpus          = "all-but-1"
+  firmware      = "uefi-secureboot"
+  tpm           = true
+  install_media = "windows"
+  drivers       = "virtio-win"
+  # Full screen on the laptop's panel through KMS/DRM, no X server.
+  display = "sdl"
+  # A USB fingerprint reader handed to Windows (lsusb shows vendor:product).
+  usb              = ["06cb:00bd"]
+  shutdown_timeout = "2m"
+
+  disk {
+    size = "128GiB"
+  }
+}
+
 storage {
-  image_size  = "8GiB"
+  image_size  = "16GiB"
   esp_size    = "512MiB"
   system_size = "1GiB"
 }

@@ -18,8 +18,24 @@ variable "api_token" {
   description = "hostd's API token; fixed here so tests and `thinhost ctl` can reach a QEMU host (laptop.hcl lets hostd generate one)"
 }
 
+variable "guest_initrd" {
+  type        = string
+  default     = "kernel/guest-initrd.cpio"
+  description = "The test guest's initramfs; setup-debian.sh builds it (go run ./internal/testguest/mkguest)"
+}
+
+variable "guest_autostart" {
+  type        = bool
+  default     = true
+  description = "Start the test guest when the host is ready"
+}
+
 artifact "kernel" {
   path = var.kernel_deb
+}
+
+artifact "guest-initrd" {
+  path = var.guest_initrd
 }
 
 host {
@@ -38,6 +54,30 @@ host {
       # Filesystems of the image.
       "vfat", "ext4", "squashfs",
     ]
+  }
+}
+
+# A tiny Linux guest that stands in for Windows in tests: the same kernel
+# and an initramfs that prints "thinhost-guest: ..." lines on its serial
+# console (which hostd logs), counts its boots in its disk's first sector,
+# and powers off on the ACPI power button.
+vm "guest" {
+  os       = "linux"
+  firmware = "bios"
+  memory   = "256MiB"
+  cpus     = 1
+  kernel   = "kernel"
+  initrd   = "guest-initrd"
+  cmdline  = "console=ttyS0 quiet panic=-1"
+  network  = "none"
+  autostart = var.guest_autostart
+  # The guest powers off at once on the ACPI button once its init runs;
+  # while its kernel still boots (over a minute under TCG inside TCG) the
+  # press is lost, and hostd stops QEMU after this long.
+  shutdown_timeout = "20s"
+
+  disk {
+    size = "16MiB"
   }
 }
 

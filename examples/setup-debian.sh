@@ -13,12 +13,14 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# qemu-system-x86, ovmf: `thinhost run` and the boot tests.
+# qemu-system-x86, ovmf: `thinhost run` and the boot tests; with
+# qemu-utils, swtpm, seabios and ipxe-qemu they are also what the built
+# image's system partition carries for the guests hostd runs.
 # systemd-boot-efi: the boot loader put on the ESP.
 # gdisk, dosfstools, e2fsprogs, squashfs-tools, cpio: the real checkers the
 # tests run on built images.
 apt-get install -y -qq --no-install-recommends \
-	qemu-system-x86 qemu-utils ovmf systemd-boot-efi \
+	qemu-system-x86 qemu-utils ovmf swtpm seabios ipxe-qemu systemd-boot-efi \
 	gdisk dosfstools e2fsprogs squashfs-tools cpio ca-certificates >/dev/null
 
 # The newest Debian kernel package, as linux-image-amd64 depends on it.
@@ -34,4 +36,9 @@ if [ ! -f "$pkg.deb" ]; then
 	mv "$pkg"_*.deb "$pkg.deb"
 fi
 ln -sf "$pkg.deb" linux-image-amd64.deb
-echo "setup-debian.sh: ready; kernel package examples/kernel/$pkg.deb"
+
+# The test guest of examples/qemu-test.hcl (vm "guest"): the same kernel and
+# a small initramfs built from internal/testguest.
+cd "$here/.."
+go run ./internal/testguest/mkguest -kernel examples/kernel/linux-image-amd64.deb -o examples/kernel/guest-initrd.cpio >/dev/null
+echo "setup-debian.sh: ready; kernel package examples/kernel/$pkg.deb, test guest examples/kernel/guest-initrd.cpio"

@@ -92,6 +92,7 @@ func (d *Daemon) Status() api.Status {
 			st.Data = b
 		}
 	}
+	st.VMs = d.vmStatus()
 	st.Services = d.sup.Status()
 	if st.Services == nil {
 		st.Services = []supervise.Status{}

@@ -16,6 +16,7 @@ import (
 	"github.com/thinhost/thinhost/hostd/config"
 	"github.com/thinhost/thinhost/hostd/logring"
 	"github.com/thinhost/thinhost/hostd/supervise"
+	"github.com/thinhost/thinhost/hostd/vm"
 )
 
 // Options configure a Daemon.
@@ -49,6 +50,7 @@ type Daemon struct {
 	start time.Time
 	data  *DataStatus
 	sup   *supervise.Supervisor
+	vms   *vm.Manager
 	power chan string
 	// logFile copies the log to the data partition; stopLog ends it.
 	logFile *logFile
@@ -111,6 +113,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	d.stopLog = stopLog
+	d.setupVMs(ctx)
 
 	apiCtx, stopAPI := context.WithCancel(context.Background())
 	defer stopAPI()
@@ -129,6 +132,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	log.Info("ready", "since_start", time.Since(d.start).Round(time.Millisecond), "power_buttons", n)
 	if d.opts.Ready != nil {
 		d.opts.Ready()
+	}
+	if d.vms != nil {
+		d.vms.Autostart(ctx)
 	}
 	shellCtx, stopShells := context.WithCancel(ctx)
 	sh := newShells(d.opts.Shell, log)

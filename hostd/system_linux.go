@@ -20,7 +20,8 @@ const SystemDir = "/system"
 // own libraries: the initramfs's /lib holds kernel modules, not a libc.
 const (
 	systemLoader  = SystemDir + "/lib64/ld-linux-x86-64.so.2"
-	systemLibPath = SystemDir + "/lib/x86_64-linux-gnu:" + SystemDir + "/usr/lib/x86_64-linux-gnu"
+	systemLibPath = SystemDir + "/lib/x86_64-linux-gnu:" + SystemDir + "/usr/lib/x86_64-linux-gnu:" +
+		SystemDir + "/usr/lib/x86_64-linux-gnu/swtpm"
 )
 
 // mountSystem mounts system slot A (squashfs) read-only on SystemDir.

@@ -2,6 +2,7 @@ package images_test
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -149,5 +150,51 @@ func TestSystemImage(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(dest, "sbin", "tool")); err != nil || fi.Mode().Perm() != 0o755 {
 		t.Errorf("sbin/tool mode: %v %v", fi.Mode(), err)
+	}
+}
+
+// TestMediaPartitions: an ISO becomes a raw partition before the data
+// partition, rounded up to whole MiB, holding the file byte for byte.
+func TestMediaPartitions(t *testing.T) {
+	dir := t.TempDir()
+	iso := filepath.Join(dir, "install.iso")
+	content := make([]byte, 3*mib+12345)
+	for i := range content {
+		content[i] = byte(i * 7)
+	}
+	copy(content[mib:], make([]byte, mib)) // a zero MiB stays a hole
+	if err := os.WriteFile(iso, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sizes := images.Sizes{Image: 2048 * mib, ESP: 256 * mib, System: 512 * mib,
+		Media: []images.Media{{Name: layout.MediaName("windows", "install"), Path: iso, Size: int64(len(content))}}}
+	parts, err := images.Plan(sizes, []byte("seed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parts) != 5 || parts[3].Name != "thinhost-windows-install" || parts[3].Type != layout.TypeMedia ||
+		parts[3].Size() != 4*mib || parts[4].Name != layout.DataName {
+		t.Fatalf("partitions = %+v", parts)
+	}
+	_, boot := writeTestImage(t, t.TempDir())
+	img := filepath.Join(dir, "disk.img")
+	f, err := os.Create(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := images.Write(context.Background(), f, images.Config{Sizes: sizes, Seed: []byte("seed"), Boot: boot}); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(content))
+	if _, err := f.ReadAt(got, int64(parts[3].Start)*512); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, content) {
+		t.Error("the media partition does not hold the ISO's bytes")
+	}
+	if _, err := images.Plan(images.Sizes{Image: 1024 * mib, ESP: 256 * mib, System: 256 * mib,
+		Media: []images.Media{{Name: "big", Path: iso, Size: 600 * mib}}}, nil); err == nil || !strings.Contains(err.Error(), "does not fit") {
+		t.Errorf("an ISO larger than the image: %v", err)
 	}
 }

@@ -6,6 +6,7 @@
 //	GET  /v1/status                    host, memory, data partition, services
 //	GET  /v1/logs[?follow=1]           hostd's log, as text lines
 //	POST /v1/services/NAME/restart
+//	POST /v1/vms/NAME/ACTION             start, stop, snapshot, reset, install-on, install-off
 //	POST /v1/poweroff, POST /v1/reboot
 //
 // The Client in this package speaks it; `thinhost ctl` uses the Client.
@@ -24,6 +25,7 @@ import (
 
 	"github.com/thinhost/thinhost/hostd/logring"
 	"github.com/thinhost/thinhost/hostd/supervise"
+	"github.com/thinhost/thinhost/hostd/vm"
 )
 
 // Status is GET /v1/status.
@@ -34,6 +36,7 @@ type Status struct {
 	// Data is the data partition (hostd.DataStatus).
 	Data     json.RawMessage    `json:"data,omitempty"`
 	Services []supervise.Status `json:"services"`
+	VMs      []vm.Status        `json:"vms"`
 }
 
 // Memory is the host's memory in bytes.
@@ -49,6 +52,9 @@ type Backend interface {
 	// Power powers off or reboots the host ("poweroff", "reboot"); it
 	// returns once the shutdown has begun.
 	Power(action string) error
+	// VM runs one of vm.Actions on a guest and says what it did; an
+	// unknown guest is an error wrapping vm.ErrUnknown.
+	VM(ctx context.Context, name, action string) (string, error)
 }
 
 // ErrNotFound is returned by Backend.Restart for an unknown service.
@@ -101,6 +107,24 @@ func (s *Server) Handler(requireToken bool) http.Handler {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		default:
 			fmt.Fprintln(w, "restarting", name)
+		}
+	})
+	route(http.MethodPost, "/v1/vms/", func(w http.ResponseWriter, r *http.Request) {
+		name, action, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/v1/vms/"), "/")
+		if !ok || name == "" || action == "" || strings.Contains(action, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		msg, err := s.Backend.VM(r.Context(), name, action)
+		switch {
+		case errors.Is(err, vm.ErrUnknown):
+			http.Error(w, err.Error(), http.StatusNotFound)
+		case errors.Is(err, vm.ErrNoSnapshot), errors.Is(err, supervise.ErrRunning):
+			http.Error(w, err.Error(), http.StatusConflict)
+		case err != nil:
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		default:
+			fmt.Fprintln(w, msg)
 		}
 	})
 	for _, action := range []string{"poweroff", "reboot"} {

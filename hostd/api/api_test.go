@@ -18,6 +18,7 @@ import (
 
 	"github.com/thinhost/thinhost/hostd/logring"
 	"github.com/thinhost/thinhost/hostd/supervise"
+	"github.com/thinhost/thinhost/hostd/vm"
 )
 
 type fakeHost struct {
@@ -47,6 +48,16 @@ func (f *fakeHost) Power(action string) error {
 	f.power = append(f.power, action)
 	f.mu.Unlock()
 	return nil
+}
+
+func (f *fakeHost) VM(ctx context.Context, name, action string) (string, error) {
+	switch {
+	case name != "windows":
+		return "", fmt.Errorf("vm %q: %w", name, vm.ErrUnknown)
+	case action == "reset":
+		return "", fmt.Errorf("reset vm %s: %w", name, vm.ErrNoSnapshot)
+	}
+	return action + " " + name, nil
 }
 
 func setup(t *testing.T) (*fakeHost, *logring.Ring, *httptest.Server, string) {
@@ -168,4 +179,21 @@ func TestClientOverTCPAndUnixSocket(t *testing.T) {
 		t.Error("a new line did not reach the follower")
 	}
 	cancel()
+}
+
+// TestVMActions: the client reaches a guest's actions; unknown guests get
+// 404, a reset without snapshot 409, both with hostd's message.
+func TestVMActions(t *testing.T) {
+	_, _, ts, _ := setup(t)
+	c := NewClient(strings.TrimPrefix(ts.URL, "http://"), "s3cret")
+	ctx := context.Background()
+	if msg, err := c.VM(ctx, "windows", "start"); err != nil || msg != "start windows" {
+		t.Errorf("start = %q, %v", msg, err)
+	}
+	if _, err := c.VM(ctx, "nope", "start"); err == nil || !strings.Contains(err.Error(), "404") || !strings.Contains(err.Error(), "no such vm") {
+		t.Errorf("unknown vm: %v", err)
+	}
+	if _, err := c.VM(ctx, "windows", "reset"); err == nil || !strings.Contains(err.Error(), "409") || !strings.Contains(err.Error(), "no snapshot") {
+		t.Errorf("reset without snapshot: %v", err)
+	}
 }

@@ -110,3 +110,15 @@ func (c *Client) Restart(ctx context.Context, name string) error {
 	}
 	return resp.Body.Close()
 }
+
+// VM runs an action on a guest (one of vm.Actions) and returns hostd's
+// answer. Stopping or snapshotting waits for the guest's shutdown.
+func (c *Client) VM(ctx context.Context, name, action string) (string, error) {
+	resp, err := c.do(ctx, http.MethodPost, "/v1/vms/"+name+"/"+action)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return strings.TrimSpace(string(b)), err
+}

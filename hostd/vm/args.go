@@ -7,6 +7,7 @@ package vm
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -28,8 +29,23 @@ type Host struct {
 	Root string
 }
 
+// CPUVendor reads this machine's CPU vendor id from /proc/cpuinfo
+// ("GenuineIntel", "AuthenticAMD"; "" when unknown).
+func CPUVendor() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "vendor_id" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
 // HostReserve is the RAM a share such as "75%" always leaves to the host.
-const HostReserve = 768 << 20
+const HostReserve = 512 << 20
 
 // Paths are a guest's files. State lives on the data partition, sockets
 // under /run.
@@ -131,6 +147,9 @@ func Size(spec *config.VM, host Host) Resources {
 	}
 	if r.CPUs < 1 {
 		r.CPUs = 1
+	}
+	if spec.OS == "windows11" && (r.CPUs < 2 || r.MemMiB < 4096) {
+		r.Notes = append(r.Notes, fmt.Sprintf("Windows 11 setup needs 2 CPUs and 4096 MiB; this host gives %d and %d MiB", r.CPUs, r.MemMiB))
 	}
 	return r
 }

@@ -197,9 +197,9 @@ func (m *Manager) watch(g *guest, done <-chan struct{}, install bool) {
 			m.mu.Lock()
 			if !m.Sup.Running(vmService(g.spec.Name)) {
 				m.stopTPM(g)
+				m.Log.Info("vm stopped", "vm", g.spec.Name)
 			}
 			m.mu.Unlock()
-			m.Log.Info("vm stopped", "vm", g.spec.Name)
 			return
 		case <-tick.C:
 		}

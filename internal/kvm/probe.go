@@ -24,7 +24,7 @@ type Command func(ctx context.Context, args ...string) *exec.Cmd
 func Probe(ctx context.Context, qemu Command) (bool, string) {
 	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
 	if err != nil {
-		return false, fmt.Sprintf("/dev/kvm: %v", err)
+		return false, err.Error()
 	}
 	f.Close()
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)

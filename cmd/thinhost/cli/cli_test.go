@@ -171,3 +171,37 @@ func TestFlashNeedsConfirmation(t *testing.T) {
 		t.Errorf("with --yes: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }
+
+// TestVMArgsLaptop is the acceptance of `thinhost vm args`: the laptop
+// profile's Windows 11 guest gets q35, secure pflash with OVMF's Secure
+// Boot code and a per-VM variable store, an emulated TPM, virtio-blk and
+// virtio-net.
+func TestVMArgsLaptop(t *testing.T) {
+	stdout, stderr, code := runCLI(t, "vm", "args", "../../../examples/laptop.hcl", "--cpus", "8", "--memory", "16GiB", "--cpu-vendor", "GenuineIntel")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{
+		"/system/usr/bin/qemu-system-x86_64 \\\n",
+		"-machine q35,smm=on,hpet=off",
+		"-global driver=cfi.pflash01,property=secure,value=on",
+		"if=pflash,format=raw,unit=0,readonly=on,file=/system/usr/share/OVMF/OVMF_CODE_4M.secboot.fd",
+		"if=pflash,format=raw,unit=1,file=/data/vms/windows/OVMF_VARS.fd",
+		"-tpmdev emulator,id=tpm0,chardev=chrtpm", "-device tpm-tis,tpmdev=tpm0",
+		"-device virtio-blk-pci,drive=disk0", "-device virtio-net-pci,netdev=net0",
+		"-accel kvm", "hv_relaxed", "-smp 7,", "-m 12288M",
+		"file=/dev/disk/by-partlabel/thinhost-windows-install",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("vm args lacks %q:\n%s", want, stdout)
+		}
+	}
+	stdout, _, code = runCLI(t, "vm", "args", "../../../examples/laptop.hcl", "--kvm=false")
+	if code != 0 || !strings.Contains(stdout, "-accel tcg,thread=multi") || strings.Contains(stdout, "hv_relaxed") {
+		t.Errorf("--kvm=false: exit %d\n%s", code, stdout)
+	}
+	_, stderr, code = runCLI(t, "vm", "args", "../../../examples/laptop.hcl", "--vm", "nope")
+	if code == 0 || !strings.Contains(stderr, `no vm "nope" (it has: windows)`) {
+		t.Errorf("--vm nope: exit %d, %q", code, stderr)
+	}
+}

@@ -1,14 +1,18 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/thinhost/thinhost/hostd/api"
+	"github.com/thinhost/thinhost/hostd/vm"
+	"github.com/thinhost/thinhost/profiles"
 )
 
 func ctlCmd(e *env) *cobra.Command {
@@ -61,7 +65,14 @@ boot: /data/state/api-token on the host. THINHOST_TOKEN works too.`,
 			for _, s := range st.Services {
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", s.Name, s.State, s.Pid, s.Restarts, dash(s.LastExit))
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if len(st.VMs) > 0 {
+				fmt.Fprintln(e.stdout)
+				printVMs(e.stdout, st.VMs)
+			}
+			return nil
 		},
 	}
 	var follow bool
@@ -90,9 +101,95 @@ boot: /data/state/api-token on the host. THINHOST_TOKEN works too.`,
 			return client().Restart(cmd.Context(), args[0])
 		},
 	}
+	vmc := &cobra.Command{
+		Use:   "vm NAME start|stop|status|snapshot|reset|console|install-on|install-off",
+		Short: "Control a guest",
+		Long: `vm controls one of the host's guests:
+
+  start        start it (creating its disk, UEFI variables and TPM state the first time)
+  stop         ACPI shutdown, waiting up to its shutdown_timeout, then stop QEMU
+  status       its state, resources, install mode, snapshot and disk use
+  snapshot     make the current disk the read-only base; later writes go to an overlay
+  reset        drop the overlay (everything since the snapshot) and start it again
+  console      follow its serial console (QEMU's output) in hostd's log
+  install-on   attach the install media and boot from them at its next start
+  install-off  end install mode (it also ends when the guest boots from its disk)`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, action := args[0], args[1]
+			c := client()
+			switch action {
+			case "status":
+				st, err := c.Status(cmd.Context())
+				if err != nil {
+					return fmt.Errorf("status of %s: %w", addr, err)
+				}
+				for _, v := range st.VMs {
+					if v.Name == name {
+						printVMs(e.stdout, []vm.Status{v})
+						for _, n := range v.Notes {
+							fmt.Fprintln(e.stdout, "note:", n)
+						}
+						return nil
+					}
+				}
+				return fmt.Errorf("%s has no vm %q", addr, name)
+			case "console":
+				return c.Logs(cmd.Context(), true, &lineFilter{w: e.stdout, match: "service=vm-" + name + " "})
+			}
+			msg, err := c.VM(cmd.Context(), name, action)
+			if err != nil {
+				return fmt.Errorf("vm %s %s on %s: %w", name, action, addr, err)
+			}
+			fmt.Fprintln(e.stdout, msg)
+			return nil
+		},
+	}
 	cmd.AddCommand(status, logs, power("poweroff", "Shut the host down cleanly and power it off"),
-		power("reboot", "Shut the host down cleanly and reboot it"), restart)
+		power("reboot", "Shut the host down cleanly and reboot it"), restart, vmc)
 	return cmd
+}
+
+func printVMs(w io.Writer, vms []vm.Status) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "VM\tSTATE\tACCEL\tMEMORY\tCPUS\tINSTALL\tSNAPSHOT\tDISK\tOVERLAY\tDISPLAY")
+	for _, v := range vms {
+		snap := "-"
+		if !v.Snapshot.IsZero() {
+			snap = v.Snapshot.Format("2006-01-02 15:04")
+		}
+		install := "no"
+		if v.Install {
+			install = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d MiB\t%d\t%s\t%s\t%s\t%s\t%s\n", v.Name, v.State, v.Accel, v.MemoryMiB, v.CPUs,
+			install, snap, profiles.FormatSize(v.DiskBytes), profiles.FormatSize(v.OverlayBytes), v.Display)
+	}
+	tw.Flush()
+}
+
+// lineFilter passes through the lines that contain match.
+type lineFilter struct {
+	w     io.Writer
+	match string
+	buf   []byte
+}
+
+func (f *lineFilter) Write(p []byte) (int, error) {
+	f.buf = append(f.buf, p...)
+	for {
+		i := bytes.IndexByte(f.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := f.buf[:i+1]
+		if bytes.Contains(line, []byte(f.match)) {
+			if _, err := f.w.Write(line); err != nil {
+				return 0, err
+			}
+		}
+		f.buf = f.buf[i+1:]
+	}
 }
 
 func humanMiB(n int64) string { return fmt.Sprintf("%d MiB", n>>20) }

@@ -70,7 +70,9 @@ func TestBuildAndBoot(t *testing.T) {
 
 	dir := t.TempDir()
 	img := filepath.Join(dir, "out", "test.img")
-	stdout, stderr, code := runCLI(t, "build", profile, "-o", img)
+	// The test guest is TestGuestLifecycle's; here it stays stopped.
+	guestVars := []string{"-var", "guest_initrd=" + buildGuest(t), "-var", "guest_autostart=false"}
+	stdout, stderr, code := runCLI(t, append([]string{"build", profile, "-o", img}, guestVars...)...)
 	if code != 0 {
 		t.Fatalf("build exited %d:\n%s\n%s", code, stdout, stderr)
 	}
@@ -106,7 +108,7 @@ func TestBuildAndBoot(t *testing.T) {
 	// The same inputs again: the same bytes (before any boot writes to
 	// the data partition).
 	img2 := filepath.Join(dir, "out", "again.img")
-	if _, stderr, code := runCLI(t, "build", profile, "-o", img2); code != 0 {
+	if _, stderr, code := runCLI(t, append([]string{"build", profile, "-o", img2}, guestVars...)...); code != 0 {
 		t.Fatalf("second build exited %d: %s", code, stderr)
 	}
 	if a, b := imagetest.Hash(t, img), imagetest.Hash(t, img2); a != b {

@@ -17,8 +17,8 @@ func validateCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "%s: valid (host %q, %d artifact(s), %d module(s) requested)\n",
-				args[0], prof.Host.Hostname, len(prof.Artifacts), len(prof.Host.Kernel.Modules))
+			fmt.Fprintf(e.stdout, "%s: valid (host %q, %d artifact(s), %d module(s) requested, %d vm(s))\n",
+				args[0], prof.Host.Hostname, len(prof.Artifacts), len(prof.Host.Kernel.Modules), len(prof.VMs))
 			return nil
 		},
 	}

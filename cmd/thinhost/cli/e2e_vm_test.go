@@ -1,0 +1,168 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/thinhost/thinhost/hostd"
+	"github.com/thinhost/thinhost/images/qemu"
+	"github.com/thinhost/thinhost/internal/testenv"
+	"github.com/thinhost/thinhost/internal/testguest"
+	"github.com/thinhost/thinhost/profiles"
+)
+
+// buildGuest builds the test guest's initramfs for examples/qemu-test.hcl
+// (its guest_initrd variable).
+func buildGuest(t *testing.T) string {
+	t.Helper()
+	root := testenv.RepoRoot()
+	out := filepath.Join(t.TempDir(), "guest-initrd.cpio")
+	cache := filepath.Join(t.TempDir(), "cache")
+	if err := testguest.Build(context.Background(), root, cache, filepath.Join(root, "examples/kernel/linux-image-amd64.deb"), out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestGuestLifecycle is the Windows-guest issue's acceptance with the test
+// guest standing in for Windows: the booted host starts the guest defined
+// in examples/qemu-test.hcl (under TCG inside TCG), whose console lines
+// reach the API's log; a snapshot, a write after it, and a reset that
+// brings back the disk without that write; and a host power-off that
+// shuts the guest down first.
+func TestGuestLifecycle(t *testing.T) {
+	testenv.NeedE2E(t)
+	testenv.NeedTool(t, "qemu-system-x86_64")
+	root := testenv.RepoRoot()
+	testenv.NeedFile(t, filepath.Join(root, "examples", "kernel", "linux-image-amd64.deb"), "examples/setup-debian.sh fetches it")
+	t.Setenv("THINHOST_CACHE", filepath.Join(t.TempDir(), "cache"))
+	img := filepath.Join(t.TempDir(), "guest.img")
+	stdout, stderr, code := runCLI(t, "build", filepath.Join(root, "examples", "qemu-test.hcl"), "-o", img,
+		"-var", "guest_initrd="+buildGuest(t))
+	if code != 0 {
+		t.Fatalf("build exited %d:\n%s\n%s", code, stdout, stderr)
+	}
+	// The system image carries what runs guests.
+	for _, f := range []string{"/usr/bin/qemu-system-x86_64", "/usr/bin/qemu-img", "/usr/bin/swtpm",
+		"accel-tcg-x86_64.so", "OVMF_CODE_4M.secboot.fd", "OVMF_VARS_4M.ms.fd", "/usr/share/qemu/bios-256k.bin",
+		"/vms/guest/kernel", "/vms/guest/initrd"} {
+		if !strings.Contains(readManifest(t, img+".manifest.json"), f) {
+			t.Errorf("the system image's manifest lacks %s", f)
+		}
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	con := newConsoleWatch(400, hostd.ReadyLine)
+	m, err := qemu.Start(context.Background(), qemu.Config{
+		Image: img, NoReboot: true, Stdout: con, Stderr: con, MemoryMiB: 1536, CPUs: 2,
+		Forwards: []qemu.Forward{{Host: port, Guest: profiles.DefaultAPIPort}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Kill()
+	select {
+	case <-con.Ready():
+	case <-m.Done():
+		t.Fatalf("QEMU exited before ready:\n%s", strings.Join(con.Tail(), "\n"))
+	case <-time.After(5 * time.Minute):
+		t.Fatalf("not ready:\n%s", strings.Join(con.Tail(), "\n"))
+	}
+	ready := time.Now()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	const token = "qemu-test-token-not-secret"
+	ctl := func(args ...string) string {
+		t.Helper()
+		stdout, stderr, code := runCLI(t, append([]string{"ctl", "--addr", addr, "--token", token}, args...)...)
+		if code != 0 {
+			t.Fatalf("ctl %s: exit %d: %s\n%s", strings.Join(args, " "), code, stderr, strings.Join(con.Tail(), "\n"))
+		}
+		return stdout
+	}
+	// logCount counts the guest's console lines containing text in the
+	// host's log, read through the API.
+	logCount := func(text string) int {
+		return strings.Count(ctl("logs"), "thinhost-guest: "+text)
+	}
+	waitLog := func(text string, n int, timeout time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(timeout)
+		for logCount(text) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("the guest's %q was seen %d times, want %d; host console:\n%s", text, logCount(text), n, strings.Join(con.Tail(), "\n"))
+			}
+			time.Sleep(2 * time.Second)
+		}
+	}
+
+	// Autostart: the guest's first console line, then its first boot.
+	for !con.Seen(testguest.Marker + "up") {
+		if time.Since(ready) > 5*time.Minute {
+			t.Fatalf("no guest console line within 5 minutes of ready:\n%s", strings.Join(con.Tail(), "\n"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("guest's first console line %.1fs after hostd ready (TCG inside TCG)", time.Since(ready).Seconds())
+	waitLog("found=none", 1, 3*time.Minute)
+	waitLog("wrote=boot-1", 1, time.Minute)
+	st := ctl("vm", "guest", "status")
+	t.Logf("ctl vm guest status:\n%s", st)
+	if !strings.Contains(st, "guest  running  tcg") {
+		t.Errorf("vm status: %q", st)
+	}
+
+	// Snapshot: an ACPI shutdown, the disk frozen as the base, the guest
+	// started on an overlay; it finds boot 1 and writes boot 2 there.
+	t.Log(ctl("vm", "guest", "snapshot"))
+	waitLog("power button: powering off", 1, time.Minute)
+	waitLog("found=boot-1", 1, 4*time.Minute)
+	waitLog("wrote=boot-2", 1, time.Minute)
+
+	// Reset drops the overlay: the guest finds boot 1 again, not boot 2.
+	t.Log(ctl("vm", "guest", "reset"))
+	waitLog("found=boot-1", 2, 4*time.Minute)
+	if n := logCount("found=boot-2"); n != 0 {
+		t.Errorf("after reset the guest found the write made after the snapshot")
+	}
+	t.Logf("reset: the disk came back without the write made after the snapshot")
+
+	// Host power-off: the guest goes first, then the data partition.
+	ctl("poweroff")
+	select {
+	case <-m.Done():
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("the host did not power off:\n%s", strings.Join(con.Tail(), "\n"))
+	}
+	order := []string{"thinhost: powering off", "thinhost: stopping vm-guest", testguest.Marker + "power button: powering off",
+		`msg="service stopped" svc=hostd svc=vm-guest`, "data partition unmounted"}
+	tail := strings.Join(con.Tail(), "\n")
+	at := 0
+	for _, want := range order {
+		i := strings.Index(tail[at:], want)
+		if i < 0 {
+			t.Fatalf("power-off: %q missing or out of order (want %q); console:\n%s", want, order, tail)
+		}
+		at += i + len(want)
+	}
+	t.Logf("host power-off stopped the guest first (ACPI), then unmounted the data partition")
+}
+
+func readManifest(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
