@@ -147,7 +147,7 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	defer os.RemoveAll(tmp)
 	hcfg := &config.Config{Hostname: prof.Host.Hostname, KernelRelease: kern.Release,
-		APIPort: prof.Host.APIPort, APIToken: prof.Host.APIToken, VMs: VMSpecs(prof)}
+		APIPort: prof.Host.APIPort, APIToken: prof.Host.APIToken, VMs: VMSpecs(prof), FileServer: FileServerSpec(prof)}
 	if mods != nil {
 		optional := map[string]bool{}
 		for _, o := range initramfs.Optional {
@@ -189,7 +189,14 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	system, err := systemFiles(append(append([]HostFile(nil), HostTools...), vmTools...))
+	tools := append(append([]HostFile(nil), HostTools...), vmTools...)
+	if len(prof.Shares) > 0 {
+		if err := needHostFiles(SambaFiles, "the profile's shares"); err != nil {
+			return nil, err
+		}
+		tools = append(tools, SambaFiles...)
+	}
+	system, err := systemFiles(tools)
 	if err != nil {
 		return nil, err
 	}

@@ -128,12 +128,21 @@ func vmFiles(ctx context.Context, cache *Cache, p *profiles.Profile, arts map[st
 	if sdl {
 		files = append(files, SDLFiles...)
 	}
-	for _, f := range files {
-		if _, err := os.Stat(f.Src); err != nil {
-			return nil, nil, fmt.Errorf("find %s for the profile's guests: %w (on Debian: apt-get install %s)", f.Src, err, debianPackageFor(f.Src))
-		}
+	if err := needHostFiles(files, "the profile's guests"); err != nil {
+		return nil, nil, err
 	}
 	return files, media, nil
+}
+
+// needHostFiles checks that the build machine has files, naming the Debian
+// package to install for a missing one.
+func needHostFiles(files []HostFile, what string) error {
+	for _, f := range files {
+		if _, err := os.Stat(f.Src); err != nil {
+			return fmt.Errorf("find %s for %s: %w (on Debian: apt-get install %s)", f.Src, what, err, debianPackageFor(f.Src))
+		}
+	}
+	return nil
 }
 
 func debianPackageFor(path string) string {
@@ -150,6 +159,12 @@ func debianPackageFor(path string) string {
 		return "qemu-utils"
 	case strings.Contains(path, "ui-sdl"):
 		return "qemu-system-gui"
+	case strings.Contains(path, "smbd"):
+		return "samba"
+	case strings.Contains(path, "smbpasswd"):
+		return "samba-common-bin"
+	case strings.Contains(path, "gconv"):
+		return "libc6"
 	}
 	return "qemu-system-x86"
 }

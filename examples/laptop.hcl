@@ -66,6 +66,18 @@ host {
   }
 }
 
+# The user's files live here, on the data partition, not in Windows: a
+# reinstall or reset of Windows loses none of them. Windows maps them with
+# the `net use` lines `thinhost ctl shares` prints (\\10.0.2.2\files).
+# The password is generated on first boot; `thinhost ctl shares` shows it.
+file_server {
+  user = "thin"
+}
+
+share "files" {
+  drive = "Z"
+}
+
 # Windows 11 as the laptop's desktop. Its disk, UEFI variables and TPM
 # state live on the data partition (/data/vms/windows); the ISOs are carried
 # in the image as raw partitions and attached until Windows boots from its

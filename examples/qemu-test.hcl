@@ -24,6 +24,19 @@ variable "guest_initrd" {
   description = "The test guest's initramfs; setup-debian.sh builds it (go run ./internal/testguest/mkguest)"
 }
 
+variable "share_password" {
+  type        = string
+  default     = "thin-test-password"
+  sensitive   = true
+  description = "The share user's password (-var share_password=...)"
+}
+
+variable "share_network" {
+  type        = bool
+  default     = true
+  description = "Serve the shares on the host's network too, so run --forward 44445:445 reaches them"
+}
+
 variable "guest_autostart" {
   type        = bool
   default     = true
@@ -55,6 +68,26 @@ host {
       "vfat", "ext4", "squashfs",
     ]
   }
+}
+
+# The file share: SMB by smbd, for the user "thin". Tests reach it from the
+# build machine with `thinhost run IMAGE --forward 44445:445`, which needs
+# the host's network; laptop.hcl leaves that off (the guest alone reaches
+# its shares, at 10.0.2.2).
+file_server {
+  user                  = "thin"
+  password              = var.share_password
+  serve_on_host_network = var.share_network
+}
+
+share "files" {
+  drive = "Z"
+}
+
+share "media" {
+  path      = "media"
+  read_only = true
+  drive     = "M"
 }
 
 # A tiny Linux guest that stands in for Windows in tests: the same kernel

@@ -140,3 +140,6 @@ func readMeminfo() api.Memory {
 	}
 	return m
 }
+
+// Shares implements api.Backend.
+func (d *Daemon) Shares() *api.Shares { return d.sharesStatus() }

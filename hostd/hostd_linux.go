@@ -51,6 +51,8 @@ type Daemon struct {
 	data  *DataStatus
 	sup   *supervise.Supervisor
 	vms   *vm.Manager
+	// sharePW is the share user's password, sharePWFrom where it is from.
+	sharePW, sharePWFrom string
 	power chan string
 	// logFile copies the log to the data partition; stopLog ends it.
 	logFile *logFile
@@ -113,6 +115,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	d.stopLog = stopLog
+	d.setupShares(ctx)
 	d.setupVMs(ctx)
 
 	apiCtx, stopAPI := context.WithCancel(context.Background())

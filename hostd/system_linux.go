@@ -21,7 +21,7 @@ const SystemDir = "/system"
 const (
 	systemLoader  = SystemDir + "/lib64/ld-linux-x86-64.so.2"
 	systemLibPath = SystemDir + "/lib/x86_64-linux-gnu:" + SystemDir + "/usr/lib/x86_64-linux-gnu:" +
-		SystemDir + "/usr/lib/x86_64-linux-gnu/swtpm"
+		SystemDir + "/usr/lib/x86_64-linux-gnu/swtpm:" + SystemDir + "/usr/lib/x86_64-linux-gnu/samba"
 )
 
 // mountSystem mounts system slot A (squashfs) read-only on SystemDir.
@@ -41,11 +41,27 @@ func mountSystem(ctx context.Context, log *slog.Logger) error {
 	return nil
 }
 
+// systemProgram is how a supervised service runs program from the system
+// image: the loader's path and its arguments.
+func systemProgram(program string, args ...string) (string, []string) {
+	return systemLoader, append([]string{"--library-path", systemLibPath, SystemDir + program}, args...)
+}
+
+// systemEnv is the environment of the system image's programs: glibc's
+// character-set modules and QEMU's modules where the image keeps them.
+func systemEnv() []string {
+	return append(os.Environ(), "MKE2FS_CONFIG="+SystemDir+"/etc/mke2fs.conf",
+		"GCONV_PATH="+SystemDir+"/usr/lib/x86_64-linux-gnu/gconv",
+		"QEMU_MODULE_DIR="+QEMUModuleDir,
+		// display = "sdl" draws on the panel through KMS, without X.
+		"SDL_VIDEODRIVER=kmsdrm")
+}
+
 // systemCommand runs program (an absolute path inside the system image,
 // such as "/sbin/mke2fs") from the mounted system image.
 func systemCommand(ctx context.Context, program string, args ...string) *exec.Cmd {
-	argv := append([]string{"--library-path", systemLibPath, SystemDir + program}, args...)
-	cmd := exec.CommandContext(ctx, systemLoader, argv...)
-	cmd.Env = append(os.Environ(), "MKE2FS_CONFIG="+SystemDir+"/etc/mke2fs.conf")
+	path, argv := systemProgram(program, args...)
+	cmd := exec.CommandContext(ctx, path, argv...)
+	cmd.Env = systemEnv()
 	return cmd
 }

@@ -55,14 +55,11 @@ func (d *Daemon) setupVMs(ctx context.Context) {
 	}
 	d.vms = vm.NewManager(&vm.Manager{
 		Log: log, Sup: d.sup, Host: host,
-		Program: func(program string, args ...string) (string, []string) {
-			return systemLoader, append([]string{"--library-path", systemLibPath, SystemDir + program}, args...)
-		},
-		Env: append(os.Environ(), "QEMU_MODULE_DIR="+QEMUModuleDir,
-			// display = "sdl" draws on the panel through KMS, without X.
-			"SDL_VIDEODRIVER=kmsdrm"),
+		Program:  systemProgram,
+		Env:      systemEnv(),
 		StateDir: filepath.Join(DataDir, "vms"), RunDir: "/run/vms",
-		Notes: notes,
+		Notes:  notes,
+		Helper: func() map[string]string { return HelperFiles(cfg.FileServer) },
 	}, cfg.VMs)
 }
 

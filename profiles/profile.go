@@ -28,6 +28,9 @@ type Profile struct {
 	Host      Host
 	Storage   Storage
 	VMs       []*VM
+	// FileServer and Shares are the SMB file share the guest maps.
+	FileServer FileServer
+	Shares     []*Share
 }
 
 // Artifact returns the artifact with the given name, or nil.
@@ -71,6 +74,8 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "host"},
 		{Type: "storage"},
 		{Type: "vm", LabelNames: []string{"name"}},
+		{Type: "file_server"},
+		{Type: "share", LabelNames: []string{"name"}},
 	},
 }
 
@@ -102,7 +107,7 @@ func (ps *Parser) decode(filename string, body hcl.Body, opts Options, diags hcl
 	prof := &Profile{Path: filename, Dir: filepath.Dir(filename)}
 
 	// Variables first: every other block may refer to var.NAME.
-	var varBlocks, artBlocks, hostBlocks, storageBlocks, vmBlocks []*hcl.Block
+	var varBlocks, artBlocks, hostBlocks, storageBlocks, vmBlocks, fsBlocks, shareBlocks []*hcl.Block
 	for _, b := range content.Blocks {
 		switch b.Type {
 		case "variable":
@@ -115,6 +120,10 @@ func (ps *Parser) decode(filename string, body hcl.Body, opts Options, diags hcl
 			storageBlocks = append(storageBlocks, b)
 		case "vm":
 			vmBlocks = append(vmBlocks, b)
+		case "file_server":
+			fsBlocks = append(fsBlocks, b)
+		case "share":
+			shareBlocks = append(shareBlocks, b)
 		}
 	}
 	vars, d := ps.decodeVariables(varBlocks, opts)
@@ -135,6 +144,11 @@ func (ps *Parser) decode(filename string, body hcl.Body, opts Options, diags hcl
 	})
 	diags = append(diags, d...)
 	diags = append(diags, decodeVMs(vmBlocks, ctx, prof)...)
+	prof.FileServer = FileServer{User: DefaultShareUser}
+	diags = append(diags, decodeSingleton(fsBlocks, "file_server", body, false, func(b *hcl.Block) hcl.Diagnostics {
+		return decodeFileServer(b, ctx, &prof.FileServer)
+	})...)
+	diags = append(diags, decodeShares(shareBlocks, ctx, prof)...)
 
 	if diags.HasErrors() {
 		return nil, diags

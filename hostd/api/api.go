@@ -6,6 +6,8 @@
 //	GET  /v1/status                    host, memory, data partition, services
 //	GET  /v1/logs[?follow=1]           hostd's log, as text lines
 //	POST /v1/services/NAME/restart
+//	GET  /v1/shares                    the file server: user, password, listeners, shares
+//	POST /v1/discard                   reads and drops the body (throughput measurements)
 //	POST /v1/vms/NAME/ACTION             start, stop, snapshot, reset, install-on, install-off
 //	POST /v1/poweroff, POST /v1/reboot
 //
@@ -14,6 +16,7 @@ package api
 
 import (
 	"context"
+	"io"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -39,6 +42,34 @@ type Status struct {
 	VMs      []vm.Status        `json:"vms"`
 }
 
+// Shares is GET /v1/shares: the file server and its shares.
+type Shares struct {
+	User string `json:"user"`
+	// Password is the share user's password (the API is token-protected);
+	// PasswordFrom says where it comes from.
+	Password     string `json:"password"`
+	PasswordFrom string `json:"password_from"`
+	HostNetwork  bool   `json:"host_network"`
+	// Listen are the addresses smbd really listens on (from the kernel).
+	Listen []string `json:"listen"`
+	Shares []Share  `json:"shares"`
+}
+
+// Share is one share's state.
+type Share struct {
+	Name     string `json:"name"`
+	Path     string `json:"path"`
+	ReadOnly bool   `json:"read_only"`
+	Drive    string `json:"drive,omitempty"`
+	// UsedBytes is what its files take; UsageComplete is false when the
+	// count stopped at its time budget.
+	UsedBytes     int64 `json:"used_bytes"`
+	UsageComplete bool  `json:"usage_complete"`
+	FreeBytes     int64 `json:"free_bytes"`
+	// NetUse is the Windows command that maps it.
+	NetUse string `json:"net_use"`
+}
+
 // Memory is the host's memory in bytes.
 type Memory struct {
 	Total     int64 `json:"total"`
@@ -52,6 +83,8 @@ type Backend interface {
 	// Power powers off or reboots the host ("poweroff", "reboot"); it
 	// returns once the shutdown has begun.
 	Power(action string) error
+	// Shares is the file server's state, nil when the host serves none.
+	Shares() *Shares
 	// VM runs one of vm.Actions on a guest and says what it did; an
 	// unknown guest is an error wrapping vm.ErrUnknown.
 	VM(ctx context.Context, name, action string) (string, error)
@@ -93,6 +126,25 @@ func (s *Server) Handler(requireToken bool) http.Handler {
 		_ = enc.Encode(s.Backend.Status())
 	})
 	route(http.MethodGet, "/v1/logs", s.logs)
+	route(http.MethodGet, "/v1/shares", func(w http.ResponseWriter, r *http.Request) {
+		sh := s.Backend.Shares()
+		if sh == nil {
+			http.Error(w, "this host serves no shares (the profile has no share blocks)", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(sh)
+	})
+	route(http.MethodPost, "/v1/discard", func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		fmt.Fprintln(w, n)
+	})
 	route(http.MethodPost, "/v1/services/", func(w http.ResponseWriter, r *http.Request) {
 		name, ok := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, "/v1/services/"), "/restart")
 		if !ok || name == "" || strings.Contains(name, "/") {

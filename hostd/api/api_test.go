@@ -50,6 +50,10 @@ func (f *fakeHost) Power(action string) error {
 	return nil
 }
 
+func (f *fakeHost) Shares() *Shares {
+	return &Shares{User: "thin", Password: "pw-123456", Shares: []Share{{Name: "files", NetUse: `net use Z: \\10.0.2.2\files`}}}
+}
+
 func (f *fakeHost) VM(ctx context.Context, name, action string) (string, error) {
 	switch {
 	case name != "windows":

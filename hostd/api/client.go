@@ -122,3 +122,19 @@ func (c *Client) VM(ctx context.Context, name, action string) (string, error) {
 	b, err := io.ReadAll(resp.Body)
 	return strings.TrimSpace(string(b)), err
 }
+
+// Shares returns GET /v1/shares.
+func (c *Client) Shares(ctx context.Context) (*Shares, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	resp, err := c.do(ctx, http.MethodGet, "/v1/shares")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var sh Shares
+	if err := json.NewDecoder(resp.Body).Decode(&sh); err != nil {
+		return nil, fmt.Errorf("read shares: %w", err)
+	}
+	return &sh, nil
+}

@@ -33,6 +33,28 @@ type Config struct {
 	ShutdownTimeout int `json:"shutdown_timeout,omitempty"`
 	// VMs are the guests hostd runs, in profile order.
 	VMs []VM `json:"vms,omitempty"`
+	// FileServer serves the shares (nil: none).
+	FileServer *FileServer `json:"file_server,omitempty"`
+}
+
+// FileServer is the SMB file share, served by smbd.
+type FileServer struct {
+	User string `json:"user"`
+	// Password is the profile's; "" makes hostd generate one on first
+	// boot and keep it on the data partition.
+	Password string `json:"password,omitempty"`
+	// HostNetwork serves on every address; otherwise on loopback only,
+	// which the guest reaches as 10.0.2.2.
+	HostNetwork bool    `json:"host_network,omitempty"`
+	Shares      []Share `json:"shares"`
+}
+
+// Share is one folder under the data partition's shares/.
+type Share struct {
+	Name     string `json:"name"`
+	Path     string `json:"path"`
+	ReadOnly bool   `json:"read_only,omitempty"`
+	Drive    string `json:"drive,omitempty"`
 }
 
 // VM is one guest, resolved by the builder: file paths are where the image

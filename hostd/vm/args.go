@@ -85,6 +85,10 @@ type State struct {
 	Install bool
 	// Overlay is set after a snapshot: the guest writes to the overlay.
 	Overlay bool
+	// HelperDir, when set, is a folder shown to a Windows guest as a
+	// small read-only USB drive (QEMU's vvfat): the script that maps the
+	// host's shares.
+	HelperDir string
 }
 
 // Firmware files, relative to Host.Root (Debian's ovmf package).
@@ -249,6 +253,9 @@ func Args(spec *config.VM, host Host, p Paths, st State) []string {
 			add("-device", dev)
 		}
 	}
+	if st.HelperDir != "" {
+		add("-drive", "if=none,id=helper,format=raw,readonly=on,file.driver=vvfat,file.dir="+esc(st.HelperDir)+",file.label=THINHOST")
+	}
 	if spec.Kernel != "" {
 		add("-kernel", spec.Kernel)
 		if spec.Initrd != "" {
@@ -271,6 +278,9 @@ func Args(spec *config.VM, host Host, p Paths, st State) []string {
 	add("-device", "qemu-xhci,id=xhci")
 	if windows || spec.Display != "none" {
 		add("-device", "usb-tablet,bus=xhci.0")
+	}
+	if st.HelperDir != "" {
+		add("-device", "usb-storage,bus=xhci.0,drive=helper,removable=on")
 	}
 	for _, u := range spec.USB {
 		v, pr, _ := strings.Cut(u, ":")

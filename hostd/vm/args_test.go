@@ -44,7 +44,7 @@ func TestArgsGolden(t *testing.T) {
 		host Host
 		st   State
 	}{
-		{"windows11-install", windows11(), laptop, State{Install: true}},
+		{"windows11-install", windows11(), laptop, State{Install: true, HelperDir: "/run/vms/windows/helper"}},
 		{"windows11-snapshot-amd", windows11(), amd, State{Overlay: true}},
 		{"windows10-vnc", win10, laptop, State{}},
 		{"linux", linux, laptop, State{}},

@@ -74,6 +74,9 @@ type Manager struct {
 	StateDir, RunDir string
 	// Notes are said about every guest (such as "KVM unusable: TCG").
 	Notes []string
+	// Helper returns the files a Windows guest finds on its THINHOST
+	// drive (the script that maps the shares); nil or empty: no drive.
+	Helper func() map[string]string
 
 	mu     sync.Mutex // serialises actions
 	guests []*guest
@@ -155,6 +158,9 @@ func (m *Manager) start(ctx context.Context, g *guest) error {
 		return fmt.Errorf("prepare vm %s: %w", name, err)
 	}
 	st := m.state(g)
+	if err := m.writeHelper(g, &st); err != nil {
+		return fmt.Errorf("prepare vm %s: %w", name, err)
+	}
 	if g.spec.TPM {
 		if err := m.startTPM(ctx, g); err != nil {
 			return err
@@ -425,6 +431,29 @@ func (m *Manager) prepare(ctx context.Context, g *guest) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// writeHelper puts the helper files in the guest's run directory, for
+// Windows guests, and sets st.HelperDir.
+func (m *Manager) writeHelper(g *guest, st *State) error {
+	if m.Helper == nil || !strings.HasPrefix(g.spec.OS, "windows") {
+		return nil
+	}
+	files := m.Helper()
+	if len(files) == 0 {
+		return nil
+	}
+	dir := filepath.Join(g.paths.RunDir, "helper")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	st.HelperDir = dir
 	return nil
 }
 

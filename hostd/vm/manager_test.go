@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -153,6 +154,7 @@ func TestManagerWindows11Machine(t *testing.T) {
 		ShutdownTimeout: 2}
 	var s sink
 	m := newManager(t, &s, spec)
+	m.Helper = func() map[string]string { return map[string]string{"map-drives.cmd": "net use Z: \\\\10.0.2.2\\files\r\n"} }
 	defer m.StopAll()
 	ctx := context.Background()
 	if err := m.Start(ctx, "windows"); err != nil {
@@ -173,6 +175,17 @@ func TestManagerWindows11Machine(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	if st := m.Status()[0]; st.State != "running" || st.Restarts != 0 {
 		t.Fatalf("QEMU did not stay up: %+v; output:\n%s", st, strings.Join(s.lines, "\n"))
+	}
+	// A crash (QEMU killed) is restarted by the supervisor.
+	if err := syscall.Kill(m.Status()[0].Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for st := m.Status()[0]; st.Restarts < 1 || st.State != "running"; st = m.Status()[0] {
+		if time.Now().After(deadline) {
+			t.Fatalf("QEMU not restarted after a crash: %+v", st)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	if err := m.Stop("windows"); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"strings"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -101,6 +102,17 @@ boot: /data/state/api-token on the host. THINHOST_TOKEN works too.`,
 			return client().Restart(cmd.Context(), args[0])
 		},
 	}
+	shares := &cobra.Command{
+		Use: "shares", Short: "List the shares: paths, usage, and the line that maps each in Windows", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sh, err := client().Shares(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("shares of %s: %w", addr, err)
+			}
+			printShares(e.stdout, sh)
+			return nil
+		},
+	}
 	vmc := &cobra.Command{
 		Use:   "vm NAME start|stop|status|snapshot|reset|console|install-on|install-off",
 		Short: "Control a guest",
@@ -146,8 +158,39 @@ boot: /data/state/api-token on the host. THINHOST_TOKEN works too.`,
 		},
 	}
 	cmd.AddCommand(status, logs, power("poweroff", "Shut the host down cleanly and power it off"),
-		power("reboot", "Shut the host down cleanly and reboot it"), restart, vmc)
+		power("reboot", "Shut the host down cleanly and reboot it"), restart, shares, vmc)
 	return cmd
+}
+
+func printShares(w io.Writer, sh *api.Shares) {
+	fmt.Fprintf(w, "user      %s\n", sh.User)
+	fmt.Fprintf(w, "password  %s  (%s)\n", sh.Password, sh.PasswordFrom)
+	where := "the guest only (loopback, the guest's 10.0.2.2)"
+	if sh.HostNetwork {
+		where = "the guest and the host's network"
+	}
+	fmt.Fprintf(w, "served to %s; listening on %s\n\n", where, strings.Join(sh.Listen, ", "))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SHARE\tDRIVE\tACCESS\tPATH\tUSED\tFREE")
+	for _, s := range sh.Shares {
+		access, used := "read-write", profiles.FormatSize(s.UsedBytes)
+		if s.ReadOnly {
+			access = "read-only"
+		}
+		if !s.UsageComplete {
+			used = "≥" + used
+		}
+		drive := "-"
+		if s.Drive != "" {
+			drive = s.Drive + ":"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, drive, access, s.Path, used, profiles.FormatSize(s.FreeBytes))
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\nIn Windows (cmd.exe), each share maps with:")
+	for _, s := range sh.Shares {
+		fmt.Fprintln(w, "  "+s.NetUse)
+	}
 }
 
 func printVMs(w io.Writer, vms []vm.Status) {

@@ -362,6 +362,13 @@ func readDataFile(t *testing.T, img, path string) string {
 // for the rest of the test.
 func dataLoop(t *testing.T, img string) string {
 	t.Helper()
+	return dataLoopMode(t, img, false)
+}
+
+// dataLoopMode attaches the image's data partition to a loop device,
+// read-only unless writable.
+func dataLoopMode(t *testing.T, img string, writable bool) string {
+	t.Helper()
 	testenv.NeedRoot(t)
 	losetup := testenv.NeedTool(t, "losetup")
 	parts, err := images.ReadPartitions(img)
@@ -369,9 +376,12 @@ func dataLoop(t *testing.T, img string) string {
 		t.Fatal(err)
 	}
 	data := parts[len(parts)-1]
-	out, err := exec.Command(losetup, "--find", "--show", "--read-only",
-		"--offset", strconv.FormatInt(int64(data.Start)*512, 10),
-		"--sizelimit", strconv.FormatInt(data.Size(), 10), img).CombinedOutput()
+	args := []string{"--find", "--show", "--offset", strconv.FormatInt(int64(data.Start)*512, 10),
+		"--sizelimit", strconv.FormatInt(data.Size(), 10), img}
+	if !writable {
+		args = append([]string{"--read-only"}, args...)
+	}
+	out, err := exec.Command(losetup, args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("losetup: %v\n%s", err, out)
 	}

@@ -37,8 +37,17 @@ func main() {
 			}
 		}
 	}
-	say("up")
+	// Listen for the power button before saying "up", so a shutdown
+	// asked for right after that line is not lost.
+	for i := 0; i < 40; i++ {
+		if p, _ := filepath.Glob("/dev/input/event*"); len(p) > 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	go watchPowerButton()
+	time.Sleep(100 * time.Millisecond)
+	say("up")
 	if err := bootCount(); err != nil {
 		say("disk: %v", err)
 	}

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# bench/share.sh: share throughput, measured in one run on this machine:
+#   - a 1 GiB file written and read with smbclient through
+#     `thinhost run --forward` into the booted example image (TCG here);
+#   - beside it, a plain TCP stream of the same 1 GiB through the same
+#     kind of forward (QEMU user networking) into the booted host, to a sink
+#     (hostd's POST /v1/discard): the raw path SMB rides on; the goal is SMB
+#     at 0.8x or more of it;
+#   - for reference, a plain smbd on this machine over loopback.
+# It needs what examples/setup-debian.sh installs, and curl. Figures, not
+# verdicts: the machine is shared and noisy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+work=$(mktemp -d)
+qemu_pid=""
+smbd_pid=""
+cleanup() {
+	[ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null
+	[ -n "$smbd_pid" ] && kill "$smbd_pid" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+accel=${BENCH_ACCEL:-tcg}
+api=${BENCH_API_PORT:-18486}
+smb=${BENCH_SMB_PORT:-44446}
+size_mib=${BENCH_MIB:-1024}
+token=qemu-test-token-not-secret
+password=bench-share-password
+
+now() { date +%s.%N; }
+rate() { awk -v a="$1" -v b="$2" -v m="$size_mib" 'BEGIN { printf "%.1f", m / (b - a) }'; }
+
+go build -o "$work/thinhost" ./cmd/thinhost
+go run ./internal/testguest/mkguest -o "$work/guest-initrd.cpio" >/dev/null
+"$work/thinhost" build examples/qemu-test.hcl -o "$work/test.img" -var "guest_initrd=$work/guest-initrd.cpio" \
+	-var guest_autostart=false -var "share_password=$password" >/dev/null 2>&1
+# Room for the file: hostd grows the data partition into what is added.
+truncate -s "+$((size_mib * 2))M" "$work/test.img"
+head -c "$((size_mib << 20))" /dev/urandom >"$work/file.bin"
+
+"$work/thinhost" run "$work/test.img" --accel "$accel" --memory 2GiB --cpus 2 --forward "$api:8484" --forward "$smb:445" \
+	</dev/null >"$work/console.log" 2>&1 &
+qemu_pid=$!
+until grep -q "thinhost: hostd ready" "$work/console.log"; do
+	kill -0 "$qemu_pid" 2>/dev/null || { tail -30 "$work/console.log" >&2; exit 1; }
+	sleep 0.2
+done
+
+# Raw: the bytes through the forward into a sink in the host.
+t0=$(now)
+curl -sS -o /dev/null -X POST -T "$work/file.bin" -H "Authorization: Bearer $token" "http://127.0.0.1:$api/v1/discard"
+t1=$(now)
+raw=$(rate "$t0" "$t1")
+
+# SMB through the forward.
+S=(smbclient //127.0.0.1/files -p "$smb" -U "thin%$password")
+t0=$(now)
+"${S[@]}" -c "put $work/file.bin file.bin" >/dev/null
+t1=$(now)
+"${S[@]}" -c "get file.bin $work/back.bin" >/dev/null
+t2=$(now)
+smb_put=$(rate "$t0" "$t1")
+smb_get=$(rate "$t1" "$t2")
+cmp -s "$work/file.bin" "$work/back.bin" || { echo "bench: the file came back different" >&2; exit 1; }
+"$work/thinhost" ctl --addr "127.0.0.1:$api" --token "$token" poweroff >/dev/null
+while kill -0 "$qemu_pid" 2>/dev/null; do sleep 0.2; done
+qemu_pid=""
+
+# Reference: a plain smbd here over loopback, the same settings.
+mkdir -p "$work/samba"/{private,lock,state,cache,pid,ncalrpc} "$work/share"
+id thin >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin thin
+chown thin "$work/share"
+cat >"$work/samba/smb.conf" <<CONF
+[global]
+  server min protocol = SMB2_02
+  smb ports = 4446
+  interfaces = 127.0.0.1
+  bind interfaces only = yes
+  disable netbios = yes
+  map to guest = Never
+  load printers = no
+  passdb backend = tdbsam:$work/samba/private/passdb.tdb
+  private dir = $work/samba/private
+  lock directory = $work/samba/lock
+  state directory = $work/samba/state
+  cache directory = $work/samba/cache
+  pid directory = $work/samba/pid
+  ncalrpc dir = $work/samba/ncalrpc
+[files]
+  path = $work/share
+  read only = no
+  valid users = thin
+CONF
+printf '%s\n%s\n' "$password" "$password" | smbpasswd -c "$work/samba/smb.conf" -s -a thin >/dev/null
+smbd --foreground --no-process-group -s "$work/samba/smb.conf" >/dev/null 2>&1 &
+smbd_pid=$!
+sleep 1
+L=(smbclient //127.0.0.1/files -p 4446 -U "thin%$password")
+t0=$(now)
+"${L[@]}" -c "put $work/file.bin file.bin" >/dev/null
+t1=$(now)
+"${L[@]}" -c "get file.bin $work/back2.bin" >/dev/null
+t2=$(now)
+local_put=$(rate "$t0" "$t1")
+local_get=$(rate "$t1" "$t2")
+
+echo "share throughput, ${size_mib} MiB file ($accel host; one run)"
+printf '  raw TCP into the host (forward -> sink)   %7s MiB/s\n' "$raw"
+printf '  SMB write through the forward             %7s MiB/s  (%s of raw)\n' "$smb_put" "$(awk -v a="$smb_put" -v b="$raw" 'BEGIN { printf "%.2fx", a / b }')"
+printf '  SMB read through the forward              %7s MiB/s  (%s of raw)\n' "$smb_get" "$(awk -v a="$smb_get" -v b="$raw" 'BEGIN { printf "%.2fx", a / b }')"
+printf '  plain smbd on this machine, loopback      %7s MiB/s write, %s MiB/s read\n' "$local_put" "$local_get"

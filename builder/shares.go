@@ -1,0 +1,29 @@
+package builder
+
+import (
+	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/profiles"
+)
+
+// SambaFiles serve the shares: Debian's smbd (package samba) and smbpasswd
+// (samba-common-bin), with the character-set modules Samba asks glibc
+// for (its default DOS code page and UTF-16).
+var SambaFiles = []HostFile{
+	{Src: "/usr/sbin/smbd"},
+	{Src: "/usr/bin/smbpasswd"},
+	{Src: "/usr/lib/x86_64-linux-gnu/gconv/gconv-modules.cache"},
+	{Src: "/usr/lib/x86_64-linux-gnu/gconv/IBM850.so"},
+	{Src: "/usr/lib/x86_64-linux-gnu/gconv/UTF-16.so"},
+}
+
+// FileServerSpec is hostd's view of the profile's shares; nil without any.
+func FileServerSpec(p *profiles.Profile) *config.FileServer {
+	if len(p.Shares) == 0 {
+		return nil
+	}
+	fs := &config.FileServer{User: p.FileServer.User, Password: p.FileServer.Password, HostNetwork: p.FileServer.HostNetwork}
+	for _, s := range p.Shares {
+		fs.Shares = append(fs.Shares, config.Share{Name: s.Name, Path: s.Path, ReadOnly: s.ReadOnly, Drive: s.Drive})
+	}
+	return fs
+}

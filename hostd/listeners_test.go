@@ -1,0 +1,27 @@
+package hostd
+
+import (
+	"bufio"
+	"strings"
+	"testing"
+)
+
+func TestParseListeners(t *testing.T) {
+	tcp := `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:01BD 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0
+   1: 00000000:2124 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2 1 0 100 0 0 10 0
+   2: 0F02000A:01BD 0202000A:C350 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0 100 0 0 10 0
+   3: 00000000:01BD 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4 1 0 100 0 0 10 0
+`
+	got := ParseListeners(bufio.NewScanner(strings.NewReader(tcp)), 445)
+	if strings.Join(got, " ") != "127.0.0.1:445 0.0.0.0:445" {
+		t.Errorf("listeners = %q", got)
+	}
+	tcp6 := `  sl  local_address                         remote_address                        st
+   0: 00000000000000000000000001000000:01BD 00000000000000000000000000000000:0000 0A 0
+`
+	got = ParseListeners(bufio.NewScanner(strings.NewReader(tcp6)), 445)
+	if strings.Join(got, " ") != "[0:0:0:0:0:0:0:1]:445" {
+		t.Errorf("listeners6 = %q", got)
+	}
+}

@@ -1,0 +1,251 @@
+package hostd
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/thinhost/thinhost/hostd/api"
+	"github.com/thinhost/thinhost/hostd/supervise"
+)
+
+// shareUID and shareGID own the shares' files: the share user's account.
+const shareUID, shareGID = 1000, 1000
+
+// sharePasswordFile keeps the generated share password.
+var sharePasswordFile = filepath.Join(DataDir, "state", "share-password")
+
+// setupShares prepares and starts the file server: the share user's
+// account, the share folders on the data partition, smb.conf, the user's
+// password in Samba's database, and smbd under the supervisor.
+func (d *Daemon) setupShares(ctx context.Context) {
+	fsc := d.opts.Config.FileServer
+	log := d.opts.Log
+	if fsc == nil {
+		return
+	}
+	if d.data == nil || !d.data.Mounted {
+		log.Error("shares not served: they live on the data partition, which is not mounted")
+		return
+	}
+	if err := d.prepareShares(ctx); err != nil {
+		log.Error("shares not served", "err", err)
+		return
+	}
+	path, args := systemProgram("/usr/sbin/smbd", "--foreground", "--no-process-group", "--debug-stdout", "--configfile="+SMBConf)
+	if err := d.sup.Start(context.WithoutCancel(ctx), supervise.Service{
+		Name: "smbd", Path: path, Args: args, Env: systemEnv(),
+		// smbd ends its client connections on SIGTERM.
+		StopTimeout: 10 * time.Second,
+	}); err != nil {
+		log.Error("start smbd", "err", err)
+	}
+}
+
+func (d *Daemon) prepareShares(ctx context.Context) error {
+	fsc := d.opts.Config.FileServer
+	if err := addAccount(fsc.User); err != nil {
+		return fmt.Errorf("create the share user %s: %w", fsc.User, err)
+	}
+	pw, where, err := d.sharePassword()
+	if err != nil {
+		return err
+	}
+	d.sharePW, d.sharePWFrom = pw, where
+	for _, s := range fsc.Shares {
+		dir := filepath.Join(SharesDir, s.Path)
+		if err := os.MkdirAll(dir, 0o775); err != nil {
+			return fmt.Errorf("create share %s: %w", s.Name, err)
+		}
+		// The share's own folder belongs to the share user; what is in it
+		// is left as it is.
+		if err := os.Lchown(dir, shareUID, shareGID); err != nil {
+			return fmt.Errorf("chown share %s: %w", s.Name, err)
+		}
+	}
+	for _, sub := range []string{"private", "lock", "state", "cache", "pid", "ncalrpc"} {
+		if err := os.MkdirAll(filepath.Join(SambaDir, sub), 0o700); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(SMBConf, []byte(RenderSMBConf(fsc, SharesDir, SambaDir)), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", SMBConf, err)
+	}
+	// Samba's password database lives in /run: it is made afresh from the
+	// password each boot, so a changed profile password takes effect.
+	cmd := systemCommand(ctx, "/usr/bin/smbpasswd", "-c", SMBConf, "-s", "-a", fsc.User)
+	cmd.Env = systemEnv()
+	cmd.Stdin = strings.NewReader(pw + "\n" + pw + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("set the share password: smbpasswd: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	d.opts.Log.Info("shares ready", "shares", len(fsc.Shares), "user", fsc.User, "password", where, "host_network", fsc.HostNetwork)
+	return nil
+}
+
+// sharePassword is the profile's password, or the one kept on the data
+// partition (generated on first boot).
+func (d *Daemon) sharePassword() (pw, where string, err error) {
+	if p := d.opts.Config.FileServer.Password; p != "" {
+		return p, "the profile's password", nil
+	}
+	if b, err := os.ReadFile(sharePasswordFile); err == nil && len(strings.TrimSpace(string(b))) >= 8 {
+		return strings.TrimSpace(string(b)), sharePasswordFile, nil
+	}
+	raw := make([]byte, 9)
+	if _, err := rand.Read(raw); err != nil {
+		return "", "", err
+	}
+	pw = hex.EncodeToString(raw)
+	if err := os.WriteFile(sharePasswordFile, []byte(pw+"\n"), 0o600); err != nil {
+		return "", "", fmt.Errorf("store the share password in %s: %w", sharePasswordFile, err)
+	}
+	unix.Sync()
+	return pw, sharePasswordFile + " (generated)", nil
+}
+
+// addAccount gives the share user an account in /etc/passwd and
+// /etc/group (the initramfs's own, in RAM), as smbd needs one.
+func addAccount(user string) error {
+	if err := os.MkdirAll("/etc", 0o755); err != nil {
+		return err
+	}
+	for _, f := range []struct{ path, root, line string }{
+		{"/etc/passwd", "root:x:0:0:root:/root:/bin/sh", fmt.Sprintf("%s:x:%d:%d:thinhost share user:/nonexistent:/bin/false", user, shareUID, shareGID)},
+		{"/etc/group", "root:x:0:", fmt.Sprintf("%s:x:%d:", user, shareGID)},
+	} {
+		b, _ := os.ReadFile(f.path)
+		text := string(b)
+		for _, l := range []string{f.root, f.line} {
+			name := l[:strings.IndexByte(l, ':')+1]
+			if !hasLinePrefix(text, name) {
+				if text != "" && !strings.HasSuffix(text, "\n") {
+					text += "\n"
+				}
+				text += l + "\n"
+			}
+		}
+		if err := os.WriteFile(f.path, []byte(text), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func hasLinePrefix(text, prefix string) bool {
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// sharesStatus is GET /v1/shares.
+func (d *Daemon) sharesStatus() *api.Shares {
+	fsc := d.opts.Config.FileServer
+	if fsc == nil {
+		return nil
+	}
+	out := &api.Shares{User: fsc.User, Password: d.sharePW, PasswordFrom: d.sharePWFrom,
+		HostNetwork: fsc.HostNetwork, Listen: listeners(445)}
+	for _, s := range fsc.Shares {
+		dir := filepath.Join(SharesDir, s.Path)
+		used, complete := du(dir, 2*time.Second)
+		st := api.Share{Name: s.Name, Path: dir, ReadOnly: s.ReadOnly, Drive: s.Drive,
+			UsedBytes: used, UsageComplete: complete, NetUse: NetUse(fsc, s)}
+		var sfs unix.Statfs_t
+		if unix.Statfs(dir, &sfs) == nil {
+			st.FreeBytes = int64(sfs.Bavail) * sfs.Bsize
+		}
+		out.Shares = append(out.Shares, st)
+	}
+	return out
+}
+
+// du sums the sizes of the files under dir, giving up after budget.
+func du(dir string, budget time.Duration) (int64, bool) {
+	deadline := time.Now().Add(budget)
+	var total int64
+	complete := true
+	_ = filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			complete = false
+			return filepath.SkipAll
+		}
+		if e.Type().IsRegular() {
+			if fi, err := e.Info(); err == nil {
+				total += fi.Size()
+			}
+		}
+		return nil
+	})
+	return total, complete
+}
+
+// listeners reads the kernel's socket tables for TCP sockets listening on
+// port: what is really reachable, whatever smb.conf says.
+func listeners(port int) []string {
+	var out []string
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		fh, err := os.Open(f)
+		if err != nil {
+			continue
+		}
+		out = append(out, ParseListeners(bufio.NewScanner(fh), port)...)
+		fh.Close()
+	}
+	return out
+}
+
+// ParseListeners returns "ADDRESS:PORT" for each socket in LISTEN state on
+// port, from the lines of /proc/net/tcp or /proc/net/tcp6.
+func ParseListeners(sc *bufio.Scanner, port int) []string {
+	var out []string
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 4 || f[3] != "0A" {
+			continue
+		}
+		addr, p, ok := strings.Cut(f[1], ":")
+		n, err := strconv.ParseUint(p, 16, 16)
+		if !ok || err != nil || int(n) != port {
+			continue
+		}
+		out = append(out, procAddr(addr)+":"+strconv.Itoa(port))
+	}
+	return out
+}
+
+// procAddr decodes /proc/net/tcp's hex address: IPv4 as one little-endian
+// word, IPv6 as four.
+func procAddr(h string) string {
+	b, err := hex.DecodeString(h)
+	if err != nil {
+		return h
+	}
+	for i := 0; i+4 <= len(b); i += 4 {
+		b[i], b[i+1], b[i+2], b[i+3] = b[i+3], b[i+2], b[i+1], b[i]
+	}
+	if len(b) == 4 {
+		return fmt.Sprintf("%d.%d.%d.%d", b[0], b[1], b[2], b[3])
+	}
+	var parts []string
+	for i := 0; i+2 <= len(b); i += 2 {
+		parts = append(parts, fmt.Sprintf("%x", int(b[i])<<8|int(b[i+1])))
+	}
+	return "[" + strings.Join(parts, ":") + "]"
+}

@@ -1,0 +1,135 @@
+package hostd
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/thinhost/thinhost/hostd/config"
+)
+
+// Samba's runtime directories and files inside the host.
+const (
+	SambaDir  = "/run/samba"
+	SMBConf   = SambaDir + "/smb.conf"
+	SharesDir = DataDir + "/shares"
+	// GuestHostAddress is the host as a guest on QEMU's user network sees
+	// it: QEMU maps it to the host's loopback.
+	GuestHostAddress = "10.0.2.2"
+)
+
+// RenderSMBConf is smbd's configuration for fs, a pure function of it:
+// SMB2 or newer only, no guest access, no printing, no home shares, no
+// NetBIOS, symlinks followed only inside their share, and — unless the
+// profile opts in to the host's network — listening on loopback alone,
+// which is where the guest's 10.0.2.2 lands.
+func RenderSMBConf(fs *config.FileServer, sharesDir, runDir string) string {
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
+	w("# Written by hostd at boot from the image's profile; changes are lost.")
+	w("[global]")
+	w("  server role = standalone server")
+	w("  workgroup = WORKGROUP")
+	w("  netbios name = THINHOST")
+	w("  server string = thinhost")
+	w("  # SMB1 off: SMB2.02 (Vista) is the oldest dialect served.")
+	w("  server min protocol = SMB2_02")
+	w("  # Windows 11 24H2 requires signing and gets it; SMB3 clients may encrypt.")
+	w("  server signing = default")
+	w("  server smb encrypt = if_required")
+	w("  smb ports = 445")
+	w("  disable netbios = yes")
+	if fs.HostNetwork {
+		w("  # serve_on_host_network = true: every address of the host.")
+		w("  bind interfaces only = no")
+	} else {
+		w("  # Loopback only: the guest reaches it as %s; the host's network does not.", GuestHostAddress)
+		w("  interfaces = 127.0.0.1")
+		w("  bind interfaces only = yes")
+	}
+	w("  # No guest or anonymous access.")
+	w("  map to guest = Never")
+	w("  restrict anonymous = 2")
+	w("  usershare max shares = 0")
+	w("  # No printing.")
+	w("  load printers = no")
+	w("  printing = bsd")
+	w("  printcap name = /dev/null")
+	w("  disable spoolss = yes")
+	w("  # Symlinks are followed only when they stay inside their share.")
+	w("  follow symlinks = yes")
+	w("  wide links = no")
+	w("  allow insecure wide links = no")
+	w("  unix extensions = no")
+	w("  unix charset = UTF-8")
+	w("  passdb backend = tdbsam:%s", filepath.Join(runDir, "private", "passdb.tdb"))
+	for _, d := range []string{"private", "lock", "state", "cache", "pid", "ncalrpc"} {
+		key := d + " directory"
+		if d == "private" || d == "ncalrpc" {
+			key = d + " dir"
+		}
+		w("  %s = %s", key, filepath.Join(runDir, d))
+	}
+	w("  logging = stdout")
+	w("  log level = 1")
+	for _, s := range fs.Shares {
+		w("")
+		w("[%s]", s.Name)
+		w("  path = %s", filepath.Join(sharesDir, s.Path))
+		w("  valid users = %s", fs.User)
+		w("  guest ok = no")
+		w("  browseable = yes")
+		if s.ReadOnly {
+			w("  read only = yes")
+		} else {
+			w("  read only = no")
+			w("  force user = %s", fs.User)
+			w("  create mask = 0664")
+			w("  directory mask = 0775")
+		}
+	}
+	return b.String()
+}
+
+// NetUse is the Windows command that maps share s as its drive letter.
+func NetUse(fs *config.FileServer, s config.Share) string {
+	drive := "*"
+	if s.Drive != "" {
+		drive = s.Drive + ":"
+	}
+	return fmt.Sprintf(`net use %s \\%s\%s /user:%s /persistent:yes`, drive, GuestHostAddress, s.Name, fs.User)
+}
+
+// HelperFiles are what a Windows guest finds on its THINHOST drive: a
+// script that stores the share user's password in Windows' Credential
+// Manager (asking once), maps every share to its letter, and copies itself
+// into the Startup folder so the drives come back at each logon.
+func HelperFiles(fs *config.FileServer) map[string]string {
+	if fs == nil || len(fs.Shares) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\r\n", a...) }
+	w("@echo off")
+	w("rem thinhost: map the host's shares as drives. Run it once from the THINHOST")
+	w("rem drive; it copies itself into your Startup folder and runs at each logon.")
+	w("rem The password is the one `thinhost ctl shares` shows.")
+	w(`cmdkey /list:%s | find /i "%s" >nul || cmdkey /add:%s /user:%s /pass`, GuestHostAddress, fs.User, GuestHostAddress, fs.User)
+	for _, s := range fs.Shares {
+		drive := "*"
+		if s.Drive != "" {
+			drive = s.Drive + ":"
+			w(`if exist %s\ net use %s /delete /y >nul 2>&1`, drive, drive)
+		}
+		w(`net use %s \\%s\%s /persistent:yes`, drive, GuestHostAddress, s.Name)
+	}
+	w(`set startup=%%APPDATA%%\Microsoft\Windows\Start Menu\Programs\Startup`)
+	w(`if /i not "%%~dp0"=="%%startup%%\" copy /y "%%~f0" "%%startup%%\thinhost-map-drives.cmd" >nul`)
+	readme := "This drive comes from thinhost, the host this Windows runs on.\r\n\r\n" +
+		"Your files live on the host, not in Windows: resetting or reinstalling Windows loses none of them.\r\n" +
+		"Run map-drives.cmd once to map them:\r\n\r\n"
+	for _, s := range fs.Shares {
+		readme += "  " + NetUse(fs, s) + "\r\n"
+	}
+	return map[string]string{"map-drives.cmd": b.String(), "README.txt": readme}
+}

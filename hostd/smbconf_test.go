@@ -1,0 +1,98 @@
+package hostd
+
+import (
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/internal/testenv"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+func TestRenderSMBConfGolden(t *testing.T) {
+	fs := &config.FileServer{User: "thin", Shares: []config.Share{
+		{Name: "files", Path: "files", Drive: "Z"},
+		{Name: "media", Path: "media/library", ReadOnly: true},
+	}}
+	for name, hostNet := range map[string]bool{"smb-guest-only": false, "smb-host-network": true} {
+		fs.HostNetwork = hostNet
+		got := RenderSMBConf(fs, "/data/shares", "/run/samba")
+		golden := "testdata/" + name + ".conf"
+		if *update {
+			os.MkdirAll("testdata", 0o755)
+			if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(string(want), got); d != "" {
+			t.Errorf("%s differs (-want +got):\n%s", golden, d)
+		}
+	}
+}
+
+func TestNetUse(t *testing.T) {
+	fs := &config.FileServer{User: "thin"}
+	if got := NetUse(fs, config.Share{Name: "files", Drive: "Z"}); got != `net use Z: \\10.0.2.2\files /user:thin /persistent:yes` {
+		t.Errorf("NetUse = %s", got)
+	}
+	if got := NetUse(fs, config.Share{Name: "media"}); got != `net use * \\10.0.2.2\media /user:thin /persistent:yes` {
+		t.Errorf("NetUse = %s", got)
+	}
+}
+
+// TestSMBConfTestparm: Samba's own checker accepts every parameter.
+func TestSMBConfTestparm(t *testing.T) {
+	testparm := testenv.NeedTool(t, "testparm")
+	dir := t.TempDir()
+	fs := &config.FileServer{User: "thin", Shares: []config.Share{{Name: "files", Path: "files"}, {Name: "ro", Path: "ro", ReadOnly: true}}}
+	for _, d := range []string{"private", "lock", "state", "cache", "pid", "ncalrpc", "files", "ro"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf := filepath.Join(dir, "smb.conf")
+	if err := os.WriteFile(conf, []byte(RenderSMBConf(fs, dir, dir)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(testparm, "-s", "--suppress-prompt", conf).CombinedOutput()
+	if err != nil {
+		t.Fatalf("testparm: %v\n%s", err, out)
+	}
+	for _, bad := range []string{"Unknown parameter", "Ignoring unknown", "WARNING", "ERROR"} {
+		if strings.Contains(string(out), bad) {
+			t.Errorf("testparm says %q:\n%s", bad, out)
+		}
+	}
+}
+
+func TestHelperFiles(t *testing.T) {
+	if HelperFiles(nil) != nil {
+		t.Error("helper files without shares")
+	}
+	fs := &config.FileServer{User: "thin", Shares: []config.Share{{Name: "files", Drive: "Z"}, {Name: "media"}}}
+	got := HelperFiles(fs)
+	cmd := got["map-drives.cmd"]
+	for _, want := range []string{"cmdkey /add:10.0.2.2 /user:thin /pass\r\n", `net use Z: \\10.0.2.2\files /persistent:yes`,
+		`net use * \\10.0.2.2\media /persistent:yes`, `%APPDATA%\Microsoft\Windows\Start Menu\Programs\Startup`} {
+		if !strings.Contains(cmd, want) {
+			t.Errorf("map-drives.cmd lacks %q:\n%s", want, cmd)
+		}
+	}
+	if strings.Contains(cmd, "\n") && strings.Count(cmd, "\r\n") != strings.Count(cmd, "\n") {
+		t.Error("map-drives.cmd must have CRLF line ends")
+	}
+	if !strings.Contains(got["README.txt"], `net use Z: \\10.0.2.2\files /user:thin /persistent:yes`) {
+		t.Errorf("README.txt: %s", got["README.txt"])
+	}
+}
