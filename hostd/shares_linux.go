@@ -73,7 +73,7 @@ func (d *Daemon) prepareShares(ctx context.Context) error {
 			return fmt.Errorf("chown share %s: %w", s.Name, err)
 		}
 	}
-	for _, sub := range []string{"private", "lock", "state", "cache", "pid", "ncalrpc"} {
+	for _, sub := range SambaRunDirs {
 		if err := os.MkdirAll(filepath.Join(SambaDir, sub), 0o700); err != nil {
 			return err
 		}
@@ -120,13 +120,19 @@ func addAccount(user string) error {
 	if err := os.MkdirAll("/etc", 0o755); err != nil {
 		return err
 	}
-	for _, f := range []struct{ path, root, line string }{
-		{"/etc/passwd", "root:x:0:0:root:/root:/bin/sh", fmt.Sprintf("%s:x:%d:%d:thinhost share user:/nonexistent:/bin/false", user, shareUID, shareGID)},
-		{"/etc/group", "root:x:0:", fmt.Sprintf("%s:x:%d:", user, shareGID)},
+	// smbd also needs its guest account to exist, though guests are
+	// refused (map to guest = Never).
+	for _, f := range []struct {
+		path  string
+		lines []string
+	}{
+		{"/etc/passwd", []string{"root:x:0:0:root:/root:/bin/sh", "nobody:x:65534:65534:nobody:/nonexistent:/bin/false",
+			fmt.Sprintf("%s:x:%d:%d:thinhost share user:/nonexistent:/bin/false", user, shareUID, shareGID)}},
+		{"/etc/group", []string{"root:x:0:", "nogroup:x:65534:", fmt.Sprintf("%s:x:%d:", user, shareGID)}},
 	} {
 		b, _ := os.ReadFile(f.path)
 		text := string(b)
-		for _, l := range []string{f.root, f.line} {
+		for _, l := range f.lines {
 			name := l[:strings.IndexByte(l, ':')+1]
 			if !hasLinePrefix(text, name) {
 				if text != "" && !strings.HasSuffix(text, "\n") {

@@ -18,6 +18,10 @@ const (
 	GuestHostAddress = "10.0.2.2"
 )
 
+// SambaRunDirs are smbd's directories under its run directory ("log"
+// only holds the cores directory smbd insists on: it logs to stdout).
+var SambaRunDirs = []string{"private", "lock", "state", "cache", "pid", "ncalrpc", "log"}
+
 // RenderSMBConf is smbd's configuration for fs, a pure function of it:
 // SMB2 or newer only, no guest access, no printing, no home shares, no
 // NetBIOS, symlinks followed only inside their share, and — unless the
@@ -63,12 +67,17 @@ func RenderSMBConf(fs *config.FileServer, sharesDir, runDir string) string {
 	w("  unix extensions = no")
 	w("  unix charset = UTF-8")
 	w("  passdb backend = tdbsam:%s", filepath.Join(runDir, "private", "passdb.tdb"))
-	for _, d := range []string{"private", "lock", "state", "cache", "pid", "ncalrpc"} {
-		key := d + " directory"
-		if d == "private" || d == "ncalrpc" {
-			key = d + " dir"
+	for _, d := range SambaRunDirs {
+		switch d {
+		case "private", "ncalrpc":
+			w("  %s dir = %s", d, filepath.Join(runDir, d))
+		case "log":
+			// Unused with logging = stdout, but smbd puts its cores
+			// directory beside it.
+			w("  log file = %s", filepath.Join(runDir, d, "smbd.log"))
+		default:
+			w("  %s directory = %s", d, filepath.Join(runDir, d))
 		}
-		w("  %s = %s", key, filepath.Join(runDir, d))
 	}
 	w("  logging = stdout")
 	w("  log level = 1")

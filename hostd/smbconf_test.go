@@ -56,7 +56,7 @@ func TestSMBConfTestparm(t *testing.T) {
 	testparm := testenv.NeedTool(t, "testparm")
 	dir := t.TempDir()
 	fs := &config.FileServer{User: "thin", Shares: []config.Share{{Name: "files", Path: "files"}, {Name: "ro", Path: "ro", ReadOnly: true}}}
-	for _, d := range []string{"private", "lock", "state", "cache", "pid", "ncalrpc", "files", "ro"} {
+	for _, d := range append(SambaRunDirs, "files", "ro") {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
