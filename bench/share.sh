@@ -30,6 +30,19 @@ password=bench-share-password
 
 now() { date +%s.%N; }
 rate() { awk -v a="$1" -v b="$2" -v m="$size_mib" 'BEGIN { printf "%.1f", m / (b - a) }'; }
+# smb_rates SMBCLIENT-COMMAND...: puts the file and gets it back; prints the
+# write and read rates.
+smb_rates() {
+	local t0 t1 t2
+	t0=$(now)
+	"$@" -c "put $work/file.bin file.bin" >/dev/null
+	t1=$(now)
+	"$@" -c "get file.bin $work/back.bin" >/dev/null
+	t2=$(now)
+	cmp -s "$work/file.bin" "$work/back.bin" || { echo "bench: the file came back different" >&2; exit 1; }
+	rm -f "$work/back.bin"
+	echo "$(rate "$t0" "$t1") $(rate "$t1" "$t2")"
+}
 
 go build -o "$work/thinhost" ./cmd/thinhost
 go run ./internal/testguest/mkguest -o "$work/guest-initrd.cpio" >/dev/null
@@ -54,15 +67,7 @@ t1=$(now)
 raw=$(rate "$t0" "$t1")
 
 # SMB through the forward.
-S=(smbclient //127.0.0.1/files -p "$smb" -U "thin%$password")
-t0=$(now)
-"${S[@]}" -c "put $work/file.bin file.bin" >/dev/null
-t1=$(now)
-"${S[@]}" -c "get file.bin $work/back.bin" >/dev/null
-t2=$(now)
-smb_put=$(rate "$t0" "$t1")
-smb_get=$(rate "$t1" "$t2")
-cmp -s "$work/file.bin" "$work/back.bin" || { echo "bench: the file came back different" >&2; exit 1; }
+read -r smb_put smb_get < <(smb_rates smbclient //127.0.0.1/files -p "$smb" -U "thin%$password")
 "$work/thinhost" ctl --addr "127.0.0.1:$api" --token "$token" poweroff >/dev/null
 while kill -0 "$qemu_pid" 2>/dev/null; do sleep 0.2; done
 qemu_pid=""
@@ -96,14 +101,7 @@ printf '%s\n%s\n' "$password" "$password" | smbpasswd -c "$work/samba/smb.conf" 
 smbd --foreground --no-process-group -s "$work/samba/smb.conf" >/dev/null 2>&1 &
 smbd_pid=$!
 sleep 1
-L=(smbclient //127.0.0.1/files -p 4446 -U "thin%$password")
-t0=$(now)
-"${L[@]}" -c "put $work/file.bin file.bin" >/dev/null
-t1=$(now)
-"${L[@]}" -c "get file.bin $work/back2.bin" >/dev/null
-t2=$(now)
-local_put=$(rate "$t0" "$t1")
-local_get=$(rate "$t1" "$t2")
+read -r local_put local_get < <(smb_rates smbclient //127.0.0.1/files -p 4446 -U "thin%$password")
 
 echo "share throughput, ${size_mib} MiB file ($accel host; one run)"
 printf '  raw TCP into the host (forward -> sink)   %7s MiB/s\n' "$raw"

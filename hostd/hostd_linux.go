@@ -53,7 +53,7 @@ type Daemon struct {
 	vms   *vm.Manager
 	// sharePW is the share user's password, sharePWFrom where it is from.
 	sharePW, sharePWFrom string
-	power chan string
+	power                chan string
 	// logFile copies the log to the data partition; stopLog ends it.
 	logFile *logFile
 	stopLog context.CancelFunc

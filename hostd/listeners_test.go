@@ -21,7 +21,7 @@ func TestParseListeners(t *testing.T) {
    0: 00000000000000000000000001000000:01BD 00000000000000000000000000000000:0000 0A 0
 `
 	got = ParseListeners(bufio.NewScanner(strings.NewReader(tcp6)), 445)
-	if strings.Join(got, " ") != "[0:0:0:0:0:0:0:1]:445" {
+	if strings.Join(got, " ") != "[::1]:445" {
 		t.Errorf("listeners6 = %q", got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -49,7 +50,22 @@ func (d *Daemon) setupShares(ctx context.Context) {
 		StopTimeout: 10 * time.Second,
 	}); err != nil {
 		log.Error("start smbd", "err", err)
+		return
 	}
+	// Ready means the shares answer: wait (bounded) until smbd listens.
+	deadline := time.Now().Add(20 * time.Second)
+	for len(listeners(445)) == 0 {
+		if time.Now().After(deadline) {
+			log.Warn("smbd is not listening on port 445 after 20s; going on", "status", d.sup.Status())
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	log.Info("smbd listening", "addresses", strings.Join(listeners(445), " "))
 }
 
 func (d *Daemon) prepareShares(ctx context.Context) error {
@@ -246,12 +262,8 @@ func procAddr(h string) string {
 	for i := 0; i+4 <= len(b); i += 4 {
 		b[i], b[i+1], b[i+2], b[i+3] = b[i+3], b[i+2], b[i+1], b[i]
 	}
-	if len(b) == 4 {
-		return fmt.Sprintf("%d.%d.%d.%d", b[0], b[1], b[2], b[3])
+	if len(b) == 16 {
+		return "[" + net.IP(b).String() + "]"
 	}
-	var parts []string
-	for i := 0; i+2 <= len(b); i += 2 {
-		parts = append(parts, fmt.Sprintf("%x", int(b[i])<<8|int(b[i+1])))
-	}
-	return "[" + strings.Join(parts, ":") + "]"
+	return net.IP(b).String()
 }

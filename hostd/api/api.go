@@ -16,11 +16,11 @@ package api
 
 import (
 	"context"
-	"io"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"

@@ -154,7 +154,9 @@ func TestManagerWindows11Machine(t *testing.T) {
 		ShutdownTimeout: 2}
 	var s sink
 	m := newManager(t, &s, spec)
-	m.Helper = func() map[string]string { return map[string]string{"map-drives.cmd": "net use Z: \\\\10.0.2.2\\files\r\n"} }
+	m.Helper = func() map[string]string {
+		return map[string]string{"map-drives.cmd": "net use Z: \\\\10.0.2.2\\files\r\n"}
+	}
 	defer m.StopAll()
 	ctx := context.Background()
 	if err := m.Start(ctx, "windows"); err != nil {

@@ -2,18 +2,17 @@ package cli
 
 import (
 	"bytes"
-	"strings"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/hostd/vm"
-	"github.com/thinhost/thinhost/profiles"
 )
 
 func ctlCmd(e *env) *cobra.Command {
@@ -173,7 +172,7 @@ func printShares(w io.Writer, sh *api.Shares) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SHARE\tDRIVE\tACCESS\tPATH\tUSED\tFREE")
 	for _, s := range sh.Shares {
-		access, used := "read-write", profiles.FormatSize(s.UsedBytes)
+		access, used := "read-write", humanMiB(s.UsedBytes)
 		if s.ReadOnly {
 			access = "read-only"
 		}
@@ -184,7 +183,7 @@ func printShares(w io.Writer, sh *api.Shares) {
 		if s.Drive != "" {
 			drive = s.Drive + ":"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, drive, access, s.Path, used, profiles.FormatSize(s.FreeBytes))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, drive, access, s.Path, used, humanMiB(s.FreeBytes))
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\nIn Windows (cmd.exe), each share maps with:")
@@ -206,7 +205,7 @@ func printVMs(w io.Writer, vms []vm.Status) {
 			install = "yes"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d MiB\t%d\t%s\t%s\t%s\t%s\t%s\n", v.Name, v.State, v.Accel, v.MemoryMiB, v.CPUs,
-			install, snap, profiles.FormatSize(v.DiskBytes), profiles.FormatSize(v.OverlayBytes), v.Display)
+			install, snap, humanMiB(v.DiskBytes), humanMiB(v.OverlayBytes), v.Display)
 	}
 	tw.Flush()
 }
@@ -235,4 +234,14 @@ func (f *lineFilter) Write(p []byte) (int, error) {
 	}
 }
 
-func humanMiB(n int64) string { return fmt.Sprintf("%d MiB", n>>20) }
+// humanMiB renders a size for people: whole MiB in the range a host's
+// memory and partitions live in, KiB below it, GiB with a decimal above.
+func humanMiB(n int64) string {
+	switch {
+	case n < 1<<20:
+		return fmt.Sprintf("%d KiB", n>>10)
+	case n < 10<<30:
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+}

@@ -1,11 +1,8 @@
 package cli
 
 import (
-	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -17,95 +14,18 @@ import (
 
 	"github.com/hirochachacha/go-smb2"
 
-	"github.com/thinhost/thinhost/hostd"
-	"github.com/thinhost/thinhost/images/qemu"
+	"github.com/thinhost/thinhost/images/imagetest"
 	"github.com/thinhost/thinhost/internal/testenv"
-	"github.com/thinhost/thinhost/profiles"
 )
 
-// shareHost is a booted image with the management API and SMB forwarded.
-type shareHost struct {
-	m        *qemu.Machine
-	con      *consoleWatch
-	api, smb string // 127.0.0.1:PORT
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func bootShareHost(t *testing.T, img string) *shareHost {
-	t.Helper()
-	apiPort, smbPort := freePort(t), freePort(t)
-	con := newConsoleWatch(400, hostd.ReadyLine)
-	m, err := qemu.Start(context.Background(), qemu.Config{
-		Image: img, NoReboot: true, Stdout: con, Stderr: con, MemoryMiB: 1024, CPUs: 2,
-		Forwards: []qemu.Forward{{Host: apiPort, Guest: profiles.DefaultAPIPort}, {Host: smbPort, Guest: 445}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Kill)
-	select {
-	case <-con.Ready():
-	case <-m.Done():
-		t.Fatalf("QEMU exited before ready:\n%s", strings.Join(con.Tail(), "\n"))
-	case <-time.After(5 * time.Minute):
-		t.Fatalf("not ready:\n%s", strings.Join(con.Tail(), "\n"))
-	}
-	return &shareHost{m: m, con: con, api: fmt.Sprintf("127.0.0.1:%d", apiPort), smb: fmt.Sprintf("127.0.0.1:%d", smbPort)}
-}
-
-func (h *shareHost) ctl(t *testing.T, args ...string) string {
-	t.Helper()
-	stdout, stderr, code := runCLI(t, append([]string{"ctl", "--addr", h.api, "--token", "qemu-test-token-not-secret"}, args...)...)
-	if code != 0 {
-		t.Fatalf("ctl %s: exit %d: %s\n%s", strings.Join(args, " "), code, stderr, strings.Join(h.con.Tail(), "\n"))
-	}
-	return stdout
-}
-
-func (h *shareHost) powerOff(t *testing.T) {
-	t.Helper()
-	h.ctl(t, "poweroff")
-	select {
-	case <-h.m.Done():
-	case <-time.After(2 * time.Minute):
-		t.Fatalf("the host did not power off:\n%s", strings.Join(h.con.Tail(), "\n"))
-	}
-	if !h.con.Seen("data partition unmounted") {
-		t.Errorf("no clean power-off:\n%s", strings.Join(h.con.Tail(), "\n"))
-	}
-}
-
 // smbclient runs Debian's smbclient against share on the forwarded port.
-func (h *shareHost) smbclient(t *testing.T, share, user, password string, extra []string, commands string) (string, error) {
+func (h *testHost) smbclient(t *testing.T, share, user, password string, extra []string, commands string) (string, error) {
 	t.Helper()
-	host, port, _ := strings.Cut(h.smb, ":")
+	host, port, _ := strings.Cut(h.fwd[445], ":")
 	args := append([]string{"//" + host + "/" + share, "-p", port, "-U", user + "%" + password}, extra...)
 	args = append(args, "-c", commands)
 	out, err := exec.Command("smbclient", args...).CombinedOutput()
 	return string(out), err
-}
-
-func fileSHA(t *testing.T, p string) string {
-	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // TestShares is the file-share issue's acceptance, with real clients
@@ -140,7 +60,7 @@ func TestShares(t *testing.T) {
 	img := build("shares.img")
 
 	// Boot 1: the shares are created; a 100 MiB file goes in and back.
-	h := bootShareHost(t, img)
+	h := bootHost(t, img, 1024, 445)
 	sh := h.ctl(t, "shares")
 	t.Logf("ctl shares:\n%s", sh)
 	for _, want := range []string{"user      thin", "password  " + password + "  (the profile's password)", "0.0.0.0:445",
@@ -161,7 +81,7 @@ func TestShares(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	sum := fileSHA(t, big)
+	sum := imagetest.Hash(t, big)
 	start := time.Now()
 	if out, err := h.smbclient(t, "files", "thin", password, nil, "put "+big+" big.bin"); err != nil {
 		t.Fatalf("put 100 MiB: %v\n%s", err, out)
@@ -173,8 +93,8 @@ func TestShares(t *testing.T) {
 		t.Fatalf("get 100 MiB: %v\n%s", err, out)
 	}
 	t.Logf("100 MiB through the forward: put %.1fs, get %.1fs", put.Seconds(), time.Since(start).Seconds())
-	if got := fileSHA(t, back); got != sum {
-		t.Fatalf("the file came back different: sha256 %s, sent %s", got, sum)
+	if got := imagetest.Hash(t, back); got != sum {
+		t.Fatalf("the file came back different: sha256 %x, sent %x", got, sum)
 	}
 
 	// What must be refused.
@@ -220,13 +140,13 @@ func TestShares(t *testing.T) {
 	exec.Command("losetup", "-d", data).Run()
 
 	// Boot 2: the file is still there; nothing escapes the share.
-	h = bootShareHost(t, img)
+	h = bootHost(t, img, 1024, 445)
 	again := filepath.Join(dir, "again.bin")
 	if out, err := h.smbclient(t, "files", "thin", password, nil, "get big.bin "+again); err != nil {
 		t.Fatalf("get after reboot: %v\n%s", err, out)
 	}
-	if got := fileSHA(t, again); got != sum {
-		t.Errorf("after a reboot the file is different: %s, want %s", got, sum)
+	if got := imagetest.Hash(t, again); got != sum {
+		t.Errorf("after a reboot the file is different: %x, want %x", got, sum)
 	}
 	out, err = h.smbclient(t, "files", "thin", password, nil, "get etc-link/passwd "+filepath.Join(dir, "passwd"))
 	refused("symlink to /etc (smbclient)", err, out, "NT_STATUS_OBJECT_PATH_NOT_FOUND")
@@ -237,7 +157,7 @@ func TestShares(t *testing.T) {
 	}
 	// go-smb2 sends paths as given, "..\" included (smbclient would tidy
 	// them away before they reach the server).
-	conn, err := net.Dial("tcp", h.smb)
+	conn, err := net.Dial("tcp", h.fwd[445])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +186,7 @@ func TestShares(t *testing.T) {
 
 	// Built without serve_on_host_network: smbd listens on loopback (the
 	// guest's 10.0.2.2) and nowhere else, as the kernel in the host says.
-	h = bootShareHost(t, build("private.img", "-var", "share_network=false"))
+	h = bootHost(t, build("private.img", "-var", "share_network=false"), 1024, 445)
 	sh = h.ctl(t, "shares")
 	if !strings.Contains(sh, "listening on 127.0.0.1:445\n") {
 		t.Errorf("without serve_on_host_network smbd should listen on 127.0.0.1:445 alone:\n%s", sh)

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,7 +24,6 @@ import (
 	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/images/qemu"
 	"github.com/thinhost/thinhost/internal/testenv"
-	"github.com/thinhost/thinhost/profiles"
 )
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of QEMU's
@@ -130,7 +128,7 @@ func TestBuildAndBoot(t *testing.T) {
 	if !strings.Contains(stdout, "powered off cleanly") {
 		t.Errorf("no clean power-off reported: %q", stdout)
 	}
-	if !strings.Contains(stdout, "\nservices: none supervised\n") {
+	if !strings.Contains(stdout, "\nservices: smbd running\n") {
 		t.Errorf("run --check did not repeat hostd's services line:\n%s", stdout)
 	}
 	first := dataStatus(t, stdout)
@@ -252,49 +250,19 @@ func checkDataFS(t *testing.T, img string) {
 
 func apiThroughForward(t *testing.T, img string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	h := bootHost(t, img, 1024)
+	stdout := h.ctl(t, "status")
+	t.Logf("ctl status:\n%s", stdout)
+	if !regexp.MustCompile(`(?m)^data +/dev/vda4: [0-9]+ MiB, [0-9]+ MiB free, boot 4$`).MatchString(stdout) {
+		t.Errorf("ctl status does not show boot 4's data partition")
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	con := newConsoleWatch(consoleTail, hostd.ReadyLine)
-	m, err := qemu.Start(context.Background(), qemu.Config{
-		Image: img, NoReboot: true, Stdout: con, Stderr: con,
-		Forwards: []qemu.Forward{{Host: port, Guest: profiles.DefaultAPIPort}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Kill()
-	select {
-	case <-con.Ready():
-	case <-m.Done():
-		t.Fatalf("QEMU exited before ready:\n%s", strings.Join(con.Tail(), "\n"))
-	case <-time.After(5 * time.Minute):
-		t.Fatalf("not ready:\n%s", strings.Join(con.Tail(), "\n"))
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	const token = "qemu-test-token-not-secret" // examples/qemu-test.hcl
-	stdout, stderr, code := runCLI(t, "ctl", "--addr", addr, "--token", token, "status")
-	t.Logf("ctl status:\n%s%s", stdout, stderr)
-	if code != 0 || !regexp.MustCompile(`(?m)^data +/dev/vda4: [0-9]+ MiB, [0-9]+ MiB free, boot 4$`).MatchString(stdout) {
-		t.Errorf("ctl status: exit %d", code)
-	}
-	_, stderr, code = runCLI(t, "ctl", "--addr", addr, "--token", "not-the-token", "status")
+	_, stderr, code := runCLI(t, "ctl", "--addr", h.api, "--token", "not-the-token", "status")
 	if code == 0 || !strings.Contains(stderr, "401") {
 		t.Errorf("a wrong token: exit %d, %q", code, stderr)
 	}
-	if _, stderr, code := runCLI(t, "ctl", "--addr", addr, "--token", token, "poweroff"); code != 0 {
-		t.Fatalf("ctl poweroff: %s", stderr)
-	}
-	select {
-	case <-m.Done():
-	case <-time.After(time.Minute):
-		t.Fatalf("the host did not power off:\n%s", strings.Join(con.Tail(), "\n"))
-	}
-	if !con.Seen("thinhost: powering off (API poweroff)") || !con.Seen("data partition unmounted") {
-		t.Errorf("no clean shutdown on the console:\n%s", strings.Join(con.Tail(), "\n"))
+	h.powerOff(t)
+	if !h.con.Seen("thinhost: powering off (API poweroff)") {
+		t.Errorf("no API power-off on the console:\n%s", h.tail())
 	}
 }
 

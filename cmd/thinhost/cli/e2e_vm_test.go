@@ -2,19 +2,14 @@ package cli
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/thinhost/thinhost/hostd"
-	"github.com/thinhost/thinhost/images/qemu"
 	"github.com/thinhost/thinhost/internal/testenv"
 	"github.com/thinhost/thinhost/internal/testguest"
-	"github.com/thinhost/thinhost/profiles"
 )
 
 // buildGuest builds the test guest's initramfs for examples/qemu-test.hcl
@@ -57,39 +52,10 @@ func TestGuestLifecycle(t *testing.T) {
 		}
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	con := newConsoleWatch(400, hostd.ReadyLine)
-	m, err := qemu.Start(context.Background(), qemu.Config{
-		Image: img, NoReboot: true, Stdout: con, Stderr: con, MemoryMiB: 1536, CPUs: 2,
-		Forwards: []qemu.Forward{{Host: port, Guest: profiles.DefaultAPIPort}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Kill()
-	select {
-	case <-con.Ready():
-	case <-m.Done():
-		t.Fatalf("QEMU exited before ready:\n%s", strings.Join(con.Tail(), "\n"))
-	case <-time.After(5 * time.Minute):
-		t.Fatalf("not ready:\n%s", strings.Join(con.Tail(), "\n"))
-	}
+	h := bootHost(t, img, 1536)
+	con := h.con
 	ready := time.Now()
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	const token = "qemu-test-token-not-secret"
-	ctl := func(args ...string) string {
-		t.Helper()
-		stdout, stderr, code := runCLI(t, append([]string{"ctl", "--addr", addr, "--token", token}, args...)...)
-		if code != 0 {
-			t.Fatalf("ctl %s: exit %d: %s\n%s", strings.Join(args, " "), code, stderr, strings.Join(con.Tail(), "\n"))
-		}
-		return stdout
-	}
+	ctl := func(args ...string) string { t.Helper(); return h.ctl(t, args...) }
 	// logCount counts the guest's console lines containing text in the
 	// host's log, read through the API.
 	logCount := func(text string) int {
@@ -138,12 +104,7 @@ func TestGuestLifecycle(t *testing.T) {
 	t.Logf("reset: the disk came back without the write made after the snapshot")
 
 	// Host power-off: the guest goes first, then the data partition.
-	ctl("poweroff")
-	select {
-	case <-m.Done():
-	case <-time.After(2 * time.Minute):
-		t.Fatalf("the host did not power off:\n%s", strings.Join(con.Tail(), "\n"))
-	}
+	h.powerOff(t)
 	order := []string{"thinhost: powering off", "thinhost: stopping vm-guest", testguest.Marker + "power button: powering off",
 		`msg="service stopped" svc=hostd svc=vm-guest`, "data partition unmounted"}
 	tail := strings.Join(con.Tail(), "\n")

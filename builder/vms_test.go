@@ -1,0 +1,43 @@
+package builder
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/thinhost/thinhost/profiles"
+)
+
+// TestVMSpecs: the profile's guests become hostd's config, files carried
+// in the image get their paths there, ISOs their media partitions.
+func TestVMSpecs(t *testing.T) {
+	p, diags := profiles.Parse("../profiles/testdata/vms.hcl", profiles.Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	specs := VMSpecs(p)
+	if len(specs) != 3 {
+		t.Fatalf("specs = %+v", specs)
+	}
+	w, l, tiny := specs[0], specs[1], specs[2]
+	if w.InstallMedia != "/dev/disk/by-partlabel/thinhost-windows-install" || w.Drivers != "/dev/disk/by-partlabel/thinhost-windows-drivers" ||
+		w.MemoryPercent != 75 || w.MemoryBytes != 0 || !w.CPUsAll || w.CPUsAllBut != 1 || w.ShutdownTimeout != 120 ||
+		!strings.HasPrefix(w.MAC, "52:54:00:") || strings.Join(w.USB, ",") != "046d:c52b,8087:0a2b" || w.VNC != "" {
+		t.Errorf("windows = %+v", w)
+	}
+	if l.VNC != "0.0.0.0:5901" || l.DiskFormat != "raw" || l.Autostart || l.ShutdownTimeout != 180 {
+		t.Errorf("legacy = %+v", l)
+	}
+	if tiny.Kernel != "/system/vms/tiny/kernel" || tiny.Initrd != "" || tiny.Cmdline != "console=ttyS0" || tiny.Firmware != "bios" {
+		t.Errorf("tiny = %+v", tiny)
+	}
+	if FileServerSpec(p) != nil {
+		t.Error("a file server without shares")
+	}
+}
+
+func TestNeedHostFiles(t *testing.T) {
+	err := needHostFiles([]HostFile{{Src: "/nonexistent/usr/sbin/smbd"}}, "the profile's shares")
+	if err == nil || !strings.Contains(err.Error(), "apt-get install samba") || !strings.Contains(err.Error(), "the profile's shares") {
+		t.Errorf("err = %v", err)
+	}
+}

@@ -1,0 +1,95 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/thinhost/thinhost/hostd"
+	"github.com/thinhost/thinhost/images/qemu"
+	"github.com/thinhost/thinhost/profiles"
+)
+
+// testToken is examples/qemu-test.hcl's API token.
+const testToken = "qemu-test-token-not-secret"
+
+// testHost is an image booted under QEMU to hostd's ready line, with the
+// management API and any other guest ports forwarded from 127.0.0.1.
+type testHost struct {
+	m   *qemu.Machine
+	con *consoleWatch
+	// api is the API's forwarded address; fwd maps other guest ports to
+	// theirs.
+	api string
+	fwd map[int]string
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// bootHost boots img with memMiB of RAM and waits for hostd's ready line.
+func bootHost(t *testing.T, img string, memMiB int, guestPorts ...int) *testHost {
+	t.Helper()
+	h := &testHost{fwd: map[int]string{}}
+	apiPort := freePort(t)
+	h.api = fmt.Sprintf("127.0.0.1:%d", apiPort)
+	fwds := []qemu.Forward{{Host: apiPort, Guest: profiles.DefaultAPIPort}}
+	for _, g := range guestPorts {
+		p := freePort(t)
+		h.fwd[g] = fmt.Sprintf("127.0.0.1:%d", p)
+		fwds = append(fwds, qemu.Forward{Host: p, Guest: g})
+	}
+	h.con = newConsoleWatch(400, hostd.ReadyLine)
+	m, err := qemu.Start(context.Background(), qemu.Config{
+		Image: img, NoReboot: true, Stdout: h.con, Stderr: h.con, MemoryMiB: memMiB, CPUs: 2, Forwards: fwds,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.m = m
+	t.Cleanup(m.Kill)
+	select {
+	case <-h.con.Ready():
+	case <-m.Done():
+		t.Fatalf("QEMU exited before ready:\n%s", h.tail())
+	case <-time.After(5 * time.Minute):
+		t.Fatalf("not ready:\n%s", h.tail())
+	}
+	return h
+}
+
+func (h *testHost) tail() string { return strings.Join(h.con.Tail(), "\n") }
+
+// ctl runs `thinhost ctl` against the host with the example's token.
+func (h *testHost) ctl(t *testing.T, args ...string) string {
+	t.Helper()
+	stdout, stderr, code := runCLI(t, append([]string{"ctl", "--addr", h.api, "--token", testToken}, args...)...)
+	if code != 0 {
+		t.Fatalf("ctl %s: exit %d: %s\n%s", strings.Join(args, " "), code, stderr, h.tail())
+	}
+	return stdout
+}
+
+// powerOff asks for a power-off through the API and waits for a clean one.
+func (h *testHost) powerOff(t *testing.T) {
+	t.Helper()
+	h.ctl(t, "poweroff")
+	select {
+	case <-h.m.Done():
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("the host did not power off:\n%s", h.tail())
+	}
+	if !h.con.Seen("data partition unmounted") {
+		t.Errorf("no clean power-off:\n%s", h.tail())
+	}
+}
