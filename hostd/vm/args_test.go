@@ -118,3 +118,27 @@ func TestMAC(t *testing.T) {
 		t.Error("MAC collides for a and b")
 	}
 }
+
+// TestInstallWatch: install mode ends once the guest has read a boot's
+// worth from its disk since it last read the installer.
+func TestInstallWatch(t *testing.T) {
+	var w InstallWatch
+	const M = 1 << 20
+	for i, c := range []struct {
+		disk, cd int64
+		want     bool
+	}{
+		{0, 1 * M, false},                  // first sample: a baseline
+		{50 * M, 300 * M, false},           // setup runs from the ISO
+		{900 * M, 2000 * M, false},         // setup copies to the disk
+		{1100 * M, 2000 * M, false},        // no installer reads: 200 MiB since...
+		{1150 * M, 2000 * M, false},        // ...250 MiB: not yet
+		{1150 * M, 2000*M + 64<<10, false}, // a reset: the firmware probes the CD
+		{1300 * M, 2000*M + 64<<10, false}, // Windows boots from its disk
+		{1450 * M, 2000*M + 64<<10, true},  // 300 MiB from disk, nothing from the CD
+	} {
+		if got := w.Observe(map[string]int64{"disk0": c.disk, "cd0": c.cd}); got != c.want {
+			t.Errorf("sample %d (disk %d MiB, cd %d): %v, want %v", i, c.disk/M, c.cd, got, c.want)
+		}
+	}
+}

@@ -197,6 +197,7 @@ func (m *Manager) start(ctx context.Context, g *guest) error {
 func (m *Manager) watch(g *guest, done <-chan struct{}, install bool) {
 	tick := time.NewTicker(10 * time.Second)
 	defer tick.Stop()
+	var iw InstallWatch
 	for {
 		select {
 		case <-done:
@@ -216,7 +217,7 @@ func (m *Manager) watch(g *guest, done <-chan struct{}, install bool) {
 		if err != nil {
 			continue
 		}
-		if BootedFromDisk(stats) {
+		if iw.Observe(stats) {
 			install = false
 			if err := os.Remove(g.paths.InstallMarker()); err == nil {
 				m.Log.Info("vm booted from its disk without the installer: install mode ends", "vm", g.spec.Name)
@@ -511,12 +512,25 @@ func (m *Manager) run(ctx context.Context, program string, args ...string) error
 	return nil
 }
 
-// BootedFromDisk decides, from a running guest's read counters, that it
-// booted from its disk without the installer: the disk has served a boot's
-// worth of reads (256 MiB) while the install media saw no more than the
-// firmware's probing (1 MiB).
-func BootedFromDisk(reads map[string]int64) bool {
-	return reads["disk0"] >= 256<<20 && reads["cd0"] <= 1<<20
+// InstallWatch decides, from a running guest's cumulative read counters
+// sampled over time, that it has booted from its disk without the
+// installer: since the install media (cd0) were last read, the disk
+// (disk0) has served a boot's worth of reads (256 MiB). Setup reads its
+// media throughout its first phase; the firmware's probe after each reset
+// reads a little; Windows booting from its disk reads none.
+type InstallWatch struct {
+	seen             bool
+	lastCD, diskBase int64
+}
+
+// Observe takes one sample and reports whether install mode can end.
+func (w *InstallWatch) Observe(reads map[string]int64) bool {
+	cd, disk := reads["cd0"], reads["disk0"]
+	if !w.seen || cd != w.lastCD || disk < w.diskBase {
+		w.seen, w.lastCD, w.diskBase = true, cd, disk
+		return false
+	}
+	return disk-w.diskBase >= 256<<20
 }
 
 func blockStats(sock string) (map[string]int64, error) {
