@@ -15,10 +15,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/digitalocean/go-qemu/qmp"
-
 	"github.com/thinhost/thinhost/hostd/config"
 	"github.com/thinhost/thinhost/hostd/supervise"
+	"github.com/thinhost/thinhost/internal/qmpc"
 )
 
 // Status is one guest as the API reports it.
@@ -534,7 +533,7 @@ func (w *InstallWatch) Observe(reads map[string]int64) bool {
 }
 
 func blockStats(sock string) (map[string]int64, error) {
-	raw, err := qmpRaw(sock, "query-blockstats", nil)
+	raw, err := qmpc.Run(sock, "query-blockstats", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -557,38 +556,13 @@ func blockStats(sock string) (map[string]int64, error) {
 }
 
 func qmpRun(sock, command string) error {
-	_, err := qmpRaw(sock, command, nil)
+	_, err := qmpc.Run(sock, command, nil)
 	return err
 }
 
 func qmpRunArgs(sock, command string, args map[string]any) error {
-	_, err := qmpRaw(sock, command, args)
+	_, err := qmpc.Run(sock, command, args)
 	return err
-}
-
-// qmpRaw runs one QMP command on the guest's socket.
-func qmpRaw(sock, command string, args map[string]any) ([]byte, error) {
-	mon, err := qmp.NewSocketMonitor("unix", sock, 5*time.Second)
-	if err != nil {
-		return nil, fmt.Errorf("connect to QMP %s: %w", sock, err)
-	}
-	if err := mon.Connect(); err != nil {
-		return nil, fmt.Errorf("connect to QMP %s: %w", sock, err)
-	}
-	defer mon.Disconnect()
-	req := map[string]any{"execute": command}
-	if args != nil {
-		req["arguments"] = args
-	}
-	cmd, err := json.Marshal(req)
-	if err != nil {
-		return nil, err
-	}
-	out, err := mon.Run(cmd)
-	if err != nil {
-		return nil, fmt.Errorf("QMP %s: %w", command, err)
-	}
-	return out, nil
 }
 
 func exists(p string) bool {

@@ -2,8 +2,6 @@ package qemu
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,9 +10,8 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
-	"time"
 
-	"github.com/digitalocean/go-qemu/qmp"
+	"github.com/thinhost/thinhost/internal/qmpc"
 )
 
 // DefaultBinary is the QEMU system emulator thinhost runs.
@@ -198,19 +195,8 @@ func (m *Machine) qmp(command string) error {
 		return fmt.Errorf("qmp %s: QEMU has exited", command)
 	default:
 	}
-	mon, err := qmp.NewSocketMonitor("unix", m.Spec.QMPSocket, 5*time.Second)
-	if err != nil {
-		return fmt.Errorf("connect to QMP %s: %w", m.Spec.QMPSocket, err)
-	}
-	if err := mon.Connect(); err != nil {
-		return fmt.Errorf("connect to QMP %s: %w", m.Spec.QMPSocket, err)
-	}
-	defer mon.Disconnect()
-	cmd, _ := json.Marshal(qmp.Command{Execute: command})
-	if _, err := mon.Run(cmd); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("qmp %s: %w", command, err)
-	}
-	return nil
+	_, err := qmpc.Run(m.Spec.QMPSocket, command, nil)
+	return err
 }
 
 func copyFile(src, dst string) error {
