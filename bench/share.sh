@@ -35,9 +35,9 @@ rate() { awk -v a="$1" -v b="$2" -v m="$size_mib" 'BEGIN { printf "%.1f", m / (b
 smb_rates() {
 	local t0 t1 t2
 	t0=$(now)
-	"$@" -c "put $work/file.bin file.bin" >/dev/null
+	"$@" -c "put $work/file.bin file.bin" >/dev/null 2>&1
 	t1=$(now)
-	"$@" -c "get file.bin $work/back.bin" >/dev/null
+	"$@" -c "get file.bin $work/back.bin" >/dev/null 2>&1
 	t2=$(now)
 	cmp -s "$work/file.bin" "$work/back.bin" || { echo "bench: the file came back different" >&2; exit 1; }
 	rm -f "$work/back.bin"
@@ -65,6 +65,10 @@ t0=$(now)
 curl -sS -o /dev/null -X POST -T "$work/file.bin" -H "Authorization: Bearer $token" "http://127.0.0.1:$api/v1/discard"
 t1=$(now)
 raw=$(rate "$t0" "$t1")
+t0=$(now)
+curl -sS -o /dev/null -H "Authorization: Bearer $token" "http://127.0.0.1:$api/v1/source?bytes=$((size_mib << 20))"
+t1=$(now)
+raw_out=$(rate "$t0" "$t1")
 
 # SMB through the forward.
 read -r smb_put smb_get < <(smb_rates smbclient //127.0.0.1/files -p "$smb" -U "thin%$password")
@@ -74,6 +78,7 @@ qemu_pid=""
 
 # Reference: a plain smbd here over loopback, the same settings.
 mkdir -p "$work/samba"/{private,lock,state,cache,pid,ncalrpc} "$work/share"
+chmod 755 "$work" # mktemp's 0700 would keep the share user out
 id thin >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin thin
 chown thin "$work/share"
 cat >"$work/samba/smb.conf" <<CONF
@@ -98,13 +103,19 @@ cat >"$work/samba/smb.conf" <<CONF
   valid users = thin
 CONF
 printf '%s\n%s\n' "$password" "$password" | smbpasswd -c "$work/samba/smb.conf" -s -a thin >/dev/null
-smbd --foreground --no-process-group -s "$work/samba/smb.conf" >/dev/null 2>&1 &
+# Its own process group (smbd's default): at exit smbd signals its group.
+smbd --foreground -s "$work/samba/smb.conf" >/dev/null 2>&1 &
 smbd_pid=$!
-sleep 1
+for _ in $(seq 100); do
+	smbclient //127.0.0.1/files -p 4446 -U "thin%$password" -c ls >/dev/null 2>&1 && break
+	sleep 0.2
+done
 read -r local_put local_get < <(smb_rates smbclient //127.0.0.1/files -p 4446 -U "thin%$password")
 
 echo "share throughput, ${size_mib} MiB file ($accel host; one run)"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
 printf '  raw TCP into the host (forward -> sink)   %7s MiB/s\n' "$raw"
-printf '  SMB write through the forward             %7s MiB/s  (%s of raw)\n' "$smb_put" "$(awk -v a="$smb_put" -v b="$raw" 'BEGIN { printf "%.2fx", a / b }')"
-printf '  SMB read through the forward              %7s MiB/s  (%s of raw)\n' "$smb_get" "$(awk -v a="$smb_get" -v b="$raw" 'BEGIN { printf "%.2fx", a / b }')"
+printf '  raw TCP out of the host (source -> here)  %7s MiB/s\n' "$raw_out"
+printf '  SMB write through the forward             %7s MiB/s  (%s of raw in)\n' "$smb_put" "$(ratio "$smb_put" "$raw")"
+printf '  SMB read through the forward              %7s MiB/s  (%s of raw out, %s of raw in)\n' "$smb_get" "$(ratio "$smb_get" "$raw_out")" "$(ratio "$smb_get" "$raw")"
 printf '  plain smbd on this machine, loopback      %7s MiB/s write, %s MiB/s read\n' "$local_put" "$local_get"

@@ -66,6 +66,8 @@ func RenderSMBConf(fs *config.FileServer, sharesDir, runDir string) string {
 	w("  allow insecure wide links = no")
 	w("  unix extensions = no")
 	w("  unix charset = UTF-8")
+	w("  # Reads straight from the page cache to the socket where unsigned.")
+	w("  use sendfile = yes")
 	w("  passdb backend = tdbsam:%s", filepath.Join(runDir, "private", "passdb.tdb"))
 	for _, d := range SambaRunDirs {
 		switch d {

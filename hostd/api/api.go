@@ -8,6 +8,7 @@
 //	POST /v1/services/NAME/restart
 //	GET  /v1/shares                    the file server: user, password, listeners, shares
 //	POST /v1/discard                   reads and drops the body (throughput measurements)
+//	GET  /v1/source?bytes=N            N zero bytes (the other direction)
 //	POST /v1/vms/NAME/ACTION             start, stop, snapshot, reset, install-on, install-off
 //	POST /v1/poweroff, POST /v1/reboot
 //
@@ -23,6 +24,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -137,6 +139,16 @@ func (s *Server) Handler(requireToken bool) http.Handler {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(sh)
 	})
+	route(http.MethodGet, "/v1/source", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.ParseInt(r.URL.Query().Get("bytes"), 10, 64)
+		if err != nil || n < 0 || n > 64<<30 {
+			http.Error(w, "bytes must be a count from 0 to 64 GiB", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+		_, _ = io.CopyN(w, zeros{}, n)
+	})
 	route(http.MethodPost, "/v1/discard", func(w http.ResponseWriter, r *http.Request) {
 		n, err := io.Copy(io.Discard, r.Body)
 		if err != nil {
@@ -200,6 +212,14 @@ func (s *Server) Handler(requireToken bool) http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// zeros reads as an endless run of zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
 
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) {

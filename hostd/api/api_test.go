@@ -201,3 +201,39 @@ func TestVMActions(t *testing.T) {
 		t.Errorf("reset without snapshot: %v", err)
 	}
 }
+
+// TestDiscardAndSource: the throughput endpoints move the bytes asked for,
+// behind the token.
+func TestDiscardAndSource(t *testing.T) {
+	_, _, ts, _ := setup(t)
+	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/v1/discard", strings.NewReader(strings.Repeat("x", 100000)))
+	req.Header.Set("Authorization", "Bearer s3cret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.TrimSpace(string(b)) != "100000" {
+		t.Errorf("discard answered %q", b)
+	}
+	req, _ = http.NewRequest(http.MethodGet, ts.URL+"/v1/source?bytes=1234567", nil)
+	req.Header.Set("Authorization", "Bearer s3cret")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if n != 1234567 {
+		t.Errorf("source gave %d bytes", n)
+	}
+	resp, err = http.Get(ts.URL + "/v1/source?bytes=10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("source without a token: %s", resp.Status)
+	}
+}
