@@ -53,7 +53,7 @@ func VMSpecs(p *profiles.Profile) []config.VM {
 		c := config.VM{
 			Name: v.Name, OS: v.OS,
 			MemoryBytes: v.MemoryBytes, MemoryPercent: v.MemoryPercent,
-			CPUs: v.CPUs, CPUsAll: v.CPUsAll || v.CPUsAllBut > 0, CPUsAllBut: v.CPUsAllBut,
+			CPUs: v.CPUs, CPUsAll: v.CPUsAll, CPUsAllBut: v.CPUsAllBut,
 			Firmware: v.Firmware, TPM: v.TPM,
 			DiskSize: v.Disk.Size, DiskFormat: v.Disk.Format,
 			Cmdline: v.Cmdline, Display: v.Display, Network: v.Network,

@@ -83,6 +83,11 @@ func (d *Daemon) prepareShares(ctx context.Context) error {
 		if err := os.MkdirAll(dir, 0o775); err != nil {
 			return fmt.Errorf("create share %s: %w", s.Name, err)
 		}
+		// A share is served from where it is, never through a symlink
+		// that would carry it (and wide links = no with it) elsewhere.
+		if real, err := filepath.EvalSymlinks(dir); err != nil || real != dir {
+			return fmt.Errorf("share %s: %s resolves to %q, outside the data partition's shares folder: remove the symlink", s.Name, dir, real)
+		}
 		// The share's own folder belongs to the share user; what is in it
 		// is left as it is.
 		if err := os.Lchown(dir, shareUID, shareGID); err != nil {

@@ -200,7 +200,7 @@ func TestVMsDecode(t *testing.T) {
 		t.Fatal(diags)
 	}
 	w := p.VM("windows")
-	if w == nil || w.MemoryPercent != 75 || w.CPUsAllBut != 1 || w.Firmware != "uefi-secureboot" || !w.TPM ||
+	if w == nil || w.MemoryPercent != 75 || !w.CPUsAll || w.CPUsAllBut != 1 || w.Firmware != "uefi-secureboot" || !w.TPM ||
 		w.Disk.Size != 128<<30 || w.Disk.Format != "qcow2" || !w.Autostart || w.Network != "user" ||
 		w.ShutdownTimeout != DefaultShutdown || len(w.USB) != 2 || w.USB[1].String() != "8087:0a2b" {
 		t.Errorf("windows: %+v", w)

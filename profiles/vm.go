@@ -21,8 +21,8 @@ type VM struct {
 	// when the profile gives a share such as "75%".
 	MemoryBytes   int64
 	MemoryPercent int
-	// CPUs is a count, or CPUsAllBut: every host CPU but that many
-	// (from "all-but-1"; "all" is all-but-0).
+	// CPUs is a count; with CPUsAll, every host CPU but CPUsAllBut
+	// ("all" is all-but-0, "all-but-1" leaves one to the host).
 	CPUs       int
 	CPUsAllBut int
 	CPUsAll    bool
@@ -216,6 +216,7 @@ func decodeVM(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) (*VM, hcl.Diagn
 	case cv.Type() == cty.String && cv.AsString() == "all":
 		vm.CPUsAll = true
 	case cv.Type() == cty.String && allButRE.MatchString(cv.AsString()):
+		vm.CPUsAll = true
 		vm.CPUsAllBut, _ = strconv.Atoi(allButRE.FindStringSubmatch(cv.AsString())[1])
 	default:
 		diags = append(diags, attrDiag(cpuAttr, "Invalid cpus", "cpus must be a whole number from 1 to 255, \"all\" or \"all-but-N\" (such as \"all-but-1\", which leaves one CPU to the host)."))
@@ -324,7 +325,7 @@ func decodeVM(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) (*VM, hcl.Diagn
 		if vm.MemoryPercent == 0 && vm.MemoryBytes < Windows11MinMemory {
 			bad(memAttr, "Too little memory for Windows 11", fmt.Sprintf("vm %q: Windows 11 needs at least 4GiB of memory; %s is set.", vm.Name, FormatSize(vm.MemoryBytes)))
 		}
-		if !vm.CPUsAll && vm.CPUsAllBut == 0 && vm.CPUs < 2 {
+		if !vm.CPUsAll && vm.CPUs < 2 {
 			bad(cpuAttr, "Too few CPUs for Windows 11", fmt.Sprintf("vm %q: Windows 11 needs at least 2 CPUs.", vm.Name))
 		}
 		if vm.Disk.Size < Windows11MinDisk {
