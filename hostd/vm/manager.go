@@ -124,7 +124,14 @@ func (m *Manager) Do(ctx context.Context, name, action string) (string, error) {
 	case "start":
 		return "started " + name, m.Start(ctx, name)
 	case "stop":
-		return "stopped " + name, m.Stop(name)
+		was := m.Sup.Running(vmService(name))
+		if err := m.Stop(name); err != nil {
+			return "", err
+		}
+		if !was {
+			return name + " was not running", nil
+		}
+		return "stopped " + name, nil
 	case "snapshot":
 		return "snapshot of " + name + " taken: later writes go to an overlay", m.Snapshot(ctx, name)
 	case "reset":

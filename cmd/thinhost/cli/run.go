@@ -31,6 +31,7 @@ var statusPrefixes = []string{statusPrefix, "thinhost: services: "}
 type runFlags struct {
 	check      bool
 	timeout    time.Duration
+	offTimeout time.Duration
 	forwards   []string
 	memory     string
 	cpus       int
@@ -63,6 +64,7 @@ last console lines.`,
 	fl := cmd.Flags()
 	fl.BoolVar(&f.check, "check", false, "headless boot check: wait for hostd ready, power off, report")
 	fl.DurationVar(&f.timeout, "timeout", 3*time.Minute, "with --check: how long to wait for the ready line")
+	fl.DurationVar(&f.offTimeout, "poweroff-timeout", 3*time.Minute, "with --check: how long to wait for the power-off (hostd first gives each guest its shutdown_timeout)")
 	fl.StringArrayVar(&f.forwards, "forward", nil, "forward TCP 127.0.0.1:HOSTPORT to GUESTPORT in the VM, as HOSTPORT:GUESTPORT (repeatable)")
 	fl.StringVar(&f.memory, "memory", "1GiB", "guest memory, such as 1GiB or 768MiB (a bare number is MiB)")
 	fl.IntVar(&f.cpus, "cpus", 2, "guest CPUs")
@@ -135,7 +137,7 @@ func runImage(ctx context.Context, e *env, image string, f runFlags) error {
 	if !f.check {
 		return runInteractive(ctx, e, cfg)
 	}
-	return runCheck(ctx, e, cfg, f.timeout)
+	return runCheck(ctx, e, cfg, f.timeout, f.offTimeout)
 }
 
 func announce(e *env, m *qemu.Machine) {
@@ -186,7 +188,7 @@ func runInteractive(ctx context.Context, e *env, cfg qemu.Config) error {
 	return nil
 }
 
-func runCheck(ctx context.Context, e *env, cfg qemu.Config, timeout time.Duration) error {
+func runCheck(ctx context.Context, e *env, cfg qemu.Config, timeout, offTimeout time.Duration) error {
 	con := newConsoleWatch(consoleTail, hostd.ReadyLine)
 	if e.verbose {
 		con.echo = e.stderr
@@ -236,8 +238,8 @@ func runCheck(ctx context.Context, e *env, cfg qemu.Config, timeout time.Duratio
 	}
 	select {
 	case <-m.Done():
-	case <-time.After(60 * time.Second):
-		return fail("the host did not power off within 60s of the ACPI power button")
+	case <-time.After(offTimeout):
+		return fail("the host did not power off within %s of the ACPI power button", offTimeout)
 	case <-ctx.Done():
 		return fail("interrupted while waiting for power-off")
 	}
