@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/thinhost/thinhost/hostd/config"
 	"github.com/thinhost/thinhost/hostd/supervise"
+	"github.com/thinhost/thinhost/internal/fsutil"
 	"github.com/thinhost/thinhost/internal/qmpc"
 )
 
@@ -429,7 +429,7 @@ func (m *Manager) prepare(ctx context.Context, g *guest) error {
 		}
 	}
 	if strings.HasPrefix(g.spec.Firmware, "uefi") && !exists(g.paths.Vars()) {
-		if err := copyFile(m.Host.Root+VarsTemplate(&g.spec), g.paths.Vars()); err != nil {
+		if err := fsutil.CopyFile(m.Host.Root+VarsTemplate(&g.spec), g.paths.Vars()); err != nil {
 			return fmt.Errorf("create UEFI variables: %w", err)
 		}
 	}
@@ -586,29 +586,4 @@ func allocated(p string) int64 {
 		return s.Blocks * 512
 	}
 	return fi.Size()
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	tmp := dst + ".tmp"
-	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, dst)
 }

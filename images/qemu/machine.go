@@ -11,6 +11,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/thinhost/thinhost/internal/fsutil"
 	"github.com/thinhost/thinhost/internal/qmpc"
 )
 
@@ -110,7 +111,7 @@ func Start(ctx context.Context, cfg Config) (*Machine, error) {
 		return nil, fmt.Errorf("create run directory: %w", err)
 	}
 	vars := filepath.Join(m.tmp, "OVMF_VARS.fd")
-	if err := copyFile(fw.Vars, vars); err != nil {
+	if err := fsutil.CopyFile(fw.Vars, vars); err != nil {
 		os.RemoveAll(m.tmp)
 		return nil, fmt.Errorf("copy UEFI variable store %s: %w", fw.Vars, err)
 	}
@@ -197,21 +198,4 @@ func (m *Machine) qmp(command string) error {
 	}
 	_, err := qmpc.Run(m.Spec.QMPSocket, command, nil)
 	return err
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
