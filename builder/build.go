@@ -173,7 +173,7 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	log.Info("building initramfs", "source", src)
 	t0 := time.Now()
 	ires, err := initramfs.Build(ctx, initramfs.Config{
-		SourceDir: src, Modules: mods, HostdConfig: hjson, TempDir: tmp, Log: log,
+		SourceDir: src, Modules: mods, HostdConfig: hjson, TempDir: tmp, CacheDir: cache.Dir, Log: log,
 	}, initrd)
 	if cerr := initrd.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("write initramfs: %w", cerr)
@@ -181,7 +181,7 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	log.Info("built initramfs", "bytes", ires.Size, "uncompressed", ires.Uncompressed, "duration", time.Since(t0).Round(time.Millisecond))
+	log.Info("built initramfs", "bytes", ires.Size, "uncompressed", ires.Uncompressed, "programs_cached", ires.Cached, "duration", time.Since(t0).Round(time.Millisecond))
 
 	// Phase 4: the read-only system image's files, with their Debian
 	// packages for the manifest.

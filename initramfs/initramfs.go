@@ -14,6 +14,8 @@ import (
 	"github.com/u-root/gobusybox/src/pkg/golang"
 	"github.com/u-root/mkuimage/uimage"
 	"github.com/u-root/uio/llog"
+
+	"github.com/thinhost/thinhost/internal/fsutil"
 )
 
 // HostdPackage is hostd's import path; it becomes /bin/uinit.
@@ -54,13 +56,19 @@ type Config struct {
 	HostdConfig []byte
 	// TempDir holds intermediate files; it must exist.
 	TempDir string
-	Log     *slog.Logger
+	// CacheDir, when set, keeps built programs archives (initramfs/ under
+	// it), keyed by what they are built from: a warm build skips the Go
+	// compile.
+	CacheDir string
+	Log      *slog.Logger
 }
 
 // Result describes a built initramfs.
 type Result struct {
 	// Size is the compressed size; Uncompressed the cpio size.
 	Size, Uncompressed int64
+	// Cached is set when the programs came from the cache.
+	Cached bool
 }
 
 // Build writes the zstd-compressed initramfs to w.
@@ -74,7 +82,7 @@ func Build(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 	}
 	defer os.RemoveAll(stage)
 
-	var files []string
+	var files []stagedFile
 	add := func(rel string, data []byte) error {
 		p := filepath.Join(stage, filepath.FromSlash(rel))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -83,7 +91,7 @@ func Build(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			return err
 		}
-		files = append(files, p+":"+rel)
+		files = append(files, stagedFile{p, rel})
 		return nil
 	}
 	if err := add(ConfigPath, cfg.HostdConfig); err != nil {
@@ -92,14 +100,14 @@ func Build(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 	if m := cfg.Modules; m != nil && len(m.Modules) > 0 {
 		base := path.Join("lib/modules", m.Release)
 		for _, mod := range m.Modules {
-			files = append(files, filepath.Join(m.Dir, filepath.FromSlash(mod.Path))+":"+path.Join(base, mod.Path))
+			files = append(files, stagedFile{filepath.Join(m.Dir, filepath.FromSlash(mod.Path)), path.Join(base, mod.Path)})
 		}
 		if err := add(path.Join(base, "modules.dep"), m.ModulesDep()); err != nil {
 			return nil, fmt.Errorf("stage modules.dep: %w", err)
 		}
 		for _, extra := range []string{"modules.builtin", "modules.order"} {
 			if _, err := os.Stat(filepath.Join(m.Dir, extra)); err == nil {
-				files = append(files, filepath.Join(m.Dir, extra)+":"+path.Join(base, extra))
+				files = append(files, stagedFile{filepath.Join(m.Dir, extra), path.Join(base, extra)})
 			}
 		}
 	}
@@ -108,14 +116,45 @@ func Build(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 	for _, c := range CoreCommands {
 		cmds = append(cmds, "github.com/u-root/u-root/cmds/core/"+c)
 	}
+	programs, cached, err := buildPrograms(ctx, cfg, cmds, stage)
+	if err != nil {
+		return nil, err
+	}
 	cpioPath := filepath.Join(stage, "initramfs.cpio")
+	if err := compose(programs, files, cpioPath); err != nil {
+		return nil, fmt.Errorf("write initramfs: %w", err)
+	}
+	res, err := compress(cpioPath, w)
+	if res != nil {
+		res.Cached = cached
+	}
+	return res, err
+}
+
+// buildPrograms returns the path of the programs archive: from the cache
+// when it holds one with the same key, else built by mkuimage (and kept
+// in the cache).
+func buildPrograms(ctx context.Context, cfg Config, cmds []string, stage string) (string, bool, error) {
+	var cached string
+	if cfg.CacheDir != "" {
+		key, err := programsKey(ctx, cfg.SourceDir, cmds)
+		if err != nil {
+			return "", false, err
+		}
+		cached = filepath.Join(cfg.CacheDir, "initramfs", key+".cpio")
+		if _, err := os.Stat(cached); err == nil {
+			cfg.Log.Info("initramfs programs from the cache", "key", key[:16])
+			return cached, true, nil
+		}
+	}
+	out := filepath.Join(stage, "programs.cpio")
 	printf := func(format string, v ...any) {
 		cfg.Log.Debug(strings.TrimSpace(fmt.Sprintf(format, v...)), "phase", "initramfs")
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return "", false, err
 	}
-	err = uimage.Create(llog.New(slog.LevelInfo, printf),
+	err := uimage.Create(llog.New(slog.LevelInfo, printf),
 		uimage.WithReplaceEnv(golang.Default(golang.DisableCGO(), golang.WithWorkingDir(cfg.SourceDir))),
 		uimage.WithTempDir(stage),
 		uimage.WithBaseArchive(uimage.DefaultRamfs()),
@@ -123,16 +162,22 @@ func Build(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 		uimage.WithInit("init"),
 		uimage.WithUinit("hostd"),
 		uimage.WithShell("gosh"),
-		// Modules and config only, no programs: mkuimage's ldd would run
-		// the loader on every kernel module.
-		uimage.WithSkipLDD(),
-		uimage.WithFiles(files...),
-		uimage.WithCPIOOutput(cpioPath),
+		uimage.WithCPIOOutput(out),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("build initramfs with mkuimage (source %s): %w", cfg.SourceDir, err)
+		return "", false, fmt.Errorf("build initramfs with mkuimage (source %s): %w", cfg.SourceDir, err)
 	}
-	return compress(cpioPath, w)
+	if cached == "" {
+		return out, false, nil
+	}
+	// Into the cache atomically: a half-written archive is never found.
+	if err := os.MkdirAll(filepath.Dir(cached), 0o755); err != nil {
+		return "", false, fmt.Errorf("create initramfs cache: %w", err)
+	}
+	if err := fsutil.CopyFile(out, cached); err != nil {
+		return "", false, fmt.Errorf("fill initramfs cache: %w", err)
+	}
+	return out, false, nil
 }
 
 func compress(cpioPath string, w io.Writer) (*Result, error) {

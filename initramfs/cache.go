@@ -1,0 +1,108 @@
+package initramfs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/u-root/u-root/pkg/cpio"
+)
+
+// programsKey identifies the initramfs's programs — the busybox of hostd
+// and the u-root commands, with init's links — by what they are built
+// from: the Go toolchain and its settings, the command list, and the
+// thinhost module's go.mod, go.sum and Go sources (which pin u-root's
+// sources in the module cache). The same key means the same bytes: the
+// build is reproducible.
+func programsKey(ctx context.Context, srcDir string, cmds []string) (string, error) {
+	h := sha256.New()
+	fmt.Fprintln(h, "thinhost-initramfs-programs-v1")
+	goenv := exec.CommandContext(ctx, "go", "env", "GOVERSION", "GOEXPERIMENT", "GOFLAGS", "GOAMD64", "GOROOT")
+	goenv.Dir = srcDir
+	out, err := goenv.Output()
+	if err != nil {
+		return "", fmt.Errorf("read the Go toolchain's settings: %w", err)
+	}
+	h.Write(out)
+	fmt.Fprintln(h, strings.Join(cmds, " "))
+	err = filepath.WalkDir(srcDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if d.IsDir() {
+			if p != srcDir && (strings.HasPrefix(name, ".") || name == "testdata" || name == "out") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !(name == "go.mod" || name == "go.sum" || strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go")) {
+			return nil
+		}
+		rel, _ := filepath.Rel(srcDir, p)
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		fh := sha256.New()
+		if _, err := io.Copy(fh, f); err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s %x\n", filepath.ToSlash(rel), fh.Sum(nil))
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("hash the sources in %s: %w", srcDir, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// compose writes the final cpio: the programs archive's records, then
+// the staged files (hostd's config, the kernel modules) with the
+// directories they need, all with reproducible metadata.
+func compose(programs string, files []stagedFile, out string) error {
+	pf, err := os.Open(programs)
+	if err != nil {
+		return err
+	}
+	defer pf.Close()
+	recs, err := cpio.ReadAllRecords(cpio.Newc.Reader(pf))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", programs, err)
+	}
+	of, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	defer of.Close()
+	w := cpio.Newc.Writer(of)
+	if err := cpio.WriteRecords(w, recs); err != nil {
+		return err
+	}
+	var added []cpio.Record
+	for _, f := range files {
+		data, err := os.ReadFile(f.src)
+		if err != nil {
+			return err
+		}
+		added = append(added, cpio.MakeReproducible(cpio.StaticRecord(data, cpio.Info{Name: f.dst, Mode: cpio.S_IFREG | 0o644})))
+	}
+	if err := cpio.WriteRecordsAndDirs(w, added); err != nil {
+		return err
+	}
+	if err := cpio.WriteTrailer(w); err != nil {
+		return err
+	}
+	return of.Close()
+}
+
+// stagedFile is a file of the build machine and its path in the image.
+type stagedFile struct{ src, dst string }
