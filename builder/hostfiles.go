@@ -14,6 +14,9 @@ type HostFile struct {
 	// Src is the path on the build machine; Dst the path in the image
 	// (absolute). Dst defaults to Src.
 	Src, Dst string
+	// Package is the Debian package that installs Src, named when the
+	// build machine lacks it.
+	Package string
 }
 
 // ResolveHostFiles returns files plus, for ELF programs, the shared

@@ -9,11 +9,11 @@ import (
 // (samba-common-bin), with the character-set modules Samba asks glibc
 // for (its default DOS code page and UTF-16).
 var SambaFiles = []HostFile{
-	{Src: "/usr/sbin/smbd"},
-	{Src: "/usr/bin/smbpasswd"},
-	{Src: "/usr/lib/x86_64-linux-gnu/gconv/gconv-modules.cache"},
-	{Src: "/usr/lib/x86_64-linux-gnu/gconv/IBM850.so"},
-	{Src: "/usr/lib/x86_64-linux-gnu/gconv/UTF-16.so"},
+	{Src: "/usr/sbin/smbd", Package: "samba"},
+	{Src: "/usr/bin/smbpasswd", Package: "samba-common-bin"},
+	{Src: "/usr/lib/x86_64-linux-gnu/gconv/gconv-modules.cache", Package: "libc6"},
+	{Src: "/usr/lib/x86_64-linux-gnu/gconv/IBM850.so", Package: "libc6"},
+	{Src: "/usr/lib/x86_64-linux-gnu/gconv/UTF-16.so", Package: "libc6"},
 }
 
 // FileServerSpec is hostd's view of the profile's shares; nil without any.

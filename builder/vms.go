@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/thinhost/thinhost/hostd/config"
 	"github.com/thinhost/thinhost/hostd/vm"
@@ -19,27 +18,24 @@ import (
 // qemu-img, swtpm, QEMU's firmware gathered into its data directory, and
 // OVMF's code and variable templates, Secure Boot ones included.
 var QEMUFiles = []HostFile{
-	{Src: vm.QEMUBinary},
-	{Src: "/usr/bin/qemu-img"},
-	{Src: "/usr/bin/swtpm"},
-	{Src: QEMUModuleDir + "/accel-tcg-x86_64.so"},
-	{Src: QEMUModuleDir + "/hw-usb-host.so"},
-	{Src: "/usr/share/seabios/bios-256k.bin", Dst: vm.QEMUDataDir + "/bios-256k.bin"},
-	{Src: "/usr/share/seabios/vgabios-stdvga.bin", Dst: vm.QEMUDataDir + "/vgabios-stdvga.bin"},
-	{Src: "/usr/share/qemu/kvmvapic.bin", Dst: vm.QEMUDataDir + "/kvmvapic.bin"},
-	{Src: "/usr/share/qemu/linuxboot_dma.bin", Dst: vm.QEMUDataDir + "/linuxboot_dma.bin"},
-	{Src: "/usr/share/qemu/multiboot_dma.bin", Dst: vm.QEMUDataDir + "/multiboot_dma.bin"},
-	{Src: "/usr/share/qemu/pvh.bin", Dst: vm.QEMUDataDir + "/pvh.bin"},
-	{Src: "/usr/lib/ipxe/qemu/efi-virtio.rom", Dst: vm.QEMUDataDir + "/efi-virtio.rom"},
-	{Src: vm.OVMFCode}, {Src: vm.OVMFVars}, {Src: vm.OVMFSecureCode}, {Src: vm.OVMFMSVars},
+	{Src: vm.QEMUBinary, Package: "qemu-system-x86"},
+	{Src: "/usr/bin/qemu-img", Package: "qemu-utils"},
+	{Src: "/usr/bin/swtpm", Package: "swtpm"},
+	{Src: vm.QEMUModuleDir + "/accel-tcg-x86_64.so", Package: "qemu-system-common"},
+	{Src: vm.QEMUModuleDir + "/hw-usb-host.so", Package: "qemu-system-common"},
+	{Src: "/usr/share/seabios/bios-256k.bin", Dst: vm.QEMUDataDir + "/bios-256k.bin", Package: "seabios"},
+	{Src: "/usr/share/seabios/vgabios-stdvga.bin", Dst: vm.QEMUDataDir + "/vgabios-stdvga.bin", Package: "seabios"},
+	{Src: "/usr/share/qemu/kvmvapic.bin", Dst: vm.QEMUDataDir + "/kvmvapic.bin", Package: "qemu-system-data"},
+	{Src: "/usr/share/qemu/linuxboot_dma.bin", Dst: vm.QEMUDataDir + "/linuxboot_dma.bin", Package: "qemu-system-data"},
+	{Src: "/usr/share/qemu/multiboot_dma.bin", Dst: vm.QEMUDataDir + "/multiboot_dma.bin", Package: "qemu-system-data"},
+	{Src: "/usr/share/qemu/pvh.bin", Dst: vm.QEMUDataDir + "/pvh.bin", Package: "qemu-system-data"},
+	{Src: "/usr/lib/ipxe/qemu/efi-virtio.rom", Dst: vm.QEMUDataDir + "/efi-virtio.rom", Package: "ipxe-qemu"},
+	{Src: vm.OVMFCode, Package: "ovmf"}, {Src: vm.OVMFVars, Package: "ovmf"},
+	{Src: vm.OVMFSecureCode, Package: "ovmf"}, {Src: vm.OVMFMSVars, Package: "ovmf"},
 }
 
-// QEMUModuleDir is where Debian's QEMU keeps its loadable modules; hostd
-// points QEMU_MODULE_DIR at the same path under /system.
-const QEMUModuleDir = "/usr/lib/x86_64-linux-gnu/qemu"
-
 // SDLFiles draw a guest on the laptop's panel (display = "sdl").
-var SDLFiles = []HostFile{{Src: QEMUModuleDir + "/ui-sdl.so"}}
+var SDLFiles = []HostFile{{Src: vm.QEMUModuleDir + "/ui-sdl.so", Package: "qemu-system-gui"}}
 
 // VMDir is where a guest's direct-boot files live in the system image.
 func VMDir(name string) string { return "/vms/" + name }
@@ -73,10 +69,10 @@ func VMSpecs(p *profiles.Profile) []config.VM {
 			c.Drivers = layout.MediaDevice(v.Name, "drivers")
 		}
 		if v.Kernel != "" {
-			c.Kernel = SystemMount + VMDir(v.Name) + "/kernel"
+			c.Kernel = layout.SystemDir + VMDir(v.Name) + "/kernel"
 		}
 		if v.Initrd != "" {
-			c.Initrd = SystemMount + VMDir(v.Name) + "/initrd"
+			c.Initrd = layout.SystemDir + VMDir(v.Name) + "/initrd"
 		}
 		for _, u := range v.USB {
 			c.USB = append(c.USB, u.String())
@@ -85,9 +81,6 @@ func VMSpecs(p *profiles.Profile) []config.VM {
 	}
 	return out
 }
-
-// SystemMount is where hostd mounts the system image.
-const SystemMount = "/system"
 
 // vmFiles lists what the profile's guests add to the system image and the
 // media partitions their ISOs become.
@@ -139,32 +132,8 @@ func vmFiles(ctx context.Context, cache *Cache, p *profiles.Profile, arts map[st
 func needHostFiles(files []HostFile, what string) error {
 	for _, f := range files {
 		if _, err := os.Stat(f.Src); err != nil {
-			return fmt.Errorf("find %s for %s: %w (on Debian: apt-get install %s)", f.Src, what, err, debianPackageFor(f.Src))
+			return fmt.Errorf("find %s for %s: %w (on Debian: apt-get install %s)", f.Src, what, err, f.Package)
 		}
 	}
 	return nil
-}
-
-func debianPackageFor(path string) string {
-	switch {
-	case strings.Contains(path, "swtpm"):
-		return "swtpm"
-	case strings.Contains(path, "OVMF"):
-		return "ovmf"
-	case strings.Contains(path, "seabios"):
-		return "seabios"
-	case strings.Contains(path, "ipxe"):
-		return "ipxe-qemu"
-	case strings.Contains(path, "qemu-img"):
-		return "qemu-utils"
-	case strings.Contains(path, "ui-sdl"):
-		return "qemu-system-gui"
-	case strings.Contains(path, "smbd"):
-		return "samba"
-	case strings.Contains(path, "smbpasswd"):
-		return "samba-common-bin"
-	case strings.Contains(path, "gconv"):
-		return "libc6"
-	}
-	return "qemu-system-x86"
 }

@@ -36,7 +36,7 @@ func TestVMSpecs(t *testing.T) {
 }
 
 func TestNeedHostFiles(t *testing.T) {
-	err := needHostFiles([]HostFile{{Src: "/nonexistent/usr/sbin/smbd"}}, "the profile's shares")
+	err := needHostFiles([]HostFile{{Src: "/nonexistent/usr/sbin/smbd", Package: "samba"}}, "the profile's shares")
 	if err == nil || !strings.Contains(err.Error(), "apt-get install samba") || !strings.Contains(err.Error(), "the profile's shares") {
 		t.Errorf("err = %v", err)
 	}

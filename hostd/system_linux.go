@@ -10,11 +10,12 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/thinhost/thinhost/hostd/vm"
 	"github.com/thinhost/thinhost/images/layout"
 )
 
 // SystemDir is where the read-only system image is mounted.
-const SystemDir = "/system"
+const SystemDir = layout.SystemDir
 
 // The system image's programs run through its own dynamic loader with its
 // own libraries: the initramfs's /lib holds kernel modules, not a libc.
@@ -52,7 +53,7 @@ func systemProgram(program string, args ...string) (string, []string) {
 func systemEnv() []string {
 	return append(os.Environ(), "MKE2FS_CONFIG="+SystemDir+"/etc/mke2fs.conf",
 		"GCONV_PATH="+SystemDir+"/usr/lib/x86_64-linux-gnu/gconv",
-		"QEMU_MODULE_DIR="+QEMUModuleDir,
+		"QEMU_MODULE_DIR="+SystemDir+vm.QEMUModuleDir,
 		// display = "sdl" draws on the panel through KMS, without X.
 		"SDL_VIDEODRIVER=kmsdrm")
 }

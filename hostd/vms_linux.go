@@ -14,10 +14,6 @@ import (
 	"github.com/thinhost/thinhost/internal/kvm"
 )
 
-// QEMUModuleDir is where the system image keeps QEMU's loadable modules
-// (its TCG accelerator among them).
-const QEMUModuleDir = SystemDir + "/usr/lib/x86_64-linux-gnu/qemu"
-
 // setupVMs prepares the guests: their media partitions under
 // /dev/disk/by-partlabel, the host's facts (KVM usable or not), and the
 // manager. Guests need the data partition for their disks.

@@ -109,7 +109,7 @@ func Plan(s Sizes, seed []byte) ([]Partition, error) {
 		}
 		n := uint64(size / sectorSize)
 		if next+n-1 > lastUsable {
-			return fmt.Errorf("plan partitions: %s (%d MiB) does not fit in a %d MiB image", name, size/mib, s.Image/mib)
+			return fmt.Errorf("plan partitions: %s (%d MiB) does not fit in a %d MiB image: raise storage.image_size in the profile", name, size/mib, s.Image/mib)
 		}
 		parts = append(parts, Partition{
 			Index: len(parts) + 1, Name: name, Type: typ,

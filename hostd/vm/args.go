@@ -102,6 +102,9 @@ const (
 	// QEMUDataDir holds QEMU's own firmware (SeaBIOS, option ROMs).
 	QEMUDataDir = "/usr/share/qemu"
 	QEMUBinary  = "/usr/bin/qemu-system-x86_64"
+	// QEMUModuleDir holds QEMU's loadable modules (its TCG accelerator
+	// among them); hostd points QEMU_MODULE_DIR at it under Root.
+	QEMUModuleDir = "/usr/lib/x86_64-linux-gnu/qemu"
 )
 
 // VarsTemplate is the UEFI variable store a new guest starts from.

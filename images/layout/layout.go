@@ -13,6 +13,10 @@ const (
 	DataName    = "thinhost-data"
 )
 
+// SystemDir is where hostd mounts the system image (system slot A); the
+// builder writes paths under it into hostd's config.
+const SystemDir = "/system"
+
 // Partition type GUIDs.
 const (
 	// TypeESP is the EFI system partition.

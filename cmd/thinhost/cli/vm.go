@@ -12,6 +12,7 @@ import (
 	"github.com/thinhost/thinhost/builder"
 	"github.com/thinhost/thinhost/hostd/config"
 	"github.com/thinhost/thinhost/hostd/vm"
+	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/profiles"
 )
 
@@ -41,7 +42,7 @@ that.`,
 			if len(prof.VMs) == 0 {
 				return fmt.Errorf("%s defines no vm blocks", args[0])
 			}
-			host := vm.Host{KVM: kvm, CPUVendor: vendor, CPUs: cpus, Root: builder.SystemMount}
+			host := vm.Host{KVM: kvm, CPUVendor: vendor, CPUs: cpus, Root: layout.SystemDir}
 			if host.MemBytes, err = profiles.ParseSize(memory); err != nil {
 				return fmt.Errorf("--memory: %w", err)
 			}
@@ -95,9 +96,9 @@ func printVMArgs(w io.Writer, s *config.VM, host vm.Host) {
 	}
 	if s.TPM {
 		fmt.Fprintf(w, "# after: %s socket --tpm2 --tpmstate dir=%s --ctrl type=unixio,path=%s\n",
-			builder.SystemMount+"/usr/bin/swtpm", paths.TPMState(), paths.TPMSocket())
+			layout.SystemDir+"/usr/bin/swtpm", paths.TPMState(), paths.TPMSocket())
 	}
-	fmt.Fprintf(w, "%s%s", builder.SystemMount, vm.QEMUBinary)
+	fmt.Fprintf(w, "%s%s", layout.SystemDir, vm.QEMUBinary)
 	for i := 0; i < len(argv); i++ {
 		fmt.Fprintf(w, " \\\n  %s", shellQuote(argv[i]))
 		if strings.HasPrefix(argv[i], "-") && i+1 < len(argv) && !strings.HasPrefix(argv[i+1], "-") {
