@@ -34,10 +34,11 @@ const DefaultBootloader = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi"
 // image (system slot A) with their shared libraries and dynamic loader;
 // hostd runs them from there.
 var HostTools = []HostFile{
-	{Src: "/sbin/mke2fs"},
-	{Src: "/sbin/e2fsck"},
-	{Src: "/sbin/resize2fs"},
-	{Src: "/etc/mke2fs.conf"},
+	{Src: "/sbin/mke2fs", Package: "e2fsprogs"},
+	{Src: "/sbin/e2fsck", Package: "e2fsprogs"},
+	{Src: "/sbin/resize2fs", Package: "e2fsprogs"},
+	{Src: "/sbin/tune2fs", Package: "e2fsprogs"},
+	{Src: "/etc/mke2fs.conf", Package: "e2fsprogs"},
 }
 
 // ErrOutput marks an output path the builder refuses to write.

@@ -6,11 +6,14 @@ import (
 )
 
 // SambaFiles serve the shares: Debian's smbd (package samba) and smbpasswd
-// (samba-common-bin), with the character-set modules Samba asks glibc
-// for (its default DOS code page and UTF-16).
+// (samba-common-bin), the VFS modules smb.conf names for Windows ACLs and
+// alternate data streams (samba-vfs-modules), with the character-set
+// modules Samba asks glibc for (its default DOS code page and UTF-16).
 var SambaFiles = []HostFile{
 	{Src: "/usr/sbin/smbd", Package: "samba"},
 	{Src: "/usr/bin/smbpasswd", Package: "samba-common-bin"},
+	{Src: "/usr/lib/x86_64-linux-gnu/samba/vfs/acl_xattr.so", Package: "samba-vfs-modules"},
+	{Src: "/usr/lib/x86_64-linux-gnu/samba/vfs/streams_xattr.so", Package: "samba-vfs-modules"},
 	{Src: "/usr/lib/x86_64-linux-gnu/gconv/gconv-modules.cache", Package: "libc6"},
 	{Src: "/usr/lib/x86_64-linux-gnu/gconv/IBM850.so", Package: "libc6"},
 	{Src: "/usr/lib/x86_64-linux-gnu/gconv/UTF-16.so", Package: "libc6"},

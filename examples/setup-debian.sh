@@ -17,14 +17,15 @@ apt-get update -qq
 # qemu-utils, swtpm, seabios and ipxe-qemu they are also what the built
 # image's system partition carries for the guests hostd runs.
 # systemd-boot-efi: the boot loader put on the ESP.
-# samba, samba-common-bin: smbd and smbpasswd for the shares (the image
-# carries them); smbclient: the tests' SMB client.
+# samba, samba-common-bin, samba-vfs-modules: smbd, smbpasswd and the
+# acl_xattr and streams_xattr modules for the shares (the image carries
+# them); smbclient and samba-testsuite (smbtorture): the tests' SMB clients.
 # gdisk, dosfstools, e2fsprogs, squashfs-tools, cpio: the real checkers the
 # tests run on built images.
 had_samba=$(dpkg-query -W -f='${Status}' samba 2>/dev/null | grep -c 'ok installed' || true)
 apt-get install -y -qq --no-install-recommends \
 	qemu-system-x86 qemu-utils ovmf swtpm seabios ipxe-qemu systemd-boot-efi \
-	samba samba-common-bin smbclient \
+	samba samba-common-bin samba-vfs-modules smbclient samba-testsuite \
 	gdisk dosfstools e2fsprogs squashfs-tools cpio ca-certificates >/dev/null
 # Samba is installed for its programs, not to serve this machine's files:
 # if this script brought it, it does not leave its servers running.

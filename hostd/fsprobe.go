@@ -50,3 +50,21 @@ func probeReader(r io.ReaderAt) (string, error) {
 	}
 	return Probe(head[:n]), nil
 }
+
+// Ext4EAInode is ext4's ea_inode feature (an INCOMPAT flag): an extended
+// attribute's value may fill an inode of its own, up to 64 KiB, instead of
+// sharing one 4 KiB block with the file's other attributes. Samba keeps
+// alternate data streams in xattrs, so without it a stream over about
+// 4 KiB fails with "disk full".
+const Ext4EAInode = 0x400
+
+// Ext4Incompat is the INCOMPAT feature flags of the ext2/3/4 superblock
+// that head starts with, and false when head holds none.
+func Ext4Incompat(head []byte) (uint32, bool) {
+	// The superblock starts 1024 bytes in; its magic is at 0x38 and
+	// s_feature_incompat at 0x60.
+	if Probe(head) != "ext4" || len(head) < 1024+0x64 {
+		return 0, false
+	}
+	return binary.LittleEndian.Uint32(head[1024+0x60:]), true
+}

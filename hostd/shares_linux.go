@@ -94,10 +94,11 @@ func (d *Daemon) prepareShares(ctx context.Context) error {
 			return fmt.Errorf("chown share %s: %w", s.Name, err)
 		}
 	}
-	for _, sub := range SambaRunDirs {
-		if err := os.MkdirAll(filepath.Join(SambaDir, sub), 0o700); err != nil {
-			return err
-		}
+	if err := linkSambaModules(); err != nil {
+		return err
+	}
+	if err := makeSambaRunDirs(SambaDir); err != nil {
+		return err
 	}
 	if err := os.WriteFile(SMBConf, []byte(RenderSMBConf(fsc, SharesDir, SambaDir)), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", SMBConf, err)
@@ -111,6 +112,52 @@ func (d *Daemon) prepareShares(ctx context.Context) error {
 		return fmt.Errorf("set the share password: smbpasswd: %w: %s", err, strings.TrimSpace(string(out)))
 	}
 	d.opts.Log.Info("shares ready", "shares", len(fsc.Shares), "user", fsc.User, "password", where, "host_network", fsc.HostNetwork)
+	return nil
+}
+
+// makeSambaRunDirs makes smbd's run directories as Debian's package does:
+// the password database's private directory for root alone, the rest
+// readable by all. smbd's processes check each other's liveness through
+// lock files under the lock directory while impersonating the share user;
+// with that directory closed to the user, every other process's open files
+// read as stale, their share-mode entries are dropped, and closes fail
+// with NT_STATUS_INVALID_PARAMETER (smbtorture's rw1 and lock.overlap).
+func makeSambaRunDirs(dir string) error {
+	for _, sub := range append([]string{""}, SambaRunDirs...) {
+		p, mode := filepath.Join(dir, sub), os.FileMode(0o755)
+		if sub == "private" {
+			mode = 0o700
+		}
+		if err := os.MkdirAll(p, mode); err != nil {
+			return fmt.Errorf("create %s: %w", p, err)
+		}
+		// MkdirAll keeps an existing directory's mode and applies the
+		// umask: set it.
+		if err := os.Chmod(p, mode); err != nil {
+			return fmt.Errorf("chmod %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// linkSambaModules points smbd's compiled-in module directory at the
+// system image's, where the VFS modules smb.conf names (acl_xattr,
+// streams_xattr) live; without them every share answers
+// NT_STATUS_BAD_NETWORK_NAME.
+func linkSambaModules() error {
+	target := filepath.Join(SystemDir, SambaModulesDir)
+	if _, err := os.Stat(filepath.Join(target, "vfs", "streams_xattr.so")); err != nil {
+		return fmt.Errorf("find Samba's VFS modules in the system image: %w (rebuild the image with this thinhost)", err)
+	}
+	if cur, err := os.Readlink(SambaModulesDir); err == nil && cur == target {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(SambaModulesDir), 0o755); err != nil {
+		return fmt.Errorf("link Samba's modules: %w", err)
+	}
+	if err := os.Symlink(target, SambaModulesDir); err != nil {
+		return fmt.Errorf("link Samba's modules %s -> %s: %w", SambaModulesDir, target, err)
+	}
 	return nil
 }
 

@@ -13,6 +13,10 @@ const (
 	SambaDir  = "/run/samba"
 	SMBConf   = SambaDir + "/smb.conf"
 	SharesDir = DataDir + "/shares"
+	// SambaModulesDir is where Debian's smbd looks for its VFS modules
+	// (`smbd -b`: MODULESDIR); it refuses absolute module paths, so hostd
+	// links this path to the system image's copy.
+	SambaModulesDir = "/usr/lib/x86_64-linux-gnu/samba"
 	// GuestHostAddress is the host as a guest on QEMU's user network sees
 	// it: QEMU maps it to the host's loopback.
 	GuestHostAddress = "10.0.2.2"
@@ -68,6 +72,46 @@ func RenderSMBConf(fs *config.FileServer, sharesDir, runDir string) string {
 	w("  unix charset = UTF-8")
 	w("  # Reads straight from the page cache to the socket where unsigned.")
 	w("  use sendfile = yes")
+	w("")
+	w("  # What Windows programs expect of a drive (Office, installers, programs")
+	w("  # run from the share), checked against Samba's own smbtorture suites:")
+	w("  # Windows ACLs, kept in the security.NTACL xattr and evaluated by")
+	w("  # Samba alone (only smbd reaches these files), so a file's owner gets")
+	w("  # the full rights Windows asks for (a Unix create mask would deny")
+	w("  # execute and fail opens that ask for everything); alternate data")
+	w("  # streams (Zone.Identifier, application metadata) in user.DosStream.*")
+	w("  # xattrs, up to 64 KiB each on the data partition (ext4 with ea_inode).")
+	w("  vfs objects = acl_xattr streams_xattr")
+	w("  acl_xattr:ignore system acls = yes")
+	w("  # Files without a stored ACL (made before, or by the host) read as")
+	w("  # owner and SYSTEM full control, as on an NTFS folder of one's own.")
+	w("  acl_xattr:default acl style = windows")
+	w("  # Read-only, hidden, system and archive bits in the user.DOSATTRIB")
+	w("  # xattr, not squeezed into the Unix mode.")
+	w("  store dos attributes = yes")
+	w("  map archive = no")
+	w("  map hidden = no")
+	w("  map readonly = no")
+	w("  map system = no")
+	w("  ea support = yes")
+	w("  # Byte-range locks, oplocks and leases kept by smbd itself (no host")
+	w("  # program shares these files), which SMB2 leases and durable handles")
+	w("  # need: Office and databases rely on them, and an open file survives a")
+	w("  # short network blip or the guest's sleep.")
+	w("  oplocks = yes")
+	w("  level2 oplocks = yes")
+	w("  smb2 leases = yes")
+	w("  kernel oplocks = no")
+	w("  kernel share modes = no")
+	w("  posix locking = no")
+	w("  durable handles = yes")
+	w("  # A client's flush reaches the disk.")
+	w("  strict sync = yes")
+	w("  # Names as on NTFS: case-insensitive, case kept as written.")
+	w("  case sensitive = no")
+	w("  preserve case = yes")
+	w("  short preserve case = yes")
+	w("")
 	w("  passdb backend = tdbsam:%s", filepath.Join(runDir, "private", "passdb.tdb"))
 	for _, d := range SambaRunDirs {
 		switch d {
@@ -94,9 +138,9 @@ func RenderSMBConf(fs *config.FileServer, sharesDir, runDir string) string {
 			w("  read only = yes")
 		} else {
 			w("  read only = no")
+			// Every file belongs to the share user, whoever it was made
+			// for; permissions are the Windows ACLs above.
 			w("  force user = %s", fs.User)
-			w("  create mask = 0664")
-			w("  directory mask = 0775")
 		}
 	}
 	return b.String()

@@ -30,6 +30,7 @@ const (
 	mke2fs   = "/sbin/mke2fs"
 	e2fsck   = "/sbin/e2fsck"
 	resize2f = "/sbin/resize2fs"
+	tune2fs  = "/sbin/tune2fs"
 )
 
 // DataStatus is what hostd knows of the data partition.
@@ -116,7 +117,8 @@ func setupData(ctx context.Context, log *slog.Logger) *DataStatus {
 	switch fs {
 	case "":
 		log.Info("creating ext4 on the empty data partition", "device", st.Device)
-		if out, err := systemCommand(ctx, mke2fs, "-q", "-t", "ext4", "-L", layout.DataName, "-m", "1", st.Device).CombinedOutput(); err != nil {
+		// ea_inode: the shares' alternate data streams up to 64 KiB.
+		if out, err := systemCommand(ctx, mke2fs, "-q", "-t", "ext4", "-O", "ea_inode", "-L", layout.DataName, "-m", "1", st.Device).CombinedOutput(); err != nil {
 			return fail("create ext4 on %s: %v: %s", st.Device, err, strings.TrimSpace(string(out)))
 		}
 		st.Created = true
@@ -131,6 +133,7 @@ func setupData(ctx context.Context, log *slog.Logger) *DataStatus {
 		default:
 			return fail("e2fsck %s found errors it cannot repair (exit %d); the partition is left untouched: %s", st.Device, code, strings.TrimSpace(string(out)))
 		}
+		enableEAInode(ctx, log, st.Device)
 	default:
 		return fail("%s holds %s, not ext4; hostd never formats a partition that holds a filesystem: back it up and wipe it (or restore the ext4 one) to use it", st.Device, fs)
 	}
@@ -163,6 +166,30 @@ func setupData(ctx context.Context, log *slog.Logger) *DataStatus {
 		st.Free = int64(fsst.Bavail) * fsst.Bsize
 	}
 	return st
+}
+
+// enableEAInode turns on ext4's ea_inode feature on a checked, unmounted
+// data partition made before thinhost created it with the feature (tune2fs
+// sets it in place; nothing else changes). Failing leaves streams limited
+// to about 4 KiB, not the host down.
+func enableEAInode(ctx context.Context, log *slog.Logger, dev string) {
+	f, err := os.Open(dev)
+	if err != nil {
+		log.Warn("read data partition features", "device", dev, "err", err)
+		return
+	}
+	head := make([]byte, 2048)
+	_, err = f.ReadAt(head, 0)
+	f.Close()
+	incompat, ok := Ext4Incompat(head)
+	if err != nil || !ok || incompat&Ext4EAInode != 0 {
+		return
+	}
+	if out, err := systemCommand(ctx, tune2fs, "-O", "ea_inode", dev).CombinedOutput(); err != nil {
+		log.Warn("enable ea_inode on the data partition (alternate data streams stay under 4 KiB)", "device", dev, "err", err, "output", strings.TrimSpace(string(out)))
+		return
+	}
+	log.Info("data partition: ea_inode enabled (alternate data streams up to 64 KiB)", "device", dev)
 }
 
 // countBoot increments state/boots on the data partition and returns it.
