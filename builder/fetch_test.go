@@ -120,7 +120,7 @@ func TestFetchResumesPartialDownload(t *testing.T) {
 	f := &Fetcher{Cache: &Cache{Dir: t.TempDir()}}
 	a := artifact("big", srv.URL+"/big.iso", hexSum(data))
 	// An earlier run was interrupted after 300000 bytes.
-	partial := f.Cache.partialPath(a.SHA256)
+	partial := f.Cache.PartialPath(a.SHA256)
 	os.MkdirAll(filepath.Dir(partial), 0o755)
 	if err := os.WriteFile(partial, data[:300000], 0o644); err != nil {
 		t.Fatal(err)

@@ -169,6 +169,12 @@ func HelperFiles(fs *config.FileServer) map[string]string {
 	w("rem thinhost: map the host's shares as drives. Run it once from the THINHOST")
 	w("rem drive; it copies itself into your Startup folder and runs at each logon.")
 	w("rem The password is the one `thinhost ctl shares` shows.")
+	w("rem The drives behave as NTFS folders of your own for what programs use:")
+	w("rem full rights on your files, Windows permissions (Security tab), locks,")
+	w("rem leases and durable handles (Office, databases), alternate data streams")
+	w("rem up to 64 KiB each, long paths where Windows allows them. Not offered:")
+	w("rem Previous Versions, EFS encryption, NTFS compression, symlinks made from")
+	w("rem Windows. README.txt on this drive says more.")
 	w(`cmdkey /list:%s | find /i "%s" >nul || cmdkey /add:%s /user:%s /pass`, GuestHostAddress, fs.User, GuestHostAddress, fs.User)
 	for _, s := range fs.Shares {
 		drive := "*"
@@ -186,5 +192,16 @@ func HelperFiles(fs *config.FileServer) map[string]string {
 	for _, s := range fs.Shares {
 		readme += "  " + NetUse(fs, s) + "\r\n"
 	}
+	readme += "\r\nWhat works as on a local NTFS drive:\r\n" +
+		"  - full rights on your own files: programs run, installers and Office open them for writing;\r\n" +
+		"  - Windows permissions, kept by the host (Properties > Security);\r\n" +
+		"  - byte-range locks, oplocks, leases and durable handles (Office, databases; an open file\r\n" +
+		"    survives a short network blip or sleep);\r\n" +
+		"  - alternate data streams (the \"downloaded from the internet\" mark and other metadata),\r\n" +
+		"    up to 64 KiB each: a larger one is refused with a \"file system limitation\" error;\r\n" +
+		"  - names case-insensitive with their case kept; file names up to 255 bytes and paths beyond\r\n" +
+		"    260 characters where Windows' long paths are enabled.\r\n" +
+		"Not offered: Previous Versions, EFS encryption, NTFS compression and quotas, symbolic links\r\n" +
+		"made from Windows, and SMB1 (Windows XP).\r\n"
 	return map[string]string{"map-drives.cmd": b.String(), "README.txt": readme}
 }

@@ -91,6 +91,25 @@ func TestShareConformance(t *testing.T) {
 		}
 	}
 
+	// A path beyond Windows' classic 260 characters, and a name of 255
+	// bytes (ext4's limit), read back in another case.
+	var long []string
+	for i := 0; i < 5; i++ {
+		long = append(long, strings.Repeat(string(rune('a'+i)), 60))
+	}
+	longDir := strings.Join(long, `\`)
+	name255 := strings.Repeat("n", 251) + ".txt"
+	cmds := []string{}
+	for i := range long {
+		cmds = append(cmds, `mkdir "`+strings.Join(long[:i+1], `\`)+`"`)
+	}
+	cmds = append(cmds, `put `+in("plain.txt")+` "`+longDir+`\`+name255+`"`,
+		`get "`+strings.ToUpper(longDir)+`\`+strings.ToUpper(name255)+`" `+in("long.back"))
+	out, err = h.smbclient(t, "files", "thin", password, nil, strings.Join(cmds, "; "))
+	if got, _ := os.ReadFile(in("long.back")); err != nil || strings.Contains(out, "NT_STATUS") || !bytes.Equal(got, files["plain.txt"]) {
+		t.Errorf("a %d-character path, read back in upper case: %v\n%s", len(longDir)+1+len(name255), err, out)
+	}
+
 	// The stock server, beside it in the same run.
 	if err := smbtorture.EnsureUser("thin"); err != nil {
 		t.Fatal(err)
@@ -144,9 +163,9 @@ func TestShareConformance(t *testing.T) {
 	// at the next boot, the file stays and is its owner's to read and
 	// write, and a large stream then fits.
 	data := dataLoopMode(t, img, true)
-	cmds := filepath.Join(dir, "debugfs.cmds")
-	os.WriteFile(cmds, []byte("mkdir shares\nmkdir shares/files\nsif shares/files uid 1000\ncd shares/files\nwrite "+in("plain.txt")+" old.txt\nsif old.txt uid 1000\nsif old.txt gid 1000\nsif old.txt mode 0100664\n"), 0o644)
-	for _, c := range [][]string{{"mkfs.ext4", "-q", "-F", "-L", "thinhost-data", data}, {"debugfs", "-w", "-f", cmds, data}} {
+	script := filepath.Join(dir, "debugfs.cmds")
+	os.WriteFile(script, []byte("mkdir shares\nmkdir shares/files\nsif shares/files uid 1000\ncd shares/files\nwrite "+in("plain.txt")+" old.txt\nsif old.txt uid 1000\nsif old.txt gid 1000\nsif old.txt mode 0100664\n"), 0o644)
+	for _, c := range [][]string{{"mkfs.ext4", "-q", "-F", "-L", "thinhost-data", data}, {"debugfs", "-w", "-f", script, data}} {
 		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
 			t.Fatalf("%s: %v\n%s", strings.Join(c, " "), err, out)
 		}

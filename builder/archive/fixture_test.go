@@ -1,0 +1,215 @@
+package archive
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
+	"github.com/ulikunitz/xz"
+)
+
+// pkgSpec is a package of a test archive.
+type pkgSpec struct {
+	Name, Version, Arch           string
+	Depends, PreDepends, Provides string
+	// Files are the .deb's data: path -> content; a content starting
+	// with "->" makes a symbolic link to the rest.
+	Files map[string]string
+}
+
+type suiteSpec struct {
+	Suite        string
+	NotAutomatic bool
+	ValidUntil   time.Time
+	// Components maps a component to its packages.
+	Components map[string][]pkgSpec
+}
+
+// testArchive is a Debian-style archive served by httptest: signed
+// InRelease files, xz-compressed Packages indexes and .debs, all made in
+// the test.
+type testArchive struct {
+	srv *httptest.Server
+	key *openpgp.Entity
+	mu  sync.Mutex
+	// files maps a path under the server's root to its bytes; tests
+	// tamper with it.
+	files map[string][]byte
+	hits  map[string]int
+}
+
+func newKey(t *testing.T, name string) *openpgp.Entity {
+	t.Helper()
+	e, err := openpgp.NewEntity(name, "test", name+"@example.invalid", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func newTestArchive(t *testing.T, key *openpgp.Entity, suites ...suiteSpec) *testArchive {
+	t.Helper()
+	a := &testArchive{key: key, files: map[string][]byte{}, hits: map[string]int{}}
+	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		b, ok := a.files[strings.TrimPrefix(r.URL.Path, "/")]
+		a.hits[strings.TrimPrefix(r.URL.Path, "/")]++
+		a.mu.Unlock()
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(b))
+	}))
+	t.Cleanup(a.srv.Close)
+	for _, s := range suites {
+		a.addSuite(t, s)
+	}
+	return a
+}
+
+func sum(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+func (a *testArchive) addSuite(t *testing.T, s suiteSpec) {
+	t.Helper()
+	var comps []string
+	for c := range s.Components {
+		comps = append(comps, c)
+	}
+	sort.Strings(comps)
+	var release bytes.Buffer
+	fmt.Fprintf(&release, "Origin: Test\nSuite: %s\nCodename: %s\nDate: %s\n", s.Suite, s.Suite, time.Now().UTC().Format(time.RFC1123))
+	if !s.ValidUntil.IsZero() {
+		fmt.Fprintf(&release, "Valid-Until: %s\n", s.ValidUntil.UTC().Format(time.RFC1123))
+	}
+	if s.NotAutomatic {
+		release.WriteString("NotAutomatic: yes\nButAutomaticUpgrades: yes\n")
+	}
+	fmt.Fprintf(&release, "Architectures: amd64\nComponents: %s\nSHA256:\n", strings.Join(comps, " "))
+	for _, c := range comps {
+		var idx bytes.Buffer
+		for _, p := range s.Components[c] {
+			if p.Arch == "" {
+				p.Arch = "amd64"
+			}
+			deb := mkDeb(t, p)
+			pool := fmt.Sprintf("pool/%s/%s/%s/%s_%s_%s.deb", c, p.Name[:1], p.Name, p.Name, noEpoch(p.Version), p.Arch)
+			a.files[pool] = deb
+			fmt.Fprintf(&idx, "Package: %s\nVersion: %s\nArchitecture: %s\nMaintainer: Test <t@example.invalid>\n", p.Name, p.Version, p.Arch)
+			for _, f := range [][2]string{{"Pre-Depends", p.PreDepends}, {"Depends", p.Depends}, {"Provides", p.Provides}} {
+				if f[1] != "" {
+					fmt.Fprintf(&idx, "%s: %s\n", f[0], f[1])
+				}
+			}
+			fmt.Fprintf(&idx, "Description: %s\n a test package\n .\n with a long description\nFilename: %s\nSize: %d\nSHA256: %s\n\n", p.Name, pool, len(deb), sum(deb))
+		}
+		var xzb bytes.Buffer
+		w, _ := xz.NewWriter(&xzb)
+		w.Write(idx.Bytes())
+		w.Close()
+		path := c + "/binary-amd64/Packages.xz"
+		a.files["dists/"+s.Suite+"/"+path] = xzb.Bytes()
+		fmt.Fprintf(&release, " %s %d %s\n", sum(xzb.Bytes()), xzb.Len(), path)
+		fmt.Fprintf(&release, " %s %d %s\n", sum(idx.Bytes()), idx.Len(), c+"/binary-amd64/Packages")
+	}
+	a.files["dists/"+s.Suite+"/InRelease"] = clearSign(t, a.key, release.Bytes())
+}
+
+func clearSign(t *testing.T, key *openpgp.Entity, text []byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	w, err := clearsign.Encode(&out, key.PrivateKey, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(text)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// mkDeb builds a .deb: an ar archive of debian-binary, control.tar.gz and
+// data.tar.gz.
+func mkDeb(t *testing.T, p pkgSpec) []byte {
+	t.Helper()
+	control := fmt.Sprintf("Package: %s\nVersion: %s\nArchitecture: %s\nMaintainer: Test <t@example.invalid>\nDescription: test\n", p.Name, p.Version, p.Arch)
+	ctl := tgz(t, map[string]string{"control": control})
+	data := tgz(t, p.Files)
+	var b bytes.Buffer
+	b.WriteString("!<arch>\n")
+	for _, m := range []struct {
+		name string
+		body []byte
+	}{{"debian-binary", []byte("2.0\n")}, {"control.tar.gz", ctl}, {"data.tar.gz", data}} {
+		fmt.Fprintf(&b, "%-16s%-12d%-6d%-6d%-8s%-10d`\n", m.name, 0, 0, 0, "100644", len(m.body))
+		b.Write(m.body)
+		if len(m.body)%2 == 1 {
+			b.WriteByte('\n')
+		}
+	}
+	return b.Bytes()
+}
+
+func tgz(t *testing.T, files map[string]string) []byte {
+	t.Helper()
+	var names []string
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b bytes.Buffer
+	gz := gzip.NewWriter(&b)
+	tw := tar.NewWriter(gz)
+	dirs := map[string]bool{}
+	for _, n := range names {
+		parts := strings.Split(strings.TrimPrefix(n, "./"), "/")
+		for i := 1; i < len(parts); i++ {
+			d := "./" + strings.Join(parts[:i], "/") + "/"
+			if !dirs[d] && !strings.Contains(d, "..") {
+				dirs[d] = true
+				tw.WriteHeader(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o755})
+			}
+		}
+		c := files[n]
+		name := n
+		if !strings.HasPrefix(name, "./") && !strings.HasPrefix(name, "/") {
+			name = "./" + name
+		}
+		switch {
+		case strings.HasPrefix(c, "->"):
+			tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeSymlink, Linkname: c[2:], Mode: 0o777})
+		case strings.HasPrefix(c, "=>"):
+			tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeLink, Linkname: c[2:], Mode: 0o644})
+		default:
+			tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(c))})
+			tw.Write([]byte(c))
+		}
+	}
+	tw.Close()
+	gz.Close()
+	return b.Bytes()
+}
+
+// noEpoch is a version as Debian's pool file names write it.
+func noEpoch(v string) string {
+	if _, after, ok := strings.Cut(v, ":"); ok {
+		return after
+	}
+	return v
+}
