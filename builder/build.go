@@ -190,14 +190,11 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	tools := append(append([]HostFile(nil), HostTools...), vmTools...)
-	if len(prof.Shares) > 0 {
-		if err := needHostFiles(SambaFiles, "the profile's shares"); err != nil {
-			return nil, err
-		}
-		tools = append(tools, SambaFiles...)
+	tools := HostFiles(prof)
+	if err := needHostFiles(tools, "the profile's host (its guests, shares and data partition)"); err != nil {
+		return nil, err
 	}
-	system, err := systemFiles(tools)
+	system, err := systemFiles(append(tools, vmTools...))
 	if err != nil {
 		return nil, err
 	}

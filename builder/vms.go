@@ -82,19 +82,18 @@ func VMSpecs(p *profiles.Profile) []config.VM {
 	return out
 }
 
-// vmFiles lists what the profile's guests add to the system image and the
-// media partitions their ISOs become.
+// vmFiles lists the guests' own files in the system image (direct-boot
+// kernels and initrds; QEMU itself is in HostFiles) and the media
+// partitions their ISOs become.
 // A guest's kernel artifact may be a Debian linux-image package, like the
 // host's: its bzImage is what QEMU boots.
 func vmFiles(ctx context.Context, cache *Cache, p *profiles.Profile, arts map[string]*Resolved) ([]HostFile, []images.Media, error) {
 	if len(p.VMs) == 0 {
 		return nil, nil, nil
 	}
-	files := append([]HostFile(nil), QEMUFiles...)
-	sdl := false
+	var files []HostFile
 	var media []images.Media
 	for _, v := range p.VMs {
-		sdl = sdl || v.Display == "sdl"
 		if v.Kernel != "" {
 			ka := arts[v.Kernel]
 			k, err := kernelFrom(ctx, cache, ka.Path, ka.SHA256, "")
@@ -117,12 +116,6 @@ func vmFiles(ctx context.Context, cache *Cache, p *profiles.Profile, arts map[st
 			}
 			media = append(media, images.Media{Name: layout.MediaName(v.Name, m.kind), Path: path, Size: fi.Size()})
 		}
-	}
-	if sdl {
-		files = append(files, SDLFiles...)
-	}
-	if err := needHostFiles(files, "the profile's guests"); err != nil {
-		return nil, nil, err
 	}
 	return files, media, nil
 }

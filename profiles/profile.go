@@ -31,6 +31,8 @@ type Profile struct {
 	// FileServer and Shares are the SMB file share the guest maps.
 	FileServer FileServer
 	Shares     []*Share
+	// Packages is where the host's Debian packages come from.
+	Packages Packages
 }
 
 // Artifact returns the artifact with the given name, or nil.
@@ -76,6 +78,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "vm", LabelNames: []string{"name"}},
 		{Type: "file_server"},
 		{Type: "share", LabelNames: []string{"name"}},
+		{Type: "packages"},
 	},
 }
 
@@ -107,7 +110,7 @@ func (ps *Parser) decode(filename string, body hcl.Body, opts Options, diags hcl
 	prof := &Profile{Path: filename, Dir: filepath.Dir(filename)}
 
 	// Variables first: every other block may refer to var.NAME.
-	var varBlocks, artBlocks, hostBlocks, storageBlocks, vmBlocks, fsBlocks, shareBlocks []*hcl.Block
+	var varBlocks, artBlocks, hostBlocks, storageBlocks, vmBlocks, fsBlocks, shareBlocks, pkgBlocks []*hcl.Block
 	for _, b := range content.Blocks {
 		switch b.Type {
 		case "variable":
@@ -124,6 +127,8 @@ func (ps *Parser) decode(filename string, body hcl.Body, opts Options, diags hcl
 			fsBlocks = append(fsBlocks, b)
 		case "share":
 			shareBlocks = append(shareBlocks, b)
+		case "packages":
+			pkgBlocks = append(pkgBlocks, b)
 		}
 	}
 	vars, d := ps.decodeVariables(varBlocks, opts)
@@ -149,6 +154,10 @@ func (ps *Parser) decode(filename string, body hcl.Body, opts Options, diags hcl
 		return decodeFileServer(b, ctx, &prof.FileServer)
 	})...)
 	diags = append(diags, decodeShares(shareBlocks, ctx, prof)...)
+	prof.Packages = defaultPackages()
+	diags = append(diags, decodeSingleton(pkgBlocks, "packages", body, false, func(b *hcl.Block) hcl.Diagnostics {
+		return decodePackages(b, ctx, prof)
+	})...)
 
 	if diags.HasErrors() {
 		return nil, diags

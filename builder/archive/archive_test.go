@@ -13,7 +13,21 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/thinhost/thinhost/builder/archive/archivetest"
 	"github.com/thinhost/thinhost/builder/cache"
+)
+
+type (
+	pkgSpec     = archivetest.Pkg
+	suiteSpec   = archivetest.Suite
+	testArchive = archivetest.Archive
+)
+
+var (
+	newKey         = archivetest.NewKey
+	newTestArchive = archivetest.New
+	mkDeb          = archivetest.MkDeb
+	sum            = archivetest.Sum
 )
 
 // The test archive: bookworm (main, non-free-firmware) and backports.
@@ -50,8 +64,8 @@ func bookworm() []suiteSpec {
 
 func sources(a *testArchive) []Source {
 	return []Source{
-		{URL: a.srv.URL, Suite: "bookworm", Components: []string{"main", "non-free-firmware"}},
-		{URL: a.srv.URL, Suite: "bookworm-backports", Components: []string{"main"}},
+		{URL: a.Srv.URL, Suite: "bookworm", Components: []string{"main", "non-free-firmware"}},
+		{URL: a.Srv.URL, Suite: "bookworm-backports", Components: []string{"main"}},
 	}
 }
 
@@ -125,6 +139,11 @@ func TestResolve(t *testing.T) {
 		t.Errorf("kernel (-want +got):\n%s", d)
 	}
 
+	// One package asked for from two suites.
+	if _, err := ix.Resolve([]Request{{Name: "kernel"}, {Name: "kernel", Suite: "bookworm-backports"}}, nil); err == nil || !strings.Contains(err.Error(), "asked for twice") {
+		t.Errorf("kernel twice: %v", err)
+	}
+
 	// A locked version is kept while it satisfies.
 	got, _ = ix.Resolve([]Request{{Name: "libfoo1"}}, map[string]string{"libfoo1": "2.0-1~bpo12+1"})
 	if d := cmp.Diff([]string{"libfoo1=2.0-1~bpo12+1@bookworm-backports"}, names(got)); d != "" {
@@ -161,7 +180,7 @@ func TestUntrustedIndexes(t *testing.T) {
 
 	// The server answers bookworm-backports' URL with bookworm's file.
 	swapped := newTestArchive(t, key, bookworm()...)
-	swapped.files["dists/bookworm-backports/InRelease"] = swapped.files["dists/bookworm/InRelease"]
+	swapped.Files["dists/bookworm-backports/InRelease"] = swapped.Files["dists/bookworm/InRelease"]
 	if _, err := load(t, swapped, trusted, nil); err == nil || !strings.Contains(err.Error(), "another suite's index") {
 		t.Errorf("another suite's InRelease: %v", err)
 	}
@@ -176,16 +195,16 @@ func TestUntrustedIndexes(t *testing.T) {
 	// One byte of the Packages index changed.
 	tampered := newTestArchive(t, key, bookworm()...)
 	idx := "dists/bookworm/main/binary-amd64/Packages.xz"
-	orig := tampered.files[idx]
+	orig := tampered.Files[idx]
 	bad := bytes.Clone(orig)
 	bad[len(bad)/2] ^= 0xff
-	tampered.files[idx] = bad
+	tampered.Files[idx] = bad
 	c := &cache.Cache{Dir: t.TempDir()}
 	_, err := load(t, tampered, trusted, c)
 	if !errors.Is(err, cache.ErrChecksum) {
 		t.Fatalf("tampered Packages: %v, want ErrChecksum", err)
 	}
-	for _, s := range []string{tampered.srv.URL + "/" + idx, sum(orig), "nothing was cached"} {
+	for _, s := range []string{tampered.Srv.URL + "/" + idx, sum(orig), "nothing was cached"} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("tampered Packages: %q lacks %q", err, s)
 		}
@@ -263,14 +282,14 @@ func TestFetchAndUnpack(t *testing.T) {
 		t.Error("the hard link was not kept")
 	}
 	// A second fetch comes from the cache.
-	before := a.hits[app.Filename]
-	if _, err := FetchDeb(ctx, c, app); err != nil || a.hits[app.Filename] != before {
-		t.Errorf("second fetch: %v, %d requests", err, a.hits[app.Filename]-before)
+	before := a.Hits[app.Filename]
+	if _, err := FetchDeb(ctx, c, app); err != nil || a.Hits[app.Filename] != before {
+		t.Errorf("second fetch: %v, %d requests", err, a.Hits[app.Filename]-before)
 	}
 
 	// A tampered .deb is refused and not cached.
 	mawk := ix.Versions("mawk")[0]
-	a.files[mawk.Filename] = append(bytes.Clone(a.files[mawk.Filename]), 0)
+	a.Files[mawk.Filename] = append(bytes.Clone(a.Files[mawk.Filename]), 0)
 	if _, err := FetchDeb(ctx, c, mawk); !errors.Is(err, cache.ErrChecksum) || !strings.Contains(err.Error(), "mawk") || !strings.Contains(err.Error(), mawk.SHA256) {
 		t.Errorf("tampered .deb: %v", err)
 	}
@@ -279,7 +298,7 @@ func TestFetchAndUnpack(t *testing.T) {
 	}
 	// A locked version the archive dropped.
 	dma := ix.Versions("dma")[0]
-	delete(a.files, dma.Filename)
+	delete(a.Files, dma.Filename)
 	if _, err := FetchDeb(ctx, c, dma); !errors.Is(err, ErrGone) || !strings.Contains(err.Error(), "dma 0.13-1") || !strings.Contains(err.Error(), "thinhost lock") {
 		t.Errorf("a dropped package: %v", err)
 	}

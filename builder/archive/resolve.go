@@ -67,7 +67,10 @@ func (ix *Index) Resolve(reqs []Request, prefer map[string]string) ([]*Package, 
 			}
 			return nil, fmt.Errorf("package %s: %w: no source lists it for %s", r, ErrUnresolvable, ix.arch)
 		}
-		if old, ok := picked[p.Name]; ok && old != p {
+		if old, ok := picked[p.Name]; ok {
+			if old != p {
+				return nil, fmt.Errorf("package %s: asked for twice, as %s %s (%s) and %s %s (%s): name it once", r.Name, old.Name, old.Version, old.Suite, p.Name, p.Version, p.Suite)
+			}
 			continue
 		}
 		picked[p.Name] = p

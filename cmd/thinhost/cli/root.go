@@ -51,7 +51,7 @@ Windows as a KVM guest.
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().BoolVarP(&e.verbose, "verbose", "v", false, "log debug detail (and the console during run --check)")
-	root.AddCommand(validateCmd(e), buildCmd(e), runCmd(e), flashCmd(e), ctlCmd(e), vmCmd(e))
+	root.AddCommand(validateCmd(e), buildCmd(e), lockCmd(e), runCmd(e), flashCmd(e), ctlCmd(e), vmCmd(e))
 	root.SetArgs(terraformStyle(args))
 	root.SetIn(stdin)
 	root.SetOut(stdout)

@@ -1,4 +1,7 @@
-package archive
+// Package archivetest serves a Debian-style archive from an httptest
+// server for tests: signed InRelease files, xz-compressed Packages indexes
+// and .debs, all made in the test with a key of its own.
+package archivetest
 
 import (
 	"archive/tar"
@@ -20,8 +23,8 @@ import (
 	"github.com/ulikunitz/xz"
 )
 
-// pkgSpec is a package of a test archive.
-type pkgSpec struct {
+// Pkg is a package of a test archive.
+type Pkg struct {
 	Name, Version, Arch           string
 	Depends, PreDepends, Provides string
 	// Files are the .deb's data: path -> content; a content starting
@@ -29,28 +32,29 @@ type pkgSpec struct {
 	Files map[string]string
 }
 
-type suiteSpec struct {
+type Suite struct {
 	Suite        string
 	NotAutomatic bool
 	ValidUntil   time.Time
 	// Components maps a component to its packages.
-	Components map[string][]pkgSpec
+	Components map[string][]Pkg
 }
 
-// testArchive is a Debian-style archive served by httptest: signed
+// Archive is a Debian-style archive served by httptest: signed
 // InRelease files, xz-compressed Packages indexes and .debs, all made in
 // the test.
-type testArchive struct {
-	srv *httptest.Server
-	key *openpgp.Entity
-	mu  sync.Mutex
+type Archive struct {
+	Srv *httptest.Server
+	Key *openpgp.Entity
+	Mu  sync.Mutex
 	// files maps a path under the server's root to its bytes; tests
 	// tamper with it.
-	files map[string][]byte
-	hits  map[string]int
+	Files map[string][]byte
+	Hits  map[string]int
 }
 
-func newKey(t *testing.T, name string) *openpgp.Entity {
+// NewKey makes a signing key.
+func NewKey(t testing.TB, name string) *openpgp.Entity {
 	t.Helper()
 	e, err := openpgp.NewEntity(name, "test", name+"@example.invalid", nil)
 	if err != nil {
@@ -59,33 +63,36 @@ func newKey(t *testing.T, name string) *openpgp.Entity {
 	return e
 }
 
-func newTestArchive(t *testing.T, key *openpgp.Entity, suites ...suiteSpec) *testArchive {
+// New serves an archive of suites signed with key.
+func New(t testing.TB, key *openpgp.Entity, suites ...Suite) *Archive {
 	t.Helper()
-	a := &testArchive{key: key, files: map[string][]byte{}, hits: map[string]int{}}
-	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a.mu.Lock()
-		b, ok := a.files[strings.TrimPrefix(r.URL.Path, "/")]
-		a.hits[strings.TrimPrefix(r.URL.Path, "/")]++
-		a.mu.Unlock()
+	a := &Archive{Key: key, Files: map[string][]byte{}, Hits: map[string]int{}}
+	a.Srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.Mu.Lock()
+		b, ok := a.Files[strings.TrimPrefix(r.URL.Path, "/")]
+		a.Hits[strings.TrimPrefix(r.URL.Path, "/")]++
+		a.Mu.Unlock()
 		if !ok {
 			http.NotFound(w, r)
 			return
 		}
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(b))
 	}))
-	t.Cleanup(a.srv.Close)
+	t.Cleanup(a.Srv.Close)
 	for _, s := range suites {
-		a.addSuite(t, s)
+		a.AddSuite(t, s)
 	}
 	return a
 }
 
-func sum(b []byte) string {
+// Sum is the hex sha256 of b.
+func Sum(b []byte) string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
 }
 
-func (a *testArchive) addSuite(t *testing.T, s suiteSpec) {
+// AddSuite adds a suite: its .debs, Packages indexes and signed InRelease.
+func (a *Archive) AddSuite(t testing.TB, s Suite) {
 	t.Helper()
 	var comps []string
 	for c := range s.Components {
@@ -107,30 +114,31 @@ func (a *testArchive) addSuite(t *testing.T, s suiteSpec) {
 			if p.Arch == "" {
 				p.Arch = "amd64"
 			}
-			deb := mkDeb(t, p)
+			deb := MkDeb(t, p)
 			pool := fmt.Sprintf("pool/%s/%s/%s/%s_%s_%s.deb", c, p.Name[:1], p.Name, p.Name, noEpoch(p.Version), p.Arch)
-			a.files[pool] = deb
+			a.Files[pool] = deb
 			fmt.Fprintf(&idx, "Package: %s\nVersion: %s\nArchitecture: %s\nMaintainer: Test <t@example.invalid>\n", p.Name, p.Version, p.Arch)
 			for _, f := range [][2]string{{"Pre-Depends", p.PreDepends}, {"Depends", p.Depends}, {"Provides", p.Provides}} {
 				if f[1] != "" {
 					fmt.Fprintf(&idx, "%s: %s\n", f[0], f[1])
 				}
 			}
-			fmt.Fprintf(&idx, "Description: %s\n a test package\n .\n with a long description\nFilename: %s\nSize: %d\nSHA256: %s\n\n", p.Name, pool, len(deb), sum(deb))
+			fmt.Fprintf(&idx, "Description: %s\n a test package\n .\n with a long description\nFilename: %s\nSize: %d\nSHA256: %s\n\n", p.Name, pool, len(deb), Sum(deb))
 		}
 		var xzb bytes.Buffer
 		w, _ := xz.NewWriter(&xzb)
 		w.Write(idx.Bytes())
 		w.Close()
 		path := c + "/binary-amd64/Packages.xz"
-		a.files["dists/"+s.Suite+"/"+path] = xzb.Bytes()
-		fmt.Fprintf(&release, " %s %d %s\n", sum(xzb.Bytes()), xzb.Len(), path)
-		fmt.Fprintf(&release, " %s %d %s\n", sum(idx.Bytes()), idx.Len(), c+"/binary-amd64/Packages")
+		a.Files["dists/"+s.Suite+"/"+path] = xzb.Bytes()
+		fmt.Fprintf(&release, " %s %d %s\n", Sum(xzb.Bytes()), xzb.Len(), path)
+		fmt.Fprintf(&release, " %s %d %s\n", Sum(idx.Bytes()), idx.Len(), c+"/binary-amd64/Packages")
 	}
-	a.files["dists/"+s.Suite+"/InRelease"] = clearSign(t, a.key, release.Bytes())
+	a.Files["dists/"+s.Suite+"/InRelease"] = ClearSign(t, a.Key, release.Bytes())
 }
 
-func clearSign(t *testing.T, key *openpgp.Entity, text []byte) []byte {
+// ClearSign signs text as an InRelease is signed.
+func ClearSign(t testing.TB, key *openpgp.Entity, text []byte) []byte {
 	t.Helper()
 	var out bytes.Buffer
 	w, err := clearsign.Encode(&out, key.PrivateKey, nil)
@@ -144,9 +152,10 @@ func clearSign(t *testing.T, key *openpgp.Entity, text []byte) []byte {
 	return out.Bytes()
 }
 
-// mkDeb builds a .deb: an ar archive of debian-binary, control.tar.gz and
+// MkDeb builds a .deb: an ar archive of debian-binary, control.tar.gz and
 // data.tar.gz.
-func mkDeb(t *testing.T, p pkgSpec) []byte {
+// MkDeb builds a .deb of p.
+func MkDeb(t testing.TB, p Pkg) []byte {
 	t.Helper()
 	control := fmt.Sprintf("Package: %s\nVersion: %s\nArchitecture: %s\nMaintainer: Test <t@example.invalid>\nDescription: test\n", p.Name, p.Version, p.Arch)
 	ctl := tgz(t, map[string]string{"control": control})
@@ -166,7 +175,7 @@ func mkDeb(t *testing.T, p pkgSpec) []byte {
 	return b.Bytes()
 }
 
-func tgz(t *testing.T, files map[string]string) []byte {
+func tgz(t testing.TB, files map[string]string) []byte {
 	t.Helper()
 	var names []string
 	for n := range files {
@@ -212,4 +221,17 @@ func noEpoch(v string) string {
 		return after
 	}
 	return v
+}
+
+// URL is the archive's root.
+func (a *Archive) URL() string { return a.Srv.URL }
+
+// Keyring is key's public part as a binary keyring file's bytes.
+func Keyring(t testing.TB, key *openpgp.Entity) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := key.Serialize(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }

@@ -1,0 +1,183 @@
+package builder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"github.com/thinhost/thinhost/builder/archive"
+	"github.com/thinhost/thinhost/builder/cache"
+	"github.com/thinhost/thinhost/profiles"
+)
+
+// BootloaderPackage ships DefaultBootloader.
+const BootloaderPackage = "systemd-boot-efi"
+
+// HostFiles are the files of Debian packages the profile's host carries
+// in its system image: hostd's tools, and QEMU, OVMF and swtpm for guests
+// (SDL for a guest on the panel), Samba for shares.
+func HostFiles(p *profiles.Profile) []HostFile {
+	files := append([]HostFile(nil), HostTools...)
+	if len(p.VMs) > 0 {
+		files = append(files, QEMUFiles...)
+	}
+	for _, v := range p.VMs {
+		if v.Display == "sdl" {
+			files = append(files, SDLFiles...)
+			break
+		}
+	}
+	if len(p.Shares) > 0 {
+		files = append(files, SambaFiles...)
+	}
+	return files
+}
+
+// PackageRequests is every Debian package the host is built from:
+// thinhost's own set (the packages of HostFiles, the boot loader's, and
+// the kernel), then the profile's extra packages. Depends add the rest.
+func PackageRequests(p *profiles.Profile) ([]archive.Request, error) {
+	seen := map[string]bool{}
+	var out []archive.Request
+	add := func(s string) error {
+		r, err := archive.ParseRequest(s)
+		if err != nil {
+			return err
+		}
+		if !seen[r.Name] {
+			seen[r.Name] = true
+			out = append(out, r)
+		}
+		return nil
+	}
+	var own []string
+	for _, f := range HostFiles(p) {
+		own = append(own, f.Package)
+	}
+	own = append(own, BootloaderPackage)
+	sort.Strings(own)
+	for _, s := range append(append(own, p.Packages.Kernel), p.Packages.Extra...) {
+		if err := add(s); err != nil {
+			return nil, fmt.Errorf("packages: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// ArchiveSources are the suites and components the profile names, each at
+// its mirror.
+func ArchiveSources(p *profiles.Profile) []archive.Source {
+	var out []archive.Source
+	for _, s := range p.Packages.Suites {
+		out = append(out, archive.Source{URL: p.Packages.MirrorFor(s), Suite: s, Components: append([]string(nil), p.Packages.Components...)})
+	}
+	return out
+}
+
+// ArchiveKeys are Debian's archive keys plus the profile's keyrings.
+func ArchiveKeys(p *profiles.Profile) (openpgp.EntityList, error) {
+	keys, err := archive.DebianKeys()
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range p.Packages.Keyrings {
+		f, err := os.Open(k)
+		if err != nil {
+			return nil, fmt.Errorf("read keyring %s (packages block, %s): %w", k, p.Packages.DeclRange, err)
+		}
+		el, err := openpgp.ReadKeyRing(f)
+		if err != nil {
+			f.Seek(0, io.SeekStart)
+			el, err = openpgp.ReadArmoredKeyRing(f)
+		}
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read keyring %s (packages block, %s): %w", k, p.Packages.DeclRange, err)
+		}
+		keys = append(keys, el...)
+	}
+	return keys, nil
+}
+
+// LockPath is the lock file beside a profile: PROFILE.lock without the
+// profile's .hcl extension (examples/laptop.hcl -> examples/laptop.lock).
+func LockPath(profilePath string) string {
+	return strings.TrimSuffix(profilePath, ".hcl") + ".lock"
+}
+
+// LockConfig is one run of `thinhost lock`.
+type LockConfig struct {
+	Profile *profiles.Profile
+	// CacheDir holds the indexes; "" uses DefaultCacheDir.
+	CacheDir string
+	// Keep prefers the versions of the existing lock file that still
+	// satisfy (what a build does when the profile's packages changed);
+	// false takes the newest the archive serves.
+	Keep     bool
+	Log      *slog.Logger
+	Progress io.Writer
+}
+
+// LockResult is a written lock file and what changed in it.
+type LockResult struct {
+	Path    string
+	Lock    *archive.Lock
+	Changes []archive.Change
+}
+
+// Lock resolves the profile's packages against the archive's signed
+// indexes and writes the lock file beside the profile.
+func Lock(ctx context.Context, cfg LockConfig) (*LockResult, error) {
+	p := cfg.Profile
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	dir := cfg.CacheDir
+	if dir == "" {
+		var err error
+		if dir, err = DefaultCacheDir(); err != nil {
+			return nil, err
+		}
+	}
+	reqs, err := PackageRequests(p)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := ArchiveKeys(p)
+	if err != nil {
+		return nil, err
+	}
+	path := LockPath(p.Path)
+	old, err := archive.ReadLock(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	ix, err := archive.Load(ctx, archive.Config{
+		Sources: ArchiveSources(p), Arch: "amd64", Keys: keys,
+		Cache: &cache.Cache{Dir: dir, Log: log, Progress: cfg.Progress}, Log: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	var prefer map[string]string
+	if cfg.Keep && old != nil {
+		prefer = old.Versions()
+	}
+	pkgs, err := ix.Resolve(reqs, prefer)
+	if err != nil {
+		return nil, fmt.Errorf("resolve the packages of %s: %w", p.Path, err)
+	}
+	l := archive.NewLock("amd64", ArchiveSources(p), reqs, pkgs)
+	if err := archive.WriteLock(path, l); err != nil {
+		return nil, err
+	}
+	return &LockResult{Path: path, Lock: l, Changes: archive.Diff(old, l)}, nil
+}
