@@ -59,6 +59,9 @@ type Config struct {
 	// SourceDir is the thinhost module source; "" searches upwards from
 	// the working directory, then $THINHOST_SRC.
 	SourceDir string
+	// LockPath is the lock file of the profile's packages; "" uses
+	// LockPath(profile) beside it.
+	LockPath string
 	// Bootloader is systemd-boot's EFI binary; "" uses DefaultBootloader.
 	Bootloader string
 	Log        *slog.Logger
@@ -83,6 +86,10 @@ type Result struct {
 	// SystemFiles how many files the system image holds.
 	Manifest    string
 	SystemFiles int
+	// Lock is the lock file the host's Packages came from; "" when they
+	// came from the build machine.
+	Lock     string
+	Packages int
 }
 
 // Build runs the whole pipeline.
@@ -96,13 +103,6 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	if err := checkOutput(cfg.Output); err != nil {
 		return nil, err
 	}
-	bootloader := cfg.Bootloader
-	if bootloader == "" {
-		bootloader = DefaultBootloader
-	}
-	if _, err := os.Stat(bootloader); err != nil {
-		return nil, fmt.Errorf("find systemd-boot %s: %w (on Debian: apt-get install systemd-boot-efi)", bootloader, err)
-	}
 	src, err := findSource(cfg.SourceDir)
 	if err != nil {
 		return nil, err
@@ -114,6 +114,30 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	cache := &Cache{Dir: cacheDir}
+
+	// Phase 0: with a packages block, the host's packages come from the
+	// archive (pinned by the lock file); without one, from the build
+	// machine.
+	var hp *hostPackages
+	if prof.Packages.Given {
+		if hp, err = loadHostPackages(ctx, cfg, cache, log); err != nil {
+			return nil, err
+		}
+	}
+	bootloader := cfg.Bootloader
+	switch {
+	case bootloader == "" && hp != nil:
+		f, err := hp.Tree.Lookup(DefaultBootloader)
+		if err != nil {
+			return nil, fmt.Errorf("find systemd-boot in the locked packages (%s): %w", hp.LockPath, err)
+		}
+		bootloader = f.File
+	case bootloader == "":
+		bootloader = DefaultBootloader
+	}
+	if _, err := os.Stat(bootloader); err != nil {
+		return nil, fmt.Errorf("find systemd-boot %s: %w (on Debian: apt-get install systemd-boot-efi, or give the profile a packages block)", bootloader, err)
+	}
 
 	// Phase 1: artifacts.
 	fetcher := &Fetcher{Cache: cache, Offline: cfg.Offline, Log: log, Progress: cfg.Progress}
@@ -191,10 +215,15 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	tools := HostFiles(prof)
-	if err := needHostFiles(tools, "the profile's host (its guests, shares and data partition)"); err != nil {
-		return nil, err
+	var system []images.SystemFile
+	if hp != nil {
+		system, err = systemFilesFromPackages(hp, tools, vmTools)
+	} else {
+		if err := needHostFiles(tools, "the profile's host (its guests, shares and data partition)"); err != nil {
+			return nil, err
+		}
+		system, err = systemFiles(append(tools, vmTools...))
 	}
-	system, err := systemFiles(append(tools, vmTools...))
 	if err != nil {
 		return nil, err
 	}
@@ -247,7 +276,11 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	ok = true
 	manifest := cfg.Output + ".manifest.json"
-	if err := writeManifest(manifest, dres.Manifest); err != nil {
+	var lockRef *manifestLock
+	if hp != nil {
+		lockRef = &manifestLock{Path: filepath.Base(hp.LockPath), SHA256: hp.LockSHA256, Packages: len(hp.Lock.Packages)}
+	}
+	if err := writeManifest(manifest, lockRef, dres.Manifest); err != nil {
 		return nil, err
 	}
 
@@ -257,6 +290,9 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 		InitramfsSize: ires.Size, Partitions: dres.Partitions,
 		Manifest: manifest, SystemFiles: len(dres.Manifest),
 		Duration: time.Since(start),
+	}
+	if hp != nil {
+		res.Lock, res.Packages = hp.LockPath, len(hp.Lock.Packages)
 	}
 	if mods != nil {
 		res.Modules = len(mods.Modules)
@@ -388,12 +424,20 @@ func systemFiles(tools []HostFile) ([]images.SystemFile, error) {
 	return out, nil
 }
 
+// manifestLock names the lock file a build took its packages from.
+type manifestLock struct {
+	Path     string `json:"path"`
+	SHA256   string `json:"sha256"`
+	Packages int    `json:"packages"`
+}
+
 // writeManifest writes the system image's manifest as JSON, atomically.
-func writeManifest(path string, entries []images.ManifestEntry) error {
+func writeManifest(path string, lock *manifestLock, entries []images.ManifestEntry) error {
 	b, err := json.MarshalIndent(struct {
 		Version int                    `json:"version"`
+		Lock    *manifestLock          `json:"lock,omitempty"`
 		Files   []images.ManifestEntry `json:"files"`
-	}{1, entries}, "", "  ")
+	}{1, lock, entries}, "", "  ")
 	if err != nil {
 		return err
 	}

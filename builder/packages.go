@@ -14,6 +14,7 @@ import (
 
 	"github.com/thinhost/thinhost/builder/archive"
 	"github.com/thinhost/thinhost/builder/cache"
+	"github.com/thinhost/thinhost/images"
 	"github.com/thinhost/thinhost/profiles"
 )
 
@@ -115,6 +116,8 @@ func LockPath(profilePath string) string {
 // LockConfig is one run of `thinhost lock`.
 type LockConfig struct {
 	Profile *profiles.Profile
+	// LockPath is the lock file; "" uses LockPath(profile).
+	LockPath string
 	// CacheDir holds the indexes; "" uses DefaultCacheDir.
 	CacheDir string
 	// Keep prefers the versions of the existing lock file that still
@@ -155,7 +158,10 @@ func Lock(ctx context.Context, cfg LockConfig) (*LockResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	path := LockPath(p.Path)
+	path := cfg.LockPath
+	if path == "" {
+		path = LockPath(p.Path)
+	}
 	old, err := archive.ReadLock(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
@@ -180,4 +186,126 @@ func Lock(ctx context.Context, cfg LockConfig) (*LockResult, error) {
 		return nil, err
 	}
 	return &LockResult{Path: path, Lock: l, Changes: archive.Diff(old, l)}, nil
+}
+
+// hostPackages is the packages phase of a build whose profile has a
+// packages block: the lock file beside the profile (written on the first
+// build, updated keeping its versions when the profile's packages
+// changed, never touched offline), every locked .deb fetched (sha256 from
+// the lock) and unpacked, as one tree.
+type hostPackages struct {
+	Tree     *archive.Tree
+	Lock     *archive.Lock
+	LockPath string
+	// LockSHA256 is the lock file's hash, for the manifest.
+	LockSHA256 string
+}
+
+func loadHostPackages(ctx context.Context, cfg Config, c *Cache, log *slog.Logger) (*hostPackages, error) {
+	p := cfg.Profile
+	path := cfg.LockPath
+	if path == "" {
+		path = LockPath(p.Path)
+	}
+	reqs, err := PackageRequests(p)
+	if err != nil {
+		return nil, err
+	}
+	l, err := archive.ReadLock(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if cfg.Offline {
+			return nil, fmt.Errorf("packages: %s does not exist and --offline forbids resolving the packages: run thinhost lock %s once online", path, p.Path)
+		}
+		log.Info("no lock file: resolving the host's packages", "lock", path)
+	case err != nil:
+		return nil, err
+	default:
+		if ok, why := l.Matches("amd64", ArchiveSources(p), reqs); !ok {
+			if cfg.Offline {
+				return nil, fmt.Errorf("packages: %s no longer matches the profile (%s) and --offline forbids resolving: run thinhost lock %s online", path, why, p.Path)
+			}
+			log.Info("lock file out of date: resolving, keeping its versions where they still satisfy", "lock", path, "why", why)
+			l = nil
+		}
+	}
+	if l == nil {
+		res, err := Lock(ctx, LockConfig{Profile: p, LockPath: path, CacheDir: c.Dir, Keep: true, Log: log, Progress: cfg.Progress})
+		if err != nil {
+			return nil, err
+		}
+		for _, ch := range res.Changes {
+			log.Info("lock file", "change", ch.String())
+		}
+		l = res.Lock
+	}
+	dc := *c
+	dc.Offline, dc.Log, dc.Progress = cfg.Offline, log, cfg.Progress
+	var parts []archive.TreePart
+	var size int64
+	for _, pkg := range l.Packages {
+		file, err := archive.FetchDeb(ctx, &dc, pkg)
+		if err != nil {
+			return nil, fmt.Errorf("packages (%s): %w", path, err)
+		}
+		u, err := archive.Unpack(ctx, &dc, file, pkg.SHA256)
+		if err != nil {
+			return nil, fmt.Errorf("packages (%s): %w", path, err)
+		}
+		parts = append(parts, archive.TreePart{Package: pkg, Dir: u.Dir})
+		size += pkg.Size
+	}
+	tree, err := archive.NewTree(parts)
+	if err != nil {
+		return nil, err
+	}
+	sum, err := cache.FileSHA256(path)
+	if err != nil {
+		return nil, fmt.Errorf("hash lock file: %w", err)
+	}
+	log.Info("host packages", "lock", path, "packages", len(l.Packages), "debs_bytes", size)
+	return &hostPackages{Tree: tree, Lock: l, LockPath: path, LockSHA256: sum}, nil
+}
+
+// systemFilesFromPackages is systemFiles for a build from the archive:
+// each of tools looked up in the unpacked packages (never on the build
+// machine), with the libraries and loader their ELF headers name; extra
+// files (guests' kernels and initrds from artifacts) are taken as they are.
+func systemFilesFromPackages(hp *hostPackages, tools, extra []HostFile) ([]images.SystemFile, error) {
+	byDst := map[string]images.SystemFile{}
+	var srcs []string
+	for _, t := range tools {
+		f, err := hp.Tree.Lookup(t.Src)
+		if err != nil {
+			return nil, fmt.Errorf("collect the system image's files: %w; %s should come from package %s: is it in the lock file %s?", err, t.Src, t.Package, hp.LockPath)
+		}
+		dst := t.Dst
+		if dst == "" {
+			dst = t.Src
+		}
+		byDst[dst] = images.SystemFile{Src: f.File, Dst: dst, Package: f.Package.Name, Version: f.Package.Version}
+		srcs = append(srcs, t.Src)
+	}
+	libs, err := hp.Tree.Libraries(srcs...)
+	if err != nil {
+		return nil, fmt.Errorf("collect the system image's libraries: %w", err)
+	}
+	for _, l := range libs {
+		if _, ok := byDst[l.Path]; !ok {
+			byDst[l.Path] = images.SystemFile{Src: l.File, Dst: l.Path, Package: l.Package.Name, Version: l.Package.Version}
+		}
+	}
+	for _, e := range extra {
+		dst := e.Dst
+		if dst == "" {
+			dst = e.Src
+		}
+		byDst[dst] = images.SystemFile{Src: e.Src, Dst: dst}
+	}
+	out := make([]images.SystemFile, 0, len(byDst))
+	for _, f := range byDst {
+		out = append(out, f)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Dst < out[j].Dst })
+	return out, nil
 }

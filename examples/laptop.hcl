@@ -107,3 +107,10 @@ storage {
   esp_size    = "512MiB"
   system_size = "1GiB"
 }
+
+# The host's programs (QEMU, OVMF, swtpm, Samba, e2fsprogs, systemd-boot)
+# come from Debian's archive, verified and pinned in the lock file beside
+# this profile (thinhost lock refreshes it), not from the build machine.
+# Without suites: bookworm, bookworm-updates and bookworm-security, main.
+packages {
+}

@@ -18,6 +18,7 @@ func buildCmd(e *env) *cobra.Command {
 		pf       profileFlags
 		output   string
 		cacheDir string
+		lockPath string
 		offline  bool
 	)
 	cmd := &cobra.Command{
@@ -26,8 +27,11 @@ func buildCmd(e *env) *cobra.Command {
 		Long: `build fetches what the profile names (checksummed, cached under $THINHOST_CACHE),
 builds the host's initramfs with hostd, and writes a sparse raw disk image.
 It writes nothing but IMAGE (atomically: a failed build leaves an old IMAGE
-as it was), the system image's manifest IMAGE.manifest.json, the cache and a
-temporary directory it removes.`,
+as it was), the system image's manifest IMAGE.manifest.json, the cache, a
+temporary directory it removes, and — for a profile with a packages block —
+the lock file beside the profile when there is none yet or the profile's
+packages changed (see thinhost lock): the host's Debian packages then come
+from the archive at the locked versions, never from this machine.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			prof, err := pf.load(e, args[0])
@@ -44,6 +48,7 @@ temporary directory it removes.`,
 				Profile:  prof,
 				Output:   output,
 				CacheDir: cacheDir,
+				LockPath: lockPath,
 				Offline:  offline,
 				Log:      e.logger(),
 				Progress: progressWriter(e.stderr),
@@ -59,6 +64,7 @@ temporary directory it removes.`,
 	cmd.Flags().StringVarP(&output, "output", "o", "", "the disk image to write")
 	cmd.Flags().StringVar(&cacheDir, "cache", "", "artifact cache directory (default $THINHOST_CACHE, else the user cache dir)")
 	cmd.Flags().BoolVar(&offline, "offline", false, "never download: fail naming every artifact missing from the cache")
+	cmd.Flags().StringVar(&lockPath, "lock", "", "the packages' lock file (default PROFILE.lock beside the profile)")
 	return cmd
 }
 
@@ -71,6 +77,11 @@ func printBuild(w io.Writer, r *builder.Result) {
 	fmt.Fprintf(w, "kernel    %s (%s)\n", kernel, profiles.FormatSize(r.KernelSize))
 	fmt.Fprintf(w, "initramfs %s, %d module(s)\n", profiles.FormatSize(r.InitramfsSize), r.Modules)
 	fmt.Fprintf(w, "system    %d file(s), manifest %s\n", r.SystemFiles, r.Manifest)
+	if r.Lock != "" {
+		fmt.Fprintf(w, "packages  %d from %s\n", r.Packages, r.Lock)
+	} else {
+		fmt.Fprintln(w, "packages  from this build machine (the profile has no packages block)")
+	}
 	for _, p := range r.Partitions {
 		fmt.Fprintf(w, "part %d    %-18s %s\n", p.Index, p.Name, profiles.FormatSize(p.Size()))
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -92,4 +94,30 @@ func (h *testHost) powerOff(t *testing.T) {
 	if !h.con.Seen("data partition unmounted") {
 		t.Errorf("no clean power-off:\n%s", h.tail())
 	}
+}
+
+// testCache gives t a cache of its own (THINHOST_CACHE) that shares the
+// content-addressed parts — verified downloads, unpacked packages, the
+// archive's signed indexes — with every other test, so the host's
+// packages are downloaded once per machine, not once per test. It
+// returns a lock file path of t's own: each test resolves against the
+// archive as it is today rather than trusting the committed
+// examples/*.lock to be served forever.
+func testCache(t *testing.T) (lock string) {
+	t.Helper()
+	shared := filepath.Join(os.TempDir(), "thinhost-test-downloads")
+	dir := filepath.Join(t.TempDir(), "cache")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, sub := range []string{"sha256", "partial", "debs", "inrelease"} {
+		if err := os.MkdirAll(filepath.Join(shared, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join(shared, sub), filepath.Join(dir, sub)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("THINHOST_CACHE", dir)
+	return filepath.Join(t.TempDir(), "packages.lock")
 }

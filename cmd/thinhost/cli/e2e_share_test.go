@@ -42,7 +42,7 @@ func TestShares(t *testing.T) {
 	debugfs := testenv.NeedTool(t, "debugfs")
 	root := testenv.RepoRoot()
 	testenv.NeedFile(t, filepath.Join(root, "examples", "kernel", "linux-image-amd64.deb"), "examples/setup-debian.sh fetches it")
-	t.Setenv("THINHOST_CACHE", filepath.Join(t.TempDir(), "cache"))
+	lock := testCache(t)
 	dir := t.TempDir()
 	pwRaw := make([]byte, 12)
 	rand.Read(pwRaw)
@@ -51,7 +51,7 @@ func TestShares(t *testing.T) {
 	build := func(name string, vars ...string) string {
 		img := filepath.Join(dir, name)
 		args := append([]string{"build", filepath.Join(root, "examples", "qemu-test.hcl"), "-o", img,
-			"-var", "guest_initrd=" + guest, "-var", "guest_autostart=false", "-var", "share_password=" + password}, vars...)
+			"-var", "guest_initrd=" + guest, "-var", "guest_autostart=false", "-var", "share_password=" + password, "--lock", lock}, vars...)
 		if stdout, stderr, code := runCLI(t, args...); code != 0 {
 			t.Fatalf("build exited %d:\n%s\n%s", code, stdout, stderr)
 		}

@@ -40,14 +40,14 @@ func TestShareConformance(t *testing.T) {
 	if os.Getenv("THINHOST_SMBTORTURE") == "full" {
 		suites = smbtorture.Suites
 	}
-	t.Setenv("THINHOST_CACHE", filepath.Join(t.TempDir(), "cache"))
+	lock := testCache(t)
 	dir := t.TempDir()
 	pwRaw := make([]byte, 12)
 	rand.Read(pwRaw)
 	password := hex.EncodeToString(pwRaw)
 	img := filepath.Join(dir, "torture.img")
 	if stdout, stderr, code := runCLI(t, "build", filepath.Join(root, "examples", "qemu-test.hcl"), "-o", img,
-		"-var", "guest_initrd="+buildGuest(t), "-var", "guest_autostart=false", "-var", "share_password="+password); code != 0 {
+		"-var", "guest_initrd="+buildGuest(t), "-var", "guest_autostart=false", "-var", "share_password="+password, "--lock", lock); code != 0 {
 		t.Fatalf("build exited %d:\n%s\n%s", code, stdout, stderr)
 	}
 	h := bootHost(t, img, 1024, 445)

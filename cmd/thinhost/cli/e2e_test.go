@@ -18,6 +18,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/thinhost/thinhost/builder/archive"
 	"github.com/thinhost/thinhost/hostd"
 	"github.com/thinhost/thinhost/images"
 	"github.com/thinhost/thinhost/images/imagetest"
@@ -64,12 +65,12 @@ func TestBuildAndBoot(t *testing.T) {
 	root := testenv.RepoRoot()
 	profile := filepath.Join(root, "examples", "qemu-test.hcl")
 	testenv.NeedFile(t, filepath.Join(root, "examples", "kernel", "linux-image-amd64.deb"), "examples/setup-debian.sh fetches it")
-	t.Setenv("THINHOST_CACHE", filepath.Join(t.TempDir(), "cache"))
+	lock := testCache(t)
 
 	dir := t.TempDir()
 	img := filepath.Join(dir, "out", "test.img")
 	// The test guest is TestGuestLifecycle's; here it stays stopped.
-	guestVars := []string{"-var", "guest_initrd=" + buildGuest(t), "-var", "guest_autostart=false"}
+	guestVars := []string{"-var", "guest_initrd=" + buildGuest(t), "-var", "guest_autostart=false", "--lock", lock}
 	stdout, stderr, code := runCLI(t, append([]string{"build", profile, "-o", img}, guestVars...)...)
 	if code != 0 {
 		t.Fatalf("build exited %d:\n%s\n%s", code, stdout, stderr)
@@ -103,11 +104,28 @@ func TestBuildAndBoot(t *testing.T) {
 		}
 	}
 
-	// The same inputs again: the same bytes (before any boot writes to
-	// the data partition).
+	// The host's packages came from the archive, pinned by the lock file
+	// the build wrote, and the manifest names it.
+	if !strings.Contains(stdout, "packages  ") || !strings.Contains(stdout, " from "+lock) {
+		t.Errorf("build output does not name the lock file %s:\n%s", lock, stdout)
+	}
+	l, err := archive.ReadLock(lock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	man, _ := os.ReadFile(img + ".manifest.json")
+	for _, want := range []string{`"lock": {`, `"path": "packages.lock"`, `"package": "samba"`, `"package": "qemu-system-x86"`} {
+		if !strings.Contains(string(man), want) {
+			t.Errorf("manifest lacks %s", want)
+		}
+	}
+	t.Logf("%d packages locked", len(l.Packages))
+
+	// The same inputs again, offline (from the lock file and the cache):
+	// the same bytes (before any boot writes to the data partition).
 	img2 := filepath.Join(dir, "out", "again.img")
-	if _, stderr, code := runCLI(t, append([]string{"build", profile, "-o", img2}, guestVars...)...); code != 0 {
-		t.Fatalf("second build exited %d: %s", code, stderr)
+	if _, stderr, code := runCLI(t, append([]string{"build", profile, "-o", img2, "--offline"}, guestVars...)...); code != 0 {
+		t.Fatalf("second build (offline) exited %d: %s", code, stderr)
 	}
 	if a, b := imagetest.Hash(t, img), imagetest.Hash(t, img2); a != b {
 		t.Errorf("two builds of the same inputs differ")

@@ -36,10 +36,10 @@ func TestGuestLifecycle(t *testing.T) {
 	testenv.NeedTool(t, "qemu-system-x86_64")
 	root := testenv.RepoRoot()
 	testenv.NeedFile(t, filepath.Join(root, "examples", "kernel", "linux-image-amd64.deb"), "examples/setup-debian.sh fetches it")
-	t.Setenv("THINHOST_CACHE", filepath.Join(t.TempDir(), "cache"))
+	lock := testCache(t)
 	img := filepath.Join(t.TempDir(), "guest.img")
 	stdout, stderr, code := runCLI(t, "build", filepath.Join(root, "examples", "qemu-test.hcl"), "-o", img,
-		"-var", "guest_initrd="+buildGuest(t))
+		"-var", "guest_initrd="+buildGuest(t), "--lock", lock)
 	if code != 0 {
 		t.Fatalf("build exited %d:\n%s\n%s", code, stdout, stderr)
 	}

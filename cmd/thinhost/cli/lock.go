@@ -12,6 +12,7 @@ func lockCmd(e *env) *cobra.Command {
 	var (
 		pf       profileFlags
 		cacheDir string
+		lockPath string
 		keep     bool
 	)
 	cmd := &cobra.Command{
@@ -36,7 +37,7 @@ serve.`,
 				return err
 			}
 			res, err := builder.Lock(cmd.Context(), builder.LockConfig{
-				Profile: prof, CacheDir: cacheDir, Keep: keep, Log: e.logger(), Progress: progressWriter(e.stderr),
+				Profile: prof, LockPath: lockPath, CacheDir: cacheDir, Keep: keep, Log: e.logger(), Progress: progressWriter(e.stderr),
 			})
 			if err != nil {
 				return fmt.Errorf("lock %s: %w", args[0], err)
@@ -58,5 +59,6 @@ serve.`,
 	pf.register(cmd)
 	cmd.Flags().StringVar(&cacheDir, "cache", "", "cache directory (default $THINHOST_CACHE, else the user cache dir)")
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep locked versions that still satisfy")
+	cmd.Flags().StringVar(&lockPath, "lock", "", "the lock file (default PROFILE.lock beside the profile)")
 	return cmd
 }
