@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 
 	"pault.ag/go/debian/deb"
+
+	"github.com/thinhost/thinhost/builder/archive"
 )
 
 // Kernel is a kernel image with its module tree on the local disk.
@@ -154,50 +155,9 @@ func unpackKernelDeb(ctx context.Context, cache *Cache, file, sum string) (*Kern
 }
 
 func extractKernelFiles(ctx context.Context, tr *tar.Reader, dest string) error {
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		name := path.Clean(strings.TrimPrefix(h.Name, "./"))
-		if strings.HasPrefix(name, "..") || path.IsAbs(name) {
-			return fmt.Errorf("package entry %q leaves the package root", h.Name)
-		}
-		keep := strings.HasPrefix(name, "boot/vmlinuz-") || strings.HasPrefix(name, "lib/modules/")
-		if !keep {
-			continue
-		}
-		target := filepath.Join(dest, filepath.FromSlash(name))
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				return err
-			}
-			out, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-			if err != nil {
-				return err
-			}
-			if _, err := io.Copy(out, tr); err != nil {
-				out.Close()
-				return err
-			}
-			if err := out.Close(); err != nil {
-				return err
-			}
-		default:
-			// Symlinks (build -> /usr/src/...) and devices are not needed.
-		}
-	}
+	return archive.Extract(ctx, tr, dest, func(name string) bool {
+		return strings.HasPrefix(name, "boot/vmlinuz-") || strings.HasPrefix(name, "lib/modules/")
+	})
 }
 
 func readUnpacked(dir string) (*Kernel, error) {

@@ -74,7 +74,7 @@ func Unpack(ctx context.Context, c *cache.Cache, file, sum string) (*Unpacked, e
 		return nil, fmt.Errorf("read Debian package %s: %w", file, err)
 	}
 	defer d.Close()
-	if err := extract(ctx, d.Data, tmp); err != nil {
+	if err := Extract(ctx, d.Data, tmp, nil); err != nil {
 		return nil, fmt.Errorf("unpack %s (%s %s): %w", file, d.Control.Package, d.Control.Version, err)
 	}
 	if err := os.Rename(tmp, dest); err != nil && !os.IsExist(err) {
@@ -85,8 +85,9 @@ func Unpack(ctx context.Context, c *cache.Cache, file, sum string) (*Unpacked, e
 	return &Unpacked{Dir: dest}, nil
 }
 
-// extract writes the tar stream's entries under dest.
-func extract(ctx context.Context, tr *tar.Reader, dest string) error {
+// Extract writes a package's data (a tar stream) under dest, the entries
+// keep accepts (all when nil), by Unpack's rules.
+func Extract(ctx context.Context, tr *tar.Reader, dest string, keep func(name string) bool) error {
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -102,7 +103,7 @@ func extract(ctx context.Context, tr *tar.Reader, dest string) error {
 		if err != nil {
 			return err
 		}
-		if name == "." {
+		if name == "." || (keep != nil && !keep(name)) {
 			continue
 		}
 		target := filepath.Join(dest, filepath.FromSlash(name))
