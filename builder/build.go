@@ -172,7 +172,7 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	defer os.RemoveAll(tmp)
 	hcfg := &config.Config{Hostname: prof.Host.Hostname, KernelRelease: kern.Release,
-		APIPort: prof.Host.APIPort, APIToken: prof.Host.APIToken, VMs: VMSpecs(prof), FileServer: FileServerSpec(prof)}
+		APIPort: prof.Host.APIPort, APIToken: prof.Host.APIToken, VMs: VMSpecs(prof), FileServer: FileServerSpec(prof), Services: ServiceSpecs(prof)}
 	if mods != nil {
 		optional := map[string]bool{}
 		for _, o := range initramfs.Optional {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/thinhost/thinhost/builder/archive"
 	"github.com/thinhost/thinhost/builder/cache"
+	"github.com/thinhost/thinhost/hostd/config"
 	"github.com/thinhost/thinhost/images"
 	"github.com/thinhost/thinhost/profiles"
 )
@@ -38,7 +39,28 @@ func HostFiles(p *profiles.Profile) []HostFile {
 	if len(p.Shares) > 0 {
 		files = append(files, SambaFiles...)
 	}
+	for _, s := range p.Services {
+		files = append(files, HostFile{Src: s.Command[0], Package: s.Package})
+	}
 	return files
+}
+
+// ServiceSpecs are the profile's services as hostd runs them.
+func ServiceSpecs(p *profiles.Profile) []config.Service {
+	var out []config.Service
+	for _, s := range p.Services {
+		c := config.Service{Name: s.Name, Program: s.Command[0], Args: s.Command[1:], Restart: s.Restart}
+		var names []string
+		for k := range s.Environment {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			c.Env = append(c.Env, k+"="+s.Environment[k])
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // PackageRequests is every Debian package the host is built from:

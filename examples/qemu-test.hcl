@@ -126,3 +126,12 @@ storage {
 # Without suites: bookworm, bookworm-updates and bookworm-security, main.
 packages {
 }
+
+# A program from a Debian package, run by hostd's supervisor as a user of
+# its own (home: /data/services/hello); its output is in hostd's log
+# (thinhost ctl logs). Real hosts run syncthing or restic this way.
+service "hello" {
+  package = "hello"
+  command = ["/usr/bin/hello", "--greeting=thinhost-service: hello from a Debian package"]
+  restart = "never"
+}

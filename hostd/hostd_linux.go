@@ -116,6 +116,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.stopLog = stopLog
 	d.setupShares(ctx)
+	d.startServices(ctx)
 	d.setupVMs(ctx)
 
 	apiCtx, stopAPI := context.WithCancel(context.Background())

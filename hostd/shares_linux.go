@@ -185,19 +185,24 @@ func (d *Daemon) sharePassword() (pw, where string, err error) {
 // addAccount gives the share user an account in /etc/passwd and
 // /etc/group (the initramfs's own, in RAM), as smbd needs one.
 func addAccount(user string) error {
+	// smbd also needs its guest account to exist, though guests are
+	// refused (map to guest = Never).
+	return ensureAccounts(
+		[]string{"root:x:0:0:root:/root:/bin/sh", "nobody:x:65534:65534:nobody:/nonexistent:/bin/false",
+			fmt.Sprintf("%s:x:%d:%d:thinhost share user:/nonexistent:/bin/false", user, shareUID, shareGID)},
+		[]string{"root:x:0:", "nogroup:x:65534:", fmt.Sprintf("%s:x:%d:", user, shareGID)})
+}
+
+// ensureAccounts adds the passwd and group lines whose names are missing
+// from /etc/passwd and /etc/group (the initramfs's own, in RAM).
+func ensureAccounts(passwd, group []string) error {
 	if err := os.MkdirAll("/etc", 0o755); err != nil {
 		return err
 	}
-	// smbd also needs its guest account to exist, though guests are
-	// refused (map to guest = Never).
 	for _, f := range []struct {
 		path  string
 		lines []string
-	}{
-		{"/etc/passwd", []string{"root:x:0:0:root:/root:/bin/sh", "nobody:x:65534:65534:nobody:/nonexistent:/bin/false",
-			fmt.Sprintf("%s:x:%d:%d:thinhost share user:/nonexistent:/bin/false", user, shareUID, shareGID)}},
-		{"/etc/group", []string{"root:x:0:", "nogroup:x:65534:", fmt.Sprintf("%s:x:%d:", user, shareGID)}},
-	} {
+	}{{"/etc/passwd", passwd}, {"/etc/group", group}} {
 		b, _ := os.ReadFile(f.path)
 		text := string(b)
 		for _, l := range f.lines {

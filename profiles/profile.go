@@ -33,6 +33,8 @@ type Profile struct {
 	Shares     []*Share
 	// Packages is where the host's Debian packages come from.
 	Packages Packages
+	// Services are programs from packages that hostd supervises.
+	Services []*Service
 }
 
 // Artifact returns the artifact with the given name, or nil.
@@ -79,6 +81,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "file_server"},
 		{Type: "share", LabelNames: []string{"name"}},
 		{Type: "packages"},
+		{Type: "service", LabelNames: []string{"name"}},
 	},
 }
 
@@ -110,7 +113,7 @@ func (ps *Parser) decode(filename string, body hcl.Body, opts Options, diags hcl
 	prof := &Profile{Path: filename, Dir: filepath.Dir(filename)}
 
 	// Variables first: every other block may refer to var.NAME.
-	var varBlocks, artBlocks, hostBlocks, storageBlocks, vmBlocks, fsBlocks, shareBlocks, pkgBlocks []*hcl.Block
+	var varBlocks, artBlocks, hostBlocks, storageBlocks, vmBlocks, fsBlocks, shareBlocks, pkgBlocks, svcBlocks []*hcl.Block
 	for _, b := range content.Blocks {
 		switch b.Type {
 		case "variable":
@@ -129,6 +132,8 @@ func (ps *Parser) decode(filename string, body hcl.Body, opts Options, diags hcl
 			shareBlocks = append(shareBlocks, b)
 		case "packages":
 			pkgBlocks = append(pkgBlocks, b)
+		case "service":
+			svcBlocks = append(svcBlocks, b)
 		}
 	}
 	vars, d := ps.decodeVariables(varBlocks, opts)
@@ -158,6 +163,13 @@ func (ps *Parser) decode(filename string, body hcl.Body, opts Options, diags hcl
 	diags = append(diags, decodeSingleton(pkgBlocks, "packages", body, false, func(b *hcl.Block) hcl.Diagnostics {
 		return decodePackages(b, ctx, prof)
 	})...)
+	diags = append(diags, decodeServices(svcBlocks, ctx, prof)...)
+	if len(prof.Services) > 0 && !prof.Packages.Given {
+		rng := prof.Services[0].DeclRange
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Service without packages",
+			Detail:  "A service runs a program from a Debian package, which comes from the archive: add a packages block (packages {} takes Debian 12's defaults).",
+			Subject: &rng})
+	}
 
 	if diags.HasErrors() {
 		return nil, diags

@@ -35,6 +35,22 @@ type Config struct {
 	VMs []VM `json:"vms,omitempty"`
 	// FileServer serves the shares (nil: none).
 	FileServer *FileServer `json:"file_server,omitempty"`
+	// Services are programs from the system image hostd supervises.
+	Services []Service `json:"services,omitempty"`
+}
+
+// Service is a program from a Debian package, run under hostd's
+// supervisor as a user of its own, with /data/services/NAME its home and
+// the one place on the data partition it may write.
+type Service struct {
+	Name string `json:"name"`
+	// Program is the path inside the system image; Args its arguments.
+	Program string   `json:"program"`
+	Args    []string `json:"args,omitempty"`
+	// Env is NAME=VALUE entries added to its environment.
+	Env []string `json:"env,omitempty"`
+	// Restart is "always", "on-failure" or "never".
+	Restart string `json:"restart"`
 }
 
 // FileServer is the SMB file share, served by smbd.

@@ -39,6 +39,11 @@ type Service struct {
 	// DoneOnSuccess ends supervision when the program exits with status 0
 	// by itself (a guest that shut down), instead of restarting it.
 	DoneOnSuccess bool
+	// Once ends supervision when the program exits, however it exits.
+	Once bool
+	// Credential, when set, runs the program as that user (hostd runs as
+	// root).
+	Credential *syscall.Credential
 }
 
 // Line is one line of a service's output.
@@ -160,9 +165,9 @@ func (s *Supervisor) loop(ctx context.Context, sv *service) {
 	for {
 		started := time.Now()
 		err := s.runOnce(ctx, sv)
-		if ctx.Err() != nil || (err == nil && sv.spec.DoneOnSuccess) {
+		if ctx.Err() != nil || (err == nil && sv.spec.DoneOnSuccess) || sv.spec.Once {
 			if ctx.Err() == nil {
-				s.log.Info("service finished", "svc", sv.spec.Name)
+				s.log.Info("service finished", "svc", sv.spec.Name, "err", err)
 			}
 			sv.set(func(st *Status) { st.State = Stopped; st.Pid = 0; st.Since = time.Now() })
 			return
@@ -197,7 +202,7 @@ func (s *Supervisor) runOnce(ctx context.Context, sv *service) error {
 	cmd := exec.Command(sv.spec.Path, sv.spec.Args...)
 	cmd.Env = sv.spec.Env
 	cmd.Dir = sv.spec.Dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: sv.spec.Credential}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -23,6 +24,9 @@ func TestMain(m *testing.M) {
 	case "":
 		os.Exit(m.Run())
 	case "crash":
+		if os.Getenv("SUPERVISE_TEST_PRINT_UID") != "" {
+			fmt.Printf("uid %d\n", os.Getuid())
+		}
 		fmt.Println("hello from stdout")
 		fmt.Fprintln(os.Stderr, "oops on stderr")
 		os.Exit(3)
@@ -296,4 +300,51 @@ func TestDoneOnSuccess(t *testing.T) {
 		t.Errorf("second start of a running service: %v", err)
 	}
 	s.StopAll(nil)
+}
+
+// TestOnceAndCredential: a Once child that fails is not restarted, and a
+// Credential runs the child as that user (the test runs as root; as
+// anyone else it only checks Once).
+func TestOnceAndCredential(t *testing.T) {
+	var ls lines
+	s := New(nil, ls.add)
+	svc := child(t, "once", "crash")
+	svc.Once = true
+	if os.Geteuid() == 0 {
+		// The test binary's own directory is root's alone: run a copy
+		// the child's user can reach.
+		dir, err := os.MkdirTemp("", "supervise-cred-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		os.Chmod(dir, 0o755)
+		b, err := os.ReadFile(svc.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc.Path = filepath.Join(dir, "child")
+		if err := os.WriteFile(svc.Path, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		svc.Credential = &syscall.Credential{Uid: 2345, Gid: 2345}
+		svc.Env = append(svc.Env, "SUPERVISE_TEST_PRINT_UID=1")
+	}
+	if err := s.Start(context.Background(), svc); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for s.Running("once") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s.Running("once") {
+		t.Fatal("a Once service is still supervised after it exited")
+	}
+	time.Sleep(200 * time.Millisecond)
+	if st := s.Status()[0]; st.State != Stopped || st.Restarts != 0 {
+		t.Errorf("status = %+v, want stopped without restarts", st)
+	}
+	if os.Geteuid() == 0 {
+		ls.waitFor(t, "uid 2345")
+	}
 }

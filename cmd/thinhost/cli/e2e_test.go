@@ -146,7 +146,7 @@ func TestBuildAndBoot(t *testing.T) {
 	if !strings.Contains(stdout, "powered off cleanly") {
 		t.Errorf("no clean power-off reported: %q", stdout)
 	}
-	if !strings.Contains(stdout, "\nservices: smbd running\n") {
+	if !strings.Contains(stdout, "\nservices: smbd running, hello ") {
 		t.Errorf("run --check did not repeat hostd's services line:\n%s", stdout)
 	}
 	first := dataStatus(t, stdout)
@@ -273,6 +273,13 @@ func apiThroughForward(t *testing.T, img string) {
 	t.Logf("ctl status:\n%s", stdout)
 	if !regexp.MustCompile(`(?m)^data +/dev/vda4: [0-9]+ MiB, [0-9]+ MiB free, boot 4$`).MatchString(stdout) {
 		t.Errorf("ctl status does not show boot 4's data partition")
+	}
+	// The profile's service from a Debian package ran under the
+	// supervisor, as its own user, and its output is in hostd's log.
+	logs := h.ctl(t, "logs")
+	if !regexp.MustCompile(`thinhost-service: hello from a Debian package.*service=hello`).MatchString(logs) ||
+		!regexp.MustCompile(`msg="service started".* service=hello program=/usr/bin/hello uid=2000`).MatchString(logs) {
+		t.Errorf("the hello service's start or output is not in hostd's log:\n%s", logs)
 	}
 	_, stderr, code := runCLI(t, "ctl", "--addr", h.api, "--token", "not-the-token", "status")
 	if code == 0 || !strings.Contains(stderr, "401") {
