@@ -3,16 +3,43 @@ package hostd
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
+	"sort"
 	"syscall"
 
 	"github.com/thinhost/thinhost/hostd/supervise"
 )
 
-// serviceUIDBase is the uid (and gid) of the profile's first service;
-// each service runs as a user of its own.
-const serviceUIDBase = 2000
+// Services' uids (and gids): each service runs as a user of its own, in
+// [serviceUIDBase, serviceUIDBase+serviceUIDRange).
+const (
+	serviceUIDBase  = 2000
+	serviceUIDRange = 60000
+)
+
+// ServiceUIDs gives each service a uid derived from its name, so the
+// owner of its home on the data partition stays the same when the
+// profile adds, drops or reorders services; names whose uids collide take
+// the next free one, in name order.
+func ServiceUIDs(names []string) map[string]int {
+	sorted := append([]string(nil), names...)
+	sort.Strings(sorted)
+	taken := map[int]bool{}
+	out := map[string]int{}
+	for _, n := range sorted {
+		h := fnv.New32a()
+		h.Write([]byte(n))
+		off := int(h.Sum32() % serviceUIDRange)
+		for taken[serviceUIDBase+off] {
+			off = (off + 1) % serviceUIDRange
+		}
+		taken[serviceUIDBase+off] = true
+		out[n] = serviceUIDBase + off
+	}
+	return out
+}
 
 // ServicesDir holds each service's home, the one place on the data
 // partition it may write.
@@ -24,12 +51,17 @@ const ServicesDir = DataDir + "/services"
 // restart policy says; their output goes into hostd's log.
 func (d *Daemon) startServices(ctx context.Context) {
 	log := d.opts.Log
-	for i, s := range d.opts.Config.Services {
+	var names []string
+	for _, s := range d.opts.Config.Services {
+		names = append(names, s.Name)
+	}
+	uids := ServiceUIDs(names)
+	for _, s := range d.opts.Config.Services {
 		if d.data == nil || !d.data.Mounted {
 			log.Error("service not started: its home lives on the data partition, which is not mounted", "service", s.Name)
 			continue
 		}
-		uid := serviceUIDBase + i
+		uid := uids[s.Name]
 		home, err := serviceHome(s.Name, uid)
 		if err != nil {
 			log.Error("service not started", "service", s.Name, "err", err)
