@@ -151,6 +151,20 @@ func TestSystemImage(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(dest, "sbin", "tool")); err != nil || fi.Mode().Perm() != 0o755 {
 		t.Errorf("sbin/tool mode: %v %v", fi.Mode(), err)
 	}
+	// Every directory, the root included, is open to the host's
+	// unprivileged services (unsquashfs -lls prints the modes as stored).
+	out, err = exec.Command(unsquashfs, "-lls", sys).CombinedOutput()
+	if err != nil {
+		t.Fatalf("unsquashfs -lls: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, "d") && !strings.HasPrefix(line, "drwxr-xr-x") {
+			t.Errorf("a directory of the system image is not 0755: %s", line)
+		}
+	}
+	if !strings.Contains(string(out), "drwxr-xr-x") {
+		t.Errorf("unsquashfs -lls lists no directory:\n%s", out)
+	}
 }
 
 // TestMediaPartitions: an ISO becomes a raw partition before the data

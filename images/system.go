@@ -93,6 +93,12 @@ func writeSystem(d *disk.Disk, p Partition, files []SystemFile) ([]ManifestEntry
 		manifest = append(manifest, ManifestEntry{Path: f.Dst, Size: n, SHA256: hex.EncodeToString(h.Sum(nil)),
 			Source: f.Src, Package: f.Package, Version: f.Version})
 	}
+	// The root directory is the workspace go-diskfs made with
+	// os.MkdirTemp (0700): open it to all, as the directories under it
+	// are, so the host's unprivileged services can reach /system.
+	if err := os.Chmod(ws, 0o755); err != nil {
+		return nil, fmt.Errorf("chmod the system image's root: %w", err)
+	}
 	// Fixed times on everything in the workspace, which Finalize reads.
 	err = filepath.Walk(ws, func(p string, _ os.FileInfo, err error) error {
 		if err != nil {
