@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,7 +24,7 @@ import (
 // of what TestShareConformance proves on a booted host.
 func TestSMBConfSmbtorture(t *testing.T) {
 	testenv.NeedRoot(t)
-	smbd := testenv.NeedTool(t, "smbd")
+	testenv.NeedTool(t, "smbd")
 	smbpasswd := testenv.NeedTool(t, "smbpasswd")
 	torture := testenv.NeedTool(t, "smbtorture")
 	testenv.NeedFile(t, filepath.Join(SambaModulesDir, "vfs", "streams_xattr.so"), "apt-get install samba-vfs-modules")
@@ -69,29 +68,11 @@ func TestSMBConfSmbtorture(t *testing.T) {
 	if out, err := pw.CombinedOutput(); err != nil {
 		t.Fatalf("smbpasswd: %v\n%s", err, out)
 	}
-	log, _ := os.Create(filepath.Join(dir, "smbd.log"))
-	defer log.Close()
-	cmd := exec.Command(smbd, "--foreground", "--no-process-group", "--debug-stdout", "--configfile="+confPath)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	srv, err := smbtorture.Serve(context.Background(), confPath, port, filepath.Join(dir, "smbd.log"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		cmd.Wait()
-	})
-	for i := 0; ; i++ {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			c.Close()
-			break
-		}
-		if i == 200 {
-			b, _ := os.ReadFile(log.Name())
-			t.Fatalf("smbd does not listen:\n%s", b)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	t.Cleanup(srv.Stop)
 	target := smbtorture.Target{Host: "127.0.0.1", Port: port, Share: "files", User: name, Password: password}
 	for _, c := range []struct {
 		suite string

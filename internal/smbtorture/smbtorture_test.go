@@ -1,6 +1,9 @@
 package smbtorture
 
 import (
+	"context"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,5 +80,41 @@ func TestStockConfTestparm(t *testing.T) {
 	out, err := exec.Command(testparm, "-s", "--suppress-prompt", conf).CombinedOutput()
 	if err != nil || strings.Contains(string(out), "Unknown parameter") {
 		t.Fatalf("testparm: %v\n%s", err, out)
+	}
+}
+
+// TestStockServes: the stock server starts, answers smbtorture's connect
+// suite, and stops with its children.
+func TestStockServes(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.NeedTool(t, "smbd")
+	torture := testenv.NeedTool(t, "smbtorture")
+	if err := EnsureUser("thin"); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "stock-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	s, err := StartStock(context.Background(), StockConfig{Dir: dir, Port: port, Share: "plain", User: "thin", Password: "stock-test-pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Run(context.Background(), torture, s.Target(), "smb2.connect")
+	s.Stop()
+	if err != nil || r.Passed != 1 {
+		t.Fatalf("smb2.connect on the stock server: %v %+v", err, r)
+	}
+	if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+		c.Close()
+		t.Error("smbd still listens after Stop")
 	}
 }

@@ -92,9 +92,21 @@ func StartStock(ctx context.Context, c StockConfig) (*Stock, error) {
 	if out, err := pw.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("start stock smbd: smbpasswd: %w: %s", err, out)
 	}
-	log, err := os.Create(filepath.Join(c.Dir, "smbd.out"))
+	st, err := Serve(ctx, conf, c.Port, filepath.Join(c.Dir, "smbd.out"))
 	if err != nil {
 		return nil, fmt.Errorf("start stock smbd: %w", err)
+	}
+	st.cfg = c
+	return st, nil
+}
+
+// Serve starts smbd from PATH with the configuration file conf, which
+// makes it listen on port of 127.0.0.1, in a process group of its own,
+// its output in logPath, and waits until it accepts connections.
+func Serve(ctx context.Context, conf string, port int, logPath string) (*Stock, error) {
+	log, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
 	}
 	cmd := exec.Command("smbd", "--foreground", "--no-process-group", "--debug-stdout", "--configfile="+conf)
 	cmd.Stdout, cmd.Stderr = log, log
@@ -102,11 +114,11 @@ func StartStock(ctx context.Context, c StockConfig) (*Stock, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		log.Close()
-		return nil, fmt.Errorf("start stock smbd: %w", err)
+		return nil, err
 	}
-	s := &Stock{cmd: cmd, done: make(chan error, 1), log: log, cfg: c}
+	s := &Stock{cmd: cmd, done: make(chan error, 1), log: log}
 	go func() { s.done <- cmd.Wait() }()
-	addr := fmt.Sprintf("127.0.0.1:%d", c.Port)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		conn, err := net.DialTimeout("tcp", addr, time.Second)
@@ -116,14 +128,17 @@ func StartStock(ctx context.Context, c StockConfig) (*Stock, error) {
 		}
 		select {
 		case err := <-s.done:
-			b, _ := os.ReadFile(log.Name())
+			b, _ := os.ReadFile(logPath)
 			log.Close()
-			return nil, fmt.Errorf("start stock smbd: exited (%v):\n%s", err, tail(string(b), 20))
+			return nil, fmt.Errorf("smbd exited (%v):\n%s", err, tail(string(b), 20))
+		case <-ctx.Done():
+			s.Stop()
+			return nil, ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			s.Stop()
-			return nil, fmt.Errorf("start stock smbd: not listening on %s after 20s", addr)
+			return nil, fmt.Errorf("smbd is not listening on %s after 20s", addr)
 		}
 	}
 }
