@@ -98,23 +98,34 @@ func (h *testHost) powerOff(t *testing.T) {
 
 // testCache gives t a cache of its own (THINHOST_CACHE) that shares the
 // content-addressed parts — verified downloads, unpacked packages, the
-// archive's signed indexes — with every other test, so the host's
-// packages are downloaded once per machine, not once per test. It
-// returns a lock file path of t's own: each test resolves against the
-// archive as it is today rather than trusting the committed
-// examples/*.lock to be served forever.
+// archive's signed indexes, and the initramfs programs built from this
+// source — with every other test, so the host's packages are downloaded
+// and hostd compiled once per run, not once per test. It returns a lock
+// file path of t's own: each test resolves against the archive as it is
+// today rather than trusting the committed examples/*.lock to be served
+// forever.
 func testCache(t *testing.T) (lock string) {
+	return sharedCache(t, "sha256", "partial", "debs", "inrelease", "initramfs")
+}
+
+// testCacheColdPrograms is testCache with the initramfs programs cache
+// t's own, for a test whose first build must compile them.
+func testCacheColdPrograms(t *testing.T) (lock string) {
+	return sharedCache(t, "sha256", "partial", "debs", "inrelease")
+}
+
+func sharedCache(t *testing.T, shared ...string) (lock string) {
 	t.Helper()
-	shared := filepath.Join(os.TempDir(), "thinhost-test-downloads")
+	store := filepath.Join(os.TempDir(), "thinhost-test-cache")
 	dir := filepath.Join(t.TempDir(), "cache")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, sub := range []string{"sha256", "partial", "debs", "inrelease"} {
-		if err := os.MkdirAll(filepath.Join(shared, sub), 0o755); err != nil {
+	for _, sub := range shared {
+		if err := os.MkdirAll(filepath.Join(store, sub), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.Symlink(filepath.Join(shared, sub), filepath.Join(dir, sub)); err != nil {
+		if err := os.Symlink(filepath.Join(store, sub), filepath.Join(dir, sub)); err != nil {
 			t.Fatal(err)
 		}
 	}

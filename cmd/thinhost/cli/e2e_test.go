@@ -65,7 +65,9 @@ func TestBuildAndBoot(t *testing.T) {
 	root := testenv.RepoRoot()
 	profile := filepath.Join(root, "examples", "qemu-test.hcl")
 	testenv.NeedFile(t, filepath.Join(root, "examples", "kernel", "linux-image-amd64.deb"), "examples/setup-debian.sh fetches it")
-	lock := testCache(t)
+	// Its own programs cache: the first build compiles hostd, the second
+	// (warm, offline) must give the same bytes.
+	lock := testCacheColdPrograms(t)
 
 	dir := t.TempDir()
 	img := filepath.Join(dir, "out", "test.img")
