@@ -130,12 +130,9 @@ func (f *Fetcher) resolveLocal(a *profiles.Artifact) (*Resolved, error) {
 func (f *Fetcher) download(ctx context.Context, a *profiles.Artifact) error {
 	c := *f.Cache
 	c.Offline, c.Log, c.Progress, c.Client = f.Offline, f.log(), f.Progress, f.Client
-	if fi, err := os.Stat(c.PartialPath(a.SHA256)); err == nil && fi.Size() > 0 {
-		f.log().Info("resuming download", "artifact", a.Name, "have", fi.Size())
-	}
 	f.log().Info("downloading", "artifact", a.Name, "url", a.URL)
 	start := time.Now()
-	path, _, err := c.Fetch(ctx, cache.Request{URL: a.URL, SHA256: a.SHA256, Label: "fetch " + a.Name})
+	path, err := c.Fetch(ctx, cache.Request{URL: a.URL, SHA256: a.SHA256, Label: "fetch " + a.Name})
 	var ce *cache.ChecksumError
 	switch {
 	case errors.As(err, &ce):

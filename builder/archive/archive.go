@@ -234,7 +234,7 @@ func (ix *Index) loadPackages(ctx context.Context, cfg Config, src Source, rel *
 	if rel.AcquireByHash {
 		url = base + dir + "by-hash/SHA256/" + sum.SHA256
 	}
-	path, _, err := cfg.Cache.Fetch(ctx, cache.Request{URL: url, SHA256: sum.SHA256, Label: "index " + src.Suite + "/" + comp})
+	path, err := cfg.Cache.Fetch(ctx, cache.Request{URL: url, SHA256: sum.SHA256, Label: "index " + src.Suite + "/" + comp})
 	var ce *cache.ChecksumError
 	if errors.As(err, &ce) {
 		return fmt.Errorf("fetch %s%s: %w; the signed InRelease promises sha256 %s: nothing was cached", base, name, err, sum.SHA256)

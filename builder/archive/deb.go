@@ -24,7 +24,7 @@ var ErrGone = errors.New("no longer served by the archive")
 // FetchDeb makes p's .deb available in c (sha256 from the signed index or
 // the lock file) and returns its path.
 func FetchDeb(ctx context.Context, c *cache.Cache, p *Package) (string, error) {
-	file, _, err := c.Fetch(ctx, cache.Request{URL: p.DebURL(), SHA256: p.SHA256, Label: "fetch " + p.Name})
+	file, err := c.Fetch(ctx, cache.Request{URL: p.DebURL(), SHA256: p.SHA256, Label: "fetch " + p.Name})
 	var sc grab.StatusCodeError
 	var ce *cache.ChecksumError
 	switch {

@@ -87,29 +87,28 @@ func (e *ChecksumError) Error() string {
 func (e *ChecksumError) Unwrap() error { return ErrChecksum }
 
 // Fetch returns the cached file for r, downloading it first when needed
-// (resuming a partial download). fetched is true when this call
-// downloaded it. A file that does not hash to r.SHA256 is deleted and
-// reported as a *ChecksumError.
-func (c *Cache) Fetch(ctx context.Context, r Request) (path string, fetched bool, err error) {
+// (resuming a partial download). A file that does not hash to r.SHA256 is
+// deleted and reported as a *ChecksumError.
+func (c *Cache) Fetch(ctx context.Context, r Request) (string, error) {
 	if len(r.SHA256) != 64 {
-		return "", false, fmt.Errorf("fetch %s: %q is not a sha256", r.URL, r.SHA256)
+		return "", fmt.Errorf("fetch %s: %q is not a sha256", r.URL, r.SHA256)
 	}
 	if c.Has(r.SHA256) {
-		return c.Path(r.SHA256), false, nil
+		return c.Path(r.SHA256), nil
 	}
 	if c.Offline {
-		return "", false, fmt.Errorf("fetch %s: %w", r.URL, ErrOffline)
+		return "", fmt.Errorf("fetch %s: %w", r.URL, ErrOffline)
 	}
 	partial := c.PartialPath(r.SHA256)
 	for _, d := range []string{filepath.Dir(partial), filepath.Dir(c.Path(r.SHA256))} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
-			return "", false, fmt.Errorf("create cache directory: %w", err)
+			return "", fmt.Errorf("create cache directory: %w", err)
 		}
 	}
 	want, _ := hex.DecodeString(r.SHA256)
 	req, err := grab.NewRequest(partial, r.URL)
 	if err != nil {
-		return "", false, fmt.Errorf("fetch %s: %w", r.URL, err)
+		return "", fmt.Errorf("fetch %s: %w", r.URL, err)
 	}
 	req = req.WithContext(ctx)
 	req.SetChecksum(sha256.New(), want, true)
@@ -133,56 +132,25 @@ func (c *Cache) Fetch(ctx context.Context, r Request) (path string, fetched bool
 			if resp.HTTPResponse != nil {
 				ce.Status = resp.HTTPResponse.Status
 			}
-			return "", false, ce
+			return "", ce
 		}
-		return "", false, fmt.Errorf("fetch %s: %w", r.URL, err)
+		return "", fmt.Errorf("fetch %s: %w", r.URL, err)
 	}
 	// grab verified the sum; check again what is published, since a cache
 	// entry is trusted forever afterwards.
 	sum, err := FileSHA256(partial)
 	if err != nil {
-		return "", false, fmt.Errorf("hash download of %s: %w", r.URL, err)
+		return "", fmt.Errorf("hash download of %s: %w", r.URL, err)
 	}
 	if sum != r.SHA256 {
 		_ = os.Remove(partial)
-		return "", false, &ChecksumError{URL: r.URL, Want: r.SHA256, Got: sum}
+		return "", &ChecksumError{URL: r.URL, Want: r.SHA256, Got: sum}
 	}
 	if err := os.Rename(partial, c.Path(r.SHA256)); err != nil {
-		return "", false, fmt.Errorf("store %s in the cache: %w", r.URL, err)
+		return "", fmt.Errorf("store %s in the cache: %w", r.URL, err)
 	}
 	c.log().Debug("downloaded", "what", r.Label, "bytes", resp.BytesComplete(), "duration", resp.Duration().Round(time.Millisecond))
-	return c.Path(r.SHA256), true, nil
-}
-
-// Put stores the verified bytes b (already checked by the caller, such as
-// a signed index) under their sha256 and returns it.
-func (c *Cache) Put(b []byte) (string, error) {
-	h := sha256.Sum256(b)
-	sum := hex.EncodeToString(h[:])
-	if c.Has(sum) {
-		return sum, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(c.Path(sum)), 0o755); err != nil {
-		return "", fmt.Errorf("create cache directory: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(c.Path(sum)), ".put-")
-	if err != nil {
-		return "", fmt.Errorf("store in the cache: %w", err)
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return "", fmt.Errorf("store in the cache: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return "", fmt.Errorf("store in the cache: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), c.Path(sum)); err != nil {
-		os.Remove(tmp.Name())
-		return "", fmt.Errorf("store in the cache: %w", err)
-	}
-	return sum, nil
+	return c.Path(r.SHA256), nil
 }
 
 func (c *Cache) showProgress(label string, resp *grab.Response) {
