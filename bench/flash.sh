@@ -21,10 +21,9 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
 go build -o "$work/thinhost" ./cmd/thinhost
 sed -e 's|image_size  = "2GiB"|image_size  = "8GiB"|' \
-	-e "s|default     = \"kernel/linux-image-amd64.deb\"|default     = \"$PWD/examples/kernel/linux-image-amd64.deb\"|" \
-	-e "s|default     = \"kernel/guest-initrd.cpio\"|default     = \"$PWD/examples/kernel/guest-initrd.cpio\"|" \
+	-e "s|default     = \"guest-initrd.cpio\"|default     = \"$PWD/examples/guest-initrd.cpio\"|" \
 	examples/qemu-test.hcl >"$work/bench.hcl"
-"$work/thinhost" build "$work/bench.hcl" -o "$work/bench.img" >/dev/null 2>&1
+"$work/thinhost" build "$work/bench.hcl" -o "$work/bench.img" --lock examples/qemu-test.lock >/dev/null 2>&1
 # 512 MiB of files in the data partition, 16 MiB past its start.
 data_start=$(sgdisk -i 4 "$work/bench.img" | awk '/First sector/ {print $3}')
 dd if=/dev/urandom of="$work/bench.img" bs=1M seek=$((data_start / 2048 + 16)) count=512 conv=notrunc status=none

@@ -146,12 +146,23 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 
-	// Phase 2: kernel and modules.
-	kart := arts[prof.Host.Kernel.Artifact]
-	log.Info("reading kernel", "artifact", kart.Artifact.Name, "file", kart.Path)
-	kern, err := kernelFrom(ctx, cache, kart.Path, kart.SHA256, prof.Host.Kernel.ModulesDir)
-	if err != nil {
-		return nil, fmt.Errorf("kernel artifact %q (%s): %w", kart.Artifact.Name, prof.Host.Kernel.Range, err)
+	// Phase 2: kernel and modules: from an artifact, or the locked
+	// kernel package.
+	var kern *Kernel
+	if name := prof.Host.Kernel.Artifact; name != "" {
+		kart := arts[name]
+		log.Info("reading kernel", "artifact", name, "file", kart.Path)
+		if kern, err = kernelFrom(ctx, cache, kart.Path, kart.SHA256, prof.Host.Kernel.ModulesDir); err != nil {
+			return nil, fmt.Errorf("kernel artifact %q (%s): %w", name, prof.Host.Kernel.Range, err)
+		}
+	} else {
+		pkg, err := lockedKernelPackage(prof, hp.Lock, hp.LockPath)
+		if err != nil {
+			return nil, err
+		}
+		if kern, err = packageKernel(pkg, hp.Unpacked[pkg.Name]); err != nil {
+			return nil, err
+		}
 	}
 	log.Info("kernel", "release", kern.Release, "package", kern.Package)
 	var mods *initramfs.ModuleSet
@@ -210,7 +221,7 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 
 	// Phase 4: the read-only system image's files, with their Debian
 	// packages for the manifest.
-	vmTools, media, err := vmFiles(ctx, cache, prof, arts)
+	vmTools, media, err := vmFiles(ctx, cache, prof, arts, kern)
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +240,7 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	// Phase 5: the disk.
-	seed, err := buildSeed(kart.SHA256, initrdPath, prof)
+	seed, err := buildSeed(kern.SHA256, initrdPath, prof)
 	if err != nil {
 		return nil, err
 	}

@@ -27,6 +27,9 @@ type Kernel struct {
 	ModulesDir string
 	// Package is "name version" of the Debian package it came from, if any.
 	Package string
+	// SHA256 is the hash of the file it came from (the artifact or the
+	// package), which names the build's inputs.
+	SHA256 string
 }
 
 var (
@@ -46,16 +49,23 @@ func kernelFrom(ctx context.Context, cache *Cache, file, sum, modulesDir string)
 	n, _ := io.ReadFull(fh, head)
 	fh.Close()
 	head = head[:n]
+	var k *Kernel
 	switch {
 	case bytes.HasPrefix(head, arMagic):
 		if modulesDir != "" {
 			return nil, fmt.Errorf("kernel %s is a Debian package, which carries its own modules: remove modules_dir from the kernel block", file)
 		}
-		return unpackKernelDeb(ctx, cache, file, sum)
+		k, err = unpackKernelDeb(ctx, cache, file, sum)
 	case len(head) >= 0x206 && bytes.Equal(head[0x202:0x206], bzImageHdrS):
-		return plainKernel(file, modulesDir)
+		k, err = plainKernel(file, modulesDir)
+	default:
+		return nil, fmt.Errorf("kernel %s is neither a Debian linux-image .deb nor a bzImage", file)
 	}
-	return nil, fmt.Errorf("kernel %s is neither a Debian linux-image .deb nor a bzImage", file)
+	if err != nil {
+		return nil, err
+	}
+	k.SHA256 = sum
+	return k, nil
 }
 
 func plainKernel(file, modulesDir string) (*Kernel, error) {
@@ -172,15 +182,4 @@ func readUnpacked(dir string) (*Kernel, error) {
 	}
 	pkg, _ := os.ReadFile(filepath.Join(dir, "package"))
 	return &Kernel{Release: rel, Image: imgs[0], ModulesDir: mods, Package: strings.TrimSpace(string(pkg))}, nil
-}
-
-// UnpackKernel returns the kernel in file (a Debian linux-image .deb,
-// unpacked once into cacheDir, or a bzImage), for tools that need a
-// kernel's image and modules outside a build.
-func UnpackKernel(ctx context.Context, cacheDir, file string) (*Kernel, error) {
-	sum, err := fileSHA256(file)
-	if err != nil {
-		return nil, fmt.Errorf("hash kernel %s: %w", file, err)
-	}
-	return kernelFrom(ctx, &Cache{Dir: cacheDir}, file, sum, "")
 }

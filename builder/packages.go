@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -65,7 +66,8 @@ func ServiceSpecs(p *profiles.Profile) []config.Service {
 
 // PackageRequests is every Debian package the host is built from:
 // thinhost's own set (the packages of HostFiles, the boot loader's, and
-// the kernel), then the profile's extra packages. Depends add the rest.
+// the kernel unless an artifact gives it), then the profile's extra
+// packages. Depends add the rest.
 func PackageRequests(p *profiles.Profile) ([]archive.Request, error) {
 	seen := map[string]bool{}
 	var out []archive.Request
@@ -86,7 +88,10 @@ func PackageRequests(p *profiles.Profile) ([]archive.Request, error) {
 	}
 	own = append(own, BootloaderPackage)
 	sort.Strings(own)
-	for _, s := range append(append(own, p.Packages.Kernel), p.Packages.Extra...) {
+	if p.Host.Kernel.Artifact == "" {
+		own = append(own, p.Packages.Kernel)
+	}
+	for _, s := range append(own, p.Packages.Extra...) {
 		if err := add(s); err != nil {
 			return nil, fmt.Errorf("packages: %w", err)
 		}
@@ -221,6 +226,8 @@ type hostPackages struct {
 	LockPath string
 	// LockSHA256 is the lock file's hash, for the manifest.
 	LockSHA256 string
+	// Unpacked is each package's unpacked tree, by name.
+	Unpacked map[string]string
 }
 
 func loadHostPackages(ctx context.Context, cfg Config, c *Cache, log *slog.Logger) (*hostPackages, error) {
@@ -229,42 +236,15 @@ func loadHostPackages(ctx context.Context, cfg Config, c *Cache, log *slog.Logge
 	if path == "" {
 		path = LockPath(p.Path)
 	}
-	reqs, err := PackageRequests(p)
+	l, err := lockFor(ctx, p, path, c, cfg.Offline, log, cfg.Progress)
 	if err != nil {
 		return nil, err
-	}
-	l, err := archive.ReadLock(path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		if cfg.Offline {
-			return nil, fmt.Errorf("packages: %s does not exist and --offline forbids resolving the packages: run thinhost lock %s once online", path, p.Path)
-		}
-		log.Info("no lock file: resolving the host's packages", "lock", path)
-	case err != nil:
-		return nil, err
-	default:
-		if ok, why := l.Matches("amd64", ArchiveSources(p), reqs); !ok {
-			if cfg.Offline {
-				return nil, fmt.Errorf("packages: %s no longer matches the profile (%s) and --offline forbids resolving: run thinhost lock %s online", path, why, p.Path)
-			}
-			log.Info("lock file out of date: resolving, keeping its versions where they still satisfy", "lock", path, "why", why)
-			l = nil
-		}
-	}
-	if l == nil {
-		res, err := Lock(ctx, LockConfig{Profile: p, LockPath: path, CacheDir: c.Dir, Keep: true, Log: log, Progress: cfg.Progress})
-		if err != nil {
-			return nil, err
-		}
-		for _, ch := range res.Changes {
-			log.Info("lock file", "change", ch.String())
-		}
-		l = res.Lock
 	}
 	dc := *c
 	dc.Offline, dc.Log, dc.Progress = cfg.Offline, log, cfg.Progress
 	var parts []archive.TreePart
 	var size int64
+	unpacked := map[string]string{}
 	for _, pkg := range l.Packages {
 		file, err := archive.FetchDeb(ctx, &dc, pkg)
 		if err != nil {
@@ -275,6 +255,7 @@ func loadHostPackages(ctx context.Context, cfg Config, c *Cache, log *slog.Logge
 			return nil, fmt.Errorf("packages (%s): %w", path, err)
 		}
 		parts = append(parts, archive.TreePart{Package: pkg, Dir: u.Dir})
+		unpacked[pkg.Name] = u.Dir
 		size += pkg.Size
 	}
 	tree, err := archive.NewTree(parts)
@@ -286,7 +267,144 @@ func loadHostPackages(ctx context.Context, cfg Config, c *Cache, log *slog.Logge
 		return nil, fmt.Errorf("hash lock file: %w", err)
 	}
 	log.Info("host packages", "lock", path, "packages", len(l.Packages), "debs_bytes", size)
-	return &hostPackages{Tree: tree, Lock: l, LockPath: path, LockSHA256: sum}, nil
+	return &hostPackages{Tree: tree, Lock: l, LockPath: path, LockSHA256: sum, Unpacked: unpacked}, nil
+}
+
+// lockFor is the lock file at path for profile p: read as it is when it
+// matches the profile; otherwise (online only) resolved against the
+// archive, keeping its versions where they still satisfy, and written.
+func lockFor(ctx context.Context, p *profiles.Profile, path string, c *Cache, offline bool, log *slog.Logger, progress io.Writer) (*archive.Lock, error) {
+	reqs, err := PackageRequests(p)
+	if err != nil {
+		return nil, err
+	}
+	l, err := archive.ReadLock(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if offline {
+			return nil, fmt.Errorf("packages: %s does not exist and --offline forbids resolving the packages: run thinhost lock %s once online", path, p.Path)
+		}
+		log.Info("no lock file: resolving the host's packages", "lock", path)
+	case err != nil:
+		return nil, err
+	default:
+		ok, why := l.Matches("amd64", ArchiveSources(p), reqs)
+		if ok {
+			return l, nil
+		}
+		if offline {
+			return nil, fmt.Errorf("packages: %s no longer matches the profile (%s) and --offline forbids resolving: run thinhost lock %s online", path, why, p.Path)
+		}
+		log.Info("lock file out of date: resolving, keeping its versions where they still satisfy", "lock", path, "why", why)
+	}
+	res, err := Lock(ctx, LockConfig{Profile: p, LockPath: path, CacheDir: c.Dir, Keep: true, Log: log, Progress: progress})
+	if err != nil {
+		return nil, err
+	}
+	for _, ch := range res.Changes {
+		log.Info("lock file", "change", ch.String())
+	}
+	return res.Lock, nil
+}
+
+// kernelImagePackage is "linux-image-<release>": a package that carries a
+// kernel, not a metapackage (linux-image-amd64) that depends on one.
+var kernelImagePackage = regexp.MustCompile(`^linux-image-[0-9]`)
+
+// lockedKernelPackage is the package in l whose kernel the host boots:
+// packages.kernel itself when it names a kernel's own package, else the
+// one linux-image-<release> package its metapackage brought.
+func lockedKernelPackage(p *profiles.Profile, l *archive.Lock, lockPath string) (*archive.Package, error) {
+	name, _, _ := strings.Cut(p.Packages.Kernel, "/")
+	var found []*archive.Package
+	for _, pkg := range l.Packages {
+		if pkg.Name == name && kernelImagePackage.MatchString(name) {
+			return pkg, nil
+		}
+		if kernelImagePackage.MatchString(pkg.Name) && !strings.HasSuffix(pkg.Name, "-dbg") {
+			found = append(found, pkg)
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		return nil, fmt.Errorf("kernel: %s has no linux-image-<release> package for packages.kernel %q (%s): run thinhost lock %s", lockPath, p.Packages.Kernel, p.Packages.DeclRange, p.Path)
+	}
+	var names []string
+	for _, f := range found {
+		names = append(names, f.Name)
+	}
+	return nil, fmt.Errorf("kernel: %s has %d kernels (%s): name the one to boot in packages.kernel (%s)", lockPath, len(found), strings.Join(names, ", "), p.Packages.DeclRange)
+}
+
+// packageKernel is the kernel of a locked linux-image package unpacked
+// into dir.
+func packageKernel(pkg *archive.Package, dir string) (*Kernel, error) {
+	k, err := readUnpacked(dir)
+	if err != nil {
+		return nil, fmt.Errorf("kernel package %s %s: %w", pkg.Name, pkg.Version, err)
+	}
+	k.Package = pkg.Name + " " + pkg.Version
+	k.SHA256 = pkg.SHA256
+	return k, nil
+}
+
+// LockedKernelConfig says where LockedKernel finds a profile's kernel.
+type LockedKernelConfig struct {
+	Profile *profiles.Profile
+	// LockPath is the lock file; "" uses LockPath(profile). A missing or
+	// outdated lock file is resolved and written, as a build does.
+	LockPath string
+	// CacheDir is thinhost's cache; "" uses DefaultCacheDir.
+	CacheDir string
+	Offline  bool
+	Log      *slog.Logger
+	Progress io.Writer
+}
+
+// LockedKernel is the kernel a build of the profile boots from its
+// packages block, fetched and unpacked without the rest of the host's
+// packages: for tools that need the host's kernel outside a build (the
+// test guest's initramfs carries modules of its release).
+func LockedKernel(ctx context.Context, cfg LockedKernelConfig) (*Kernel, error) {
+	p := cfg.Profile
+	if p.Host.Kernel.Artifact != "" || !p.Packages.Given {
+		return nil, fmt.Errorf("%s: the kernel does not come from a packages block", p.Path)
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	dir := cfg.CacheDir
+	if dir == "" {
+		var err error
+		if dir, err = DefaultCacheDir(); err != nil {
+			return nil, err
+		}
+	}
+	path := cfg.LockPath
+	if path == "" {
+		path = LockPath(p.Path)
+	}
+	c := &Cache{Dir: dir, Offline: cfg.Offline, Log: log, Progress: cfg.Progress}
+	l, err := lockFor(ctx, p, path, c, cfg.Offline, log, cfg.Progress)
+	if err != nil {
+		return nil, err
+	}
+	pkg, err := lockedKernelPackage(p, l, path)
+	if err != nil {
+		return nil, err
+	}
+	file, err := archive.FetchDeb(ctx, c, pkg)
+	if err != nil {
+		return nil, fmt.Errorf("kernel (%s): %w", path, err)
+	}
+	u, err := archive.Unpack(ctx, c, file, pkg.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("kernel (%s): %w", path, err)
+	}
+	return packageKernel(pkg, u.Dir)
 }
 
 // systemFilesFromPackages is systemFiles for a build from the archive:

@@ -86,15 +86,17 @@ func VMSpecs(p *profiles.Profile) []config.VM {
 // kernels and initrds; QEMU itself is in HostFiles) and the media
 // partitions their ISOs become.
 // A guest's kernel artifact may be a Debian linux-image package, like the
-// host's: its bzImage is what QEMU boots.
-func vmFiles(ctx context.Context, cache *Cache, p *profiles.Profile, arts map[string]*Resolved) ([]HostFile, []images.Media, error) {
+// host's: its bzImage is what QEMU boots; "host" is the host's own kernel.
+func vmFiles(ctx context.Context, cache *Cache, p *profiles.Profile, arts map[string]*Resolved, host *Kernel) ([]HostFile, []images.Media, error) {
 	if len(p.VMs) == 0 {
 		return nil, nil, nil
 	}
 	var files []HostFile
 	var media []images.Media
 	for _, v := range p.VMs {
-		if v.Kernel != "" {
+		if v.Kernel == profiles.HostKernel {
+			files = append(files, HostFile{Src: host.Image, Dst: VMDir(v.Name) + "/kernel"})
+		} else if v.Kernel != "" {
 			ka := arts[v.Kernel]
 			k, err := kernelFrom(ctx, cache, ka.Path, ka.SHA256, "")
 			if err != nil {

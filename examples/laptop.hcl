@@ -5,12 +5,6 @@
 #   thinhost build examples/laptop.hcl -o laptop.img
 #   thinhost flash laptop.img /dev/sdX
 
-variable "kernel_deb" {
-  type        = string
-  default     = "kernel/linux-image-amd64.deb"
-  description = "Debian linux-image-*-amd64 package (relative to this file)"
-}
-
 variable "hostname" {
   type    = string
   default = "thinhost"
@@ -28,10 +22,6 @@ variable "virtio_win_iso" {
   description = "The virtio-win driver ISO (Fedora's virtio-win-pkg-scripts), for the virtio disk and network during setup"
 }
 
-artifact "kernel" {
-  path = var.kernel_deb
-}
-
 artifact "windows" {
   path = var.windows_iso
 }
@@ -46,8 +36,8 @@ host {
   # last one, where hostd prints its status.
   console = ["tty0", "ttyS0,115200"]
 
+  # The kernel is the packages block's (Debian's linux-image-amd64).
   kernel {
-    artifact = "kernel"
     # The IOMMU on for device passthrough to the Windows guest.
     cmdline = "quiet intel_iommu=on iommu=pt"
     modules = [
@@ -108,8 +98,8 @@ storage {
   system_size = "1GiB"
 }
 
-# The host's programs (QEMU, OVMF, swtpm, Samba, e2fsprogs, systemd-boot)
-# come from Debian's archive, verified and pinned in the lock file beside
+# The host's kernel and programs (QEMU, OVMF, swtpm, Samba, e2fsprogs,
+# systemd-boot) come from Debian's archive, verified and pinned in the lock file beside
 # this profile (thinhost lock refreshes it), not from the build machine.
 # Without suites: bookworm, bookworm-updates and bookworm-security, main.
 packages {

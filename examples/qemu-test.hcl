@@ -1,15 +1,9 @@
-# qemu-test.hcl: a thinhost image for QEMU, built from what a Debian 12
-# build machine has. examples/setup-debian.sh installs the tools and puts
-# Debian's kernel package where kernel_deb points.
+# qemu-test.hcl: a thinhost image for QEMU, built from Debian's archive
+# (pinned by qemu-test.lock beside it). examples/setup-debian.sh installs
+# the tools that run and test it and builds the test guest's initramfs.
 #
 #   thinhost build examples/qemu-test.hcl -o out/test.img
 #   thinhost run out/test.img --check
-
-variable "kernel_deb" {
-  type        = string
-  default     = "kernel/linux-image-amd64.deb"
-  description = "Debian linux-image-*-amd64 package (relative to this file); setup-debian.sh fetches it with apt-get download"
-}
 
 variable "api_token" {
   type        = string
@@ -20,8 +14,8 @@ variable "api_token" {
 
 variable "guest_initrd" {
   type        = string
-  default     = "kernel/guest-initrd.cpio"
-  description = "The test guest's initramfs; setup-debian.sh builds it (go run ./internal/testguest/mkguest)"
+  default     = "guest-initrd.cpio"
+  description = "The test guest's initramfs, with modules of the host's kernel; setup-debian.sh builds it (go run ./internal/testguest/mkguest)"
 }
 
 variable "share_password" {
@@ -43,10 +37,6 @@ variable "guest_autostart" {
   description = "Start the test guest when the host is ready"
 }
 
-artifact "kernel" {
-  path = var.kernel_deb
-}
-
 artifact "guest-initrd" {
   path = var.guest_initrd
 }
@@ -58,9 +48,10 @@ host {
   api_port  = 8484
   api_token = var.api_token
 
+  # The kernel is the packages block's (Debian's linux-image-amd64), pinned
+  # by the lock file like every other package.
   kernel {
-    artifact = "kernel"
-    cmdline  = "quiet"
+    cmdline = "quiet"
     modules = [
       # QEMU's virtio devices: disk, network, entropy.
       "virtio_pci", "virtio_blk", "virtio_net", "virtio_rng",
@@ -90,8 +81,8 @@ share "media" {
   drive     = "M"
 }
 
-# A tiny Linux guest that stands in for Windows in tests: the same kernel
-# and an initramfs that prints "thinhost-guest: ..." lines on its serial
+# A tiny Linux guest that stands in for Windows in tests: the host's own
+# kernel and an initramfs that prints "thinhost-guest: ..." lines on its serial
 # console (which hostd logs), counts its boots in its disk's first sector,
 # and powers off on the ACPI power button.
 vm "guest" {
@@ -99,7 +90,7 @@ vm "guest" {
   firmware = "bios"
   memory   = "256MiB"
   cpus     = 1
-  kernel   = "kernel"
+  kernel   = "host"
   initrd   = "guest-initrd"
   cmdline  = "console=ttyS0 quiet panic=-1"
   network  = "none"
@@ -120,8 +111,8 @@ storage {
   system_size = "512MiB"
 }
 
-# The host's programs (QEMU, OVMF, swtpm, Samba, e2fsprogs, systemd-boot)
-# come from Debian's archive, verified and pinned in the lock file beside
+# The host's kernel and programs (QEMU, OVMF, swtpm, Samba, e2fsprogs,
+# systemd-boot) come from Debian's archive, verified and pinned in the lock file beside
 # this profile (thinhost lock refreshes it), not from the build machine.
 # Without suites: bookworm, bookworm-updates and bookworm-security, main.
 packages {

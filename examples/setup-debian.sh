@@ -1,7 +1,9 @@
 #!/bin/sh
-# setup-debian.sh: install what building and booting thinhost images needs on
-# Debian 12 (run as root), and fetch Debian's kernel package for the example
-# profiles into examples/kernel/. Safe to run again.
+# setup-debian.sh: install what running and testing thinhost images needs
+# on Debian 12 (run as root), and build the test guest of
+# examples/qemu-test.hcl. What an image carries (kernel, QEMU, OVMF, Samba,
+# ...) comes from Debian's archive when it is built, not from here. Safe to
+# run again.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -13,13 +15,12 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# qemu-system-x86, ovmf: `thinhost run` and the boot tests; with
-# qemu-utils, swtpm, seabios and ipxe-qemu they are also what the built
-# image's system partition carries for the guests hostd runs.
-# systemd-boot-efi: the boot loader put on the ESP.
-# samba, samba-common-bin, samba-vfs-modules: smbd, smbpasswd and the
-# acl_xattr and streams_xattr modules for the shares (the image carries
-# them); smbclient and samba-testsuite (smbtorture): the tests' SMB clients.
+# qemu-system-x86, ovmf: `thinhost run` and the boot tests; qemu-utils and
+# swtpm: hostd's guest tests run them on this machine.
+# systemd-boot-efi: profiles without a packages block take it from here.
+# samba, samba-common-bin, samba-vfs-modules: hostd's smb.conf tests run a
+# local smbd; smbclient and samba-testsuite (smbtorture): the tests' SMB
+# clients.
 # gdisk, dosfstools, e2fsprogs, squashfs-tools, cpio: the real checkers the
 # tests run on built images.
 had_samba=$(dpkg-query -W -f='${Status}' samba 2>/dev/null | grep -c 'ok installed' || true)
@@ -33,22 +34,9 @@ if [ "$had_samba" = 0 ] && command -v systemctl >/dev/null; then
 	systemctl disable --now smbd nmbd samba-ad-dc >/dev/null 2>&1 || true
 fi
 
-# The newest Debian kernel package, as linux-image-amd64 depends on it.
-pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')
-if [ -z "$pkg" ]; then
-	echo "setup-debian.sh: cannot tell which linux-image package linux-image-amd64 depends on" >&2
-	exit 1
-fi
-mkdir -p "$here/kernel"
-cd "$here/kernel"
-if [ ! -f "$pkg.deb" ]; then
-	apt-get download -qq "$pkg" 2>/dev/null || apt-get download "$pkg"
-	mv "$pkg"_*.deb "$pkg.deb"
-fi
-ln -sf "$pkg.deb" linux-image-amd64.deb
-
-# The test guest of examples/qemu-test.hcl (vm "guest"): the same kernel and
-# a small initramfs built from internal/testguest.
+# The test guest of examples/qemu-test.hcl (vm "guest"): it boots the
+# host's kernel, pinned by examples/qemu-test.lock and fetched from the
+# archive, with a small initramfs built from internal/testguest.
 cd "$here/.."
-go run ./internal/testguest/mkguest -kernel examples/kernel/linux-image-amd64.deb -o examples/kernel/guest-initrd.cpio >/dev/null
-echo "setup-debian.sh: ready; kernel package examples/kernel/$pkg.deb, test guest examples/kernel/guest-initrd.cpio"
+go run ./internal/testguest/mkguest -o examples/guest-initrd.cpio >/dev/null
+echo "setup-debian.sh: ready; test guest examples/guest-initrd.cpio"

@@ -54,6 +54,11 @@ func decodeArtifacts(blocks []*hcl.Block, ctx *hcl.EvalContext, dir string) ([]*
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid artifact name",
 				Detail: "An artifact name must start with a letter and contain only letters, digits, '_' and '-'.", Subject: &nameRng})
 		}
+		if name == HostKernel {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Reserved artifact name",
+				Detail: fmt.Sprintf("%q is reserved: a vm's kernel = %q boots the host's own kernel. Give this artifact another name.", HostKernel, HostKernel), Subject: &nameRng})
+			continue
+		}
 		if prev, dup := seen[name]; dup {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate artifact",
 				Detail: fmt.Sprintf("Artifact %q is already declared at %s.", name, prev.DeclRange), Subject: &nameRng})

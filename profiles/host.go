@@ -27,10 +27,11 @@ type Host struct {
 // DefaultAPIPort is hostd's management API port.
 const DefaultAPIPort = 8484
 
-// Kernel names the kernel artifact and what the host loads from it.
+// Kernel says which kernel the host boots and what it loads from it.
 type Kernel struct {
 	// Artifact is the name of an artifact: a Debian linux-image .deb, or
-	// a plain bzImage together with ModulesDir.
+	// a plain bzImage together with ModulesDir. "" takes the kernel from
+	// the packages block (Packages.Kernel), pinned by the lock file.
 	Artifact string
 	// ModulesDir is a local /lib/modules/<release> tree for a plain
 	// bzImage (absolute, resolved against the profile directory).
@@ -53,7 +54,7 @@ var (
 	}
 	kernelSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{
-			{Name: "artifact", Required: true},
+			{Name: "artifact"},
 			{Name: "modules_dir"},
 			{Name: "cmdline"},
 			{Name: "modules"},
@@ -140,6 +141,10 @@ func decodeKernel(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.Diagnos
 
 	dir, attr, d := evalString(content.Attributes, "modules_dir", ctx)
 	diags = append(diags, d...)
+	if attr != nil && k.Artifact == "" {
+		diags = append(diags, attrDiag(attr, "modules_dir without artifact",
+			"modules_dir goes with a plain bzImage artifact; a kernel from the packages block carries its own modules."))
+	}
 	if attr != nil && dir != "" {
 		if !filepath.IsAbs(dir) {
 			dir = filepath.Join(prof.Dir, dir)

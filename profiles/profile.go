@@ -164,6 +164,12 @@ func (ps *Parser) decode(filename string, body hcl.Body, opts Options, diags hcl
 		return decodePackages(b, ctx, prof)
 	})...)
 	diags = append(diags, decodeServices(svcBlocks, ctx, prof)...)
+	if prof.Host.Kernel.Range.Filename != "" && prof.Host.Kernel.Artifact == "" && !prof.Packages.Given {
+		rng := prof.Host.Kernel.Range
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No kernel",
+			Detail:  "The kernel comes from Debian's archive (the packages block's kernel package, linux-image-amd64 by default) or from an artifact: add a packages block (packages {} takes Debian 12's defaults) or set artifact in the kernel block.",
+			Subject: &rng})
+	}
 	if len(prof.Services) > 0 && !prof.Packages.Given {
 		rng := prof.Services[0].DeclRange
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Service without packages",

@@ -35,7 +35,8 @@ type VM struct {
 	// virtio-win ISO), attached while the VM is in install mode.
 	InstallMedia string
 	Drivers      string
-	// Kernel, Initrd and Cmdline boot a Linux guest directly (artifacts).
+	// Kernel, Initrd and Cmdline boot a Linux guest directly: Kernel and
+	// Initrd name artifacts; Kernel may be HostKernel, the host's own.
 	Kernel, Initrd string
 	Cmdline        string
 	// Display is "none", "vnc" or "sdl"; VNC listens on VNC.
@@ -74,6 +75,11 @@ func (p *Profile) VM(name string) *VM {
 	}
 	return nil
 }
+
+// HostKernel as a vm's kernel boots the guest on the host's own kernel
+// (thinhost's test guest does; its initrd must carry modules of that
+// kernel's release).
+const HostKernel = "host"
 
 // Guest requirements the profile checks (Microsoft's Windows 11 minimums).
 const (
@@ -225,6 +231,9 @@ func decodeVM(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) (*VM, hcl.Diagn
 	artRef := func(name string) (string, *hcl.Attribute) {
 		v, attr, d := evalString(attrs, name, ctx)
 		diags = append(diags, d...)
+		if name == "kernel" && v == HostKernel {
+			return v, attr
+		}
 		if attr != nil && !d.HasErrors() && prof.Artifact(v) == nil {
 			diags = append(diags, attrDiag(attr, "Unknown artifact",
 				fmt.Sprintf("%s %q names no artifact block.%s", name, v, didYouMean(v, artifactNames(prof.Artifacts)))))

@@ -78,3 +78,27 @@ func NeedRoot(t testing.TB) {
 		Missing(t, "needs root (loop devices, mounts)")
 	}
 }
+
+// SharedCache gives t a thinhost cache of its own (THINHOST_CACHE, which
+// it returns) whose subdirectories named in shared are the same for every
+// test of every package: content-addressed parts such as verified
+// downloads ("sha256", "partial"), unpacked packages ("debs") and signed
+// indexes ("inrelease"), fetched once per machine rather than per test.
+func SharedCache(t testing.TB, shared ...string) string {
+	t.Helper()
+	store := filepath.Join(os.TempDir(), "thinhost-test-cache")
+	dir := filepath.Join(t.TempDir(), "cache")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, sub := range shared {
+		if err := os.MkdirAll(filepath.Join(store, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join(store, sub), filepath.Join(dir, sub)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("THINHOST_CACHE", dir)
+	return dir
+}

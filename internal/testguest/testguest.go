@@ -16,6 +16,7 @@ import (
 
 	"github.com/thinhost/thinhost/builder"
 	"github.com/thinhost/thinhost/initramfs"
+	"github.com/thinhost/thinhost/profiles"
 )
 
 // Modules are what the guest loads: its virtio disk and the ACPI power
@@ -28,16 +29,28 @@ const Marker = "thinhost-guest: "
 // Cmdline is the guest's kernel command line.
 const Cmdline = "console=ttyS0 quiet panic=-1"
 
-// Build writes the guest initramfs (newc cpio) to out. kernelDeb is the
-// Debian linux-image package; srcDir is the thinhost module's source;
-// cacheDir is thinhost's cache (the unpacked kernel is kept there).
-func Build(ctx context.Context, srcDir, cacheDir, kernelDeb, out string) error {
-	k, err := builder.UnpackKernel(ctx, cacheDir, kernelDeb)
-	if err != nil {
-		return err
+// Profile is the example profile whose vm "guest" is the test guest.
+const Profile = "examples/qemu-test.hcl"
+
+// Kernel is the kernel a build of Profile boots, host and test guest
+// alike, from the lock file at lockPath ("" = the one beside the profile;
+// a missing one is resolved and written, as a build does) through the
+// cache in cacheDir. srcDir is the thinhost module's source.
+func Kernel(ctx context.Context, srcDir, cacheDir, lockPath string, offline bool) (*builder.Kernel, error) {
+	path := filepath.Join(srcDir, Profile)
+	p, diags := profiles.Parse(path, profiles.Options{})
+	if diags.HasErrors() {
+		return nil, fmt.Errorf("read %s: %s", path, diags.Error())
 	}
+	return builder.LockedKernel(ctx, builder.LockedKernelConfig{Profile: p, LockPath: lockPath, CacheDir: cacheDir, Offline: offline})
+}
+
+// Build writes the guest initramfs (newc cpio) to out, with the modules
+// of kernel k (the guest boots the host's kernel); srcDir is the thinhost
+// module's source.
+func Build(ctx context.Context, srcDir string, k *builder.Kernel, out string) error {
 	if k.ModulesDir == "" {
-		return fmt.Errorf("build test guest: kernel %s has no modules", kernelDeb)
+		return fmt.Errorf("build test guest: kernel %s has no modules", k.Image)
 	}
 	set, err := initramfs.Closure(k.ModulesDir, k.Release, Modules, nil)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/thinhost/thinhost/hostd"
 	"github.com/thinhost/thinhost/images/qemu"
+	"github.com/thinhost/thinhost/internal/testenv"
 	"github.com/thinhost/thinhost/profiles"
 )
 
@@ -116,19 +116,6 @@ func testCacheColdPrograms(t *testing.T) (lock string) {
 
 func sharedCache(t *testing.T, shared ...string) (lock string) {
 	t.Helper()
-	store := filepath.Join(os.TempDir(), "thinhost-test-cache")
-	dir := filepath.Join(t.TempDir(), "cache")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, sub := range shared {
-		if err := os.MkdirAll(filepath.Join(store, sub), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(filepath.Join(store, sub), filepath.Join(dir, sub)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Setenv("THINHOST_CACHE", dir)
+	testenv.SharedCache(t, shared...)
 	return filepath.Join(t.TempDir(), "packages.lock")
 }

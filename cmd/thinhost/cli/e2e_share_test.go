@@ -41,13 +41,12 @@ func TestShares(t *testing.T) {
 	testenv.NeedTool(t, "smbclient")
 	debugfs := testenv.NeedTool(t, "debugfs")
 	root := testenv.RepoRoot()
-	testenv.NeedFile(t, filepath.Join(root, "examples", "kernel", "linux-image-amd64.deb"), "examples/setup-debian.sh fetches it")
 	lock := testCache(t)
 	dir := t.TempDir()
 	pwRaw := make([]byte, 12)
 	rand.Read(pwRaw)
 	password := hex.EncodeToString(pwRaw)
-	guest := buildGuest(t)
+	guest := buildGuest(t, lock)
 	build := func(name string, vars ...string) string {
 		img := filepath.Join(dir, name)
 		args := append([]string{"build", filepath.Join(root, "examples", "qemu-test.hcl"), "-o", img,

@@ -35,7 +35,6 @@ func TestShareConformance(t *testing.T) {
 	testenv.NeedTool(t, "smbd")
 	torture := testenv.NeedTool(t, "smbtorture")
 	root := testenv.RepoRoot()
-	testenv.NeedFile(t, filepath.Join(root, "examples", "kernel", "linux-image-amd64.deb"), "examples/setup-debian.sh fetches it")
 	suites := smbtorture.Short
 	if os.Getenv("THINHOST_SMBTORTURE") == "full" {
 		suites = smbtorture.Suites
@@ -47,7 +46,7 @@ func TestShareConformance(t *testing.T) {
 	password := hex.EncodeToString(pwRaw)
 	img := filepath.Join(dir, "torture.img")
 	if stdout, stderr, code := runCLI(t, "build", filepath.Join(root, "examples", "qemu-test.hcl"), "-o", img,
-		"-var", "guest_initrd="+buildGuest(t), "-var", "guest_autostart=false", "-var", "share_password="+password, "--lock", lock); code != 0 {
+		"-var", "guest_initrd="+buildGuest(t, lock), "-var", "guest_autostart=false", "-var", "share_password="+password, "--lock", lock); code != 0 {
 		t.Fatalf("build exited %d:\n%s\n%s", code, stdout, stderr)
 	}
 	h := bootHost(t, img, 1024, 445)

@@ -64,7 +64,6 @@ func TestBuildAndBoot(t *testing.T) {
 	cpio := testenv.NeedTool(t, "cpio")
 	root := testenv.RepoRoot()
 	profile := filepath.Join(root, "examples", "qemu-test.hcl")
-	testenv.NeedFile(t, filepath.Join(root, "examples", "kernel", "linux-image-amd64.deb"), "examples/setup-debian.sh fetches it")
 	// Its own programs cache: the first build compiles hostd, the second
 	// (warm, offline) must give the same bytes.
 	lock := testCacheColdPrograms(t)
@@ -72,7 +71,7 @@ func TestBuildAndBoot(t *testing.T) {
 	dir := t.TempDir()
 	img := filepath.Join(dir, "out", "test.img")
 	// The test guest is TestGuestLifecycle's; here it stays stopped.
-	guestVars := []string{"-var", "guest_initrd=" + buildGuest(t), "-var", "guest_autostart=false", "--lock", lock}
+	guestVars := []string{"-var", "guest_initrd=" + buildGuest(t, lock), "-var", "guest_autostart=false", "--lock", lock}
 	stdout, stderr, code := runCLI(t, append([]string{"build", profile, "-o", img}, guestVars...)...)
 	if code != 0 {
 		t.Fatalf("build exited %d:\n%s\n%s", code, stdout, stderr)

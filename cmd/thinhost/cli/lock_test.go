@@ -40,12 +40,8 @@ func TestLock(t *testing.T) {
 	}
 	prof := filepath.Join(dir, "host.hcl")
 	if err := os.WriteFile(prof, []byte(`
-artifact "kernel" {
-  path = "bzImage"
-}
 host {
   kernel {
-    artifact = "kernel"
   }
 }
 packages {

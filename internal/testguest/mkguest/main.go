@@ -1,7 +1,9 @@
 // Command mkguest builds the test guest's initramfs that
-// examples/qemu-test.hcl boots as its vm "guest":
+// examples/qemu-test.hcl boots as its vm "guest", with the modules of the
+// kernel that profile's lock file pins (the guest boots the host's
+// kernel):
 //
-//	go run ./internal/testguest/mkguest -kernel examples/kernel/linux-image-amd64.deb -o examples/kernel/guest-initrd.cpio
+//	go run ./internal/testguest/mkguest -o examples/guest-initrd.cpio
 package main
 
 import (
@@ -15,20 +17,30 @@ import (
 )
 
 func main() {
-	kernel := flag.String("kernel", "examples/kernel/linux-image-amd64.deb", "Debian linux-image package")
-	out := flag.String("o", "examples/kernel/guest-initrd.cpio", "initramfs to write")
+	lock := flag.String("lock", "", "lock file of "+testguest.Profile+" (default: the one beside it)")
+	out := flag.String("o", "examples/guest-initrd.cpio", "initramfs to write")
+	offline := flag.Bool("offline", false, "use only the cache")
 	flag.Parse()
-	cache, err := builder.DefaultCacheDir()
-	if err == nil {
-		var wd string
-		wd, err = os.Getwd()
-		if err == nil {
-			err = testguest.Build(context.Background(), wd, cache, *kernel, *out)
-		}
-	}
-	if err != nil {
+	if err := run(*lock, *out, *offline); err != nil {
 		fmt.Fprintln(os.Stderr, "mkguest:", err)
 		os.Exit(1)
 	}
 	fmt.Println("wrote", *out)
+}
+
+func run(lock, out string, offline bool) error {
+	ctx := context.Background()
+	cache, err := builder.DefaultCacheDir()
+	if err != nil {
+		return err
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	k, err := testguest.Kernel(ctx, wd, cache, lock, offline)
+	if err != nil {
+		return err
+	}
+	return testguest.Build(ctx, wd, k, out)
 }
