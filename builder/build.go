@@ -167,7 +167,7 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	log.Info("kernel", "release", kern.Release, "package", kern.Package)
 	var mods *initramfs.ModuleSet
 	if kern.ModulesDir != "" {
-		mods, err = initramfs.Closure(kern.ModulesDir, kern.Release, withHostdModules(prof.Host.Kernel.Modules), initramfs.Optional)
+		mods, err = initramfs.Closure(kern.ModulesDir, kern.Release, withHostdModules(prof.Host.Kernel.Modules, len(prof.Services) > 0), initramfs.Optional)
 		if err != nil {
 			return nil, fmt.Errorf("kernel modules (%s): %w", prof.Host.Kernel.Range, err)
 		}
@@ -228,7 +228,11 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	tools := HostFiles(prof)
 	var system []images.SystemFile
 	if hp != nil {
-		system, err = systemFilesFromPackages(hp, tools, vmTools)
+		var svc []HostFile
+		if svc, err = serviceFiles(prof, hp); err != nil {
+			return nil, err
+		}
+		system, err = systemFilesFromPackages(hp, append(tools, svc...), vmTools)
 	} else {
 		if err := needHostFiles(tools, "the profile's host (its guests, shares and data partition)"); err != nil {
 			return nil, err
@@ -463,12 +467,21 @@ func writeManifest(path string, lock *manifestLock, entries []images.ManifestEnt
 }
 
 // HostdModules are the modules hostd itself needs, whatever the profile
-// lists: squashfs for the system image, ext4 for the data partition.
-var HostdModules = []string{"squashfs", "ext4"}
+// lists: squashfs for the system image, ext4 for the data partition;
+// ServiceModules are added for services (overlay: their root is the
+// system image with a writable layer for mount points and /etc).
+var (
+	HostdModules   = []string{"squashfs", "ext4"}
+	ServiceModules = []string{"overlay"}
+)
 
-func withHostdModules(mods []string) []string {
+func withHostdModules(mods []string, services bool) []string {
 	out := append([]string(nil), mods...)
-	for _, m := range HostdModules {
+	need := HostdModules
+	if services {
+		need = append(append([]string(nil), need...), ServiceModules...)
+	}
+	for _, m := range need {
 		if !contains(out, m) {
 			out = append(out, m)
 		}

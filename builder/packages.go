@@ -50,7 +50,7 @@ func HostFiles(p *profiles.Profile) []HostFile {
 func ServiceSpecs(p *profiles.Profile) []config.Service {
 	var out []config.Service
 	for _, s := range p.Services {
-		c := config.Service{Name: s.Name, Program: s.Command[0], Args: s.Command[1:], Restart: s.Restart}
+		c := config.Service{Name: s.Name, Program: s.Command[0], Args: s.Command[1:], Restart: s.Restart, ShareUser: s.ShareUser}
 		var names []string
 		for k := range s.Environment {
 			names = append(names, k)
@@ -405,6 +405,60 @@ func LockedKernel(ctx context.Context, cfg LockedKernelConfig) (*Kernel, error) 
 		return nil, fmt.Errorf("kernel (%s): %w", path, err)
 	}
 	return packageKernel(pkg, u.Dir)
+}
+
+// serviceNotShipped are the parts of a service's package the host has no
+// use for: documentation and packaging metadata.
+var serviceNotShipped = []string{"/usr/share/doc/", "/usr/share/man/", "/usr/share/info/", "/usr/share/lintian/", "/usr/share/bug/"}
+
+// serviceFiles are what the system image carries for the profile's
+// services: every file of each service's own package but its
+// documentation (the data files the program reads: translations,
+// templates, plugins), and the paths of its files attribute (a directory:
+// every file under it) from any locked package.
+func serviceFiles(p *profiles.Profile, hp *hostPackages) ([]HostFile, error) {
+	var out []HostFile
+	for _, s := range p.Services {
+		own := hp.Tree.Paths(func(path string, pkg *archive.Package) bool {
+			if pkg.Name != s.Package {
+				return false
+			}
+			for _, skip := range serviceNotShipped {
+				if strings.HasPrefix(path, skip) {
+					return false
+				}
+			}
+			return true
+		})
+		if len(own) == 0 {
+			return nil, fmt.Errorf("service %q (%s): package %s ships no files in %s", s.Name, s.DeclRange, s.Package, hp.LockPath)
+		}
+		for _, f := range own {
+			// A link that leads nowhere in the packages (to a file of a
+			// package not locked) would dangle on Debian too.
+			if _, err := hp.Tree.Lookup(f); err == nil {
+				out = append(out, HostFile{Src: f, Package: s.Package})
+			}
+		}
+		for _, want := range s.Files {
+			if f, err := hp.Tree.Lookup(want); err == nil {
+				out = append(out, HostFile{Src: want, Package: f.Package.Name})
+				continue
+			}
+			under := hp.Tree.Paths(func(path string, _ *archive.Package) bool {
+				return strings.HasPrefix(path, want+"/")
+			})
+			if len(under) == 0 {
+				return nil, fmt.Errorf("service %q (%s): no locked package ships %s: add the package that does to packages.extra", s.Name, s.DeclRange, want)
+			}
+			for _, f := range under {
+				if file, err := hp.Tree.Lookup(f); err == nil {
+					out = append(out, HostFile{Src: f, Package: file.Package.Name})
+				}
+			}
+		}
+	}
+	return out, nil
 }
 
 // systemFilesFromPackages is systemFiles for a build from the archive:

@@ -142,3 +142,52 @@ func TestPackageRequestsKernel(t *testing.T) {
 		t.Errorf("kernel from an artifact: requests %v", n)
 	}
 }
+
+// TestServiceFiles: a service carries its package's files but its
+// documentation, the files it names from other packages (a directory
+// means all under it; /usr/bin and /bin are one on a merged /usr), and a
+// file no locked package ships is an error that says what to do.
+func TestServiceFiles(t *testing.T) {
+	part := func(name string, files map[string]string) archive.TreePart {
+		dir := t.TempDir()
+		for p, body := range files {
+			f := filepath.Join(dir, p)
+			os.MkdirAll(filepath.Dir(f), 0o755)
+			if strings.HasPrefix(body, "->") {
+				os.Symlink(strings.TrimPrefix(body, "->"), f)
+				continue
+			}
+			os.WriteFile(f, []byte(body), 0o644)
+		}
+		return archive.TreePart{Package: &archive.Package{Name: name, Version: "1"}, Dir: dir}
+	}
+	tree, err := archive.NewTree([]archive.TreePart{
+		part("hello", map[string]string{"usr/bin/hello": "elf", "usr/share/locale/de/LC_MESSAGES/hello.mo": "de",
+			"usr/share/doc/hello/copyright": "c", "usr/share/man/man1/hello.1.gz": "m", "usr/share/hello/dangling": "->/nowhere"}),
+		part("tzdata", map[string]string{"usr/share/zoneinfo/Europe/Berlin": "tz", "usr/share/zoneinfo/Europe/Paris": "tz"}),
+		part("coreutils", map[string]string{"bin/date": "elf"}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hp := &hostPackages{Tree: tree, LockPath: "host.lock"}
+	p := &profiles.Profile{Services: []*profiles.Service{{Name: "hello", Package: "hello", Command: []string{"/usr/bin/hello"},
+		Files: []string{"/usr/share/zoneinfo/Europe", "/usr/bin/date"}}}}
+	files, err := serviceFiles(p, hp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range files {
+		got = append(got, f.Src+" "+f.Package)
+	}
+	want := []string{"/usr/bin/hello hello", "/usr/share/locale/de/LC_MESSAGES/hello.mo hello",
+		"/usr/share/zoneinfo/Europe/Berlin tzdata", "/usr/share/zoneinfo/Europe/Paris tzdata", "/usr/bin/date coreutils"}
+	if !slices.Equal(got, want) {
+		t.Errorf("service files:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	p.Services[0].Files = []string{"/etc/ssl/certs"}
+	if _, err := serviceFiles(p, hp); err == nil || !strings.Contains(err.Error(), "no locked package ships /etc/ssl/certs: add the package that does to packages.extra") {
+		t.Errorf("a file no package ships: %v", err)
+	}
+}

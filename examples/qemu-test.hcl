@@ -116,6 +116,8 @@ storage {
 # this profile (thinhost lock refreshes it), not from the build machine.
 # Without suites: bookworm, bookworm-updates and bookworm-security, main.
 packages {
+  # tzdata for the stamp service's time zone.
+  extra = ["tzdata"]
 }
 
 # A program from a Debian package, run by hostd's supervisor as a user of
@@ -125,4 +127,17 @@ service "hello" {
   package = "hello"
   command = ["/usr/bin/hello", "--greeting=thinhost-service: hello from a Debian package"]
   restart = "never"
+}
+
+# A service that writes into a share: share_user runs it as the share user,
+# so what it writes is the user's, as if Windows had written it; hostd
+# tells it where each share is (THINHOST_SHARE_FILES). It runs in the
+# system image as its root, so date finds the zone file tzdata ships, named
+# in files beside the package's own.
+service "stamp" {
+  package    = "dash"
+  command    = ["/bin/dash", "-c", "TZ=Europe/Berlin date '+%Z written by a service' >\"$THINHOST_SHARE_FILES/service-stamp.txt\""]
+  files      = ["/usr/bin/date", "/usr/share/zoneinfo/Europe/Berlin"]
+  share_user = true
+  restart    = "never"
 }

@@ -49,8 +49,10 @@ type Daemon struct {
 	opts  Options
 	start time.Time
 	data  *DataStatus
-	sup   *supervise.Supervisor
-	vms   *vm.Manager
+	// serviceRoot is true once the services' root is mounted.
+	serviceRoot bool
+	sup         *supervise.Supervisor
+	vms         *vm.Manager
 	// sharePW is the share user's password, sharePWFrom where it is from.
 	sharePW, sharePWFrom string
 	power                chan string
@@ -179,6 +181,9 @@ func (d *Daemon) shutdown(reason string, reboot bool) error {
 	d.sup.StopAll(func(name string, timeout time.Duration) {
 		fmt.Fprintf(d.opts.Console, "thinhost: stopping %s (waiting up to %s)\n", name, timeout)
 	})
+	if d.serviceRoot {
+		unmountServiceRoot(log)
+	}
 	log.Info("syncing filesystems")
 	unix.Sync()
 	if d.logFile != nil {

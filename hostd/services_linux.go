@@ -2,13 +2,19 @@ package hostd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/thinhost/thinhost/hostd/config"
 	"github.com/thinhost/thinhost/hostd/supervise"
 )
 
@@ -45,40 +51,77 @@ func ServiceUIDs(names []string) map[string]int {
 // partition it may write.
 const ServicesDir = DataDir + "/services"
 
-// startServices runs the profile's services from the system image under
-// the supervisor, each as its own unprivileged user with
+// startServices runs the profile's services under the supervisor, in
+// ServiceRoot (the system image as their root, so a program finds its
+// package's data files where Debian puts them), each as its own
+// unprivileged user — or, with share_user, as the share user — with
 // /data/services/NAME as home and working directory, restarted as its
 // restart policy says; their output goes into hostd's log.
 func (d *Daemon) startServices(ctx context.Context) {
 	log := d.opts.Log
+	svcs := d.opts.Config.Services
+	if len(svcs) == 0 {
+		return
+	}
+	if d.data == nil || !d.data.Mounted {
+		for _, s := range svcs {
+			log.Error("service not started: its home lives on the data partition, which is not mounted", "service", s.Name)
+		}
+		return
+	}
 	var names []string
-	for _, s := range d.opts.Config.Services {
+	for _, s := range svcs {
 		names = append(names, s.Name)
 	}
 	uids := ServiceUIDs(names)
-	for _, s := range d.opts.Config.Services {
-		if d.data == nil || !d.data.Mounted {
-			log.Error("service not started: its home lives on the data partition, which is not mounted", "service", s.Name)
-			continue
+	type ready struct {
+		spec       config.Service
+		uid        int
+		user, home string
+	}
+	var run []ready
+	for _, s := range svcs {
+		uid, user := uids[s.Name], "svc-"+s.Name
+		if s.ShareUser {
+			if d.opts.Config.FileServer == nil {
+				log.Error("service not started: share_user without shares", "service", s.Name)
+				continue
+			}
+			uid, user = shareUID, d.opts.Config.FileServer.User
 		}
-		uid := uids[s.Name]
 		home, err := serviceHome(s.Name, uid)
 		if err != nil {
 			log.Error("service not started", "service", s.Name, "err", err)
 			continue
 		}
-		user := "svc-" + s.Name
-		if err := ensureAccounts([]string{fmt.Sprintf("%s:x:%d:%d:thinhost service %s:%s:/bin/false", user, uid, uid, s.Name, home)},
-			[]string{fmt.Sprintf("%s:x:%d:", user, uid)}); err != nil {
-			log.Error("service not started: its account", "service", s.Name, "err", err)
-			continue
+		if !s.ShareUser {
+			if err := ensureAccounts([]string{fmt.Sprintf("%s:x:%d:%d:thinhost service %s:%s:/bin/false", user, uid, uid, s.Name, home)},
+				[]string{fmt.Sprintf("%s:x:%d:", user, uid)}); err != nil {
+				log.Error("service not started: its account", "service", s.Name, "err", err)
+				continue
+			}
 		}
-		path, args := systemProgram(s.Program, s.Args...)
-		env := append(systemEnv(), "HOME="+home, "USER="+user, "LOGNAME="+user)
+		run = append(run, ready{s, uid, user, home})
+	}
+	if len(run) == 0 {
+		return
+	}
+	if err := makeServiceRoot(); err != nil {
+		log.Error("services not started: their root", "err", err)
+		return
+	}
+	d.serviceRoot = true
+	for _, r := range run {
+		s := r.spec
+		env := []string{"PATH=" + servicePath, "HOME=" + r.home, "USER=" + r.user, "LOGNAME=" + r.user, "LANG=C.UTF-8"}
+		if s.ShareUser {
+			env = append(env, shareEnv(d.opts.Config.FileServer)...)
+		}
 		env = append(env, s.Env...)
-		err = d.sup.Start(context.WithoutCancel(ctx), supervise.Service{
-			Name: s.Name, Path: path, Args: args, Env: env, Dir: home,
-			Credential:    &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)},
+		err := d.sup.Start(context.WithoutCancel(ctx), supervise.Service{
+			Name: s.Name, Path: s.Program, Args: s.Args, Env: env, Dir: r.home,
+			Chroot:        ServiceRoot,
+			Credential:    &syscall.Credential{Uid: uint32(r.uid), Gid: uint32(r.uid)},
 			DoneOnSuccess: s.Restart == "on-failure",
 			Once:          s.Restart == "never",
 		})
@@ -86,7 +129,99 @@ func (d *Daemon) startServices(ctx context.Context) {
 			log.Error("start service", "service", s.Name, "err", err)
 			continue
 		}
-		log.Info("service started", "service", s.Name, "program", s.Program, "uid", uid, "restart", s.Restart)
+		log.Info("service started", "service", s.Name, "program", s.Program, "user", r.user, "uid", r.uid, "restart", s.Restart)
+	}
+}
+
+// servicePath is services' PATH, inside ServiceRoot.
+const servicePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// shareEnv tells a share_user service where the shares are:
+// THINHOST_SHARES is their parent, THINHOST_SHARE_<NAME> each one (the
+// name upper-cased, '-' as '_').
+func shareEnv(fs *config.FileServer) []string {
+	env := []string{"THINHOST_SHARES=" + SharesDir}
+	for _, sh := range fs.Shares {
+		name := strings.ToUpper(strings.ReplaceAll(sh.Name, "-", "_"))
+		env = append(env, "THINHOST_SHARE_"+name+"="+filepath.Join(SharesDir, sh.Path))
+	}
+	return env
+}
+
+// ServiceRoot is the root directory services run in: the system image
+// with a writable layer in memory (an overlay), so that a program finds
+// its own package's files at the paths Debian gives them, with the
+// host's /dev, /proc, /data, a /tmp of its own, and the host's account
+// and network files (/etc/passwd, group, hosts, resolv.conf) linked from
+// a read-only view of the host's /etc at /run/host/etc.
+const ServiceRoot = "/run/thinhost/services/root"
+
+// hostEtcFiles are linked into ServiceRoot's /etc unless the system image
+// has them.
+var hostEtcFiles = []string{"passwd", "group", "hosts", "resolv.conf", "hostname"}
+
+func makeServiceRoot() error {
+	base := filepath.Dir(ServiceRoot)
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return err
+	}
+	if err := unix.Mount("tmpfs", base, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
+		return fmt.Errorf("mount tmpfs on %s: %w", base, err)
+	}
+	for _, dir := range []string{"upper", "work", "root"} {
+		if err := os.Mkdir(filepath.Join(base, dir), 0o755); err != nil {
+			return err
+		}
+	}
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", SystemDir, base, base)
+	if err := unix.Mount("overlay", ServiceRoot, "overlay", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+		return fmt.Errorf("mount overlay of %s on %s: %w (is overlay among the kernel's modules?)", SystemDir, ServiceRoot, err)
+	}
+	in := func(p string) string { return filepath.Join(ServiceRoot, p) }
+	for _, dir := range []string{"dev", "proc", "tmp", "data", "etc", "run/host/etc"} {
+		if err := os.MkdirAll(in(dir), 0o755); err != nil {
+			return err
+		}
+	}
+	mounts := []struct {
+		src, dst, fstype string
+		flags            uintptr
+		data             string
+	}{
+		{"/dev", "dev", "", unix.MS_BIND | unix.MS_REC, ""},
+		{"proc", "proc", "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
+		{"tmpfs", "tmp", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=1777"},
+		{DataDir, "data", "", unix.MS_BIND, ""},
+		{"/etc", "run/host/etc", "", unix.MS_BIND, ""},
+	}
+	for _, m := range mounts {
+		if err := unix.Mount(m.src, in(m.dst), m.fstype, m.flags, m.data); err != nil {
+			return fmt.Errorf("mount %s on %s: %w", m.src, in(m.dst), err)
+		}
+	}
+	// A bind mount takes read-only only on a remount.
+	if err := unix.Mount("", in("run/host/etc"), "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
+		return fmt.Errorf("make %s read-only: %w", in("run/host/etc"), err)
+	}
+	for _, f := range hostEtcFiles {
+		if _, err := os.Lstat(in("etc/" + f)); err == nil {
+			continue
+		}
+		if err := os.Symlink("/run/host/etc/"+f, in("etc/"+f)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unmountServiceRoot takes ServiceRoot apart once its services stopped,
+// so that nothing holds the data partition when it is unmounted.
+func unmountServiceRoot(log *slog.Logger) {
+	for _, dir := range []string{"run/host/etc", "data", "tmp", "proc", "dev", ""} {
+		p := filepath.Join(ServiceRoot, dir)
+		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+			log.Warn("unmount", "dir", p, "err", err)
+		}
 	}
 }
 

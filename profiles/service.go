@@ -22,7 +22,14 @@ type Service struct {
 	// Environment is added to the program's environment.
 	Environment map[string]string
 	// Restart is "always" (the default), "on-failure" or "never".
-	Restart   string
+	Restart string
+	// Files are more paths the system image carries for it (absolute; a
+	// directory means every file under it), from any locked package:
+	// data files outside its own package, such as CA certificates.
+	Files []string
+	// ShareUser runs it as the share user instead of a user of its own,
+	// so it reads and writes the shares as Windows does.
+	ShareUser bool
 	DeclRange hcl.Range
 }
 
@@ -32,7 +39,7 @@ var restartPolicies = []string{"always", "on-failure", "never"}
 var (
 	serviceSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{{Name: "package", Required: true}, {Name: "command", Required: true},
-			{Name: "environment"}, {Name: "restart"}},
+			{Name: "environment"}, {Name: "restart"}, {Name: "files"}, {Name: "share_user"}},
 	}
 	serviceNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
 	envNameRE     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -112,6 +119,24 @@ func decodeServices(blocks []*hcl.Block, ctx *hcl.EvalContext, prof *Profile) hc
 				diags = append(diags, attrDiag(attr, "Invalid restart policy", fmt.Sprintf("restart must be one of %s, not %q.%s", strings.Join(restartPolicies, ", "), v, didYouMean(v, restartPolicies))))
 			}
 			s.Restart = v
+		} else {
+			diags = append(diags, d...)
+		}
+		if v, attr, d := evalStringList(attrs, "files", ctx); attr != nil && !d.HasErrors() {
+			for _, f := range v {
+				if !path.IsAbs(f) || path.Clean(f) != f || f == "/" || strings.ContainsAny(f, "\x00\n") {
+					diags = append(diags, attrDiag(attr, "Invalid file", fmt.Sprintf("%q must be an absolute, clean path inside the packages, such as \"/usr/share/ca-certificates/mozilla\".", f)))
+				}
+			}
+			s.Files = v
+		} else {
+			diags = append(diags, d...)
+		}
+		if v, attr, d := evalAs(attrs, "share_user", cty.Bool, ctx); attr != nil && !d.HasErrors() && !v.IsNull() {
+			s.ShareUser = v.True()
+			if s.ShareUser && len(prof.Shares) == 0 {
+				diags = append(diags, attrDiag(attr, "No shares", "share_user runs the service as the share user, for the shares; this profile has no share block."))
+			}
 		} else {
 			diags = append(diags, d...)
 		}

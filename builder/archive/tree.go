@@ -72,6 +72,19 @@ func NewTree(parts []TreePart) (*Tree, error) {
 	return t, nil
 }
 
+// Paths lists, sorted, the tree's paths (regular files and symbolic
+// links, as their packages spell them) for which keep is true.
+func (t *Tree) Paths(keep func(path string, pkg *Package) bool) []string {
+	var out []string
+	for p, e := range t.entries {
+		if keep(p, e.pkg) {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // File is a regular file of the tree.
 type File struct {
 	// Path is where the tree has it after following links; File is the

@@ -51,6 +51,9 @@ type Service struct {
 	Env []string `json:"env,omitempty"`
 	// Restart is "always", "on-failure" or "never".
 	Restart string `json:"restart"`
+	// ShareUser runs it as the share user (reading and writing the
+	// shares as Windows does) instead of a user of its own.
+	ShareUser bool `json:"share_user,omitempty"`
 }
 
 // FileServer is the SMB file share, served by smbd.

@@ -44,6 +44,9 @@ type Service struct {
 	// Credential, when set, runs the program as that user (hostd runs as
 	// root).
 	Credential *syscall.Credential
+	// Chroot, when set, runs the program with that directory as its root;
+	// Path and Dir are then inside it.
+	Chroot string
 }
 
 // Line is one line of a service's output.
@@ -202,7 +205,7 @@ func (s *Supervisor) runOnce(ctx context.Context, sv *service) error {
 	cmd := exec.Command(sv.spec.Path, sv.spec.Args...)
 	cmd.Env = sv.spec.Env
 	cmd.Dir = sv.spec.Dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: sv.spec.Credential}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: sv.spec.Credential, Chroot: sv.spec.Chroot}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return err

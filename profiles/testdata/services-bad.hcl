@@ -37,5 +37,12 @@ service "empty" {
   command = []
 }
 
+service "writer" {
+  package    = "dash"
+  command    = ["/usr/bin/dash"]
+  files      = ["usr/share/x", "/usr/../etc", "/"]
+  share_user = true
+}
+
 packages {
 }

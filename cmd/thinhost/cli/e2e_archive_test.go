@@ -67,7 +67,10 @@ func TestBuildHidesBuildMachine(t *testing.T) {
 		t.Fatalf("no lock file written: %v", err)
 	}
 	man := readManifest(t, hidden+".manifest.json")
-	for _, want := range []string{`"package": "samba"`, `"package": "ovmf"`, `"package": "qemu-system-x86"`, `"package": "hello"`} {
+	// Services carry their package's data files (hello's translations)
+	// and the files they name from other packages (tzdata's zone).
+	for _, want := range []string{`"package": "samba"`, `"package": "ovmf"`, `"package": "qemu-system-x86"`, `"package": "hello"`,
+		`"path": "/usr/share/locale/de/LC_MESSAGES/hello.mo"`, `"path": "/usr/share/zoneinfo/Europe/Berlin"`} {
 		if !strings.Contains(man, want) {
 			t.Errorf("manifest lacks %s", want)
 		}

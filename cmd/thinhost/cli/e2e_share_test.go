@@ -3,11 +3,13 @@ package cli
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -71,6 +73,25 @@ func TestShares(t *testing.T) {
 	if st := h.ctl(t, "status"); !strings.Contains(st, "smbd") || !strings.Contains(st, "running") {
 		t.Errorf("smbd is not among the running services:\n%s", st)
 	}
+	// The stamp service (share_user, in the system image as its root)
+	// wrote into the share as the share user, with the zone file tzdata
+	// ships: SMB reads what it wrote and may overwrite it.
+	stamp, mine := filepath.Join(dir, "stamp.txt"), filepath.Join(dir, "mine.txt")
+	os.WriteFile(mine, []byte("overwritten from SMB\n"), 0o644)
+	var stampOut string
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Second) {
+		out, err := h.smbclient(t, "files", "thin", password, nil, "get service-stamp.txt "+stamp+"; put "+mine+" service-stamp.txt")
+		if err == nil || time.Now().After(deadline) {
+			stampOut = fmt.Sprintf("%v\n%s", err, out)
+			break
+		}
+	}
+	if b, err := os.ReadFile(stamp); err != nil || !regexp.MustCompile(`^CES?T written by a service\n$`).Match(b) {
+		t.Errorf("the stamp service's file in the share: %q, %v\n%s\n%s", b, err, stampOut, h.ctl(t, "logs"))
+	} else if !strings.Contains(stampOut, "putting file") {
+		t.Errorf("overwriting the stamp service's file from SMB:\n%s", stampOut)
+	}
+
 	big := filepath.Join(dir, "big.bin")
 	f, err := os.Create(big)
 	if err != nil {

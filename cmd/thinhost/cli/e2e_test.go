@@ -279,7 +279,7 @@ func apiThroughForward(t *testing.T, img string) {
 	// supervisor, as its own user, and its output is in hostd's log.
 	logs := h.ctl(t, "logs")
 	if !regexp.MustCompile(`thinhost-service: hello from a Debian package.*service=hello`).MatchString(logs) ||
-		!regexp.MustCompile(`msg="service started".* service=hello program=/usr/bin/hello uid=[0-9]+ `).MatchString(logs) {
+		!regexp.MustCompile(`msg="service started".* service=hello program=/usr/bin/hello user=svc-hello uid=[0-9]+ `).MatchString(logs) {
 		t.Errorf("the hello service's start or output is not in hostd's log:\n%s", logs)
 	}
 	_, stderr, code := runCLI(t, "ctl", "--addr", h.api, "--token", "not-the-token", "status")
