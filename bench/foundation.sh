@@ -3,11 +3,13 @@
 # machine so they can be compared with each other:
 #   - boot to hostd ready: the image under UEFI (OVMF), beside a minimal
 #     u-root initramfs (init + echo) booted directly with the same kernel;
-#   - build time of examples/qemu-test.hcl, cold (empty artifact cache and
-#     Go build cache) and warm (both filled);
+#   - build time of examples/qemu-test.hcl from its lock file, cold (empty
+#     thinhost cache, so every .deb comes from Debian's archive, and an
+#     empty Go build cache) and warm (both filled);
 #   - host memory in use at idle, from the management API;
 #   - sizes of the image (apparent and allocated), the initramfs, the system
-#     image, the kernel and the boot loader.
+#     image (beside the same profile built from the build machine's
+#     packages, as before the archive), the kernel and the boot loader.
 # It needs what examples/setup-debian.sh installs. Figures, not verdicts:
 # the machine is shared and noisy, so run it more than once.
 set -euo pipefail
@@ -23,15 +25,37 @@ now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
 go build -o "$work/thinhost" ./cmd/thinhost
+# The test guest's initramfs, made with the user's cache so the cold build
+# below downloads everything itself.
+THINHOST_CACHE= go run ./internal/testguest/mkguest -o "$work/guest-initrd.cpio" >/dev/null
+# A copy of the lock file: a build may rewrite it, the bench leaves the
+# repository alone.
+cp examples/qemu-test.lock "$work/bench.lock"
+build() {
+	GOCACHE="$work/gocache" "$work/thinhost" build examples/qemu-test.hcl --lock "$work/bench.lock" \
+		-var guest_autostart=false -var "guest_initrd=$work/guest-initrd.cpio" -o "$@"
+}
 
-# Cold: no artifact cache, an empty Go build cache for the compiler.
+# Cold: no thinhost cache, an empty Go build cache for the compiler.
 t0=$(now)
-GOCACHE="$work/gocache" "$work/thinhost" build examples/qemu-test.hcl -var guest_autostart=false -o "$work/test.img" >"$work/build-cold.txt" 2>"$work/build-cold.log"
+build "$work/test.img" >"$work/build-cold.txt" 2>"$work/build-cold.log"
 t1=$(now)
-GOCACHE="$work/gocache" "$work/thinhost" build examples/qemu-test.hcl -var guest_autostart=false -o "$work/test.img" >"$work/build-warm.txt" 2>"$work/build-warm.log"
+build "$work/test.img" >"$work/build-warm.txt" 2>"$work/build-warm.log"
 t2=$(now)
 cold=$(secs "$t0" "$t1")
 warm=$(secs "$t1" "$t2")
+debs=$(grep -c '"sha256"' "$work/bench.lock")
+downloaded=$(du -sb "$THINHOST_CACHE/sha256" | cut -f1)
+
+# The same profile from the build machine's packages (no packages block,
+# so no services; the kernel package as an artifact), for the system
+# image's size as it was before the archive.
+kernel_sum=$(grep -A8 '"name": "linux-image-[0-9]' "$work/bench.lock" | sed -n 's/.*"sha256": "\([0-9a-f]*\)".*/\1/p' | head -n 1)
+sed -e '/^# The host.s kernel and programs/,$d' \
+	-e "s|^  kernel {|  kernel {\n    artifact = \"kernel\"|" examples/qemu-test.hcl >"$work/machine.hcl"
+printf 'artifact "kernel" {\n  path = "%s"\n}\n' "$THINHOST_CACHE/sha256/$kernel_sum" >>"$work/machine.hcl"
+"$work/thinhost" build "$work/machine.hcl" -var guest_autostart=false -var "guest_initrd=$work/guest-initrd.cpio" \
+	-o "$work/machine.img" >"$work/build-machine.txt" 2>&1
 
 # The image, booted as a user would boot it.
 image_ready=()
@@ -42,7 +66,7 @@ done
 
 # A minimal u-root initramfs (init, echo as the uinit, gosh), booted directly
 # with the same kernel: what UEFI, systemd-boot and hostd add on top.
-kernel=$(ls "$THINHOST_CACHE"/kernels/*/boot/vmlinuz-* | head -n 1)
+kernel=$(ls "$THINHOST_CACHE"/debs/*/boot/vmlinuz-* | head -n 1)
 GOCACHE="$work/gocache" go run github.com/u-root/u-root -o "$work/minimal.cpio" -uinitcmd="echo bench: ready" \
 	github.com/u-root/u-root/cmds/core/init github.com/u-root/u-root/cmds/core/echo \
 	github.com/u-root/u-root/cmds/core/gosh >/dev/null 2>&1
@@ -84,13 +108,19 @@ wait "$run_pid" 2>/dev/null || true
 
 initrd_size=$(sed -n 's/^initramfs \([^,]*\),.*/\1/p' "$work/build-warm.txt")
 kernel_size=$(stat -c %s "$kernel")
-loader_size=$(stat -c %s /usr/lib/systemd/boot/efi/systemd-bootx64.efi)
+loader_size=$(stat -c %s "$(ls "$THINHOST_CACHE"/debs/*/usr/lib/systemd/boot/efi/systemd-bootx64.efi | head -n 1)")
 apparent=$(stat -c %s "$work/test.img")
 allocated=$(($(stat -c %b "$work/test.img") * $(stat -c %B "$work/test.img")))
 minimal_size=$(stat -c %s "$work/minimal.cpio")
-sys_start=$(sgdisk -i 2 "$work/test.img" | awk '/First sector/ {print $3}')
-system_size=$(unsquashfs -s -o $((sys_start * 512)) "$work/test.img" 2>/dev/null | sed -n 's/^Filesystem size \([0-9]*\) bytes.*/\1/p')
+squashfs_size() {
+	local start
+	start=$(sgdisk -i 2 "$1" | awk '/First sector/ {print $3}')
+	unsquashfs -s -o $((start * 512)) "$1" 2>/dev/null | sed -n 's/^Filesystem size \([0-9]*\) bytes.*/\1/p'
+}
+system_size=$(squashfs_size "$work/test.img")
 system_files=$(grep -c '"path"' "$work/test.img.manifest.json")
+machine_size=$(squashfs_size "$work/machine.img")
+machine_files=$(grep -c '"path"' "$work/machine.img.manifest.json")
 
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
@@ -100,11 +130,12 @@ echo
 printf '%-44s %s\n' "boot to ready, image (UEFI + systemd-boot + hostd)" "median $(median "${image_ready[@]}") s  (runs: ${image_ready[*]})"
 printf '%-44s %s\n' "boot to ready, minimal u-root, direct kernel" "median $(median "${direct_ready[@]}") s  (runs: ${direct_ready[*]})"
 printf '%-44s %s\n' "host memory at idle (goal <= 128 MiB)" "${idle:-not measured}"
-printf '%-44s %s\n' "build, cold (empty caches)" "$cold s"
+printf '%-44s %s\n' "build, cold (empty caches)" "$cold s ($debs .debs, $(mib "$downloaded") downloaded from the archive)"
 printf '%-44s %s\n' "build, warm" "$warm s"
 printf '%-44s %s\n' "image size" "$(mib "$apparent") apparent, $(mib "$allocated") allocated"
 printf '%-44s %s\n' "initramfs (zstd)" "$initrd_size"
 printf '%-44s %s\n' "minimal u-root initramfs (uncompressed cpio)" "$(mib "$minimal_size")"
-printf '%-44s %s\n' "system image (squashfs, gzip)" "$(mib "${system_size:-0}"), $system_files files"
+printf '%-44s %s\n' "system image (squashfs, zlib), archive" "$(mib "${system_size:-0}"), $system_files files"
+printf '%-44s %s\n' "system image, build machine's packages" "$(mib "${machine_size:-0}"), $machine_files files (no services)"
 printf '%-44s %s\n' "kernel" "$(mib "$kernel_size")"
 printf '%-44s %s\n' "boot loader (systemd-boot)" "$(mib "$loader_size")"
