@@ -93,6 +93,10 @@ func (d *Daemon) Status() api.Status {
 		}
 	}
 	st.VMs = d.vmStatus()
+	st.Problems = d.problems()
+	if st.Problems == nil {
+		st.Problems = []string{}
+	}
 	st.Services = d.sup.Status()
 	if st.Services == nil {
 		st.Services = []supervise.Status{}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -51,6 +52,9 @@ type Daemon struct {
 	data  *DataStatus
 	// serviceRoot is true once the services' root is mounted.
 	serviceRoot bool
+	// recorded are problems met while the host came up (Problems).
+	recordedMu sync.Mutex
+	recorded   []string
 	sup         *supervise.Supervisor
 	vms         *vm.Manager
 	// sharePW is the share user's password, sharePWFrom where it is from.
@@ -107,7 +111,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer stopLog()
 	if !d.opts.NoData {
 		if err := mountSystem(ctx, log); err != nil {
-			log.Error("system image", "err", err)
+			d.record("system image not mounted: %v", err)
 		}
 		d.data = setupData(ctx, log)
 		fmt.Fprintln(d.opts.Console, d.data.Line())
@@ -131,16 +135,19 @@ func (d *Daemon) Run(ctx context.Context) error {
 		log.Warn("no ACPI power button found: power off through a shutdown request instead", "err", err)
 	}
 
+	if d.vms != nil {
+		for _, err := range d.vms.Autostart(ctx) {
+			d.record("%v", err)
+		}
+	}
 	// Status lines before the ready line: run --check repeats what it has
-	// seen when the ready line arrives.
+	// seen when the ready line arrives, and fails on a degraded health.
 	fmt.Fprintln(d.opts.Console, servicesLine(d.sup.Status()))
+	fmt.Fprintln(d.opts.Console, HealthLine(d.problems()))
 	fmt.Fprintln(d.opts.Console, ReadyLine)
 	log.Info("ready", "since_start", time.Since(d.start).Round(time.Millisecond), "power_buttons", n)
 	if d.opts.Ready != nil {
 		d.opts.Ready()
-	}
-	if d.vms != nil {
-		d.vms.Autostart(ctx)
 	}
 	shellCtx, stopShells := context.WithCancel(ctx)
 	sh := newShells(d.opts.Shell, log)
@@ -177,6 +184,9 @@ func (d *Daemon) shutdown(reason string, reboot bool) error {
 		verb = "rebooting"
 	}
 	log.Info(verb, "reason", reason)
+	// Health over the whole run (a service that failed after ready, a
+	// guest that could not start), before stopping ends them all.
+	fmt.Fprintln(d.opts.Console, HealthLine(d.problems()))
 	fmt.Fprintln(d.opts.Console, "thinhost: "+verb+" ("+reason+")")
 	d.sup.StopAll(func(name string, timeout time.Duration) {
 		fmt.Fprintf(d.opts.Console, "thinhost: stopping %s (waiting up to %s)\n", name, timeout)
@@ -299,6 +309,28 @@ func insmod(path string) error {
 }
 
 // servicesLine is the console summary of the supervised services.
+// record notes a problem met while the host came up; it is in the
+// health line, the API's status, and the log.
+func (d *Daemon) record(format string, a ...any) {
+	msg := fmt.Sprintf(format, a...)
+	d.opts.Log.Error("degraded: " + msg)
+	d.recordedMu.Lock()
+	d.recorded = append(d.recorded, msg)
+	d.recordedMu.Unlock()
+}
+
+// problems is Problems for this host now: the data partition's state, what
+// was recorded, and the supervised services.
+func (d *Daemon) problems() []string {
+	d.recordedMu.Lock()
+	rec := append([]string(nil), d.recorded...)
+	d.recordedMu.Unlock()
+	if d.data != nil && !d.data.Mounted {
+		rec = append([]string{"data partition not mounted: " + d.data.Problem}, rec...)
+	}
+	return Problems(rec, d.sup.Status())
+}
+
 func servicesLine(st []supervise.Status) string {
 	if len(st) == 0 {
 		return "thinhost: services: none supervised"

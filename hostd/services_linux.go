@@ -64,9 +64,7 @@ func (d *Daemon) startServices(ctx context.Context) {
 		return
 	}
 	if d.data == nil || !d.data.Mounted {
-		for _, s := range svcs {
-			log.Error("service not started: its home lives on the data partition, which is not mounted", "service", s.Name)
-		}
+		d.record("services not started: their homes live on the data partition, which is not mounted")
 		return
 	}
 	var names []string
@@ -84,20 +82,20 @@ func (d *Daemon) startServices(ctx context.Context) {
 		uid, user := uids[s.Name], "svc-"+s.Name
 		if s.ShareUser {
 			if d.opts.Config.FileServer == nil {
-				log.Error("service not started: share_user without shares", "service", s.Name)
+				d.record("service %s not started: share_user without shares", s.Name)
 				continue
 			}
 			uid, user = shareUID, d.opts.Config.FileServer.User
 		}
 		home, err := serviceHome(s.Name, uid)
 		if err != nil {
-			log.Error("service not started", "service", s.Name, "err", err)
+			d.record("service %s not started: %v", s.Name, err)
 			continue
 		}
 		if !s.ShareUser {
 			if err := ensureAccounts([]string{fmt.Sprintf("%s:x:%d:%d:thinhost service %s:%s:/bin/false", user, uid, uid, s.Name, home)},
 				[]string{fmt.Sprintf("%s:x:%d:", user, uid)}); err != nil {
-				log.Error("service not started: its account", "service", s.Name, "err", err)
+				d.record("service %s not started: its account: %v", s.Name, err)
 				continue
 			}
 		}
@@ -107,7 +105,7 @@ func (d *Daemon) startServices(ctx context.Context) {
 		return
 	}
 	if err := makeServiceRoot(); err != nil {
-		log.Error("services not started: their root", "err", err)
+		d.record("services not started: their root: %v", err)
 		return
 	}
 	d.serviceRoot = true
@@ -126,7 +124,7 @@ func (d *Daemon) startServices(ctx context.Context) {
 			Once:          s.Restart == "never",
 		})
 		if err != nil {
-			log.Error("start service", "service", s.Name, "err", err)
+			d.record("start service %s: %v", s.Name, err)
 			continue
 		}
 		log.Info("service started", "service", s.Name, "program", s.Program, "user", r.user, "uid", r.uid, "restart", s.Restart)

@@ -36,11 +36,11 @@ func (d *Daemon) setupShares(ctx context.Context) {
 		return
 	}
 	if d.data == nil || !d.data.Mounted {
-		log.Error("shares not served: they live on the data partition, which is not mounted")
+		d.record("shares not served: they live on the data partition, which is not mounted")
 		return
 	}
 	if err := d.prepareShares(ctx); err != nil {
-		log.Error("shares not served", "err", err)
+		d.record("shares not served: %v", err)
 		return
 	}
 	path, args := systemProgram("/usr/sbin/smbd", "--foreground", "--no-process-group", "--debug-stdout", "--configfile="+SMBConf)
@@ -49,14 +49,14 @@ func (d *Daemon) setupShares(ctx context.Context) {
 		// smbd ends its client connections on SIGTERM.
 		StopTimeout: 10 * time.Second,
 	}); err != nil {
-		log.Error("start smbd", "err", err)
+		d.record("start smbd: %v", err)
 		return
 	}
 	// Ready means the shares answer: wait (bounded) until smbd listens.
 	deadline := time.Now().Add(20 * time.Second)
 	for len(listeners(445)) == 0 {
 		if time.Now().After(deadline) {
-			log.Warn("smbd is not listening on port 445 after 20s; going on", "status", d.sup.Status())
+			d.record("smbd is not listening on port 445 after 20s")
 			return
 		}
 		select {

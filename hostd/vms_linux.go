@@ -24,7 +24,7 @@ func (d *Daemon) setupVMs(ctx context.Context) {
 		return
 	}
 	if d.data == nil || !d.data.Mounted {
-		log.Error("guests not started: their disks live on the data partition, which is not mounted", "vms", len(cfg.VMs))
+		d.record("guests not started: their disks live on the data partition, which is not mounted")
 		return
 	}
 	for _, v := range cfg.VMs {
@@ -33,7 +33,7 @@ func (d *Daemon) setupVMs(ctx context.Context) {
 				continue
 			}
 			if err := linkPartition(ctx, layout.MediaName(v.Name, m.kind)); err != nil {
-				log.Error("vm media", "vm", v.Name, "media", m.kind, "err", err)
+				d.record("vm %s: its %s media: %v", v.Name, m.kind, err)
 			}
 		}
 	}

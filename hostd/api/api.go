@@ -42,6 +42,10 @@ type Status struct {
 	Data     json.RawMessage    `json:"data,omitempty"`
 	Services []supervise.Status `json:"services"`
 	VMs      []vm.Status        `json:"vms"`
+	// Problems is what is wrong with the host (none: healthy): the data
+	// partition missing, a service or guest failing, a setup step that
+	// failed.
+	Problems []string `json:"problems"`
 }
 
 // Shares is GET /v1/shares: the file server and its shares.

@@ -107,15 +107,18 @@ func (m *Manager) find(name string) (*guest, error) {
 func vmService(name string) string    { return "vm-" + name }
 func swtpmService(name string) string { return "swtpm-" + name }
 
-// Autostart starts every guest marked autostart, in profile order.
-func (m *Manager) Autostart(ctx context.Context) {
+// Autostart starts every guest marked autostart, in profile order, and
+// returns why those that did not start did not.
+func (m *Manager) Autostart(ctx context.Context) []error {
+	var errs []error
 	for _, g := range m.guests {
 		if g.spec.Autostart {
 			if err := m.Start(ctx, g.spec.Name); err != nil {
-				m.Log.Error("start vm", "vm", g.spec.Name, "err", err)
+				errs = append(errs, fmt.Errorf("start vm %s: %w", g.spec.Name, err))
 			}
 		}
 	}
+	return errs
 }
 
 // Do runs one of Actions on the named guest and says what it did.

@@ -45,6 +45,14 @@ boot: /data/state/api-token on the host. THINHOST_TOKEN works too.`,
 			}
 			fmt.Fprintf(e.stdout, "host      %s, up %.0fs\n", st.Hostname, st.Uptime)
 			fmt.Fprintf(e.stdout, "memory    %s available of %s\n", humanMiB(st.Memory.Available), humanMiB(st.Memory.Total))
+			if len(st.Problems) == 0 {
+				fmt.Fprintln(e.stdout, "health    ok")
+			} else {
+				fmt.Fprintln(e.stdout, "health    DEGRADED")
+				for _, p := range st.Problems {
+					fmt.Fprintf(e.stdout, "          - %s\n", p)
+				}
+			}
 			var data struct {
 				Device  string `json:"device"`
 				Size    int64  `json:"size"`

@@ -159,6 +159,18 @@ func TestBuildAndBoot(t *testing.T) {
 	// it boots from USB under OVMF too.
 	flashAndBootStick(t, img, filepath.Join(dir, "stick.raw"))
 
+	// Without the USB storage drivers the stick's host comes up without
+	// its data partition: run --check says so and fails.
+	noUSB := filepath.Join(dir, "out", "no-usb.img")
+	if _, stderr, code := runCLI(t, append([]string{"build", profile, "-o", noUSB, "-var", "usb_stick=false"}, guestVars...)...); code != 0 {
+		t.Fatalf("build without USB drivers: exit %d\n%s", code, stderr)
+	}
+	stdout, stderr, code = runCLI(t, "run", noUSB, "--usb", "--check", "--timeout", "5m")
+	t.Logf("run --usb --check without USB storage drivers:\n%s%s", stdout, stderr)
+	if code == 0 || !strings.Contains(stderr, "check failed: the host is degraded: data partition not mounted") {
+		t.Errorf("a stick that cannot find its data partition passed run --check (exit %d)", code)
+	}
+
 	// Boot 2 finds it (the boot counter on it says 2); then the image
 	// grows by 2 GiB and boot 3 grows the partition and the filesystem.
 	second := bootStatus(t, img)
@@ -216,7 +228,7 @@ func flashAndBootStick(t *testing.T, img, backing string) {
 	imagetest.Check(t, dev)
 	stdout, stderr, code = runCLI(t, "run", dev, "--usb", "--check", "--timeout", "5m")
 	t.Logf("run --usb --check:\n%s%s", stdout, stderr)
-	if code != 0 || !strings.Contains(stdout, "powered off cleanly") {
+	if code != 0 || !strings.Contains(stdout, "powered off cleanly") || !strings.Contains(stdout, "health: ok") {
 		t.Fatalf("the flashed stick did not boot to ready and power off (exit %d)", code)
 	}
 }
@@ -408,9 +420,12 @@ func foreignDataPartition(t *testing.T, img string) {
 	}
 	f.Close()
 
+	// The host comes up and powers off cleanly, and run --check fails: a
+	// host without its data partition is degraded.
 	stdout, stderr, code := runCLI(t, "run", img, "--check", "--timeout", "5m")
-	if code != 0 {
-		t.Fatalf("a host with a foreign data partition must still come up (exit %d):\n%s%s", code, stdout, stderr)
+	if code == 0 || !strings.Contains(stdout, "ready in") || !strings.Contains(stdout, "powered off cleanly") ||
+		!strings.Contains(stderr, "check failed: the host is degraded: data partition not mounted: /dev/vda4 holds crypto_LUKS") {
+		t.Fatalf("a host with a foreign data partition must come up, power off, and fail the check (exit %d):\n%s%s", code, stdout, stderr)
 	}
 	if !strings.Contains(stdout, "data partition NOT MOUNTED: /dev/vda4 holds crypto_LUKS, not ext4; hostd never formats") {
 		t.Errorf("the console did not say why the data partition is not used:\n%s", stdout)

@@ -26,7 +26,7 @@ const consoleTail = 40
 // the status lines run --check repeats.
 const statusPrefix = "thinhost: data "
 
-var statusPrefixes = []string{statusPrefix, "thinhost: services: "}
+var statusPrefixes = []string{statusPrefix, "thinhost: services: ", hostd.HealthPrefix}
 
 type runFlags struct {
 	check      bool
@@ -250,6 +250,18 @@ func runCheck(ctx context.Context, e *env, cfg qemu.Config, timeout, offTimeout 
 		return fail("QEMU exited, but hostd never said it was powering off")
 	}
 	fmt.Fprintf(e.stdout, "powered off cleanly in %s\n", time.Since(offStart).Round(time.Millisecond))
+	// hostd's health at ready and at power-off: a host that came up
+	// without its data partition, or with a service or guest failing, is
+	// not a host that works.
+	health := con.Matching(hostd.HealthPrefix)
+	if len(health) == 0 {
+		return fail("hostd printed no health line (an image from an older thinhost? rebuild it)")
+	}
+	for _, l := range health {
+		if l != hostd.HealthOK {
+			return fail("the host is degraded: %s", strings.TrimPrefix(l, hostd.HealthPrefix+"DEGRADED: "))
+		}
+	}
 	return nil
 }
 

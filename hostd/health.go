@@ -1,0 +1,48 @@
+package hostd
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/thinhost/thinhost/hostd/supervise"
+)
+
+// HealthPrefix starts hostd's health line on the console, printed before
+// the ready line and again when the host powers off; `thinhost run
+// --check` fails on a line that is not HealthOK.
+const (
+	HealthPrefix = "thinhost: health: "
+	HealthOK     = HealthPrefix + "ok"
+)
+
+// Problems is what is wrong with the host: what went wrong while it came
+// up (recorded), and the supervised services — the guests' QEMU among
+// them — that fail: waiting to restart after an exit, or ended with a
+// failure.
+func Problems(recorded []string, services []supervise.Status) []string {
+	out := append([]string(nil), recorded...)
+	for _, s := range services {
+		switch {
+		case s.State == supervise.Backoff:
+			out = append(out, fmt.Sprintf("service %s is restarting after %s (%d restarts so far)", s.Name, orUnknown(s.LastExit), s.Restarts))
+		case s.State == supervise.Stopped && s.LastExit != "" && s.LastExit != "exit status 0":
+			out = append(out, fmt.Sprintf("service %s ended: %s", s.Name, s.LastExit))
+		}
+	}
+	return out
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "an unknown exit"
+	}
+	return s
+}
+
+// HealthLine is the console's health line for problems.
+func HealthLine(problems []string) string {
+	if len(problems) == 0 {
+		return HealthOK
+	}
+	return HealthPrefix + "DEGRADED: " + strings.Join(problems, "; ")
+}
