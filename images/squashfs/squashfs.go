@@ -23,7 +23,9 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"runtime"
 	"sort"
+	"sync"
 )
 
 // Entry is one thing in the filesystem. Exactly one of Src (a regular
@@ -291,15 +293,13 @@ func buildTree(entries []Entry) (*node, error) {
 }
 
 type writer struct {
-	w           io.WriterAt
-	off, limit  int64
-	pos         int64
-	bs          int
-	mtime       uint32
-	inodes      metadata
-	dirs        metadata
-	buf, zbuf   []byte
-	compression bytes.Buffer
+	w          io.WriterAt
+	off, limit int64
+	pos        int64
+	bs         int
+	mtime      uint32
+	inodes     metadata
+	dirs       metadata
 }
 
 func (wr *writer) put(b []byte) error {
@@ -313,70 +313,134 @@ func (wr *writer) put(b []byte) error {
 	return nil
 }
 
-// writeData writes every regular file's blocks, in tree order.
-func (wr *writer) writeData(n *node) error {
-	for _, c := range n.children {
-		if c.dir {
-			if err := wr.writeData(c); err != nil {
-				return err
+// block is one data block on its way through writeData: read in file
+// order, compressed by any worker, written in file order.
+type block struct {
+	n    *node
+	data []byte
+	word uint32 // the size word, once compressed
+	out  []byte
+	err  error
+	done chan struct{}
+}
+
+// writeData writes every regular file's blocks, in tree order, with the
+// compression spread over the machine's CPUs: what is written, and where,
+// does not depend on how many there are.
+func (wr *writer) writeData(root *node) error {
+	var files []*node
+	var walk func(n *node)
+	walk = func(n *node) {
+		for _, c := range n.children {
+			switch {
+			case c.dir:
+				walk(c)
+			case c.entry.Src != "":
+				files = append(files, c)
 			}
-			continue
 		}
-		if c.entry.Src == "" {
-			continue
+	}
+	walk(root)
+
+	workers := runtime.GOMAXPROCS(0)
+	queue := make(chan *block, 4*workers) // in order, for the writer
+	work := make(chan *block, 4*workers)  // for the compressors
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range work {
+				b.word, b.out, b.err = compressBlock(b.data)
+				close(b.done)
+			}
+		}()
+	}
+	// The writer: each file's blocks after the previous file's.
+	written := make(chan error, 1)
+	go func() {
+		var err error
+		for b := range queue {
+			<-b.done
+			if err != nil {
+				continue // drain
+			}
+			if b.err != nil {
+				err = b.err
+				continue
+			}
+			if len(b.n.blocks) == 0 && b.n.size == 0 {
+				b.n.start = uint64(wr.pos)
+			}
+			if err = wr.put(b.out); err == nil {
+				b.n.blocks = append(b.n.blocks, b.word)
+				b.n.size += uint64(len(b.data))
+			}
 		}
-		if err := wr.writeFile(c); err != nil {
-			return err
+		written <- err
+	}()
+	readErr := wr.readFiles(files, queue, work)
+	close(work)
+	close(queue)
+	wg.Wait()
+	if err := <-written; err != nil {
+		return err
+	}
+	if readErr != nil {
+		return readErr
+	}
+	for _, n := range files {
+		if len(n.blocks) == 0 {
+			n.start = uint64(wr.pos) // empty: no block, any start
 		}
 	}
 	return nil
 }
 
-func (wr *writer) writeFile(n *node) error {
-	f, err := os.Open(n.entry.Src)
-	if err != nil {
-		return fmt.Errorf("squashfs: open %s for %s: %w", n.entry.Src, n.entry.Path, err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() {
-		return fmt.Errorf("squashfs: %s (for %s) is not a regular file", n.entry.Src, n.entry.Path)
-	}
-	if wr.buf == nil {
-		wr.buf = make([]byte, wr.bs)
-	}
-	n.start = uint64(wr.pos)
-	for {
-		k, err := io.ReadFull(f, wr.buf)
-		if k > 0 {
-			word, data, cerr := wr.compress(wr.buf[:k])
-			if cerr != nil {
-				return cerr
-			}
-			if err := wr.put(data); err != nil {
-				return err
-			}
-			n.blocks = append(n.blocks, word)
-			n.size += uint64(k)
-		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			break
-		}
+// readFiles reads every file's blocks in order onto queue and work.
+func (wr *writer) readFiles(files []*node, queue, work chan<- *block) error {
+	for _, n := range files {
+		f, err := os.Open(n.entry.Src)
 		if err != nil {
-			return fmt.Errorf("squashfs: read %s: %w", n.entry.Src, err)
+			return fmt.Errorf("squashfs: open %s for %s: %w", n.entry.Src, n.entry.Path, err)
 		}
-	}
-	if n.size != uint64(st.Size()) {
-		return fmt.Errorf("squashfs: %s changed while it was read", n.entry.Src)
+		st, err := f.Stat()
+		if err != nil || !st.Mode().IsRegular() {
+			f.Close()
+			return fmt.Errorf("squashfs: %s (for %s) is not a regular file", n.entry.Src, n.entry.Path)
+		}
+		var size int64
+		for {
+			buf := make([]byte, wr.bs)
+			k, err := io.ReadFull(f, buf)
+			if k > 0 {
+				b := &block{n: n, data: buf[:k], done: make(chan struct{})}
+				queue <- b
+				work <- b
+				size += int64(k)
+			}
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				break
+			}
+			if err != nil {
+				f.Close()
+				return fmt.Errorf("squashfs: read %s: %w", n.entry.Src, err)
+			}
+		}
+		f.Close()
+		if size != st.Size() {
+			return fmt.Errorf("squashfs: %s changed while it was read", n.entry.Src)
+		}
 	}
 	return nil
 }
 
-// compress returns a data block as stored and its size word: zlib when
-// that is smaller, else the bytes themselves with the uncompressed bit.
-func (wr *writer) compress(b []byte) (uint32, []byte, error) {
-	wr.compression.Reset()
-	zw, err := zlib.NewWriterLevel(&wr.compression, zlib.BestCompression)
+// compressBlock returns a data block as stored and its size word: zlib
+// when that is smaller, else the bytes themselves with the uncompressed
+// bit.
+func compressBlock(b []byte) (uint32, []byte, error) {
+	var z bytes.Buffer
+	zw, err := zlib.NewWriterLevel(&z, zlib.DefaultCompression)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -386,8 +450,8 @@ func (wr *writer) compress(b []byte) (uint32, []byte, error) {
 	if err := zw.Close(); err != nil {
 		return 0, nil, err
 	}
-	if wr.compression.Len() < len(b) {
-		return uint32(wr.compression.Len()), wr.compression.Bytes(), nil
+	if z.Len() < len(b) {
+		return uint32(z.Len()), z.Bytes(), nil
 	}
 	return uint32(len(b)) | uncompressedBit, b, nil
 }
@@ -552,7 +616,7 @@ func (m *metadata) flush() {
 		return
 	}
 	var z bytes.Buffer
-	zw, _ := zlib.NewWriterLevel(&z, zlib.BestCompression)
+	zw, _ := zlib.NewWriterLevel(&z, zlib.DefaultCompression)
 	zw.Write(m.cur)
 	if err := zw.Close(); err != nil {
 		m.err = err
