@@ -41,8 +41,11 @@ host {
     # The IOMMU on for device passthrough to the Windows guest.
     cmdline = "quiet intel_iommu=on iommu=pt"
     modules = [
-      # Storage: NVMe and SATA disks, USB sticks (the image boots from one).
-      "nvme", "ahci", "xhci_pci", "usb_storage", "uas",
+      # Storage: NVMe and SATA disks, USB sticks (the image boots from one:
+      # the xHCI controller, USB mass storage, SCSI disks).
+      "nvme", "ahci", "xhci_pci", "usb_storage", "uas", "sd_mod",
+      # Keyboards and touchpads for the console: USB and I2C HID.
+      "usbhid", "hid_generic", "i2c_hid_acpi", "hid_multitouch",
       # Virtualization: whichever matches the CPU loads; the other reports
       # "not supported" and is skipped.
       "kvm_intel", "kvm_amd", "vhost_net", "tun", "bridge", "vfio_pci",

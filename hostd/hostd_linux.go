@@ -55,8 +55,8 @@ type Daemon struct {
 	// recorded are problems met while the host came up (Problems).
 	recordedMu sync.Mutex
 	recorded   []string
-	sup         *supervise.Supervisor
-	vms         *vm.Manager
+	sup        *supervise.Supervisor
+	vms        *vm.Manager
 	// sharePW is the share user's password, sharePWFrom where it is from.
 	sharePW, sharePWFrom string
 	power                chan string
@@ -242,6 +242,13 @@ func mountBase(log *slog.Logger) error {
 	return errors.Join(errs...)
 }
 
+// loadModules loads the image's kernel modules (the closure of the
+// profile's list, with modules.dep and modules.alias beside them): the
+// ones that drive no device the kernel reports (filesystems, kvm, tun,
+// bridge) at once; device drivers (storage, USB, GPUs, input) for the
+// devices present (coldplug) and, for the host's whole life, for each
+// device that appears (hotplug: a USB stick's disk shows up only after
+// its controller's and its bus's drivers loaded).
 func (d *Daemon) loadModules(ctx context.Context) {
 	log := d.opts.Log
 	cfg := d.opts.Config
@@ -249,47 +256,52 @@ func (d *Daemon) loadModules(ctx context.Context) {
 	f, err := os.Open(filepath.Join(dir, "modules.dep"))
 	if err != nil {
 		if len(cfg.Modules) > 0 {
-			log.Error("no modules.dep: cannot load modules", "dir", dir, "err", err)
+			d.record("no modules.dep in %s: cannot load modules: %v", dir, err)
 		}
 		return
 	}
 	g, err := ParseModulesDep(f)
 	f.Close()
 	if err != nil {
-		log.Error("read modules.dep", "err", err)
+		d.record("read modules.dep: %v", err)
 		return
 	}
-	optional := map[string]bool{}
+	l := &modLoader{log: log, dir: dir, graph: g, optional: map[string]bool{}, done: map[string]bool{}}
 	for _, m := range cfg.OptionalModules {
-		optional[m] = true
+		l.optional[m] = true
 	}
-	names := append(append([]string{}, cfg.Modules...), cfg.OptionalModules...)
-	order, missing := g.Closure(names)
-	for _, m := range missing {
-		if !optional[m] {
-			log.Error("module not in the image", "module", m)
+	if af, err := os.Open(filepath.Join(dir, "modules.alias")); err == nil {
+		l.aliases, err = ParseModulesAlias(af)
+		af.Close()
+		if err != nil {
+			log.Error("read modules.alias: every listed module is loaded", "err", err)
 		}
 	}
 	start := time.Now()
-	results := LoadParallel(ctx, g, order, func(ctx context.Context, name, rel string) error {
-		return insmod(filepath.Join(dir, rel))
-	})
-	ok := 0
-	for _, r := range results {
-		switch {
-		case r.Err == nil:
-			ok++
-			log.Debug("loaded module", "module", r.Name, "duration", r.Duration.Round(time.Millisecond))
-		case errors.Is(r.Err, unix.ENODEV), errors.Is(r.Err, unix.EOPNOTSUPP):
-			// kvm_intel on an AMD CPU, kvm_* without virtualization.
-			log.Info("module does not apply to this machine", "module", r.Name, "err", r.Err)
-		case optional[r.Name]:
-			log.Info("optional module not loaded", "module", r.Name, "err", r.Err)
-		default:
-			log.Error("load module", "module", r.Name, "err", r.Err)
+	var now, byDevice []string
+	for _, m := range append(append([]string{}, cfg.Modules...), cfg.OptionalModules...) {
+		if l.aliases != nil && l.aliases.DeviceDriven(m) {
+			byDevice = append(byDevice, m)
+		} else {
+			now = append(now, m)
 		}
 	}
-	log.Info("modules loaded", "loaded", ok, "of", len(results), "duration", time.Since(start).Round(time.Millisecond))
+	loaded, tried := l.load(ctx, "profile", now)
+	if l.aliases == nil {
+		log.Info("modules loaded", "loaded", loaded, "of", tried, "duration", time.Since(start).Round(time.Millisecond))
+		return
+	}
+	// Listen before looking, so that no device is missed in between.
+	fd, err := listenUevents()
+	if err != nil {
+		log.Error("listen for new devices: drivers load for the devices present only", "err", err)
+	}
+	cold := l.coldplug(ctx)
+	log.Info("modules loaded", "profile", loaded, "for_devices", cold, "device_drivers_shipped", len(byDevice),
+		"duration", time.Since(start).Round(time.Millisecond))
+	if fd >= 0 {
+		go l.hotplug(context.WithoutCancel(ctx), fd)
+	}
 }
 
 func insmod(path string) error {

@@ -105,6 +105,9 @@ func Build(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 		if err := add(path.Join(base, "modules.dep"), m.ModulesDep()); err != nil {
 			return nil, fmt.Errorf("stage modules.dep: %w", err)
 		}
+		if err := add(path.Join(base, "modules.alias"), m.ModulesAlias()); err != nil {
+			return nil, fmt.Errorf("stage modules.alias: %w", err)
+		}
 		for _, extra := range []string{"modules.builtin", "modules.order"} {
 			if _, err := os.Stat(filepath.Join(m.Dir, extra)); err == nil {
 				files = append(files, stagedFile{filepath.Join(m.Dir, extra), path.Join(base, extra)})

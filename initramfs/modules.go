@@ -25,6 +25,9 @@ type Module struct {
 	// Deps are the names of modules that must be loaded first: the hard
 	// dependencies (depends=) and the "pre:" soft dependencies that exist.
 	Deps []string
+	// Aliases are the module's alias= patterns: the devices it drives
+	// ("pci:v00008086d*...", "usb:v*p*d*dc*dsc*dp*ic08isc06ip50in*").
+	Aliases []string
 }
 
 // ModuleSet is the closure of the modules a profile names.
@@ -76,7 +79,7 @@ func Closure(dir, release string, names, optional []string) (*ModuleSet, error) 
 		if err != nil {
 			return err
 		}
-		m := &Module{Name: name, Path: rel}
+		m := &Module{Name: name, Path: rel, Aliases: info.aliases}
 		for _, d := range info.depends {
 			if idx.builtin[d] {
 				continue
@@ -174,6 +177,28 @@ func (s *ModuleSet) ModulesDep() []byte {
 		for _, p := range all {
 			fmt.Fprintf(&b, " %s", p)
 		}
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+// ModulesAlias renders the set's device aliases as depmod's modules.alias
+// ("alias PATTERN MODULE" lines, sorted), which hostd matches against the
+// modalias of each device the kernel reports.
+func (s *ModuleSet) ModulesAlias() []byte {
+	var lines []string
+	for _, m := range s.Modules {
+		for _, a := range m.Aliases {
+			if strings.ContainsAny(a, " \t\n") {
+				continue
+			}
+			lines = append(lines, "alias "+a+" "+m.Name)
+		}
+	}
+	sort.Strings(lines)
+	var b bytes.Buffer
+	for _, l := range lines {
+		b.WriteString(l)
 		b.WriteByte('\n')
 	}
 	return b.Bytes()

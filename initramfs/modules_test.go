@@ -47,7 +47,7 @@ func fakeModules(t *testing.T) string {
 	makeModule(t, gcc, dir, "kernel/fs/mbcache.ko", "depends=")
 	makeModule(t, gcc, dir, "kernel/lib/crc16.ko", "depends=")
 	makeModule(t, gcc, dir, "kernel/arch/x86/crypto/crc32c-intel.ko", "alias=crypto-crc32c", "alias=crc32c-intel")
-	makeModule(t, gcc, dir, "kernel/drivers/block/virtio_blk.ko", "depends=virtio,virtio_ring")
+	makeModule(t, gcc, dir, "kernel/drivers/block/virtio_blk.ko", "depends=virtio,virtio_ring", "alias=virtio:d00000002v*")
 	makeModule(t, gcc, dir, "kernel/drivers/virtio/virtio_ring.ko", "depends=")
 	makeModule(t, gcc, dir, "kernel/drivers/virtio/virtio.ko", "depends=")
 	makeModule(t, gcc, dir, "kernel/drivers/net/broken.ko", "depends=nonexistent")
@@ -80,6 +80,10 @@ func TestClosure(t *testing.T) {
 	}
 	if !cmp.Equal(set.Builtin, []string{"vfat", "button"}) {
 		t.Errorf("builtin = %v (optional evdev is absent and must be skipped)", set.Builtin)
+	}
+
+	if alias := string(set.ModulesAlias()); alias != "alias crc32c-intel crc32c_intel\nalias crypto-crc32c crc32c_intel\nalias virtio:d00000002v* virtio_blk\n" {
+		t.Errorf("modules.alias =\n%s", alias)
 	}
 
 	dep := string(set.ModulesDep())

@@ -1,0 +1,207 @@
+package hostd
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// AliasTable is depmod's modules.alias: which module drives which
+// devices, as glob patterns over the kernel's modalias strings
+// ("pci:v00008086d00009A49sv...", "usb:v0781p5581d0100dc00..."). The
+// builder writes it for the modules the image ships.
+type AliasTable struct {
+	entries []aliasEntry
+}
+
+type aliasEntry struct {
+	pattern, module string
+}
+
+// ParseModulesAlias reads "alias PATTERN MODULE" lines; other lines
+// (comments, blank) are skipped.
+func ParseModulesAlias(r io.Reader) (*AliasTable, error) {
+	t := &AliasTable{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		f := strings.Fields(sc.Text())
+		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		if f[0] != "alias" || len(f) != 3 {
+			return nil, fmt.Errorf("parse modules.alias line %d: want \"alias PATTERN MODULE\"", line)
+		}
+		t.entries = append(t.entries, aliasEntry{pattern: f[1], module: strings.ReplaceAll(f[2], "-", "_")})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read modules.alias: %w", err)
+	}
+	return t, nil
+}
+
+// deviceBuses are the modalias prefixes of devices the kernel reports
+// (with a modalias file under /sys/devices and in uevents). A module with
+// an alias on one of them drives hardware; other aliases ("fs-ext4",
+// "char-major-10-200", "rtnl-link-bridge", "vfio_pci:...") name what it
+// provides, not a device.
+var deviceBuses = []string{"pci:", "usb:", "acpi:", "acpi*:", "hid:", "virtio:", "scsi:", "platform:", "of:",
+	"input:", "serio:", "pnp:", "dmi:", "cpu:", "x86cpu:", "i2c:", "spi:", "sdio:", "mmc:", "hdaudio:", "wmi:",
+	"mei:", "ieee1394:", "pcmcia:", "mdio:", "auxiliary:", "ishtp:", "ssb:", "bcma:", "sdw:", "typec:", "thunderbolt:",
+	"nd:", "serial_base:", "nvmem:", "rpmsg:", "sound:", "tbsvc:", "ccw:", "vmbus:", "hv_vmbus:"}
+
+// DeviceDriven reports whether module drives devices the kernel reports:
+// whether any of its aliases is on a bus of deviceBuses. Such a module is
+// loaded when a device wants it; others are loaded because the profile
+// names them.
+func (t *AliasTable) DeviceDriven(module string) bool {
+	for _, e := range t.entries {
+		if e.module != module {
+			continue
+		}
+		for _, b := range deviceBuses {
+			if strings.HasPrefix(e.pattern, b) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Len is how many patterns the table holds.
+func (t *AliasTable) Len() int { return len(t.entries) }
+
+// Match returns the modules whose patterns match modalias, in table
+// order, each once.
+func (t *AliasTable) Match(modalias string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, e := range t.entries {
+		if !seen[e.module] && fnmatch(e.pattern, modalias) {
+			seen[e.module] = true
+			out = append(out, e.module)
+		}
+	}
+	return out
+}
+
+// fnmatch is fnmatch(3) without flags, as kmod matches aliases: '*' any
+// run of bytes (slashes too), '?' one byte, '[...]' a set with ranges and
+// '!' or '^' negation, '\' quoting the next byte. A malformed set
+// matches nothing.
+func fnmatch(pattern, s string) bool {
+	// The classic iterative matcher: remember the last '*' and retry from
+	// one byte further on a mismatch.
+	p, i := 0, 0
+	starP, starI := -1, 0
+	for i < len(s) {
+		if p < len(pattern) {
+			switch c := pattern[p]; c {
+			case '*':
+				starP, starI = p, i
+				p++
+				continue
+			case '?':
+				p++
+				i++
+				continue
+			case '[':
+				if ok, next, valid := matchSet(pattern, p, s[i]); valid {
+					if ok {
+						p, i = next, i+1
+						continue
+					}
+				} else if s[i] == '[' { // no closing ']': a literal '['
+					p, i = p+1, i+1
+					continue
+				}
+			case '\\':
+				if p+1 < len(pattern) && pattern[p+1] == s[i] {
+					p, i = p+2, i+1
+					continue
+				}
+			default:
+				if c == s[i] {
+					p++
+					i++
+					continue
+				}
+			}
+		}
+		if starP < 0 {
+			return false
+		}
+		starI++
+		p, i = starP+1, starI
+	}
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
+}
+
+// matchSet matches c against the set starting at pattern[p] == '['; next
+// is the index after its ']'; valid is false when there is no ']'.
+func matchSet(pattern string, p int, c byte) (ok bool, next int, valid bool) {
+	j := p + 1
+	negate := j < len(pattern) && (pattern[j] == '!' || pattern[j] == '^')
+	if negate {
+		j++
+	}
+	first := true
+	for j < len(pattern) {
+		if pattern[j] == ']' && !first {
+			return ok != negate, j + 1, true
+		}
+		first = false
+		lo := pattern[j]
+		if lo == '\\' && j+1 < len(pattern) {
+			j++
+			lo = pattern[j]
+		}
+		hi := lo
+		if j+2 < len(pattern) && pattern[j+1] == '-' && pattern[j+2] != ']' {
+			hi = pattern[j+2]
+			j += 2
+		}
+		if lo <= c && c <= hi {
+			ok = true
+		}
+		j++
+	}
+	return false, 0, false
+}
+
+// Uevent is one kernel uevent: its action ("add", "remove", "bind", ...)
+// and its environment (DEVPATH, SUBSYSTEM, MODALIAS, ...).
+type Uevent struct {
+	Action string
+	Env    map[string]string
+}
+
+// ParseUevent reads a kernel uevent as NETLINK_KOBJECT_UEVENT carries it:
+// "ACTION@DEVPATH" then NUL-separated KEY=VALUE pairs. Messages of other
+// senders (udev's "libudev" monitor format) are refused.
+func ParseUevent(b []byte) (Uevent, bool) {
+	parts := bytes.Split(b, []byte{0})
+	head := string(parts[0])
+	action, _, ok := strings.Cut(head, "@")
+	if !ok || action == "" {
+		return Uevent{}, false
+	}
+	ev := Uevent{Action: action, Env: map[string]string{}}
+	for _, kv := range parts[1:] {
+		k, v, ok := strings.Cut(string(kv), "=")
+		if ok && k != "" {
+			ev.Env[k] = v
+		}
+	}
+	if a := ev.Env["ACTION"]; a != "" && a != action {
+		return Uevent{}, false
+	}
+	return ev, true
+}
