@@ -150,12 +150,13 @@ func shareEnv(fs *config.FileServer) []string {
 // with a writable layer in memory (an overlay), so that a program finds
 // its own package's files at the paths Debian gives them, with the
 // host's /dev, /proc, /data, a /tmp of its own, and the host's account
-// and network files (/etc/passwd, group, hosts, resolv.conf) linked from
-// a read-only view of the host's /etc at /run/host/etc.
+// and network files (hostEtcFiles) bound read-only into its /etc — those
+// alone: the rest of the host's /etc (hostd's configuration with its
+// secrets) stays out of reach.
 const ServiceRoot = "/run/thinhost/services/root"
 
-// hostEtcFiles are linked into ServiceRoot's /etc unless the system image
-// has them.
+// hostEtcFiles are bound into ServiceRoot's /etc, over the system image's
+// own if it has one.
 var hostEtcFiles = []string{"passwd", "group", "hosts", "resolv.conf", "hostname"}
 
 func makeServiceRoot() error {
@@ -176,21 +177,35 @@ func makeServiceRoot() error {
 		return fmt.Errorf("mount overlay of %s on %s: %w (is overlay among the kernel's modules?)", SystemDir, ServiceRoot, err)
 	}
 	in := func(p string) string { return filepath.Join(ServiceRoot, p) }
-	for _, dir := range []string{"dev", "proc", "tmp", "data", "etc", "run/host/etc"} {
+	for _, dir := range []string{"dev", "proc", "tmp", "data", "etc"} {
 		if err := os.MkdirAll(in(dir), 0o755); err != nil {
 			return err
 		}
 	}
-	mounts := []struct {
+	type mount struct {
 		src, dst, fstype string
 		flags            uintptr
 		data             string
-	}{
+	}
+	mounts := []mount{
 		{"/dev", "dev", "", unix.MS_BIND | unix.MS_REC, ""},
 		{"proc", "proc", "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
 		{"tmpfs", "tmp", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=1777"},
 		{DataDir, "data", "", unix.MS_BIND, ""},
-		{"/etc", "run/host/etc", "", unix.MS_BIND, ""},
+	}
+	var readOnly []string
+	for _, f := range hostEtcFiles {
+		src := filepath.Join("/etc", f)
+		if fi, err := os.Stat(src); err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		dst := in("etc/" + f)
+		os.Remove(dst) // a link or file of the image's, in the writable layer
+		if err := os.WriteFile(dst, nil, 0o644); err != nil {
+			return err
+		}
+		mounts = append(mounts, mount{src, "etc/" + f, "", unix.MS_BIND, ""})
+		readOnly = append(readOnly, "etc/"+f)
 	}
 	for _, m := range mounts {
 		if err := unix.Mount(m.src, in(m.dst), m.fstype, m.flags, m.data); err != nil {
@@ -198,15 +213,9 @@ func makeServiceRoot() error {
 		}
 	}
 	// A bind mount takes read-only only on a remount.
-	if err := unix.Mount("", in("run/host/etc"), "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
-		return fmt.Errorf("make %s read-only: %w", in("run/host/etc"), err)
-	}
-	for _, f := range hostEtcFiles {
-		if _, err := os.Lstat(in("etc/" + f)); err == nil {
-			continue
-		}
-		if err := os.Symlink("/run/host/etc/"+f, in("etc/"+f)); err != nil {
-			return err
+	for _, p := range readOnly {
+		if err := unix.Mount("", in(p), "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
+			return fmt.Errorf("make %s read-only: %w", in(p), err)
 		}
 	}
 	return nil
@@ -215,7 +224,11 @@ func makeServiceRoot() error {
 // unmountServiceRoot takes ServiceRoot apart once its services stopped,
 // so that nothing holds the data partition when it is unmounted.
 func unmountServiceRoot(log *slog.Logger) {
-	for _, dir := range []string{"run/host/etc", "data", "tmp", "proc", "dev", ""} {
+	dirs := []string{"data", "tmp", "proc", "dev", ""}
+	for _, f := range hostEtcFiles {
+		dirs = append([]string{"etc/" + f}, dirs...)
+	}
+	for _, dir := range dirs {
 		p := filepath.Join(ServiceRoot, dir)
 		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
 			log.Warn("unmount", "dir", p, "err", err)

@@ -93,7 +93,11 @@ func compose(programs string, files []stagedFile, out string) error {
 		if err != nil {
 			return err
 		}
-		added = append(added, cpio.MakeReproducible(cpio.StaticRecord(data, cpio.Info{Name: f.dst, Mode: cpio.S_IFREG | 0o644})))
+		mode := f.mode
+		if mode == 0 {
+			mode = 0o644
+		}
+		added = append(added, cpio.MakeReproducible(cpio.StaticRecord(data, cpio.Info{Name: f.dst, Mode: cpio.S_IFREG | mode})))
 	}
 	if err := cpio.WriteRecordsAndDirs(w, added); err != nil {
 		return err
@@ -104,5 +108,9 @@ func compose(programs string, files []stagedFile, out string) error {
 	return of.Close()
 }
 
-// stagedFile is a file of the build machine and its path in the image.
-type stagedFile struct{ src, dst string }
+// stagedFile is a file of the build machine, its path in the image and
+// its permissions there (0: 0644).
+type stagedFile struct {
+	src, dst string
+	mode     uint64
+}

@@ -83,7 +83,7 @@ func Build(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 	defer os.RemoveAll(stage)
 
 	var files []stagedFile
-	add := func(rel string, data []byte) error {
+	add := func(rel string, data []byte, mode uint64) error {
 		p := filepath.Join(stage, filepath.FromSlash(rel))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return err
@@ -91,26 +91,28 @@ func Build(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			return err
 		}
-		files = append(files, stagedFile{p, rel})
+		files = append(files, stagedFile{p, rel, mode})
 		return nil
 	}
-	if err := add(ConfigPath, cfg.HostdConfig); err != nil {
+	// hostd's configuration holds the API token and the share password:
+	// root's alone.
+	if err := add(ConfigPath, cfg.HostdConfig, 0o600); err != nil {
 		return nil, fmt.Errorf("stage hostd config: %w", err)
 	}
 	if m := cfg.Modules; m != nil && len(m.Modules) > 0 {
 		base := path.Join("lib/modules", m.Release)
 		for _, mod := range m.Modules {
-			files = append(files, stagedFile{filepath.Join(m.Dir, filepath.FromSlash(mod.Path)), path.Join(base, mod.Path)})
+			files = append(files, stagedFile{src: filepath.Join(m.Dir, filepath.FromSlash(mod.Path)), dst: path.Join(base, mod.Path)})
 		}
-		if err := add(path.Join(base, "modules.dep"), m.ModulesDep()); err != nil {
+		if err := add(path.Join(base, "modules.dep"), m.ModulesDep(), 0); err != nil {
 			return nil, fmt.Errorf("stage modules.dep: %w", err)
 		}
-		if err := add(path.Join(base, "modules.alias"), m.ModulesAlias()); err != nil {
+		if err := add(path.Join(base, "modules.alias"), m.ModulesAlias(), 0); err != nil {
 			return nil, fmt.Errorf("stage modules.alias: %w", err)
 		}
 		for _, extra := range []string{"modules.builtin", "modules.order"} {
 			if _, err := os.Stat(filepath.Join(m.Dir, extra)); err == nil {
-				files = append(files, stagedFile{filepath.Join(m.Dir, extra), path.Join(base, extra)})
+				files = append(files, stagedFile{src: filepath.Join(m.Dir, extra), dst: path.Join(base, extra)})
 			}
 		}
 	}

@@ -92,17 +92,22 @@ func TestBuildAndBoot(t *testing.T) {
 	if err != nil {
 		t.Fatalf("initramfs is not zstd: %v", err)
 	}
-	cmd := exec.Command(cpio, "-t", "--quiet")
+	cmd := exec.Command(cpio, "-tv", "--quiet")
 	cmd.Stdin = bytes.NewReader(raw)
 	list, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("cpio -t: %v", err)
+		t.Fatalf("cpio -tv: %v", err)
 	}
 	for _, want := range []string{"init", "bbin/hostd", "bbin/gosh", "bbin/dhclient", "bbin/poweroff",
-		"etc/thinhost/hostd.json", "lib/modules/6.1.0-", "virtio_blk.ko", "ext4.ko", "modules.dep"} {
+		"etc/thinhost/hostd.json", "lib/modules/6.1.0-", "virtio_blk.ko", "ext4.ko", "modules.dep", "modules.alias"} {
 		if !strings.Contains(string(list), want) {
 			t.Errorf("initramfs lacks %q", want)
 		}
+	}
+	// hostd's configuration (the API token, the share password) is
+	// root's alone.
+	if !regexp.MustCompile(`(?m)^-rw------- .* etc/thinhost/hostd\.json$`).Match(list) {
+		t.Errorf("hostd.json is not mode 0600 in the initramfs:\n%s", list)
 	}
 
 	// The host's packages came from the archive, pinned by the lock file
