@@ -46,6 +46,8 @@ host {
       "nvme", "ahci", "xhci_pci", "usb_storage", "uas", "sd_mod",
       # Keyboards and touchpads for the console: USB and I2C HID.
       "usbhid", "hid_generic", "i2c_hid_acpi", "hid_multitouch",
+      # Wired networks: Intel (e1000e) and Realtek (r8169) Ethernet.
+      "e1000e", "r8169",
       # Virtualization: whichever matches the CPU loads; the other reports
       # "not supported" and is skipped.
       "kvm_intel", "kvm_amd", "vhost_net", "tun", "bridge", "vfio_pci",

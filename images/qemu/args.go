@@ -52,7 +52,24 @@ type Spec struct {
 	// USB attaches the disk as a USB stick on an xHCI controller, as
 	// real hardware boots a flashed stick, instead of a virtio disk.
 	USB bool
+	// Machine is MachineVirtio (virtio disk, NIC and entropy: the
+	// quickest to boot) or MachineLaptop (what a laptop booted from a
+	// flashed stick shows its host: see LaptopDevices).
+	Machine string
+	// InternalDisk is the laptop's internal disk (a raw file), attached
+	// as NVMe; MachineLaptop only.
+	InternalDisk string
 }
+
+// The machines Args knows.
+const (
+	MachineVirtio = "virtio"
+	MachineLaptop = "laptop"
+)
+
+// LaptopDevices describes MachineLaptop for people: the image as a USB
+// stick, and a laptop's devices, none of them virtio.
+const LaptopDevices = "the image as a USB stick on xHCI, an internal NVMe disk, an Intel e1000e NIC, Intel HDA audio, a USB keyboard and tablet, and a standard VGA display (DRM driver bochs)"
 
 // Args returns QEMU's argument vector (without the binary) for s. It has no
 // side effects.
@@ -84,11 +101,21 @@ func Args(s Spec) ([]string, error) {
 	default:
 		return nil, fmt.Errorf("qemu arguments: unknown accelerator %q (want kvm or tcg)", s.Accel)
 	}
+	machine := s.Machine
+	if machine == "" {
+		machine = MachineVirtio
+	}
+	if machine != MachineVirtio && machine != MachineLaptop {
+		return nil, fmt.Errorf("qemu arguments: unknown machine %q (want %s or %s)", machine, MachineVirtio, MachineLaptop)
+	}
+	if s.InternalDisk != "" && machine != MachineLaptop {
+		return nil, fmt.Errorf("qemu arguments: an internal disk goes with the %s machine", MachineLaptop)
+	}
 	drive := "if=none,id=disk0,format=raw,cache=writeback,discard=unmap,file=" + escapeComma(s.Image)
 	if s.Snapshot {
 		drive += ",snapshot=on"
 	}
-	if s.USB {
+	if s.USB || machine == MachineLaptop {
 		a = append(a, "-drive", drive, "-device", "qemu-xhci,id=xhci", "-device", "usb-storage,bus=xhci.0,drive=disk0,bootindex=1")
 	} else {
 		a = append(a, "-drive", drive, "-device", "virtio-blk-pci,drive=disk0,bootindex=1")
@@ -103,8 +130,19 @@ func Args(s Spec) ([]string, error) {
 		seen[f.Host] = true
 		netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", f.Host, f.Guest)
 	}
-	a = append(a, "-netdev", netdev, "-device", "virtio-net-pci,netdev=net0")
-	a = append(a, "-device", "virtio-rng-pci")
+	if machine == MachineLaptop {
+		if s.InternalDisk != "" {
+			a = append(a, "-drive", "if=none,id=internal,format=raw,cache=writeback,discard=unmap,file="+escapeComma(s.InternalDisk),
+				"-device", "nvme,serial=thinhost-internal,drive=internal")
+		}
+		a = append(a, "-netdev", netdev, "-device", "e1000e,netdev=net0",
+			"-audiodev", "none,id=snd0", "-device", "intel-hda", "-device", "hda-duplex,audiodev=snd0",
+			"-device", "usb-kbd,bus=xhci.0", "-device", "usb-tablet,bus=xhci.0",
+			"-device", "VGA")
+	} else {
+		a = append(a, "-netdev", netdev, "-device", "virtio-net-pci,netdev=net0")
+		a = append(a, "-device", "virtio-rng-pci")
+	}
 
 	if s.Interactive {
 		a = append(a, "-chardev", "stdio,id=con0,mux=on,signal=off", "-serial", "chardev:con0", "-mon", "chardev=con0,mode=readline")

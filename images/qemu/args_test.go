@@ -34,6 +34,12 @@ func TestArgsGolden(t *testing.T) {
 			s.USB = true
 			s.Image = "/dev/sdb"
 		},
+		"laptop": func(s *Spec) {
+			s.Machine = MachineLaptop
+			s.InternalDisk = "/run/x/nvme.raw"
+			s.Forwards = []Forward{{8484, 8484}}
+			s.NoReboot = true
+		},
 		"snapshot-comma-path": func(s *Spec) {
 			s.Snapshot = true
 			s.Image = "/images/a,b.img"
@@ -74,6 +80,8 @@ func TestArgsErrors(t *testing.T) {
 		"no cpus":      {func(s *Spec) { s.CPUs = 0 }, "at least 1"},
 		"bad accel":    {func(s *Spec) { s.Accel = "hvf" }, "unknown accelerator"},
 		"dup forwards": {func(s *Spec) { s.Forwards = []Forward{{80, 80}, {80, 81}} }, "forwarded twice"},
+		"bad machine":  {func(s *Spec) { s.Machine = "pc" }, `unknown machine "pc"`},
+		"disk, virtio": {func(s *Spec) { s.InternalDisk = "d" }, "internal disk goes with the laptop machine"},
 	} {
 		s := ok
 		c.mod(&s)

@@ -38,6 +38,11 @@ type Config struct {
 	Snapshot    bool
 	// USB attaches the image as a USB stick (see Spec.USB).
 	USB bool
+	// Machine is MachineVirtio (default) or MachineLaptop.
+	Machine string
+	// InternalDiskSize is the size of the laptop's internal NVMe disk, a
+	// sparse file made for the run and removed after it (0: none).
+	InternalDiskSize int64
 	// Stdin, Stdout and Stderr are QEMU's. Stdout carries the serial
 	// console.
 	Stdin          io.Reader
@@ -132,6 +137,14 @@ func Start(ctx context.Context, cfg Config) (*Machine, error) {
 		NoReboot:    cfg.NoReboot,
 		Snapshot:    cfg.Snapshot,
 		USB:         cfg.USB,
+		Machine:     cfg.Machine,
+	}
+	if cfg.InternalDiskSize > 0 {
+		m.Spec.InternalDisk = filepath.Join(m.tmp, "internal-nvme.raw")
+		if err := makeSparse(m.Spec.InternalDisk, cfg.InternalDiskSize); err != nil {
+			os.RemoveAll(m.tmp)
+			return nil, fmt.Errorf("create the internal disk: %w", err)
+		}
 	}
 	args, err := Args(m.Spec)
 	if err != nil {
@@ -198,4 +211,17 @@ func (m *Machine) qmp(command string) error {
 	}
 	_, err := qmpc.Run(m.Spec.QMPSocket, command, nil)
 	return err
+}
+
+// makeSparse creates an empty (all zeros, unallocated) file of size bytes.
+func makeSparse(path string, size int64) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Truncate(size); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -81,6 +81,8 @@ func TestRunRefusesBadInput(t *testing.T) {
 		"bad forward":   {[]string{"run", img, "--forward", "80"}, "HOSTPORT:GUESTPORT"},
 		"bad memory":    {[]string{"run", img, "--memory", "2GB"}, `write "2GiB"`},
 		"half ovmf":     {[]string{"run", img, "--ovmf-code", img}, "both --ovmf-code and --ovmf-vars"},
+		"bad machine":   {[]string{"run", img, "--machine", "pc"}, `--machine "pc": want virtio or laptop`},
+		"bad disk size": {[]string{"run", img, "--machine", "laptop", "--internal-disk", "32GB"}, `--internal-disk`},
 	} {
 		_, stderr, code := runCLI(t, c.args...)
 		if code == 0 || !strings.Contains(stderr, c.want) {

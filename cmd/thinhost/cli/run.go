@@ -41,6 +41,8 @@ type runFlags struct {
 	ovmfVars   string
 	qemuBinary string
 	usb        bool
+	machine    string
+	internal   string
 }
 
 func runCmd(e *env) *cobra.Command {
@@ -74,6 +76,8 @@ last console lines.`,
 	fl.StringVar(&f.ovmfVars, "ovmf-vars", "", "UEFI variable store template, with --ovmf-code")
 	fl.StringVar(&f.qemuBinary, "qemu", qemu.DefaultBinary, "QEMU binary")
 	fl.BoolVar(&f.usb, "usb", false, "attach IMAGE as a USB stick on xHCI (as real hardware boots a flashed stick) instead of a virtio disk")
+	fl.StringVar(&f.machine, "machine", qemu.MachineVirtio, "virtio (virtio disk, NIC and entropy) or laptop ("+qemu.LaptopDevices+")")
+	fl.StringVar(&f.internal, "internal-disk", "32GiB", "with --machine laptop: the size of its empty internal NVMe disk (0: none)")
 	return cmd
 }
 
@@ -106,6 +110,19 @@ func runImage(ctx context.Context, e *env, image string, f runFlags) error {
 			return fmt.Errorf("boot %s: it is in use here: %s", image, strings.Join(use, "; "))
 		}
 	}
+	var internal int64
+	switch f.machine {
+	case qemu.MachineVirtio:
+	case qemu.MachineLaptop:
+		if f.internal != "0" {
+			var err error
+			if internal, err = profiles.ParseSize(f.internal); err != nil {
+				return fmt.Errorf("--internal-disk: %w", err)
+			}
+		}
+	default:
+		return fmt.Errorf("--machine %q: want %s or %s", f.machine, qemu.MachineVirtio, qemu.MachineLaptop)
+	}
 	mem, err := parseMemory(f.memory)
 	if err != nil {
 		return err
@@ -132,6 +149,7 @@ func runImage(ctx context.Context, e *env, image string, f runFlags) error {
 	cfg := qemu.Config{
 		Image: image, Binary: f.qemuBinary, Firmware: fw, Accel: f.accel,
 		MemoryMiB: mem, CPUs: f.cpus, Forwards: fwds, Snapshot: f.snapshot, USB: f.usb,
+		Machine: f.machine, InternalDiskSize: internal,
 		Stderr: e.stderr, Log: e.logger(),
 	}
 	if !f.check {
