@@ -50,8 +50,8 @@ type Daemon struct {
 	opts  Options
 	start time.Time
 	data  *DataStatus
-	// serviceRoot is true once the services' root is mounted.
-	serviceRoot bool
+	// services are the mounts of the services' roots.
+	services serviceRoots
 	// recorded are problems met while the host came up (Problems).
 	recordedMu sync.Mutex
 	recorded   []string
@@ -191,9 +191,7 @@ func (d *Daemon) shutdown(reason string, reboot bool) error {
 	d.sup.StopAll(func(name string, timeout time.Duration) {
 		fmt.Fprintf(d.opts.Console, "thinhost: stopping %s (waiting up to %s)\n", name, timeout)
 	})
-	if d.serviceRoot {
-		unmountServiceRoot(log)
-	}
+	d.services.unmount(log)
 	log.Info("syncing filesystems")
 	unix.Sync()
 	if d.logFile != nil {

@@ -26,8 +26,11 @@ type modLoader struct {
 	aliases  *AliasTable
 	optional map[string]bool
 
-	mu   sync.Mutex
-	done map[string]bool // tried, whatever the outcome
+	// loading serializes load: a module is loaded only after its
+	// dependencies finished loading, which LoadParallel guarantees within
+	// one call, not across calls.
+	loading sync.Mutex
+	done    map[string]bool // tried, whatever the outcome
 }
 
 // load loads names with their dependencies, in parallel along the graph,
@@ -39,7 +42,8 @@ func (l *modLoader) load(ctx context.Context, why string, names []string) (loade
 			l.log.Error("module not in the image", "module", m)
 		}
 	}
-	l.mu.Lock()
+	l.loading.Lock()
+	defer l.loading.Unlock()
 	var todo []string
 	for _, n := range order {
 		if !l.done[n] {
@@ -47,7 +51,6 @@ func (l *modLoader) load(ctx context.Context, why string, names []string) (loade
 			todo = append(todo, n)
 		}
 	}
-	l.mu.Unlock()
 	if len(todo) == 0 {
 		return 0, 0
 	}
@@ -147,21 +150,14 @@ func listenUevents() (int, error) {
 	return fd, nil
 }
 
-// hotplug reads uevents from fd until ctx ends, loading the image's
-// drivers for each device added.
+// hotplug reads uevents from fd for the host's whole life, loading the
+// image's drivers for each device added.
 func (l *modLoader) hotplug(ctx context.Context, fd int) {
-	go func() {
-		<-ctx.Done()
-		unix.Shutdown(fd, unix.SHUT_RDWR)
-		unix.Close(fd)
-	}()
+	defer unix.Close(fd)
 	buf := make([]byte, 64<<10)
 	for {
 		n, from, err := unix.Recvfrom(fd, buf, 0)
 		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
 			if errors.Is(err, unix.ENOBUFS) {
 				// Events were lost: look at every device again.
 				l.log.Warn("uevents lost; scanning devices again")

@@ -51,9 +51,9 @@ func ServiceUIDs(names []string) map[string]int {
 // partition it may write.
 const ServicesDir = DataDir + "/services"
 
-// startServices runs the profile's services under the supervisor, in
-// ServiceRoot (the system image as their root, so a program finds its
-// package's data files where Debian puts them), each as its own
+// startServices runs the profile's services under the supervisor, each
+// in a root of its own under ServiceRoots (the system image, so a program
+// finds its package's data files where Debian puts them), each as its own
 // unprivileged user — or, with share_user, as the share user — with
 // /data/services/NAME as home and working directory, restarted as its
 // restart policy says; their output goes into hostd's log.
@@ -101,24 +101,25 @@ func (d *Daemon) startServices(ctx context.Context) {
 		}
 		run = append(run, ready{s, uid, user, home})
 	}
-	if len(run) == 0 {
-		return
-	}
-	if err := makeServiceRoot(); err != nil {
-		d.record("services not started: their root: %v", err)
-		return
-	}
-	d.serviceRoot = true
 	for _, r := range run {
 		s := r.spec
+		binds := []string{r.home}
+		if s.ShareUser {
+			binds = append(binds, SharesDir)
+		}
+		root, err := d.services.makeRoot(s.Name, binds)
+		if err != nil {
+			d.record("service %s not started: its root: %v", s.Name, err)
+			continue
+		}
 		env := []string{"PATH=" + servicePath, "HOME=" + r.home, "USER=" + r.user, "LOGNAME=" + r.user, "LANG=C.UTF-8"}
 		if s.ShareUser {
 			env = append(env, shareEnv(d.opts.Config.FileServer)...)
 		}
 		env = append(env, s.Env...)
-		err := d.sup.Start(context.WithoutCancel(ctx), supervise.Service{
+		err = d.sup.Start(context.WithoutCancel(ctx), supervise.Service{
 			Name: s.Name, Path: s.Program, Args: s.Args, Env: env, Dir: r.home,
-			Chroot:        ServiceRoot,
+			Chroot:        root,
 			Credential:    &syscall.Credential{Uid: uint32(r.uid), Gid: uint32(r.uid)},
 			DoneOnSuccess: s.Restart == "on-failure",
 			Once:          s.Restart == "never",
@@ -131,7 +132,7 @@ func (d *Daemon) startServices(ctx context.Context) {
 	}
 }
 
-// servicePath is services' PATH, inside ServiceRoot.
+// servicePath is services' PATH, inside its root.
 const servicePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // shareEnv tells a share_user service where the shares are:
@@ -146,54 +147,80 @@ func shareEnv(fs *config.FileServer) []string {
 	return env
 }
 
-// ServiceRoot is the root directory services run in: the system image
-// with a writable layer in memory (an overlay), so that a program finds
-// its own package's files at the paths Debian gives them, with the
-// host's /dev, /proc, /data, a /tmp of its own, and the host's account
-// and network files (hostEtcFiles) bound read-only into its /etc — those
-// alone: the rest of the host's /etc (hostd's configuration with its
-// secrets) stays out of reach.
-const ServiceRoot = "/run/thinhost/services/root"
+// ServiceRoots holds each service's root directory (NAME/root): the
+// system image with a writable layer in memory (an overlay), so that a
+// program finds its own package's files at the paths Debian gives them,
+// with the host's /dev, /proc, a /tmp of its own, the host's account and
+// network files (hostEtcFiles) bound read-only into its /etc, and of the
+// data partition only its home (and the shares, for share_user): not the
+// guests' disks, the logs, hostd's state or the other services' homes.
+const ServiceRoots = "/run/thinhost/services"
 
-// hostEtcFiles are bound into ServiceRoot's /etc, over the system image's
-// own if it has one.
+// hostEtcFiles are bound into a service root's /etc, over the system
+// image's own if it has one.
 var hostEtcFiles = []string{"passwd", "group", "hosts", "resolv.conf", "hostname"}
 
-func makeServiceRoot() error {
-	base := filepath.Dir(ServiceRoot)
-	if err := os.MkdirAll(base, 0o755); err != nil {
-		return err
+// serviceRoots are the mounts made for the services' roots, taken apart
+// in reverse once the services stopped.
+type serviceRoots struct {
+	mounts []string
+}
+
+func (r *serviceRoots) mount(src, dst, fstype string, flags uintptr, data string) error {
+	if err := unix.Mount(src, dst, fstype, flags, data); err != nil {
+		return fmt.Errorf("mount %s on %s: %w", src, dst, err)
 	}
-	if err := unix.Mount("tmpfs", base, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
-		return fmt.Errorf("mount tmpfs on %s: %w", base, err)
+	r.mounts = append(r.mounts, dst)
+	return nil
+}
+
+// makeRoot makes NAME's root with the host paths binds (directories on
+// the data partition) bound at the same paths inside, and returns it.
+func (r *serviceRoots) makeRoot(name string, binds []string) (string, error) {
+	if len(r.mounts) == 0 {
+		if err := os.MkdirAll(ServiceRoots, 0o755); err != nil {
+			return "", err
+		}
+		if err := r.mount("tmpfs", ServiceRoots, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
+			return "", err
+		}
 	}
+	base := filepath.Join(ServiceRoots, name)
+	root := filepath.Join(base, "root")
 	for _, dir := range []string{"upper", "work", "root"} {
-		if err := os.Mkdir(filepath.Join(base, dir), 0o755); err != nil {
-			return err
+		if err := os.MkdirAll(filepath.Join(base, dir), 0o755); err != nil {
+			return "", err
 		}
 	}
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", SystemDir, base, base)
-	if err := unix.Mount("overlay", ServiceRoot, "overlay", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
-		return fmt.Errorf("mount overlay of %s on %s: %w (is overlay among the kernel's modules?)", SystemDir, ServiceRoot, err)
+	if err := r.mount("overlay", root, "overlay", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+		return "", fmt.Errorf("%w (is overlay among the kernel's modules?)", err)
 	}
-	in := func(p string) string { return filepath.Join(ServiceRoot, p) }
-	for _, dir := range []string{"dev", "proc", "tmp", "data", "etc"} {
+	in := func(p string) string { return filepath.Join(root, p) }
+	for _, dir := range append([]string{"dev", "proc", "tmp", "etc"}, binds...) {
 		if err := os.MkdirAll(in(dir), 0o755); err != nil {
-			return err
+			return "", err
 		}
 	}
-	type mount struct {
-		src, dst, fstype string
-		flags            uintptr
-		data             string
+	if err := r.mount("/dev", in("dev"), "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return "", err
 	}
-	mounts := []mount{
-		{"/dev", "dev", "", unix.MS_BIND | unix.MS_REC, ""},
-		{"proc", "proc", "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
-		{"tmpfs", "tmp", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=1777"},
-		{DataDir, "data", "", unix.MS_BIND, ""},
+	if err := r.mount("proc", in("proc"), "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return "", err
 	}
-	var readOnly []string
+	if err := r.mount("tmpfs", in("tmp"), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
+		return "", err
+	}
+	for _, b := range binds {
+		if err := r.mount(b, in(b), "", unix.MS_BIND, ""); err != nil {
+			return "", err
+		}
+	}
+	// resolv.conf may not exist yet (DHCP runs beside): made empty now, it
+	// is the file DHCP writes in place, so the bound copy follows it.
+	if _, err := os.Stat("/etc/resolv.conf"); os.IsNotExist(err) {
+		os.WriteFile("/etc/resolv.conf", nil, 0o644)
+	}
 	for _, f := range hostEtcFiles {
 		src := filepath.Join("/etc", f)
 		if fi, err := os.Stat(src); err != nil || !fi.Mode().IsRegular() {
@@ -202,38 +229,28 @@ func makeServiceRoot() error {
 		dst := in("etc/" + f)
 		os.Remove(dst) // a link or file of the image's, in the writable layer
 		if err := os.WriteFile(dst, nil, 0o644); err != nil {
-			return err
+			return "", err
 		}
-		mounts = append(mounts, mount{src, "etc/" + f, "", unix.MS_BIND, ""})
-		readOnly = append(readOnly, "etc/"+f)
-	}
-	for _, m := range mounts {
-		if err := unix.Mount(m.src, in(m.dst), m.fstype, m.flags, m.data); err != nil {
-			return fmt.Errorf("mount %s on %s: %w", m.src, in(m.dst), err)
+		if err := r.mount(src, dst, "", unix.MS_BIND, ""); err != nil {
+			return "", err
 		}
-	}
-	// A bind mount takes read-only only on a remount.
-	for _, p := range readOnly {
-		if err := unix.Mount("", in(p), "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
-			return fmt.Errorf("make %s read-only: %w", in(p), err)
+		// A bind mount takes read-only only on a remount.
+		if err := unix.Mount("", dst, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
+			return "", fmt.Errorf("make %s read-only: %w", dst, err)
 		}
 	}
-	return nil
+	return root, nil
 }
 
-// unmountServiceRoot takes ServiceRoot apart once its services stopped,
-// so that nothing holds the data partition when it is unmounted.
-func unmountServiceRoot(log *slog.Logger) {
-	dirs := []string{"data", "tmp", "proc", "dev", ""}
-	for _, f := range hostEtcFiles {
-		dirs = append([]string{"etc/" + f}, dirs...)
-	}
-	for _, dir := range dirs {
-		p := filepath.Join(ServiceRoot, dir)
-		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
-			log.Warn("unmount", "dir", p, "err", err)
+// unmount takes the roots apart once their services stopped, so that
+// nothing holds the data partition when it is unmounted.
+func (r *serviceRoots) unmount(log *slog.Logger) {
+	for i := len(r.mounts) - 1; i >= 0; i-- {
+		if err := unix.Unmount(r.mounts[i], unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+			log.Warn("unmount", "dir", r.mounts[i], "err", err)
 		}
 	}
+	r.mounts = nil
 }
 
 // serviceHome makes /data/services/NAME for uid, never through a symbolic

@@ -26,6 +26,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // Entry is one thing in the filesystem. Exactly one of Src (a regular
@@ -247,6 +248,9 @@ func buildTree(entries []Entry) (*node, error) {
 		if kinds != 1 {
 			return nil, fmt.Errorf("squashfs: %s must be exactly one of a file, a link or a directory", e.Path)
 		}
+		if len(e.Target) >= 4096 {
+			return nil, fmt.Errorf("squashfs: link %s: its target is longer than the kernel's 4095 bytes", e.Path)
+		}
 		if len(path.Base(e.Path)) > maxNameLen {
 			return nil, fmt.Errorf("squashfs: name %q is longer than %d bytes", path.Base(e.Path), maxNameLen)
 		}
@@ -358,6 +362,7 @@ func (wr *writer) writeData(root *node) error {
 	}
 	// The writer: each file's blocks after the previous file's.
 	written := make(chan error, 1)
+	var failed atomic.Bool // tells the reader to stop
 	go func() {
 		var err error
 		for b := range queue {
@@ -367,6 +372,7 @@ func (wr *writer) writeData(root *node) error {
 			}
 			if b.err != nil {
 				err = b.err
+				failed.Store(true)
 				continue
 			}
 			if len(b.n.blocks) == 0 && b.n.size == 0 {
@@ -375,11 +381,13 @@ func (wr *writer) writeData(root *node) error {
 			if err = wr.put(b.out); err == nil {
 				b.n.blocks = append(b.n.blocks, b.word)
 				b.n.size += uint64(len(b.data))
+			} else {
+				failed.Store(true)
 			}
 		}
 		written <- err
 	}()
-	readErr := wr.readFiles(files, queue, work)
+	readErr := wr.readFiles(files, queue, work, failed.Load)
 	close(work)
 	close(queue)
 	wg.Wait()
@@ -398,8 +406,11 @@ func (wr *writer) writeData(root *node) error {
 }
 
 // readFiles reads every file's blocks in order onto queue and work.
-func (wr *writer) readFiles(files []*node, queue, work chan<- *block) error {
+func (wr *writer) readFiles(files []*node, queue, work chan<- *block, stop func() bool) error {
 	for _, n := range files {
+		if stop() {
+			return nil // the writer failed and says why
+		}
 		f, err := os.Open(n.entry.Src)
 		if err != nil {
 			return fmt.Errorf("squashfs: open %s for %s: %w", n.entry.Src, n.entry.Path, err)
