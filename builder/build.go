@@ -95,9 +95,9 @@ type Result struct {
 // Build runs the whole pipeline.
 func Build(ctx context.Context, cfg Config) (*Result, error) {
 	start := time.Now()
-	log := cfg.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	log, cacheDir, err := logAndCache(cfg.Log, cfg.CacheDir)
+	if err != nil {
+		return nil, err
 	}
 	prof := cfg.Profile
 	if err := checkOutput(cfg.Output); err != nil {
@@ -106,12 +106,6 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	src, err := findSource(cfg.SourceDir)
 	if err != nil {
 		return nil, err
-	}
-	cacheDir := cfg.CacheDir
-	if cacheDir == "" {
-		if cacheDir, err = DefaultCacheDir(); err != nil {
-			return nil, err
-		}
 	}
 	cache := &Cache{Dir: cacheDir}
 

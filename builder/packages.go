@@ -140,6 +140,21 @@ func LockPath(profilePath string) string {
 	return strings.TrimSuffix(profilePath, ".hcl") + ".lock"
 }
 
+// logAndCache fills in the defaults of a logger and a cache directory
+// left empty: a logger that discards, DefaultCacheDir.
+func logAndCache(log *slog.Logger, dir string) (*slog.Logger, string, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if dir == "" {
+		var err error
+		if dir, err = DefaultCacheDir(); err != nil {
+			return nil, "", err
+		}
+	}
+	return log, dir, nil
+}
+
 // LockConfig is one run of `thinhost lock`.
 type LockConfig struct {
 	Profile *profiles.Profile
@@ -166,16 +181,9 @@ type LockResult struct {
 // indexes and writes the lock file beside the profile.
 func Lock(ctx context.Context, cfg LockConfig) (*LockResult, error) {
 	p := cfg.Profile
-	log := cfg.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	dir := cfg.CacheDir
-	if dir == "" {
-		var err error
-		if dir, err = DefaultCacheDir(); err != nil {
-			return nil, err
-		}
+	log, dir, err := logAndCache(cfg.Log, cfg.CacheDir)
+	if err != nil {
+		return nil, err
 	}
 	reqs, err := PackageRequests(p)
 	if err != nil {
@@ -372,16 +380,9 @@ func LockedKernel(ctx context.Context, cfg LockedKernelConfig) (*Kernel, error) 
 	if p.Host.Kernel.Artifact != "" || !p.Packages.Given {
 		return nil, fmt.Errorf("%s: the kernel does not come from a packages block", p.Path)
 	}
-	log := cfg.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	dir := cfg.CacheDir
-	if dir == "" {
-		var err error
-		if dir, err = DefaultCacheDir(); err != nil {
-			return nil, err
-		}
+	log, dir, err := logAndCache(cfg.Log, cfg.CacheDir)
+	if err != nil {
+		return nil, err
 	}
 	path := cfg.LockPath
 	if path == "" {
