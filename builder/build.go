@@ -18,6 +18,7 @@ import (
 
 	"github.com/thinhost/thinhost/hostd/config"
 	"github.com/thinhost/thinhost/images"
+	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/initramfs"
 	"github.com/thinhost/thinhost/profiles"
 )
@@ -79,7 +80,12 @@ type Result struct {
 	KernelPackage        string
 	KernelSize           int64
 	InitramfsSize        int64
-	Modules              int
+	// Modules are the kernel modules in the initramfs; LateModules those
+	// in the system image; Firmware the firmware files; Microcode the
+	// early microcode initrd's size (0: none).
+	Modules, LateModules int
+	Firmware             int
+	Microcode            int64
 	Partitions           []images.Partition
 	Duration             time.Duration
 	// Manifest is the system image's manifest, written beside the image;
@@ -159,15 +165,9 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	log.Info("kernel", "release", kern.Release, "package", kern.Package)
-	var mods *initramfs.ModuleSet
-	if kern.ModulesDir != "" {
-		mods, err = initramfs.Closure(kern.ModulesDir, kern.Release, withHostdModules(prof.Host.Kernel.Modules, len(prof.Services) > 0), initramfs.Optional)
-		if err != nil {
-			return nil, fmt.Errorf("kernel modules (%s): %w", prof.Host.Kernel.Range, err)
-		}
-		log.Info("module closure", "requested", len(prof.Host.Kernel.Modules), "shipped", len(mods.Modules), "builtin", len(mods.Builtin))
-	} else if len(prof.Host.Kernel.Modules) > 0 {
-		return nil, fmt.Errorf("kernel (%s): modules are listed but the kernel has no modules directory: set modules_dir", prof.Host.Kernel.Range)
+	mods, err := moduleSet(prof, kern, log)
+	if err != nil {
+		return nil, err
 	}
 
 	// Phase 3: initramfs.
@@ -179,12 +179,12 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	hcfg := &config.Config{Hostname: prof.Host.Hostname, KernelRelease: kern.Release,
 		APIPort: prof.Host.APIPort, APIToken: prof.Host.APIToken, VMs: VMSpecs(prof), FileServer: FileServerSpec(prof), Services: ServiceSpecs(prof)}
 	if mods != nil {
-		optional := map[string]bool{}
-		for _, o := range initramfs.Optional {
-			optional[o] = true
-		}
+		onRequest := prof.Host.Kernel.Drivers().OnRequest
 		for _, r := range mods.Requested {
-			if optional[r] && !contains(prof.Host.Kernel.Modules, r) {
+			if contains(onRequest, r) {
+				continue // shipped; loaded when the kernel asks
+			}
+			if contains(initramfs.Optional, r) && !contains(prof.Host.Kernel.Modules, r) {
 				hcfg.OptionalModules = append(hcfg.OptionalModules, r)
 			} else {
 				hcfg.Modules = append(hcfg.Modules, r)
@@ -221,24 +221,59 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	tools := HostFiles(prof)
 	var system []images.SystemFile
+	var microcode *Microcode
+	firmwareCount := 0
+	cmdline := Cmdline(prof)
 	if hp != nil {
 		var svc []HostFile
 		if svc, err = serviceFiles(prof, hp); err != nil {
 			return nil, err
 		}
-		system, err = systemFilesFromPackages(hp, append(tools, svc...), vmTools)
+		fw := firmwareFiles(mods, hp.Tree)
+		firmwareCount = len(fw.Files)
+		if len(fw.Files) > 0 {
+			cmdline += " firmware_class.path=" + FirmwarePath
+		}
+		log.Info("firmware", "files", len(fw.Files), "named_by_modules", fw.Wanted)
+		if mods != nil {
+			none := strings.Join(fw.NoFirmware(mods), ", ")
+			switch {
+			case none == "":
+			case len(fw.Files) == 0:
+				// A profile for QEMU needs none; say it once, quietly.
+				log.Info("no firmware package is locked: on real hardware, GPUs, Wi-Fi and some network adapters lack their firmware (examples/laptop.hcl adds them)",
+					"modules", none)
+			default:
+				log.Warn("modules without any of their firmware: add the packages named to packages.extra (component non-free-firmware) for this hardware to work",
+					"modules", none)
+			}
+		}
+		if system, err = systemFilesFromPackages(hp, append(tools, svc...), fw.Files, vmTools); err != nil {
+			return nil, err
+		}
+		if microcode, err = microcodeInitrd(hp.Tree); err != nil {
+			return nil, err
+		}
 	} else {
 		if err := needHostFiles(tools, "the profile's host (its guests, shares and data partition)"); err != nil {
 			return nil, err
 		}
-		system, err = systemFiles(append(tools, vmTools...))
+		if system, err = systemFiles(append(tools, vmTools...)); err != nil {
+			return nil, err
+		}
 	}
-	if err != nil {
-		return nil, err
+	system = append(system, lateModules(mods, kern)...)
+	microcodePath := ""
+	if microcode != nil {
+		microcodePath = filepath.Join(tmp, "microcode.cpio")
+		if err := os.WriteFile(microcodePath, microcode.Data, 0o644); err != nil {
+			return nil, fmt.Errorf("write microcode initrd: %w", err)
+		}
+		log.Info("early microcode", "bytes", len(microcode.Data), "packages", strings.Join(microcode.Packages, ", "))
 	}
 
 	// Phase 5: the disk.
-	seed, err := buildSeed(kern.SHA256, initrdPath, prof)
+	seed, err := buildSeed(kern.SHA256, initrdPath, microcodePath, cmdline, prof)
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +296,8 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 			Bootloader: bootloader,
 			Kernel:     kern.Image,
 			Initrd:     initrdPath,
-			Cmdline:    Cmdline(prof),
+			Microcode:  microcodePath,
+			Cmdline:    cmdline,
 			Title:      "thinhost " + prof.Host.Hostname,
 		},
 		System: system,
@@ -289,7 +325,11 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	if hp != nil {
 		lockRef = &manifestLock{Path: filepath.Base(hp.LockPath), SHA256: hp.LockSHA256, Packages: len(hp.Lock.Packages)}
 	}
-	if err := writeManifest(manifest, lockRef, dres.Manifest); err != nil {
+	boot, err := bootManifest(kern, initrdPath, microcodePath, microcode)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeManifest(manifest, lockRef, boot, dres.Manifest); err != nil {
 		return nil, err
 	}
 
@@ -304,7 +344,17 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 		res.Lock, res.Packages = hp.LockPath, len(hp.Lock.Packages)
 	}
 	if mods != nil {
-		res.Modules = len(mods.Modules)
+		for _, m := range mods.Modules {
+			if m.Late {
+				res.LateModules++
+			} else {
+				res.Modules++
+			}
+		}
+	}
+	res.Firmware = firmwareCount
+	if microcode != nil {
+		res.Microcode = int64(len(microcode.Data))
 	}
 	if fi, err := os.Stat(kern.Image); err == nil {
 		res.KernelSize = fi.Size()
@@ -330,14 +380,21 @@ func Cmdline(p *profiles.Profile) string {
 	return strings.Join(parts, " ")
 }
 
-func buildSeed(kernelSum, initrd string, p *profiles.Profile) ([]byte, error) {
+func buildSeed(kernelSum, initrd, microcode, cmdline string, p *profiles.Profile) ([]byte, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "thinhost-image-v1\nkernel %s\ncmdline %s\nstorage %+v\n", kernelSum, Cmdline(p), p.Storage)
+	fmt.Fprintf(h, "thinhost-image-v1\nkernel %s\ncmdline %s\nstorage %+v\n", kernelSum, cmdline, p.Storage)
 	isum, err := fileSHA256(initrd)
 	if err != nil {
 		return nil, fmt.Errorf("hash initramfs: %w", err)
 	}
 	fmt.Fprintf(h, "initrd %s\n", isum)
+	if microcode != "" {
+		msum, err := fileSHA256(microcode)
+		if err != nil {
+			return nil, fmt.Errorf("hash microcode initrd: %w", err)
+		}
+		fmt.Fprintf(h, "microcode %s\n", msum)
+	}
 	return h.Sum(nil), nil
 }
 
@@ -440,13 +497,59 @@ type manifestLock struct {
 	Packages int    `json:"packages"`
 }
 
-// writeManifest writes the system image's manifest as JSON, atomically.
-func writeManifest(path string, lock *manifestLock, entries []images.ManifestEntry) error {
+// bootEntry is one file of the ESP's boot slot in the manifest.
+type bootEntry struct {
+	Path   string `json:"path"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+	// Packages are the Debian packages (name and version) it is made
+	// from.
+	Packages []string `json:"packages,omitempty"`
+}
+
+// bootManifest describes the boot slot's kernel, initramfs and early
+// microcode initrd.
+func bootManifest(kern *Kernel, initrd, microcodePath string, mc *Microcode) ([]bootEntry, error) {
+	files := []struct {
+		path, src string
+		pkgs      []string
+	}{
+		{layout.KernelPath("a"), kern.Image, nil},
+		{layout.InitrdPath("a"), initrd, nil},
+	}
+	if kern.Package != "" {
+		files[0].pkgs = []string{kern.Package}
+	}
+	if mc != nil {
+		files = append(files, struct {
+			path, src string
+			pkgs      []string
+		}{layout.MicrocodePath("a"), microcodePath, mc.Packages})
+	}
+	var out []bootEntry
+	for _, f := range files {
+		sum, err := fileSHA256(f.src)
+		if err != nil {
+			return nil, fmt.Errorf("hash %s for the manifest: %w", f.path, err)
+		}
+		fi, err := os.Stat(f.src)
+		if err != nil {
+			return nil, fmt.Errorf("hash %s for the manifest: %w", f.path, err)
+		}
+		out = append(out, bootEntry{Path: "/" + f.path, Size: fi.Size(), SHA256: sum, Packages: f.pkgs})
+	}
+	return out, nil
+}
+
+// writeManifest writes the image's manifest as JSON, atomically: the lock
+// file, the boot slot's files on the ESP, the system image's files.
+func writeManifest(path string, lock *manifestLock, boot []bootEntry, entries []images.ManifestEntry) error {
 	b, err := json.MarshalIndent(struct {
 		Version int                    `json:"version"`
 		Lock    *manifestLock          `json:"lock,omitempty"`
+		Boot    []bootEntry            `json:"boot"`
 		Files   []images.ManifestEntry `json:"files"`
-	}{1, lock, entries}, "", "  ")
+	}{1, lock, boot, entries}, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -458,6 +561,67 @@ func writeManifest(path string, lock *manifestLock, entries []images.ManifestEnt
 		return fmt.Errorf("write manifest %s: %w", path, err)
 	}
 	return nil
+}
+
+// moduleSet is the closure of the modules the profile's kernel block
+// asks for (its driver set, its own list, hostd's needs), split into the
+// initramfs's and the system image's (MarkLate); nil for a kernel without
+// modules.
+func moduleSet(prof *profiles.Profile, kern *Kernel, log *slog.Logger) (*initramfs.ModuleSet, error) {
+	k := prof.Host.Kernel
+	drivers := k.Drivers()
+	if kern.ModulesDir == "" {
+		if len(k.Modules) > 0 {
+			return nil, fmt.Errorf("kernel (%s): modules are listed but the kernel has no modules directory: set modules_dir", k.Range)
+		}
+		return nil, nil
+	}
+	required := withHostdModules(drivers.Listed, len(prof.Services) > 0)
+	optional := append(append(append(append([]string(nil), drivers.Early...), drivers.Late...), drivers.OnRequest...), initramfs.Optional...)
+	mods, err := initramfs.Closure(kern.ModulesDir, kern.Release, required, optional)
+	if err != nil {
+		return nil, fmt.Errorf("kernel modules (%s): %w", k.Range, err)
+	}
+	// The initramfs carries what finds and mounts the system image and
+	// the data partition; modules that load firmware wait for the system
+	// image, where the firmware is.
+	early := append(append(append([]string(nil), drivers.Early...), drivers.EarlyOnRequest...), initramfs.Optional...)
+	for _, r := range required {
+		if m := mods.Module(r); m != nil && len(m.Firmware) == 0 {
+			early = append(early, r)
+		}
+	}
+	mods.MarkLate(early, layout.SystemDir+"/lib/modules/"+kern.Release)
+	late := 0
+	for _, m := range mods.Modules {
+		if m.Late {
+			late++
+		}
+	}
+	hw := k.Hardware
+	if hw == "" {
+		hw = profiles.DefaultHardware
+	}
+	log.Info("module closure", "hardware", hw, "listed", len(drivers.Listed), "shipped", len(mods.Modules),
+		"in_system_image", late, "builtin", len(mods.Builtin))
+	return mods, nil
+}
+
+// lateModules are the system image's kernel modules (MarkLate), at the
+// absolute paths modules.dep gives them, under /lib/modules/<release>.
+func lateModules(mods *initramfs.ModuleSet, kern *Kernel) []images.SystemFile {
+	if mods == nil {
+		return nil
+	}
+	pkg, version, _ := strings.Cut(kern.Package, " ")
+	var out []images.SystemFile
+	for _, m := range mods.Modules {
+		if m.Late {
+			out = append(out, images.SystemFile{Src: filepath.Join(mods.Dir, filepath.FromSlash(m.Path)),
+				Dst: "/lib/modules/" + kern.Release + "/" + m.Path, Package: pkg, Version: version})
+		}
+	}
+	return out
 }
 
 // HostdModules are the modules hostd itself needs, whatever the profile

@@ -464,9 +464,10 @@ func serviceFiles(p *profiles.Profile, hp *hostPackages) ([]HostFile, error) {
 
 // systemFilesFromPackages is systemFiles for a build from the archive:
 // each of tools looked up in the unpacked packages (never on the build
-// machine), with the libraries and loader their ELF headers name; extra
+// machine), with the libraries and loader their ELF headers name; data
+// files looked up alike, without libraries; extra
 // files (guests' kernels and initrds from artifacts) are taken as they are.
-func systemFilesFromPackages(hp *hostPackages, tools, extra []HostFile) ([]images.SystemFile, error) {
+func systemFilesFromPackages(hp *hostPackages, tools, data, extra []HostFile) ([]images.SystemFile, error) {
 	byDst := map[string]images.SystemFile{}
 	var srcs []string
 	for _, t := range tools {
@@ -480,6 +481,15 @@ func systemFilesFromPackages(hp *hostPackages, tools, extra []HostFile) ([]image
 		}
 		byDst[dst] = images.SystemFile{Src: f.File, Dst: dst, Package: f.Package.Name, Version: f.Package.Version}
 		srcs = append(srcs, t.Src)
+	}
+	// Data files (firmware) are looked up the same way but need no
+	// libraries.
+	for _, t := range data {
+		f, err := hp.Tree.Lookup(t.Src)
+		if err != nil {
+			return nil, fmt.Errorf("collect the system image's files: %w", err)
+		}
+		byDst[t.Dst] = images.SystemFile{Src: f.File, Dst: t.Dst, Package: f.Package.Name, Version: f.Package.Version}
 	}
 	libs, err := hp.Tree.Libraries(srcs...)
 	if err != nil {

@@ -36,28 +36,18 @@ host {
   # last one, where hostd prints its status.
   console = ["tty0", "ttyS0,115200"]
 
-  # The kernel is the packages block's (Debian's linux-image-amd64).
+  # The kernel is the packages block's: bookworm-backports' 6.12 (current
+  # Intel and AMD graphics with the xe driver, current Wi-Fi).
   kernel {
     # The IOMMU on for device passthrough to the Windows guest.
     cmdline = "quiet intel_iommu=on iommu=pt"
-    modules = [
-      # Storage: NVMe and SATA disks, USB sticks (the image boots from one:
-      # the xHCI controller, USB mass storage, SCSI disks).
-      "nvme", "ahci", "xhci_pci", "usb_storage", "uas", "sd_mod",
-      # Keyboards and touchpads for the console: USB and I2C HID.
-      "usbhid", "hid_generic", "i2c_hid_acpi", "hid_multitouch",
-      # Wired networks: Intel (e1000e) and Realtek (r8169) Ethernet.
-      "e1000e", "r8169",
-      # Virtualization: whichever matches the CPU loads; the other reports
-      # "not supported" and is skipped.
-      "kvm_intel", "kvm_amd", "vhost_net", "tun", "bridge", "vfio_pci",
-      # Filesystems: ESP, data partition, system image.
-      "vfat", "ext4", "squashfs", "efivarfs",
-      # For testing the same profile under QEMU.
-      "virtio_pci", "virtio_blk", "virtio_net",
-      # The panel for display = "sdl" (Intel and AMD GPUs, QEMU's VGA).
-      "i915", "amdgpu", "bochs", "evdev",
-    ]
+    # The laptop driver set: storage (NVMe, SATA, USB sticks), keyboards
+    # and touchpads (USB and I2C HID), Intel and AMD GPUs, sound (HD Audio
+    # and SOF), Wi-Fi, Ethernet, battery, lid and backlight, KVM. Drivers
+    # load for the devices the laptop has; GPUs, sound and Wi-Fi load from
+    # the system image, with the firmware the packages below ship.
+    hardware = "laptop"
+    # Add drivers with modules = [...], drop some with exclude_modules.
   }
 }
 
@@ -104,8 +94,26 @@ storage {
 }
 
 # The host's kernel and programs (QEMU, OVMF, swtpm, Samba, e2fsprogs,
-# systemd-boot) come from Debian's archive, verified and pinned in the lock file beside
-# this profile (thinhost lock refreshes it), not from the build machine.
-# Without suites: bookworm, bookworm-updates and bookworm-security, main.
+# systemd-boot) come from Debian's archive, verified and pinned in the lock
+# file beside this profile (thinhost lock refreshes it), not from the build
+# machine. The firmware packages are in the non-free-firmware component;
+# only the firmware files the shipped drivers name go into the image, and
+# the CPU microcode goes into an early initrd the kernel applies first.
 packages {
+  suites     = ["bookworm", "bookworm-updates", "bookworm-security", "bookworm-backports"]
+  components = ["main", "non-free-firmware"]
+  kernel     = "linux-image-amd64/bookworm-backports"
+  extra = [
+    "firmware-intel-graphics/bookworm-backports", # Intel graphics (i915, xe)
+    "firmware-misc-nonfree/bookworm-backports",   # Tigon Ethernet, and more
+    "firmware-mediatek/bookworm-backports",       # MediaTek Wi-Fi and Bluetooth
+    "firmware-amd-graphics/bookworm-backports",   # AMD graphics
+    "firmware-iwlwifi/bookworm-backports",        # Intel Wi-Fi and Bluetooth
+    "firmware-realtek/bookworm-backports",        # Realtek Ethernet, Wi-Fi and Bluetooth
+    "firmware-atheros/bookworm-backports",        # Qualcomm Wi-Fi
+    "firmware-sof-signed",                        # Intel and AMD audio DSPs
+    "wireless-regdb",                             # Wi-Fi regulatory rules
+    "intel-microcode",
+    "amd64-microcode",
+  ]
 }

@@ -31,10 +31,10 @@ variable "share_network" {
   description = "Serve the shares on the host's network too, so run --forward 44445:445 reaches them"
 }
 
-variable "usb_stick" {
-  type        = bool
-  default     = true
-  description = "Carry the drivers that find the data partition when the image boots as a USB stick (false: the tests check that run --usb --check then fails)"
+variable "hardware" {
+  type        = string
+  default     = "generic"
+  description = "The driver set: generic boots on QEMU's virtio machine and on the emulated laptop (run --machine laptop); the tests use virtio to check that run --usb --check fails without USB drivers"
 }
 
 variable "guest_autostart" {
@@ -58,16 +58,10 @@ host {
   # by the lock file like every other package.
   kernel {
     cmdline = "quiet"
-    modules = concat([
-      # QEMU's virtio devices: disk, network, entropy.
-      "virtio_pci", "virtio_blk", "virtio_net", "virtio_rng",
-      # Filesystems of the image.
-      "vfat", "ext4", "squashfs",
-    ], var.usb_stick ? [
-      # The image as a USB stick (run --usb, or flashed): the xHCI
-      # controller, USB mass storage (UAS or BOT) and SCSI disks.
-      "xhci_pci", "usb_storage", "uas", "sd_mod",
-    ] : [])
+    # Drivers by hardware: the set's drivers load for the devices present
+    # (generic: QEMU's virtio devices and a laptop's, as run --machine
+    # laptop emulates it).
+    hardware = var.hardware
   }
 }
 

@@ -50,6 +50,12 @@ type Daemon struct {
 	opts  Options
 	start time.Time
 	data  *DataStatus
+	// mods loads the image's modules; modsNow are the profile's that
+	// drive no device (loaded at once, not by device).
+	mods    *modLoader
+	modsNow []string
+	// systemMods is closed when the system image's modules are loaded.
+	systemMods chan struct{}
 	// services are the mounts of the services' roots.
 	services serviceRoots
 	// recorded are problems met while the host came up (Problems).
@@ -112,6 +118,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if !d.opts.NoData {
 		if err := mountSystem(ctx, log); err != nil {
 			d.record("system image not mounted: %v", err)
+		} else {
+			// Beside the data partition's setup; guests wait for them
+			// (kvm, vhost, tun), the ready line too.
+			d.systemMods = make(chan struct{})
+			go func() {
+				defer close(d.systemMods)
+				d.loadSystemModules(ctx)
+			}()
 		}
 		d.data = setupData(ctx, log)
 		fmt.Fprintln(d.opts.Console, d.data.Line())
@@ -123,6 +137,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.stopLog = stopLog
 	d.setupShares(ctx)
 	d.startServices(ctx)
+	if d.systemMods != nil {
+		<-d.systemMods
+	}
 	d.setupVMs(ctx)
 
 	apiCtx, stopAPI := context.WithCancel(context.Background())
@@ -251,40 +268,29 @@ func (d *Daemon) loadModules(ctx context.Context) {
 	log := d.opts.Log
 	cfg := d.opts.Config
 	dir := filepath.Join(d.opts.ModulesRoot, cfg.KernelRelease)
-	f, err := os.Open(filepath.Join(dir, "modules.dep"))
+	l, err := newModLoader(log, dir)
 	if err != nil {
 		if len(cfg.Modules) > 0 {
-			d.record("no modules.dep in %s: cannot load modules: %v", dir, err)
+			d.record("cannot load modules: %v", err)
 		}
 		return
 	}
-	g, err := ParseModulesDep(f)
-	f.Close()
-	if err != nil {
-		d.record("read modules.dep: %v", err)
-		return
-	}
-	l := &modLoader{log: log, dir: dir, graph: g, optional: map[string]bool{}, done: map[string]bool{}}
 	for _, m := range cfg.OptionalModules {
 		l.optional[m] = true
 	}
-	if af, err := os.Open(filepath.Join(dir, "modules.alias")); err == nil {
-		l.aliases, err = ParseModulesAlias(af)
-		af.Close()
-		if err != nil {
-			log.Error("read modules.alias: every listed module is loaded", "err", err)
-		}
+	d.mods = l
+	// The kernel asks for modules by name too (iwlwifi for iwlmvm, a
+	// filesystem's mount for its module): through the image's modprobe.
+	if err := os.WriteFile("/proc/sys/kernel/modprobe", []byte(ModprobePath+"\n"), 0o644); err != nil {
+		log.Warn("set the kernel's modprobe helper", "path", ModprobePath, "err", err)
 	}
 	start := time.Now()
-	var now, byDevice []string
 	for _, m := range append(append([]string{}, cfg.Modules...), cfg.OptionalModules...) {
-		if l.aliases != nil && l.aliases.DeviceDriven(m) {
-			byDevice = append(byDevice, m)
-		} else {
-			now = append(now, m)
+		if l.aliases == nil || !l.aliases.DeviceDriven(m) {
+			d.modsNow = append(d.modsNow, m)
 		}
 	}
-	loaded, tried := l.load(ctx, "profile", now)
+	loaded, tried := l.load(ctx, "profile", d.modsNow)
 	if l.aliases == nil {
 		log.Info("modules loaded", "loaded", loaded, "of", tried, "duration", time.Since(start).Round(time.Millisecond))
 		return
@@ -295,11 +301,22 @@ func (d *Daemon) loadModules(ctx context.Context) {
 		log.Error("listen for new devices: drivers load for the devices present only", "err", err)
 	}
 	cold := l.coldplug(ctx)
-	log.Info("modules loaded", "profile", loaded, "for_devices", cold, "device_drivers_shipped", len(byDevice),
-		"duration", time.Since(start).Round(time.Millisecond))
+	log.Info("modules loaded", "profile", loaded, "for_devices", cold, "duration", time.Since(start).Round(time.Millisecond))
 	if fd >= 0 {
 		go l.hotplug(context.WithoutCancel(ctx), fd)
 	}
+}
+
+// loadSystemModules loads the modules of the system image once it is
+// mounted: those that load firmware from it (GPUs, Wi-Fi, sound) and
+// others not needed to get there.
+func (d *Daemon) loadSystemModules(ctx context.Context) {
+	if d.mods == nil {
+		return
+	}
+	start := time.Now()
+	n := d.mods.systemMounted(ctx, d.modsNow)
+	d.opts.Log.Info("system image modules loaded", "loaded", n, "duration", time.Since(start).Round(time.Millisecond))
 }
 
 func insmod(path string) error {

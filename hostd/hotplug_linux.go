@@ -18,7 +18,8 @@ import (
 // modLoader loads modules of the image (modules.dep's graph in dir) once
 // each, from any goroutine: the profile's list at boot, then the drivers
 // of the devices present (coldplug) and of those that appear later
-// (hotplug).
+// (hotplug). Modules in the system image (modules.dep gives them absolute
+// paths under SystemDir) wait until it is mounted (systemMounted).
 type modLoader struct {
 	log      *slog.Logger
 	dir      string
@@ -29,12 +30,55 @@ type modLoader struct {
 	// loading serializes load: a module is loaded only after its
 	// dependencies finished loading, which LoadParallel guarantees within
 	// one call, not across calls.
-	loading sync.Mutex
-	done    map[string]bool // tried, whatever the outcome
+	loading  sync.Mutex
+	done     map[string]bool // tried, whatever the outcome
+	systemUp bool
+	// insmod loads a module file; tests replace it.
+	insmod func(path string) error
+}
+
+// newModLoader reads dir's modules.dep and, when there is one,
+// modules.alias.
+func newModLoader(log *slog.Logger, dir string) (*modLoader, error) {
+	f, err := os.Open(filepath.Join(dir, "modules.dep"))
+	if err != nil {
+		return nil, err
+	}
+	g, err := ParseModulesDep(f)
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	l := &modLoader{log: log, dir: dir, graph: g, optional: map[string]bool{}, done: map[string]bool{}, insmod: insmod}
+	if af, err := os.Open(filepath.Join(dir, "modules.alias")); err == nil {
+		l.aliases, err = ParseModulesAlias(af)
+		af.Close()
+		if err != nil {
+			log.Error("read modules.alias: every listed module is loaded", "err", err)
+			l.aliases = nil
+		}
+	}
+	return l, nil
+}
+
+// path is where module name's file is: modules.dep's path, relative to
+// the modules directory or absolute.
+func (l *modLoader) path(name string) string {
+	p := l.graph.Path[name]
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(l.dir, p)
+}
+
+// inSystem reports whether name's file is in the system image.
+func (l *modLoader) inSystem(name string) bool {
+	return strings.HasPrefix(l.graph.Path[name], SystemDir+"/")
 }
 
 // load loads names with their dependencies, in parallel along the graph,
-// skipping what was tried before, and reports how many loaded.
+// skipping what was tried before (and, until the system image is
+// mounted, what is in it), and reports how many loaded.
 func (l *modLoader) load(ctx context.Context, why string, names []string) (loaded, tried int) {
 	order, missing := l.graph.Closure(names)
 	for _, m := range missing {
@@ -46,16 +90,17 @@ func (l *modLoader) load(ctx context.Context, why string, names []string) (loade
 	defer l.loading.Unlock()
 	var todo []string
 	for _, n := range order {
-		if !l.done[n] {
-			l.done[n] = true
-			todo = append(todo, n)
+		if l.done[n] || (!l.systemUp && l.inSystem(n)) {
+			continue
 		}
+		l.done[n] = true
+		todo = append(todo, n)
 	}
 	if len(todo) == 0 {
 		return 0, 0
 	}
-	results := LoadParallel(ctx, l.graph, todo, func(ctx context.Context, name, rel string) error {
-		return insmod(filepath.Join(l.dir, rel))
+	results := LoadParallel(ctx, l.graph, todo, func(ctx context.Context, name, _ string) error {
+		return l.insmod(l.path(name))
 	})
 	for _, r := range results {
 		switch {
@@ -72,6 +117,16 @@ func (l *modLoader) load(ctx context.Context, why string, names []string) (loade
 		}
 	}
 	return loaded, len(results)
+}
+
+// systemMounted lets the system image's modules load: the profile's
+// (names) at once, device drivers for the devices present.
+func (l *modLoader) systemMounted(ctx context.Context, names []string) (loaded int) {
+	l.loading.Lock()
+	l.systemUp = true
+	l.loading.Unlock()
+	loaded, _ = l.load(ctx, "profile", names)
+	return loaded + l.coldplug(ctx)
 }
 
 // forDevices loads the image's drivers for modaliases.

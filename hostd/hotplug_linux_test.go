@@ -1,8 +1,11 @@
 package hostd
 
 import (
+	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -27,5 +30,44 @@ func TestSysModaliases(t *testing.T) {
 	want := "pci:v00001B36d0000000Dsv00001AF4sd00001100bc0Csc03i30\nusb:v46F4p0001d0000dc00dsc00dp00ic08isc06ip50in00"
 	if got != want {
 		t.Errorf("modaliases:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestLateModules: modules of the system image (absolute paths in
+// modules.dep) wait until it is mounted, then load from there; the
+// modprobe helper finds modules by name and by alias.
+func TestLateModules(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "modules.dep"), []byte(
+		"kernel/drm.ko:\n"+
+			"/system/lib/modules/6.1/kernel/i915.ko: kernel/drm.ko\n"+
+			"kernel/ext4.ko:\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "modules.alias"), []byte("alias pci:v00008086d00009A49sv*sd*bc03sc*i* i915\nalias fs-ext4 ext4\n"), 0o644)
+	l, err := newModLoader(slog.New(slog.DiscardHandler), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var loaded []string
+	l.insmod = func(p string) error {
+		loaded = append(loaded, p)
+		return nil
+	}
+	ctx := context.Background()
+	if n, _ := l.load(ctx, "test", []string{"i915", "ext4"}); n != 2 {
+		t.Errorf("before the system image: %d loaded, want 2 (drm and ext4; i915 waits)", n)
+	}
+	l.forDevices(ctx, "test", []string{"pci:v00008086d00009A49sv00001028sd00000A2Bbc03sc00i00"})
+	if n := l.systemMounted(ctx, []string{"i915", "ext4"}); n != 1 {
+		t.Errorf("after the system image: %d loaded, want 1 (i915)", n)
+	}
+	want := []string{filepath.Join(dir, "kernel/drm.ko"), filepath.Join(dir, "kernel/ext4.ko"), "/system/lib/modules/6.1/kernel/i915.ko"}
+	sort.Strings(loaded[:2])
+	if strings.Join(loaded, " ") != strings.Join(want, " ") {
+		t.Errorf("loaded %v, want %v", loaded, want)
+	}
+	for name, want := range map[string]string{"i915": "i915", "fs-ext4": "ext4", "pci:v00008086d00009A49sv00001028sd00000A2Bbc03sc00i00": "i915", "nope": ""} {
+		if got := strings.Join(l.resolve(name), ","); got != want {
+			t.Errorf("resolve(%q) = %q, want %q", name, got, want)
+		}
 	}
 }

@@ -55,7 +55,10 @@ type Boot struct {
 	// Kernel and Initrd are files to copy; Cmdline is the kernel command
 	// line of the loader entry.
 	Kernel, Initrd string
-	Cmdline        string
+	// Microcode is the early microcode initrd (an uncompressed cpio),
+	// loaded before Initrd; "" leaves it out.
+	Microcode string
+	Cmdline   string
 	// Title is shown in the boot menu.
 	Title string
 }
@@ -273,8 +276,15 @@ func writeESP(d *disk.Disk, p Partition, b Boot) (map[string]int64, error) {
 	if title == "" {
 		title = "thinhost"
 	}
-	entry := fmt.Sprintf("title %s (slot %s)\nlinux /%s\ninitrd /%s\noptions %s\n",
-		title, slot, layout.KernelPath(slot), layout.InitrdPath(slot), b.Cmdline)
+	// The microcode's initrd comes first: the kernel looks for early
+	// microcode at the start of the concatenated initrds.
+	initrds := ""
+	if b.Microcode != "" {
+		initrds += "initrd /" + layout.MicrocodePath(slot) + "\n"
+	}
+	initrds += "initrd /" + layout.InitrdPath(slot) + "\n"
+	entry := fmt.Sprintf("title %s (slot %s)\nlinux /%s\n%soptions %s\n",
+		title, slot, layout.KernelPath(slot), initrds, b.Cmdline)
 	// timeout 0 boots the default at once; holding a key shows the menu.
 	loader := fmt.Sprintf("default thinhost-%s.conf\ntimeout 0\neditor no\nconsole-mode keep\n", slot)
 
@@ -288,6 +298,13 @@ func writeESP(d *disk.Disk, p Partition, b Boot) (map[string]int64, error) {
 		{dst: layout.EntryPath(slot), data: entry},
 		{dst: layout.KernelPath(slot), src: b.Kernel},
 		{dst: layout.InitrdPath(slot), src: b.Initrd},
+	}
+	if b.Microcode != "" {
+		copies = append(copies, struct {
+			dst  string
+			src  string
+			data string
+		}{dst: layout.MicrocodePath(slot), src: b.Microcode})
 	}
 	made := map[string]bool{}
 	for _, c := range copies {

@@ -21,6 +21,10 @@ import (
 // HostdPackage is hostd's import path; it becomes /bin/uinit.
 const HostdPackage = "github.com/thinhost/thinhost/cmd/hostd"
 
+// ModprobePackage is the image's modprobe, the kernel's module helper
+// (hostd.ModprobePath).
+const ModprobePackage = "github.com/thinhost/thinhost/cmd/modprobe"
+
 // ConfigPath is where hostd finds its runtime configuration in the image.
 const ConfigPath = "etc/thinhost/hostd.json"
 
@@ -102,6 +106,9 @@ func Build(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 	if m := cfg.Modules; m != nil && len(m.Modules) > 0 {
 		base := path.Join("lib/modules", m.Release)
 		for _, mod := range m.Modules {
+			if mod.Late {
+				continue // in the system image
+			}
 			files = append(files, stagedFile{src: filepath.Join(m.Dir, filepath.FromSlash(mod.Path)), dst: path.Join(base, mod.Path)})
 		}
 		if err := add(path.Join(base, "modules.dep"), m.ModulesDep(), 0); err != nil {
@@ -117,7 +124,7 @@ func Build(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 		}
 	}
 
-	cmds := []string{HostdPackage}
+	cmds := []string{HostdPackage, ModprobePackage}
 	for _, c := range CoreCommands {
 		cmds = append(cmds, "github.com/u-root/u-root/cmds/core/"+c)
 	}

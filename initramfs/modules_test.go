@@ -52,6 +52,9 @@ func fakeModules(t *testing.T) string {
 	makeModule(t, gcc, dir, "kernel/drivers/virtio/virtio.ko", "depends=")
 	makeModule(t, gcc, dir, "kernel/drivers/net/broken.ko", "depends=nonexistent")
 	makeModule(t, gcc, dir, "kernel/drivers/unused/unused.ko", "depends=")
+	makeModule(t, gcc, dir, "kernel/drivers/gpu/drm/i915/i915.ko", "depends=virtio_ring,drm", "alias=pci:v00008086d00009A49sv*sd*bc03sc*i*",
+		"firmware=i915/tgl_dmc_ver2_12.bin", "firmware=i915/tgl_guc_70.bin")
+	makeModule(t, gcc, dir, "kernel/drivers/gpu/drm/drm.ko", "depends=")
 	os.WriteFile(filepath.Join(dir, "modules.builtin"), []byte("kernel/fs/fat/vfat.ko\nkernel/drivers/acpi/button.ko\n"), 0o644)
 	return dir
 }
@@ -95,6 +98,37 @@ func TestClosure(t *testing.T) {
 		if !strings.Contains(dep, line) {
 			t.Errorf("modules.dep lacks %q:\n%s", line, dep)
 		}
+	}
+}
+
+// TestMarkLate: modules outside the early closure go to the system image
+// with absolute modules.dep paths; an early module's dependency stays
+// early even when a late one needs it too; firmware= names are read.
+func TestMarkLate(t *testing.T) {
+	dir := fakeModules(t)
+	set, err := Closure(dir, "6.1.0-test", []string{"virtio_blk"}, []string{"i915", "absent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set.MarkLate([]string{"virtio_blk"}, "/system/lib/modules/6.1.0-test")
+	late := map[string]bool{}
+	for _, m := range set.Modules {
+		late[m.Name] = m.Late
+	}
+	want := map[string]bool{"virtio": false, "virtio_ring": false, "virtio_blk": false, "drm": true, "i915": true}
+	if !cmp.Equal(late, want) {
+		t.Errorf("late = %v, want %v", late, want)
+	}
+	if fw := set.Module("i915").Firmware; !cmp.Equal(fw, []string{"i915/tgl_dmc_ver2_12.bin", "i915/tgl_guc_70.bin"}) {
+		t.Errorf("i915 firmware = %v", fw)
+	}
+	dep := string(set.ModulesDep())
+	line := "/system/lib/modules/6.1.0-test/kernel/drivers/gpu/drm/i915/i915.ko: kernel/drivers/virtio/virtio_ring.ko /system/lib/modules/6.1.0-test/kernel/drivers/gpu/drm/drm.ko\n"
+	if !strings.Contains(dep, line) {
+		t.Errorf("modules.dep lacks %q:\n%s", line, dep)
+	}
+	if !strings.Contains(string(set.ModulesAlias()), "alias pci:v00008086d00009A49sv*sd*bc03sc*i* i915\n") {
+		t.Errorf("modules.alias lacks the late module's alias:\n%s", set.ModulesAlias())
 	}
 }
 

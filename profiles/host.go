@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -38,8 +39,14 @@ type Kernel struct {
 	ModulesDir string
 	// Cmdline is appended to the kernel command line thinhost builds.
 	Cmdline string
-	// Modules are loaded by hostd at boot, with their dependencies.
+	// Hardware names the driver set (HardwareSets); "" is
+	// DefaultHardware.
+	Hardware string
+	// Modules are added to the set's: loaded by hostd at boot (device
+	// drivers: for the devices present), with their dependencies.
 	Modules []string
+	// ExcludeModules are taken out of the set.
+	ExcludeModules []string
 	// Range is the kernel block, for messages about it.
 	Range hcl.Range
 }
@@ -58,6 +65,8 @@ var (
 			{Name: "modules_dir"},
 			{Name: "cmdline"},
 			{Name: "modules"},
+			{Name: "hardware"},
+			{Name: "exclude_modules"},
 		},
 	}
 	hostnameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$`)
@@ -163,8 +172,35 @@ func decodeKernel(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.Diagnos
 		}
 	}
 
-	mods, attr, d := evalStringList(content.Attributes, "modules", ctx)
+	hw, attr, d := evalString(content.Attributes, "hardware", ctx)
 	diags = append(diags, d...)
+	if attr != nil && !d.HasErrors() {
+		if _, ok := HardwareSets[hw]; !ok {
+			diags = append(diags, attrDiag(attr, "Unknown driver set",
+				fmt.Sprintf("hardware %q is not a driver set; choose one of %s.%s", hw, strings.Join(HardwareNames(), ", "), didYouMean(hw, HardwareNames()))))
+		}
+		k.Hardware = hw
+	}
+
+	var listAttr *hcl.Attribute
+	k.Modules, listAttr, diags = decodeModuleList(content.Attributes, "modules", ctx, diags)
+	var exclAttr *hcl.Attribute
+	k.ExcludeModules, exclAttr, diags = decodeModuleList(content.Attributes, "exclude_modules", ctx, diags)
+	for _, m := range k.ExcludeModules {
+		if slices.Contains(k.Modules, m) {
+			diags = append(diags, attrDiag(exclAttr, "Module listed and excluded",
+				fmt.Sprintf("module %q is in modules (line %d) and in exclude_modules: keep it in one of them.", m, listAttr.NameRange.Start.Line)))
+		}
+	}
+	return diags
+}
+
+// decodeModuleList reads a list of module names, normalized ("-" to "_")
+// and each once.
+func decodeModuleList(attrs hcl.Attributes, name string, ctx *hcl.EvalContext, diags hcl.Diagnostics) ([]string, *hcl.Attribute, hcl.Diagnostics) {
+	mods, attr, d := evalStringList(attrs, name, ctx)
+	diags = append(diags, d...)
+	var out []string
 	seen := map[string]bool{}
 	for _, m := range mods {
 		if !moduleRE.MatchString(m) {
@@ -177,7 +213,7 @@ func decodeKernel(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.Diagnos
 			continue
 		}
 		seen[norm] = true
-		k.Modules = append(k.Modules, norm)
+		out = append(out, norm)
 	}
-	return diags
+	return out, attr, diags
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -213,5 +214,37 @@ func TestVMsDecode(t *testing.T) {
 	tn := p.VM("tiny")
 	if tn == nil || tn.Kernel != "kernel" || tn.Firmware != "bios" || tn.Network != "none" || tn.MemoryBytes != 256<<20 {
 		t.Errorf("tiny: %+v", tn)
+	}
+}
+
+// TestDrivers: the default set covers laptops and QEMU's virtio machine;
+// a profile's modules come first and are required; exclude_modules
+// takes names out of the set; on-request modules are kept apart.
+func TestDrivers(t *testing.T) {
+	k := Kernel{Modules: []string{"r8169", "my_driver"}, ExcludeModules: []string{"amdgpu"}}
+	d := k.Drivers()
+	if !slices.Equal(d.Listed, []string{"r8169", "my_driver"}) {
+		t.Errorf("listed = %v", d.Listed)
+	}
+	all := append(append(append([]string{}, d.Early...), d.Late...), d.OnRequest...)
+	for _, m := range []string{"nvme", "xhci_pci", "usb_storage", "sd_mod", "virtio_blk", "virtio_net", "i915", "iwlwifi", "snd_hda_intel", "hid_multitouch"} {
+		if !slices.Contains(all, m) {
+			t.Errorf("the default set lacks %s", m)
+		}
+	}
+	if slices.Contains(all, "amdgpu") || slices.Contains(all, "r8169") {
+		t.Errorf("excluded or listed modules are in the set's lists: %v", all)
+	}
+	if !slices.Contains(d.Early, "nvme") || slices.Contains(d.Early, "i915") || !slices.Contains(d.Late, "i915") {
+		t.Errorf("storage must be early and GPUs late: early %v", d.Early)
+	}
+	if !slices.Equal(d.OnRequest, []string{"iwlmvm"}) || len(d.EarlyOnRequest) != 0 {
+		t.Errorf("on request = %v, early %v", d.OnRequest, d.EarlyOnRequest)
+	}
+	if none := (&Kernel{Hardware: "none", Modules: []string{"ext4"}}).Drivers(); len(none.Early)+len(none.Late) != 0 {
+		t.Errorf("hardware none ships a set: %+v", none)
+	}
+	if v := (&Kernel{Hardware: "virtio"}).Drivers(); slices.Contains(v.Early, "xhci_pci") || !slices.Contains(v.Early, "virtio_blk") {
+		t.Errorf("virtio set: %+v", v)
 	}
 }

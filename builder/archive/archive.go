@@ -27,7 +27,7 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ulikunitz/xz"
+	"github.com/xi2/xz"
 	"pault.ag/go/debian/version"
 
 	"github.com/thinhost/thinhost/builder/cache"
@@ -249,7 +249,7 @@ func (ix *Index) loadPackages(ctx context.Context, cfg Config, src Source, rel *
 	var r io.Reader = bytes.NewReader(raw)
 	switch {
 	case strings.HasSuffix(name, ".xz"):
-		if r, err = xz.NewReader(r); err != nil {
+		if r, err = xz.NewReader(r, 0); err != nil {
 			return fmt.Errorf("read %s%s: %w", base, name, err)
 		}
 	case strings.HasSuffix(name, ".gz"):

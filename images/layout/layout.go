@@ -58,3 +58,6 @@ func KernelPath(slot string) string { return "thinhost/" + slot + "/vmlinuz" }
 
 // InitrdPath is the slot's initramfs on the ESP.
 func InitrdPath(slot string) string { return "thinhost/" + slot + "/initrd.zst" }
+
+// MicrocodePath is the slot's early microcode initrd on the ESP.
+func MicrocodePath(slot string) string { return "thinhost/" + slot + "/microcode.cpio" }

@@ -76,7 +76,10 @@ func printBuild(w io.Writer, r *builder.Result) {
 	}
 	fmt.Fprintf(w, "kernel    %s (%s)\n", kernel, profiles.FormatSize(r.KernelSize))
 	fmt.Fprintf(w, "initramfs %s, %d module(s)\n", profiles.FormatSize(r.InitramfsSize), r.Modules)
-	fmt.Fprintf(w, "system    %d file(s), manifest %s\n", r.SystemFiles, r.Manifest)
+	if r.Microcode > 0 {
+		fmt.Fprintf(w, "microcode %s (early initrd)\n", profiles.FormatSize(r.Microcode))
+	}
+	fmt.Fprintf(w, "system    %d file(s): %d module(s), %d firmware file(s); manifest %s\n", r.SystemFiles, r.LateModules, r.Firmware, r.Manifest)
 	if r.Lock != "" {
 		fmt.Fprintf(w, "packages  %d from %s\n", r.Packages, r.Lock)
 	} else {

@@ -167,7 +167,7 @@ func TestBuildAndBoot(t *testing.T) {
 	// Without the USB storage drivers the stick's host comes up without
 	// its data partition: run --check says so and fails.
 	noUSB := filepath.Join(dir, "out", "no-usb.img")
-	if _, stderr, code := runCLI(t, append([]string{"build", profile, "-o", noUSB, "-var", "usb_stick=false"}, guestVars...)...); code != 0 {
+	if _, stderr, code := runCLI(t, append([]string{"build", profile, "-o", noUSB, "-var", "hardware=virtio"}, guestVars...)...); code != 0 {
 		t.Fatalf("build without USB drivers: exit %d\n%s", code, stderr)
 	}
 	stdout, stderr, code = runCLI(t, "run", noUSB, "--usb", "--check", "--timeout", "5m")

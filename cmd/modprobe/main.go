@@ -1,0 +1,16 @@
+// Command modprobe is the thinhost image's modprobe: it loads kernel
+// modules of the image by name or alias, with their dependencies. hostd
+// makes it the kernel's module helper (hostd.ModprobePath).
+//
+//	modprobe [-q] [--] MODULE|ALIAS...
+package main
+
+import (
+	"os"
+
+	"github.com/thinhost/thinhost/hostd"
+)
+
+func main() {
+	os.Exit(hostd.Modprobe("/lib/modules", os.Args[1:], os.Stderr))
+}

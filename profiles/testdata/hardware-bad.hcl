@@ -1,0 +1,12 @@
+# Driver sets: an unknown set name gets the list and a suggestion; a module
+# cannot be both added and excluded; names are checked in both lists.
+host {
+  kernel {
+    hardware        = "laptp"
+    modules         = ["nvme", "r8169"]
+    exclude_modules = ["r8169", "amdgpu.ko"]
+  }
+}
+
+packages {
+}
