@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -134,6 +135,17 @@ func (idx firmwareIndex) find(name string) []string {
 	return nil
 }
 
+// firmwareDirs are firmware a driver family loads by paths it builds at
+// run time, which its modules do not name (firmware=): Sound Open
+// Firmware's DSP images and topologies. A shipped module whose name has
+// the prefix brings every file under the directories.
+var firmwareDirs = []struct {
+	module string
+	dirs   []string
+}{
+	{"snd_sof_", []string{"intel/sof/", "intel/sof-tplg/", "intel/sof-ipc4/", "intel/sof-ipc4-tplg/", "intel/sof-ace-tplg/", "amd/sof/", "amd/sof-tplg/"}},
+}
+
 // FirmwareReport is what firmwareFiles found.
 type FirmwareReport struct {
 	// Files are the firmware files to ship.
@@ -173,6 +185,17 @@ func firmwareFiles(mods *initramfs.ModuleSet, tree *archive.Tree) FirmwareReport
 					dst = name // where the kernel looks
 				}
 				rep.Files = append(rep.Files, HostFile{Src: idx[rel], Dst: FirmwareDir + "/" + dst})
+			}
+		}
+	}
+	for _, fd := range firmwareDirs {
+		if !slices.ContainsFunc(mods.Modules, func(m *initramfs.Module) bool { return strings.HasPrefix(m.Name, fd.module) }) {
+			continue
+		}
+		for rel, p := range idx {
+			if !seen[rel] && slices.ContainsFunc(fd.dirs, func(d string) bool { return strings.HasPrefix(rel, d) }) {
+				seen[rel] = true
+				rep.Files = append(rep.Files, HostFile{Src: p, Dst: FirmwareDir + "/" + rel})
 			}
 		}
 	}

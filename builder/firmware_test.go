@@ -35,6 +35,10 @@ func firmwareTree(t *testing.T) *archive.Tree {
 			"usr/lib/firmware/iwlwifi-gl-c0-fm-c0-86.ucode": "gl-86",
 			"usr/lib/firmware/iwlwifi-gl-c0-fm-c0-99.ucode": "gl-99: newer than the driver",
 		},
+		"firmware-sof-signed": {
+			"lib/firmware/intel/sof/community/sof-tgl.ri":      "sof",
+			"lib/firmware/intel/sof-tplg/sof-hda-generic.tplg": "tplg",
+		},
 		"wireless-regdb": {
 			"lib/firmware/regulatory.db-debian": "regdb",
 		},
@@ -89,6 +93,8 @@ func TestFirmwareFiles(t *testing.T) {
 		{Name: "r8169_again", Firmware: []string{"rtl_nic/rtl8168h-2.fw"}},
 		{Name: "amdgpu", Firmware: []string{"amdgpu/green_sardine_dmcub.bin", "amdgpu/renoir_ta.bin"}},
 		{Name: "ext4"},
+		// Names no firmware, loads its directories'.
+		{Name: "snd_sof_pci_intel_tgl"},
 	}}
 	rep := firmwareFiles(mods, tree)
 	var got []string
@@ -98,6 +104,8 @@ func TestFirmwareFiles(t *testing.T) {
 	want := []string{
 		"/lib/firmware/i915/tgl_dmc_ver2_12.bin -> /lib/firmware/i915/tgl_dmc_ver2_12.bin",
 		"/lib/firmware/i915/tgl_guc_70.bin -> /lib/firmware/i915/tgl_guc_70.bin",
+		"/lib/firmware/intel/sof-tplg/sof-hda-generic.tplg -> /lib/firmware/intel/sof-tplg/sof-hda-generic.tplg",
+		"/lib/firmware/intel/sof/community/sof-tgl.ri -> /lib/firmware/intel/sof/community/sof-tgl.ri",
 		"/usr/lib/firmware/iwlwifi-gl-c0-fm-c0-86.ucode -> /lib/firmware/iwlwifi-gl-c0-fm-c0-86.ucode",
 		"/usr/lib/firmware/iwlwifi-so-a0-gf-a0-86.ucode -> /lib/firmware/iwlwifi-so-a0-gf-a0-86.ucode",
 		"/usr/lib/firmware/iwlwifi-ty-a0-gf-a0.pnvm -> /lib/firmware/iwlwifi-ty-a0-gf-a0.pnvm",

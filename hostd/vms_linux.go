@@ -41,7 +41,7 @@ func (d *Daemon) setupVMs(ctx context.Context) {
 	var notes []string
 	ok, why := kvm.Probe(ctx, func(ctx context.Context, args ...string) *exec.Cmd {
 		return systemCommand(ctx, vm.QEMUBinary, args...)
-	})
+	}, SystemDir+vm.OVMFCode)
 	host.KVM = ok
 	if !ok {
 		note := "KVM is not usable (" + why + "): guests run emulated with TCG, many times slower"

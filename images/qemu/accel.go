@@ -18,5 +18,5 @@ const (
 func ProbeKVM(ctx context.Context, binary string) (bool, string) {
 	return kvm.Probe(ctx, func(ctx context.Context, args ...string) *exec.Cmd {
 		return exec.CommandContext(ctx, binary, args...)
-	})
+	}, "")
 }

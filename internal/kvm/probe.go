@@ -20,8 +20,11 @@ type Command func(ctx context.Context, args ...string) *exec.Cmd
 // virtualization without VMX/SVM exposed) KVM answers but QEMU aborts when
 // it sets the vCPU's MSRs. So the probe starts a paused q35 machine with
 // -cpu host — which already loads the vCPU state — and quits it over QMP on
-// stdio. It takes a few tens of milliseconds.
-func Probe(ctx context.Context, qemu Command) (bool, string) {
+// stdio. It takes a few tens of milliseconds. firmware is the machine's
+// firmware file for -bios (a thinhost host carries OVMF, not SeaBIOS,
+// which QEMU loads by default even for a paused machine); "" keeps
+// QEMU's default.
+func Probe(ctx context.Context, qemu Command, firmware string) (bool, string) {
 	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
 	if err != nil {
 		return false, err.Error()
@@ -29,8 +32,12 @@ func Probe(ctx context.Context, qemu Command) (bool, string) {
 	f.Close()
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	cmd := qemu(ctx, "-accel", "kvm", "-machine", "q35", "-cpu", "host",
-		"-display", "none", "-nodefaults", "-S", "-qmp", "stdio")
+	args := []string{"-accel", "kvm", "-machine", "q35", "-cpu", "host",
+		"-display", "none", "-nodefaults", "-S", "-qmp", "stdio"}
+	if firmware != "" {
+		args = append(args, "-bios", firmware)
+	}
+	cmd := qemu(ctx, args...)
 	cmd.Stdin = strings.NewReader(`{"execute":"qmp_capabilities"}` + "\n" + `{"execute":"quit"}` + "\n")
 	var out bytes.Buffer
 	cmd.Stdout = &out
