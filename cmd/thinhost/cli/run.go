@@ -43,6 +43,9 @@ type runFlags struct {
 	usb        bool
 	machine    string
 	internal   string
+	screenshot string
+	shotDelay  time.Duration
+	sendKeys   []string
 }
 
 func runCmd(e *env) *cobra.Command {
@@ -78,6 +81,9 @@ last console lines.`,
 	fl.BoolVar(&f.usb, "usb", false, "attach IMAGE as a USB stick on xHCI (as real hardware boots a flashed stick) instead of a virtio disk")
 	fl.StringVar(&f.machine, "machine", qemu.MachineVirtio, "virtio (virtio disk, NIC and entropy) or laptop ("+qemu.LaptopDevices+")")
 	fl.StringVar(&f.internal, "internal-disk", "32GiB", "with --machine laptop: the size of its empty internal NVMe disk (0: none)")
+	fl.StringVar(&f.screenshot, "screenshot", "", "with --check and --machine laptop: save what the panel shows as a PNG file, after the ready line, the keys and --screenshot-delay")
+	fl.DurationVar(&f.shotDelay, "screenshot-delay", 0, "with --screenshot: how long to wait after the ready line (and the keys) for guests to draw")
+	fl.StringSliceVar(&f.sendKeys, "send-keys", nil, "with --check and --machine laptop: type these key combinations on the laptop's keyboard after the ready line, such as ret,shift-a,ctrl-alt-delete (QEMU key codes joined by -)")
 	return cmd
 }
 
@@ -152,10 +158,18 @@ func runImage(ctx context.Context, e *env, image string, f runFlags) error {
 		Machine: f.machine, InternalDiskSize: internal,
 		Stderr: e.stderr, Log: e.logger(),
 	}
+	if (f.screenshot != "" || len(f.sendKeys) > 0) && (!f.check || f.machine != qemu.MachineLaptop) {
+		return fmt.Errorf("--screenshot and --send-keys go with --check and --machine laptop (the virtio machine has no display or keyboard)")
+	}
+	for _, k := range f.sendKeys {
+		if _, err := qemu.ParseKeyCombo(k); err != nil {
+			return fmt.Errorf("--send-keys: %w", err)
+		}
+	}
 	if !f.check {
 		return runInteractive(ctx, e, cfg)
 	}
-	return runCheck(ctx, e, cfg, f.timeout, f.offTimeout)
+	return runCheck(ctx, e, cfg, f)
 }
 
 func announce(e *env, m *qemu.Machine) {
@@ -206,7 +220,8 @@ func runInteractive(ctx context.Context, e *env, cfg qemu.Config) error {
 	return nil
 }
 
-func runCheck(ctx context.Context, e *env, cfg qemu.Config, timeout, offTimeout time.Duration) error {
+func runCheck(ctx context.Context, e *env, cfg qemu.Config, f runFlags) error {
+	timeout, offTimeout := f.timeout, f.offTimeout
 	con := newConsoleWatch(consoleTail, hostd.ReadyLine)
 	if e.verbose {
 		con.echo = e.stderr
@@ -248,6 +263,26 @@ func runCheck(ctx context.Context, e *env, cfg qemu.Config, timeout, offTimeout 
 		for _, l := range con.Matching(prefix) {
 			fmt.Fprintln(e.stdout, strings.TrimPrefix(l, "thinhost: "))
 		}
+	}
+
+	if len(f.sendKeys) > 0 {
+		if err := m.SendKeys(f.sendKeys...); err != nil {
+			return fail("%v", err)
+		}
+		fmt.Fprintf(e.stdout, "keys sent: %s\n", strings.Join(f.sendKeys, ","))
+	}
+	if f.screenshot != "" {
+		select {
+		case <-time.After(f.shotDelay):
+		case <-m.Done():
+			return fail("QEMU exited before the screenshot (%v)", m.Wait())
+		case <-ctx.Done():
+			return fail("interrupted before the screenshot")
+		}
+		if err := m.Screenshot(f.screenshot); err != nil {
+			return fail("%v", err)
+		}
+		fmt.Fprintf(e.stdout, "screenshot %s\n", f.screenshot)
 	}
 
 	offStart := time.Now()
