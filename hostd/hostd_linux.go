@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -56,6 +57,8 @@ type Daemon struct {
 	modsNow []string
 	// systemMods is closed when the system image's modules are loaded.
 	systemMods chan struct{}
+	// panel is the screen and keyboard a guest on it takes.
+	panel *panel
 	// services are the mounts of the services' roots.
 	services serviceRoots
 	// recorded are problems met while the host came up (Problems).
@@ -94,7 +97,7 @@ func New(opts Options) *Daemon {
 	sup := supervise.New(opts.Log, func(l supervise.Line) {
 		opts.Log.Info(l.Text, "service", l.Service, "stream", l.Stream)
 	})
-	return &Daemon{opts: opts, start: time.Now(), sup: sup, power: make(chan string, 1)}
+	return &Daemon{opts: opts, start: time.Now(), sup: sup, power: make(chan string, 1), panel: newPanel(opts.Log)}
 }
 
 // Run brings the host up, prints the ready line and waits for a power
@@ -110,6 +113,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	if err := mountBase(log); err != nil {
 		log.Warn("mount base filesystems", "err", err)
+	}
+	cad := make(chan os.Signal, 1)
+	signal.Notify(cad, unix.SIGINT)
+	defer signal.Stop(cad)
+	if err := takeCtrlAltDel(); err != nil {
+		log.Warn("Ctrl+Alt+Del", "err", err)
 	}
 	d.loadModules(ctx)
 	startNetwork(ctx, log, d.opts.Console)
@@ -177,14 +186,24 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	var reason string
 	reboot := false
-	select {
-	case dev := <-button:
-		reason = "power button (" + dev + ")"
-	case <-ctx.Done():
-		reason = "shutdown request"
-	case action := <-d.power:
-		reason = "API " + action
-		reboot = action == "reboot"
+	for reason == "" {
+		select {
+		case dev := <-button:
+			reason = "power button (" + dev + ")"
+		case <-ctx.Done():
+			reason = "shutdown request"
+		case action := <-d.power:
+			reason = "API " + action
+			reboot = action == "reboot"
+		case <-cad:
+			// Ctrl+Alt+Del: the guest on the panel reads it from the
+			// keyboard itself; without one, a clean restart.
+			if d.panel.Owned() {
+				log.Info("Ctrl+Alt+Del is the guest's: the host goes on")
+				continue
+			}
+			reason, reboot = "Ctrl+Alt+Del", true
+		}
 	}
 	// Shells first: nothing may reset the consoles while hostd says what
 	// it is doing.

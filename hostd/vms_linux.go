@@ -56,6 +56,7 @@ func (d *Daemon) setupVMs(ctx context.Context) {
 		StateDir: filepath.Join(DataDir, "vms"), RunDir: "/run/vms",
 		Notes:  notes,
 		Helper: func() map[string]string { return HelperFiles(cfg.FileServer) },
+		Panel:  d.panel,
 	}, cfg.VMs)
 }
 

@@ -62,7 +62,9 @@ func daemon() error {
 		log.Error("cannot start", "err", err)
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	// SIGTERM powers off; SIGINT is Ctrl+Alt+Del, which the daemon
+	// handles itself.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	d := hostd.New(hostd.Options{
 		Config:    cfg,

@@ -76,9 +76,18 @@ type Manager struct {
 	// Helper returns the files a Windows guest finds on its THINHOST
 	// drive (the script that maps the shares); nil or empty: no drive.
 	Helper func() map[string]string
+	// Panel is the host's screen and keyboard, which a guest with display
+	// = "sdl" takes while it runs; nil: none.
+	Panel Panel
 
 	mu     sync.Mutex // serialises actions
 	guests []*guest
+}
+
+// Panel is what a guest on the host's screen takes from the host.
+type Panel interface {
+	Take(vm string)
+	Give(vm string)
 }
 
 type guest struct {
@@ -192,7 +201,14 @@ func (m *Manager) start(ctx context.Context, g *guest) error {
 		DoneOnSuccess:   true,
 		MinBackoff:      2 * time.Second, MaxBackoff: time.Minute, StableAfter: time.Minute,
 	}
+	onPanel := g.spec.Display == "sdl" && m.Panel != nil
+	if onPanel {
+		m.Panel.Take(name)
+	}
 	if err := m.Sup.Start(context.WithoutCancel(ctx), svc); err != nil {
+		if onPanel {
+			m.Panel.Give(name)
+		}
 		m.stopTPM(g)
 		return err
 	}
@@ -213,6 +229,9 @@ func (m *Manager) watch(g *guest, done <-chan struct{}, install bool) {
 			m.mu.Lock()
 			if !m.Sup.Running(vmService(g.spec.Name)) {
 				m.stopTPM(g)
+				if m.Panel != nil {
+					m.Panel.Give(g.spec.Name)
+				}
 				m.Log.Info("vm stopped", "vm", g.spec.Name)
 			}
 			m.mu.Unlock()

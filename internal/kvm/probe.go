@@ -21,9 +21,9 @@ type Command func(ctx context.Context, args ...string) *exec.Cmd
 // it sets the vCPU's MSRs. So the probe starts a paused q35 machine with
 // -cpu host — which already loads the vCPU state — and quits it over QMP on
 // stdio. It takes a few tens of milliseconds. firmware is the machine's
-// firmware file for -bios (a thinhost host carries OVMF, not SeaBIOS,
-// which QEMU loads by default even for a paused machine); "" keeps
-// QEMU's default.
+// firmware code (OVMF) for its flash: a thinhost host carries no
+// SeaBIOS, which QEMU loads by default even for a paused machine; ""
+// keeps QEMU's default.
 func Probe(ctx context.Context, qemu Command, firmware string) (bool, string) {
 	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
 	if err != nil {
@@ -35,7 +35,9 @@ func Probe(ctx context.Context, qemu Command, firmware string) (bool, string) {
 	args := []string{"-accel", "kvm", "-machine", "q35", "-cpu", "host",
 		"-display", "none", "-nodefaults", "-S", "-qmp", "stdio"}
 	if firmware != "" {
-		args = append(args, "-bios", firmware)
+		// As the guests load it: a flash device (OVMF's 4 MiB build is
+		// not a -bios image).
+		args = append(args, "-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+strings.ReplaceAll(firmware, ",", ",,"))
 	}
 	cmd := qemu(ctx, args...)
 	cmd.Stdin = strings.NewReader(`{"execute":"qmp_capabilities"}` + "\n" + `{"execute":"quit"}` + "\n")
