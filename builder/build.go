@@ -20,6 +20,7 @@ import (
 	"github.com/thinhost/thinhost/images"
 	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/initramfs"
+	"github.com/thinhost/thinhost/internal/passwd"
 	"github.com/thinhost/thinhost/profiles"
 )
 
@@ -178,6 +179,12 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	defer os.RemoveAll(tmp)
 	hcfg := &config.Config{Hostname: prof.Host.Hostname, KernelRelease: kern.Release,
 		APIPort: prof.Host.APIPort, APIToken: prof.Host.APIToken, VMs: VMSpecs(prof), FileServer: FileServerSpec(prof), Services: ServiceSpecs(prof)}
+	if pw := prof.Host.ShellPassword; pw != "" {
+		salt := sha256.Sum256([]byte("thinhost shell password\x00" + prof.Host.Hostname))
+		if hcfg.ShellPasswordHash, err = passwd.Hash(pw, salt[:16]); err != nil {
+			return nil, err
+		}
+	}
 	if mods != nil {
 		onRequest := prof.Host.Kernel.Drivers().OnRequest
 		for _, r := range mods.Requested {

@@ -22,6 +22,13 @@ variable "virtio_win_iso" {
   description = "The virtio-win driver ISO (Fedora's virtio-win-pkg-scripts), for the virtio disk and network during setup"
 }
 
+variable "shell_password" {
+  type        = string
+  default     = ""
+  sensitive   = true
+  description = "The password the host's debug shell asks for on the laptop's screen (-var shell_password=...); empty: no shell there, only on a serial console"
+}
+
 artifact "windows" {
   path = var.windows_iso
 }
@@ -35,6 +42,10 @@ host {
   # The panel first for people, the serial port last: /dev/console is the
   # last one, where hostd prints its status.
   console = ["tty0", "ttyS0,115200"]
+  # Enter on the screen offers the host's debug shell only with this
+  # password, and never while Windows has the screen (its keyboard is then
+  # Windows' alone, Ctrl+Alt+Del included).
+  shell_password = var.shell_password
 
   # The kernel is the packages block's: bookworm-backports' 6.12 (current
   # Intel and AMD graphics with the xe driver, current Wi-Fi).

@@ -177,11 +177,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	shellCtx, stopShells := context.WithCancel(ctx)
 	sh := newShells(d.opts.Shell, log)
-	if len(d.opts.Terminals) > 0 {
-		fmt.Fprintln(d.opts.Console, ShellHint)
-		for _, t := range d.opts.Terminals {
-			sh.offer(shellCtx, t)
+	// The serial console's shell asks for no password (who has the cable
+	// has the machine); the panel's only with the profile's, and none
+	// without one.
+	for _, t := range d.opts.Terminals {
+		hash := ""
+		if IsPanelConsole(t.Name()) {
+			if hash = cfg.ShellPasswordHash; hash == "" {
+				continue
+			}
 		}
+		fmt.Fprintln(t, ShellHint)
+		sh.offer(shellCtx, t, hash)
 	}
 
 	var reason string

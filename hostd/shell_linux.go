@@ -7,8 +7,14 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/thinhost/thinhost/internal/passwd"
 )
 
 // ShellHint is printed after the ready line on the consoles.
@@ -36,8 +42,9 @@ func newShells(path string, log *slog.Logger) *shells {
 	return &shells{path: path, log: log, running: map[*exec.Cmd]bool{}}
 }
 
-// offer serves tty until ctx is done.
-func (s *shells) offer(ctx context.Context, tty *os.File) {
+// offer serves tty until ctx is done. With a password hash (the panel's
+// consoles), the shell starts only after the password is typed.
+func (s *shells) offer(ctx context.Context, tty *os.File, hash string) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -48,6 +55,19 @@ func (s *shells) offer(ctx context.Context, tty *os.File) {
 			}
 			if ctx.Err() != nil {
 				return
+			}
+			if hash != "" {
+				ok, err := askPassword(tty, in, hash)
+				if err != nil {
+					return
+				}
+				if !ok {
+					s.log.Warn("debug shell: wrong password", "console", tty.Name())
+					fmt.Fprintln(tty, "wrong password")
+					time.Sleep(3 * time.Second) // a guess every few seconds
+					fmt.Fprintln(tty, ShellHint)
+					continue
+				}
 			}
 			if err := s.run(tty); err != nil {
 				s.log.Warn("debug shell", "console", tty.Name(), "err", err)
@@ -99,4 +119,32 @@ func (s *shells) stop() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
 	s.mu.Unlock()
+}
+
+// IsPanelConsole reports whether the console device is one of the
+// panel's virtual terminals ("/dev/tty0", "/dev/tty1"), as opposed to a
+// serial port.
+func IsPanelConsole(name string) bool {
+	n, ok := strings.CutPrefix(name, "/dev/tty")
+	return ok && n != "" && strings.Trim(n, "0123456789") == ""
+}
+
+// askPassword asks for the shell's password on tty, without echo, and
+// checks it against hash.
+func askPassword(tty *os.File, in *bufio.Reader, hash string) (bool, error) {
+	fmt.Fprint(tty, "password: ")
+	fd := int(tty.Fd())
+	if old, err := unix.IoctlGetTermios(fd, unix.TCGETS); err == nil {
+		quiet := *old
+		quiet.Lflag &^= unix.ECHO
+		if err := unix.IoctlSetTermios(fd, unix.TCSETS, &quiet); err == nil {
+			defer unix.IoctlSetTermios(fd, unix.TCSETS, old)
+		}
+	}
+	line, err := in.ReadString('\n')
+	fmt.Fprintln(tty)
+	if err != nil {
+		return false, err
+	}
+	return passwd.Verify(hash, strings.TrimRight(line, "\r\n")), nil
 }

@@ -23,6 +23,10 @@ type Host struct {
 	// APIToken is the API token; "" lets hostd generate one on first boot
 	// and keep it on the data partition (state/api-token).
 	APIToken string
+	// ShellPassword guards the debug shell on the panel's consoles (tty0
+	// and the like); "" offers no shell there. The serial console's shell
+	// asks for none: who has the cable has the machine.
+	ShellPassword string
 }
 
 // DefaultAPIPort is hostd's management API port.
@@ -56,7 +60,7 @@ var DefaultConsole = []string{"tty0", "ttyS0,115200"}
 
 var (
 	hostSchema = &hcl.BodySchema{
-		Attributes: []hcl.AttributeSchema{{Name: "hostname"}, {Name: "console"}, {Name: "api_port"}, {Name: "api_token"}},
+		Attributes: []hcl.AttributeSchema{{Name: "hostname"}, {Name: "console"}, {Name: "api_port"}, {Name: "api_token"}, {Name: "shell_password"}},
 		Blocks:     []hcl.BlockHeaderSchema{{Type: "kernel"}},
 	}
 	kernelSchema = &hcl.BodySchema{
@@ -125,6 +129,16 @@ func decodeHost(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.Diagnosti
 				"api_token must be at least 16 characters without spaces; leave it out to have hostd generate one on first boot."))
 		}
 		h.APIToken = tok
+	}
+
+	pw, attr, d := evalString(content.Attributes, "shell_password", ctx)
+	diags = append(diags, d...)
+	if attr != nil && !d.HasErrors() {
+		if pw != "" && (len(pw) < 8 || len(pw) > 72 || strings.ContainsAny(pw, "\r\n")) {
+			diags = append(diags, attrDiag(attr, "Weak shell password",
+				"shell_password must be 8 to 72 characters on one line; leave it out (or empty) to offer no shell on the panel."))
+		}
+		h.ShellPassword = pw
 	}
 
 	diags = append(diags, decodeSingleton(content.Blocks, "kernel", b.Body, true, func(kb *hcl.Block) hcl.Diagnostics {

@@ -29,6 +29,9 @@ type Config struct {
 	// generated on first boot and kept on the data partition).
 	APIPort  int    `json:"api_port,omitempty"`
 	APIToken string `json:"api_token,omitempty"`
+	// ShellPasswordHash is the bcrypt hash of the password the debug
+	// shell asks for on the panel's consoles; "": no shell there.
+	ShellPasswordHash string `json:"shell_password_hash,omitempty"`
 	// ShutdownTimeout bounds a clean shutdown, in seconds.
 	ShutdownTimeout int `json:"shutdown_timeout,omitempty"`
 	// VMs are the guests hostd runs, in profile order.

@@ -1,6 +1,8 @@
 # Driver sets: an unknown set name gets the list and a suggestion; a module
-# cannot be both added and excluded; names are checked in both lists.
+# cannot be both added and excluded; names are checked in both lists. The
+# panel's shell password must not be trivially short.
 host {
+  shell_password = "short"
   kernel {
     hardware        = "laptp"
     modules         = ["nvme", "r8169"]
