@@ -34,8 +34,27 @@ var QEMUFiles = []HostFile{
 	{Src: vm.OVMFSecureCode, Package: "ovmf"}, {Src: vm.OVMFMSVars, Package: "ovmf"},
 }
 
-// SDLFiles draw a guest on the laptop's panel (display = "sdl").
-var SDLFiles = []HostFile{{Src: vm.QEMUModuleDir + "/ui-sdl.so", Package: "qemu-system-gui"}}
+// SDLFiles draw a guest on the laptop's panel (display = "sdl"): QEMU's
+// SDL interface, and what SDL's kmsdrm backend loads at run time (dlopen,
+// so no ELF header names it): EGL through glvnd with Mesa's vendor file,
+// GLES, Mesa's DRI drivers (Intel iris and crocus, AMD radeonsi, virgl,
+// and the software ones for a display without 3D, such as QEMU's VGA),
+// and libudev to find the keyboards and mice. hostd's environment points
+// glvnd and Mesa at /system (vm.GraphicsEnv).
+var SDLFiles = []HostFile{
+	{Src: vm.QEMUModuleDir + "/ui-sdl.so", Package: "qemu-system-gui"},
+	{Src: "/usr/lib/x86_64-linux-gnu/libEGL.so.1", Package: "libegl1"},
+	{Src: "/usr/lib/x86_64-linux-gnu/libEGL_mesa.so.0", Package: "libegl-mesa0"},
+	{Src: vm.EGLVendorDir + "/50_mesa.json", Package: "libegl-mesa0"},
+	{Src: "/usr/lib/x86_64-linux-gnu/libGLESv2.so.2", Package: "libgles2"},
+	{Src: "/usr/lib/x86_64-linux-gnu/libudev.so.1", Package: "libudev1"},
+	{Src: vm.DRIDir + "/iris_dri.so", Package: "libgl1-mesa-dri"},
+	{Src: vm.DRIDir + "/crocus_dri.so", Package: "libgl1-mesa-dri"},
+	{Src: vm.DRIDir + "/radeonsi_dri.so", Package: "libgl1-mesa-dri"},
+	{Src: vm.DRIDir + "/virtio_gpu_dri.so", Package: "libgl1-mesa-dri"},
+	{Src: vm.DRIDir + "/kms_swrast_dri.so", Package: "libgl1-mesa-dri"},
+	{Src: vm.DRIDir + "/swrast_dri.so", Package: "libgl1-mesa-dri"},
+}
 
 // VMDir is where a guest's direct-boot files live in the system image.
 func VMDir(name string) string { return "/vms/" + name }

@@ -37,6 +37,12 @@ variable "hardware" {
   description = "The driver set: generic boots on QEMU's virtio machine and on the emulated laptop (run --machine laptop); the tests use virtio to check that run --usb --check fails without USB drivers"
 }
 
+variable "guest_display" {
+  type        = string
+  default     = "none"
+  description = "The test guest's display: none, or sdl to draw it on the panel (run --machine laptop shows it)"
+}
+
 variable "guest_autostart" {
   type        = bool
   default     = true
@@ -98,6 +104,7 @@ vm "guest" {
   initrd   = "guest-initrd"
   cmdline  = "console=ttyS0 quiet panic=-1"
   network  = "none"
+  display  = var.guest_display
   autostart = var.guest_autostart
   # The guest powers off at once on the ACPI button once its init runs;
   # while its kernel still boots (over a minute under TCG inside TCG) the

@@ -54,8 +54,12 @@ func systemEnv() []string {
 	return append(os.Environ(), "MKE2FS_CONFIG="+SystemDir+"/etc/mke2fs.conf",
 		"GCONV_PATH="+SystemDir+"/usr/lib/x86_64-linux-gnu/gconv",
 		"QEMU_MODULE_DIR="+SystemDir+vm.QEMUModuleDir,
-		// display = "sdl" draws on the panel through KMS, without X.
-		"SDL_VIDEODRIVER=kmsdrm")
+		// display = "sdl" draws on the panel through KMS, without X: SDL
+		// loads EGL (glvnd), which loads Mesa, from the system image.
+		"SDL_VIDEODRIVER=kmsdrm",
+		"__EGL_VENDOR_LIBRARY_DIRS="+SystemDir+vm.EGLVendorDir,
+		"LIBGL_DRIVERS_PATH="+SystemDir+vm.DRIDir,
+		"GBM_DRIVERS_PATH="+SystemDir+vm.DRIDir)
 }
 
 // systemCommand runs program (an absolute path inside the system image,

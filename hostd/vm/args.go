@@ -105,6 +105,10 @@ const (
 	// QEMUModuleDir holds QEMU's loadable modules (its TCG accelerator
 	// among them); hostd points QEMU_MODULE_DIR at it under Root.
 	QEMUModuleDir = "/usr/lib/x86_64-linux-gnu/qemu"
+	// EGLVendorDir holds glvnd's EGL vendor files; DRIDir Mesa's drivers
+	// (display = "sdl" draws through them).
+	EGLVendorDir = "/usr/share/glvnd/egl_vendor.d"
+	DRIDir       = "/usr/lib/x86_64-linux-gnu/dri"
 )
 
 // VarsTemplate is the UEFI variable store a new guest starts from.
@@ -299,7 +303,7 @@ func Args(spec *config.VM, host Host, p Paths, st State) []string {
 	case "sdl":
 		// SDL draws on the panel through KMS/DRM, without X (hostd sets
 		// SDL_VIDEODRIVER=kmsdrm).
-		add("-vga", "std", "-display", "sdl,gl=off,show-cursor=off")
+		add("-vga", "std", "-display", "sdl,gl=off,show-cursor=off", "-full-screen")
 	default:
 		if windows {
 			add("-vga", "std")

@@ -16,6 +16,7 @@ package squashfs
 import (
 	"bytes"
 	"compress/zlib"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -345,6 +346,10 @@ func (wr *writer) writeData(root *node) error {
 		}
 	}
 	walk(root)
+	files, dups, err := dedupe(files)
+	if err != nil {
+		return err
+	}
 
 	workers := runtime.GOMAXPROCS(0)
 	queue := make(chan *block, 4*workers) // in order, for the writer
@@ -402,7 +407,66 @@ func (wr *writer) writeData(root *node) error {
 			n.start = uint64(wr.pos) // empty: no block, any start
 		}
 	}
+	for n, orig := range dups {
+		n.start, n.size, n.blocks = orig.start, orig.size, orig.blocks
+	}
 	return nil
+}
+
+// dedupe finds files with the same bytes (Mesa's drivers are one file
+// under many names): only the first of each is read and written, the
+// others' inodes point at its blocks, as mksquashfs does. Files are
+// compared by size, then by SHA-256 when sizes match.
+func dedupe(files []*node) (unique []*node, dups map[*node]*node, err error) {
+	bySize := map[int64][]*node{}
+	for _, n := range files {
+		st, err := os.Stat(n.entry.Src)
+		if err != nil {
+			return nil, nil, fmt.Errorf("squashfs: open %s for %s: %w", n.entry.Src, n.entry.Path, err)
+		}
+		if st.Size() > 0 {
+			bySize[st.Size()] = append(bySize[st.Size()], n)
+		}
+	}
+	dups = map[*node]*node{}
+	for _, group := range bySize {
+		if len(group) < 2 {
+			continue
+		}
+		first := map[[sha256.Size]byte]*node{}
+		for _, n := range group {
+			sum, err := fileSum(n.entry.Src)
+			if err != nil {
+				return nil, nil, fmt.Errorf("squashfs: read %s: %w", n.entry.Src, err)
+			}
+			if orig, ok := first[sum]; ok {
+				dups[n] = orig
+			} else {
+				first[sum] = n
+			}
+		}
+	}
+	for _, n := range files {
+		if dups[n] == nil {
+			unique = append(unique, n)
+		}
+	}
+	return unique, dups, nil
+}
+
+func fileSum(path string) ([sha256.Size]byte, error) {
+	var sum [sha256.Size]byte
+	f, err := os.Open(path)
+	if err != nil {
+		return sum, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return sum, err
+	}
+	copy(sum[:], h.Sum(nil))
+	return sum, nil
 }
 
 // readFiles reads every file's blocks in order onto queue and work.

@@ -46,6 +46,11 @@ func tree(t *testing.T) (entries []Entry, want map[string][]byte) {
 	noise := make([]byte, 300<<10)
 	rng.Read(noise)
 	file("/usr/bin/noise", noise, 0o755)
+	// The same bytes again (stored once), and other bytes of that size.
+	file("/usr/lib/dri/iris_dri.so", noise, 0o644)
+	other := make([]byte, len(noise))
+	rng.Read(other)
+	file("/usr/lib/dri/other_dri.so", other, 0o644)
 	text := bytes.Repeat([]byte("squashfs block of text "), 30000)
 	file("/usr/share/text", text, 0o644)
 	file("/etc/empty", nil, 0o600)
@@ -98,6 +103,34 @@ func TestUnsquashfs(t *testing.T) {
 		if !strings.Contains(strings.Join(strings.Fields(string(out)), " "), w) {
 			t.Errorf("unsquashfs -lls lacks %q:\n%s", w, out[:min(len(out), 2000)])
 		}
+	}
+}
+
+// TestDuplicates: a file with the bytes of another takes no room of its
+// own.
+func TestDuplicates(t *testing.T) {
+	entries, _ := tree(t)
+	size := func(entries []Entry) int64 {
+		f, err := os.Create(filepath.Join(t.TempDir(), "fs"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		n, err := Write(f, 0, 0, entries, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	var src string
+	for _, e := range entries {
+		if e.Path == "/usr/bin/noise" {
+			src = e.Src
+		}
+	}
+	with := append(append([]Entry(nil), entries...), Entry{Path: "/usr/lib/dri/radeonsi_dri.so", Src: src, Mode: 0o644})
+	if a, b := size(entries), size(with); b-a > 512 {
+		t.Errorf("a third copy of a 300 KiB file grew the filesystem by %d bytes", b-a)
 	}
 }
 
