@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/foundation.sh: the foundation's figures, measured in one run on this
 # machine so they can be compared with each other:
-#   - boot to hostd ready: the image under UEFI (OVMF), beside a minimal
+#   - boot to hostd ready: the image under UEFI (OVMF), on the virtio
+#     machine and on the emulated laptop (run --machine laptop), beside a minimal
 #     u-root initramfs (init + echo) booted directly with the same kernel;
 #   - build time of examples/qemu-test.hcl from its lock file, cold (empty
 #     thinhost cache, so every .deb comes from Debian's archive, and an
@@ -58,10 +59,15 @@ printf 'artifact "kernel" {\n  path = "%s"\n}\n' "$THINHOST_CACHE/sha256/$kernel
 	-o "$work/machine.img" >"$work/build-machine.txt" 2>&1
 
 # The image, booted as a user would boot it.
+# The same image on the emulated laptop (a USB stick on xHCI, NVMe, e1000e,
+# HDA, VGA: drivers by hardware), in the same run, alternating.
 image_ready=()
+laptop_ready=()
 for _ in $(seq "$runs"); do
 	out=$("$work/thinhost" run "$work/test.img" --check --accel "$accel" --snapshot 2>/dev/null)
 	image_ready+=("$(sed -n 's/^ready in \([0-9.]*\)s.*/\1/p' <<<"$out")")
+	out=$("$work/thinhost" run "$work/test.img" --check --machine laptop --accel "$accel" --snapshot 2>/dev/null)
+	laptop_ready+=("$(sed -n 's/^ready in \([0-9.]*\)s.*/\1/p' <<<"$out")")
 done
 
 # A minimal u-root initramfs (init, echo as the uinit, gosh), booted directly
@@ -128,6 +134,7 @@ median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print a[int(
 echo "thinhost foundation bench — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, accel $accel, $runs runs each"
 echo
 printf '%-44s %s\n' "boot to ready, image (UEFI + systemd-boot + hostd)" "median $(median "${image_ready[@]}") s  (runs: ${image_ready[*]})"
+printf '%-44s %s\n' "boot to ready, image, emulated laptop (USB)" "median $(median "${laptop_ready[@]}") s  (runs: ${laptop_ready[*]})"
 printf '%-44s %s\n' "boot to ready, minimal u-root, direct kernel" "median $(median "${direct_ready[@]}") s  (runs: ${direct_ready[*]})"
 printf '%-44s %s\n' "host memory at idle (goal <= 128 MiB)" "${idle:-not measured}"
 printf '%-44s %s\n' "build, cold (empty caches)" "$cold s ($debs .debs, $(mib "$downloaded") downloaded from the archive)"
