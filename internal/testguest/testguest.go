@@ -19,9 +19,17 @@ import (
 	"github.com/thinhost/thinhost/profiles"
 )
 
-// Modules are what the guest loads: its virtio disk and the ACPI power
-// button with the input events it reads.
-var Modules = []string{"virtio_pci", "virtio_blk", "button", "evdev"}
+// Modules are what the guest loads: its virtio disk, the ACPI power
+// button with the input events it reads (keys too), and the DRM driver of
+// QEMU's standard VGA, whose framebuffer it paints (display = "sdl").
+var Modules = []string{"virtio_pci", "virtio_blk", "button", "evdev", "bochs"}
+
+// The pattern the guest paints on its screen: the upper half Top, the
+// lower half Bottom (RGB).
+var (
+	PatternTop    = [3]byte{0x20, 0xC0, 0x60}
+	PatternBottom = [3]byte{0xC0, 0x20, 0xA0}
+)
 
 // Marker starts every line the guest prints.
 const Marker = "thinhost-guest: "

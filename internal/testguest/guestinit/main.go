@@ -2,7 +2,9 @@
 // guest that hostd runs in the end-to-end tests. It loads the virtio and
 // power-button modules shipped beside it, reports what the first sector of
 // its disk holds, writes the next boot number there, and powers off when
-// the ACPI power button is pressed.
+// the ACPI power button is pressed. With a screen, it paints a known
+// pattern (testguest.PatternTop over PatternBottom) and reports every key
+// pressed on its keyboard ("key 28").
 package main
 
 import (
@@ -14,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -48,6 +51,7 @@ func main() {
 	go watchPowerButton()
 	time.Sleep(100 * time.Millisecond)
 	say("up")
+	go paint()
 	if err := bootCount(); err != nil {
 		say("disk: %v", err)
 	}
@@ -147,5 +151,81 @@ func readEvents(path string) {
 			unix.Sync()
 			_ = unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
 		}
+		if typ == 1 && value == 1 && code != 116 {
+			say("key %d", code)
+		}
 	}
+}
+
+// Pattern colours (testguest.PatternTop and PatternBottom).
+var top, bottom = [3]byte{0x20, 0xC0, 0x60}, [3]byte{0xC0, 0x20, 0xA0}
+
+// paint fills the framebuffer, when there is one, with the pattern: the
+// upper half top, the lower half bottom; again every two seconds, over
+// whatever the kernel's console drew.
+func paint() {
+	var f *os.File
+	var err error
+	for i := 0; i < 100; i++ {
+		if f, err = os.OpenFile("/dev/fb0", os.O_RDWR, 0); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		return // no screen
+	}
+	defer f.Close()
+	// The console's cursor and text off the framebuffer.
+	_ = os.WriteFile("/sys/class/vtconsole/vtcon1/bind", []byte("0"), 0)
+	// struct fb_var_screeninfo: xres, yres, xres_virtual, yres_virtual,
+	// xoffset, yoffset, bits_per_pixel (u32 each) ...; struct
+	// fb_fix_screeninfo: id[16], smem_start (u64), smem_len, type,
+	// type_aux, visual (u32), xpanstep, ypanstep, ywrapstep (u16),
+	// line_length (u32) ...
+	var vinfo [160]byte
+	var finfo [80]byte
+	if err := ioctl(f, 0x4600, vinfo[:]); err != nil { // FBIOGET_VSCREENINFO
+		say("screen: %v", err)
+		return
+	}
+	if err := ioctl(f, 0x4602, finfo[:]); err != nil { // FBIOGET_FSCREENINFO
+		say("screen: %v", err)
+		return
+	}
+	w, h := binary.LittleEndian.Uint32(vinfo[0:]), binary.LittleEndian.Uint32(vinfo[4:])
+	bpp := binary.LittleEndian.Uint32(vinfo[24:])
+	stride := binary.LittleEndian.Uint32(finfo[48:])
+	if bpp != 32 || w == 0 || h == 0 || stride < 4*w {
+		say("screen: %dx%d at %d bits per pixel: not painted", w, h, bpp)
+		return
+	}
+	frame := make([]byte, int(stride)*int(h))
+	for y := uint32(0); y < h; y++ {
+		c := top
+		if y >= h/2 {
+			c = bottom
+		}
+		row := frame[y*stride:]
+		for x := uint32(0); x < w; x++ {
+			// XRGB8888, little-endian: blue, green, red, unused.
+			row[4*x], row[4*x+1], row[4*x+2] = c[2], c[1], c[0]
+		}
+	}
+	say("screen: painting %dx%d", w, h)
+	for {
+		if _, err := f.WriteAt(frame, 0); err != nil {
+			say("screen: %v", err)
+			return
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
+func ioctl(f *os.File, req uintptr, buf []byte) error {
+	_, _, errno := unix.Syscall(unix.SYS_IOCTL, f.Fd(), req, uintptr(unsafe.Pointer(&buf[0])))
+	if errno != 0 {
+		return errno
+	}
+	return nil
 }
