@@ -43,6 +43,8 @@ var QEMUFiles = []HostFile{
 // glvnd and Mesa at /system (vm.GraphicsEnv).
 var SDLFiles = []HostFile{
 	{Src: vm.QEMUModuleDir + "/ui-sdl.so", Package: "qemu-system-gui"},
+	// ui-sdl needs it (QEMU's module dependencies), even with gl=off.
+	{Src: vm.QEMUModuleDir + "/ui-opengl.so", Package: "qemu-system-common"},
 	{Src: "/usr/lib/x86_64-linux-gnu/libEGL.so.1", Package: "libegl1"},
 	{Src: "/usr/lib/x86_64-linux-gnu/libEGL_mesa.so.0", Package: "libegl-mesa0"},
 	{Src: vm.EGLVendorDir + "/50_mesa.json", Package: "libegl-mesa0"},

@@ -19,10 +19,14 @@ const SystemDir = layout.SystemDir
 
 // The system image's programs run through its own dynamic loader with its
 // own libraries: the initramfs's /lib holds kernel modules, not a libc.
+// The directories of its libraries' absolute RUNPATHs (swtpm, Samba,
+// PulseAudio for QEMU's SDL interface) are on the path too: the loader
+// would look for them outside /system.
 const (
 	systemLoader  = SystemDir + "/lib64/ld-linux-x86-64.so.2"
 	systemLibPath = SystemDir + "/lib/x86_64-linux-gnu:" + SystemDir + "/usr/lib/x86_64-linux-gnu:" +
-		SystemDir + "/usr/lib/x86_64-linux-gnu/swtpm:" + SystemDir + "/usr/lib/x86_64-linux-gnu/samba"
+		SystemDir + "/usr/lib/x86_64-linux-gnu/swtpm:" + SystemDir + "/usr/lib/x86_64-linux-gnu/samba:" +
+		SystemDir + "/usr/lib/x86_64-linux-gnu/pulseaudio"
 )
 
 // mountSystem mounts system slot A (squashfs) read-only on SystemDir.
