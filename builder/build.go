@@ -605,11 +605,7 @@ func moduleSet(prof *profiles.Profile, kern *Kernel, log *slog.Logger) (*initram
 			late++
 		}
 	}
-	hw := k.Hardware
-	if hw == "" {
-		hw = profiles.DefaultHardware
-	}
-	log.Info("module closure", "hardware", hw, "listed", len(drivers.Listed), "shipped", len(mods.Modules),
+	log.Info("module closure", "hardware", k.HardwareSet(), "listed", len(drivers.Listed), "shipped", len(mods.Modules),
 		"in_system_image", late, "builtin", len(mods.Builtin))
 	return mods, nil
 }

@@ -87,7 +87,8 @@ vm "windows" {
   tpm           = true
   install_media = "windows"
   drivers       = "virtio-win"
-  # Full screen on the laptop's panel through KMS/DRM, no X server.
+  # Full screen on the laptop's panel through KMS/DRM, no X server (not
+  # working yet: the emulated laptop shows a black screen, issue 17).
   display = "sdl"
   # A USB fingerprint reader handed to Windows (lsusb shows vendor:product).
   usb              = ["06cb:00bd"]

@@ -33,8 +33,10 @@ type modLoader struct {
 	loading  sync.Mutex
 	done     map[string]bool // tried, whatever the outcome
 	systemUp bool
-	// insmod loads a module file; tests replace it.
-	insmod func(path string) error
+	// insmod loads a module file; sysDevices is where devices are
+	// listed (/sys/devices). Tests replace both.
+	insmod     func(path string) error
+	sysDevices string
 }
 
 // newModLoader reads dir's modules.dep and, when there is one,
@@ -49,7 +51,7 @@ func newModLoader(log *slog.Logger, dir string) (*modLoader, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &modLoader{log: log, dir: dir, graph: g, optional: map[string]bool{}, done: map[string]bool{}, insmod: insmod}
+	l := &modLoader{log: log, dir: dir, graph: g, optional: map[string]bool{}, done: map[string]bool{}, insmod: insmod, sysDevices: "/sys/devices"}
 	if af, err := os.Open(filepath.Join(dir, "modules.alias")); err == nil {
 		l.aliases, err = ParseModulesAlias(af)
 		af.Close()
@@ -179,7 +181,7 @@ func sysModaliases(root string) []string {
 func (l *modLoader) coldplug(ctx context.Context) int {
 	total := 0
 	for round := 0; round < 4; round++ {
-		n := l.forDevices(ctx, "coldplug", sysModaliases("/sys/devices"))
+		n := l.forDevices(ctx, "coldplug", sysModaliases(l.sysDevices))
 		total += n
 		if n == 0 {
 			break
@@ -216,7 +218,7 @@ func (l *modLoader) hotplug(ctx context.Context, fd int) {
 			if errors.Is(err, unix.ENOBUFS) {
 				// Events were lost: look at every device again.
 				l.log.Warn("uevents lost; scanning devices again")
-				l.forDevices(ctx, "rescan", sysModaliases("/sys/devices"))
+				l.forDevices(ctx, "rescan", sysModaliases(l.sysDevices))
 				continue
 			}
 			if errors.Is(err, unix.EINTR) {

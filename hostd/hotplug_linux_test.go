@@ -47,6 +47,7 @@ func TestLateModules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	l.sysDevices = t.TempDir() // no devices: only what the test names loads
 	var loaded []string
 	l.insmod = func(p string) error {
 		loaded = append(loaded, p)

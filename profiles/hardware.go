@@ -130,6 +130,15 @@ type Drivers struct {
 	EarlyOnRequest []string
 }
 
+// HardwareSet is the driver set the kernel block names, or
+// DefaultHardware.
+func (k *Kernel) HardwareSet() string {
+	if k.Hardware == "" {
+		return DefaultHardware
+	}
+	return k.Hardware
+}
+
 // Drivers resolves the kernel block's hardware, modules and
 // exclude_modules.
 func (k *Kernel) Drivers() Drivers {
@@ -142,11 +151,7 @@ func (k *Kernel) Drivers() Drivers {
 			d.Listed = append(d.Listed, m)
 		}
 	}
-	hw := k.Hardware
-	if hw == "" {
-		hw = DefaultHardware
-	}
-	for _, g := range HardwareSets[hw] {
+	for _, g := range HardwareSets[k.HardwareSet()] {
 		for _, m := range g.Modules {
 			if excluded(m) || seen[m] {
 				continue

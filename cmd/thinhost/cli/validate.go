@@ -4,8 +4,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"github.com/thinhost/thinhost/profiles"
 )
 
 func validateCmd(e *env) *cobra.Command {
@@ -19,12 +17,8 @@ func validateCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			hw := prof.Host.Kernel.Hardware
-			if hw == "" {
-				hw = profiles.DefaultHardware
-			}
 			fmt.Fprintf(e.stdout, "%s: valid (host %q, %d artifact(s), drivers %s + %d module(s), %d vm(s))\n",
-				args[0], prof.Host.Hostname, len(prof.Artifacts), hw, len(prof.Host.Kernel.Modules), len(prof.VMs))
+				args[0], prof.Host.Hostname, len(prof.Artifacts), prof.Host.Kernel.HardwareSet(), len(prof.Host.Kernel.Modules), len(prof.VMs))
 			return nil
 		},
 	}
