@@ -43,6 +43,9 @@ func (d *Daemon) setupVMs(ctx context.Context) {
 		return systemCommand(ctx, vm.QEMUBinary, args...)
 	}, SystemDir+vm.OVMFCode)
 	host.KVM = ok
+	if ok {
+		log.Info("guests run with KVM")
+	}
 	if !ok {
 		note := "KVM is not usable (" + why + "): guests run emulated with TCG, many times slower"
 		notes = append(notes, note)

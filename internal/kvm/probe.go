@@ -40,11 +40,18 @@ func Probe(ctx context.Context, qemu Command, firmware string) (bool, string) {
 		args = append(args, "-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+strings.ReplaceAll(firmware, ",", ",,"))
 	}
 	cmd := qemu(ctx, args...)
+	// A QEMU stuck in the kernel (a broken nested KVM) outlives the
+	// timeout's kill; Run must not wait for it forever: the host goes on
+	// with TCG.
+	cmd.WaitDelay = 5 * time.Second
 	cmd.Stdin = strings.NewReader(`{"execute":"qmp_capabilities"}` + "\n" + `{"execute":"quit"}` + "\n")
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return false, "QEMU did not start a paused KVM guest within 15s"
+		}
 		return false, fmt.Sprintf("QEMU cannot start a KVM guest: %s", lastLine(out.String(), err))
 	}
 	if bytes.Contains(out.Bytes(), []byte("error:")) {
