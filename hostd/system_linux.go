@@ -61,6 +61,15 @@ func systemEnv() []string {
 		// display = "sdl" draws on the panel through KMS, without X: SDL
 		// loads EGL (glvnd), which loads Mesa, from the system image.
 		"SDL_VIDEODRIVER=kmsdrm",
+		// SDL's default renderer is desktop OpenGL, which needs a libGL the
+		// image does not carry: SDL creates it anyway, with no functions
+		// behind it, and the panel stays black. GLES 2 is in every Mesa
+		// driver the image ships.
+		"SDL_RENDER_DRIVER=opengles2",
+		// Where Mesa has no driver for the GPU it renders with llvmpipe,
+		// whose 256-bit (AVX) code crashed under QEMU's TCG (the emulated
+		// laptop); 128-bit vectors are plenty for one textured quad a frame.
+		"LP_NATIVE_VECTOR_WIDTH=128",
 		"__EGL_VENDOR_LIBRARY_DIRS="+SystemDir+vm.EGLVendorDir,
 		"LIBGL_DRIVERS_PATH="+SystemDir+vm.DRIDir,
 		"GBM_DRIVERS_PATH="+SystemDir+vm.DRIDir)

@@ -302,8 +302,10 @@ func Args(spec *config.VM, host Host, p Paths, st State) []string {
 		add("-vga", "std", "-display", "none", "-vnc", fmt.Sprintf("%s:%d", host, n-5900))
 	case "sdl":
 		// SDL draws on the panel through KMS/DRM, without X (hostd sets
-		// SDL_VIDEODRIVER=kmsdrm).
-		add("-vga", "std", "-display", "sdl,gl=off,show-cursor=off", "-full-screen")
+		// SDL_VIDEODRIVER=kmsdrm). window-close=off: SDL's quit event
+		// (a signal, a close request) must not power the guest off; its
+		// life is hostd's.
+		add("-vga", "std", "-display", "sdl,gl=off,show-cursor=off,window-close=off", "-full-screen")
 	default:
 		if windows {
 			add("-vga", "std")
