@@ -29,6 +29,16 @@ variable "shell_password" {
   description = "The password the host's debug shell asks for on the laptop's screen (-var shell_password=...); empty: no shell there, only on a serial console"
 }
 
+variable "test_guest" {
+  type        = string
+  default     = null
+  description = "For thinhost's own tests only: an initramfs booted on the host's kernel in place of Windows (thinhost's test guest on the emulated laptop); unset on a real laptop"
+}
+
+artifact "test-guest" {
+  path = var.test_guest
+}
+
 artifact "windows" {
   path = var.windows_iso
 }
@@ -79,16 +89,23 @@ share "files" {
 # in the image as raw partitions and attached until Windows boots from its
 # disk. After setup: thinhost ctl vm windows snapshot, and from then on
 # thinhost ctl vm windows reset brings that fresh install back in seconds.
+#
+# thinhost's own tests boot their test guest here in place of Windows
+# (-var test_guest=...): the lines that read var.test_guest. On a laptop
+# test_guest is unset and they are Windows 11's.
 vm "windows" {
-  os            = "windows11"
+  os            = var.test_guest == null ? "windows11" : "linux"
   memory        = "75%"
   cpus          = "all-but-1"
-  firmware      = "uefi-secureboot"
-  tpm           = true
-  install_media = "windows"
-  drivers       = "virtio-win"
-  # Full screen on the laptop's panel through KMS/DRM, no X server (not
-  # working yet: the emulated laptop shows a black screen, issue 17).
+  firmware      = var.test_guest == null ? "uefi-secureboot" : "bios"
+  tpm           = var.test_guest == null
+  install_media = var.test_guest == null ? "windows" : null
+  drivers       = var.test_guest == null ? "virtio-win" : null
+  kernel        = var.test_guest == null ? null : "host"
+  initrd        = var.test_guest == null ? null : "test-guest"
+  cmdline       = var.test_guest == null ? null : "console=ttyS0 quiet panic=-1"
+  # Full screen on the laptop's panel through KMS/DRM, no X server; the
+  # keyboard is Windows' while it draws (Ctrl+Alt+Del included).
   display = "sdl"
   # A USB fingerprint reader handed to Windows (lsusb shows vendor:product).
   usb              = ["06cb:00bd"]

@@ -68,7 +68,6 @@ func decodeArtifacts(blocks []*hcl.Block, ctx *hcl.EvalContext, dir string) ([]*
 		diags = append(diags, d...)
 		a := &Artifact{Name: name, DeclRange: b.DefRange}
 		seen[name] = a
-		out = append(out, a)
 
 		u, uAttr, d := evalString(content.Attributes, "url", ctx)
 		diags = append(diags, d...)
@@ -76,6 +75,14 @@ func decodeArtifacts(blocks []*hcl.Block, ctx *hcl.EvalContext, dir string) ([]*
 		diags = append(diags, d...)
 		p, pAttr, d := evalString(content.Attributes, "path", ctx)
 		diags = append(diags, d...)
+		_, hasURL := content.Attributes["url"]
+		_, hasPath := content.Attributes["path"]
+		if (hasURL || hasPath) && uAttr == nil && pAttr == nil && !d.HasErrors() {
+			// Its source is null (path = var.x with x null): an artifact
+			// the variables leave out. A vm naming it is an error there.
+			continue
+		}
+		out = append(out, a)
 
 		defRng := b.DefRange
 		switch {

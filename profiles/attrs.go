@@ -17,7 +17,8 @@ func attrDiag(attr *hcl.Attribute, summary, detail string) *hcl.Diagnostic {
 }
 
 // evalAs evaluates attr and converts it to ty, reporting a type error at the
-// expression. ok is false when the attribute is absent or invalid.
+// expression. The attribute is nil when absent or null: as in Terraform, an
+// attribute set to null (var.x == "" ? null : "y") is one left unset.
 func evalAs(attrs hcl.Attributes, name string, ty cty.Type, ctx *hcl.EvalContext) (cty.Value, *hcl.Attribute, hcl.Diagnostics) {
 	attr, present := attrs[name]
 	if !present {
@@ -26,6 +27,9 @@ func evalAs(attrs hcl.Attributes, name string, ty cty.Type, ctx *hcl.EvalContext
 	val, diags := attr.Expr.Value(ctx)
 	if diags.HasErrors() {
 		return cty.NullVal(ty), attr, diags
+	}
+	if val.IsNull() {
+		return cty.NullVal(ty), nil, nil
 	}
 	conv, err := convert.Convert(val, ty)
 	if err != nil {

@@ -248,3 +248,32 @@ func TestDrivers(t *testing.T) {
 		t.Errorf("virtio set: %+v", v)
 	}
 }
+
+// TestLaptopTestGuest: examples/laptop.hcl is Windows 11 on a laptop, and
+// with -var test_guest=... the test guest on the host's kernel instead; an
+// attribute or artifact source set to null is one left unset.
+func TestLaptopTestGuest(t *testing.T) {
+	iso := filepath.Join(t.TempDir(), "stand-in.iso")
+	vars := []string{"windows_iso=" + iso, "virtio_win_iso=" + iso}
+	p, diags := Parse("../examples/laptop.hcl", Options{Vars: vars})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	w := p.VM("windows")
+	if w.OS != "windows11" || w.Firmware != "uefi-secureboot" || !w.TPM || w.InstallMedia != "windows" || w.Kernel != "" || w.Cmdline != "" {
+		t.Errorf("laptop.hcl's guest is not Windows 11: %+v", w)
+	}
+	for _, a := range p.Artifacts {
+		if a.Name == "test-guest" {
+			t.Errorf("the test guest's artifact is declared with test_guest unset: %+v", a)
+		}
+	}
+	p, diags = Parse("../examples/laptop.hcl", Options{Vars: append(vars, "test_guest=/tmp/guest.cpio")})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	w = p.VM("windows")
+	if w.OS != "linux" || w.Firmware != "bios" || w.TPM || w.InstallMedia != "" || w.Drivers != "" || w.Kernel != HostKernel || w.Initrd != "test-guest" {
+		t.Errorf("with test_guest set: %+v", w)
+	}
+}

@@ -207,3 +207,35 @@ func TestVMArgsLaptop(t *testing.T) {
 		t.Errorf("--vm nope: exit %d, %q", code, stderr)
 	}
 }
+
+// TestConsoleAwait: --wait-for sees a text in a line written before or
+// after the wait began, split across writes, and never a text not yet
+// written.
+func TestConsoleAwait(t *testing.T) {
+	c := newConsoleWatch(10, "ready")
+	c.Write([]byte("boot\nthinhost-guest: u"))
+	up := c.Await("thinhost-guest: up")
+	key := c.Await("key 28")
+	c.Write([]byte("p\n"))
+	select {
+	case <-up:
+	default:
+		t.Fatal("a line finished after Await was not seen")
+	}
+	select {
+	case <-key:
+		t.Fatal("a text never written was seen")
+	default:
+	}
+	select {
+	case <-c.Await("boot"):
+	default:
+		t.Fatal("a line written before Await was not seen")
+	}
+	c.Write([]byte("msg=\"thinhost-guest: key 28\"\n"))
+	select {
+	case <-key:
+	default:
+		t.Fatal("key 28 not seen")
+	}
+}

@@ -1,30 +1,56 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
+	"image/png"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/thinhost/thinhost/builder"
+	"github.com/thinhost/thinhost/hostd"
 	"github.com/thinhost/thinhost/images/imagetest"
 	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/internal/testenv"
+	"github.com/thinhost/thinhost/internal/testguest"
 )
 
-// TestLaptopBuild builds examples/laptop.hcl as it is (Windows' ISOs
-// stand-ins of a MiB) from Debian's archive: bookworm-backports' kernel,
-// the laptop driver set with the drivers that load firmware in the system
-// image, only the firmware those drivers name (Intel graphics and Wi-Fi
-// among it), and the CPU microcode as the first initrd of the loader
-// entry. The manifest says all of it.
-func TestLaptopBuild(t *testing.T) {
+// TestLaptop is the real-laptop issue's acceptance on the emulated
+// laptop. It builds examples/laptop.hcl from Debian's archive with the
+// test guest in place of Windows (-var test_guest; Windows' ISOs are
+// stand-ins of a MiB): bookworm-backports' kernel, the laptop driver set
+// with the drivers that load firmware in the system image, only the
+// firmware those drivers name (Intel graphics and Wi-Fi among it), and the
+// CPU microcode as the first initrd of the loader entry; the manifest says
+// all of it. Then it boots the image as a USB stick on the emulated laptop
+// (run --machine laptop): hostd is ready and healthy, the guest's screen
+// fills the panel (the screenshot's pixels are the test guest's pattern),
+// and keys typed on the laptop reach the guest, Enter and Ctrl+Alt+Del
+// included, which start no host shell and do not restart the host.
+func TestLaptop(t *testing.T) {
 	testenv.NeedE2E(t)
 	root := testenv.RepoRoot()
 	lock := testCache(t)
 	dir := t.TempDir()
-	var vars []string
+	profile := filepath.Join(root, "examples", "laptop.hcl")
+	cache, err := builder.DefaultCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The guest boots the host's kernel, so it carries that kernel's
+	// modules: laptop.hcl's, resolved into this test's lock file.
+	k, err := testguest.KernelOf(context.Background(), profile, cache, lock, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	guest := filepath.Join(dir, "guest-initrd.cpio")
+	if err := testguest.Build(context.Background(), root, k, guest); err != nil {
+		t.Fatal(err)
+	}
+	vars := []string{"-var", "test_guest=" + guest}
 	for _, v := range []string{"windows_iso", "virtio_win_iso"} {
 		iso := filepath.Join(dir, v+".iso")
 		if err := os.WriteFile(iso, make([]byte, 1<<20), 0o644); err != nil {
@@ -33,7 +59,7 @@ func TestLaptopBuild(t *testing.T) {
 		vars = append(vars, "-var", v+"="+iso)
 	}
 	img := filepath.Join(dir, "laptop.img")
-	stdout, stderr, code := runCLI(t, append([]string{"build", filepath.Join(root, "examples", "laptop.hcl"), "-o", img, "--lock", lock}, vars...)...)
+	stdout, stderr, code := runCLI(t, append([]string{"build", profile, "-o", img, "--lock", lock}, vars...)...)
 	if code != 0 {
 		t.Fatalf("build exited %d:\n%s\n%s", code, stdout, stderr)
 	}
@@ -126,5 +152,76 @@ func TestLaptopBuild(t *testing.T) {
 	}
 	if !strings.Contains(entry, "firmware_class.path=/system/lib/firmware") {
 		t.Errorf("the kernel is not told where the firmware is:\n%s", entry)
+	}
+	if t.Failed() {
+		return
+	}
+
+	// The laptop: the guest has painted, then a, Enter and Ctrl+Alt+Del
+	// on the laptop's keyboard, and the panel's picture.
+	shot := filepath.Join(dir, "panel.png")
+	stdout, stderr, code = runCLI(t, "run", img, "--machine", "laptop", "--check", "--snapshot", "-v",
+		"--timeout", "12m", "--wait-for", "thinhost-guest: screen: painting",
+		"--send-keys", "a,ret,ctrl-alt-delete", "--screenshot", shot, "--screenshot-delay", "30s")
+	t.Logf("run:\n%s", stdout)
+	if code != 0 {
+		t.Fatalf("run --machine laptop exited %d:\n%s\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"thinhost: data /data on /dev/sd", "thinhost-guest: key 30", "thinhost-guest: key 28",
+		"thinhost-guest: key 111", "thinhost-guest: ctrl-alt-del"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("the console never showed %q", want)
+		}
+	}
+	for _, never := range []string{"debug shell started", "reboot: Restarting"} {
+		if strings.Contains(stderr, never) {
+			t.Errorf("the keys reached the host: the console shows %q", never)
+		}
+	}
+	if n := strings.Count(stderr, hostd.ReadyLine); n != 1 {
+		t.Errorf("hostd was ready %d times: the host restarted", n)
+	}
+	checkPattern(t, shot)
+	if t.Failed() {
+		t.Logf("console:\n%s", stderr)
+	}
+}
+
+// checkPattern reads the panel's screenshot: its upper half must be the
+// test guest's PatternTop and its lower half PatternBottom (the guest's
+// framebuffer fills the panel), sampled on a grid away from the middle.
+func checkPattern(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("read the screenshot: %v", err)
+	}
+	b := img.Bounds()
+	is := func(x, y int, want [3]byte) bool {
+		r, g, bl, _ := img.At(x, y).RGBA()
+		return byte(r>>8) == want[0] && byte(g>>8) == want[1] && byte(bl>>8) == want[2]
+	}
+	var top, bottom, n int
+	for i := 1; i < 20; i++ {
+		x := b.Min.X + b.Dx()*i/20
+		for j := 1; j < 8; j++ {
+			n++
+			if is(x, b.Min.Y+b.Dy()*j/20, testguest.PatternTop) {
+				top++
+			}
+			if is(x, b.Min.Y+b.Dy()*(j+12)/20, testguest.PatternBottom) {
+				bottom++
+			}
+		}
+	}
+	if top < n*9/10 || bottom < n*9/10 {
+		r, g, bl, _ := img.At(b.Dx()/2, b.Dy()/4).RGBA()
+		t.Errorf("the panel (%dx%d) is not the test guest's screen: %d/%d upper samples are %x, %d/%d lower ones %x (the middle of the upper half is %02x%02x%02x)",
+			b.Dx(), b.Dy(), top, n, testguest.PatternTop, bottom, n, testguest.PatternBottom, r>>8, g>>8, bl>>8)
 	}
 }

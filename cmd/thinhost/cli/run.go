@@ -46,6 +46,7 @@ type runFlags struct {
 	screenshot string
 	shotDelay  time.Duration
 	sendKeys   []string
+	waitFor    []string
 }
 
 func runCmd(e *env) *cobra.Command {
@@ -68,7 +69,7 @@ last console lines.`,
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&f.check, "check", false, "headless boot check: wait for hostd ready, power off, report")
-	fl.DurationVar(&f.timeout, "timeout", 3*time.Minute, "with --check: how long to wait for the ready line")
+	fl.DurationVar(&f.timeout, "timeout", 3*time.Minute, "with --check: how long to wait for the ready line and the --wait-for texts, from power-on")
 	fl.DurationVar(&f.offTimeout, "poweroff-timeout", 3*time.Minute, "with --check: how long to wait for the power-off (hostd first gives each guest its shutdown_timeout)")
 	fl.StringArrayVar(&f.forwards, "forward", nil, "forward TCP 127.0.0.1:HOSTPORT to GUESTPORT in the VM, as HOSTPORT:GUESTPORT (repeatable)")
 	fl.StringVar(&f.memory, "memory", "1GiB", "guest memory, such as 1GiB or 768MiB (a bare number is MiB)")
@@ -83,6 +84,7 @@ last console lines.`,
 	fl.StringVar(&f.internal, "internal-disk", "32GiB", "with --machine laptop: the size of its empty internal NVMe disk (0: none)")
 	fl.StringVar(&f.screenshot, "screenshot", "", "with --check and --machine laptop: save what the panel shows as a PNG file, after the ready line, the keys and --screenshot-delay")
 	fl.DurationVar(&f.shotDelay, "screenshot-delay", 0, "with --screenshot: how long to wait after the ready line (and the keys) for guests to draw")
+	fl.StringArrayVar(&f.waitFor, "wait-for", nil, "with --check: after the ready line, wait (within --timeout) until the console shows this text, such as a guest's line in hostd's log, before the keys and the screenshot; repeatable")
 	fl.StringSliceVar(&f.sendKeys, "send-keys", nil, "with --check and --machine laptop: type these key combinations on the laptop's keyboard after the ready line, such as ret,shift-a,ctrl-alt-delete (QEMU key codes joined by -)")
 	return cmd
 }
@@ -265,6 +267,18 @@ func runCheck(ctx context.Context, e *env, cfg qemu.Config, f runFlags) error {
 		}
 	}
 
+	for _, text := range f.waitFor {
+		select {
+		case <-con.Await(text):
+		case <-m.Done():
+			return fail("QEMU exited before the console showed %q (%v)", text, m.Wait())
+		case <-timer.C:
+			return fail("the console did not show %q within %s", text, timeout)
+		case <-ctx.Done():
+			return fail("interrupted while waiting for %q", text)
+		}
+		fmt.Fprintf(e.stdout, "seen %q after %.1fs\n", text, time.Since(start).Seconds())
+	}
 	if len(f.sendKeys) > 0 {
 		if err := m.SendKeys(f.sendKeys...); err != nil {
 			return fail("%v", err)
@@ -338,6 +352,7 @@ type consoleWatch struct {
 	all     strings.Builder
 	ready   chan struct{}
 	isReady bool
+	waits   map[string]chan struct{}
 }
 
 func newConsoleWatch(max int, marker string) *consoleWatch {
@@ -367,6 +382,12 @@ func (c *consoleWatch) Write(p []byte) (int, error) {
 		if !c.isReady && strings.Contains(line, c.marker) {
 			c.isReady = true
 			close(c.ready)
+		}
+		for text, ch := range c.waits {
+			if strings.Contains(line, text) {
+				close(ch)
+				delete(c.waits, text)
+			}
 		}
 	}
 	return len(p), nil
@@ -412,6 +433,26 @@ func (c *consoleWatch) Matching(prefix string) []string {
 }
 
 // Seen reports whether any console line so far contains s.
+// Await is closed once a console line contains text (at once if one
+// already did).
+func (c *consoleWatch) Await(text string) <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ch, ok := c.waits[text]; ok {
+		return ch
+	}
+	ch := make(chan struct{})
+	if strings.Contains(c.all.String(), text) {
+		close(ch)
+		return ch
+	}
+	if c.waits == nil {
+		c.waits = map[string]chan struct{}{}
+	}
+	c.waits[text] = ch
+	return ch
+}
+
 func (c *consoleWatch) Seen(s string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()

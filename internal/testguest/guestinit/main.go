@@ -4,7 +4,9 @@
 // its disk holds, writes the next boot number there, and powers off when
 // the ACPI power button is pressed. With a screen, it paints a known
 // pattern (testguest.PatternTop over PatternBottom) and reports every key
-// pressed on its keyboard ("key 28").
+// pressed on its keyboard ("key 28"). Like a desktop OS it keeps
+// Ctrl+Alt+Del for itself: it reports it ("ctrl-alt-del") instead of the
+// kernel restarting the guest.
 package main
 
 import (
@@ -12,6 +14,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -49,6 +52,17 @@ func main() {
 		time.Sleep(50 * time.Millisecond)
 	}
 	go watchPowerButton()
+	// With CAD off the kernel sends SIGINT to init on Ctrl+Alt+Del.
+	cad := make(chan os.Signal, 1)
+	signal.Notify(cad, unix.SIGINT)
+	if err := unix.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF); err != nil {
+		say("ctrl-alt-del: %v", err)
+	}
+	go func() {
+		for range cad {
+			say("ctrl-alt-del")
+		}
+	}()
 	time.Sleep(100 * time.Millisecond)
 	say("up")
 	go paint()
