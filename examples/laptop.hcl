@@ -29,6 +29,12 @@ variable "shell_password" {
   description = "The password the host's debug shell asks for on the laptop's screen (-var shell_password=...); empty: no shell there, only on a serial console"
 }
 
+variable "kernel_package" {
+  type        = string
+  default     = "linux-image-amd64/bookworm-backports"
+  description = "The host's kernel package: bookworm-backports' 6.12; thinhost's tests boot bookworm's 6.1 (linux-image-amd64) on the emulated laptop, where 6.12 panics under QEMU's TCG"
+}
+
 variable "test_guest" {
   type        = string
   default     = null
@@ -131,7 +137,7 @@ storage {
 packages {
   suites     = ["bookworm", "bookworm-updates", "bookworm-security", "bookworm-backports"]
   components = ["main", "non-free-firmware"]
-  kernel     = "linux-image-amd64/bookworm-backports"
+  kernel     = var.kernel_package
   extra = [
     "firmware-intel-graphics/bookworm-backports", # Intel graphics (i915, xe)
     "firmware-misc-nonfree/bookworm-backports",   # Tigon Ethernet, and more

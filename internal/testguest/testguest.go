@@ -45,14 +45,15 @@ const Profile = "examples/qemu-test.hcl"
 // a missing one is resolved and written, as a build does) through the
 // cache in cacheDir. srcDir is the thinhost module's source.
 func Kernel(ctx context.Context, srcDir, cacheDir, lockPath string, offline bool) (*builder.Kernel, error) {
-	return KernelOf(ctx, filepath.Join(srcDir, Profile), cacheDir, lockPath, offline)
+	return KernelOf(ctx, filepath.Join(srcDir, Profile), nil, cacheDir, lockPath, offline)
 }
 
-// KernelOf is the kernel the profile at path boots (pinned by the lock
-// file at lockPath): the guest's modules must be that kernel's, as the
-// guest boots the host's kernel (examples/laptop.hcl's test guest).
-func KernelOf(ctx context.Context, path, cacheDir, lockPath string, offline bool) (*builder.Kernel, error) {
-	p, diags := profiles.Parse(path, profiles.Options{})
+// KernelOf is the kernel the profile at path boots with the variables
+// vars ("name=value"), pinned by the lock file at lockPath: the guest's
+// modules must be that kernel's, as the guest boots the host's kernel
+// (examples/laptop.hcl's test guest).
+func KernelOf(ctx context.Context, path string, vars []string, cacheDir, lockPath string, offline bool) (*builder.Kernel, error) {
+	p, diags := profiles.Parse(path, profiles.Options{Vars: vars})
 	if diags.HasErrors() {
 		return nil, fmt.Errorf("read %s: %s", path, diags.Error())
 	}
