@@ -2,6 +2,7 @@ package gpt_test
 
 import (
 	"os"
+	"regexp"
 	"testing"
 
 	"github.com/thinhost/thinhost/images"
@@ -23,7 +24,7 @@ func TestGrowLastPartition(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	table, err := gpt.Read(f)
+	table, err := gpt.Read(f, 512<<20/gpt.SectorSize)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,10 +45,52 @@ func TestGrowLastPartition(t *testing.T) {
 		t.Errorf("data partition is %d bytes after growing", size)
 	}
 	var _ images.Partition = got[0]
+	for i, p := range table.Partitions() {
+		if p.GUID != got[i].GUID || p.Name != got[i].Name {
+			t.Errorf("partition %d: gpt reads %s %q, go-diskfs %s %q", i+1, p.GUID, p.Name, got[i].GUID, got[i].Name)
+		}
+	}
 
-	// Damage is detected, not trusted.
+	// Fresh GUIDs: all different from the image's, the table still valid.
+	disk := table.DiskGUID()
+	if err := table.NewGUIDs(); err != nil {
+		t.Fatal(err)
+	}
+	if err := table.Write(f, sectors); err != nil {
+		t.Fatal(err)
+	}
+	fresh := imagetest.Check(t, img)
+	if table.DiskGUID() == disk {
+		t.Error("the disk GUID did not change")
+	}
+	for i, p := range table.Partitions() {
+		if p.GUID == got[i].GUID || p.GUID != fresh[i].GUID || !regexp.MustCompile(`^[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}$`).MatchString(p.GUID) {
+			t.Errorf("partition %d: GUID %s after NewGUIDs (was %s, read back %s)", i+1, p.GUID, got[i].GUID, fresh[i].GUID)
+		}
+	}
+
+	// A damaged primary header is not trusted: the backup (at the new
+	// end) is read instead, and writing the table repairs the primary.
 	f.WriteAt([]byte{0xff}, 512+40)
-	if _, err := gpt.Read(f); err == nil {
-		t.Error("a header with a wrong checksum was accepted")
+	fromBackup, err := gpt.Read(f, sectors)
+	if err != nil || !fromBackup.FromBackup {
+		t.Fatalf("primary damaged: Read = %v, %v; want the backup", fromBackup, err)
+	}
+	if got := fromBackup.Partitions(); len(got) != len(parts) || got[3].End != end {
+		t.Errorf("partitions read from the backup = %+v", got)
+	}
+	if err := fromBackup.Write(f, sectors); err != nil {
+		t.Fatal(err)
+	}
+	imagetest.Check(t, img)
+	if again, err := gpt.Read(f, sectors); err != nil || again.FromBackup {
+		t.Errorf("after the repair: %v, %v; want the primary", again, err)
+	}
+
+	// Both damaged: an error, never a guess.
+	f.WriteAt([]byte{0xff}, 512+40)
+	f.WriteAt([]byte{0xff}, (sectors-1)*512+40)
+	if _, err := gpt.Read(f, sectors); err == nil {
+		t.Error("a disk with both headers damaged was read")
 	}
 }
