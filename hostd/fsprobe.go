@@ -10,8 +10,9 @@ const ProbeBytes = 68 << 10
 
 // Probe names the filesystem (or other content) whose signature starts a
 // partition, from its first ProbeBytes, or "" when there is none. hostd
-// creates a filesystem only where Probe finds nothing, so it knows more
-// than ext4: whatever it recognizes, it never formats.
+// mounts what Probe calls ext4; for anything else it names, it says what
+// it found when it leaves the partition alone (JudgeBlank decides what
+// hostd may format, and nothing Probe names is blank).
 func Probe(head []byte) string {
 	at := func(off int, sig string) bool {
 		return len(head) >= off+len(sig) && string(head[off:off+len(sig)]) == sig
@@ -37,6 +38,20 @@ func Probe(head []byte) string {
 		return "vfat"
 	case at(0x8001, "CD001"):
 		return "iso9660"
+	case at(3, "-FVE-FS-"):
+		return "BitLocker"
+	case at(512+24, "LVM2 001"), at(1024+24, "LVM2 001"):
+		return "an LVM2 physical volume"
+	case at(4096, "\xfc\x4e\x2b\xa9"), at(0, "\xfc\x4e\x2b\xa9"):
+		return "a Linux RAID member"
+	case at(1024, "\x10\x20\xf5\xf2"):
+		return "f2fs"
+	case at(3, "ReFS"):
+		return "ReFS"
+	case at(1024, "H+"), at(1024, "HX"):
+		return "HFS+"
+	case at(32, "NXSB"):
+		return "APFS"
 	}
 	return ""
 }
@@ -67,4 +82,23 @@ func Ext4Incompat(head []byte) (uint32, bool) {
 		return 0, false
 	}
 	return binary.LittleEndian.Uint32(head[1024+0x60:]), true
+}
+
+// Ext4Blocks is the block count and block size of the ext2/3/4 superblock
+// that head starts with, and false when head holds none.
+func Ext4Blocks(head []byte) (blocks, blockSize uint64, ok bool) {
+	const sb = 1024
+	if Probe(head) != "ext4" || len(head) < sb+0x154 {
+		return 0, 0, false
+	}
+	le := binary.LittleEndian
+	logSize := le.Uint32(head[sb+0x18:])
+	if logSize > 6 { // 64 KiB blocks at most
+		return 0, 0, false
+	}
+	blocks = uint64(le.Uint32(head[sb+0x04:]))
+	if le.Uint32(head[sb+0x60:])&0x80 != 0 { // INCOMPAT_64BIT
+		blocks |= uint64(le.Uint32(head[sb+0x150:])) << 32
+	}
+	return blocks, 1024 << logSize, true
 }

@@ -73,6 +73,9 @@ func TestExt4Incompat(t *testing.T) {
 		}
 		return p
 	}
+	if blocks, bs, ok := Ext4Blocks(head(mk("size.img"))); !ok || blocks*bs != 32<<20 {
+		t.Errorf("Ext4Blocks of a 32 MiB ext4 = %d blocks of %d (%v)", blocks, bs, ok)
+	}
 	check := func(what, p string, want bool) {
 		t.Helper()
 		in, ok := Ext4Incompat(head(p))

@@ -2,8 +2,10 @@ package hostd
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -27,10 +29,9 @@ var DataDirs = []string{"vms", "shares", "state", "logs"}
 
 // Programs hostd runs for the data partition, from the system image.
 const (
-	mke2fs   = "/sbin/mke2fs"
-	e2fsck   = "/sbin/e2fsck"
-	resize2f = "/sbin/resize2fs"
-	tune2fs  = "/sbin/tune2fs"
+	mke2fs  = "/sbin/mke2fs"
+	e2fsck  = "/sbin/e2fsck"
+	tune2fs = "/sbin/tune2fs"
 )
 
 // DataStatus is what hostd knows of the data partition.
@@ -74,11 +75,12 @@ func (s *DataStatus) Line() string {
 		DataDir, s.Device, s.Size>>20, s.Free>>20, s.Boot, extra)
 }
 
-// setupData finds the data partition by its label, grows it into free
-// space after it, creates ext4 on it when it holds no filesystem at all,
-// checks it when it does, and mounts it. It never formats a partition
-// that holds a filesystem, and leaves a filesystem it cannot repair
-// untouched.
+// setupData finds the data partition on the boot disk, grows it into free
+// space after it, creates ext4 on it only when thinhost left it empty,
+// checks it when it holds ext4, and mounts it. Anything else on it is
+// someone's data: hostd leaves it untouched, comes up without it and says
+// why. On the first boot (the partition still empty) the disk and its
+// partitions get fresh GUIDs, so sticks flashed from one image differ.
 func setupData(ctx context.Context, log *slog.Logger) *DataStatus {
 	st := &DataStatus{}
 	fail := func(format string, a ...any) *DataStatus {
@@ -97,32 +99,55 @@ func setupData(ctx context.Context, log *slog.Logger) *DataStatus {
 		return fail("open %s: %v", st.Device, err)
 	}
 	fs, err := probeReader(f)
-	f.Close()
 	if err != nil {
+		f.Close()
 		return fail("read %s: %v", st.Device, err)
 	}
-	// Grow only what hostd manages: a foreign filesystem keeps even its
-	// partition's size.
-	grown := false
-	if fs == "" || fs == "ext4" {
-		if grown, err = growLast(log, disk, part); err != nil {
-			log.Warn("grow data partition", "device", st.Device, "err", err)
+	var blank Blank
+	if fs != "ext4" {
+		size, err := f.Seek(0, io.SeekEnd)
+		if err == nil {
+			blank, err = JudgeBlank(f, size)
+		}
+		if err != nil {
+			f.Close()
+			return fail("read %s: %v", st.Device, err)
 		}
 	}
-	if fs == "" || fs == "ext4" {
-		if _, err := os.Stat(systemLoader); err != nil {
-			return fail("the system image is not mounted on %s, so hostd has no mke2fs or e2fsck to set up %s; see the console above for why, and rebuild the image with this thinhost", SystemDir, st.Device)
+	f.Close()
+	if fs != "ext4" && !blank.OK {
+		return fail("%s %s: not ext4, and not the empty partition thinhost made; hostd never formats it and leaves it untouched: back it up and wipe it (wipefs -a) to use it, or restore the ext4 that was there", st.Device, blank.Why)
+	}
+	if _, err := os.Stat(systemLoader); err != nil {
+		return fail("the system image is not mounted on %s, so hostd has no mke2fs or e2fsck to set up %s; see the console above for why, and rebuild the image with this thinhost", SystemDir, st.Device)
+	}
+	if blank.OK && !blank.Marked {
+		// All zeros, from before images carried the marker: record that
+		// hostd left it empty before anything else changes, so a crash
+		// between here and mke2fs finds it blank again.
+		if err := writeMarker(st.Device); err != nil {
+			return fail("mark the empty data partition %s: %v", st.Device, err)
 		}
 	}
-	switch fs {
-	case "":
+	// The partition table: fresh GUIDs on the first boot, the data
+	// partition grown to the disk's end, a damaged primary repaired.
+	if err := updateTable(log, disk, part, blank.OK); err != nil {
+		log.Warn("update the partition table", "disk", "/dev/"+disk, "err", err)
+	}
+	if blank.OK {
 		log.Info("creating ext4 on the empty data partition", "device", st.Device)
 		// ea_inode: the shares' alternate data streams up to 64 KiB.
-		if out, err := systemCommand(ctx, mke2fs, "-q", "-t", "ext4", "-O", "ea_inode", "-L", layout.DataName, "-m", "1", st.Device).CombinedOutput(); err != nil {
+		// nodiscard: nothing is thrown away that a mistake could want back.
+		if out, err := systemCommand(ctx, mke2fs, "-q", "-t", "ext4", "-O", "ea_inode", "-E", "nodiscard", "-L", layout.DataName, "-m", "1", st.Device).CombinedOutput(); err != nil {
 			return fail("create ext4 on %s: %v: %s", st.Device, err, strings.TrimSpace(string(out)))
 		}
+		// mke2fs leaves the first 1024 bytes alone: the marker goes, so
+		// nothing but the ext4 speaks for the partition from now on.
+		if err := clearMarker(st.Device); err != nil {
+			log.Warn("clear the empty-data marker", "device", st.Device, "err", err)
+		}
 		st.Created = true
-	case "ext4":
+	} else {
 		out, err := systemCommand(ctx, e2fsck, "-p", st.Device).CombinedOutput()
 		code := exitCode(err)
 		switch {
@@ -134,8 +159,6 @@ func setupData(ctx context.Context, log *slog.Logger) *DataStatus {
 			return fail("e2fsck %s found errors it cannot repair (exit %d); the partition is left untouched: %s", st.Device, code, strings.TrimSpace(string(out)))
 		}
 		enableEAInode(ctx, log, st.Device)
-	default:
-		return fail("%s holds %s, not ext4; hostd never formats a partition that holds a filesystem: back it up and wipe it (or restore the ext4 one) to use it", st.Device, fs)
 	}
 
 	if err := os.MkdirAll(DataDir, 0o755); err != nil {
@@ -145,14 +168,16 @@ func setupData(ctx context.Context, log *slog.Logger) *DataStatus {
 		return fail("mount %s on %s: %v", st.Device, DataDir, err)
 	}
 	st.Mounted = true
-	if grown || st.Created {
-		// Online: ext4 grows while mounted, without the full check an
-		// offline resize2fs insists on.
-		if out, err := systemCommand(ctx, resize2f, st.Device).CombinedOutput(); err != nil {
-			log.Warn("grow the data filesystem", "device", st.Device, "err", err, "output", strings.TrimSpace(string(out)))
-		} else if grown {
-			st.Grown = true
-		}
+	// At every boot: a filesystem smaller than its partition (grown by
+	// this boot, or by one that stopped before the filesystem followed)
+	// grows online.
+	if grown, err := growFS(st.Device, DataDir); err != nil {
+		log.Warn("grow the data filesystem", "device", st.Device, "err", err)
+	} else if grown {
+		st.Grown = true
+	}
+	if st.Created {
+		recordIdentity(log, disk)
 	}
 	for _, d := range DataDirs {
 		if err := os.MkdirAll(filepath.Join(DataDir, d), 0o755); err != nil {
@@ -232,85 +257,192 @@ func exitCode(err error) int {
 	return 0
 }
 
-// findPartition waits for a partition whose GPT name is label and returns
-// its kernel name and its disk's.
-func findPartition(ctx context.Context, label string, wait time.Duration) (part, disk string, err error) {
-	deadline := time.Now().Add(wait)
-	for {
-		entries, _ := os.ReadDir("/sys/class/block")
-		for _, e := range entries {
-			ue, err := os.ReadFile(filepath.Join("/sys/class/block", e.Name(), "uevent"))
-			if err != nil || !strings.Contains(string(ue), "\nPARTNAME="+label+"\n") {
-				continue
-			}
-			real, err := filepath.EvalSymlinks(filepath.Join("/sys/class/block", e.Name()))
-			if err != nil {
-				continue
-			}
-			return e.Name(), filepath.Base(filepath.Dir(real)), nil
-		}
-		if time.Now().After(deadline) {
-			return "", "", fmt.Errorf("no partition named %q appeared within %s (is the disk's driver among the profile's modules?)", label, wait)
-		}
-		select {
-		case <-ctx.Done():
-			return "", "", ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-// growLast grows part, when it is the disk's last partition, to the end of
-// the disk (1 MiB aligned), moving the backup GPT to the disk's end. It
-// returns whether it grew the partition.
-func growLast(log *slog.Logger, disk, part string) (bool, error) {
+// updateTable rewrites the boot disk's partition table where it needs it:
+// fresh random disk and partition GUIDs when fresh (the first boot), the
+// data partition part grown to the disk's end when it is the last
+// partition on the disk by position, and the primary table repaired from
+// the backup when it was damaged. Nothing is written when nothing
+// changes.
+func updateTable(log *slog.Logger, disk, part string, fresh bool) error {
 	sizeB, err := os.ReadFile(filepath.Join("/sys/block", disk, "size"))
 	if err != nil {
-		return false, err
+		return err
 	}
 	sectors, err := strconv.ParseInt(strings.TrimSpace(string(sizeB)), 10, 64)
 	if err != nil {
-		return false, err
+		return err
 	}
 	f, err := os.OpenFile("/dev/"+disk, os.O_RDWR, 0)
 	if err != nil {
-		return false, err
+		return err
 	}
 	defer f.Close()
-	t, err := gpt.Read(f)
+	t, err := gpt.Read(f, sectors)
 	if err != nil {
-		return false, fmt.Errorf("read the partition table of /dev/%s: %w", disk, err)
+		return fmt.Errorf("read the partition table of /dev/%s: %w", disk, err)
 	}
-	parts := t.Partitions()
-	last := parts[len(parts)-1]
-	if "/dev/"+part != partitionDevice(disk, last.Index) {
-		return false, fmt.Errorf("/dev/%s is not the last partition of /dev/%s", part, disk)
+	change := t.FromBackup
+	if t.FromBackup {
+		log.Warn("the primary partition table is damaged: repairing it from the backup", "disk", "/dev/"+disk)
+	}
+	if fresh {
+		if err := t.NewGUIDs(); err != nil {
+			return err
+		}
+		log.Info("first boot: the disk and its partitions get fresh GUIDs", "disk", "/dev/"+disk, "disk_guid", t.DiskGUID())
+		change = true
+	}
+	// The backup table belongs at the disk's end (a stick larger than
+	// the image, or one that grew), and the data partition grows only
+	// when nothing lies after it.
+	if t.Header != nil && binary.LittleEndian.Uint64(t.Header[32:]) != uint64(sectors-1) {
+		change = true
+	}
+	t.Resize(sectors)
+	var last gpt.Partition
+	for _, p := range t.Partitions() {
+		if p.End > last.End {
+			last = p
+		}
 	}
 	const align = 2048 // 1 MiB in sectors
-	t.Resize(sectors)
-	end := (t.LastUsable()+1)/align*align - 1
-	if end <= last.End+align {
-		return false, nil // less than a MiB to gain
+	grow := false
+	if "/dev/"+part != partitionDevice(disk, last.Index) {
+		log.Warn("the data partition is not the last on its disk: it keeps its size", "device", "/dev/"+part, "last", partitionDevice(disk, last.Index))
+	} else if end := (t.LastUsable()+1)/align*align - 1; end > last.End+align {
+		log.Info("growing the data partition", "device", "/dev/"+part, "from_mib", (last.End-last.Start+1)>>11, "to_mib", (end-last.Start+1)>>11)
+		t.SetEnd(last.Index, end)
+		last.End, grow, change = end, true, true
 	}
-	log.Info("growing the data partition", "device", "/dev/"+part, "from_mib", (last.End-last.Start+1)>>11, "to_mib", (end-last.Start+1)>>11)
-	t.SetEnd(last.Index, end)
+	if !change {
+		return nil
+	}
 	if err := t.Write(f, sectors); err != nil {
-		return false, err
+		return err
 	}
-	if err := f.Sync(); err != nil {
-		return false, err
+	if !grow {
+		return nil
 	}
 	// Tell the kernel the partition's new size.
 	arg := unix.BlkpgPartition{
 		Start:  int64(last.Start) * gpt.SectorSize,
-		Length: int64(end-last.Start+1) * gpt.SectorSize,
+		Length: int64(last.End-last.Start+1) * gpt.SectorSize,
 		Pno:    int32(last.Index),
 	}
 	ioc := unix.BlkpgIoctlArg{Op: unix.BLKPG_RESIZE_PARTITION, Datalen: int32(unsafe.Sizeof(arg)), Data: (*byte)(unsafe.Pointer(&arg))}
 	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, f.Fd(), unix.BLKPG, uintptr(unsafe.Pointer(&ioc))); errno != 0 {
-		return true, fmt.Errorf("tell the kernel the new size of /dev/%s: %w (it is used from the next boot)", part, errno)
+		return fmt.Errorf("tell the kernel the new size of /dev/%s: %w (it is used from the next boot)", part, errno)
 	}
-	return true, nil
+	return nil
+}
+
+// writeMarker writes the empty-data marker for the partition's current
+// size at its start, and syncs it.
+func writeMarker(dev string) error {
+	f, err := os.OpenFile(dev, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(layout.DataMarker(uint64(size/512)), 0); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// clearMarker zeroes the marker's sector when it is still there.
+func clearMarker(dev string) error {
+	f, err := os.OpenFile(dev, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	b := make([]byte, layout.DataMarkerSize)
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return err
+	}
+	if _, ok := layout.ParseDataMarker(b); !ok {
+		return nil
+	}
+	if _, err := f.WriteAt(make([]byte, layout.DataMarkerSize), 0); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// ext4ResizeFS is EXT4_IOC_RESIZE_FS: _IOW('f', 16, __u64).
+const ext4ResizeFS = 0x40086610
+
+// growFS grows the ext4 on dev, mounted at dir, online to fill its
+// partition when it is smaller, through the kernel (EXT4_IOC_RESIZE_FS,
+// as resize2fs does for a mounted filesystem). It says whether the
+// filesystem grew.
+func growFS(dev, dir string) (bool, error) {
+	blocks, want, err := ext4Fill(dev)
+	if err != nil || want <= blocks {
+		return false, err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return false, err
+	}
+	defer d.Close()
+	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, d.Fd(), ext4ResizeFS, uintptr(unsafe.Pointer(&want))); errno != 0 {
+		return false, fmt.Errorf("grow the ext4 on %s from %d to %d blocks: %w", dev, blocks, want, errno)
+	}
+	// The kernel may stop short of want (a last block group too small
+	// for its metadata): what counts is what the superblock says now.
+	after, _, err := ext4Fill(dev)
+	return err == nil && after > blocks, err
+}
+
+// ext4Fill reads the block count of the ext4 on dev and how many blocks
+// its partition holds.
+func ext4Fill(dev string) (blocks, fill uint64, err error) {
+	f, err := os.Open(dev)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	head := make([]byte, 2048)
+	if _, err := f.ReadAt(head, 0); err != nil {
+		return 0, 0, err
+	}
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return 0, 0, err
+	}
+	blocks, bs, ok := Ext4Blocks(head)
+	if !ok {
+		return 0, 0, fmt.Errorf("%s holds no ext4 superblock", dev)
+	}
+	return blocks, uint64(size) / bs, nil
+}
+
+// recordIdentity writes the boot disk's GUIDs, as the first boot made
+// them, to state/disk on the data partition.
+func recordIdentity(log *slog.Logger, disk string) {
+	t, err := diskTable(disk)
+	if err != nil {
+		log.Warn("record the disk's identity", "disk", "/dev/"+disk, "err", err)
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "disk %s\n", t.DiskGUID())
+	for _, p := range t.Partitions() {
+		fmt.Fprintf(&b, "partition %d %s %s\n", p.Index, p.GUID, p.Name)
+	}
+	p := filepath.Join(DataDir, "state", "disk")
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
+		err = os.WriteFile(p, []byte(b.String()), 0o644)
+	}
+	if err != nil {
+		log.Warn("record the disk's identity", "err", err)
+	}
 }
 
 func partitionDevice(disk string, n int) string {

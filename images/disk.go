@@ -224,6 +224,12 @@ func Write(ctx context.Context, f *os.File, cfg Config) (*Result, error) {
 		}
 		log.Info("wrote media", "partition", p.Name, "file", m.Path, "bytes", m.Size)
 	}
+	// The data partition stays empty but for the marker that lets hostd
+	// tell it from someone's data.
+	data := parts[len(parts)-1]
+	if _, err := f.WriteAt(layout.DataMarker(data.End-data.Start+1), int64(data.Start)*sectorSize); err != nil {
+		return nil, fmt.Errorf("mark the empty data partition of %s: %w", f.Name(), err)
+	}
 	return res, nil
 }
 

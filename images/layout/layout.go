@@ -4,6 +4,11 @@
 // import it without pulling in the builder.
 package layout
 
+import (
+	"encoding/binary"
+	"hash/crc32"
+)
+
 // GPT partition names (PARTLABEL). hostd finds partitions by these names,
 // never by number, so the layout can gain partitions later.
 const (
@@ -61,3 +66,45 @@ func InitrdPath(slot string) string { return "thinhost/" + slot + "/initrd.zst" 
 
 // MicrocodePath is the slot's early microcode initrd on the ESP.
 func MicrocodePath(slot string) string { return "thinhost/" + slot + "/microcode.cpio" }
+
+// The empty-data marker. The image writer puts it in the first sector of
+// the data partition and leaves the rest of the partition empty; hostd
+// creates a filesystem on a partition only where it finds the marker with
+// the rest of the partition's first MiB, and the last MiB of the extent
+// the marker records, still empty (or, for partitions from images written
+// before the marker, where the first and last MiB are all zeros). Anything
+// else there is someone's data, and hostd leaves it untouched.
+//
+// The marker's sector: DataMarkerMagic, the partition's size in sectors
+// when the marker was written (uint64, little-endian), and a CRC-32 (IEEE)
+// of both; the rest zeros.
+const DataMarkerMagic = "THINHOST EMPTY DATA PARTITION v1"
+
+// DataMarkerSize is the marker's length: one 512-byte sector.
+const DataMarkerSize = 512
+
+// DataMarker returns the marker for a data partition of sectors sectors.
+func DataMarker(sectors uint64) []byte {
+	b := make([]byte, DataMarkerSize)
+	n := copy(b, DataMarkerMagic)
+	binary.LittleEndian.PutUint64(b[n:], sectors)
+	binary.LittleEndian.PutUint32(b[n+8:], crc32.ChecksumIEEE(b[:n+8]))
+	return b
+}
+
+// ParseDataMarker returns the size recorded in the marker that b starts
+// with, and false when b holds no valid marker (or anything after it in
+// the sector).
+func ParseDataMarker(b []byte) (sectors uint64, ok bool) {
+	n := len(DataMarkerMagic)
+	if len(b) < DataMarkerSize || string(b[:n]) != DataMarkerMagic ||
+		binary.LittleEndian.Uint32(b[n+8:]) != crc32.ChecksumIEEE(b[:n+8]) {
+		return 0, false
+	}
+	for _, c := range b[n+12 : DataMarkerSize] {
+		if c != 0 {
+			return 0, false
+		}
+	}
+	return binary.LittleEndian.Uint64(b[n:]), true
+}

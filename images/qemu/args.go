@@ -59,6 +59,10 @@ type Spec struct {
 	// InternalDisk is the laptop's internal disk (a raw file), attached
 	// as NVMe; MachineLaptop only.
 	InternalDisk string
+	// Disks are more raw disks (files or block devices) attached after
+	// the image and never booted from: another stick, an old disk. On
+	// the virtio machine they are virtio disks, on the laptop USB sticks.
+	Disks []string
 }
 
 // The machines Args knows.
@@ -122,6 +126,18 @@ func Args(s Spec) ([]string, error) {
 		a = append(a, "-drive", drive, "-device", "qemu-xhci,id=xhci", "-device", "usb-storage,bus=xhci.0,drive=disk0,bootindex=1")
 	} else {
 		a = append(a, "-drive", drive, "-device", "virtio-blk-pci,drive=disk0,bootindex=1")
+	}
+
+	for i, d := range s.Disks {
+		drive := fmt.Sprintf("if=none,id=disk%d,format=raw,cache=writeback,file=%s", i+1, escapeComma(d))
+		if s.Snapshot {
+			drive += ",snapshot=on"
+		}
+		dev := fmt.Sprintf("virtio-blk-pci,drive=disk%d", i+1)
+		if s.USB || machine == MachineLaptop {
+			dev = fmt.Sprintf("usb-storage,bus=xhci.0,drive=disk%d", i+1)
+		}
+		a = append(a, "-drive", drive, "-device", dev)
 	}
 
 	netdev := "user,id=net0"

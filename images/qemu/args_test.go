@@ -40,6 +40,14 @@ func TestArgsGolden(t *testing.T) {
 			s.Forwards = []Forward{{8484, 8484}}
 			s.NoReboot = true
 		},
+		"second-disk": func(s *Spec) {
+			s.Disks = []string{"/images/other,stick.img"}
+			s.Snapshot = true
+		},
+		"laptop-second-stick": func(s *Spec) {
+			s.Machine = MachineLaptop
+			s.Disks = []string{"/dev/sdc"}
+		},
 		"snapshot-comma-path": func(s *Spec) {
 			s.Snapshot = true
 			s.Image = "/images/a,b.img"

@@ -43,6 +43,8 @@ type Config struct {
 	// InternalDiskSize is the size of the laptop's internal NVMe disk, a
 	// sparse file made for the run and removed after it (0: none).
 	InternalDiskSize int64
+	// Disks are more raw disks attached after the image (see Spec.Disks).
+	Disks []string
 	// Stdin, Stdout and Stderr are QEMU's. Stdout carries the serial
 	// console.
 	Stdin          io.Reader
@@ -138,6 +140,14 @@ func Start(ctx context.Context, cfg Config) (*Machine, error) {
 		Snapshot:    cfg.Snapshot,
 		USB:         cfg.USB,
 		Machine:     cfg.Machine,
+	}
+	for _, d := range cfg.Disks {
+		abs, err := filepath.Abs(d)
+		if err != nil {
+			os.RemoveAll(m.tmp)
+			return nil, err
+		}
+		m.Spec.Disks = append(m.Spec.Disks, abs)
 	}
 	if cfg.InternalDiskSize > 0 {
 		m.Spec.InternalDisk = filepath.Join(m.tmp, "internal-nvme.raw")

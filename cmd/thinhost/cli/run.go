@@ -43,6 +43,7 @@ type runFlags struct {
 	usb        bool
 	machine    string
 	internal   string
+	disks      []string
 	screenshot string
 	shotDelay  time.Duration
 	sendKeys   []string
@@ -81,6 +82,7 @@ last console lines.`,
 	fl.StringVar(&f.qemuBinary, "qemu", qemu.DefaultBinary, "QEMU binary")
 	fl.BoolVar(&f.usb, "usb", false, "attach IMAGE as a USB stick on xHCI (as real hardware boots a flashed stick) instead of a virtio disk")
 	fl.StringVar(&f.machine, "machine", qemu.MachineVirtio, "virtio (virtio disk, NIC and entropy) or laptop ("+qemu.LaptopDevices+")")
+	fl.StringArrayVar(&f.disks, "disk", nil, "attach another raw disk (a file or a block device not in use here) after IMAGE, never booted from: another stick, an old disk; repeatable")
 	fl.StringVar(&f.internal, "internal-disk", "32GiB", "with --machine laptop: the size of its empty internal NVMe disk (0: none)")
 	fl.StringVar(&f.screenshot, "screenshot", "", "with --check and --machine laptop: save what the panel shows as a PNG file, after the ready line, the keys and --screenshot-delay")
 	fl.DurationVar(&f.shotDelay, "screenshot-delay", 0, "with --screenshot: how long to wait after the ready line (and the keys) for guests to draw")
@@ -107,15 +109,12 @@ func parseMemory(s string) (int, error) {
 }
 
 func runImage(ctx context.Context, e *env, image string, f runFlags) error {
-	// A disk (a flashed stick, say) may be booted too, but never one that
-	// is in use here.
-	if fi, err := os.Stat(image); err == nil && fi.Mode()&os.ModeDevice != 0 && fi.Mode()&os.ModeCharDevice == 0 {
-		d, err := flash.Host.Inspect(image)
-		if err != nil {
-			return err
-		}
-		if use := d.InUse(); len(use) > 0 {
-			return fmt.Errorf("boot %s: it is in use here: %s", image, strings.Join(use, "; "))
+	if err := bootable(image); err != nil {
+		return err
+	}
+	for _, d := range f.disks {
+		if err := bootable(d); err != nil {
+			return fmt.Errorf("--disk: %w", err)
 		}
 	}
 	var internal int64
@@ -157,7 +156,7 @@ func runImage(ctx context.Context, e *env, image string, f runFlags) error {
 	cfg := qemu.Config{
 		Image: image, Binary: f.qemuBinary, Firmware: fw, Accel: f.accel,
 		MemoryMiB: mem, CPUs: f.cpus, Forwards: fwds, Snapshot: f.snapshot, USB: f.usb,
-		Machine: f.machine, InternalDiskSize: internal,
+		Machine: f.machine, InternalDiskSize: internal, Disks: f.disks,
 		Stderr: e.stderr, Log: e.logger(),
 	}
 	if (f.screenshot != "" || len(f.sendKeys) > 0) && (!f.check || f.machine != qemu.MachineLaptop) {
@@ -172,6 +171,27 @@ func runImage(ctx context.Context, e *env, image string, f runFlags) error {
 		return runInteractive(ctx, e, cfg)
 	}
 	return runCheck(ctx, e, cfg, f)
+}
+
+// bootable refuses a block device that is in use here: a disk (a flashed
+// stick, say) may be attached to the machine, but never one this machine
+// has mounted.
+func bootable(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("attach %s: %w", path, err)
+	}
+	if fi.Mode()&os.ModeDevice == 0 || fi.Mode()&os.ModeCharDevice != 0 {
+		return nil
+	}
+	d, err := flash.Host.Inspect(path)
+	if err != nil {
+		return err
+	}
+	if use := d.InUse(); len(use) > 0 {
+		return fmt.Errorf("attach %s: it is in use here: %s", path, strings.Join(use, "; "))
+	}
+	return nil
 }
 
 func announce(e *env, m *qemu.Machine) {

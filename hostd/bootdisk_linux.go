@@ -1,0 +1,195 @@
+package hostd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/thinhost/thinhost/images/gpt"
+)
+
+// efivarsDir is where the kernel shows EFI variables (efivarfs).
+const efivarsDir = "/sys/firmware/efi/efivars"
+
+// loaderPartUUIDVar is systemd-boot's record of the partition it was
+// loaded from: the ESP of the disk this host booted from.
+const loaderPartUUIDVar = "LoaderDevicePartUUID-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"
+
+// bootESP is the boot loader's ESP PARTUUID ("" when it did not say),
+// read once per boot.
+var bootESP = sync.OnceValues(func() (string, error) { return readBootESP(efivarsDir) })
+
+// readBootESP reads LoaderDevicePartUUID from dir, mounting efivarfs there
+// when it is empty. A host not booted through UEFI, or through a loader
+// that does not set the variable, gets "".
+func readBootESP(dir string) (string, error) {
+	if _, err := os.Stat(filepath.Dir(dir)); err != nil {
+		return "", nil // not booted through UEFI
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) == 0 {
+		if err := unix.Mount("efivarfs", dir, "efivarfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_RDONLY, ""); err != nil && !errors.Is(err, unix.EBUSY) {
+			return "", fmt.Errorf("mount efivarfs on %s: %w (is efivarfs among the profile's modules?)", dir, err)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, loaderPartUUIDVar))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read the boot loader's LoaderDevicePartUUID: %w", err)
+	}
+	return ParseLoaderPartUUID(b)
+}
+
+// ParseLoaderPartUUID reads an efivarfs file holding LoaderDevicePartUUID:
+// 4 bytes of attributes, then the GUID as NUL-terminated UTF-16LE text.
+func ParseLoaderPartUUID(b []byte) (string, error) {
+	if len(b) < 4 {
+		return "", fmt.Errorf("LoaderDevicePartUUID is %d bytes", len(b))
+	}
+	var s []byte
+	for i := 4; i+1 < len(b); i += 2 {
+		c := uint16(b[i]) | uint16(b[i+1])<<8
+		if c == 0 {
+			break
+		}
+		if c > 0x7f {
+			return "", fmt.Errorf("LoaderDevicePartUUID holds a character %U that no GUID has", c)
+		}
+		s = append(s, byte(c))
+	}
+	g := strings.ToUpper(string(s))
+	if !isGUID(g) {
+		return "", fmt.Errorf("LoaderDevicePartUUID %q is not a GUID", g)
+	}
+	return g, nil
+}
+
+func isGUID(g string) bool {
+	if len(g) != 36 {
+		return false
+	}
+	for i, c := range g {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !strings.ContainsRune("0123456789ABCDEF", c) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// diskTable reads the partition table of a whole disk (kernel name).
+func diskTable(disk string) (*gpt.Table, error) {
+	sizeB, err := os.ReadFile(filepath.Join("/sys/block", disk, "size"))
+	if err != nil {
+		return nil, err
+	}
+	sectors, err := strconv.ParseInt(strings.TrimSpace(string(sizeB)), 10, 64)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open("/dev/" + disk)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return gpt.Read(f, sectors)
+}
+
+// holdsPartition says whether disk's partition table has a partition
+// with unique GUID guid.
+func holdsPartition(disk, guid string) bool {
+	t, err := diskTable(disk)
+	if err != nil {
+		return false
+	}
+	for _, p := range t.Partitions() {
+		if p.GUID == guid {
+			return true
+		}
+	}
+	return false
+}
+
+// findPartition waits for a partition whose GPT name is label on the disk
+// this host booted from, and returns its kernel name and its disk's. The
+// boot disk is the one holding the ESP the boot loader names; partitions
+// of the same name on any other disk (an old thinhost stick, a second
+// stick flashed from the same image) are never used. Without the boot
+// loader's word, the label must be on exactly one disk.
+func findPartition(ctx context.Context, label string, wait time.Duration) (part, disk string, err error) {
+	esp, espErr := bootESP()
+	if espErr != nil {
+		slog.Warn("which disk booted is unknown", "err", espErr)
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		found := map[string]string{} // disk -> partition
+		entries, _ := os.ReadDir("/sys/class/block")
+		for _, e := range entries {
+			ue, err := os.ReadFile(filepath.Join("/sys/class/block", e.Name(), "uevent"))
+			if err != nil || !strings.Contains(string(ue), "\nPARTNAME="+label+"\n") {
+				continue
+			}
+			real, err := filepath.EvalSymlinks(filepath.Join("/sys/class/block", e.Name()))
+			if err != nil {
+				continue
+			}
+			found[filepath.Base(filepath.Dir(real))] = e.Name()
+		}
+		var others, boot []string
+		for d, p := range found {
+			if esp != "" && holdsPartition(d, esp) {
+				boot = append(boot, d)
+				continue
+			}
+			others = append(others, "/dev/"+p)
+		}
+		sort.Strings(others)
+		sort.Strings(boot)
+		switch {
+		case len(boot) == 1:
+			return found[boot[0]], boot[0], nil
+		case len(boot) > 1:
+			// Sticks flashed from one image and never booted share their
+			// GUIDs until the first boot gives them their own.
+			return "", "", fmt.Errorf("disks %s all hold the partition the boot loader names (%s): sticks flashed from one image that never booted; hostd uses none of them: unplug all but the one to boot", strings.Join(boot, ", "), esp)
+		}
+		if esp == "" && len(found) == 1 {
+			for d, p := range found {
+				return p, d, nil
+			}
+		}
+		if esp == "" && len(found) > 1 {
+			return "", "", fmt.Errorf("partitions named %q on several disks (%s) and the boot loader did not say which disk booted: hostd uses none of them; unplug the other thinhost disks", label, strings.Join(others, ", "))
+		}
+		if time.Now().After(deadline) {
+			if len(others) > 0 {
+				return "", "", fmt.Errorf("no partition named %q appeared within %s on the disk this host booted from (the one holding partition %s); %s, on another disk, is left untouched", label, wait, esp, strings.Join(others, ", "))
+			}
+			return "", "", fmt.Errorf("no partition named %q appeared within %s (is the disk's driver among the profile's modules?)", label, wait)
+		}
+		select {
+		case <-ctx.Done():
+			return "", "", ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
