@@ -18,6 +18,10 @@ type Options struct {
 	AllowPartition bool
 	// AllowFile writes to a regular file (an existing one is overwritten).
 	AllowFile bool
+	// KeepData rewrites only the boot and system partitions of a device
+	// that already holds a thinhost layout the image fits, and leaves its
+	// partition table and data partition as they are.
+	KeepData bool
 }
 
 // Check returns nil when image may be written to target, and otherwise an

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/thinhost/thinhost/images"
+	"github.com/thinhost/thinhost/images/gpt"
 )
 
 // Job is a checked, planned flash: Prepare wrote nothing, Run writes.
@@ -18,6 +19,9 @@ type Job struct {
 	Plan   *Plan
 	// Partitions are the image's, for messages.
 	Partitions []images.Partition
+	// Kept is the device's data partition when the job keeps it
+	// (Options.KeepData).
+	Kept *Part
 
 	img *os.File
 }
@@ -61,6 +65,22 @@ func (s System) Prepare(image, target string, opts Options) (*Job, error) {
 	for _, p := range parts {
 		pext = append(pext, Extent{int64(p.Start) * sector, p.Size()})
 	}
+	if opts.KeepData {
+		var iparts []Part
+		for _, p := range parts {
+			iparts = append(iparts, Part{Index: p.Index, Name: p.Name, Start: p.Start, End: p.End})
+		}
+		kept, err := s.keptData(d, iparts)
+		if err != nil {
+			return nil, err
+		}
+		plan, err := NewKeepPlan(fi.Size(), d.Size, data, iparts, kept)
+		if err != nil {
+			return nil, fmt.Errorf("plan writing %s: %w", image, err)
+		}
+		ok = true
+		return &Job{Image: image, Target: d, Plan: plan, Partitions: parts, Kept: &kept, img: img}, nil
+	}
 	devSize := d.Size
 	if d.Regular {
 		devSize = max(d.Size, fi.Size())
@@ -71,6 +91,31 @@ func (s System) Prepare(image, target string, opts Options) (*Job, error) {
 	}
 	ok = true
 	return &Job{Image: image, Target: d, Plan: plan, Partitions: parts, img: img}, nil
+}
+
+// keptData reads the target's partition table and checks that the image
+// fits it with the data partition kept; it returns that partition.
+func (s System) keptData(d *Disk, img []Part) (Part, error) {
+	refuse := func(format string, a ...any) error {
+		return fmt.Errorf("%w %s: --keep-data: %s", ErrRefused, d.Path, fmt.Sprintf(format, a...))
+	}
+	f, err := os.Open(d.Path)
+	if err != nil {
+		return Part{}, fmt.Errorf("open %s: %w", d.Path, err)
+	}
+	defer f.Close()
+	t, err := gpt.Read(f, d.Size/sector)
+	if err != nil {
+		return Part{}, refuse("it holds no partition table thinhost can read (%v); it needs a stick that holds a thinhost image", err)
+	}
+	if t.FromBackup {
+		return Part{}, refuse("its primary partition table is damaged; boot it once (hostd repairs it from the backup) and try again")
+	}
+	kept, err := KeepLayout(img, GPTParts(t))
+	if err != nil {
+		return Part{}, refuse("the image does not fit the layout on it: %v; save the data partition's files and flash without --keep-data (it erases them), or build the image with the sizes the stick was made with", err)
+	}
+	return kept, nil
 }
 
 // Close releases the image.

@@ -92,8 +92,21 @@ func checkFlashed(t *testing.T, image, target string, targetSize int64) {
 		if !bytes.Equal(head, want) {
 			t.Errorf("the first %d bytes of %s on %s differ from the image (stale bytes left in a hole?)", len(head), p.Name, target)
 		}
-		if p.Name == layout.DataName && !bytes.Equal(head, make([]byte, len(head))) {
-			t.Errorf("the data partition's first MiBs are not zero: an old filesystem could survive")
+		tail := make([]byte, min(p.Size(), mib))
+		tailOff := int64(p.End+1)*sector - int64(len(tail))
+		dev.ReadAt(tail, tailOff)
+		img.ReadAt(want[:len(tail)], tailOff)
+		if !bytes.Equal(tail, want[:len(tail)]) {
+			t.Errorf("the last MiB of %s on %s differs from the image (stale bytes left in a hole?)", p.Name, target)
+		}
+		if p.Name == layout.DataName {
+			// Empty but for the marker that tells hostd it may format it.
+			if _, ok := layout.ParseDataMarker(head); !ok {
+				t.Errorf("the data partition does not start with the empty-data marker")
+			}
+			if !bytes.Equal(head[layout.DataMarkerSize:], make([]byte, len(head)-layout.DataMarkerSize)) || !bytes.Equal(tail, make([]byte, len(tail))) {
+				t.Errorf("the data partition's first MiBs or last MiB are not zero: an old filesystem could survive")
+			}
 		}
 	}
 	last := make([]byte, sector)

@@ -64,7 +64,7 @@ func NewPlan(r io.ReaderAt, size, devSize int64, data, partitions []Extent) (*Pl
 	if devSize < size {
 		return nil, fmt.Errorf("plan: the device (%d bytes) is smaller than the image (%d)", devSize, size)
 	}
-	table, err := gpt.Read(r)
+	table, err := gpt.Read(r, size/sector)
 	if err != nil {
 		return nil, fmt.Errorf("read the image's partition table: %w (is it a thinhost image?)", err)
 	}
@@ -72,11 +72,16 @@ func NewPlan(r io.ReaderAt, size, devSize int64, data, partitions []Extent) (*Pl
 	newMBR, primary, backup := table.MBR, table.PrimaryHeader(), table.Backup()
 
 	// Regions where stale bytes could be misread: the partition table area
-	// (the first MiB), each partition's first metadataBytes, and the last
-	// MiB of the device (old backup GPTs, RAID superblocks).
+	// (the first MiB), each partition's first metadataBytes and last MiB,
+	// and the last MiB of the device (old backup GPTs, RAID superblocks).
 	critical := []Extent{{0, min(mib, size)}}
 	for _, p := range partitions {
 		critical = append(critical, Extent{p.Off, min(p.Len, metadataBytes)})
+		// And its last MiB: RAID 1.0 superblocks live there, and hostd
+		// formats the data partition only when the last MiB of its
+		// extent (in the image) reads empty.
+		tail := min(p.Len, mib)
+		critical = append(critical, Extent{p.Off + p.Len - tail, tail})
 	}
 	tail := Extent{devSize - mib, mib}
 	if tail.Off < 0 {

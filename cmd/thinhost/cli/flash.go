@@ -37,7 +37,13 @@ type its name; without a terminal it needs --yes.
 Only the image's data is written, plus zeros where old bytes could be misread
 (partition tables, filesystem headers); the backup GPT moves to the end of a
 larger device. Everything written is read back and compared (--no-verify
-skips that). Use --list to see the disks you could mean.`,
+skips that). Use --list to see the disks you could mean.
+
+With --keep-data, flash updates a stick that already holds a thinhost image:
+only its boot and system partitions are written (the ESP last), and its data
+partition and partition table stay byte for byte as they were. It is refused,
+with the first difference named, when the image's partitions are not where
+the stick's are.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if list {
 				return cobra.NoArgs(cmd, args)
@@ -55,8 +61,13 @@ skips that). Use --list to see the disks you could mean.`,
 			defer job.Close()
 			t := job.Target
 			fmt.Fprintf(e.stderr, "thinhost: about to write %s (%s) to\n  %s\n", args[0], flash.HumanSize(job.Plan.ImageSize), t.Describe())
-			fmt.Fprintf(e.stderr, "thinhost: EVERYTHING on %s will be lost; %s of data and %s of zeros will be written\n",
-				t.Path, flash.HumanSize(job.Plan.ImageBytes), flash.HumanSize(job.Plan.ZeroBytes))
+			if k := job.Kept; k != nil {
+				fmt.Fprintf(e.stderr, "thinhost: the boot and system partitions of %s will be rewritten; its data partition (partition %d, %s) and partition table stay as they are; %s of data and %s of zeros will be written\n",
+					t.Path, k.Index, flash.HumanSize(int64(k.End-k.Start+1)*512), flash.HumanSize(job.Plan.ImageBytes), flash.HumanSize(job.Plan.ZeroBytes))
+			} else {
+				fmt.Fprintf(e.stderr, "thinhost: EVERYTHING on %s will be lost; %s of data and %s of zeros will be written\n",
+					t.Path, flash.HumanSize(job.Plan.ImageBytes), flash.HumanSize(job.Plan.ZeroBytes))
+			}
 			if !yes {
 				if err := confirm(e, t); err != nil {
 					return err
@@ -87,6 +98,7 @@ skips that). Use --list to see the disks you could mean.`,
 	fl.BoolVar(&opts.AllowFixed, "allow-fixed", false, "allow a disk the kernel does not call removable")
 	fl.BoolVar(&opts.AllowPartition, "allow-partition", false, "allow writing into a partition")
 	fl.BoolVar(&opts.AllowFile, "allow-file", false, "allow writing into a regular file")
+	fl.BoolVar(&opts.KeepData, "keep-data", false, "update a stick that holds a thinhost image: rewrite its boot and system partitions, keep its data partition and partition table byte for byte (refused when the image's layout differs)")
 	return cmd
 }
 
