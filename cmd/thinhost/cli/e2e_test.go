@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -21,6 +23,7 @@ import (
 	"github.com/thinhost/thinhost/builder/archive"
 	"github.com/thinhost/thinhost/hostd"
 	"github.com/thinhost/thinhost/images"
+	"github.com/thinhost/thinhost/images/gpt"
 	"github.com/thinhost/thinhost/images/imagetest"
 	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/images/qemu"
@@ -159,17 +162,29 @@ func TestBuildAndBoot(t *testing.T) {
 	if first.boot != 1 || !strings.Contains(first.line, "created this boot") {
 		t.Errorf("first boot should create the data filesystem: %q", first.line)
 	}
+	// The first boot gave the disk and its partitions their own GUIDs
+	// (img2 is the same build, never booted), and both tables are valid.
+	imagetest.Check(t, img)
+	booted, built := diskGUIDs(t, img), diskGUIDs(t, img2)
+	for i := range built {
+		if booted[i] == built[i] {
+			t.Errorf("GUID %d (of the disk, then partitions 1-4) is still the image's after the first boot: %s", i, built[i])
+		}
+	}
 
-	// Flashed to a used USB stick — a loop device full of random bytes —
-	// it boots from USB under OVMF on the emulated laptop.
-	flashAndBootStick(t, img, filepath.Join(dir, "stick.raw"))
-
-	// Without the USB storage drivers the stick's host comes up without
-	// its data partition: run --check says so and fails.
+	// A second build, without the USB storage drivers.
 	noUSB := filepath.Join(dir, "out", "no-usb.img")
 	if _, stderr, code := runCLI(t, append([]string{"build", profile, "-o", noUSB, "-var", "hardware=virtio"}, guestVars...)...); code != 0 {
 		t.Fatalf("build without USB drivers: exit %d\n%s", code, stderr)
 	}
+
+	// Flashed to a used USB stick — a loop device full of random bytes —
+	// it boots from USB under OVMF on the emulated laptop; then the stick
+	// is updated to the second build with flash --keep-data.
+	flashAndBootStick(t, img, noUSB, filepath.Join(dir, "stick.raw"))
+
+	// Without the USB storage drivers the stick's host comes up without
+	// its data partition: run --check says so and fails.
 	stdout, stderr, code = runCLI(t, "run", noUSB, "--usb", "--check", "--timeout", "5m")
 	t.Logf("run --usb --check without USB storage drivers:\n%s%s", stdout, stderr)
 	if code == 0 || !strings.Contains(stderr, "check failed: the host is degraded: data partition not mounted") {
@@ -178,16 +193,24 @@ func TestBuildAndBoot(t *testing.T) {
 
 	// Boot 2 finds it (the boot counter on it says 2); then the image
 	// grows by 2 GiB and boot 3 grows the partition and the filesystem.
-	second := bootStatus(t, img)
+	// Boot 2 has a second stick attached, flashed from the same image and
+	// never booted (img2: an empty data partition hostd would format, on
+	// a disk whose GUIDs this one had before its first boot). hostd uses
+	// only the disk it booted from, and leaves the other byte for byte.
+	otherBefore := imagetest.Hash(t, img2)
+	second := bootStatus(t, img, "--disk", img2)
 	if second.boot != 2 || strings.Contains(second.line, "created") || second.sizeMiB != first.sizeMiB {
-		t.Errorf("second boot: %q (first: %q)", second.line, first.line)
+		t.Errorf("second boot: %q (first: %q)\n%s", second.line, first.line, second.console)
+	}
+	if imagetest.Hash(t, img2) != otherBefore {
+		t.Errorf("booting with a second thinhost disk attached changed that disk\n%s", second.console)
 	}
 	if err := os.Truncate(img, imageSize(t, img)+2<<30); err != nil {
 		t.Fatal(err)
 	}
 	third := bootStatus(t, img)
 	if third.boot != 3 || !strings.Contains(third.line, "grown this boot") || third.sizeMiB < first.sizeMiB+1900 {
-		t.Errorf("after growing the image by 2 GiB: %q (first: %q)", third.line, first.line)
+		t.Errorf("after growing the image by 2 GiB: %q (first: %q)\n%s", third.line, first.line, third.console)
 	}
 	imagetest.Check(t, img) // the GPT, backup moved to the new end
 	checkDataFS(t, img)
@@ -206,7 +229,7 @@ func TestBuildAndBoot(t *testing.T) {
 
 }
 
-func flashAndBootStick(t *testing.T, img, backing string) {
+func flashAndBootStick(t *testing.T, img, update, backing string) {
 	testenv.NeedRoot(t)
 	losetup := testenv.NeedTool(t, "losetup")
 	f, err := os.Create(backing)
@@ -239,12 +262,39 @@ func flashAndBootStick(t *testing.T, img, backing string) {
 		!regexp.MustCompile(`(?m)^data /data on /dev/sd[a-z]4: `).MatchString(stdout) {
 		t.Fatalf("the flashed stick did not boot to ready on the emulated laptop and power off (exit %d)", code)
 	}
+
+	// flash --keep-data writes the other build's boot and system
+	// partitions and leaves the data partition byte for byte; the stick
+	// then boots the new build (on the virtio machine: it has no USB
+	// storage drivers) with the old files: the boot counter goes on.
+	parts, err := images.ReadPartitions(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := parts[len(parts)-1]
+	before := partitionHash(t, dev, data)
+	stdout, stderr, code = runCLI(t, "flash", update, dev, "--keep-data", "--yes", "--allow-fixed")
+	t.Logf("flash --keep-data:\n%s%s", stdout, stderr)
+	if code != 0 || !strings.Contains(stdout, "holds the image") || !strings.Contains(stderr, "its data partition (partition 4, ") {
+		t.Fatalf("flash --keep-data exited %d", code)
+	}
+	if partitionHash(t, dev, data) != before {
+		t.Errorf("flash --keep-data changed the data partition")
+	}
+	if !bytes.Equal(imagetest.ReadESPFile(t, dev, layout.InitrdPath("a")), imagetest.ReadESPFile(t, update, layout.InitrdPath("a"))) {
+		t.Errorf("after flash --keep-data the stick's ESP does not hold the new build's initramfs")
+	}
+	updated := bootStatus(t, dev)
+	if updated.boot != 3 || strings.Contains(updated.line, "created") {
+		t.Errorf("the updated stick's data partition: %q, want boot 3 of the same filesystem\n%s", updated.line, updated.console)
+	}
 }
 
 type dataLine struct {
 	line    string
 	boot    int
 	sizeMiB int
+	console string // the boot's console, for the failure message
 }
 
 // dataStatus finds hostd's data partition line in run --check's output.
@@ -259,13 +309,15 @@ func dataStatus(t *testing.T, stdout string) dataLine {
 	return dataLine{line: m[1], boot: boot, sizeMiB: size}
 }
 
-func bootStatus(t *testing.T, img string) dataLine {
+func bootStatus(t *testing.T, img string, flags ...string) dataLine {
 	t.Helper()
-	stdout, stderr, code := runCLI(t, "run", img, "--check", "--timeout", "5m")
+	stdout, stderr, code := runCLI(t, append([]string{"run", img, "--check", "-v", "--timeout", "5m"}, flags...)...)
 	if code != 0 {
 		t.Fatalf("run --check exited %d:\n%s%s", code, stdout, stderr)
 	}
-	return dataStatus(t, stdout)
+	d := dataStatus(t, stdout)
+	d.console = stderr
+	return d
 }
 
 func imageSize(t *testing.T, p string) int64 {
@@ -412,40 +464,79 @@ func foreignDataPartition(t *testing.T, img string) {
 	}
 	data := parts[len(parts)-1]
 	off := int64(data.Start) * 512
-	f, err := os.OpenFile(img, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A LUKS header where ext4's superblock was: someone's encrypted
-	// volume.
-	head := make([]byte, 1<<20)
-	copy(head, "LUKS\xba\xbe\x00\x01")
-	for i := 4096; i < len(head); i++ {
-		head[i] = byte(i * 7)
-	}
-	if _, err := f.WriteAt(head, off); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	// Someone's data where thinhost's ext4 was, each kind in turn over
+	// what the previous left: the ext4 with its primary superblock
+	// zeroed (Probe sees no ext4 any more), BitLocker's header, an LVM2
+	// label. Each time the host comes up without its data partition,
+	// says what it found, fails run --check, and leaves every byte.
+	lvm := make([]byte, 1024)
+	copy(lvm[512:], "LABELONE")
+	copy(lvm[512+24:], "LVM2 001")
+	for _, c := range []struct {
+		name string
+		at   int64
+		b    []byte
+		says string
+	}{
+		{"ext4 without its superblock", 1024, make([]byte, 1024), "holds data hostd has no name for"},
+		{"BitLocker", 0, append([]byte("\xebX\x90-FVE-FS-"), make([]byte, 500)...), "holds BitLocker"},
+		{"LVM2", 0, lvm, "holds an LVM2 physical volume"},
+	} {
+		f, err := os.OpenFile(img, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteAt(c.b, off+c.at); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		before := partitionHash(t, img, data)
 
-	// The host comes up and powers off cleanly, and run --check fails: a
-	// host without its data partition is degraded.
-	stdout, stderr, code := runCLI(t, "run", img, "--check", "--timeout", "5m")
-	if code == 0 || !strings.Contains(stdout, "ready in") || !strings.Contains(stdout, "powered off cleanly") ||
-		!strings.Contains(stderr, "check failed: the host is degraded: data partition not mounted: /dev/vda4 holds crypto_LUKS") {
-		t.Fatalf("a host with a foreign data partition must come up, power off, and fail the check (exit %d):\n%s%s", code, stdout, stderr)
+		stdout, stderr, code := runCLI(t, "run", img, "--check", "--timeout", "5m")
+		if code == 0 || !strings.Contains(stdout, "ready in") || !strings.Contains(stdout, "powered off cleanly") ||
+			!strings.Contains(stderr, "check failed: the host is degraded: data partition not mounted: /dev/vda4 "+c.says) {
+			t.Fatalf("%s: a host with someone's data on its data partition must come up, power off, and fail the check (exit %d):\n%s%s", c.name, code, stdout, stderr)
+		}
+		if !strings.Contains(stdout, "data partition NOT MOUNTED: /dev/vda4 "+c.says) || !strings.Contains(stdout, "hostd never formats it and leaves it untouched") {
+			t.Errorf("%s: the console did not say why the data partition is not used:\n%s", c.name, stdout)
+		}
+		if partitionHash(t, img, data) != before {
+			t.Errorf("%s: hostd changed a data partition holding someone's data", c.name)
+		}
 	}
-	if !strings.Contains(stdout, "data partition NOT MOUNTED: /dev/vda4 holds crypto_LUKS, not ext4; hostd never formats") {
-		t.Errorf("the console did not say why the data partition is not used:\n%s", stdout)
-	}
-	f, err = os.Open(img)
+}
+
+// partitionHash is the SHA-256 of partition p of img.
+func partitionHash(t *testing.T, img string, p images.Partition) string {
+	t.Helper()
+	f, err := os.Open(img)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	after := make([]byte, len(head))
-	f.ReadAt(after, off)
-	if !bytes.Equal(after, head) {
-		t.Error("hostd changed a data partition that holds a filesystem it does not know")
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, int64(p.Start)*512, p.Size())); err != nil {
+		t.Fatal(err)
 	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// diskGUIDs reads the GUID of img's disk, then its partitions'.
+func diskGUIDs(t *testing.T, img string) []string {
+	t.Helper()
+	f, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	tab, err := gpt.Read(f, fi.Size()/gpt.SectorSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	guids := []string{tab.DiskGUID()}
+	for _, p := range tab.Partitions() {
+		guids = append(guids, p.GUID)
+	}
+	return guids
 }
