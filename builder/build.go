@@ -31,6 +31,16 @@ const ModulePath = "github.com/thinhost/thinhost"
 // systemd-boot.
 const DefaultBootloader = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi"
 
+// The Secure Boot chain (profiles.SecureBootStock): Debian's shim, signed
+// by Microsoft's UEFI CA (which laptops ship enrolled), and Debian's GRUB
+// and kernel, signed by Debian's key, which shim carries.
+const (
+	ShimPath    = "/usr/lib/shim/shimx64.efi.signed"
+	ShimPackage = "shim-signed"
+	GRUBPath    = "/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed"
+	GRUBPackage = "grub-efi-amd64-signed"
+)
+
 // HostTools are the build machine's programs that hostd runs (Debian's
 // e2fsprogs, for the data partition). They go into the read-only system
 // image (system slot A) with their shared libraries and dynamic loader;
@@ -125,19 +135,33 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, err
 		}
 	}
-	bootloader := cfg.Bootloader
-	switch {
-	case bootloader == "" && hp != nil:
-		f, err := hp.Tree.Lookup(DefaultBootloader)
-		if err != nil {
-			return nil, fmt.Errorf("find systemd-boot in the locked packages (%s): %w", hp.LockPath, err)
+	// The boot chain's loaders, from the locked packages (or, without a
+	// packages block, the build machine).
+	loader := func(what, path, pkg string) (string, error) {
+		if hp != nil {
+			f, err := hp.Tree.Lookup(path)
+			if err != nil {
+				return "", fmt.Errorf("find %s in the locked packages (%s): %w", what, hp.LockPath, err)
+			}
+			return f.File, nil
 		}
-		bootloader = f.File
-	case bootloader == "":
-		bootloader = DefaultBootloader
+		if _, err := os.Stat(path); err != nil {
+			return "", fmt.Errorf("find %s %s: %w (on Debian: apt-get install %s, or give the profile a packages block)", what, path, err, pkg)
+		}
+		return path, nil
 	}
-	if _, err := os.Stat(bootloader); err != nil {
-		return nil, fmt.Errorf("find systemd-boot %s: %w (on Debian: apt-get install systemd-boot-efi, or give the profile a packages block)", bootloader, err)
+	var bootloader, shim, grub string
+	if prof.Boot.SecureBoot == profiles.SecureBootStock {
+		if shim, err = loader("shim (Secure Boot)", ShimPath, ShimPackage); err != nil {
+			return nil, err
+		}
+		if grub, err = loader("GRUB (Secure Boot)", GRUBPath, GRUBPackage); err != nil {
+			return nil, err
+		}
+	} else if bootloader = cfg.Bootloader; bootloader == "" {
+		if bootloader, err = loader("systemd-boot", DefaultBootloader, BootloaderPackage); err != nil {
+			return nil, err
+		}
 	}
 
 	// Phase 1: artifacts.
@@ -301,6 +325,8 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 		Sizes: images.Sizes{Image: st.ImageSize, ESP: st.ESPSize, System: st.SystemSize, Data: st.DataSize, Media: media},
 		Boot: images.Boot{
 			Bootloader: bootloader,
+			Shim:       shim,
+			GRUB:       grub,
 			Kernel:     kern.Image,
 			Initrd:     initrdPath,
 			Microcode:  microcodePath,

@@ -86,7 +86,11 @@ func PackageRequests(p *profiles.Profile) ([]archive.Request, error) {
 	for _, f := range HostFiles(p) {
 		own = append(own, f.Package)
 	}
-	own = append(own, BootloaderPackage)
+	if p.Boot.SecureBoot == profiles.SecureBootStock {
+		own = append(own, ShimPackage, GRUBPackage)
+	} else {
+		own = append(own, BootloaderPackage)
+	}
 	sort.Strings(own)
 	if p.Host.Kernel.Artifact == "" {
 		own = append(own, p.Packages.Kernel)

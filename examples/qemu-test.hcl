@@ -49,6 +49,16 @@ variable "guest_autostart" {
   description = "Start the test guest when the host is ready"
 }
 
+variable "secure_boot" {
+  type        = string
+  default     = "off"
+  description = "The boot chain: off (systemd-boot, unsigned), or stock (Debian's signed shim, GRUB and kernel; run --secure-boot boots it with Secure Boot on)"
+}
+
+boot {
+  secure_boot = var.secure_boot
+}
+
 artifact "guest-initrd" {
   path = var.guest_initrd
 }

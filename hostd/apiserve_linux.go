@@ -81,7 +81,7 @@ func (d *Daemon) serveAPI(ctx context.Context) {
 
 // Status implements api.Backend.
 func (d *Daemon) Status() api.Status {
-	st := api.Status{Hostname: d.opts.Config.Hostname, Memory: readMeminfo()}
+	st := api.Status{Hostname: d.opts.Config.Hostname, Memory: readMeminfo(), SecureBoot: d.secureBoot}
 	if b, err := os.ReadFile("/proc/uptime"); err == nil {
 		if f := strings.Fields(string(b)); len(f) > 0 {
 			st.Uptime, _ = strconv.ParseFloat(f[0], 64)

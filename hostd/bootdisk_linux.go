@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/thinhost/thinhost/images/gpt"
+	"github.com/thinhost/thinhost/images/layout"
 )
 
 // efivarsDir is where the kernel shows EFI variables (efivarfs).
@@ -28,7 +29,70 @@ const loaderPartUUIDVar = "LoaderDevicePartUUID-4a67b082-0a4c-41cf-b6c7-440b29bb
 
 // bootESP is the boot loader's ESP PARTUUID ("" when it did not say),
 // read once per boot.
-var bootESP = sync.OnceValues(func() (string, error) { return readBootESP(efivarsDir) })
+var bootESP = sync.OnceValues(func() (string, error) {
+	esp, err := readBootESP(efivarsDir)
+	if esp != "" || err != nil {
+		return esp, err
+	}
+	// GRUB (the Secure Boot chain) names it on the command line.
+	cmdline, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		return "", nil
+	}
+	return ESPFromCmdline(string(cmdline))
+})
+
+// ESPFromCmdline reads the ESP's PARTUUID that GRUB puts on the kernel
+// command line (layout.ESPArg), or "" when it is not there.
+func ESPFromCmdline(cmdline string) (string, error) {
+	for _, f := range strings.Fields(cmdline) {
+		v, ok := strings.CutPrefix(f, layout.ESPArg+"=")
+		if !ok {
+			continue
+		}
+		g := strings.ToUpper(v)
+		if !isGUID(g) {
+			return "", fmt.Errorf("%s=%q on the kernel command line is not a GUID", layout.ESPArg, v)
+		}
+		return g, nil
+	}
+	return "", nil
+}
+
+// secureBootVar is the firmware's SecureBoot variable (EFI global GUID):
+// one byte after the attributes, 1 when Secure Boot is enforced.
+const secureBootVar = "SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
+
+// SecureBootState says whether the firmware booted with Secure Boot on,
+// and the kernel's lockdown mode: "on (lockdown: integrity)", "off", or
+// "unknown (...)" / "not UEFI".
+func SecureBootState() string {
+	if _, err := os.Stat(filepath.Dir(efivarsDir)); err != nil {
+		return "not UEFI"
+	}
+	if _, err := bootESP(); err != nil { // mounts efivarfs
+		slog.Debug("boot ESP", "err", err)
+	}
+	b, err := os.ReadFile(filepath.Join(efivarsDir, secureBootVar))
+	if err != nil || len(b) != 5 {
+		return fmt.Sprintf("unknown (read %s: %v)", secureBootVar, err)
+	}
+	if b[4] != 1 {
+		return "off"
+	}
+	lockdown := "unknown"
+	sec := "/sys/kernel/security"
+	if _, err := os.Stat(filepath.Join(sec, "lockdown")); err != nil {
+		_ = unix.Mount("securityfs", sec, "securityfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+	}
+	if l, err := os.ReadFile("/sys/kernel/security/lockdown"); err == nil {
+		// "none [integrity] confidentiality": the bracketed one is on.
+		if i, j := strings.IndexByte(string(l), '['), strings.IndexByte(string(l), ']'); i >= 0 && j > i {
+			lockdown = string(l[i+1 : j])
+		}
+	}
+	return "on (lockdown: " + lockdown + ")"
+}
 
 // readBootESP reads LoaderDevicePartUUID from dir, mounting efivarfs there
 // when it is empty. A host not booted through UEFI, or through a loader

@@ -35,3 +35,19 @@ func FuzzParseLoaderPartUUID(f *testing.F) {
 		}
 	})
 }
+
+func TestESPFromCmdline(t *testing.T) {
+	for cmdline, want := range map[string]string{
+		"console=ttyS0 thinhost.esp=8e3b2c2a-51a0-4b1d-9f4e-0c1d2e3f4a5b quiet": "8E3B2C2A-51A0-4B1D-9F4E-0C1D2E3F4A5B",
+		"console=ttyS0 quiet": "",
+		"thinhost.espx=1":     "",
+	} {
+		if got, err := ESPFromCmdline(cmdline); err != nil || got != want {
+			t.Errorf("ESPFromCmdline(%q) = %q, %v; want %q", cmdline, got, err, want)
+		}
+	}
+	// GRUB's probe printed nothing (an older GRUB): an error, not a guess.
+	if _, err := ESPFromCmdline("thinhost.esp= quiet"); err == nil {
+		t.Error("an empty thinhost.esp was accepted")
+	}
+}

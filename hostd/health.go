@@ -7,6 +7,9 @@ import (
 	"github.com/thinhost/thinhost/hostd/supervise"
 )
 
+// SecureBootPrefix starts hostd's console line on Secure Boot.
+const SecureBootPrefix = "thinhost: secure boot: "
+
 // HealthPrefix starts hostd's health line on the console, printed before
 // the ready line and again when the host powers off; `thinhost run
 // --check` fails on a line that is not HealthOK.

@@ -51,6 +51,8 @@ type Daemon struct {
 	opts  Options
 	start time.Time
 	data  *DataStatus
+	// secureBoot is SecureBootState's answer at boot.
+	secureBoot string
 	// mods loads the image's modules; modsNow are the profile's that
 	// drive no device (loaded at once, not by device).
 	mods    *modLoader
@@ -121,6 +123,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		log.Warn("Ctrl+Alt+Del", "err", err)
 	}
 	d.loadModules(ctx)
+	d.secureBoot = SecureBootState()
+	fmt.Fprintf(d.opts.Console, "%s%s\n", SecureBootPrefix, d.secureBoot)
 	startNetwork(ctx, log, d.opts.Console)
 	logCtx, stopLog := context.WithCancel(context.Background())
 	defer stopLog()

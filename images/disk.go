@@ -52,6 +52,10 @@ type Media struct {
 type Boot struct {
 	// Bootloader is systemd-boot's EFI binary (systemd-bootx64.efi).
 	Bootloader string
+	// Shim and GRUB, when set, boot instead through the Secure Boot
+	// chain: Debian's signed shimx64.efi and grubx64.efi, with a GRUB
+	// configuration in place of systemd-boot's loader entries.
+	Shim, GRUB string
 	// Kernel and Initrd are files to copy; Cmdline is the kernel command
 	// line of the loader entry.
 	Kernel, Initrd string
@@ -271,6 +275,41 @@ func writeMedia(ctx context.Context, f *os.File, p Partition, m Media) error {
 	}
 }
 
+// GRUBConfig is the Secure Boot chain's GRUB configuration: boot the
+// slot's kernel at once (no menu), with the microcode initrd first, and
+// tell the kernel which ESP booted (GRUB knows the partition it was
+// loaded from; hostd finds its disk by it). Debian's signed GRUB has the
+// modules this needs built in: nothing is loaded that Secure Boot would
+// refuse.
+func GRUBConfig(b Boot, slot string) string {
+	title := b.Title
+	if title == "" {
+		title = "thinhost"
+	}
+	initrds := "/" + layout.InitrdPath(slot)
+	if b.Microcode != "" {
+		initrds = "/" + layout.MicrocodePath(slot) + " " + initrds
+	}
+	// Each word of the command line quoted: a profile's value never
+	// becomes GRUB script ($, ;, quotes); GRUB joins the words with
+	// spaces, as they were.
+	var args []string
+	for _, w := range strings.Fields(b.Cmdline) {
+		args = append(args, grubQuote(w))
+	}
+	return fmt.Sprintf(`set timeout=0
+set timeout_style=hidden
+probe --set=thinhost_esp --part-uuid $root
+menuentry %s {
+	linux /%s %s %s=$thinhost_esp
+	initrd %s
+}
+`, grubQuote(title+" (slot "+slot+")"), layout.KernelPath(slot), strings.Join(args, " "), layout.ESPArg, initrds)
+}
+
+// grubQuote quotes s as one GRUB word.
+func grubQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
 func writeESP(d *disk.Disk, p Partition, b Boot) (map[string]int64, error) {
 	fs, err := fat32.Create(d.Backend, fat32Size(p.Size()), int64(p.Start)*sectorSize, sectorSize, layout.ESPVolumeLabel, true)
 	if err != nil {
@@ -294,23 +333,28 @@ func writeESP(d *disk.Disk, p Partition, b Boot) (map[string]int64, error) {
 	// timeout 0 boots the default at once; holding a key shows the menu.
 	loader := fmt.Sprintf("default thinhost-%s.conf\ntimeout 0\neditor no\nconsole-mode keep\n", slot)
 
-	copies := []struct {
+	type copyFile struct {
 		dst  string
 		src  string
 		data string
-	}{
+	}
+	copies := []copyFile{
 		{dst: layout.BootloaderPath, src: b.Bootloader},
 		{dst: layout.LoaderConfPath, data: loader},
 		{dst: layout.EntryPath(slot), data: entry},
-		{dst: layout.KernelPath(slot), src: b.Kernel},
-		{dst: layout.InitrdPath(slot), src: b.Initrd},
 	}
+	if b.Shim != "" {
+		copies = []copyFile{
+			{dst: layout.BootloaderPath, src: b.Shim},
+			{dst: layout.ShimGRUBPath, src: b.GRUB},
+			{dst: layout.GRUBConfigPath, data: GRUBConfig(b, slot)},
+		}
+	}
+	copies = append(copies,
+		copyFile{dst: layout.KernelPath(slot), src: b.Kernel},
+		copyFile{dst: layout.InitrdPath(slot), src: b.Initrd})
 	if b.Microcode != "" {
-		copies = append(copies, struct {
-			dst  string
-			src  string
-			data string
-		}{dst: layout.MicrocodePath(slot), src: b.Microcode})
+		copies = append(copies, copyFile{dst: layout.MicrocodePath(slot), src: b.Microcode})
 	}
 	made := map[string]bool{}
 	for _, c := range copies {

@@ -212,3 +212,17 @@ func TestMediaPartitions(t *testing.T) {
 		t.Errorf("an ISO larger than the image: %v", err)
 	}
 }
+
+func TestGRUBConfig(t *testing.T) {
+	cfg := images.GRUBConfig(images.Boot{Title: "it's $x", Cmdline: `console=ttyS0 quiet x="a b" y=$(reboot);z`, Microcode: "mc"}, "a")
+	for _, want := range []string{
+		`menuentry 'it'\''s $x (slot a)' {`,
+		`linux /thinhost/a/vmlinuz 'console=ttyS0' 'quiet' 'x="a' 'b"' 'y=$(reboot);z' thinhost.esp=$thinhost_esp`,
+		`initrd /thinhost/a/microcode.cpio /thinhost/a/initrd.zst`,
+		`probe --set=thinhost_esp --part-uuid $root`,
+	} {
+		if !strings.Contains(cfg, want) {
+			t.Errorf("GRUB config lacks %q:\n%s", want, cfg)
+		}
+	}
+}

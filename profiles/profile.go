@@ -35,6 +35,8 @@ type Profile struct {
 	Packages Packages
 	// Services are programs from packages that hostd supervises.
 	Services []*Service
+	// Boot is the ESP's chain of loaders.
+	Boot Boot
 }
 
 // Artifact returns the artifact with the given name, or nil.
@@ -82,6 +84,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "share", LabelNames: []string{"name"}},
 		{Type: "packages"},
 		{Type: "service", LabelNames: []string{"name"}},
+		{Type: "boot"},
 	},
 }
 
@@ -113,7 +116,7 @@ func (ps *Parser) decode(filename string, body hcl.Body, opts Options, diags hcl
 	prof := &Profile{Path: filename, Dir: filepath.Dir(filename)}
 
 	// Variables first: every other block may refer to var.NAME.
-	var varBlocks, artBlocks, hostBlocks, storageBlocks, vmBlocks, fsBlocks, shareBlocks, pkgBlocks, svcBlocks []*hcl.Block
+	var varBlocks, artBlocks, hostBlocks, storageBlocks, vmBlocks, fsBlocks, shareBlocks, pkgBlocks, svcBlocks, bootBlocks []*hcl.Block
 	for _, b := range content.Blocks {
 		switch b.Type {
 		case "variable":
@@ -134,6 +137,8 @@ func (ps *Parser) decode(filename string, body hcl.Body, opts Options, diags hcl
 			pkgBlocks = append(pkgBlocks, b)
 		case "service":
 			svcBlocks = append(svcBlocks, b)
+		case "boot":
+			bootBlocks = append(bootBlocks, b)
 		}
 	}
 	vars, d := ps.decodeVariables(varBlocks, opts)
@@ -164,6 +169,21 @@ func (ps *Parser) decode(filename string, body hcl.Body, opts Options, diags hcl
 		return decodePackages(b, ctx, prof)
 	})...)
 	diags = append(diags, decodeServices(svcBlocks, ctx, prof)...)
+	diags = append(diags, decodeSingleton(bootBlocks, "boot", body, false, func(b *hcl.Block) hcl.Diagnostics {
+		return decodeBoot(b, ctx, &prof.Boot)
+	})...)
+	if prof.Boot.SecureBoot == "" {
+		prof.Boot.SecureBoot = defaultSecureBoot(prof)
+	}
+	if prof.Boot.SecureBoot == SecureBootStock && prof.Host.Kernel.Artifact != "" {
+		rng := prof.Host.Kernel.Range
+		if prof.Boot.DeclRange.Filename != "" {
+			rng = prof.Boot.DeclRange
+		}
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Secure Boot needs Debian's signed kernel",
+			Detail:  "secure_boot = \"stock\" boots only a kernel Debian signed, from the packages block; a kernel artifact is not signed for it. Take the kernel from the packages block, or set secure_boot = \"off\" in a boot block.",
+			Subject: &rng})
+	}
 	if prof.Host.Kernel.Range.Filename != "" && prof.Host.Kernel.Artifact == "" && !prof.Packages.Given {
 		rng := prof.Host.Kernel.Range
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No kernel",

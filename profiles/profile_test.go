@@ -277,3 +277,38 @@ func TestLaptopTestGuest(t *testing.T) {
 		t.Errorf("with test_guest set: %+v", w)
 	}
 }
+
+// TestSecureBootDefault: a laptop profile boots the signed chain unless
+// it says otherwise; any other profile boots systemd-boot.
+func TestSecureBootDefault(t *testing.T) {
+	for _, c := range []struct {
+		src, want string
+	}{
+		{"host {\n  kernel {}\n}\npackages {}\n", SecureBootOff},
+		{`host {
+  kernel {
+    hardware = "laptop"
+  }
+}
+packages {}
+`, SecureBootStock},
+		{`host {
+  kernel {
+    hardware = "laptop"
+  }
+}
+packages {}
+boot {
+  secure_boot = "off"
+}
+`, SecureBootOff},
+	} {
+		p, diags := NewParser().ParseSource([]byte(c.src), "t.hcl", Options{})
+		if diags.HasErrors() {
+			t.Fatalf("%s: %v", c.src, diags)
+		}
+		if p.Boot.SecureBoot != c.want {
+			t.Errorf("secure_boot = %q, want %q for\n%s", p.Boot.SecureBoot, c.want, c.src)
+		}
+	}
+}

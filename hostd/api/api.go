@@ -38,6 +38,9 @@ type Status struct {
 	Hostname string  `json:"hostname"`
 	Uptime   float64 `json:"uptime_seconds"`
 	Memory   Memory  `json:"memory"`
+	// SecureBoot is "on (lockdown: MODE)", "off", "not UEFI" or
+	// "unknown (why)".
+	SecureBoot string `json:"secure_boot,omitempty"`
 	// Data is the data partition (hostd.DataStatus).
 	Data     json.RawMessage    `json:"data,omitempty"`
 	Services []supervise.Status `json:"services"`

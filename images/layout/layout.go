@@ -55,6 +55,20 @@ const (
 	LoaderConfPath = "loader/loader.conf"
 )
 
+// The Secure Boot chain's files on the ESP: shim as the removable-media
+// loader, GRUB beside it (shim loads grubx64.efi from its own directory),
+// and the configuration where Debian's signed GRUB looks for it (its
+// built-in prefix is /EFI/debian on the device it was loaded from).
+const (
+	ShimGRUBPath   = "EFI/BOOT/grubx64.efi"
+	GRUBConfigPath = "EFI/debian/grub.cfg"
+)
+
+// ESPArg is the kernel command line parameter through which GRUB names
+// the ESP it booted from (its PARTUUID); systemd-boot sets the EFI
+// variable LoaderDevicePartUUID instead.
+const ESPArg = "thinhost.esp"
+
 // EntryPath is the systemd-boot loader entry of a slot.
 func EntryPath(slot string) string { return "loader/entries/thinhost-" + slot + ".conf" }
 

@@ -87,15 +87,24 @@ func Args(s Spec) ([]string, error) {
 	if s.CPUs < 1 {
 		return nil, fmt.Errorf("qemu arguments: cpus must be at least 1, got %d", s.CPUs)
 	}
+	machineOpt := "q35"
+	if s.Firmware.SecureBoot {
+		// Secure Boot firmware keeps its variables behind SMM, so the OS
+		// cannot rewrite the keys.
+		machineOpt = "q35,smm=on"
+	}
 	a := []string{
 		"-name", "thinhost",
-		"-machine", "q35",
+		"-machine", machineOpt,
 		"-m", strconv.Itoa(s.MemoryMiB),
 		"-smp", strconv.Itoa(s.CPUs),
 		"-nodefaults", "-no-user-config",
 		"-display", "none",
 		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + escapeComma(s.Firmware.Code),
 		"-drive", "if=pflash,format=raw,unit=1,file=" + escapeComma(s.Firmware.Vars),
+	}
+	if s.Firmware.SecureBoot {
+		a = append(a, "-global", "driver=cfi.pflash01,property=secure,value=on")
 	}
 	switch s.Accel {
 	case AccelKVM:

@@ -40,6 +40,9 @@ func TestArgsGolden(t *testing.T) {
 			s.Forwards = []Forward{{8484, 8484}}
 			s.NoReboot = true
 		},
+		"secure-boot": func(s *Spec) {
+			s.Firmware = Firmware{Code: "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd", Vars: "/run/x/OVMF_VARS.fd", SecureBoot: true}
+		},
 		"second-disk": func(s *Spec) {
 			s.Disks = []string{"/images/other,stick.img"}
 			s.Snapshot = true
@@ -78,7 +81,7 @@ func TestArgsGolden(t *testing.T) {
 }
 
 func TestArgsErrors(t *testing.T) {
-	ok := Spec{Image: "i", Firmware: Firmware{"c", "v"}, Accel: AccelTCG, MemoryMiB: 512, CPUs: 1}
+	ok := Spec{Image: "i", Firmware: Firmware{Code: "c", Vars: "v"}, Accel: AccelTCG, MemoryMiB: 512, CPUs: 1}
 	for name, c := range map[string]struct {
 		mod  func(*Spec)
 		want string
@@ -117,8 +120,8 @@ func TestFindFirmware(t *testing.T) {
 	os.WriteFile(code, []byte("c"), 0o644)
 	os.WriteFile(vars, []byte("v"), 0o644)
 	paths := []Firmware{
-		{filepath.Join(dir, "missing.fd"), vars},
-		{code, vars},
+		{Code: filepath.Join(dir, "missing.fd"), Vars: vars},
+		{Code: code, Vars: vars},
 	}
 	fw, err := findFirmware(paths)
 	if err != nil || fw.Code != code {

@@ -11,27 +11,47 @@ import (
 // store template, of which every run gets a private copy.
 type Firmware struct {
 	Code, Vars string
+	// SecureBoot is firmware built with Secure Boot, whose variable store
+	// enrolls Microsoft's keys and enforces it: QEMU must run it with
+	// SMM and its flash secured (Args does).
+	SecureBoot bool
 }
 
 // OVMFPaths are the firmware locations searched, in order: Debian and
 // Ubuntu (ovmf), Fedora (edk2-ovmf), Arch (edk2-ovmf), openSUSE
-// (qemu-ovmf-x86_64). The plain builds come first: thinhost images are not
-// signed for Secure Boot.
+// (qemu-ovmf-x86_64). These are the builds without Secure Boot;
+// SecureBootOVMFPaths has those with it.
 var OVMFPaths = []Firmware{
-	{"/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"},
-	{"/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd"},
-	{"/usr/share/edk2/ovmf/OVMF_CODE.fd", "/usr/share/edk2/ovmf/OVMF_VARS.fd"},
-	{"/usr/share/edk2/x64/OVMF_CODE.4m.fd", "/usr/share/edk2/x64/OVMF_VARS.4m.fd"},
-	{"/usr/share/edk2-ovmf/x64/OVMF_CODE.fd", "/usr/share/edk2-ovmf/x64/OVMF_VARS.fd"},
-	{"/usr/share/qemu/ovmf-x86_64-code.bin", "/usr/share/qemu/ovmf-x86_64-vars.bin"},
+	{Code: "/usr/share/OVMF/OVMF_CODE_4M.fd", Vars: "/usr/share/OVMF/OVMF_VARS_4M.fd"},
+	{Code: "/usr/share/OVMF/OVMF_CODE.fd", Vars: "/usr/share/OVMF/OVMF_VARS.fd"},
+	{Code: "/usr/share/edk2/ovmf/OVMF_CODE.fd", Vars: "/usr/share/edk2/ovmf/OVMF_VARS.fd"},
+	{Code: "/usr/share/edk2/x64/OVMF_CODE.4m.fd", Vars: "/usr/share/edk2/x64/OVMF_VARS.4m.fd"},
+	{Code: "/usr/share/edk2-ovmf/x64/OVMF_CODE.fd", Vars: "/usr/share/edk2-ovmf/x64/OVMF_VARS.fd"},
+	{Code: "/usr/share/qemu/ovmf-x86_64-code.bin", Vars: "/usr/share/qemu/ovmf-x86_64-vars.bin"},
 }
 
 // ErrNoFirmware means no OVMF pair was found.
 var ErrNoFirmware = errors.New("no UEFI firmware (OVMF) found")
 
+// SecureBootOVMFPaths are the Secure Boot builds with a variable store
+// that enrolls Microsoft's keys (as laptops ship) and enforces them:
+// Debian and Ubuntu, Fedora, Arch.
+var SecureBootOVMFPaths = []Firmware{
+	{Code: "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd", Vars: "/usr/share/OVMF/OVMF_VARS_4M.ms.fd", SecureBoot: true},
+	{Code: "/usr/share/OVMF/OVMF_CODE.secboot.fd", Vars: "/usr/share/OVMF/OVMF_VARS.ms.fd", SecureBoot: true},
+	{Code: "/usr/share/edk2/ovmf/OVMF_CODE.secboot.fd", Vars: "/usr/share/edk2/ovmf/OVMF_VARS.secboot.fd", SecureBoot: true},
+	{Code: "/usr/share/edk2/x64/OVMF_CODE.secboot.4m.fd", Vars: "/usr/share/edk2/x64/OVMF_VARS.4m.fd", SecureBoot: true},
+}
+
 // FindOVMF returns the first pair of OVMFPaths whose two files exist.
 func FindOVMF() (*Firmware, error) {
 	return findFirmware(OVMFPaths)
+}
+
+// FindSecureBootOVMF returns the first pair of SecureBootOVMFPaths whose
+// two files exist.
+func FindSecureBootOVMF() (*Firmware, error) {
+	return findFirmware(SecureBootOVMFPaths)
 }
 
 func findFirmware(paths []Firmware) (*Firmware, error) {

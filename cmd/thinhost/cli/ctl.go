@@ -45,6 +45,9 @@ boot: /data/state/api-token on the host. THINHOST_TOKEN works too.`,
 			}
 			fmt.Fprintf(e.stdout, "host      %s, up %.0fs\n", st.Hostname, st.Uptime)
 			fmt.Fprintf(e.stdout, "memory    %s available of %s\n", humanMiB(st.Memory.Available), humanMiB(st.Memory.Total))
+			if st.SecureBoot != "" {
+				fmt.Fprintf(e.stdout, "secure    %s\n", st.SecureBoot)
+			}
 			if len(st.Problems) == 0 {
 				fmt.Fprintln(e.stdout, "health    ok")
 			} else {

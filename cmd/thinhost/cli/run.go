@@ -26,7 +26,7 @@ const consoleTail = 40
 // the status lines run --check repeats.
 const statusPrefix = "thinhost: data "
 
-var statusPrefixes = []string{statusPrefix, "thinhost: services: ", hostd.HealthPrefix}
+var statusPrefixes = []string{hostd.SecureBootPrefix, statusPrefix, "thinhost: services: ", hostd.HealthPrefix}
 
 type runFlags struct {
 	check      bool
@@ -38,6 +38,7 @@ type runFlags struct {
 	accel      string
 	snapshot   bool
 	ovmfCode   string
+	secureBoot bool
 	ovmfVars   string
 	qemuBinary string
 	usb        bool
@@ -79,6 +80,7 @@ last console lines.`,
 	fl.BoolVar(&f.snapshot, "snapshot", false, "discard the run's writes to IMAGE")
 	fl.StringVar(&f.ovmfCode, "ovmf-code", "", "UEFI firmware code file (default: search the Debian, Fedora and Arch paths)")
 	fl.StringVar(&f.ovmfVars, "ovmf-vars", "", "UEFI variable store template, with --ovmf-code")
+	fl.BoolVar(&f.secureBoot, "secure-boot", false, "boot with Secure Boot on, as laptops ship: OVMF's Secure Boot build with Microsoft's keys enrolled, enforcing (with --ovmf-code/--ovmf-vars: that pair, run with SMM)")
 	fl.StringVar(&f.qemuBinary, "qemu", qemu.DefaultBinary, "QEMU binary")
 	fl.BoolVar(&f.usb, "usb", false, "attach IMAGE as a USB stick on xHCI (as real hardware boots a flashed stick) instead of a virtio disk")
 	fl.StringVar(&f.machine, "machine", qemu.MachineVirtio, "virtio (virtio disk, NIC and entropy) or laptop ("+qemu.LaptopDevices+")")
@@ -145,9 +147,13 @@ func runImage(ctx context.Context, e *env, image string, f runFlags) error {
 	var fw *qemu.Firmware
 	switch {
 	case f.ovmfCode != "" && f.ovmfVars != "":
-		fw = &qemu.Firmware{Code: f.ovmfCode, Vars: f.ovmfVars}
+		fw = &qemu.Firmware{Code: f.ovmfCode, Vars: f.ovmfVars, SecureBoot: f.secureBoot}
 	case f.ovmfCode != "" || f.ovmfVars != "":
 		return fmt.Errorf("give both --ovmf-code and --ovmf-vars, or neither")
+	case f.secureBoot:
+		if fw, err = qemu.FindSecureBootOVMF(); err != nil {
+			return fmt.Errorf("--secure-boot: %w", err)
+		}
 	default:
 		if fw, err = qemu.FindOVMF(); err != nil {
 			return err
@@ -203,7 +209,11 @@ func announce(e *env, m *qemu.Machine) {
 		}
 	}
 	fmt.Fprintf(e.stderr, "thinhost: booting %s with %s\n", m.Spec.Image, accel)
-	fmt.Fprintf(e.stderr, "thinhost: firmware %s\n", m.Spec.Firmware.Code)
+	sb := ""
+	if m.Spec.Firmware.SecureBoot {
+		sb = " (Secure Boot on: Microsoft's keys, enforcing)"
+	}
+	fmt.Fprintf(e.stderr, "thinhost: firmware %s%s\n", m.Spec.Firmware.Code, sb)
 	for _, fw := range m.Spec.Forwards {
 		fmt.Fprintf(e.stderr, "thinhost: forwarding 127.0.0.1:%d to guest port %d\n", fw.Host, fw.Guest)
 	}
@@ -242,6 +252,14 @@ func runInteractive(ctx context.Context, e *env, cfg qemu.Config) error {
 	return nil
 }
 
+// What the boot chain prints when Secure Boot refuses an image: shim on
+// a loader or kernel it cannot verify, OVMF on a loader its db does not
+// allow.
+const (
+	shimRefusal     = "Security Violation"
+	firmwareRefusal = "Access Denied"
+)
+
 func runCheck(ctx context.Context, e *env, cfg qemu.Config, f runFlags) error {
 	timeout, offTimeout := f.timeout, f.offTimeout
 	con := newConsoleWatch(consoleTail, hostd.ReadyLine)
@@ -272,6 +290,10 @@ func runCheck(ctx context.Context, e *env, cfg qemu.Config, f runFlags) error {
 	defer timer.Stop()
 	select {
 	case <-con.Ready():
+	case <-con.Await(shimRefusal):
+		return fail("Secure Boot refused the boot chain: shim found a loader or kernel not signed by a key it trusts (%q on the console)", shimRefusal)
+	case <-con.Await(firmwareRefusal):
+		return fail("Secure Boot refused the boot chain: the firmware found a loader not signed by a key it trusts (%q on the console)", firmwareRefusal)
 	case <-m.Done():
 		return fail("QEMU exited before hostd was ready (%v)", m.Wait())
 	case <-timer.C:

@@ -1,0 +1,8 @@
+host {
+  kernel {}
+}
+packages {}
+
+boot {
+  secure_boot = "own"
+}
