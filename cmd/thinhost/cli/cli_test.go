@@ -238,4 +238,13 @@ func TestConsoleAwait(t *testing.T) {
 	default:
 		t.Fatal("key 28 not seen")
 	}
+	// shim's error box: cursor moves, no newline, then it waits for a key.
+	refused := c.Await(shimRefusal)
+	c.Write([]byte("\x1b[02;01H|  ERROR  |\x1b[03;01H| Verification failed: (0x1A) Security Vio"))
+	c.Write([]byte("lation |\x1b[04;01H"))
+	select {
+	case <-refused:
+	default:
+		t.Fatal("text in a line that never ends was not seen")
+	}
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -432,8 +433,23 @@ func (c *consoleWatch) Write(p []byte) (int, error) {
 			}
 		}
 	}
+	// Firmware and shim draw boxes with cursor moves and no newline (and
+	// then wait for a key): what is awaited counts in the unfinished line
+	// too. A line that never ends keeps only its last partialMax bytes.
+	if len(c.partial) > partialMax {
+		c.partial = append([]byte(nil), c.partial[len(c.partial)-partialMax:]...)
+	}
+	for text, ch := range c.waits {
+		if bytes.Contains(c.partial, []byte(text)) {
+			close(ch)
+			delete(c.waits, text)
+		}
+	}
 	return len(p), nil
 }
+
+// partialMax bounds the console's unfinished line.
+const partialMax = 64 << 10
 
 func indexNL(b []byte) int {
 	for i, c := range b {
@@ -484,7 +500,7 @@ func (c *consoleWatch) Await(text string) <-chan struct{} {
 		return ch
 	}
 	ch := make(chan struct{})
-	if strings.Contains(c.all.String(), text) {
+	if strings.Contains(c.all.String(), text) || bytes.Contains(c.partial, []byte(text)) {
 		close(ch)
 		return ch
 	}
