@@ -32,6 +32,7 @@ const loaderPartUUIDVar = "LoaderDevicePartUUID-4a67b082-0a4c-41cf-b6c7-440b29bb
 var bootESP = sync.OnceValues(func() (string, error) {
 	esp, err := readBootESP(efivarsDir)
 	if esp != "" || err != nil {
+		slog.Info("boot disk", "esp_partuuid", esp, "named_by", "systemd-boot (LoaderDevicePartUUID)")
 		return esp, err
 	}
 	// GRUB (the Secure Boot chain) names it on the command line.
@@ -39,7 +40,11 @@ var bootESP = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", nil
 	}
-	return ESPFromCmdline(string(cmdline))
+	esp, err = ESPFromCmdline(string(cmdline))
+	if esp != "" {
+		slog.Info("boot disk", "esp_partuuid", esp, "named_by", "GRUB ("+layout.ESPArg+"=)")
+	}
+	return esp, err
 })
 
 // ESPFromCmdline reads the ESP's PARTUUID that GRUB puts on the kernel

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"image/png"
@@ -130,13 +131,18 @@ func TestLaptop(t *testing.T) {
 		}
 	}
 
-	entry := string(imagetest.ReadESPFile(t, img, layout.EntryPath("a")))
-	mc, main := strings.Index(entry, "initrd /"+layout.MicrocodePath("a")), strings.Index(entry, "initrd /"+layout.InitrdPath("a"))
+	// A laptop profile boots the Secure Boot chain: shim, then GRUB,
+	// whose configuration loads the microcode first.
+	entry := string(imagetest.ReadESPFile(t, img, layout.GRUBConfigPath))
+	mc, main := strings.Index(entry, "initrd /"+layout.MicrocodePath("a")+" /"), strings.Index(entry, " /"+layout.InitrdPath("a"))
 	if mc < 0 || main < 0 || mc > main {
-		t.Errorf("the loader entry must load the microcode first:\n%s", entry)
+		t.Errorf("GRUB must load the microcode first:\n%s", entry)
 	}
-	if !strings.Contains(entry, "firmware_class.path=/system/lib/firmware") {
+	if !strings.Contains(entry, "'firmware_class.path=/system/lib/firmware'") {
 		t.Errorf("the kernel is not told where the firmware is:\n%s", entry)
+	}
+	if shim := imagetest.ReadESPFile(t, img, layout.BootloaderPath); !bytes.Contains(shim, []byte("UEFI SHIM")) {
+		t.Errorf("%s is not shim", layout.BootloaderPath)
 	}
 	if t.Failed() {
 		return

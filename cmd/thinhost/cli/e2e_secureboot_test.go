@@ -16,8 +16,8 @@ import (
 // enrolled, enforcing): the chain Debian signed — shim, GRUB, the kernel
 // — reaches ready, and hostd reports Secure Boot on with the kernel's
 // lockdown. Then GRUB on the ESP is changed by one byte, as a tampered
-// stick would be: the chain is refused, and run --check says so instead
-// of timing out.
+// stick would be: shim refuses it, and run --check says so instead of
+// timing out; then shim itself: the firmware refuses it.
 func TestSecureBoot(t *testing.T) {
 	testenv.NeedE2E(t)
 	testenv.NeedTool(t, "qemu-system-x86_64")
@@ -45,6 +45,10 @@ func TestSecureBoot(t *testing.T) {
 		t.Fatalf("the signed chain did not boot to a healthy host with Secure Boot on (exit %d):\n%s%s", code, stdout, stderr)
 	}
 	t.Logf("run --secure-boot --check:\n%s", stdout)
+	// GRUB named the ESP it booted from, and hostd found its disk by it.
+	if !strings.Contains(stderr, `msg="boot disk"`) || !strings.Contains(stderr, `named_by="GRUB (thinhost.esp=)"`) {
+		t.Errorf("hostd did not learn the boot disk from GRUB's thinhost.esp=:\n%s", stderr)
+	}
 
 	// One byte of GRUB changed: shim refuses it.
 	grub[len(grub)/2] ^= 0xff
@@ -54,4 +58,12 @@ func TestSecureBoot(t *testing.T) {
 		t.Fatalf("a tampered GRUB was not refused by Secure Boot (exit %d):\n%s%s", code, stdout, stderr)
 	}
 	t.Logf("tampered GRUB:\n%s", stderr)
+
+	// One byte of shim changed: the firmware itself refuses it.
+	shim[len(shim)/2] ^= 0xff
+	imagetest.WriteESPFile(t, img, layout.BootloaderPath, shim)
+	stdout, stderr, code = runCLI(t, "run", img, "--secure-boot", "--check", "--timeout", "5m")
+	if code == 0 || !strings.Contains(stderr, "Secure Boot refused the boot chain: the firmware") {
+		t.Fatalf("a tampered shim was not refused by the firmware (exit %d):\n%s%s", code, stdout, stderr)
+	}
 }
