@@ -78,7 +78,7 @@ func VMSpecs(p *profiles.Profile) []config.VM {
 			ShutdownTimeout: int(v.ShutdownTimeout.Seconds()),
 		}
 		if v.Display == "vnc" {
-			c.VNC = v.VNC
+			c.VNC, c.VNCPassword = v.VNC, v.VNCPassword
 		}
 		if v.MemoryPercent > 0 {
 			c.MemoryBytes = 0

@@ -100,7 +100,11 @@ func (d *Daemon) prepareShares(ctx context.Context) error {
 	if err := makeSambaRunDirs(SambaDir); err != nil {
 		return err
 	}
-	if err := os.WriteFile(SMBConf, []byte(RenderSMBConf(fsc, SharesDir, SambaDir)), 0o644); err != nil {
+	conf, err := RenderSMBConf(fsc, SharesDir, SambaDir)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(SMBConf, []byte(conf), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", SMBConf, err)
 	}
 	// Samba's password database lives in /run: it is made afresh from the

@@ -31,7 +31,14 @@ var SambaRunDirs = []string{"private", "lock", "state", "cache", "pid", "ncalrpc
 // NetBIOS, symlinks followed only inside their share, and — unless the
 // profile opts in to the host's network — listening on loopback alone,
 // which is where the guest's 10.0.2.2 lands.
-func RenderSMBConf(fs *config.FileServer, sharesDir, runDir string) string {
+//
+// It refuses a file server whose names or paths are not plain text to
+// smb.conf (config.FileServer.Check): a value never becomes smb.conf
+// syntax, whatever hostd.json says.
+func RenderSMBConf(fs *config.FileServer, sharesDir, runDir string) (string, error) {
+	if err := fs.Check(); err != nil {
+		return "", fmt.Errorf("render smb.conf: %w", err)
+	}
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	w("# Written by hostd at boot from the image's profile; changes are lost.")
@@ -143,7 +150,7 @@ func RenderSMBConf(fs *config.FileServer, sharesDir, runDir string) string {
 			w("  force user = %s", fs.User)
 		}
 	}
-	return b.String()
+	return b.String(), nil
 }
 
 // NetUse is the Windows command that maps share s as its drive letter.

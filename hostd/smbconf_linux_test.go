@@ -58,7 +58,11 @@ func TestSMBConfSmbtorture(t *testing.T) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	fs := &config.FileServer{User: name, Shares: []config.Share{{Name: "files", Path: "files"}}}
-	conf := strings.Replace(RenderSMBConf(fs, shares, run), "smb ports = 445", fmt.Sprintf("smb ports = %d", port), 1)
+	rendered, err := RenderSMBConf(fs, shares, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := strings.Replace(rendered, "smb ports = 445", fmt.Sprintf("smb ports = %d", port), 1)
 	confPath := filepath.Join(run, "smb.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)

@@ -23,7 +23,10 @@ func TestRenderSMBConfGolden(t *testing.T) {
 	}}
 	for name, hostNet := range map[string]bool{"smb-guest-only": false, "smb-host-network": true} {
 		fs.HostNetwork = hostNet
-		got := RenderSMBConf(fs, "/data/shares", "/run/samba")
+		got, err := RenderSMBConf(fs, "/data/shares", "/run/samba")
+		if err != nil {
+			t.Fatal(err)
+		}
 		golden := "testdata/" + name + ".conf"
 		if *update {
 			os.MkdirAll("testdata", 0o755)
@@ -62,7 +65,11 @@ func TestSMBConfTestparm(t *testing.T) {
 		}
 	}
 	conf := filepath.Join(dir, "smb.conf")
-	if err := os.WriteFile(conf, []byte(RenderSMBConf(fs, dir, dir)), 0o644); err != nil {
+	rendered, err := RenderSMBConf(fs, dir, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(conf, []byte(rendered), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out, err := exec.Command(testparm, "-s", "--suppress-prompt", conf).CombinedOutput()
@@ -95,4 +102,46 @@ func TestHelperFiles(t *testing.T) {
 	if !strings.Contains(got["README.txt"], `net use Z: \\10.0.2.2\files /user:thin /persistent:yes`) {
 		t.Errorf("README.txt: %s", got["README.txt"])
 	}
+}
+
+// FuzzRenderSMBConf: whatever names and paths hostd.json holds, smb.conf
+// is refused or has exactly the sections and keys hostd writes: no value
+// starts a line, a section or a parameter of its own.
+func FuzzRenderSMBConf(f *testing.F) {
+	f.Add("thin", "files", "files", "media", "media/library")
+	f.Add("thin", "x", "x\n  root preexec = id\n[IPC$]\n  path = /data/state", "y", "%U")
+	f.Add("thin", "a", "Fotos/\u00dcbersicht 2024", "b", "a b")
+	want := func(fs *config.FileServer) []string {
+		conf, err := RenderSMBConf(&config.FileServer{User: "u", Shares: fs.Shares[:0]}, "/data/shares", "/run/samba")
+		if err != nil {
+			f.Fatal(err)
+		}
+		return strings.Split(conf, "\n")
+	}
+	base := len(want(&config.FileServer{}))
+	f.Fuzz(func(t *testing.T, user, name1, path1, name2, path2 string) {
+		fs := &config.FileServer{User: user, Shares: []config.Share{{Name: name1, Path: path1}, {Name: name2, Path: path2, ReadOnly: true}}}
+		conf, err := RenderSMBConf(fs, "/data/shares", "/run/samba")
+		if err != nil {
+			return
+		}
+		lines := strings.Split(conf, "\n")
+		// Each share adds a blank line, its header and 6 (read-write) or
+		// 5 (read-only) parameters.
+		if len(lines) != base+8+7 {
+			t.Fatalf("%d lines for two shares (want %d):\n%s", len(lines), base+15, conf)
+		}
+		sections := 0
+		for _, l := range lines {
+			if strings.HasPrefix(l, "[") {
+				sections++
+			}
+			if strings.ContainsAny(l, "\x00\r%") {
+				t.Fatalf("line %q holds a NUL, CR or %%", l)
+			}
+		}
+		if sections != 3 {
+			t.Fatalf("%d sections for two shares:\n%s", sections, conf)
+		}
+	})
 }

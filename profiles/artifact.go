@@ -93,6 +93,10 @@ func decodeArtifacts(blocks []*hcl.Block, ctx *hcl.EvalContext, dir string) ([]*
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing artifact source",
 				Detail: fmt.Sprintf("Artifact %q needs url (with sha256) or path.", name), Subject: &defRng})
 		}
+		if uAttr != nil && u == "" && !d.HasErrors() {
+			diags = append(diags, attrDiag(uAttr, "Empty URL",
+				fmt.Sprintf("Artifact %q has url = \"\": give the http(s) address to download (with sha256), or path for a local file.", name)))
+		}
 		if uAttr != nil && u != "" {
 			parsed, err := url.Parse(u)
 			switch {

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/thinhost/thinhost/hostd/config"
 )
 
 var update = flag.Bool("update", false, "rewrite the .golden files")
@@ -311,4 +313,40 @@ boot {
 			t.Errorf("secure_boot = %q, want %q for\n%s", p.Boot.SecureBoot, c.want, c.src)
 		}
 	}
+}
+
+// FuzzParse feeds the parser profiles and variable values: it never
+// panics, and what it accepts holds only values hostd and QEMU can take as
+// plain text (share paths, VNC addresses, sizes that cannot overflow).
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"valid", "shares", "vms", "sizes", "references"} {
+		b, err := os.ReadFile("testdata/" + name + ".hcl")
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(b), "x")
+	}
+	f.Add("variable \"p\" {\n  type = string\n}\nhost {\n  kernel {}\n}\npackages {}\nshare \"s\" {\n  path = var.p\n}\n", "a\n[b]")
+	f.Fuzz(func(t *testing.T, src, value string) {
+		p, diags := NewParser().ParseSource([]byte(src), "fuzz.hcl", Options{Vars: []string{"p=" + value}})
+		if diags.HasErrors() || p == nil {
+			return
+		}
+		for _, sh := range p.Shares {
+			if !config.ValidSharePath(sh.Path) || !config.ValidShareName(sh.Name) {
+				t.Fatalf("accepted share %q with path %q", sh.Name, sh.Path)
+			}
+		}
+		for _, vm := range p.VMs {
+			if vm.VNC != "" {
+				if _, _, ok := parseVNC(vm.VNC); !ok || strings.Contains(vm.VNC, ",") {
+					t.Fatalf("accepted vnc %q", vm.VNC)
+				}
+			}
+		}
+		st := p.Storage
+		if st.ImageSize > MaxSize || st.SystemSize > MaxSize || st.ESPSize > MaxSize || st.DataSize > MaxSize {
+			t.Fatalf("accepted sizes %+v", st)
+		}
+	})
 }

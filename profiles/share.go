@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/thinhost/thinhost/hostd/config"
 )
 
 // FileServer is how the host serves its shares (SMB, by Samba's smbd).
@@ -43,12 +45,7 @@ var (
 	shareSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{{Name: "path"}, {Name: "read_only"}, {Name: "drive"}},
 	}
-	shareNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]{0,31}$`)
-	userRE      = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
-	driveRE     = regexp.MustCompile(`^([D-Zd-z]):?$`)
-	// Names smb.conf gives a meaning of its own.
-	reservedShares = map[string]bool{"global": true, "homes": true, "printers": true, "print$": true, "ipc$": true}
-	reservedUsers  = map[string]bool{"root": true, "nobody": true, "daemon": true, "bin": true, "sys": true}
+	driveRE = regexp.MustCompile(`^([D-Zd-z]):?$`)
 )
 
 func decodeFileServer(b *hcl.Block, ctx *hcl.EvalContext, fs *FileServer) hcl.Diagnostics {
@@ -58,9 +55,9 @@ func decodeFileServer(b *hcl.Block, ctx *hcl.EvalContext, fs *FileServer) hcl.Di
 	diags = append(diags, d...)
 	if attr != nil && !d.HasErrors() {
 		switch {
-		case !userRE.MatchString(user):
+		case !config.ValidShareUser(user) && !config.ReservedShareUser(user):
 			diags = append(diags, attrDiag(attr, "Invalid share user", fmt.Sprintf("user %q must be 1-32 lower-case letters, digits, '_' or '-', starting with a letter or '_'.", user)))
-		case reservedUsers[user]:
+		case config.ReservedShareUser(user):
 			diags = append(diags, attrDiag(attr, "Invalid share user", fmt.Sprintf("user %q is a system account; choose another name such as %q.", user, DefaultShareUser)))
 		default:
 			fs.User = user
@@ -95,7 +92,7 @@ func decodeShares(blocks []*hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.
 		diags = append(diags, d...)
 		lower := strings.ToLower(sh.Name)
 		switch {
-		case !shareNameRE.MatchString(sh.Name) || reservedShares[lower]:
+		case !config.ValidShareName(sh.Name):
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid share name",
 				Detail:  fmt.Sprintf("Share name %q must be 1-32 letters, digits, '_' or '-' (and not global, homes or printers).", sh.Name),
 				Subject: &nameRng})
@@ -117,6 +114,10 @@ func decodeShares(blocks []*hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.
 			case p == "" || strings.HasPrefix(p, "/") || clean == "." || clean == ".." || strings.HasPrefix(clean, "../") || strings.ContainsRune(p, '\\'):
 				diags = append(diags, attrDiag(attr, "Share path escapes the data partition",
 					fmt.Sprintf("path %q must be a folder under the data partition's shares/, given relative to it (such as %q); it may not be absolute or climb out with \"..\".", p, sh.Name)))
+				continue
+			case !config.ValidSharePath(clean):
+				diags = append(diags, attrDiag(attr, "Unsafe share path",
+					fmt.Sprintf("path %q: each folder name must be letters, digits, '.', '_', '-' and inner spaces (no newline, NUL, %%, quotes or other punctuation: smb.conf would read them as its own syntax), not starting with '.' or ending in '.' or a space (Windows cannot use such names).", p)))
 				continue
 			default:
 				sh.Path = clean

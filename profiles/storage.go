@@ -27,6 +27,8 @@ const (
 	GPTOverhead = 2 * MiB
 	MinESPSize  = 64 * MiB
 	MinDataSize = 16 * MiB
+	// MaxSize bounds every size, so their sums cannot overflow.
+	MaxSize = 64 << 40
 )
 
 func defaultStorage() Storage {
@@ -69,6 +71,12 @@ func decodeStorage(b *hcl.Block, ctx *hcl.EvalContext, s *Storage) hcl.Diagnosti
 		name string
 		v    int64
 	}{{"image_size", s.ImageSize}, {"esp_size", s.ESPSize}, {"system_size", s.SystemSize}, {"data_size", s.DataSize}} {
+		if a := attrs[c.name]; ok[c.name] && (c.v < 0 || c.v > MaxSize) {
+			diags = append(diags, attrDiag(a, "Size too large",
+				fmt.Sprintf("%s %s is beyond the %s thinhost lays out: a disk image, not a disk array.", c.name, FormatSize(c.v), FormatSize(MaxSize))))
+			typeErrors = true
+			continue
+		}
 		if a := attrs[c.name]; ok[c.name] && c.v%MiB != 0 {
 			diags = append(diags, attrDiag(a, "Unaligned size",
 				fmt.Sprintf("%s must be a whole number of MiB (partitions are 1 MiB aligned); %s is not.", c.name, FormatSize(c.v))))

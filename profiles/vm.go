@@ -2,6 +2,7 @@ package profiles
 
 import (
 	"fmt"
+	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -42,6 +43,9 @@ type VM struct {
 	// Display is "none", "vnc" or "sdl"; VNC listens on VNC.
 	Display string
 	VNC     string
+	// VNCPassword guards a VNC display that listens beyond loopback;
+	// required there.
+	VNCPassword string
 	// USB lists devices passed through, as "vendor:product" in hex.
 	USB []USBDevice
 	// Network is "user" (NAT, the default) or "none".
@@ -94,7 +98,7 @@ var (
 		Attributes: []hcl.AttributeSchema{
 			{Name: "os", Required: true}, {Name: "memory"}, {Name: "cpus"}, {Name: "firmware"},
 			{Name: "tpm"}, {Name: "install_media"}, {Name: "drivers"}, {Name: "kernel"},
-			{Name: "initrd"}, {Name: "cmdline"}, {Name: "display"}, {Name: "vnc"}, {Name: "usb"},
+			{Name: "initrd"}, {Name: "cmdline"}, {Name: "display"}, {Name: "vnc"}, {Name: "vnc_password"}, {Name: "usb"},
 			{Name: "network"}, {Name: "autostart"}, {Name: "shutdown_timeout"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{{Type: "disk"}},
@@ -129,6 +133,21 @@ func quoteList(s []string) string {
 		q[i] = strconv.Quote(v)
 	}
 	return strings.Join(q, ", ")
+}
+
+// parseVNC reads a vnc address: an IP literal (IPv6 in brackets) and a
+// port from 5900 (QEMU counts displays from there).
+func parseVNC(s string) (net.IP, int, bool) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return nil, 0, false
+	}
+	ip := net.ParseIP(host)
+	p, err := strconv.Atoi(port)
+	if ip == nil || err != nil || p < 5900 || p > 65535 || strings.Contains(host, "%") {
+		return nil, 0, false
+	}
+	return ip, p, true
 }
 
 func decodeVMs(blocks []*hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.Diagnostics {
@@ -253,12 +272,24 @@ func decodeVM(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) (*VM, hcl.Diagn
 	diags = append(diags, d...)
 	vnc, vncAttr, d := evalString(attrs, "vnc", ctx)
 	diags = append(diags, d...)
-	if vncAttr != nil && !d.HasErrors() {
-		host, port, ok := strings.Cut(vnc, ":")
-		p, err := strconv.Atoi(port)
-		if !ok || host == "" || err != nil || p < 5900 || p > 65535 {
-			diags = append(diags, attrDiag(vncAttr, "Invalid vnc address", fmt.Sprintf("vnc %q must be ADDRESS:PORT with a port from 5900, such as \"127.0.0.1:5900\".", vnc)))
+	pw, pwAttr, d := evalString(attrs, "vnc_password", ctx)
+	diags = append(diags, d...)
+	if pwAttr != nil && !d.HasErrors() {
+		if len(pw) < 6 || len(pw) > 8 || strings.ContainsAny(pw, "\x00\r\n") {
+			diags = append(diags, attrDiag(pwAttr, "Invalid VNC password", "vnc_password must be 6 to 8 characters on one line (VNC's own authentication reads 8 at most); give it from a sensitive variable."))
 		} else {
+			vm.VNCPassword = pw
+		}
+	}
+	if vncAttr != nil && !d.HasErrors() {
+		ip, port, ok := parseVNC(vnc)
+		switch {
+		case !ok:
+			diags = append(diags, attrDiag(vncAttr, "Invalid vnc address", fmt.Sprintf("vnc %q must be IP:PORT with a port from 5900, such as \"127.0.0.1:5900\" (an IP address, not a name; IPv6 in brackets).", vnc)))
+		case !ip.IsLoopback() && vm.VNCPassword == "":
+			diags = append(diags, attrDiag(vncAttr, "VNC beyond loopback without a password",
+				fmt.Sprintf("vnc %q serves the guest's screen and keyboard beyond this host: set vnc_password (from a sensitive variable), or listen on 127.0.0.1:%d and reach it through a forward.", vnc, port)))
+		default:
 			vm.VNC = vnc
 		}
 		if vm.Display != "vnc" {

@@ -107,6 +107,9 @@ type VM struct {
 	// Display is "none", "vnc" or "sdl"; VNC is the VNC listen address.
 	Display string `json:"display"`
 	VNC     string `json:"vnc,omitempty"`
+	// VNCPassword guards a VNC display that listens beyond loopback
+	// (VNC's own authentication: 8 characters at most).
+	VNCPassword string `json:"vnc_password,omitempty"`
 	// USB devices passed through, "vvvv:pppp".
 	USB     []string `json:"usb,omitempty"`
 	Network string   `json:"network"`

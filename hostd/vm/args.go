@@ -7,6 +7,7 @@ package vm
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -71,6 +72,9 @@ func (p Paths) TPMState() string { return filepath.Join(p.Dir, "tpm") }
 
 // InstallMarker exists while the guest is in install mode.
 func (p Paths) InstallMarker() string { return filepath.Join(p.Dir, "install-mode") }
+
+// VNCSecret holds the VNC password QEMU reads.
+func (p Paths) VNCSecret() string { return filepath.Join(p.RunDir, "vnc.secret") }
 
 // QMP and TPMSocket are the guest's control sockets.
 func (p Paths) QMP() string { return filepath.Join(p.RunDir, "qmp.sock") }
@@ -183,7 +187,7 @@ func Args(spec *config.VM, host Host, p Paths, st State) []string {
 	var a []string
 	add := func(s ...string) { a = append(a, s...) }
 
-	add("-name", spec.Name+",process=thinhost-vm-"+spec.Name, "-nodefaults", "-no-user-config")
+	add("-name", "guest="+esc(spec.Name)+",process=thinhost-vm-"+esc(spec.Name), "-nodefaults", "-no-user-config")
 	add("-L", root+QEMUDataDir)
 	machine := "q35"
 	if uefi {
@@ -231,8 +235,8 @@ func Args(spec *config.VM, host Host, p Paths, st State) []string {
 			code = OVMFSecureCode
 			add("-global", "driver=cfi.pflash01,property=secure,value=on")
 		}
-		add("-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+root+code)
-		add("-drive", "if=pflash,format=raw,unit=1,file="+p.Vars())
+		add("-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+esc(root+code))
+		add("-drive", "if=pflash,format=raw,unit=1,file="+esc(p.Vars()))
 	}
 	if spec.TPM {
 		add("-chardev", "socket,id=chrtpm,path="+esc(p.TPMSocket()))
@@ -297,9 +301,19 @@ func Args(spec *config.VM, host Host, p Paths, st State) []string {
 
 	switch spec.Display {
 	case "vnc":
-		host, port, _ := strings.Cut(spec.VNC, ":")
+		host, port, _ := net.SplitHostPort(spec.VNC)
 		n, _ := strconv.Atoi(port)
-		add("-vga", "std", "-display", "none", "-vnc", fmt.Sprintf("%s:%d", host, n-5900))
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+		vnc := fmt.Sprintf("%s:%d", esc(host), n-5900)
+		if spec.VNCPassword != "" {
+			// The password from a file of the guest's own (0600), never
+			// on QEMU's command line.
+			add("-object", "secret,id=vncpw,file="+esc(p.VNCSecret()))
+			vnc += ",password-secret=vncpw"
+		}
+		add("-vga", "std", "-display", "none", "-vnc", vnc)
 	case "sdl":
 		// SDL draws on the panel through KMS/DRM, without X (hostd sets
 		// SDL_VIDEODRIVER=kmsdrm). window-close=off: SDL's quit event

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/images/qemu"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -34,7 +35,7 @@ func TestArgsGolden(t *testing.T) {
 	amd := laptop
 	amd.CPUVendor = "AuthenticAMD"
 	win10 := &config.VM{Name: "legacy", OS: "windows10", MemoryBytes: 6 << 30, CPUs: 4, Firmware: "uefi",
-		DiskSize: 80 << 30, DiskFormat: "raw", Display: "vnc", VNC: "0.0.0.0:5901", Network: "user", ShutdownTimeout: 180}
+		DiskSize: 80 << 30, DiskFormat: "raw", Display: "vnc", VNC: "0.0.0.0:5901", VNCPassword: "vnc-pw1", Network: "user", ShutdownTimeout: 180}
 	linux := &config.VM{Name: "guest", OS: "linux", MemoryBytes: 256 << 20, CPUs: 1, Firmware: "bios",
 		DiskSize: 16 << 20, DiskFormat: "qcow2", Kernel: "/system/vms/guest/kernel", Initrd: "/system/vms/guest/initrd",
 		Cmdline: "console=ttyS0 quiet", Display: "none", Network: "user", Autostart: true, ShutdownTimeout: 30}
@@ -141,4 +142,41 @@ func TestInstallWatch(t *testing.T) {
 			t.Errorf("sample %d (disk %d MiB, cd %d): %v, want %v", i, c.disk/M, c.cd, got, c.want)
 		}
 	}
+}
+
+// FuzzArgs: whatever paths and names a guest's configuration holds, each
+// option list in QEMU's argv has the keys hostd writes (compared with the
+// same guest on plain values): no value adds an option or an argument.
+func FuzzArgs(f *testing.F) {
+	f.Add("windows", "/dev/disk/by-partlabel/x", "/system/vms/k", "/data/vms", "vnc-pw1")
+	f.Add("w,id=x", "/a,readonly=off", "k,,if=none", "/d,file=/etc/shadow", "pw,ab")
+	f.Fuzz(func(t *testing.T, name, media, kernel, dir, pw string) {
+		if name == "" || media == "" || kernel == "" || dir == "" || pw == "" {
+			return
+		}
+		mk := func(name, media, kernel, dir, pw string) []string {
+			spec := windows11()
+			spec.Name, spec.InstallMedia, spec.Drivers = name, media, media
+			spec.Display, spec.VNC, spec.VNCPassword = "vnc", "127.0.0.1:5901", pw
+			linux := &config.VM{Name: name, OS: "linux", MemoryBytes: 256 << 20, CPUs: 1, Firmware: "bios",
+				DiskSize: 16 << 20, DiskFormat: "qcow2", Kernel: kernel, Initrd: kernel, Cmdline: "console=ttyS0", Display: "none", Network: "user"}
+			p := Paths{Dir: dir + "/" + name, RunDir: dir + "/run/" + name}
+			return append(Args(spec, laptop, p, State{Install: true, Overlay: true, HelperDir: dir}), Args(linux, laptop, p, State{})...)
+		}
+		got, want := mk(name, media, kernel, dir, pw), mk("n", "/m", "/k", "/d", "p")
+		if len(got) != len(want) {
+			t.Fatalf("%d arguments, %d for plain values:\n%q", len(got), len(want), got)
+		}
+		for i := range got {
+			if gk, wk := optKeys(got[i]), optKeys(want[i]); gk != wk {
+				t.Fatalf("argument %d is %q: keys %q, want %q", i, got[i], gk, wk)
+			}
+		}
+	})
+}
+
+// optKeys is the keys of a QEMU option list, as QEMU reads them.
+func optKeys(arg string) string {
+	keys, _ := qemu.SplitOpts(arg)
+	return strings.Join(keys, ",")
 }

@@ -460,6 +460,11 @@ func (m *Manager) prepare(ctx context.Context, g *guest) error {
 			return err
 		}
 	}
+	if g.spec.Display == "vnc" && g.spec.VNCPassword != "" {
+		if err := os.WriteFile(g.paths.VNCSecret(), []byte(g.spec.VNCPassword), 0o600); err != nil {
+			return fmt.Errorf("write the VNC password: %w", err)
+		}
+	}
 	return nil
 }
 

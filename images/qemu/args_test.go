@@ -132,3 +132,60 @@ func TestFindFirmware(t *testing.T) {
 		t.Errorf("error should name what was tried and how to install: %v", err)
 	}
 }
+
+func TestSplitOpts(t *testing.T) {
+	for in, want := range map[string]string{
+		"if=none,file=/a,,b.img,snapshot=on": "if=none file=/a,b.img snapshot=on",
+		"w,,id=x,process=p":                  "=w,id=x process=p",
+		"id=x,process=p":                     "id=x process=p",
+		"virtio-blk-pci,drive=d,readonly":    "=virtio-blk-pci drive=d readonly=on",
+		"":                                   "=",
+	} {
+		keys, values := SplitOpts(in)
+		var got []string
+		for i := range keys {
+			got = append(got, keys[i]+"="+values[i])
+		}
+		if strings.Join(got, " ") != want {
+			t.Errorf("SplitOpts(%q) = %q, want %q", in, strings.Join(got, " "), want)
+		}
+	}
+}
+
+// FuzzArgs: whatever the image and firmware paths hold, every option
+// list in QEMU's argv has the keys thinhost wrote, and each path comes
+// back whole as its value: no path can add an option (snapshot=off,
+// readonly=off) or split an argument.
+func FuzzArgs(f *testing.F) {
+	f.Add("/images/test.img", "/run/x/OVMF_VARS.fd", "/dev/sdb")
+	f.Add("/a,snapshot=off,b", "v,,readonly=off", "x,file=/etc/shadow")
+	f.Fuzz(func(t *testing.T, image, vars, disk string) {
+		if image == "" || vars == "" || disk == "" {
+			return
+		}
+		spec := Spec{Image: image, Firmware: Firmware{Code: "/c.fd", Vars: vars}, Accel: AccelTCG, MemoryMiB: 512, CPUs: 1,
+			Disks: []string{disk}, Snapshot: true, QMPSocket: "/run/q.sock"}
+		benign := spec
+		benign.Image, benign.Firmware.Vars, benign.Disks = "/i", "/v", []string{"/d"}
+		got, err := Args(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := Args(benign)
+		if len(got) != len(want) {
+			t.Fatalf("%d arguments, %d for plain paths", len(got), len(want))
+		}
+		for i := range got {
+			gk, gv := SplitOpts(got[i])
+			wk, _ := SplitOpts(want[i])
+			if strings.Join(gk, ",") != strings.Join(wk, ",") {
+				t.Fatalf("argument %d is %q: keys %q, want %q", i, got[i], gk, wk)
+			}
+			for j, k := range gk {
+				if k == "file" && gv[j] != image && gv[j] != vars && gv[j] != disk && gv[j] != "/c.fd" {
+					t.Fatalf("argument %q: file is %q", got[i], gv[j])
+				}
+			}
+		}
+	})
+}

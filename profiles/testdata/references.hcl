@@ -25,3 +25,7 @@ host {
     artifact = "kernel"
   }
 }
+
+artifact "empty_url" {
+  url = ""
+}

@@ -47,3 +47,24 @@ share "sys" {
 
 share "homes" {
 }
+
+# smb.conf syntax in a path: a root command on connect, a share over state.
+share "inject" {
+  path = "x\n  root preexec = /bin/sh -c id\n[IPC$]\n  path = /data/state"
+}
+
+share "percent" {
+  path = "home/%U"
+}
+
+share "nul" {
+  path = "a\u0000b"
+}
+
+share "dotted" {
+  path = "photos/.hidden"
+}
+
+share "unicode" {
+  path = "Fotos/Übersicht 2024"
+}

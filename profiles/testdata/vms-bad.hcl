@@ -69,3 +69,42 @@ vm "win" {
     size = "1GiB"
   }
 }
+
+# VNC: QEMU option syntax in the address, a host name, no password beyond
+# loopback, a password VNC cannot use.
+vm "vnccomma" {
+  os      = "linux"
+  display = "vnc"
+  vnc     = "127.0.0.1,password=off:5900"
+  disk {
+    size = "1GiB"
+  }
+}
+
+vm "vncname" {
+  os      = "linux"
+  display = "vnc"
+  vnc     = "example.org:5900"
+  disk {
+    size = "1GiB"
+  }
+}
+
+vm "vncopen" {
+  os      = "linux"
+  display = "vnc"
+  vnc     = "0.0.0.0:5900"
+  disk {
+    size = "1GiB"
+  }
+}
+
+vm "vncpw" {
+  os           = "linux"
+  display      = "vnc"
+  vnc          = "[::]:5901"
+  vnc_password = "much-too-long"
+  disk {
+    size = "1GiB"
+  }
+}
