@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/thinhost/thinhost/hostd/logring"
@@ -255,7 +256,14 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 
 // Serve serves ln until ctx ends, then closes it.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, requireToken bool) error {
-	srv := &http.Server{Handler: s.Handler(requireToken), ReadHeaderTimeout: 10 * time.Second}
+	// A peer that opens connections and sends nothing loses them after
+	// ReadHeaderTimeout, an idle keep-alive after IdleTimeout; headers
+	// are small; and past MaxConns open connections new ones are closed
+	// at once, so a flood cannot take the descriptors hostd's guests and
+	// services need (hostd has 4096; a flood's connections time out).
+	srv := &http.Server{Handler: s.Handler(requireToken), ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
+	ln = &capListener{Listener: ln, free: make(chan struct{}, MaxConns)}
 	go func() {
 		<-ctx.Done()
 		shut, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -266,4 +274,39 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, requireToken bool) 
 		return err
 	}
 	return nil
+}
+
+// MaxConns bounds the connections one API listener holds open.
+const MaxConns = 3000
+
+// capListener closes a connection accepted beyond cap(free) open ones.
+type capListener struct {
+	net.Listener
+	free chan struct{}
+}
+
+func (l *capListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case l.free <- struct{}{}:
+			return &capConn{Conn: c, release: func() { <-l.free }}, nil
+		default:
+			c.Close()
+		}
+	}
+}
+
+type capConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *capConn) Close() error {
+	c.once.Do(c.release)
+	return c.Conn.Close()
 }

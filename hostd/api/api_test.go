@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -235,5 +236,51 @@ func TestDiscardAndSource(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("source without a token: %s", resp.Status)
+	}
+}
+
+// TestIdleFlood: 2,000 connections that send nothing do not keep a
+// client with the token from its status, and connections past MaxConns
+// are closed at once instead of waiting.
+func TestIdleFlood(t *testing.T) {
+	srv := &Server{Backend: &fakeHost{}, Logs: logring.New(10), Token: "s3cret"}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go srv.Serve(ctx, ln, true)
+	addr := ln.Addr().String()
+	var idle []net.Conn
+	defer func() {
+		for _, c := range idle {
+			c.Close()
+		}
+	}()
+	for i := 0; i < 2000; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("idle connection %d: %v", i, err)
+		}
+		idle = append(idle, c)
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	if st, err := NewClient(addr, "s3cret").Status(sctx); err != nil || st.Hostname != "h" {
+		t.Fatalf("status beside 2,000 idle connections: %+v, %v", st, err)
+	}
+	// Up to the cap: the next ones are closed by the server at once.
+	for len(idle) < MaxConns+10 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, c)
+	}
+	last := idle[len(idle)-1]
+	last.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := last.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("a connection past MaxConns stayed open (read %d, %v)", n, err)
 	}
 }

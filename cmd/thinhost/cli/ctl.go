@@ -16,7 +16,7 @@ import (
 )
 
 func ctlCmd(e *env) *cobra.Command {
-	var addr, token string
+	var addr, token, tokenFile string
 	client := func() *api.Client {
 		if token == "" {
 			token = os.Getenv("THINHOST_TOKEN")
@@ -31,10 +31,24 @@ forward such as thinhost run IMAGE --forward 8484:8484) with the host's token,
 or over the unix socket /run/hostd.sock inside the host.
 
 The token is the profile's api_token, or the one hostd generated on first
-boot: /data/state/api-token on the host. THINHOST_TOKEN works too.`,
+boot: /data/state/api-token on the host. Give it with --token-file or
+THINHOST_TOKEN rather than --token, which every user of this machine sees
+in the process list.`,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if tokenFile == "" {
+				return nil
+			}
+			b, err := os.ReadFile(tokenFile)
+			if err != nil {
+				return fmt.Errorf("read the API token: %w", err)
+			}
+			token = strings.TrimSpace(string(b))
+			return nil
+		},
 	}
 	cmd.PersistentFlags().StringVar(&addr, "addr", "127.0.0.1:8484", "HOST:PORT of the API, or the path of its unix socket")
-	cmd.PersistentFlags().StringVar(&token, "token", "", "API token (default $THINHOST_TOKEN)")
+	cmd.PersistentFlags().StringVar(&token, "token", "", "API token (default $THINHOST_TOKEN; prefer that or --token-file: argv is public)")
+	cmd.PersistentFlags().StringVar(&tokenFile, "token-file", "", "read the API token from this file")
 
 	status := &cobra.Command{
 		Use: "status", Short: "Show uptime, memory, the data partition and services", Args: cobra.NoArgs,
