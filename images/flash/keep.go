@@ -103,21 +103,12 @@ func NewKeepPlan(size, devSize int64, data []Extent, img []Part, keep Part) (*Pl
 			ops = append(ops, Op{Off: d.Off, Len: d.Len, Kind: FromImage})
 		}
 	}
-	p := &Plan{Ops: ops, ImageSize: size, DeviceSize: devSize}
 	for _, op := range ops {
 		if op.end() > limit {
 			return nil, fmt.Errorf("plan: a write at byte %d reaches the data partition at %d", op.Off, limit)
 		}
-		switch op.Kind {
-		case FromImage:
-			p.ImageBytes += op.Len
-		case Zeros:
-			p.ZeroBytes += op.Len
-		}
-		p.TotalBytes += op.Len
-		p.VerifyBytes += op.Len
 	}
-	return p, nil
+	return newPlan(ops, size, devSize), nil
 }
 
 // GPTParts lists a partition table's partitions as Parts.

@@ -1,6 +1,7 @@
 package flash
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -154,4 +155,85 @@ func TestRefusePartition(t *testing.T) {
 	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "is a partition of "+filepath.Join(devDir, "sdz")) {
 		t.Errorf("err = %v, want a refusal naming the disk", err)
 	}
+}
+
+// TestFlashDeviceChanged: the device held since the checks changes
+// before the write (its capacity, as a replugged stick of another size
+// would): the write is refused and nothing is written.
+func TestFlashDeviceChanged(t *testing.T) {
+	testenv.NeedRoot(t)
+	losetup := testenv.NeedTool(t, "losetup")
+	dir := t.TempDir()
+	image, _ := imagetest.WriteSmall(t, dir)
+	backing := filepath.Join(dir, "stick.raw")
+	randomFile(t, backing, 400<<20)
+	dev := loopDevice(t, backing)
+	job, err := Host.Prepare(image, dev, Options{AllowFixed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer job.Close()
+	// While the user reads the confirmation: the device grows.
+	if err := os.Truncate(backing, 500<<20); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(losetup, "--set-capacity", dev).CombinedOutput(); err != nil {
+		t.Fatalf("losetup --set-capacity: %v\n%s", err, out)
+	}
+	before := hashOf(t, backing)
+	if _, err := job.Run(context.Background(), false, nil, nil); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "not the device that was checked") {
+		t.Errorf("Run on a changed device: %v, want a refusal", err)
+	}
+	if hashOf(t, backing) != before {
+		t.Error("a refused flash wrote to the device")
+	}
+}
+
+// TestFlashWriteError: the device fails writes part of the way (a loop
+// device over a sparse file on a 16 MiB tmpfs: past that the loop driver
+// gets ENOSPC and fails the writes with EIO, as a dying or fake-capacity
+// stick would): flash reports the error, and the boot sectors, zeroed
+// first, stay zeroed, so no firmware boots a half-written stick.
+func TestFlashWriteError(t *testing.T) {
+	testenv.NeedRoot(t)
+	dir := t.TempDir()
+	image, _ := imagetest.WriteSmall(t, dir)
+	small := filepath.Join(dir, "small")
+	if err := os.Mkdir(small, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", small).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", small).Run() }) // after the loop device is detached
+	backing := filepath.Join(small, "stick.raw")
+	f, err := os.Create(backing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An old stick's boot sectors: a firmware would boot them.
+	old := make([]byte, 1024)
+	copy(old[510:], "\x55\xaa")
+	copy(old[512:], "EFI PART")
+	f.Write(old)
+	f.Truncate(400 << 20)
+	f.Close()
+	dev := loopDevice(t, backing)
+	job, err := Host.Prepare(image, dev, Options{AllowFixed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = job.Run(context.Background(), false, nil, nil)
+	job.Close()
+	if err == nil {
+		t.Fatal("a flash onto a device that fails writes succeeded")
+	}
+	boot := make([]byte, 1024)
+	g, _ := os.Open(backing)
+	defer g.Close()
+	g.ReadAt(boot, 0)
+	if !bytes.Equal(boot, make([]byte, len(boot))) {
+		t.Errorf("after a write error the boot sectors are not zeroed: the stick could look bootable (%v)", err)
+	}
+	t.Logf("write error reported as: %v", err)
 }

@@ -127,6 +127,11 @@ func NewPlan(r io.ReaderAt, size, devSize int64, data, partitions []Extent) (*Pl
 	// 4. The boot sectors, last.
 	ops = append(ops, Op{Off: 0, Len: 2 * sector, Kind: Bytes, Data: append(newMBR, primary...)})
 
+	return newPlan(ops, size, devSize), nil
+}
+
+// newPlan is a plan of ops with their totals.
+func newPlan(ops []Op, size, devSize int64) *Plan {
 	p := &Plan{Ops: ops, ImageSize: size, DeviceSize: devSize}
 	for _, op := range ops {
 		switch op.Kind {
@@ -140,7 +145,7 @@ func NewPlan(r io.ReaderAt, size, devSize int64, data, partitions []Extent) (*Pl
 			p.VerifyBytes += op.Len
 		}
 	}
-	return p, nil
+	return p
 }
 
 // merge sorts extents and joins overlapping or touching ones.
@@ -199,4 +204,15 @@ func (op Op) expected(image io.ReaderAt, delta int64, buf []byte) error {
 		copy(buf, op.Data[delta:])
 	}
 	return nil
+}
+
+// splitBoot splits the plan into everything but its final boot-sector
+// write, and that write (nil when the plan writes no boot sectors, as a
+// keep-data plan does not).
+func (p *Plan) splitBoot() (body, boot *Plan) {
+	n := len(p.Ops)
+	if n == 0 || p.Ops[n-1].Off != 0 || p.Ops[n-1].Kind != Bytes {
+		return p, nil
+	}
+	return newPlan(p.Ops[:n-1], p.ImageSize, p.DeviceSize), newPlan(p.Ops[n-1:], p.ImageSize, p.DeviceSize)
 }

@@ -55,7 +55,14 @@ type Progress func(done, total int64)
 // block device should be opened with O_EXCL), reading the image from img.
 // It syncs every syncEvery bytes and at the end. Cancelling ctx stops it
 // between chunks with ErrInterrupted.
-func Write(ctx context.Context, plan *Plan, img io.ReaderAt, target *os.File, progress Progress) error {
+func Write(ctx context.Context, plan *Plan, img io.ReaderAt, target *os.File, progress Progress) (err error) {
+	// Every way out syncs what was written: an error or an interrupt
+	// leaves the device in the state the message describes.
+	defer func() {
+		if err != nil {
+			_ = target.Sync()
+		}
+	}()
 	buf := make([]byte, 4*mib)
 	var done, sinceSync int64
 	for _, op := range plan.Ops {
@@ -76,7 +83,7 @@ func Write(ctx context.Context, plan *Plan, img io.ReaderAt, target *os.File, pr
 			sinceSync += n
 			if sinceSync >= syncEvery {
 				if err := unix.Fdatasync(int(target.Fd())); err != nil {
-					return fmt.Errorf("sync %s: %w", target.Name(), err)
+					return fmt.Errorf("sync %s: %w (the device failed to store what was written)", target.Name(), err)
 				}
 				sinceSync = 0
 			}
@@ -85,8 +92,8 @@ func Write(ctx context.Context, plan *Plan, img io.ReaderAt, target *os.File, pr
 			}
 		}
 	}
-	if err := target.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", target.Name(), err)
+	if err := unix.Fsync(int(target.Fd())); err != nil {
+		return fmt.Errorf("sync %s: %w (the device failed to store what was written)", target.Name(), err)
 	}
 	return nil
 }
