@@ -31,6 +31,9 @@ func (d *Daemon) apiToken() (token, where string, err error) {
 	if t := d.opts.Config.APIToken; t != "" {
 		return t, "the profile's api_token", nil
 	}
+	if d.opts.Config.APITokenSHA256 != "" {
+		return "", "the profile's api_token", nil
+	}
 	file := tokenFile
 	if d.data == nil || !d.data.Mounted {
 		file = "/run/hostd-api-token"
@@ -59,6 +62,12 @@ func (d *Daemon) serveAPI(ctx context.Context) {
 		return
 	}
 	srv := &api.Server{Backend: d, Logs: d.opts.Logs, Token: token}
+	if h := d.opts.Config.APITokenSHA256; h != "" {
+		if srv.TokenSHA256, err = hex.DecodeString(h); err != nil || len(srv.TokenSHA256) != 32 {
+			log.Error("management API disabled: the configuration's api_token_sha256 is not a SHA-256", "err", err)
+			return
+		}
+	}
 	_ = os.Remove(SocketPath)
 	if ln, err := net.Listen("unix", SocketPath); err != nil {
 		log.Error("listen on the API socket", "path", SocketPath, "err", err)

@@ -16,6 +16,7 @@
 package api
 
 import (
+	"crypto/sha256"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -107,8 +108,11 @@ var ErrNotFound = errors.New("no such service")
 type Server struct {
 	Backend Backend
 	Logs    *logring.Ring
-	// Token is required on listeners served with requireToken.
-	Token string
+	// Token is required on listeners served with requireToken; or, when
+	// TokenSHA256 is set, a token whose SHA-256 it is (the profile's
+	// token, which the image carries only hashed).
+	Token       string
+	TokenSHA256 []byte
 }
 
 // Handler returns the API's handler; with requireToken, a request without
@@ -213,7 +217,7 @@ func (s *Server) Handler(requireToken bool) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || s.Token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.Token)) != 1 {
+		if !ok || !s.tokenOK(got) {
 			w.Header().Set("WWW-Authenticate", "Bearer")
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
@@ -309,4 +313,18 @@ type capConn struct {
 func (c *capConn) Close() error {
 	c.once.Do(c.release)
 	return c.Conn.Close()
+}
+
+// tokenOK compares a presented token with the server's, in constant time.
+func (s *Server) tokenOK(got string) bool {
+	want := s.TokenSHA256
+	if len(want) == 0 {
+		if s.Token == "" {
+			return false
+		}
+		h := sha256.Sum256([]byte(s.Token))
+		want = h[:]
+	}
+	h := sha256.Sum256([]byte(got))
+	return len(want) == sha256.Size && subtle.ConstantTimeCompare(h[:], want) == 1
 }

@@ -3,6 +3,8 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -282,5 +284,23 @@ func TestIdleFlood(t *testing.T) {
 	last.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if n, err := last.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("a connection past MaxConns stayed open (read %d, %v)", n, err)
+	}
+}
+
+// TestTokenSHA256: a server that knows only the token's hash (as the
+// image carries the profile's token) lets the token in and nothing else.
+func TestTokenSHA256(t *testing.T) {
+	h := sha256.Sum256([]byte("profile-token-0123456789"))
+	srv := &Server{Backend: &fakeHost{}, Logs: logring.New(10), TokenSHA256: h[:]}
+	ts := httptest.NewServer(srv.Handler(true))
+	defer ts.Close()
+	addr := strings.TrimPrefix(ts.URL, "http://")
+	if _, err := NewClient(addr, "profile-token-0123456789").Status(context.Background()); err != nil {
+		t.Errorf("the token whose hash the server holds: %v", err)
+	}
+	for _, wrong := range []string{"", "profile-token-012345678", hex.EncodeToString(h[:])} {
+		if _, err := NewClient(addr, wrong).Status(context.Background()); err == nil || !strings.Contains(err.Error(), "401") {
+			t.Errorf("token %q: %v, want 401", wrong, err)
+		}
 	}
 }

@@ -29,6 +29,10 @@ type Config struct {
 	// generated on first boot and kept on the data partition).
 	APIPort  int    `json:"api_port,omitempty"`
 	APIToken string `json:"api_token,omitempty"`
+	// APITokenSHA256 is the hex SHA-256 of the profile's token: the
+	// builder writes this, never the token, so the boot files hold no
+	// secret that opens the API.
+	APITokenSHA256 string `json:"api_token_sha256,omitempty"`
 	// ShellPasswordHash is the bcrypt hash of the password the debug
 	// shell asks for on the panel's consoles; "": no shell there.
 	ShellPasswordHash string `json:"shell_password_hash,omitempty"`

@@ -107,8 +107,18 @@ func TestBuildAndBoot(t *testing.T) {
 			t.Errorf("initramfs lacks %q", want)
 		}
 	}
-	// hostd's configuration (the API token, the share password) is
-	// root's alone.
+	// The profile's API token is nowhere in the image: not in the
+	// initramfs (hostd.json carries its SHA-256), not in any byte of the
+	// ESP or the system partition.
+	if bytes.Contains(raw, []byte(testToken)) {
+		t.Errorf("the initramfs carries the profile's API token")
+	}
+	for _, p := range parts[:2] {
+		if partitionContains(t, img, p, []byte(testToken)) {
+			t.Errorf("partition %s carries the profile's API token", p.Name)
+		}
+	}
+	// hostd's configuration (the share password) is root's alone.
 	if !regexp.MustCompile(`(?m)^-rw------- .* etc/thinhost/hostd\.json$`).Match(list) {
 		t.Errorf("hostd.json is not mode 0600 in the initramfs:\n%s", list)
 	}
@@ -519,6 +529,21 @@ func partitionHash(t *testing.T, img string, p images.Partition) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// partitionContains says whether partition p of img holds needle.
+func partitionContains(t *testing.T, img string, p images.Partition, needle []byte) bool {
+	t.Helper()
+	f, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.NewSectionReader(f, int64(p.Start)*512, p.Size()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Contains(b, needle)
 }
 
 // diskGUIDs reads the GUID of img's disk, then its partitions'.
