@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"github.com/thinhost/thinhost/hostd/config"
 	"strings"
 	"testing"
 
@@ -39,5 +40,19 @@ func TestNeedHostFiles(t *testing.T) {
 	err := needHostFiles([]HostFile{{Src: "/nonexistent/usr/sbin/smbd", Package: "samba"}}, "the profile's shares")
 	if err == nil || !strings.Contains(err.Error(), "apt-get install samba") || !strings.Contains(err.Error(), "the profile's shares") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestNTHash against the NT hash Samba's own tools and the literature
+// give for "password" (MS-NLMP's example password is "Password").
+func TestNTHash(t *testing.T) {
+	for pw, want := range map[string]string{
+		"password": "8846F7EAEE8FB117AD06BDD830B7586C",
+		"Password": "A4F49C406510BDCAB6824EE7C30FD852",
+		"":         "",
+	} {
+		if got := config.NTHash(pw); got != want {
+			t.Errorf("NTHash(%q) = %s, want %s", pw, got, want)
+		}
 	}
 }

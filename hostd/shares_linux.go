@@ -109,11 +109,29 @@ func (d *Daemon) prepareShares(ctx context.Context) error {
 	}
 	// Samba's password database lives in /run: it is made afresh from the
 	// password each boot, so a changed profile password takes effect.
+	// With only the profile's NT hash, the account is made with a random
+	// password that is then replaced by the hash.
+	if pw == "" {
+		raw := make([]byte, 24)
+		if _, err := rand.Read(raw); err != nil {
+			return err
+		}
+		pw = hex.EncodeToString(raw)
+	}
 	cmd := systemCommand(ctx, "/usr/bin/smbpasswd", "-c", SMBConf, "-s", "-a", fsc.User)
 	cmd.Env = systemEnv()
 	cmd.Stdin = strings.NewReader(pw + "\n" + pw + "\n")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("set the share password: smbpasswd: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	if h := fsc.PasswordNTHash; h != "" {
+		if len(h) != 32 || strings.Trim(strings.ToUpper(h), "0123456789ABCDEF") != "" {
+			return fmt.Errorf("set the share password: the configuration's password_nt_hash is not an NT hash")
+		}
+		out, err := systemCommand(ctx, "/usr/bin/pdbedit", "-s", SMBConf, "-u", fsc.User, "--set-nt-hash="+h).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("set the share password: pdbedit: %w: %s", err, strings.TrimSpace(string(out)))
+		}
 	}
 	d.opts.Log.Info("shares ready", "shares", len(fsc.Shares), "user", fsc.User, "password", where, "host_network", fsc.HostNetwork)
 	return nil
@@ -170,6 +188,9 @@ func linkSambaModules() error {
 func (d *Daemon) sharePassword() (pw, where string, err error) {
 	if p := d.opts.Config.FileServer.Password; p != "" {
 		return p, "the profile's password", nil
+	}
+	if d.opts.Config.FileServer.PasswordNTHash != "" {
+		return "", "the profile's password, which the host keeps only as its NT hash", nil
 	}
 	if b, err := os.ReadFile(sharePasswordFile); err == nil && len(strings.TrimSpace(string(b))) >= 8 {
 		return strings.TrimSpace(string(b)), sharePasswordFile, nil

@@ -175,7 +175,7 @@ func HelperFiles(fs *config.FileServer) map[string]string {
 	w("@echo off")
 	w("rem thinhost: map the host's shares as drives. Run it once from the THINHOST")
 	w("rem drive; it copies itself into your Startup folder and runs at each logon.")
-	w("rem The password is the one `thinhost ctl shares` shows.")
+	w("rem The password is the profile's share password, or the one `thinhost ctl shares` shows.")
 	w("rem The drives behave as NTFS folders of your own for what programs use:")
 	w("rem full rights on your files, Windows permissions (Security tab), locks,")
 	w("rem leases and durable handles (Office, databases), alternate data streams")

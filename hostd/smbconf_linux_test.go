@@ -67,10 +67,16 @@ func TestSMBConfSmbtorture(t *testing.T) {
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// As hostd does with the profile's password: the account made with a
+	// throwaway password, then given the password's NT hash, all the
+	// image carries.
 	pw := exec.Command(smbpasswd, "-c", confPath, "-s", "-a", name)
-	pw.Stdin = strings.NewReader(password + "\n" + password + "\n")
+	pw.Stdin = strings.NewReader("throwaway-1\nthrowaway-1\n")
 	if out, err := pw.CombinedOutput(); err != nil {
 		t.Fatalf("smbpasswd: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(testenv.NeedTool(t, "pdbedit"), "-s", confPath, "-u", name, "--set-nt-hash="+config.NTHash(password)).CombinedOutput(); err != nil {
+		t.Fatalf("pdbedit: %v\n%s", err, out)
 	}
 	srv, err := smbtorture.Serve(context.Background(), confPath, port, filepath.Join(dir, "smbd.log"))
 	if err != nil {

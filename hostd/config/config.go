@@ -66,9 +66,14 @@ type Service struct {
 // FileServer is the SMB file share, served by smbd.
 type FileServer struct {
 	User string `json:"user"`
-	// Password is the profile's; "" makes hostd generate one on first
-	// boot and keep it on the data partition.
+	// Password is a password in clear ("" makes hostd generate one on
+	// first boot and keep it on the data partition). The builder writes
+	// the profile's password only as PasswordNTHash instead: the image
+	// then carries no password.
 	Password string `json:"password,omitempty"`
+	// PasswordNTHash is the NT hash (MD4 of the UTF-16LE password, hex),
+	// all Samba's password database keeps.
+	PasswordNTHash string `json:"password_nt_hash,omitempty"`
 	// HostNetwork serves on every address; otherwise on loopback only,
 	// which the guest reaches as 10.0.2.2.
 	HostNetwork bool    `json:"host_network,omitempty"`

@@ -1,10 +1,14 @@
 package config
 
 import (
+	"encoding/hex"
 	"fmt"
 	"path"
 	"regexp"
 	"strings"
+	"unicode/utf16"
+
+	"golang.org/x/crypto/md4"
 )
 
 // What a share's name, user and path may hold: plain text to smb.conf
@@ -70,4 +74,17 @@ func (fs *FileServer) Check() error {
 		}
 	}
 	return nil
+}
+
+// NTHash is the NT hash of a password, all Samba's password database
+// keeps: MD4 of its UTF-16LE encoding, in upper-case hex ("" for none).
+func NTHash(pw string) string {
+	if pw == "" {
+		return ""
+	}
+	h := md4.New()
+	for _, c := range utf16.Encode([]rune(pw)) {
+		h.Write([]byte{byte(c), byte(c >> 8)})
+	}
+	return strings.ToUpper(hex.EncodeToString(h.Sum(nil)))
 }

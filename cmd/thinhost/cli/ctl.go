@@ -188,7 +188,11 @@ in the process list.`,
 
 func printShares(w io.Writer, sh *api.Shares) {
 	fmt.Fprintf(w, "user      %s\n", sh.User)
-	fmt.Fprintf(w, "password  %s  (%s)\n", sh.Password, sh.PasswordFrom)
+	if sh.Password == "" {
+		fmt.Fprintf(w, "password  %s\n", sh.PasswordFrom)
+	} else {
+		fmt.Fprintf(w, "password  %s  (%s)\n", sh.Password, sh.PasswordFrom)
+	}
 	where := "the guest only (loopback, the guest's 10.0.2.2)"
 	if sh.HostNetwork {
 		where = "the guest and the host's network"

@@ -64,7 +64,7 @@ func TestShares(t *testing.T) {
 	h := bootHost(t, img, 1024, 445)
 	sh := h.ctl(t, "shares")
 	t.Logf("ctl shares:\n%s", sh)
-	for _, want := range []string{"user      thin", "password  " + password + "  (the profile's password)", "0.0.0.0:445",
+	for _, want := range []string{"user      thin", "password  the profile's password, which the host keeps only as its NT hash", "0.0.0.0:445",
 		`net use Z: \\10.0.2.2\files /user:thin /persistent:yes`, `net use M: \\10.0.2.2\media`, "/data/shares/files", "read-only"} {
 		if !strings.Contains(sh, want) {
 			t.Errorf("ctl shares lacks %q", want)

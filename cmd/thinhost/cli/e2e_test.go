@@ -107,15 +107,18 @@ func TestBuildAndBoot(t *testing.T) {
 			t.Errorf("initramfs lacks %q", want)
 		}
 	}
-	// The profile's API token is nowhere in the image: not in the
-	// initramfs (hostd.json carries its SHA-256), not in any byte of the
-	// ESP or the system partition.
-	if bytes.Contains(raw, []byte(testToken)) {
-		t.Errorf("the initramfs carries the profile's API token")
-	}
-	for _, p := range parts[:2] {
-		if partitionContains(t, img, p, []byte(testToken)) {
-			t.Errorf("partition %s carries the profile's API token", p.Name)
+	// The profile's secrets are nowhere in the image: not in the
+	// initramfs (hostd.json carries the API token's SHA-256 and the share
+	// password's NT hash), not in any byte of the ESP or the system
+	// partition.
+	for _, secret := range []string{testToken, "thin-test-password"} {
+		if bytes.Contains(raw, []byte(secret)) {
+			t.Errorf("the initramfs carries the profile's secret %q", secret)
+		}
+		for _, p := range parts[:2] {
+			if partitionContains(t, img, p, []byte(secret)) {
+				t.Errorf("partition %s carries the profile's secret %q", p.Name, secret)
+			}
 		}
 	}
 	// hostd's configuration (the share password) is root's alone.
