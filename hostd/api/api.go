@@ -16,8 +16,8 @@
 package api
 
 import (
-	"crypto/sha256"
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
