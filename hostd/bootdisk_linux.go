@@ -262,3 +262,30 @@ func findPartition(ctx context.Context, label string, wait time.Duration) (part,
 		}
 	}
 }
+
+// bootDiskUSB is the USB vendor:product of the device holding the boot
+// disk, when it is on USB (the stick the host booted from).
+func bootDiskUSB() (string, bool) {
+	_, disk, err := findPartition(context.Background(), layout.ESPName, 0)
+	if err != nil {
+		return "", false
+	}
+	real, err := filepath.EvalSymlinks(filepath.Join("/sys/block", disk))
+	if err != nil {
+		return "", false
+	}
+	return USBIDOf(real)
+}
+
+// USBIDOf walks up a sysfs device path to the USB device it hangs off
+// and returns its "vvvv:pppp", or false when it is not on USB.
+func USBIDOf(dev string) (string, bool) {
+	for d := dev; d != "/" && d != "." && strings.HasPrefix(d, "/"); d = filepath.Dir(d) {
+		v, err1 := os.ReadFile(filepath.Join(d, "idVendor"))
+		p, err2 := os.ReadFile(filepath.Join(d, "idProduct"))
+		if err1 == nil && err2 == nil {
+			return strings.ToLower(strings.TrimSpace(string(v)) + ":" + strings.TrimSpace(string(p))), true
+		}
+	}
+	return "", false
+}

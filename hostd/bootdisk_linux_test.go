@@ -1,6 +1,8 @@
 package hostd
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"unicode/utf16"
 )
@@ -49,5 +51,26 @@ func TestESPFromCmdline(t *testing.T) {
 	// GRUB's probe printed nothing (an older GRUB): an error, not a guess.
 	if _, err := ESPFromCmdline("thinhost.esp= quiet"); err == nil {
 		t.Error("an empty thinhost.esp was accepted")
+	}
+}
+
+// TestUSBIDOf walks a sysfs tree shaped like a USB stick's: the disk
+// under its SCSI host under the USB interface under the USB device.
+func TestUSBIDOf(t *testing.T) {
+	root := t.TempDir()
+	usb := filepath.Join(root, "devices/pci0000:00/0000:00:14.0/usb2/2-1")
+	disk := filepath.Join(usb, "2-1:1.0/host0/target0:0:0/0:0:0:0/block/sda")
+	if err := os.MkdirAll(disk, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(usb, "idVendor"), []byte("0781\n"), 0o644)
+	os.WriteFile(filepath.Join(usb, "idProduct"), []byte("5581\n"), 0o644)
+	if id, ok := USBIDOf(disk); !ok || id != "0781:5581" {
+		t.Errorf("USBIDOf(stick) = %q, %v", id, ok)
+	}
+	nvme := filepath.Join(root, "devices/pci0000:00/0000:00:1d.0/nvme/nvme0/nvme0n1")
+	os.MkdirAll(nvme, 0o755)
+	if id, ok := USBIDOf(nvme); ok {
+		t.Errorf("USBIDOf(nvme) = %q, want not USB", id)
 	}
 }

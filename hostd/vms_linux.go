@@ -60,6 +60,12 @@ func (d *Daemon) setupVMs(ctx context.Context) {
 		Notes:  notes,
 		Helper: func() map[string]string { return HelperFiles(cfg.FileServer) },
 		Panel:  d.panel,
+		Protected: func() []string {
+			if id, ok := bootDiskUSB(); ok {
+				return []string{id}
+			}
+			return nil
+		},
 	}, cfg.VMs)
 }
 

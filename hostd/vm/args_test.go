@@ -2,6 +2,7 @@ package vm
 
 import (
 	"flag"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -179,4 +180,17 @@ func FuzzArgs(f *testing.F) {
 func optKeys(arg string) string {
 	keys, _ := qemu.SplitOpts(arg)
 	return strings.Join(keys, ",")
+}
+
+// TestAllowedUSB: the host's boot stick is never passed to a guest, the
+// other devices are.
+func TestAllowedUSB(t *testing.T) {
+	m := &Manager{Log: slog.New(slog.DiscardHandler), Protected: func() []string { return []string{"0781:5581"} }}
+	got := m.allowedUSB("windows", []string{"046d:c52b", "0781:5581", "0781:5581"})
+	if strings.Join(got, ",") != "046d:c52b" {
+		t.Errorf("allowedUSB = %v, want the boot stick left out", got)
+	}
+	if got := (&Manager{}).allowedUSB("w", []string{"0781:5581"}); len(got) != 1 {
+		t.Errorf("without Protected: %v", got)
+	}
 }

@@ -79,6 +79,10 @@ type Manager struct {
 	// Panel is the host's screen and keyboard, which a guest with display
 	// = "sdl" takes while it runs; nil: none.
 	Panel Panel
+	// Protected returns the USB devices ("vvvv:pppp") no guest may take:
+	// the one holding the host's boot disk. A guest's passthrough of one
+	// of them is left out, with a warning. nil: none.
+	Protected func() []string
 
 	mu     sync.Mutex // serialises actions
 	guests []*guest
@@ -184,7 +188,9 @@ func (m *Manager) start(ctx context.Context, g *guest) error {
 			return err
 		}
 	}
-	argv := Args(&g.spec, m.Host, g.paths, st)
+	spec := g.spec
+	spec.USB = m.allowedUSB(name, spec.USB)
+	argv := Args(&spec, m.Host, g.paths, st)
 	path, pre := m.Program(QEMUBinary, argv...)
 	res := Size(&g.spec, m.Host)
 	m.Log.Info("starting vm", "vm", name, "accel", accel(m.Host), "memory_mib", res.MemMiB, "cpus", res.CPUs,
@@ -613,4 +619,26 @@ func allocated(p string) int64 {
 		return s.Blocks * 512
 	}
 	return fi.Size()
+}
+
+// allowedUSB leaves out of a guest's passthrough the USB devices the
+// host needs (Protected): passing the boot stick to Windows would pull
+// the host's own disk from under it.
+func (m *Manager) allowedUSB(vm string, usb []string) []string {
+	if m.Protected == nil || len(usb) == 0 {
+		return usb
+	}
+	protected := map[string]bool{}
+	for _, p := range m.Protected() {
+		protected[strings.ToLower(p)] = true
+	}
+	var out []string
+	for _, u := range usb {
+		if protected[strings.ToLower(u)] {
+			m.Log.Warn("USB passthrough left out: the device holds the host's boot disk", "vm", vm, "usb", u)
+			continue
+		}
+		out = append(out, u)
+	}
+	return out
 }
