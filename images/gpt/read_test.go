@@ -104,11 +104,17 @@ func TestReadRefusesImpossibleHeaders(t *testing.T) {
 // accepts lies on the disk.
 func FuzzRead(f *testing.F) {
 	disk := testDisk(f)
-	f.Add(disk[:34*SectorSize], disk[len(disk)-33*SectorSize:])
-	f.Fuzz(func(t *testing.T, head, tail []byte) {
+	sec := func(lba int) []byte { return disk[lba*SectorSize : (lba+1)*SectorSize] }
+	last := len(disk)/SectorSize - 1
+	f.Add(sec(0), sec(1), sec(2), sec(last))
+	f.Fuzz(func(t *testing.T, mbr, hdr, ent, backup []byte) {
+		// The damage goes where it matters: the MBR, both headers and
+		// the first sector of the primary entries.
 		d := append([]byte(nil), disk...)
-		copy(d, head)
-		copy(d[len(d)-min(len(tail), len(d)):], tail)
+		copy(d[0:SectorSize], mbr)
+		copy(d[SectorSize:2*SectorSize], hdr)
+		copy(d[2*SectorSize:3*SectorSize], ent)
+		copy(d[last*SectorSize:], backup)
 		sectors := int64(len(d) / SectorSize)
 		tab, err := Read(bytes.NewReader(d), sectors)
 		if err != nil {
