@@ -75,8 +75,8 @@ func SecureBootState() string {
 	if _, err := os.Stat(filepath.Dir(efivarsDir)); err != nil {
 		return "not UEFI"
 	}
-	if _, err := bootESP(); err != nil { // mounts efivarfs
-		slog.Debug("boot ESP", "err", err)
+	if err := mountEfivars(efivarsDir); err != nil {
+		return fmt.Sprintf("unknown (%v)", err)
 	}
 	b, err := os.ReadFile(filepath.Join(efivarsDir, secureBootVar))
 	if err != nil || len(b) != 5 {
@@ -99,6 +99,18 @@ func SecureBootState() string {
 	return "on (lockdown: " + lockdown + ")"
 }
 
+// mountEfivars mounts efivarfs (read-only) on dir unless something is
+// there already.
+func mountEfivars(dir string) error {
+	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+		return nil
+	}
+	if err := unix.Mount("efivarfs", dir, "efivarfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_RDONLY, ""); err != nil && !errors.Is(err, unix.EBUSY) {
+		return fmt.Errorf("mount efivarfs on %s: %w (is efivarfs among the profile's modules?)", dir, err)
+	}
+	return nil
+}
+
 // readBootESP reads LoaderDevicePartUUID from dir, mounting efivarfs there
 // when it is empty. A host not booted through UEFI, or through a loader
 // that does not set the variable, gets "".
@@ -106,10 +118,8 @@ func readBootESP(dir string) (string, error) {
 	if _, err := os.Stat(filepath.Dir(dir)); err != nil {
 		return "", nil // not booted through UEFI
 	}
-	if entries, _ := os.ReadDir(dir); len(entries) == 0 {
-		if err := unix.Mount("efivarfs", dir, "efivarfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_RDONLY, ""); err != nil && !errors.Is(err, unix.EBUSY) {
-			return "", fmt.Errorf("mount efivarfs on %s: %w (is efivarfs among the profile's modules?)", dir, err)
-		}
+	if err := mountEfivars(dir); err != nil {
+		return "", err
 	}
 	b, err := os.ReadFile(filepath.Join(dir, loaderPartUUIDVar))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -164,13 +174,19 @@ func isGUID(g string) bool {
 	return true
 }
 
+// diskSectors is the size of a whole disk (kernel name) in 512-byte
+// sectors, as the kernel sees it now.
+func diskSectors(disk string) (int64, error) {
+	b, err := os.ReadFile(filepath.Join("/sys/block", disk, "size"))
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+}
+
 // diskTable reads the partition table of a whole disk (kernel name).
 func diskTable(disk string) (*gpt.Table, error) {
-	sizeB, err := os.ReadFile(filepath.Join("/sys/block", disk, "size"))
-	if err != nil {
-		return nil, err
-	}
-	sectors, err := strconv.ParseInt(strings.TrimSpace(string(sizeB)), 10, 64)
+	sectors, err := diskSectors(disk)
 	if err != nil {
 		return nil, err
 	}

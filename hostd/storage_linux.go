@@ -264,11 +264,7 @@ func exitCode(err error) int {
 // the backup when it was damaged. Nothing is written when nothing
 // changes.
 func updateTable(log *slog.Logger, disk, part string, fresh bool) error {
-	sizeB, err := os.ReadFile(filepath.Join("/sys/block", disk, "size"))
-	if err != nil {
-		return err
-	}
-	sectors, err := strconv.ParseInt(strings.TrimSpace(string(sizeB)), 10, 64)
+	sectors, err := diskSectors(disk)
 	if err != nil {
 		return err
 	}

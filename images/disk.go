@@ -275,6 +275,14 @@ func writeMedia(ctx context.Context, f *os.File, p Partition, m Media) error {
 	}
 }
 
+// title is the boot menu's name for the image.
+func (b Boot) title() string {
+	if b.Title == "" {
+		return "thinhost"
+	}
+	return b.Title
+}
+
 // GRUBConfig is the Secure Boot chain's GRUB configuration: boot the
 // slot's kernel at once (no menu), with the microcode initrd first, and
 // tell the kernel which ESP booted (GRUB knows the partition it was
@@ -282,10 +290,7 @@ func writeMedia(ctx context.Context, f *os.File, p Partition, m Media) error {
 // modules this needs built in: nothing is loaded that Secure Boot would
 // refuse.
 func GRUBConfig(b Boot, slot string) string {
-	title := b.Title
-	if title == "" {
-		title = "thinhost"
-	}
+	title := b.title()
 	initrds := "/" + layout.InitrdPath(slot)
 	if b.Microcode != "" {
 		initrds = "/" + layout.MicrocodePath(slot) + " " + initrds
@@ -317,10 +322,7 @@ func writeESP(d *disk.Disk, p Partition, b Boot) (map[string]int64, error) {
 	}
 	written := map[string]int64{}
 	slot := "a"
-	title := b.Title
-	if title == "" {
-		title = "thinhost"
-	}
+	title := b.title()
 	// The microcode's initrd comes first: the kernel looks for early
 	// microcode at the start of the concatenated initrds.
 	initrds := ""
