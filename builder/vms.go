@@ -2,7 +2,9 @@ package builder
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/thinhost/thinhost/hostd/config"
@@ -107,7 +109,8 @@ func VMSpecs(p *profiles.Profile) []config.VM {
 // kernels and initrds; QEMU itself is in HostFiles) and the media
 // partitions their ISOs become.
 // A guest's kernel artifact may be a Debian linux-image package, like the
-// host's: its bzImage is what QEMU boots; "host" is the host's own kernel.
+// host's (its bzImage is what QEMU boots), a bzImage, or a multiboot
+// kernel, which QEMU also boots directly; "host" is the host's own kernel.
 func vmFiles(ctx context.Context, cache *Cache, p *profiles.Profile, arts map[string]*Resolved, host *Kernel) ([]HostFile, []images.Media, error) {
 	if len(p.VMs) == 0 {
 		return nil, nil, nil
@@ -119,11 +122,11 @@ func vmFiles(ctx context.Context, cache *Cache, p *profiles.Profile, arts map[st
 			files = append(files, HostFile{Src: host.Image, Dst: VMDir(v.Name) + "/kernel"})
 		} else if v.Kernel != "" {
 			ka := arts[v.Kernel]
-			k, err := kernelFrom(ctx, cache, ka.Path, ka.SHA256, "")
+			image, err := guestKernel(ctx, cache, ka)
 			if err != nil {
 				return nil, nil, fmt.Errorf("vm %q kernel artifact %q (%s): %w", v.Name, v.Kernel, v.DeclRange, err)
 			}
-			files = append(files, HostFile{Src: k.Image, Dst: VMDir(v.Name) + "/kernel"})
+			files = append(files, HostFile{Src: image, Dst: VMDir(v.Name) + "/kernel"})
 		}
 		if v.Initrd != "" {
 			files = append(files, HostFile{Src: arts[v.Initrd].Path, Dst: VMDir(v.Name) + "/initrd"})
@@ -152,4 +155,49 @@ func needHostFiles(files []HostFile, what string) error {
 		}
 	}
 	return nil
+}
+
+// guestKernel is the file QEMU boots for a guest's kernel artifact: a
+// multiboot kernel as it is, otherwise the bzImage of the Linux kernel it
+// holds.
+func guestKernel(ctx context.Context, cache *Cache, a *Resolved) (string, error) {
+	f, err := os.Open(a.Path)
+	if err != nil {
+		return "", fmt.Errorf("open kernel: %w", err)
+	}
+	head := make([]byte, multibootSearch)
+	n, _ := io.ReadFull(f, head)
+	f.Close()
+	if isMultiboot(head[:n]) {
+		return a.Path, nil
+	}
+	k, err := kernelFrom(ctx, cache, a.Path, a.SHA256, "")
+	if err != nil {
+		return "", err
+	}
+	return k.Image, nil
+}
+
+// The multiboot (version 1) header: its magic, 4-byte aligned within the
+// first 8 KiB, followed by flags and a checksum that makes the three sum
+// to zero.
+const (
+	multibootMagic  = 0x1BADB002
+	multibootSearch = 8192
+)
+
+// isMultiboot reports whether head (a kernel's first bytes) holds a valid
+// multiboot header, as QEMU's loader looks for it.
+func isMultiboot(head []byte) bool {
+	for off := 0; off+12 <= len(head) && off < multibootSearch; off += 4 {
+		magic := binary.LittleEndian.Uint32(head[off:])
+		if magic != multibootMagic {
+			continue
+		}
+		flags := binary.LittleEndian.Uint32(head[off+4:])
+		if magic+flags+binary.LittleEndian.Uint32(head[off+8:]) == 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -1,10 +1,11 @@
 package builder
 
 import (
-	"github.com/thinhost/thinhost/hostd/config"
+	"encoding/binary"
 	"strings"
 	"testing"
 
+	"github.com/thinhost/thinhost/hostd/config"
 	"github.com/thinhost/thinhost/profiles"
 )
 
@@ -53,6 +54,37 @@ func TestNTHash(t *testing.T) {
 	} {
 		if got := config.NTHash(pw); got != want {
 			t.Errorf("NTHash(%q) = %s, want %s", pw, got, want)
+		}
+	}
+}
+
+// TestIsMultiboot: a header QEMU's loader takes, 4-byte aligned in the
+// first 8 KiB with a checksum that sums to zero, and the near misses.
+func TestIsMultiboot(t *testing.T) {
+	header := func(off int, flags, sum uint32) []byte {
+		b := make([]byte, 8192)
+		binary.LittleEndian.PutUint32(b[off:], 0x1BADB002)
+		binary.LittleEndian.PutUint32(b[off+4:], flags)
+		binary.LittleEndian.PutUint32(b[off+8:], sum)
+		return b
+	}
+	magic := uint32(0x1BADB002)
+	ok := -(magic + 3)
+	for _, c := range []struct {
+		name string
+		head []byte
+		want bool
+	}{
+		{"at the start", header(0, 3, ok), true},
+		{"at 4 KiB", header(4096, 3, ok), true},
+		{"last place in 8 KiB", header(8192-12, 3, ok), true},
+		{"bad checksum", header(0, 3, ok+1), false},
+		{"unaligned", header(2, 3, ok), false},
+		{"truncated", header(0, 3, ok)[:8], false},
+		{"a bzImage's head", make([]byte, 8192), false},
+	} {
+		if got := isMultiboot(c.head); got != c.want {
+			t.Errorf("%s: isMultiboot = %v, want %v", c.name, got, c.want)
 		}
 	}
 }

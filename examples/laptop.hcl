@@ -38,7 +38,7 @@ variable "kernel_package" {
 variable "test_guest" {
   type        = string
   default     = null
-  description = "For thinhost's own tests only: an initramfs booted on the host's kernel in place of Windows (thinhost's test guest on the emulated laptop); unset on a real laptop"
+  description = "For thinhost's own tests only: a kernel booted in place of Windows (thinhost's bare test guest on the emulated laptop); unset on a real laptop"
 }
 
 artifact "test-guest" {
@@ -107,9 +107,7 @@ vm "windows" {
   tpm           = var.test_guest == null
   install_media = var.test_guest == null ? "windows" : null
   drivers       = var.test_guest == null ? "virtio-win" : null
-  kernel        = var.test_guest == null ? null : "host"
-  initrd        = var.test_guest == null ? null : "test-guest"
-  cmdline       = var.test_guest == null ? null : "console=ttyS0 quiet panic=-1"
+  kernel        = var.test_guest == null ? null : "test-guest"
   # Full screen on the laptop's panel through KMS/DRM, no X server; the
   # keyboard is Windows' while it draws (Ctrl+Alt+Del included).
   display = "sdl"

@@ -1,0 +1,197 @@
+/*
+ * thinhost's bare test guest: a multiboot kernel of a few KiB for the
+ * emulated laptop, where the test guest runs under TCG inside TCG and a
+ * Linux guest takes minutes to boot. It does what the end-to-end test
+ * reads, and nothing else:
+ *
+ *   - says "up" on the first serial port (hostd logs it);
+ *   - sets one video mode on QEMU's standard VGA (Bochs VBE, 1280x800,
+ *     32 bits) and paints the known pattern, testguest.PatternTop over
+ *     PatternBottom, then says "screen: painting 1280x800";
+ *   - reports every key pressed on the PS/2 keyboard as the Linux key
+ *     code ("key 30" for A) and Ctrl+Alt+Del as "ctrl-alt-del";
+ *   - powers off (ACPI S5) when the ACPI power button is pressed.
+ *
+ * Built with the host's gcc as a freestanding 32-bit ELF (testguest.BuildBare).
+ */
+
+typedef unsigned char u8;
+typedef unsigned short u16;
+typedef unsigned int u32;
+
+#define MB_MAGIC 0x1BADB002u
+#define MB_FLAGS 0u
+
+__attribute__((section(".multiboot"), aligned(4), used))
+static const u32 multiboot_header[3] = {MB_MAGIC, MB_FLAGS, (u32)-(MB_MAGIC + MB_FLAGS)};
+
+/* The pattern: keep in step with testguest.PatternTop/PatternBottom. */
+#define TOP_RGB 0x20C060u
+#define BOTTOM_RGB 0xC020A0u
+#define WIDTH 1280
+#define HEIGHT 800
+
+static inline void outb(u16 port, u8 v) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port)); }
+static inline void outw(u16 port, u16 v) { __asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port)); }
+static inline void outl(u16 port, u32 v) { __asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port)); }
+static inline u8 inb(u16 port) { u8 v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port)); return v; }
+static inline u16 inw(u16 port) { u16 v; __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port)); return v; }
+static inline u32 inl(u16 port) { u32 v; __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port)); return v; }
+
+/* The first serial port, as SeaBIOS left it (QEMU ignores the rate). */
+#define COM1 0x3F8
+static void putc_serial(char c) {
+	while (!(inb(COM1 + 5) & 0x20))
+		;
+	outb(COM1, (u8)c);
+}
+static void puts_serial(const char *s) {
+	while (*s)
+		putc_serial(*s++);
+}
+static void putu(u32 n) {
+	char b[11];
+	int i = 0;
+	do {
+		b[i++] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n);
+	while (i)
+		putc_serial(b[--i]);
+}
+static void say(const char *s) {
+	puts_serial("thinhost-guest: ");
+	puts_serial(s);
+	puts_serial("\n");
+}
+
+/* PCI configuration mechanism 1. */
+static u32 pci_read(u32 bus, u32 dev, u32 fn, u32 off) {
+	outl(0xCF8, 0x80000000u | bus << 16 | dev << 11 | fn << 8 | (off & 0xFC));
+	return inl(0xCFC);
+}
+
+/* The linear framebuffer: BAR0 of QEMU's standard VGA (1234:1111). */
+static u32 *find_lfb(void) {
+	for (u32 dev = 0; dev < 32; dev++) {
+		if (pci_read(0, dev, 0, 0) == 0x11111234u)
+			return (u32 *)(pci_read(0, dev, 0, 0x10) & ~0xFu);
+	}
+	return 0;
+}
+
+#define VBE_INDEX 0x1CE
+#define VBE_DATA 0x1CF
+static void vbe(u16 index, u16 value) {
+	outw(VBE_INDEX, index);
+	outw(VBE_DATA, value);
+}
+
+static void paint(void) {
+	u32 *fb = find_lfb();
+	if (!fb) {
+		say("screen: none");
+		return;
+	}
+	outw(VBE_INDEX, 0);
+	if ((inw(VBE_DATA) & 0xFFF0) != 0xB0C0) {
+		say("screen: no Bochs VBE");
+		return;
+	}
+	vbe(4, 0);      /* disable */
+	vbe(1, WIDTH);  /* x resolution */
+	vbe(2, HEIGHT); /* y resolution */
+	vbe(3, 32);     /* bits per pixel */
+	vbe(4, 0x41);   /* enabled, linear framebuffer */
+	for (u32 y = 0; y < HEIGHT; y++) {
+		u32 c = y < HEIGHT / 2 ? TOP_RGB : BOTTOM_RGB;
+		u32 *row = fb + y * WIDTH;
+		for (u32 x = 0; x < WIDTH; x++)
+			row[x] = c;
+	}
+	puts_serial("thinhost-guest: screen: painting ");
+	putu(WIDTH);
+	putc_serial('x');
+	putu(HEIGHT);
+	putc_serial('\n');
+}
+
+/*
+ * ACPI power management at the I/O base SeaBIOS gives QEMU's PIIX4 and
+ * ICH9 alike.
+ */
+#define PM_BASE 0x600
+#define PM1_STS (PM_BASE + 0)
+#define PM1_EN (PM_BASE + 2)
+#define PM1_CNT (PM_BASE + 4)
+#define PWRBTN (1u << 8)
+
+/* Set-1 scan codes (the i8042 translates) to Linux key codes: equal for
+ * the plain keys; the E0-prefixed ones the test uses are mapped. */
+static u32 linux_code(u8 sc, int e0) {
+	if (!e0)
+		return sc;
+	switch (sc) {
+	case 0x53: return 111; /* Delete */
+	case 0x1C: return 96;  /* keypad Enter */
+	case 0x1D: return 97;  /* right Ctrl */
+	case 0x38: return 100; /* right Alt */
+	case 0x48: return 103; /* Up */
+	case 0x50: return 108; /* Down */
+	case 0x4B: return 105; /* Left */
+	case 0x4D: return 106; /* Right */
+	}
+	return 0x100 | sc;
+}
+
+void main(void) {
+	say("up");
+	paint();
+	outw(PM1_STS, PWRBTN); /* clear, then listen */
+	outw(PM1_EN, PWRBTN);
+	int e0 = 0, ctrl = 0, alt = 0;
+	for (;;) {
+		if (inw(PM1_STS) & PWRBTN) {
+			say("power button: powering off");
+			outw(PM1_STS, PWRBTN);
+			outw(PM1_CNT, 1u << 13); /* SLP_EN, SLP_TYP 0: S5 on QEMU */
+		}
+		u8 st = inb(0x64);
+		if (!(st & 1))
+			continue;
+		u8 sc = inb(0x60);
+		if (st & 0x20) /* the mouse's */
+			continue;
+		if (sc == 0xE0) {
+			e0 = 1;
+			continue;
+		}
+		int up = sc & 0x80;
+		u32 code = linux_code(sc & 0x7F, e0);
+		e0 = 0;
+		if (code == 29 || code == 97)
+			ctrl = !up;
+		if (code == 56 || code == 100)
+			alt = !up;
+		if (up)
+			continue;
+		puts_serial("thinhost-guest: key ");
+		putu(code);
+		putc_serial('\n');
+		if (code == 111 && ctrl && alt)
+			say("ctrl-alt-del");
+	}
+}
+
+static u8 stack[16384] __attribute__((aligned(16)));
+
+__attribute__((naked, noreturn)) void _start(void) {
+	__asm__ volatile(
+		"cli\n"
+		"movl %0, %%esp\n"
+		"call main\n"
+		"1: hlt\n"
+		"jmp 1b\n"
+		:
+		: "i"(stack + sizeof stack));
+}
