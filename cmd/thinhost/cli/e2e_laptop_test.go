@@ -195,6 +195,7 @@ func TestLaptop(t *testing.T) {
 	if n := strings.Count(stderr, hostd.ReadyLine); n != 1 {
 		t.Errorf("hostd was ready %d times: the host restarted", n)
 	}
+	keepArtifact(t, shot)
 	checkPattern(t, shot)
 	if t.Failed() {
 		t.Logf("console:\n%s", stderr)
@@ -237,5 +238,25 @@ func checkPattern(t *testing.T, path string) {
 		r, g, bl, _ := img.At(b.Dx()/2, b.Dy()/4).RGBA()
 		t.Errorf("the panel (%dx%d) is not the test guest's screen: %d/%d upper samples are %x, %d/%d lower ones %x (the middle of the upper half is %02x%02x%02x)",
 			b.Dx(), b.Dy(), top, n, testguest.PatternTop, bottom, n, testguest.PatternBottom, r>>8, g>>8, bl>>8)
+	}
+}
+
+// keepArtifact copies a test's output file (a screenshot) into
+// $THINHOST_TEST_ARTIFACTS, when set, for people to look at.
+func keepArtifact(t *testing.T, path string) {
+	t.Helper()
+	dir := os.Getenv("THINHOST_TEST_ARTIFACTS")
+	if dir == "" {
+		return
+	}
+	b, err := os.ReadFile(path)
+	if err == nil {
+		err = os.MkdirAll(dir, 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, t.Name()+"-"+filepath.Base(path)), b, 0o644)
+	}
+	if err != nil {
+		t.Errorf("keep %s: %v", path, err)
 	}
 }

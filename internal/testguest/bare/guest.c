@@ -5,9 +5,11 @@
  * reads, and nothing else:
  *
  *   - says "up" on the first serial port (hostd logs it);
- *   - sets one video mode on QEMU's standard VGA (Bochs VBE, 1280x800,
- *     32 bits) and paints the known pattern, testguest.PatternTop over
- *     PatternBottom, then says "screen: painting 1280x800";
+ *   - changes video mode on QEMU's standard VGA (Bochs VBE, 32 bits) as
+ *     an OS does while it boots, 640x480, 1024x768 (the pattern upside
+ *     down), and last 1280x800 with the known pattern,
+ *     testguest.PatternTop over PatternBottom; then it says
+ *     "screen: painting 1280x800";
  *   - reports every key pressed on the PS/2 keyboard as the Linux key
  *     code ("key 30" for A) and Ctrl+Alt+Del as "ctrl-alt-del";
  *   - powers off (ACPI S5) when the ACPI power button is pressed.
@@ -87,6 +89,45 @@ static void vbe(u16 index, u16 value) {
 	outw(VBE_DATA, value);
 }
 
+/* The CMOS clock's seconds, to wait without a timer. */
+static u8 rtc_seconds(void) {
+	outb(0x70, 0x00);
+	return inb(0x71);
+}
+
+/* wait lets about n seconds pass (at least n-1). */
+static void wait(int n) {
+	u8 last = rtc_seconds();
+	while (n > 0) {
+		u8 now = rtc_seconds();
+		if (now != last) {
+			last = now;
+			n--;
+		}
+	}
+}
+
+/* fill sets a mode and paints its upper half top, its lower half bottom. */
+static void fill(u32 *fb, u32 w, u32 h, u32 top, u32 bottom) {
+	vbe(4, 0);  /* disable */
+	vbe(1, w);  /* x resolution */
+	vbe(2, h);  /* y resolution */
+	vbe(3, 32); /* bits per pixel */
+	vbe(4, 0x41); /* enabled, linear framebuffer */
+	for (u32 y = 0; y < h; y++) {
+		u32 c = y < h / 2 ? top : bottom;
+		u32 *row = fb + y * w;
+		for (u32 x = 0; x < w; x++)
+			row[x] = c;
+	}
+}
+
+/*
+ * paint changes mode as an OS does while it boots (the firmware's mode,
+ * a boot screen, the desktop's), a second or two in each, and ends in
+ * WIDTH x HEIGHT with the pattern: the host's display has to follow every
+ * change.
+ */
 static void paint(void) {
 	u32 *fb = find_lfb();
 	if (!fb) {
@@ -98,17 +139,12 @@ static void paint(void) {
 		say("screen: no Bochs VBE");
 		return;
 	}
-	vbe(4, 0);      /* disable */
-	vbe(1, WIDTH);  /* x resolution */
-	vbe(2, HEIGHT); /* y resolution */
-	vbe(3, 32);     /* bits per pixel */
-	vbe(4, 0x41);   /* enabled, linear framebuffer */
-	for (u32 y = 0; y < HEIGHT; y++) {
-		u32 c = y < HEIGHT / 2 ? TOP_RGB : BOTTOM_RGB;
-		u32 *row = fb + y * WIDTH;
-		for (u32 x = 0; x < WIDTH; x++)
-			row[x] = c;
-	}
+	say("screen: boot modes");
+	fill(fb, 640, 480, 0x000080u, 0x000080u);
+	wait(2);
+	fill(fb, 1024, 768, BOTTOM_RGB, TOP_RGB);
+	wait(2);
+	fill(fb, WIDTH, HEIGHT, TOP_RGB, BOTTOM_RGB);
 	puts_serial("thinhost-guest: screen: painting ");
 	putu(WIDTH);
 	putc_serial('x');
