@@ -146,16 +146,6 @@ func TestLaptop(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	// The boot on the emulated laptop waits minutes for the guest (TCG
-	// inside TCG), and the emulated host's nested KVM (kvm_amd under TCG)
-	// can hang in kvm_destroy_vm: seen in one of two runs here. Until the
-	// laptop machine stops offering nested virtualization under TCG it
-	// runs on request, not in every suite.
-	if os.Getenv("THINHOST_E2E_LAPTOP") == "" {
-		t.Log("the boot on the emulated laptop (the guest on the panel, keys) runs with THINHOST_E2E_LAPTOP=1")
-		return
-	}
-
 	// The laptop, on bookworm's kernel (bookworm-backports' 6.12 panics
 	// under TCG), with the bare test guest in place of Windows: a Linux
 	// guest under TCG inside TCG takes minutes to boot, the bare one
