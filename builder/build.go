@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -332,6 +333,8 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 			Microcode:  microcodePath,
 			Cmdline:    cmdline,
 			Title:      "thinhost " + prof.Host.Hostname,
+			Build:      buildID(seed, system),
+			Profile:    filepath.Base(prof.Path),
 		},
 		System: system,
 		Seed:   seed,
@@ -429,6 +432,28 @@ func buildSeed(kernelSum, initrd, microcode, cmdline string, p *profiles.Profile
 		fmt.Fprintf(h, "microcode %s\n", msum)
 	}
 	return h.Sum(nil), nil
+}
+
+// buildID names a build for people (ctl status shows each slot's): the
+// inputs the seed covers and what the system image holds, file by file
+// (package versions, or size and time of files from the build machine).
+func buildID(seed []byte, system []images.SystemFile) string {
+	h := sha256.New()
+	h.Write(seed)
+	files := append([]images.SystemFile(nil), system...)
+	sort.Slice(files, func(i, j int) bool { return files[i].Dst < files[j].Dst })
+	for _, f := range files {
+		if f.Package != "" {
+			fmt.Fprintf(h, "%s %s %s\n", f.Dst, f.Package, f.Version)
+			continue
+		}
+		var size, mtime int64
+		if fi, err := os.Stat(f.Src); err == nil {
+			size, mtime = fi.Size(), fi.ModTime().UnixNano()
+		}
+		fmt.Fprintf(h, "%s %d %d\n", f.Dst, size, mtime)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
 // checkOutput refuses outputs that are not (or would not be) a regular file

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -65,6 +66,19 @@ type Boot struct {
 	Cmdline   string
 	// Title is shown in the boot menu.
 	Title string
+	// Build names the build; Profile and ProfileSHA256 its profile (all
+	// recorded in the slot's layout.SlotInfo).
+	Build, Profile, ProfileSHA256 string
+}
+
+// SlotInfo is what the ESP records of the slot Boot fills.
+func (b Boot) SlotInfo() layout.SlotInfo {
+	loader := layout.LoaderSystemdBoot
+	if b.Shim != "" {
+		loader = layout.LoaderGRUB
+	}
+	return layout.SlotInfo{Build: b.Build, Profile: b.Profile, ProfileSHA256: b.ProfileSHA256, Loader: loader,
+		Title: b.title(), Cmdline: b.Cmdline, Microcode: b.Microcode != ""}
 }
 
 // Config is everything Write needs.
@@ -283,38 +297,6 @@ func (b Boot) title() string {
 	return b.Title
 }
 
-// GRUBConfig is the Secure Boot chain's GRUB configuration: boot the
-// slot's kernel at once (no menu), with the microcode initrd first, and
-// tell the kernel which ESP booted (GRUB knows the partition it was
-// loaded from; hostd finds its disk by it). Debian's signed GRUB has the
-// modules this needs built in: nothing is loaded that Secure Boot would
-// refuse.
-func GRUBConfig(b Boot, slot string) string {
-	title := b.title()
-	initrds := "/" + layout.InitrdPath(slot)
-	if b.Microcode != "" {
-		initrds = "/" + layout.MicrocodePath(slot) + " " + initrds
-	}
-	// Each word of the command line quoted: a profile's value never
-	// becomes GRUB script ($, ;, quotes); GRUB joins the words with
-	// spaces, as they were.
-	var args []string
-	for _, w := range strings.Fields(b.Cmdline) {
-		args = append(args, grubQuote(w))
-	}
-	return fmt.Sprintf(`set timeout=0
-set timeout_style=hidden
-probe --set=thinhost_esp --part-uuid $root
-menuentry %s {
-	linux /%s %s %s=$thinhost_esp
-	initrd %s
-}
-`, grubQuote(title+" (slot "+slot+")"), layout.KernelPath(slot), strings.Join(args, " "), layout.ESPArg, initrds)
-}
-
-// grubQuote quotes s as one GRUB word.
-func grubQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-
 func writeESP(d *disk.Disk, p Partition, b Boot) (map[string]int64, error) {
 	fs, err := fat32.Create(d.Backend, fat32Size(p.Size()), int64(p.Start)*sectorSize, sectorSize, layout.ESPVolumeLabel, true)
 	if err != nil {
@@ -322,19 +304,11 @@ func writeESP(d *disk.Disk, p Partition, b Boot) (map[string]int64, error) {
 	}
 	written := map[string]int64{}
 	slot := "a"
-	title := b.title()
-	// The microcode's initrd comes first: the kernel looks for early
-	// microcode at the start of the concatenated initrds.
-	initrds := ""
-	if b.Microcode != "" {
-		initrds += "initrd /" + layout.MicrocodePath(slot) + "\n"
+	info := b.SlotInfo()
+	infoJSON, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return nil, err
 	}
-	initrds += "initrd /" + layout.InitrdPath(slot) + "\n"
-	entry := fmt.Sprintf("title %s (slot %s)\nlinux /%s\n%soptions %s\n",
-		title, slot, layout.KernelPath(slot), initrds, b.Cmdline)
-	// timeout 0 boots the default at once; holding a key shows the menu.
-	loader := fmt.Sprintf("default thinhost-%s.conf\ntimeout 0\neditor no\nconsole-mode keep\n", slot)
-
 	type copyFile struct {
 		dst  string
 		src  string
@@ -342,17 +316,19 @@ func writeESP(d *disk.Disk, p Partition, b Boot) (map[string]int64, error) {
 	}
 	copies := []copyFile{
 		{dst: layout.BootloaderPath, src: b.Bootloader},
-		{dst: layout.LoaderConfPath, data: loader},
-		{dst: layout.EntryPath(slot), data: entry},
+		{dst: layout.LoaderConfPath, data: layout.LoaderConf},
+		// Slot a of a new image has no boot counter: it is all there is.
+		{dst: layout.EntryDir + "/" + layout.EntryName(slot, -1), data: layout.SystemdBootEntry(slot, info, 1)},
 	}
 	if b.Shim != "" {
 		copies = []copyFile{
 			{dst: layout.BootloaderPath, src: b.Shim},
 			{dst: layout.ShimGRUBPath, src: b.GRUB},
-			{dst: layout.GRUBConfigPath, data: GRUBConfig(b, slot)},
+			{dst: layout.GRUBConfigPath, data: layout.GRUBConfig(slot, info)},
 		}
 	}
 	copies = append(copies,
+		copyFile{dst: layout.SlotInfoPath(slot), data: string(infoJSON) + "\n"},
 		copyFile{dst: layout.KernelPath(slot), src: b.Kernel},
 		copyFile{dst: layout.InitrdPath(slot), src: b.Initrd})
 	if b.Microcode != "" {

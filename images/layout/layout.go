@@ -48,8 +48,8 @@ func MediaDevice(vm, kind string) string { return "/dev/disk/by-partlabel/" + Me
 // ESPVolumeLabel is the FAT volume label of the ESP.
 const ESPVolumeLabel = "THINHOST"
 
-// Files on the ESP. Slot "a" is the only slot written today; "b" is where an
-// update will go, selected through systemd-boot's boot counting.
+// Files on the ESP. A build writes slot "a"; updates alternate between the
+// slots (slots.go).
 const (
 	BootloaderPath = "EFI/BOOT/BOOTX64.EFI"
 	LoaderConfPath = "loader/loader.conf"
@@ -69,8 +69,9 @@ const (
 // variable LoaderDevicePartUUID instead.
 const ESPArg = "thinhost.esp"
 
-// EntryPath is the systemd-boot loader entry of a slot.
-func EntryPath(slot string) string { return "loader/entries/thinhost-" + slot + ".conf" }
+// EntryPath is the systemd-boot loader entry of a slot that booted well
+// (slots.go).
+func EntryPath(slot string) string { return EntryDir + "/" + EntryName(slot, -1) }
 
 // KernelPath and InitrdPath are a slot's boot files on the ESP.
 func KernelPath(slot string) string { return "thinhost/" + slot + "/vmlinuz" }
