@@ -410,6 +410,11 @@ func Cmdline(p *profiles.Profile) string {
 	for _, c := range p.Host.Console {
 		parts = append(parts, "console="+c)
 	}
+	// A kernel that panics restarts after 10 s instead of hanging: the
+	// boot loader then counts the failed boot, and an update that cannot
+	// boot falls back to the previous slot by itself. The profile's own
+	// panic= comes later and wins.
+	parts = append(parts, "panic=10")
 	if p.Host.Kernel.Cmdline != "" {
 		parts = append(parts, p.Host.Kernel.Cmdline)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -101,6 +102,7 @@ func (d *Daemon) Status() api.Status {
 			st.Data = b
 		}
 	}
+	st.Slots, st.Update = d.slots.status()
 	st.VMs = d.vmStatus()
 	st.Problems = d.problems()
 	if st.Problems == nil {
@@ -156,3 +158,24 @@ func readMeminfo() api.Memory {
 
 // Shares implements api.Backend.
 func (d *Daemon) Shares() *api.Shares { return d.sharesStatus() }
+
+// Update implements api.Backend.
+func (d *Daemon) Update(ctx context.Context, r io.Reader, tries int) (*api.UpdateResult, error) {
+	if d.opts.NoData {
+		return nil, fmt.Errorf("%w: this host has no A/B slots", api.ErrUpdateRefused)
+	}
+	res, err := d.slots.update(ctx, r, tries)
+	if err == nil {
+		fmt.Fprintf(d.opts.Console, "%sslot %s holds build %s; it boots next (%d tries to reach ready)\n", UpdatePrefix, res.Slot, res.Build, res.Tries)
+	}
+	return res, err
+}
+
+// printSlots prints the slots line on the console (SlotsPrefix).
+func (d *Daemon) printSlots() {
+	st, note := d.slots.status()
+	fmt.Fprintln(d.opts.Console, SlotsLine(st))
+	if note != "" {
+		fmt.Fprintf(d.opts.Console, "%s%s\n", UpdatePrefix, note)
+	}
+}

@@ -226,6 +226,23 @@ func findPartition(ctx context.Context, label string, wait time.Duration) (part,
 	}
 	deadline := time.Now().Add(wait)
 	for {
+		// Once found, the boot disk is known by its name: its first boot
+		// gives its partitions fresh GUIDs, after which the loader's
+		// PARTUUID names none of them.
+		if known := knownBootDisk(); known != "" {
+			if p, ok := partitionOn(known, label); ok {
+				return p, known, nil
+			}
+			if time.Now().After(deadline) {
+				return "", "", fmt.Errorf("no partition named %q on the disk this host booted from (%s)", label, known)
+			}
+			select {
+			case <-ctx.Done():
+				return "", "", ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
 		found := map[string]string{} // disk -> partition
 		entries, _ := os.ReadDir("/sys/class/block")
 		for _, e := range entries {
@@ -251,6 +268,7 @@ func findPartition(ctx context.Context, label string, wait time.Duration) (part,
 		sort.Strings(boot)
 		switch {
 		case len(boot) == 1:
+			setBootDisk(boot[0])
 			return found[boot[0]], boot[0], nil
 		case len(boot) > 1:
 			// Sticks flashed from one image and never booted share their
@@ -259,6 +277,7 @@ func findPartition(ctx context.Context, label string, wait time.Duration) (part,
 		}
 		if esp == "" && len(found) == 1 {
 			for d, p := range found {
+				setBootDisk(d)
 				return p, d, nil
 			}
 		}
@@ -277,6 +296,40 @@ func findPartition(ctx context.Context, label string, wait time.Duration) (part,
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// bootDisk is the kernel name of the disk this host booted from, once
+// findPartition found it.
+var (
+	bootDiskMu   sync.Mutex
+	bootDiskName string
+)
+
+func knownBootDisk() string {
+	bootDiskMu.Lock()
+	defer bootDiskMu.Unlock()
+	return bootDiskName
+}
+
+func setBootDisk(disk string) {
+	bootDiskMu.Lock()
+	defer bootDiskMu.Unlock()
+	if bootDiskName == "" {
+		bootDiskName = disk
+		slog.Info("boot disk found", "disk", "/dev/"+disk)
+	}
+}
+
+// partitionOn is the partition named label on disk (kernel names).
+func partitionOn(disk, label string) (string, bool) {
+	entries, _ := os.ReadDir(filepath.Join("/sys/class/block", disk))
+	for _, e := range entries {
+		ue, err := os.ReadFile(filepath.Join("/sys/class/block", disk, e.Name(), "uevent"))
+		if err == nil && strings.Contains(string(ue), "\nPARTNAME="+label+"\n") {
+			return e.Name(), true
+		}
+	}
+	return "", false
 }
 
 // bootDiskUSB is the USB vendor:product of the device holding the boot

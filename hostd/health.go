@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/hostd/supervise"
 )
 
@@ -48,4 +49,35 @@ func HealthLine(problems []string) string {
 		return HealthOK
 	}
 	return HealthPrefix + "DEGRADED: " + strings.Join(problems, "; ")
+}
+
+// SlotsPrefix starts hostd's console line on the A/B slots, printed once
+// the booted slot is marked good; UpdatePrefix its lines on updates.
+const (
+	SlotsPrefix  = "thinhost: slots: "
+	UpdatePrefix = "thinhost: update: "
+)
+
+// SlotsLine says which slot booted and what each holds:
+// "thinhost: slots: a (booted, good, build 1f2e...), b (trying, 2 boots left, build ...)".
+func SlotsLine(slots []api.Slot) string {
+	if len(slots) == 0 {
+		return SlotsPrefix + "unknown (the ESP could not be read)"
+	}
+	var parts []string
+	for _, s := range slots {
+		var what []string
+		if s.Booted {
+			what = append(what, "booted")
+		}
+		what = append(what, s.State)
+		if s.State == "trying" {
+			what = append(what, fmt.Sprintf("%d boots left", s.TriesLeft))
+		}
+		if s.Build != "" {
+			what = append(what, "build "+s.Build)
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s)", s.Name, strings.Join(what, ", ")))
+	}
+	return SlotsPrefix + strings.Join(parts, ", ")
 }

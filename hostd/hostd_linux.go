@@ -59,6 +59,10 @@ type Daemon struct {
 	modsNow []string
 	// systemMods is closed when the system image's modules are loaded.
 	systemMods chan struct{}
+	// slots are the A/B system slots; systemMounted says the booted
+	// one's system image is mounted.
+	slots         *slots
+	systemMounted bool
 	// panel is the screen and keyboard a guest on it takes.
 	panel *panel
 	// services are the mounts of the services' roots.
@@ -99,7 +103,7 @@ func New(opts Options) *Daemon {
 	sup := supervise.New(opts.Log, func(l supervise.Line) {
 		opts.Log.Info(l.Text, "service", l.Service, "stream", l.Stream)
 	})
-	return &Daemon{opts: opts, start: time.Now(), sup: sup, power: make(chan string, 1), panel: newPanel(opts.Log)}
+	return &Daemon{opts: opts, start: time.Now(), sup: sup, power: make(chan string, 1), panel: newPanel(opts.Log), slots: newSlots(opts.Log)}
 }
 
 // Run brings the host up, prints the ready line and waits for a power
@@ -129,9 +133,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	logCtx, stopLog := context.WithCancel(context.Background())
 	defer stopLog()
 	if !d.opts.NoData {
-		if err := mountSystem(ctx, log); err != nil {
+		if err := mountSystem(ctx, log, d.slots.booted); err != nil {
 			d.record("system image not mounted: %v", err)
 		} else {
+			d.systemMounted = true
 			// Beside the data partition's setup; guests wait for them
 			// (kvm, vhost, tun), the ready line too.
 			d.systemMods = make(chan struct{})
@@ -176,6 +181,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	fmt.Fprintln(d.opts.Console, HealthLine(d.problems()))
 	fmt.Fprintln(d.opts.Console, ReadyLine)
 	log.Info("ready", "since_start", time.Since(d.start).Round(time.Millisecond), "power_buttons", n)
+	if !d.opts.NoData {
+		// The slot that booted is good once its system image and the
+		// data partition are up: the loader keeps it.
+		d.slots.ready(ctx, d.systemMounted && d.data != nil && d.data.Mounted)
+		d.printSlots()
+	}
 	if d.opts.Ready != nil {
 		d.opts.Ready()
 	}

@@ -29,9 +29,10 @@ const (
 		SystemDir + "/usr/lib/x86_64-linux-gnu/pulseaudio"
 )
 
-// mountSystem mounts system slot A (squashfs) read-only on SystemDir.
-func mountSystem(ctx context.Context, log *slog.Logger) error {
-	part, _, err := findPartition(ctx, layout.SystemAName, 10*time.Second)
+// mountSystem mounts the system image of slot (squashfs), the one the
+// boot loader booted, read-only on SystemDir.
+func mountSystem(ctx context.Context, log *slog.Logger, slot string) error {
+	part, _, err := findPartition(ctx, layout.SystemName(slot), 10*time.Second)
 	if err != nil {
 		return err
 	}
@@ -42,7 +43,7 @@ func mountSystem(ctx context.Context, log *slog.Logger) error {
 	if err := unix.Mount(dev, SystemDir, "squashfs", unix.MS_RDONLY|unix.MS_NODEV, ""); err != nil {
 		return fmt.Errorf("mount the system image %s on %s: %w (is squashfs among the kernel's modules?)", dev, SystemDir, err)
 	}
-	log.Info("system image mounted", "device", dev, "dir", SystemDir)
+	log.Info("system image mounted", "slot", slot, "device", dev, "dir", SystemDir)
 	return nil
 }
 

@@ -3,7 +3,10 @@ package images_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -219,5 +222,51 @@ func TestMediaPartitions(t *testing.T) {
 	if _, err := images.Plan(images.Sizes{Image: 1024 * mib, ESP: 256 * mib, System: 256 * mib,
 		Media: []images.Media{{Name: "big", Path: iso, Size: 600 * mib}}}, nil); err == nil || !strings.Contains(err.Error(), "does not fit") {
 		t.Errorf("an ISO larger than the image: %v", err)
+	}
+}
+
+// TestReadUpdate: an image gives an update slot a's description, its
+// boot files as on the ESP, and its system image as long as its squashfs
+// says, every hash right.
+func TestReadUpdate(t *testing.T) {
+	img, boot := writeTestImage(t, t.TempDir())
+	u, err := images.ReadUpdate(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Info != boot.SlotInfo() {
+		t.Errorf("info = %+v, want %+v", u.Info, boot.SlotInfo())
+	}
+	var names []string
+	for _, f := range u.Files {
+		names = append(names, f.Name)
+		r, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(r)
+		r.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum := sha256.Sum256(b); int64(len(b)) != f.Size || hex.EncodeToString(sum[:]) != f.SHA256 {
+			t.Errorf("%s: %d bytes with SHA-256 %x, the update says %d and %s", f.Name, len(b), sum, f.Size, f.SHA256)
+		}
+		switch f.Name {
+		case layout.UpdateKernel:
+			if want, _ := os.ReadFile(boot.Kernel); !bytes.Equal(b, want) {
+				t.Error("the kernel differs from the one built in")
+			}
+		case layout.UpdateSystem:
+			if string(b[:4]) != "hsqs" {
+				t.Errorf("the system image starts %q", b[:4])
+			}
+		}
+	}
+	if strings.Join(names, " ") != "system.squashfs vmlinuz initrd.zst" {
+		t.Errorf("files = %v", names)
+	}
+	if _, err := images.ReadUpdate(boot.Kernel); err == nil {
+		t.Error("a kernel read as an image")
 	}
 }

@@ -10,6 +10,7 @@
 //	POST /v1/discard                   reads and drops the body (throughput measurements)
 //	GET  /v1/source?bytes=N            N zero bytes (the other direction)
 //	POST /v1/vms/NAME/ACTION             start, stop, snapshot, reset, install-on, install-off
+//	PUT  /v1/update[?tries=N]          a new build into the other A/B slot (update.go)
 //	POST /v1/poweroff, POST /v1/reboot
 //
 // The Client in this package speaks it; `thinhost ctl` uses the Client.
@@ -33,6 +34,7 @@ import (
 	"github.com/thinhost/thinhost/hostd/logring"
 	"github.com/thinhost/thinhost/hostd/supervise"
 	"github.com/thinhost/thinhost/hostd/vm"
+	"github.com/thinhost/thinhost/images/layout"
 )
 
 // Status is GET /v1/status.
@@ -47,6 +49,10 @@ type Status struct {
 	Data     json.RawMessage    `json:"data,omitempty"`
 	Services []supervise.Status `json:"services"`
 	VMs      []vm.Status        `json:"vms"`
+	// Slots are the A/B system slots; Update says what became of the
+	// last update when it did not go as asked (it rolled back).
+	Slots  []Slot `json:"slots,omitempty"`
+	Update string `json:"update,omitempty"`
 	// Problems is what is wrong with the host (none: healthy): the data
 	// partition missing, a service or guest failing, a setup step that
 	// failed.
@@ -99,7 +105,18 @@ type Backend interface {
 	// VM runs one of vm.Actions on a guest and says what it did; an
 	// unknown guest is an error wrapping vm.ErrUnknown.
 	VM(ctx context.Context, name, action string) (string, error)
+	// Update writes the update stream r (see WriteUpdate) into the slot
+	// that is not running and has the loader try it tries times. An
+	// update hostd refuses wraps ErrUpdateRefused; ErrBusy means one is
+	// under way.
+	Update(ctx context.Context, r io.Reader, tries int) (*UpdateResult, error)
 }
+
+// Errors of Backend.Update.
+var (
+	ErrUpdateRefused = errors.New("update refused")
+	ErrBusy          = errors.New("an update is under way")
+)
 
 // ErrNotFound is returned by Backend.Restart for an unknown service.
 var ErrNotFound = errors.New("no such service")
@@ -201,6 +218,29 @@ func (s *Server) Handler(requireToken bool) http.Handler {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		default:
 			fmt.Fprintln(w, msg)
+		}
+	})
+	route(http.MethodPut, "/v1/update", func(w http.ResponseWriter, r *http.Request) {
+		tries := layout.DefaultTries
+		if q := r.URL.Query().Get("tries"); q != "" {
+			n, err := strconv.Atoi(q)
+			if err != nil || n < 1 || n > MaxTries {
+				http.Error(w, fmt.Sprintf("tries must be a count from 1 to %d", MaxTries), http.StatusBadRequest)
+				return
+			}
+			tries = n
+		}
+		res, err := s.Backend.Update(r.Context(), r.Body, tries)
+		switch {
+		case errors.Is(err, ErrBusy):
+			http.Error(w, err.Error(), http.StatusConflict)
+		case errors.Is(err, ErrUpdateRefused):
+			http.Error(w, err.Error(), http.StatusUnprocessableEntity)
+		case err != nil:
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(res)
 		}
 	})
 	for _, action := range []string{"poweroff", "reboot"} {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -22,10 +23,12 @@ import (
 	"github.com/thinhost/thinhost/hostd/logring"
 	"github.com/thinhost/thinhost/hostd/supervise"
 	"github.com/thinhost/thinhost/hostd/vm"
+	"github.com/thinhost/thinhost/images/layout"
 )
 
 type fakeHost struct {
 	mu       sync.Mutex
+	update   map[string][]byte
 	restarts []string
 	power    []string
 }
@@ -55,6 +58,35 @@ func (f *fakeHost) Power(action string) error {
 
 func (f *fakeHost) Shares() *Shares {
 	return &Shares{User: "thin", Password: "pw-123456", Shares: []Share{{Name: "files", NetUse: `net use Z: \\10.0.2.2\files`}}}
+}
+
+func (f *fakeHost) Update(ctx context.Context, r io.Reader, tries int) (*UpdateResult, error) {
+	tr := tar.NewReader(r)
+	hdr, err := tr.Next()
+	if err != nil || hdr.Name != UpdateManifestName {
+		return nil, fmt.Errorf("%w: no manifest first", ErrUpdateRefused)
+	}
+	var m UpdateManifest
+	if err := json.NewDecoder(tr).Decode(&m); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUpdateRefused, err)
+	}
+	if err := m.Check(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUpdateRefused, err)
+	}
+	got := map[string][]byte{}
+	for _, file := range m.Files {
+		hdr, err := tr.Next()
+		if err != nil || hdr.Name != file.Name {
+			return nil, fmt.Errorf("%w: want %s", ErrUpdateRefused, file.Name)
+		}
+		if got[file.Name], err = io.ReadAll(tr); err != nil {
+			return nil, err
+		}
+	}
+	f.mu.Lock()
+	f.update = got
+	f.mu.Unlock()
+	return &UpdateResult{Slot: "b", Build: m.Info.Build, Tries: tries, Version: 2}, nil
 }
 
 func (f *fakeHost) VM(ctx context.Context, name, action string) (string, error) {
@@ -302,5 +334,49 @@ func TestTokenSHA256(t *testing.T) {
 		if _, err := NewClient(addr, wrong).Status(context.Background()); err == nil || !strings.Contains(err.Error(), "401") {
 			t.Errorf("token %q: %v, want 401", wrong, err)
 		}
+	}
+}
+
+// TestUpdate: the client streams an update (manifest, then the files in
+// its order) and gets hostd's result; a boot count out of range and a
+// manifest the host refuses get their own answers.
+func TestUpdate(t *testing.T) {
+	host := &fakeHost{}
+	srv := httptest.NewServer((&Server{Backend: host, Logs: logring.New(10), Token: "s3cret"}).Handler(true))
+	defer srv.Close()
+	c := NewClient(strings.TrimPrefix(srv.URL, "http://"), "s3cret")
+	files := map[string]string{UpdateSystem: "hsqs...", UpdateKernel: "kernel", UpdateInitrd: "initrd"}
+	m := &UpdateManifest{Info: layout.SlotInfo{Build: "b1", Loader: layout.LoaderSystemdBoot}}
+	for _, n := range []string{UpdateSystem, UpdateKernel, UpdateInitrd} {
+		m.Files = append(m.Files, UpdateFile{Name: n, Size: int64(len(files[n])), SHA256: fmt.Sprintf("%x", sha256.Sum256([]byte(files[n])))})
+	}
+	send := func(m *UpdateManifest, tries int) (*UpdateResult, error) {
+		pr, pw := io.Pipe()
+		go func() {
+			pw.CloseWithError(WriteUpdate(pw, m, func(name string) (io.ReadCloser, error) {
+				return io.NopCloser(strings.NewReader(files[name])), nil
+			}))
+		}()
+		return c.Update(context.Background(), pr, tries)
+	}
+	res, err := send(m, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Slot != "b" || res.Build != "b1" || res.Tries != 2 {
+		t.Errorf("result = %+v", res)
+	}
+	for n, want := range files {
+		if got := string(host.update[n]); got != want {
+			t.Errorf("%s arrived as %q, want %q", n, got, want)
+		}
+	}
+	if _, err := send(m, MaxTries+1); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Errorf("tries out of range: %v", err)
+	}
+	bad := *m
+	bad.Files = m.Files[1:]
+	if _, err := send(&bad, 1); err == nil || !strings.Contains(err.Error(), "422") || !strings.Contains(err.Error(), "no system.squashfs") {
+		t.Errorf("a manifest without the system image: %v", err)
 	}
 }

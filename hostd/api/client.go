@@ -40,6 +40,13 @@ func (c *Client) do(ctx context.Context, method, path string) (*http.Response, e
 	if err != nil {
 		return nil, err
 	}
+	return c.send(req)
+}
+
+// send sends req with the token and turns answers other than 2xx into
+// errors that carry hostd's message.
+func (c *Client) send(req *http.Request) (*http.Response, error) {
+	method, path := req.Method, req.URL.Path
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}

@@ -189,3 +189,11 @@ menuentry %s {
 
 // grubQuote quotes s as one GRUB word.
 func grubQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// The files of an update (hostd's PUT /v1/update stream), by name.
+const (
+	UpdateSystem    = "system.squashfs"
+	UpdateKernel    = "vmlinuz"
+	UpdateInitrd    = "initrd.zst"
+	UpdateMicrocode = "microcode.cpio"
+)

@@ -13,6 +13,9 @@ import (
 
 	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/hostd/vm"
+	"github.com/thinhost/thinhost/images"
+	"github.com/thinhost/thinhost/images/flash"
+	"github.com/thinhost/thinhost/images/layout"
 )
 
 func ctlCmd(e *env) *cobra.Command {
@@ -24,7 +27,7 @@ func ctlCmd(e *env) *cobra.Command {
 		return api.NewClient(addr, token)
 	}
 	cmd := &cobra.Command{
-		Use:   "ctl --addr HOST:PORT --token TOKEN status|logs|poweroff|reboot|restart",
+		Use:   "ctl --addr HOST:PORT --token TOKEN status|logs|poweroff|reboot|restart|shares|vm|update",
 		Short: "Talk to a running host's management API",
 		Long: `ctl talks to hostd's management API: over TCP (the guest side, or a
 forward such as thinhost run IMAGE --forward 8484:8484) with the host's token,
@@ -96,6 +99,15 @@ in the process list.`,
 			if len(st.VMs) > 0 {
 				fmt.Fprintln(e.stdout)
 				printVMs(e.stdout, st.VMs)
+			}
+			if len(st.Slots) > 0 {
+				fmt.Fprintln(e.stdout)
+				if err := printSlots(e.stdout, st.Slots); err != nil {
+					return err
+				}
+			}
+			if st.Update != "" {
+				fmt.Fprintf(e.stdout, "update    ROLLED BACK: %s\n", st.Update)
 			}
 			return nil
 		},
@@ -181,8 +193,66 @@ in the process list.`,
 			return nil
 		},
 	}
+	var tries int
+	update := &cobra.Command{
+		Use:   "update IMAGE",
+		Short: "Send a newly built image to the host: it boots next, and the host falls back if it fails",
+		Long: `update sends IMAGE's kernel, initramfs and system image (a build of the
+same profile, or of another with the same layout) to the running host. hostd
+writes them into the A/B slot that is not running, checks every byte against
+the image's SHA-256 and reads it back; the data partition is never written.
+
+The next boot tries the new slot. Once hostd is ready there (system image and
+data partition mounted), the slot is good and stays the default. If it does
+not get there within --tries boots, the boot loader boots the previous slot
+again by itself, and ctl status says the update rolled back.
+
+The host refuses an image whose system image does not fit its slot, whose
+boot files do not fit its ESP, or that boots through another chain (Secure
+Boot's shim and GRUB against systemd-boot): reflash those with
+thinhost flash --keep-data.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			u, err := images.ReadUpdate(args[0])
+			if err != nil {
+				return err
+			}
+			m := &api.UpdateManifest{Info: u.Info}
+			open := map[string]func() (io.ReadCloser, error){}
+			var total int64
+			for _, f := range u.Files {
+				m.Files = append(m.Files, api.UpdateFile{Name: f.Name, Size: f.Size, SHA256: f.SHA256})
+				open[f.Name] = f.Open
+				total += f.Size
+			}
+			if err := m.Check(); err != nil {
+				return fmt.Errorf("update from %s: %w", args[0], err)
+			}
+			fmt.Fprintf(e.stdout, "update    build %s (%s) from %s, %s\n", u.Info.Build, dash(u.Info.Profile), args[0], humanMiB(total))
+			pr, pw := io.Pipe()
+			bar := newBar(e.stderr, "sending", total)
+			go func() {
+				var sent int64
+				pw.CloseWithError(api.WriteUpdate(pw, m, func(name string) (io.ReadCloser, error) {
+					r, err := open[name]()
+					if err != nil {
+						return nil, err
+					}
+					return &countReader{ReadCloser: r, n: &sent, progress: bar, total: total}, nil
+				}))
+			}()
+			res, err := client().Update(cmd.Context(), pr, tries)
+			pr.CloseWithError(io.ErrClosedPipe)
+			if err != nil {
+				return fmt.Errorf("update %s: %w", addr, err)
+			}
+			fmt.Fprintf(e.stdout, "update    slot %s holds build %s: it boots next, with %d tries to reach ready (thinhost ctl reboot)\n", res.Slot, res.Build, res.Tries)
+			return nil
+		},
+	}
+	update.Flags().IntVar(&tries, "tries", layout.DefaultTries, "boots the new slot gets to reach ready before the host falls back to the running one")
 	cmd.AddCommand(status, logs, power("poweroff", "Shut the host down cleanly and power it off"),
-		power("reboot", "Shut the host down cleanly and reboot it"), restart, shares, vmc)
+		power("reboot", "Shut the host down cleanly and reboot it"), restart, shares, vmc, update)
 	return cmd
 }
 
@@ -273,4 +343,39 @@ func humanMiB(n int64) string {
 		return fmt.Sprintf("%d MiB", n>>20)
 	}
 	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+}
+
+// printSlots lists the A/B slots.
+func printSlots(w io.Writer, slots []api.Slot) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SLOT\tSTATE\tBOOTED\tVERSION\tBUILD\tPROFILE")
+	for _, s := range slots {
+		state := s.State
+		if s.State == "trying" {
+			state = fmt.Sprintf("trying (%d boots left)", s.TriesLeft)
+		}
+		booted := ""
+		if s.Booted {
+			booted = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", s.Name, state, dash(booted), s.Version, dash(s.Build), dash(s.Profile))
+	}
+	return tw.Flush()
+}
+
+// countReader reports the bytes read through it to a progress bar.
+type countReader struct {
+	io.ReadCloser
+	n        *int64
+	progress flash.Progress
+	total    int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	*c.n += int64(n)
+	if c.progress != nil {
+		c.progress(*c.n, c.total)
+	}
+	return n, err
 }

@@ -490,7 +490,6 @@ func (c *consoleWatch) Matching(prefix string) []string {
 	return out
 }
 
-// Seen reports whether any console line so far contains s.
 // Await is closed once a console line contains text (at once if one
 // already did).
 func (c *consoleWatch) Await(text string) <-chan struct{} {
@@ -511,6 +510,7 @@ func (c *consoleWatch) Await(text string) <-chan struct{} {
 	return ch
 }
 
+// Seen reports whether any console line so far contains s.
 func (c *consoleWatch) Seen(s string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()

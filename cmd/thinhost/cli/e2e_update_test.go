@@ -1,0 +1,198 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/thinhost/thinhost/hostd"
+	"github.com/thinhost/thinhost/images/imagetest"
+	"github.com/thinhost/thinhost/images/qemu"
+	"github.com/thinhost/thinhost/internal/testenv"
+)
+
+// TestUpdate is the A/B update's acceptance: image A boots; `ctl update`
+// sends build B, which the next boot runs from slot b with the data
+// partition's files intact; then an update C whose kernel cannot start
+// (it panics: no init) gets one boot, and the boot after it runs B again
+// by itself, the status saying the update rolled back. Both GPTs stay
+// valid and the data partition is never written by an update.
+func TestUpdate(t *testing.T) {
+	testenv.NeedE2E(t)
+	testenv.NeedTool(t, "qemu-system-x86_64")
+	root := testenv.RepoRoot()
+	lock := testCache(t)
+	dir := t.TempDir()
+	// The test guest stays stopped: any file stands in for its initramfs.
+	guest := filepath.Join(dir, "guest-initrd")
+	if err := os.WriteFile(guest, []byte("not booted"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	build := func(name, profile string, vars ...string) string {
+		t.Helper()
+		img := filepath.Join(dir, name+".img")
+		args := []string{"build", profile, "-o", img, "--lock", lock, "-var", "guest_initrd=" + guest, "-var", "guest_autostart=false"}
+		for _, v := range vars {
+			args = append(args, "-var", v)
+		}
+		if stdout, stderr, code := runCLI(t, args...); code != 0 {
+			t.Fatalf("build %s exited %d:\n%s\n%s", name, code, stdout, stderr)
+		}
+		return img
+	}
+	profile := filepath.Join(root, "examples", "qemu-test.hcl")
+	imgA := build("a", profile)
+	imgB := build("b", profile, "share_password=another-test-password")
+	// C: the same profile, but the kernel finds no init and panics
+	// (panic=10 restarts it; QEMU runs with -no-reboot and exits).
+	src, err := os.ReadFile(profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := strings.Replace(string(src), `cmdline = "quiet"`, `cmdline = "quiet rdinit=/nonexistent init=/nonexistent"`, 1)
+	if broken == string(src) {
+		t.Fatal(`qemu-test.hcl has no host cmdline = "quiet" to break`)
+	}
+	brokenProfile := filepath.Join(dir, "broken.hcl")
+	if err := os.WriteFile(brokenProfile, []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	imgC := build("c", brokenProfile)
+
+	// Boot 1: A, slot a.
+	h := bootHost(t, imgA, 1024)
+	line := slotsLine(t, h)
+	if !strings.Contains(line, "a (booted, good, build ") {
+		t.Fatalf("boot 1 is not slot a, good:\n%s", h.tail())
+	}
+	buildA := buildOf(t, line, "a")
+	st := h.ctl(t, "status")
+	if !strings.Contains(st, "a     good") || !strings.Contains(st, "b     empty") {
+		t.Errorf("status before the update:\n%s", st)
+	}
+	out := h.ctl(t, "update", imgB, "--tries", "2")
+	if !strings.Contains(out, "slot b holds build ") {
+		t.Fatalf("update B:\n%s", out)
+	}
+	buildB := strings.TrimRight(strings.Fields(strings.SplitAfter(out, "slot b holds build ")[1])[0], ":")
+	if buildB == buildA {
+		t.Fatalf("A and B have one build id %s", buildA)
+	}
+	if st := h.ctl(t, "status"); !strings.Contains(st, "trying (2 boots left)") {
+		t.Errorf("status after the update:\n%s", st)
+	}
+	h.powerOff(t)
+	// A file of the user's on the data partition, to find after the
+	// update.
+	writeDataFile(t, imgA, "/user-file.txt", "written before the update\n")
+
+	// Boot 2: B, from slot b, with A's data partition.
+	h = bootHost(t, imgA, 1024)
+	line = slotsLine(t, h)
+	if !strings.Contains(line, "b (booted, good, build "+buildB+")") || !strings.Contains(line, "a (good, build "+buildA+")") {
+		t.Fatalf("boot 2 is not B in slot b:\n%s", h.tail())
+	}
+	if d := h.con.Matching("thinhost: data "); len(d) == 0 || !strings.HasSuffix(d[0], ", boot 2") {
+		t.Errorf("the data partition is not the one boot 1 made:\n%s", h.tail())
+	}
+	// C into slot a, one boot to prove itself.
+	out = h.ctl(t, "update", imgC, "--tries", "1")
+	if !strings.Contains(out, "slot a holds build ") {
+		t.Fatalf("update C:\n%s", out)
+	}
+	h.powerOff(t)
+
+	// Boot 3: C panics; QEMU exits.
+	m := bootFails(t, imgA)
+	if !strings.Contains(m, "Kernel panic") {
+		t.Errorf("boot 3 did not end in C's kernel panic:\n%s", m)
+	}
+	// Boot 4: the loader skips C (no tries left) and boots B again.
+	h = bootHost(t, imgA, 1024)
+	line = slotsLine(t, h)
+	if !strings.Contains(line, "b (booted, good, build "+buildB+")") || !strings.Contains(line, "a (failed, build ") {
+		t.Fatalf("boot 4 did not fall back to B:\n%s", h.tail())
+	}
+	if !h.con.Seen("thinhost: update: the update in slot a") {
+		t.Errorf("boot 4 does not say the update rolled back:\n%s", h.tail())
+	}
+	if st := h.ctl(t, "status"); !strings.Contains(st, "ROLLED BACK") || !strings.Contains(st, "a     failed") {
+		t.Errorf("status after the rollback:\n%s", st)
+	}
+	h.powerOff(t)
+	imagetest.Check(t, imgA)
+	if got := readDataFile(t, imgA, "/user-file.txt"); got != "written before the update\n" {
+		t.Errorf("the user's file reads %q after two updates", got)
+	}
+}
+
+// slotsLine waits for hostd's slots line, printed once the booted slot
+// is marked good after the ready line.
+func slotsLine(t *testing.T, h *testHost) string {
+	t.Helper()
+	for end := time.Now().Add(time.Minute); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		if l := h.con.Matching(hostd.SlotsPrefix); len(l) > 0 {
+			return l[len(l)-1]
+		}
+	}
+	t.Fatalf("no slots line:\n%s", h.tail())
+	return ""
+}
+
+// buildOf reads slot's build id from hostd's slots line.
+func buildOf(t *testing.T, line, slot string) string {
+	t.Helper()
+	_, rest, ok := strings.Cut(line, " "+slot+" (")
+	if !ok {
+		t.Fatalf("no slot %s in %q", slot, line)
+	}
+	_, id, ok := strings.Cut(rest, "build ")
+	if !ok {
+		t.Fatalf("slot %s has no build in %q", slot, line)
+	}
+	return strings.TrimRight(strings.Fields(id)[0], "),")
+}
+
+// bootFails boots img, which must not reach hostd's ready line: QEMU
+// (with -no-reboot) exits when its kernel restarts. It returns the
+// console.
+func bootFails(t *testing.T, img string) string {
+	t.Helper()
+	con := newConsoleWatch(400, hostd.ReadyLine)
+	m, err := qemu.Start(context.Background(), qemu.Config{Image: img, NoReboot: true, Stdout: con, Stderr: con, MemoryMiB: 1024, CPUs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Kill)
+	select {
+	case <-con.Ready():
+		t.Fatalf("the broken update reached ready:\n%s", strings.Join(con.Tail(), "\n"))
+	case <-m.Done():
+	case <-time.After(5 * time.Minute):
+		t.Fatalf("the broken update neither got ready nor restarted:\n%s", strings.Join(con.Tail(), "\n"))
+	}
+	return strings.Join(con.Tail(), "\n")
+}
+
+// writeDataFile writes a file onto the image's data partition with
+// debugfs, through a loop device detached again at once.
+func writeDataFile(t *testing.T, img, path, content string) {
+	t.Helper()
+	debugfs := testenv.NeedTool(t, "debugfs")
+	losetup := testenv.NeedTool(t, "losetup")
+	src := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(src, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dev := dataLoopMode(t, img, true)
+	if out, err := exec.Command(debugfs, "-w", "-R", "write "+src+" "+path, dev).CombinedOutput(); err != nil {
+		t.Fatalf("debugfs write %s: %v\n%s", path, err, out)
+	}
+	if out, err := exec.Command(losetup, "--detach", dev).CombinedOutput(); err != nil {
+		t.Fatalf("losetup --detach %s: %v\n%s", dev, err, out)
+	}
+}

@@ -1,0 +1,193 @@
+package hostd
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/thinhost/thinhost/hostd/api"
+	"github.com/thinhost/thinhost/images/layout"
+)
+
+// slotTest is an ESP in a directory, as a build leaves it (slot a, good,
+// version 1), and slot b's system partition as a file.
+type slotTest struct {
+	esp, sysDev string
+	files       map[string]string
+}
+
+func newSlotTest(t *testing.T) *slotTest {
+	t.Helper()
+	dir := t.TempDir()
+	st := &slotTest{esp: filepath.Join(dir, "esp"), sysDev: filepath.Join(dir, "system-b")}
+	info := layout.SlotInfo{Build: "old", Loader: layout.LoaderSystemdBoot, Title: "thinhost x", Cmdline: "quiet"}
+	for p, c := range map[string]string{
+		layout.LoaderConfPath:    "default thinhost-a.conf\n", // an image from before slots
+		layout.EntryPath("a"):    layout.SystemdBootEntry("a", info, 1),
+		layout.KernelPath("a"):   "kernel a",
+		layout.InitrdPath("a"):   "initrd a",
+		layout.KernelPath("b"):   "a stale kernel b",
+		layout.EntryPath("b"):    "title a stale slot b\nversion 9\n",
+		layout.SlotInfoPath("a"): `{"build":"old","loader":"systemd-boot"}`,
+	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(st.esp, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(st.esp, p), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(st.sysDev, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st.files = map[string]string{api.UpdateSystem: "hsqs" + strings.Repeat("s", 5000), api.UpdateKernel: "kernel new", api.UpdateInitrd: "initrd new"}
+	return st
+}
+
+func (st *slotTest) manifest() *api.UpdateManifest {
+	m := &api.UpdateManifest{Info: layout.SlotInfo{Build: "new", Loader: layout.LoaderSystemdBoot, Title: "thinhost y", Cmdline: "quiet panic=10"}}
+	for _, n := range []string{api.UpdateSystem, api.UpdateKernel, api.UpdateInitrd} {
+		sum := sha256.Sum256([]byte(st.files[n]))
+		m.Files = append(m.Files, api.UpdateFile{Name: n, Size: int64(len(st.files[n])), SHA256: hex.EncodeToString(sum[:])})
+	}
+	return m
+}
+
+// apply streams m (and st.files, as sent) through applyUpdate into slot b.
+func (st *slotTest) apply(t *testing.T, m *api.UpdateManifest, sent map[string]string, room int64) (*api.UpdateResult, error) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	go func() {
+		pw.CloseWithError(api.WriteUpdate(pw, m, func(name string) (io.ReadCloser, error) {
+			return io.NopCloser(strings.NewReader(sent[name])), nil
+		}))
+	}()
+	defer pr.Close()
+	tr := tar.NewReader(pr)
+	if _, err := tr.Next(); err != nil { // the manifest, which slots.update reads
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, tr); err != nil {
+		t.Fatal(err)
+	}
+	return applyUpdate(context.Background(), slog.Default(), st.esp, st.sysDev, room, "b", tr, m, 3)
+}
+
+func (st *slotTest) read(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(st.esp, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestApplyUpdate: the update lands in slot b (system image at the
+// partition's start, boot files and slot.json on the ESP) under an entry
+// with a boot counter and a version above slot a's; loader.conf picks
+// entries by order; slot a is untouched; the slots read back as such.
+func TestApplyUpdate(t *testing.T) {
+	st := newSlotTest(t)
+	res, err := st.apply(t, st.manifest(), st.files, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Slot != "b" || res.Version != 2 || res.Tries != 3 || res.Build != "new" {
+		t.Errorf("result = %+v (the stale b entry's version 9 must not count: it is replaced)", res)
+	}
+	entry := st.read(t, layout.EntryDir+"/thinhost-b+3.conf")
+	if !strings.Contains(entry, "version 2\n") || !strings.Contains(entry, "options quiet panic=10 thinhost.slot=b") {
+		t.Errorf("slot b's entry:\n%s", entry)
+	}
+	if _, err := os.Stat(filepath.Join(st.esp, layout.EntryPath("b"))); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("slot b's old entry is still there: %v", err)
+	}
+	if got := st.read(t, layout.KernelPath("b")); got != "kernel new" {
+		t.Errorf("slot b's kernel = %q", got)
+	}
+	if got := st.read(t, layout.KernelPath("a")); got != "kernel a" {
+		t.Errorf("slot a's kernel = %q", got)
+	}
+	if got := st.read(t, layout.LoaderConfPath); got != layout.LoaderConf {
+		t.Errorf("loader.conf = %q", got)
+	}
+	sys, _ := os.ReadFile(st.sysDev)
+	if !strings.HasPrefix(string(sys), st.files[api.UpdateSystem]) || len(sys) != 1<<20 {
+		t.Errorf("the system partition does not start with the image (%d bytes)", len(sys))
+	}
+	slots := readSlots(st.esp, "a", layout.LoaderSystemdBoot)
+	if len(slots) != 2 || slots[0].State != "good" || !slots[0].Booted || slots[1].State != "trying" ||
+		slots[1].TriesLeft != 3 || slots[1].Build != "new" || slots[1].Version != 2 {
+		t.Errorf("slots = %+v", slots)
+	}
+
+	// systemd-boot counts a try down; hostd marks the slot good.
+	if err := os.Rename(filepath.Join(st.esp, layout.EntryDir, "thinhost-b+3.conf"), filepath.Join(st.esp, layout.EntryDir, "thinhost-b+2-1.conf")); err != nil {
+		t.Fatal(err)
+	}
+	if err := markGood(slog.Default(), st.esp, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if slots := readSlots(st.esp, "b", layout.LoaderSystemdBoot); slots[1].State != "good" || !slots[1].Booted {
+		t.Errorf("after markGood: %+v", slots)
+	}
+	// Used up: the slot shows as failed.
+	if err := os.Rename(filepath.Join(st.esp, layout.EntryPath("b")), filepath.Join(st.esp, layout.EntryDir, "thinhost-b+0-3.conf")); err != nil {
+		t.Fatal(err)
+	}
+	if slots := readSlots(st.esp, "a", layout.LoaderSystemdBoot); slots[1].State != "failed" {
+		t.Errorf("a used-up entry: %+v", slots[1])
+	}
+}
+
+// TestApplyUpdateRefused: what does not fit or does not match is refused,
+// and a stream whose bytes differ from the manifest leaves slot b with no
+// entry at all (the loader cannot boot it half written).
+func TestApplyUpdateRefused(t *testing.T) {
+	t.Run("too big", func(t *testing.T) {
+		st := newSlotTest(t)
+		_, err := st.apply(t, st.manifest(), st.files, 4096)
+		if !errors.Is(err, api.ErrUpdateRefused) || !strings.Contains(err.Error(), "does not fit slot b's partition") {
+			t.Errorf("err = %v", err)
+		}
+	})
+	t.Run("another boot chain", func(t *testing.T) {
+		st := newSlotTest(t)
+		m := st.manifest()
+		m.Info.Loader = layout.LoaderGRUB
+		if _, err := st.apply(t, m, st.files, 1<<20); !errors.Is(err, api.ErrUpdateRefused) || !strings.Contains(err.Error(), "boots through grub") {
+			t.Errorf("err = %v", err)
+		}
+	})
+	t.Run("bytes differ", func(t *testing.T) {
+		st := newSlotTest(t)
+		sent := map[string]string{}
+		for k, v := range st.files {
+			sent[k] = v
+		}
+		sent[api.UpdateInitrd] = "initrd NEW" // same length, other bytes
+		_, err := st.apply(t, st.manifest(), sent, 1<<20)
+		if !errors.Is(err, api.ErrUpdateRefused) || !strings.Contains(err.Error(), "initrd.zst as sent has SHA-256") {
+			t.Errorf("err = %v", err)
+		}
+		for name := range entryFiles(st.esp) {
+			if strings.HasPrefix(name, "thinhost-b") {
+				t.Errorf("slot b has entry %s after a failed update", name)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(st.esp, layout.InitrdPath("b"))); err == nil {
+			t.Error("the bad initramfs was put in place")
+		}
+		if got := st.read(t, layout.EntryPath("a")); !strings.Contains(got, "thinhost.slot=a") {
+			t.Errorf("slot a's entry changed: %q", got)
+		}
+	})
+}
