@@ -48,12 +48,13 @@ func TestUpdate(t *testing.T) {
 	imgA := build("a", profile)
 	imgB := build("b", profile, "share_password=another-test-password")
 	// C: the same profile, but the kernel finds no init and panics
-	// (panic=10 restarts it; QEMU runs with -no-reboot and exits).
+	// (panic=1 restarts it at once, where every host has panic=10; QEMU
+	// runs with -no-reboot and exits).
 	src, err := os.ReadFile(profile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	broken := strings.Replace(string(src), `cmdline = "quiet"`, `cmdline = "quiet rdinit=/nonexistent init=/nonexistent"`, 1)
+	broken := strings.Replace(string(src), `cmdline = "quiet"`, `cmdline = "quiet rdinit=/nonexistent init=/nonexistent panic=1"`, 1)
 	if broken == string(src) {
 		t.Fatal(`qemu-test.hcl has no host cmdline = "quiet" to break`)
 	}
