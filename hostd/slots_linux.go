@@ -39,7 +39,9 @@ type slots struct {
 	espMu    sync.Mutex
 	mu       sync.Mutex
 	updating bool
-	state    []api.Slot
+	// isReady is set once the booted slot was judged (ready).
+	isReady bool
+	state   []api.Slot
 	// loader is the disk's boot chain.
 	loader string
 	// note says what became of the last update when it rolled back.
@@ -107,17 +109,20 @@ func (s *slots) ready(ctx context.Context, good bool) {
 	err := s.withESP(ctx, func(dir string) error {
 		loader = readLoader(dir)
 		defer func() { state = readSlots(dir, s.booted, loader) }()
-		if good && loader == layout.LoaderSystemdBoot {
-			return markGood(s.log, dir, s.booted)
+		if !good {
+			return nil
 		}
-		return nil
+		if loader == layout.LoaderGRUB {
+			return markGoodGRUB(s.log, dir, s.booted)
+		}
+		return markGood(s.log, dir, s.booted)
 	})
 	if err != nil {
 		s.log.Warn("A/B slots", "err", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.loader, s.state = loader, state
+	s.loader, s.state, s.isReady = loader, state, true
 	for _, sl := range state {
 		if sl.State == "failed" && !sl.Booted {
 			s.note = fmt.Sprintf("the update in slot %s (build %s) did not reach ready in its boots: slot %s, the one before it, runs", sl.Name, sl.Build, s.booted)
@@ -143,6 +148,23 @@ func markGood(log *slog.Logger, dir, slot string) error {
 	return nil
 }
 
+// markGoodGRUB makes slot, on trial and booted to ready, the GRUB
+// configuration's default, then ends its trial.
+func markGoodGRUB(log *slog.Logger, dir, slot string) error {
+	env := readGRUBEnv(dir)
+	if env[layout.GRUBTry] != slot {
+		return nil
+	}
+	if err := writeGRUB(dir, slot, ""); err != nil {
+		return fmt.Errorf("mark slot %s good: %w", slot, err)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, layout.GRUBEnvPath), layout.GRUBEnv(nil)); err != nil {
+		return fmt.Errorf("mark slot %s good: %w", slot, err)
+	}
+	log.Info("slot marked good", "slot", slot, "loader", "grub", "tries_left", env[layout.GRUBTries])
+	return nil
+}
+
 // syncDir flushes a directory's entries (a rename) to the medium.
 func syncDir(dir string) {
 	if d, err := os.Open(dir); err == nil {
@@ -153,14 +175,13 @@ func syncDir(dir string) {
 
 // readSlots is the slots' state from the ESP at dir.
 func readSlots(dir, booted, loader string) []api.Slot {
+	if loader == layout.LoaderGRUB {
+		return readGRUBSlots(dir, booted)
+	}
 	entries := entryFiles(dir)
 	var out []api.Slot
 	for _, name := range layout.Slots {
-		sl := api.Slot{Name: name, Booted: name == booted, State: "empty"}
-		var info layout.SlotInfo
-		if b, err := os.ReadFile(filepath.Join(dir, layout.SlotInfoPath(name))); err == nil && json.Unmarshal(b, &info) == nil {
-			sl.Build, sl.Profile = info.Build, info.Profile
-		}
+		sl := slotWithInfo(dir, name, booted)
 		for file, e := range entries {
 			if e.Slot != name {
 				continue
@@ -177,12 +198,86 @@ func readSlots(dir, booted, loader string) []api.Slot {
 				sl.State, sl.TriesLeft = "trying", e.TriesLeft
 			}
 		}
-		if loader == layout.LoaderGRUB && name == booted {
-			sl.State = "good"
+		out = append(out, sl)
+	}
+	return out
+}
+
+// slotWithInfo is a slot as its slot.json on the ESP at dir describes it,
+// "empty" until its entry says more.
+func slotWithInfo(dir, name, booted string) api.Slot {
+	sl := api.Slot{Name: name, Booted: name == booted, State: "empty"}
+	if info, ok := readSlotInfo(dir, name); ok {
+		sl.Build, sl.Profile = info.Build, info.Profile
+	}
+	return sl
+}
+
+func readSlotInfo(dir, slot string) (layout.SlotInfo, bool) {
+	var info layout.SlotInfo
+	b, err := os.ReadFile(filepath.Join(dir, layout.SlotInfoPath(slot)))
+	return info, err == nil && json.Unmarshal(b, &info) == nil
+}
+
+// GRUB's state: the good slot is the one grub.cfg defaults to; the
+// environment block names a slot on trial and its boots left.
+
+// grubGood is the slot the GRUB configuration on the ESP at dir defaults
+// to ("set thinhost_slot=X").
+func grubGood(dir string) string {
+	b, _ := os.ReadFile(filepath.Join(dir, layout.GRUBConfigPath))
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "set thinhost_slot="); ok && layout.ValidSlot(v) {
+			return v
+		}
+	}
+	return "a"
+}
+
+func readGRUBEnv(dir string) map[string]string {
+	b, _ := os.ReadFile(filepath.Join(dir, layout.GRUBEnvPath))
+	vars, _ := layout.ParseGRUBEnv(b)
+	if vars == nil {
+		vars = map[string]string{}
+	}
+	return vars
+}
+
+func readGRUBSlots(dir, booted string) []api.Slot {
+	good := grubGood(dir)
+	env := readGRUBEnv(dir)
+	tries, err := strconv.Atoi(env[layout.GRUBTries])
+	var out []api.Slot
+	for _, name := range layout.Slots {
+		sl := slotWithInfo(dir, name, booted)
+		if _, ok := readSlotInfo(dir, name); ok {
+			switch {
+			case name == env[layout.GRUBTry] && name != good && err == nil && tries == 0 && !sl.Booted:
+				sl.State = "failed"
+			case name == env[layout.GRUBTry] && name != good && err == nil:
+				sl.State, sl.TriesLeft = "trying", tries
+			default:
+				sl.State = "good"
+			}
 		}
 		out = append(out, sl)
 	}
 	return out
+}
+
+// writeGRUB writes the GRUB configuration for the slots that hold
+// something (slot.json), minus skip, defaulting to good.
+func writeGRUB(dir, good, skip string) error {
+	infos := map[string]layout.SlotInfo{}
+	for _, slot := range layout.Slots {
+		if info, ok := readSlotInfo(dir, slot); ok && slot != skip {
+			infos[slot] = info
+		}
+	}
+	if _, ok := infos[good]; !ok {
+		return refused("slot %s has no %s: this disk was written before A/B updates; reflash it with thinhost flash --keep-data", good, layout.SlotInfoPath(good))
+	}
+	return writeFileAtomic(filepath.Join(dir, layout.GRUBConfigPath), []byte(layout.GRUBConfig(good, infos)))
 }
 
 // status is the slots' state and the last update's note.
@@ -206,6 +301,10 @@ func refused(format string, a ...any) error {
 // written.
 func (s *slots) update(ctx context.Context, r io.Reader, tries int) (*api.UpdateResult, error) {
 	s.mu.Lock()
+	if !s.isReady {
+		s.mu.Unlock()
+		return nil, refused("the host is still coming up: send the update once it is ready (the running slot must be judged first)")
+	}
 	if s.updating {
 		s.mu.Unlock()
 		return nil, api.ErrBusy
@@ -281,14 +380,20 @@ func applyUpdate(ctx context.Context, log *slog.Logger, esp, sysDev string, room
 	if m.Info.Loader != loader {
 		return nil, refused("the new image boots through %s, this disk through %s: reflash with thinhost flash --keep-data", m.Info.Loader, loader)
 	}
-	if loader == layout.LoaderGRUB {
-		return nil, refused("updates of disks that boot through the Secure Boot chain (shim and GRUB) are not supported yet: reflash with thinhost flash --keep-data")
-	}
 	if err := checkESPRoom(esp, target, m.Files); err != nil {
 		return nil, err
 	}
 	// The target slot's entry first: from here on the loader cannot
 	// pick the slot until its new entry is written, last.
+	good := layout.OtherSlot(target)
+	if loader == layout.LoaderGRUB {
+		if err := writeGRUB(esp, good, target); err != nil {
+			return nil, err
+		}
+		if err := writeFileAtomic(filepath.Join(esp, layout.GRUBEnvPath), layout.GRUBEnv(nil)); err != nil {
+			return nil, err
+		}
+	}
 	version := 0
 	for name, e := range entryFiles(esp) {
 		p := filepath.Join(esp, layout.EntryDir, name)
@@ -331,6 +436,17 @@ func applyUpdate(ctx context.Context, log *slog.Logger, esp, sysDev string, room
 	info, _ := json.MarshalIndent(m.Info, "", "  ")
 	if err := writeFileAtomic(filepath.Join(esp, layout.SlotInfoPath(target)), append(info, '\n')); err != nil {
 		return nil, err
+	}
+	if loader == layout.LoaderGRUB {
+		// The slot's menu entry, then the trial that picks it.
+		if err := writeGRUB(esp, good, ""); err != nil {
+			return nil, err
+		}
+		env := layout.GRUBEnv(map[string]string{layout.GRUBTry: target, layout.GRUBTries: strconv.Itoa(tries)})
+		if err := writeFileAtomic(filepath.Join(esp, layout.GRUBEnvPath), env); err != nil {
+			return nil, err
+		}
+		return &api.UpdateResult{Slot: target, Build: m.Info.Build, Tries: tries}, nil
 	}
 	if err := writeFileAtomic(filepath.Join(esp, layout.LoaderConfPath), []byte(layout.LoaderConf)); err != nil {
 		return nil, err

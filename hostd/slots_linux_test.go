@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -64,6 +65,17 @@ func (st *slotTest) manifest() *api.UpdateManifest {
 // apply streams m (and st.files, as sent) through applyUpdate into slot b.
 func (st *slotTest) apply(t *testing.T, m *api.UpdateManifest, sent map[string]string, room int64) (*api.UpdateResult, error) {
 	t.Helper()
+	return st.applyRoom(t, "b", m, sent, room)
+}
+
+// applyTo is apply into slot target, with room to spare.
+func (st *slotTest) applyTo(t *testing.T, target string, m *api.UpdateManifest, sent map[string]string) (*api.UpdateResult, error) {
+	t.Helper()
+	return st.applyRoom(t, target, m, sent, 1<<20)
+}
+
+func (st *slotTest) applyRoom(t *testing.T, target string, m *api.UpdateManifest, sent map[string]string, room int64) (*api.UpdateResult, error) {
+	t.Helper()
 	pr, pw := io.Pipe()
 	go func() {
 		pw.CloseWithError(api.WriteUpdate(pw, m, func(name string) (io.ReadCloser, error) {
@@ -78,7 +90,7 @@ func (st *slotTest) apply(t *testing.T, m *api.UpdateManifest, sent map[string]s
 	if _, err := io.Copy(io.Discard, tr); err != nil {
 		t.Fatal(err)
 	}
-	return applyUpdate(context.Background(), slog.Default(), st.esp, st.sysDev, room, "b", tr, m, 3)
+	return applyUpdate(context.Background(), slog.Default(), st.esp, st.sysDev, room, target, tr, m, 3)
 }
 
 func (st *slotTest) read(t *testing.T, p string) string {
@@ -190,4 +202,73 @@ func TestApplyUpdateRefused(t *testing.T) {
 			t.Errorf("slot a's entry changed: %q", got)
 		}
 	})
+}
+
+// TestApplyUpdateGRUB: on a disk that boots through shim and GRUB, the
+// update adds slot b's menu entry and puts it on trial in the environment
+// block; booted to ready, slot b becomes grub.cfg's default and the trial
+// ends; a trial whose boots are used up shows as failed.
+func TestApplyUpdateGRUB(t *testing.T) {
+	st := newSlotTest(t)
+	infoA := layout.SlotInfo{Build: "old", Loader: layout.LoaderGRUB, Title: "thinhost x", Cmdline: "quiet"}
+	write := func(p string, b []byte) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(st.esp, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(st.esp, p), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	info, _ := json.Marshal(infoA)
+	write(layout.SlotInfoPath("a"), info)
+	write(layout.GRUBConfigPath, []byte(layout.GRUBConfig("a", map[string]layout.SlotInfo{"a": infoA})))
+	write(layout.GRUBEnvPath, layout.GRUBEnv(nil))
+	m := st.manifest()
+	m.Info.Loader = layout.LoaderGRUB
+	res, err := st.apply(t, m, st.files, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Slot != "b" || res.Tries != 3 {
+		t.Errorf("result = %+v", res)
+	}
+	cfg := st.read(t, layout.GRUBConfigPath)
+	if !strings.Contains(cfg, "set thinhost_slot=a\n") || !strings.Contains(cfg, "--id thinhost-b {") || !strings.Contains(cfg, "'thinhost.slot=b'") {
+		t.Errorf("grub.cfg after the update:\n%s", cfg)
+	}
+	if env := readGRUBEnv(st.esp); env[layout.GRUBTry] != "b" || env[layout.GRUBTries] != "3" {
+		t.Errorf("grubenv = %v", env)
+	}
+	slots := readSlots(st.esp, "a", layout.LoaderGRUB)
+	if slots[0].State != "good" || slots[1].State != "trying" || slots[1].TriesLeft != 3 || slots[1].Build != "new" {
+		t.Errorf("slots = %+v", slots)
+	}
+
+	// GRUB counted a boot (save_env) and slot b got ready.
+	write(layout.GRUBEnvPath, layout.GRUBEnv(map[string]string{layout.GRUBTry: "b", layout.GRUBTries: "2"}))
+	if err := markGoodGRUB(slog.Default(), st.esp, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if cfg := st.read(t, layout.GRUBConfigPath); !strings.Contains(cfg, "set thinhost_slot=b\n") || !strings.Contains(cfg, "--id thinhost-a {") {
+		t.Errorf("grub.cfg after slot b got ready:\n%s", cfg)
+	}
+	if env := readGRUBEnv(st.esp); len(env) != 0 {
+		t.Errorf("the trial did not end: %v", env)
+	}
+	if slots := readSlots(st.esp, "b", layout.LoaderGRUB); slots[0].State != "good" || slots[1].State != "good" || !slots[1].Booted {
+		t.Errorf("slots = %+v", slots)
+	}
+
+	// The next update goes to slot a; its boots run out: GRUB boots b.
+	if _, err := st.applyTo(t, "a", m, st.files); err != nil {
+		t.Fatal(err)
+	}
+	if cfg := st.read(t, layout.GRUBConfigPath); !strings.Contains(cfg, "set thinhost_slot=b\n") {
+		t.Errorf("the running slot is not the default while a is on trial:\n%s", cfg)
+	}
+	write(layout.GRUBEnvPath, layout.GRUBEnv(map[string]string{layout.GRUBTry: "a", layout.GRUBTries: "0"}))
+	if slots := readSlots(st.esp, "b", layout.LoaderGRUB); slots[0].State != "failed" || slots[1].State != "good" {
+		t.Errorf("slots after the trial ran out = %+v", slots)
+	}
 }

@@ -324,7 +324,8 @@ func writeESP(d *disk.Disk, p Partition, b Boot) (map[string]int64, error) {
 		copies = []copyFile{
 			{dst: layout.BootloaderPath, src: b.Shim},
 			{dst: layout.ShimGRUBPath, src: b.GRUB},
-			{dst: layout.GRUBConfigPath, data: layout.GRUBConfig(slot, info)},
+			{dst: layout.GRUBConfigPath, data: layout.GRUBConfig(slot, map[string]layout.SlotInfo{slot: info})},
+			{dst: layout.GRUBEnvPath, data: string(layout.GRUBEnv(nil))},
 		}
 	}
 	copies = append(copies,

@@ -30,7 +30,7 @@ const (
 )
 
 // MaxTries bounds an update's boot count.
-const MaxTries = 10
+const MaxTries = layout.MaxGRUBTries
 
 // UpdateManifest describes an update: the new slot's description (from
 // the image's ESP) and the files that follow it.

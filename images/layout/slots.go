@@ -159,33 +159,107 @@ func SlotFromCmdline(cmdline string) string {
 	return "a"
 }
 
-// GRUBConfig is the Secure Boot chain's GRUB configuration for a slot:
-// boot its kernel at once (no menu), with the microcode initrd first, and
-// tell the kernel which ESP booted (GRUB knows the partition it was
-// loaded from; hostd finds its disk by it). Debian's signed GRUB has the
-// modules this needs built in: nothing is loaded that Secure Boot would
-// refuse.
-func GRUBConfig(slot string, info SlotInfo) string {
-	initrds := "/" + InitrdPath(slot)
-	if info.Microcode {
-		initrds = "/" + MicrocodePath(slot) + " " + initrds
+// GRUBEnvPath is GRUB's environment block on the ESP: the slot on trial
+// and its boots left (GRUB has no boot counting of its own; the
+// configuration counts down here, with save_env).
+const GRUBEnvPath = "thinhost/grubenv"
+
+// GRUBEnvSize is an environment block's fixed size: GRUB rewrites it in
+// place, never growing it.
+const GRUBEnvSize = 1024
+
+// GRUB environment variables thinhost keeps.
+const (
+	GRUBTry   = "thinhost_try"
+	GRUBTries = "thinhost_tries"
+)
+
+// GRUBEnv is an environment block holding vars (names and values of
+// letters, digits and underscores), padded with '#' as grub-editenv
+// writes it.
+func GRUBEnv(vars map[string]string) []byte {
+	b := []byte("# GRUB Environment Block\n")
+	for _, k := range []string{GRUBTry, GRUBTries} {
+		if v, ok := vars[k]; ok {
+			b = append(b, k+"="+v+"\n"...)
+		}
 	}
-	// Each word of the command line quoted: a profile's value never
-	// becomes GRUB script ($, ;, quotes); GRUB joins the words with
-	// spaces, as they were.
-	var args []string
-	for _, w := range strings.Fields(SlotCmdline(info.Cmdline, slot)) {
-		args = append(args, grubQuote(w))
+	for len(b) < GRUBEnvSize {
+		b = append(b, '#')
 	}
-	return fmt.Sprintf(`set timeout=0
+	return b[:GRUBEnvSize]
+}
+
+// ParseGRUBEnv reads an environment block's variables.
+func ParseGRUBEnv(b []byte) (map[string]string, bool) {
+	const sig = "# GRUB Environment Block\n"
+	if len(b) != GRUBEnvSize || !strings.HasPrefix(string(b), sig) {
+		return nil, false
+	}
+	vars := map[string]string{}
+	for _, l := range strings.Split(string(b[len(sig):]), "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok && !strings.HasPrefix(k, "#") {
+			vars[k] = v
+		}
+	}
+	return vars, true
+}
+
+// GRUBConfig is the Secure Boot chain's GRUB configuration: one menu
+// entry per slot in infos, the default the good slot, unless the
+// environment block names a slot on trial with boots left: then GRUB
+// counts one down (save_env) and boots that one. A trial whose boots are
+// used up boots the good slot again. Each entry boots its slot's kernel at
+// once (no menu) with the microcode initrd first and tells the kernel
+// which ESP booted (GRUB knows the partition it was loaded from; hostd
+// finds its disk by it). Debian's signed GRUB has the commands this needs
+// built in: nothing is loaded that Secure Boot would refuse.
+func GRUBConfig(good string, infos map[string]SlotInfo) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `set timeout=0
 set timeout_style=hidden
 probe --set=thinhost_esp --part-uuid $root
-menuentry %s {
-	linux /%s %s %s=$thinhost_esp
-	initrd %s
+set thinhost_slot=%s
+if [ -f /%s ]; then
+	load_env --file /%s %s %s
+fi
+if [ -n "$%s" ]; then
+`, good, GRUBEnvPath, GRUBEnvPath, GRUBTry, GRUBTries, GRUBTry)
+	// No arithmetic in GRUB's script: one branch per count.
+	for n := MaxGRUBTries; n >= 1; n-- {
+		kw := "elif"
+		if n == MaxGRUBTries {
+			kw = "if"
+		}
+		fmt.Fprintf(&b, "\t%s [ \"$%s\" = %d ]; then\n\t\tset %s=%d\n\t\tset thinhost_slot=\"$%s\"\n\t\tsave_env --file /%s %s\n",
+			kw, GRUBTries, n, GRUBTries, n-1, GRUBTry, GRUBEnvPath, GRUBTries)
+	}
+	b.WriteString("\tfi\nfi\nset default=\"thinhost-$thinhost_slot\"\n")
+	for _, slot := range Slots {
+		info, ok := infos[slot]
+		if !ok {
+			continue
+		}
+		initrds := "/" + InitrdPath(slot)
+		if info.Microcode {
+			initrds = "/" + MicrocodePath(slot) + " " + initrds
+		}
+		// Each word of the command line quoted: a profile's value never
+		// becomes GRUB script ($, ;, quotes); GRUB joins the words with
+		// spaces, as they were.
+		var args []string
+		for _, w := range strings.Fields(SlotCmdline(info.Cmdline, slot)) {
+			args = append(args, grubQuote(w))
+		}
+		fmt.Fprintf(&b, "menuentry %s --id thinhost-%s {\n\tlinux /%s %s %s=$thinhost_esp\n\tinitrd %s\n}\n",
+			grubQuote(info.Title+" (slot "+slot+")"), slot, KernelPath(slot), strings.Join(args, " "), ESPArg, initrds)
+	}
+	return b.String()
 }
-`, grubQuote(info.Title+" (slot "+slot+")"), KernelPath(slot), strings.Join(args, " "), ESPArg, initrds)
-}
+
+// MaxGRUBTries is the most boots GRUB's configuration counts for a slot on
+// trial.
+const MaxGRUBTries = 10
 
 // grubQuote quotes s as one GRUB word.
 func grubQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -1,21 +1,83 @@
 package layout
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/thinhost/thinhost/internal/testenv"
 )
 
 func TestGRUBConfig(t *testing.T) {
-	cfg := GRUBConfig("a", SlotInfo{Title: "it's $x", Cmdline: `console=ttyS0 quiet x="a b" y=$(reboot);z`, Microcode: true})
+	cfg := GRUBConfig("b", map[string]SlotInfo{
+		"a": {Title: "it's $x", Cmdline: `console=ttyS0 quiet x="a b" y=$(reboot);z`, Microcode: true},
+		"b": {Title: "new", Cmdline: "quiet"},
+	})
 	for _, want := range []string{
-		`menuentry 'it'\''s $x (slot a)' {`,
+		`menuentry 'it'\''s $x (slot a)' --id thinhost-a {`,
 		`linux /thinhost/a/vmlinuz 'console=ttyS0' 'quiet' 'x="a' 'b"' 'y=$(reboot);z' 'thinhost.slot=a' thinhost.esp=$thinhost_esp`,
 		`initrd /thinhost/a/microcode.cpio /thinhost/a/initrd.zst`,
+		`menuentry 'new (slot b)' --id thinhost-b {`,
+		`linux /thinhost/b/vmlinuz 'quiet' 'thinhost.slot=b' thinhost.esp=$thinhost_esp`,
 		`probe --set=thinhost_esp --part-uuid $root`,
+		"set thinhost_slot=b\n",
+		"load_env --file /thinhost/grubenv thinhost_try thinhost_tries\n",
+		"\tif [ \"$thinhost_tries\" = 10 ]; then\n\t\tset thinhost_tries=9\n\t\tset thinhost_slot=\"$thinhost_try\"\n\t\tsave_env --file /thinhost/grubenv thinhost_tries\n",
+		"\telif [ \"$thinhost_tries\" = 1 ]; then\n\t\tset thinhost_tries=0\n",
+		`set default="thinhost-$thinhost_slot"`,
 	} {
 		if !strings.Contains(cfg, want) {
 			t.Errorf("GRUB config lacks %q:\n%s", want, cfg)
 		}
+	}
+	if strings.Contains(GRUBConfig("a", map[string]SlotInfo{"a": {Title: "x"}}), "slot b") {
+		t.Error("an entry for a slot that holds nothing")
+	}
+	// GRUB's own parser takes it (grub-common's grub-script-check).
+	check := testenv.NeedTool(t, "grub-script-check")
+	path := filepath.Join(t.TempDir(), "grub.cfg")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(check, path).CombinedOutput(); err != nil {
+		t.Errorf("grub-script-check: %v\n%s\n%s", err, out, cfg)
+	}
+}
+
+// TestGRUBEnv: the block is 1024 bytes as grub-editenv writes it and
+// reads back.
+func TestGRUBEnv(t *testing.T) {
+	b := GRUBEnv(map[string]string{GRUBTry: "b", GRUBTries: "3"})
+	if len(b) != GRUBEnvSize || !strings.HasPrefix(string(b), "# GRUB Environment Block\nthinhost_try=b\nthinhost_tries=3\n###") {
+		t.Errorf("block = %q", b[:64])
+	}
+	vars, ok := ParseGRUBEnv(b)
+	if !ok || vars[GRUBTry] != "b" || vars[GRUBTries] != "3" || len(vars) != 2 {
+		t.Errorf("read back: %v %v", vars, ok)
+	}
+	if vars, ok := ParseGRUBEnv(GRUBEnv(nil)); !ok || len(vars) != 0 {
+		t.Errorf("empty block: %v %v", vars, ok)
+	}
+	if _, ok := ParseGRUBEnv([]byte("# GRUB Environment Block\n")); ok {
+		t.Error("a short block read")
+	}
+	// grub-editenv reads it and writes what we read.
+	editenv := testenv.NeedTool(t, "grub-editenv")
+	path := filepath.Join(t.TempDir(), "grubenv")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(editenv, path, "list").Output(); err != nil || string(out) != "thinhost_try=b\nthinhost_tries=3\n" {
+		t.Errorf("grub-editenv list: %q, %v", out, err)
+	}
+	if err := exec.Command(editenv, path, "set", "thinhost_tries=2").Run(); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.ReadFile(path)
+	if vars, ok := ParseGRUBEnv(after); !ok || vars[GRUBTries] != "2" || vars[GRUBTry] != "b" {
+		t.Errorf("after grub-editenv set: %v %v", vars, ok)
 	}
 }
 

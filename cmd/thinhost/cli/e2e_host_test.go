@@ -42,6 +42,13 @@ func freePort(t *testing.T) int {
 // bootHost boots img with memMiB of RAM and waits for hostd's ready line.
 func bootHost(t *testing.T, img string, memMiB int, guestPorts ...int) *testHost {
 	t.Helper()
+	return bootHostFirmware(t, img, memMiB, nil, guestPorts...)
+}
+
+// bootHostFirmware is bootHost with the given firmware (nil: OVMF as run
+// finds it).
+func bootHostFirmware(t *testing.T, img string, memMiB int, fw *qemu.Firmware, guestPorts ...int) *testHost {
+	t.Helper()
 	h := &testHost{fwd: map[int]string{}}
 	apiPort := freePort(t)
 	h.api = fmt.Sprintf("127.0.0.1:%d", apiPort)
@@ -53,7 +60,7 @@ func bootHost(t *testing.T, img string, memMiB int, guestPorts ...int) *testHost
 	}
 	h.con = newConsoleWatch(400, hostd.ReadyLine)
 	m, err := qemu.Start(context.Background(), qemu.Config{
-		Image: img, NoReboot: true, Stdout: h.con, Stderr: h.con, MemoryMiB: memMiB, CPUs: 2, Forwards: fwds,
+		Image: img, NoReboot: true, Stdout: h.con, Stderr: h.con, MemoryMiB: memMiB, CPUs: 2, Forwards: fwds, Firmware: fw,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -24,6 +24,22 @@ import (
 func TestUpdate(t *testing.T) {
 	testenv.NeedE2E(t)
 	testenv.NeedTool(t, "qemu-system-x86_64")
+	t.Run("systemd-boot", func(t *testing.T) { updateFlow(t, nil) })
+	// The Secure Boot chain, booted with Secure Boot on: GRUB counts the
+	// trial's boots down in its environment block (save_env), which
+	// GRUB's lockdown under shim must allow.
+	t.Run("secure-boot", func(t *testing.T) {
+		fw, err := qemu.FindSecureBootOVMF()
+		if err != nil {
+			testenv.Missing(t, "%v", err)
+		}
+		updateFlow(t, fw, "secure_boot=stock")
+	})
+}
+
+// updateFlow is TestUpdate on one boot chain: the firmware fw (nil: the
+// default) and the profile's variables vars.
+func updateFlow(t *testing.T, fw *qemu.Firmware, vars ...string) {
 	root := testenv.RepoRoot()
 	lock := testCache(t)
 	dir := t.TempDir()
@@ -32,11 +48,11 @@ func TestUpdate(t *testing.T) {
 	if err := os.WriteFile(guest, []byte("not booted"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	build := func(name, profile string, vars ...string) string {
+	build := func(name, profile string, more ...string) string {
 		t.Helper()
 		img := filepath.Join(dir, name+".img")
 		args := []string{"build", profile, "-o", img, "--lock", lock, "-var", "guest_initrd=" + guest, "-var", "guest_autostart=false"}
-		for _, v := range vars {
+		for _, v := range append(append([]string(nil), vars...), more...) {
 			args = append(args, "-var", v)
 		}
 		if stdout, stderr, code := runCLI(t, args...); code != 0 {
@@ -65,7 +81,7 @@ func TestUpdate(t *testing.T) {
 	imgC := build("c", brokenProfile)
 
 	// Boot 1: A, slot a.
-	h := bootHost(t, imgA, 1024)
+	h := bootHostFirmware(t, imgA, 1024, fw)
 	line := slotsLine(t, h)
 	if !strings.Contains(line, "a (booted, good, build ") {
 		t.Fatalf("boot 1 is not slot a, good:\n%s", h.tail())
@@ -92,7 +108,7 @@ func TestUpdate(t *testing.T) {
 	writeDataFile(t, imgA, "/user-file.txt", "written before the update\n")
 
 	// Boot 2: B, from slot b, with A's data partition.
-	h = bootHost(t, imgA, 1024)
+	h = bootHostFirmware(t, imgA, 1024, fw)
 	line = slotsLine(t, h)
 	if !strings.Contains(line, "b (booted, good, build "+buildB+")") || !strings.Contains(line, "a (good, build "+buildA+")") {
 		t.Fatalf("boot 2 is not B in slot b:\n%s", h.tail())
@@ -108,12 +124,12 @@ func TestUpdate(t *testing.T) {
 	h.powerOff(t)
 
 	// Boot 3: C panics; QEMU exits.
-	m := bootFails(t, imgA)
+	m := bootFails(t, imgA, fw)
 	if !strings.Contains(m, "Kernel panic") {
 		t.Errorf("boot 3 did not end in C's kernel panic:\n%s", m)
 	}
 	// Boot 4: the loader skips C (no tries left) and boots B again.
-	h = bootHost(t, imgA, 1024)
+	h = bootHostFirmware(t, imgA, 1024, fw)
 	line = slotsLine(t, h)
 	if !strings.Contains(line, "b (booted, good, build "+buildB+")") || !strings.Contains(line, "a (failed, build ") {
 		t.Fatalf("boot 4 did not fall back to B:\n%s", h.tail())
@@ -161,10 +177,10 @@ func buildOf(t *testing.T, line, slot string) string {
 // bootFails boots img, which must not reach hostd's ready line: QEMU
 // (with -no-reboot) exits when its kernel restarts. It returns the
 // console.
-func bootFails(t *testing.T, img string) string {
+func bootFails(t *testing.T, img string, fw *qemu.Firmware) string {
 	t.Helper()
 	con := newConsoleWatch(400, hostd.ReadyLine)
-	m, err := qemu.Start(context.Background(), qemu.Config{Image: img, NoReboot: true, Stdout: con, Stderr: con, MemoryMiB: 1024, CPUs: 2})
+	m, err := qemu.Start(context.Background(), qemu.Config{Image: img, NoReboot: true, Stdout: con, Stderr: con, MemoryMiB: 1024, CPUs: 2, Firmware: fw})
 	if err != nil {
 		t.Fatal(err)
 	}
