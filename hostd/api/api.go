@@ -212,7 +212,7 @@ func (s *Server) Handler(requireToken bool) http.Handler {
 		switch {
 		case errors.Is(err, vm.ErrUnknown):
 			http.Error(w, err.Error(), http.StatusNotFound)
-		case errors.Is(err, vm.ErrNoSnapshot), errors.Is(err, supervise.ErrRunning):
+		case errors.Is(err, vm.ErrNoSnapshot), errors.Is(err, vm.ErrUnclean), errors.Is(err, supervise.ErrRunning):
 			http.Error(w, err.Error(), http.StatusConflict)
 		case err != nil:
 			http.Error(w, err.Error(), http.StatusInternalServerError)

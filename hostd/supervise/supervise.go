@@ -75,6 +75,10 @@ type Status struct {
 	Pid      int       `json:"pid,omitempty"`
 	Restarts int       `json:"restarts"`
 	LastExit string    `json:"last_exit,omitempty"`
+	// Clean says the last exit was an orderly one: the program ended by
+	// itself with status 0, or on its Graceful request; not on SIGTERM,
+	// SIGKILL or a failure.
+	Clean bool `json:"clean"`
 	Since    time.Time `json:"since"`
 	// Backoffs are the waits before each restart so far (most recent
 	// last, at most 16).
@@ -238,7 +242,7 @@ func (s *Supervisor) runOnce(ctx context.Context, sv *service) error {
 	}()
 	select {
 	case err := <-waitErr:
-		sv.set(func(st *Status) { st.LastExit = exitText(err) })
+		sv.set(func(st *Status) { st.LastExit, st.Clean = exitText(err), err == nil })
 		return err
 	case <-ctx.Done():
 	}
@@ -251,7 +255,7 @@ func (s *Supervisor) runOnce(ctx context.Context, sv *service) error {
 			select {
 			case err := <-waitErr:
 				s.log.Info("service stopped", "svc", sv.spec.Name, "exit", exitText(err), "graceful", true)
-				sv.set(func(st *Status) { st.LastExit = exitText(err) })
+				sv.set(func(st *Status) { st.LastExit, st.Clean = exitText(err), err == nil })
 				_ = syscall.Kill(-pgid, syscall.SIGKILL)
 				return err
 			case <-time.After(sv.spec.GracefulTimeout):
@@ -263,7 +267,7 @@ func (s *Supervisor) runOnce(ctx context.Context, sv *service) error {
 	select {
 	case err := <-waitErr:
 		s.log.Info("service stopped", "svc", sv.spec.Name, "exit", exitText(err))
-		sv.set(func(st *Status) { st.LastExit = exitText(err) })
+		sv.set(func(st *Status) { st.LastExit, st.Clean = exitText(err), false })
 		_ = syscall.Kill(-pgid, syscall.SIGKILL) // stragglers in its group
 		return err
 	case <-time.After(sv.spec.StopTimeout):
@@ -271,7 +275,9 @@ func (s *Supervisor) runOnce(ctx context.Context, sv *service) error {
 	s.log.Warn("service ignored SIGTERM; killing it", "svc", sv.spec.Name, "timeout", sv.spec.StopTimeout)
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	err = <-waitErr
-	sv.set(func(st *Status) { st.LastExit = exitText(err) + " (killed after " + sv.spec.StopTimeout.String() + ")" })
+	sv.set(func(st *Status) {
+		st.LastExit, st.Clean = exitText(err)+" (killed after "+sv.spec.StopTimeout.String()+")", false
+	})
 	return err
 }
 

@@ -48,6 +48,12 @@ func CPUVendor() string {
 // HostReserve is the RAM a share such as "75%" always leaves to the host.
 const HostReserve = 512 << 20
 
+// cdDevices are the qdev ids of the install and driver CD drives.
+var cdDevices = [2]string{InstallCD, "cdrom-drivers"}
+
+// InstallCD is the qdev id of the install media's CD drive.
+const InstallCD = "cdrom-install"
+
 // Paths are a guest's files. State lives on the data partition, sockets
 // under /run.
 type Paths struct {
@@ -69,6 +75,19 @@ func (p Paths) Vars() string { return filepath.Join(p.Dir, "OVMF_VARS.fd") }
 
 // TPMState is swtpm's state directory.
 func (p Paths) TPMState() string { return filepath.Join(p.Dir, "tpm") }
+
+// Running marks a guest whose QEMU was started and has not stopped
+// cleanly since: found at a snapshot, its disk may hold half-written
+// data (a guest killed after its shutdown timeout, a host that lost
+// power).
+func (p Paths) Running() string { return filepath.Join(p.Dir, "running") }
+
+// SnapshotVars and SnapshotTPM are the UEFI variables and TPM state as
+// they were at the last snapshot: reset puts them back with the disk.
+func (p Paths) SnapshotVars() string { return filepath.Join(p.Dir, "snapshot", "OVMF_VARS.fd") }
+
+// SnapshotTPM is the TPM state at the last snapshot.
+func (p Paths) SnapshotTPM() string { return filepath.Join(p.Dir, "snapshot", "tpm") }
 
 // InstallMarker exists while the guest is in install mode.
 func (p Paths) InstallMarker() string { return filepath.Join(p.Dir, "install-mode") }
@@ -257,7 +276,9 @@ func Args(spec *config.VM, host Host, p Paths, st State) []string {
 			}
 			id := fmt.Sprintf("cd%d", i)
 			add("-drive", "if=none,id="+id+",media=cdrom,readonly=on,format=raw,file="+esc(m))
-			dev := fmt.Sprintf("ide-cd,bus=ide.%d,drive=%s", i, id)
+			// The device's own id is what QMP's eject names (the drive's
+			// is the block backend's, which eject no longer takes).
+			dev := fmt.Sprintf("ide-cd,bus=ide.%d,drive=%s,id=%s", i, id, cdDevices[i])
 			if i == 0 {
 				dev += ",bootindex=0"
 			}

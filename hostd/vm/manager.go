@@ -45,7 +45,7 @@ type Status struct {
 }
 
 // Actions are what the API and `thinhost ctl vm` may ask of a guest.
-var Actions = []string{"start", "stop", "snapshot", "reset", "install-on", "install-off"}
+var Actions = []string{"start", "stop", "snapshot", "force-snapshot", "reset", "install-on", "install-off"}
 
 // ErrUnknown means no guest has that name; ErrNoSnapshot that reset was
 // asked before any snapshot.
@@ -148,8 +148,8 @@ func (m *Manager) Do(ctx context.Context, name, action string) (string, error) {
 			return name + " was not running", nil
 		}
 		return "stopped " + name, nil
-	case "snapshot":
-		return "snapshot of " + name + " taken: later writes go to an overlay", m.Snapshot(ctx, name)
+	case "snapshot", "force-snapshot":
+		return "snapshot of " + name + " taken: later writes go to an overlay", m.Snapshot(ctx, name, action == "force-snapshot")
 	case "reset":
 		return name + " reset to its snapshot and started", m.Reset(ctx, name)
 	case "install-on", "install-off":
@@ -211,6 +211,9 @@ func (m *Manager) start(ctx context.Context, g *guest) error {
 	if onPanel {
 		m.Panel.Take(name)
 	}
+	if err := os.WriteFile(g.paths.Running(), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("start vm %s: %w", name, err)
+	}
 	if err := m.Sup.Start(context.WithoutCancel(ctx), svc); err != nil {
 		if onPanel {
 			m.Panel.Give(name)
@@ -234,6 +237,7 @@ func (m *Manager) watch(g *guest, done <-chan struct{}, install bool) {
 		case <-done:
 			m.mu.Lock()
 			if !m.Sup.Running(vmService(g.spec.Name)) {
+				m.noteStop(g)
 				m.stopTPM(g)
 				if m.Panel != nil {
 					m.Panel.Give(g.spec.Name)
@@ -256,8 +260,14 @@ func (m *Manager) watch(g *guest, done <-chan struct{}, install bool) {
 			if err := os.Remove(g.paths.InstallMarker()); err == nil {
 				m.Log.Info("vm booted from its disk without the installer: install mode ends", "vm", g.spec.Name)
 			}
-			for _, dev := range []string{"cd0", "cd1"} {
-				_ = qmpRunArgs(g.paths.QMP(), "eject", map[string]any{"id": dev, "force": true})
+			// The installer's CD goes (a reboot cannot start setup
+			// again); the drivers' stays until the guest stops: Windows
+			// reads NetKVM and the guest tools from it after its first
+			// boot from disk.
+			if err := EjectInstall(g.paths.QMP()); err != nil {
+				m.Log.Warn("eject the install media", "vm", g.spec.Name, "err", err)
+			} else {
+				m.Log.Info("install media ejected", "vm", g.spec.Name)
 			}
 		}
 	}
@@ -282,15 +292,30 @@ func (m *Manager) stop(g *guest) error {
 		if err := m.Sup.Stop(vmService(name)); err != nil {
 			return err
 		}
+		m.noteStop(g)
 	}
 	m.stopTPM(g)
 	return nil
 }
 
+// noteStop clears the guest's Running marker when its QEMU ended cleanly
+// (the guest shut down).
+func (m *Manager) noteStop(g *guest) {
+	for _, st := range m.Sup.Status() {
+		if st.Name == vmService(g.spec.Name) && st.Clean {
+			_ = os.Remove(g.paths.Running())
+		}
+	}
+}
+
+// ErrUnclean means a snapshot was asked of a guest that did not shut down
+// cleanly.
+var ErrUnclean = errors.New("did not shut down cleanly")
+
 // Snapshot makes the guest's current disk its read-only base; from then on
 // it writes to a qcow2 overlay, which Reset throws away. A running guest
 // is shut down for it and started again.
-func (m *Manager) Snapshot(ctx context.Context, name string) error {
+func (m *Manager) Snapshot(ctx context.Context, name string, force bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	g, err := m.find(name)
@@ -300,6 +325,19 @@ func (m *Manager) Snapshot(ctx context.Context, name string) error {
 	running := m.Sup.Running(vmService(name))
 	if err := m.stop(g); err != nil {
 		return err
+	}
+	if exists(g.paths.Running()) {
+		if !force {
+			err := fmt.Errorf("snapshot vm %s: it %w (killed after its shutdown_timeout, or the host stopped while it ran), so its disk may hold half-written data; shut it down from inside and snapshot again, or snapshot --force", name, ErrUnclean)
+			if running {
+				if serr := m.start(ctx, g); serr != nil {
+					return errors.Join(err, serr)
+				}
+			}
+			return err
+		}
+		m.Log.Warn("snapshot of a guest that did not shut down cleanly, as asked (--force)", "vm", name)
+		_ = os.Remove(g.paths.Running())
 	}
 	if err := m.prepare(ctx, g); err != nil {
 		return fmt.Errorf("prepare vm %s: %w", name, err)
@@ -316,6 +354,12 @@ func (m *Manager) Snapshot(ctx context.Context, name string) error {
 		return fmt.Errorf("snapshot vm %s: %w", name, err)
 	}
 	if err := os.Chmod(disk, 0o444); err != nil {
+		return fmt.Errorf("snapshot vm %s: %w", name, err)
+	}
+	// The machine's other state goes with the disk: Windows keeps boot
+	// entries in the UEFI variables and BitLocker's and Hello's keys in
+	// the TPM, which a disk from another time would not match.
+	if err := saveMachineState(g.paths); err != nil {
 		return fmt.Errorf("snapshot vm %s: %w", name, err)
 	}
 	m.Log.Info("vm snapshot taken", "vm", name, "base", disk)
@@ -351,6 +395,13 @@ func (m *Manager) Reset(ctx context.Context, name string) error {
 	if err := m.newOverlay(ctx, g); err != nil {
 		return fmt.Errorf("reset vm %s: %w", name, err)
 	}
+	restored, err := restoreMachineState(g.paths)
+	if err != nil {
+		return fmt.Errorf("reset vm %s: %w", name, err)
+	}
+	if !restored {
+		m.Log.Warn("the snapshot predates saving UEFI variables and TPM state: only the disk was reset", "vm", name)
+	}
 	m.Log.Info("vm reset to its snapshot", "vm", name)
 	return m.start(ctx, g)
 }
@@ -366,6 +417,13 @@ func (m *Manager) SetInstall(name string, on bool) error {
 	if !on {
 		if err := os.Remove(g.paths.InstallMarker()); err != nil && !os.IsNotExist(err) {
 			return err
+		}
+		// A running guest loses the installer's CD now, not at its next
+		// start.
+		if m.Sup.Running(vmService(name)) && g.spec.InstallMedia != "" {
+			if err := EjectInstall(g.paths.QMP()); err != nil && !strings.Contains(err.Error(), "DeviceNotFound") {
+				return fmt.Errorf("vm %s: eject the install media: %w", name, err)
+			}
 		}
 		return nil
 	}
@@ -593,6 +651,50 @@ func blockStats(sock string) (map[string]int64, error) {
 		out[r.Device] = r.Stats.RdBytes
 	}
 	return out, nil
+}
+
+// saveMachineState copies the guest's UEFI variables and TPM state, those
+// it has, beside its snapshot.
+func saveMachineState(p Paths) error {
+	if err := os.MkdirAll(filepath.Dir(p.SnapshotVars()), 0o700); err != nil {
+		return err
+	}
+	if exists(p.Vars()) {
+		if err := fsutil.CopyFile(p.Vars(), p.SnapshotVars()); err != nil {
+			return fmt.Errorf("save the UEFI variables: %w", err)
+		}
+	}
+	if exists(p.TPMState()) {
+		if err := fsutil.CopyDir(p.TPMState(), p.SnapshotTPM()); err != nil {
+			return fmt.Errorf("save the TPM state: %w", err)
+		}
+	}
+	return nil
+}
+
+// restoreMachineState puts the UEFI variables and TPM state of the last
+// snapshot back; false when the snapshot has none saved.
+func restoreMachineState(p Paths) (bool, error) {
+	if !exists(filepath.Dir(p.SnapshotVars())) {
+		return false, nil
+	}
+	if exists(p.SnapshotVars()) {
+		if err := fsutil.CopyFile(p.SnapshotVars(), p.Vars()); err != nil {
+			return true, fmt.Errorf("restore the UEFI variables: %w", err)
+		}
+	}
+	if exists(p.SnapshotTPM()) {
+		if err := fsutil.CopyDir(p.SnapshotTPM(), p.TPMState()); err != nil {
+			return true, fmt.Errorf("restore the TPM state: %w", err)
+		}
+	}
+	return true, nil
+}
+
+// EjectInstall opens the install CD drive's tray of the guest whose QMP
+// socket is sock and takes the medium out, even if the guest locked it.
+func EjectInstall(sock string) error {
+	return qmpRunArgs(sock, "eject", map[string]any{"id": InstallCD, "force": true})
 }
 
 func qmpRun(sock, command string) error {

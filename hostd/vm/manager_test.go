@@ -1,7 +1,10 @@
 package vm_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +16,7 @@ import (
 	"github.com/thinhost/thinhost/hostd/config"
 	"github.com/thinhost/thinhost/hostd/supervise"
 	"github.com/thinhost/thinhost/hostd/vm"
+	"github.com/thinhost/thinhost/internal/qmpc"
 	"github.com/thinhost/thinhost/internal/testenv"
 	"github.com/thinhost/thinhost/internal/testguest"
 )
@@ -107,7 +111,7 @@ func TestManagerLifecycle(t *testing.T) {
 
 	// The snapshot shuts the guest down through ACPI and starts it on an
 	// overlay over the frozen base.
-	if err := m.Snapshot(ctx, "guest"); err != nil {
+	if err := m.Snapshot(ctx, "guest", false); err != nil {
 		t.Fatal(err)
 	}
 	s.waitCount(t, "power button: powering off", 1, time.Minute)
@@ -177,6 +181,38 @@ func TestManagerWindows11Machine(t *testing.T) {
 	if st := m.Status()[0]; st.State != "running" || st.Restarts != 0 {
 		t.Fatalf("QEMU did not stay up: %+v; output:\n%s", st, strings.Join(s.lines, "\n"))
 	}
+	// install-off on the running guest takes the installer's CD out at
+	// once (the drivers' CD stays), as QEMU itself reports.
+	if err := m.SetInstall("windows", false); err != nil {
+		t.Fatalf("install-off: %v", err)
+	}
+	raw, err := qmpc.Run(filepath.Join(m.RunDir, "windows", "qmp.sock"), "query-block", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks struct {
+		Return []struct {
+			Device   string          `json:"device"`
+			Qdev     string          `json:"qdev"`
+			TrayOpen bool            `json:"tray_open"`
+			Inserted json.RawMessage `json:"inserted"`
+		} `json:"return"`
+	}
+	if err := json.Unmarshal(raw, &blocks); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, b := range blocks.Return {
+		if b.Qdev == vm.InstallCD || strings.HasSuffix(b.Qdev, "/"+vm.InstallCD) {
+			found = true
+			if !b.TrayOpen || len(b.Inserted) != 0 {
+				t.Errorf("the install CD is still in: %s", raw)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no install CD drive %q in query-block: %s", vm.InstallCD, raw)
+	}
 	// A crash (QEMU killed) is restarted by the supervisor.
 	if err := syscall.Kill(m.Status()[0].Pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -194,9 +230,48 @@ func TestManagerWindows11Machine(t *testing.T) {
 	if st := m.Status()[0]; st.State != "stopped" {
 		t.Errorf("status after stop = %+v", st)
 	}
-	for _, f := range []string{"OVMF_VARS.fd", "disk.qcow2", "install-mode", "tpm"} {
+	for _, f := range []string{"OVMF_VARS.fd", "disk.qcow2", "tpm"} {
 		if _, err := os.Stat(filepath.Join(m.StateDir, "windows", f)); err != nil {
 			t.Errorf("state file: %v", err)
 		}
+	}
+
+	// The firmware alone ignores the power button: QEMU was stopped
+	// after the shutdown timeout, so a snapshot is refused unless forced.
+	if err := m.Snapshot(ctx, "windows", false); !errors.Is(err, vm.ErrUnclean) || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("snapshot of a guest stopped uncleanly: %v", err)
+	}
+	// Reset brings back the UEFI variables and the TPM state of the
+	// snapshot with its disk.
+	if err := m.Snapshot(ctx, "windows", true); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(m.StateDir, "windows")
+	vars, err := os.ReadFile(filepath.Join(dir, "OVMF_VARS.fd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	junk := make([]byte, len(vars))
+	for i := range junk {
+		junk[i] = 0x5a
+	}
+	if err := os.WriteFile(filepath.Join(dir, "OVMF_VARS.fd"), junk, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tpm", "written-after-the-snapshot"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Reset(ctx, "windows"); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Stop("windows")
+	if got, _ := os.ReadFile(filepath.Join(dir, "OVMF_VARS.fd")); bytes.Equal(got, junk) || len(got) != len(vars) {
+		t.Error("reset did not restore the UEFI variables of the snapshot")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "tpm", "written-after-the-snapshot")); !os.IsNotExist(err) {
+		t.Errorf("reset did not restore the TPM state of the snapshot: %v", err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(dir, "tpm")); len(entries) == 0 {
+		t.Error("the TPM state is empty after reset")
 	}
 }

@@ -2,8 +2,10 @@
 package fsutil
 
 import (
+	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 )
 
 // CopyFile copies src to dst (mode 0600) through a temporary file beside
@@ -31,4 +33,42 @@ func CopyFile(src, dst string) error {
 		return err
 	}
 	return os.Rename(tmp, dst)
+}
+
+// CopyDir replaces the directory dst with a copy of src, whose entries
+// must be regular files (a swtpm state directory): the copy is made
+// beside dst and swapped in, so dst is either the old or the new one.
+func CopyDir(src, dst string) error {
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	tmp := dst + ".tmp"
+	if err := os.RemoveAll(tmp); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			os.RemoveAll(tmp)
+			return fmt.Errorf("copy %s: %s is not a regular file", src, e.Name())
+		}
+		if err := CopyFile(filepath.Join(src, e.Name()), filepath.Join(tmp, e.Name())); err != nil {
+			os.RemoveAll(tmp)
+			return err
+		}
+	}
+	old := dst + ".old"
+	if err := os.RemoveAll(old); err != nil {
+		return err
+	}
+	if err := os.Rename(dst, old); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return err
+	}
+	return os.RemoveAll(old)
 }

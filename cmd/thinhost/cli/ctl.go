@@ -149,6 +149,7 @@ in the process list.`,
 			return nil
 		},
 	}
+	var forceSnapshot bool
 	vmc := &cobra.Command{
 		Use:   "vm NAME start|stop|status|snapshot|reset|console|install-on|install-off",
 		Short: "Control a guest",
@@ -157,8 +158,10 @@ in the process list.`,
   start        start it (creating its disk, UEFI variables and TPM state the first time)
   stop         ACPI shutdown, waiting up to its shutdown_timeout, then stop QEMU
   status       its state, resources, install mode, snapshot and disk use
-  snapshot     make the current disk the read-only base; later writes go to an overlay
-  reset        drop the overlay (everything since the snapshot) and start it again
+  snapshot     make the current disk, UEFI variables and TPM state the base; later writes go to an
+               overlay (refused for a guest that did not shut down cleanly, unless --force)
+  reset        drop the overlay (everything since the snapshot), put the snapshot's UEFI variables
+               and TPM state back, and start it again
   console      follow its serial console (QEMU's output) in hostd's log
   install-on   attach the install media and boot from them at its next start
   install-off  end install mode (it also ends when the guest boots from its disk)`,
@@ -184,6 +187,12 @@ in the process list.`,
 				return fmt.Errorf("%s has no vm %q", addr, name)
 			case "console":
 				return c.Logs(cmd.Context(), true, &lineFilter{w: e.stdout, match: "service=vm-" + name + " "})
+			}
+			if forceSnapshot {
+				if action != "snapshot" {
+					return fmt.Errorf("--force goes with snapshot, not %s", action)
+				}
+				action = "force-snapshot"
 			}
 			msg, err := c.VM(cmd.Context(), name, action)
 			if err != nil {
@@ -251,6 +260,7 @@ thinhost flash --keep-data.`,
 		},
 	}
 	update.Flags().IntVar(&tries, "tries", layout.DefaultTries, "boots the new slot gets to reach ready before the host falls back to the running one")
+	vmc.Flags().BoolVar(&forceSnapshot, "force", false, "snapshot a guest even if it did not shut down cleanly (its disk may hold half-written data)")
 	cmd.AddCommand(status, logs, power("poweroff", "Shut the host down cleanly and power it off"),
 		power("reboot", "Shut the host down cleanly and reboot it"), restart, shares, vmc, update)
 	return cmd
