@@ -66,9 +66,12 @@ artifact "guest-initrd" {
 host {
   hostname = "thinhost-test"
   console  = ["ttyS0,115200"]
-  # The management API (thinhost ctl): run IMAGE --forward 8484:8484.
-  api_port  = 8484
-  api_token = var.api_token
+  # The management API (thinhost ctl): run IMAGE --forward 8484:8484,
+  # which needs it on the host's network (by default only loopback, where
+  # the guests reach it at 10.0.2.2).
+  api_port            = 8484
+  api_token           = var.api_token
+  api_on_host_network = true
 
   # The kernel is the packages block's (Debian's linux-image-amd64), pinned
   # by the lock file like every other package.

@@ -80,13 +80,40 @@ func (d *Daemon) serveAPI(ctx context.Context) {
 	if port == 0 {
 		return
 	}
-	ln, err := net.Listen("tcp", ":"+strconv.Itoa(port))
-	if err != nil {
-		log.Error("listen for the API", "port", port, "err", err)
+	var on []string
+	for _, addr := range APIAddrs(port, d.opts.Config.APIOnHostNetwork) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			// ::1 is missing where IPv6 is off; 127.0.0.1 is enough.
+			if addr != APIAddrs(port, false)[0] {
+				log.Info("API listener", "addr", addr, "err", err)
+			} else {
+				log.Error("listen for the API", "addr", addr, "err", err)
+			}
+			continue
+		}
+		go srv.Serve(ctx, ln, true)
+		on = append(on, addr)
+	}
+	if len(on) == 0 {
 		return
 	}
-	go srv.Serve(ctx, ln, true)
-	fmt.Fprintf(d.opts.Console, "thinhost: api on port %d and %s (token: %s)\n", port, SocketPath, where)
+	where = "token: " + where
+	if !d.opts.Config.APIOnHostNetwork {
+		where = fmt.Sprintf("the guests reach it at 10.0.2.2:%d; %s", port, where)
+	}
+	fmt.Fprintf(d.opts.Console, "thinhost: api on %s and %s (%s)\n", strings.Join(on, ", "), SocketPath, where)
+}
+
+// APIAddrs are the addresses the API's TCP port listens on: every
+// address of the host with onHostNetwork, else loopback (IPv4 first),
+// where QEMU's user networking takes the guests' connections to 10.0.2.2.
+func APIAddrs(port int, onHostNetwork bool) []string {
+	p := strconv.Itoa(port)
+	if onHostNetwork {
+		return []string{":" + p}
+	}
+	return []string{"127.0.0.1:" + p, "[::1]:" + p}
 }
 
 // Status implements api.Backend.

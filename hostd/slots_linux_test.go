@@ -272,3 +272,13 @@ func TestApplyUpdateGRUB(t *testing.T) {
 		t.Errorf("slots after the trial ran out = %+v", slots)
 	}
 }
+
+// TestAPIAddrs: loopback only, unless on the host's network.
+func TestAPIAddrs(t *testing.T) {
+	if got := strings.Join(APIAddrs(8484, false), " "); got != "127.0.0.1:8484 [::1]:8484" {
+		t.Errorf("loopback = %s", got)
+	}
+	if got := strings.Join(APIAddrs(8484, true), " "); got != ":8484" {
+		t.Errorf("host network = %s", got)
+	}
+}

@@ -20,6 +20,11 @@ type Host struct {
 	Kernel  Kernel
 	// APIPort is the management API's TCP port (token-protected).
 	APIPort int
+	// APIOnHostNetwork serves the API on every address of the host; by
+	// default it listens on loopback only, which is where the guests'
+	// NAT (10.0.2.2) reaches it, and a laptop on a café's Wi-Fi offers
+	// nothing to its neighbours.
+	APIOnHostNetwork bool
 	// APIToken is the API token; "" lets hostd generate one on first boot
 	// and keep it on the data partition (state/api-token).
 	APIToken string
@@ -60,7 +65,7 @@ var DefaultConsole = []string{"tty0", "ttyS0,115200"}
 
 var (
 	hostSchema = &hcl.BodySchema{
-		Attributes: []hcl.AttributeSchema{{Name: "hostname"}, {Name: "console"}, {Name: "api_port"}, {Name: "api_token"}, {Name: "shell_password"}},
+		Attributes: []hcl.AttributeSchema{{Name: "hostname"}, {Name: "console"}, {Name: "api_port"}, {Name: "api_token"}, {Name: "api_on_host_network"}, {Name: "shell_password"}},
 		Blocks:     []hcl.BlockHeaderSchema{{Type: "kernel"}},
 	}
 	kernelSchema = &hcl.BodySchema{
@@ -120,6 +125,11 @@ func decodeHost(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.Diagnosti
 		} else {
 			h.APIPort = int(n)
 		}
+	}
+	onNet, attr, d := evalBool(content.Attributes, "api_on_host_network", ctx)
+	diags = append(diags, d...)
+	if attr != nil && !d.HasErrors() {
+		h.APIOnHostNetwork = onNet
 	}
 	tok, attr, d := evalString(content.Attributes, "api_token", ctx)
 	diags = append(diags, d...)

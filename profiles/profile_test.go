@@ -270,12 +270,12 @@ func TestLaptopTestGuest(t *testing.T) {
 			t.Errorf("the test guest's artifact is declared with test_guest unset: %+v", a)
 		}
 	}
-	p, diags = Parse("../examples/laptop.hcl", Options{Vars: append(vars, "test_guest=/tmp/guest.cpio")})
+	p, diags = Parse("../examples/laptop.hcl", Options{Vars: append(vars, "test_guest=/tmp/bare-guest.elf")})
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
 	w = p.VM("windows")
-	if w.OS != "linux" || w.Firmware != "bios" || w.TPM || w.InstallMedia != "" || w.Drivers != "" || w.Kernel != HostKernel || w.Initrd != "test-guest" {
+	if w.OS != "linux" || w.Firmware != "bios" || w.TPM || w.InstallMedia != "" || w.Drivers != "" || w.Kernel != "test-guest" || w.Initrd != "" {
 		t.Errorf("with test_guest set: %+v", w)
 	}
 }
@@ -349,4 +349,25 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("accepted sizes %+v", st)
 		}
 	})
+}
+
+// TestAPIOnHostNetwork: the API stays on loopback unless the profile puts
+// it on the host's network, as qemu-test.hcl does for run --forward.
+func TestAPIOnHostNetwork(t *testing.T) {
+	for _, c := range []struct {
+		path string
+		vars []string
+		want bool
+	}{
+		{"../examples/qemu-test.hcl", []string{"guest_initrd=/dev/null"}, true},
+		{"../examples/laptop.hcl", []string{"windows_iso=/dev/null", "virtio_win_iso=/dev/null"}, false},
+	} {
+		p, diags := Parse(c.path, Options{Vars: c.vars})
+		if diags.HasErrors() {
+			t.Fatalf("%s: %s", c.path, diags.Error())
+		}
+		if p.Host.APIOnHostNetwork != c.want {
+			t.Errorf("%s: api_on_host_network = %v, want %v", c.path, p.Host.APIOnHostNetwork, c.want)
+		}
+	}
 }

@@ -29,6 +29,9 @@ type Config struct {
 	// generated on first boot and kept on the data partition).
 	APIPort  int    `json:"api_port,omitempty"`
 	APIToken string `json:"api_token,omitempty"`
+	// APIOnHostNetwork serves the API on every address; otherwise on
+	// loopback only (where the guests' NAT reaches it).
+	APIOnHostNetwork bool `json:"api_on_host_network,omitempty"`
 	// APITokenSHA256 is the hex SHA-256 of the profile's token: the
 	// builder writes this, never the token, so the boot files hold no
 	// secret that opens the API.

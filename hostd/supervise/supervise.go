@@ -70,16 +70,16 @@ const (
 
 // Status is a snapshot of a service.
 type Status struct {
-	Name     string    `json:"name"`
-	State    State     `json:"state"`
-	Pid      int       `json:"pid,omitempty"`
-	Restarts int       `json:"restarts"`
-	LastExit string    `json:"last_exit,omitempty"`
+	Name     string `json:"name"`
+	State    State  `json:"state"`
+	Pid      int    `json:"pid,omitempty"`
+	Restarts int    `json:"restarts"`
+	LastExit string `json:"last_exit,omitempty"`
 	// Clean says the last exit was an orderly one: the program ended by
 	// itself with status 0, or on its Graceful request; not on SIGTERM,
 	// SIGKILL or a failure.
-	Clean bool `json:"clean"`
-	Since    time.Time `json:"since"`
+	Clean bool      `json:"clean"`
+	Since time.Time `json:"since"`
 	// Backoffs are the waits before each restart so far (most recent
 	// last, at most 16).
 	Backoffs []time.Duration `json:"-"`

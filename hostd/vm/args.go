@@ -349,7 +349,10 @@ func Args(spec *config.VM, host Host, p Paths, st State) []string {
 	}
 	// The guest's serial console is QEMU's standard output: hostd logs it.
 	add("-chardev", "stdio,id=serial0,signal=off", "-serial", "chardev:serial0")
-	add("-qmp", "unix:"+esc(p.QMP())+",server=on,wait=off", "-monitor", "none")
+	// QMP on a socket chardev: its path= takes any path (commas
+	// doubled), where -qmp's legacy unix:PATH syntax reads a '=' in it
+	// as a key.
+	add("-chardev", "socket,id=qmp,path="+esc(p.QMP())+",server=on,wait=off", "-mon", "chardev=qmp,mode=control", "-monitor", "none")
 	return a
 }
 

@@ -178,7 +178,7 @@ func Args(s Spec) ([]string, error) {
 		a = append(a, "-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0")
 	}
 	if s.QMPSocket != "" {
-		a = append(a, "-qmp", "unix:"+escapeComma(s.QMPSocket)+",server=on,wait=off")
+		a = append(a, "-chardev", "socket,id=qmp,path="+escapeComma(s.QMPSocket)+",server=on,wait=off", "-mon", "chardev=qmp,mode=control")
 	}
 	if s.NoReboot {
 		a = append(a, "-no-reboot")
