@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/images/layout"
+	"github.com/thinhost/thinhost/internal/fsutil"
 )
 
 // espDir is where hostd mounts the ESP while it reads or changes the
@@ -534,38 +536,23 @@ func writeDevice(ctx context.Context, dev string, r io.Reader, f api.UpdateFile)
 }
 
 // writeFileChecked writes f's bytes from r to path (through a temporary
-// name), synced and read back against the manifest's SHA-256.
+// name), synced and read back against the manifest's SHA-256 before it
+// takes path's place.
 func writeFileChecked(path string, r io.Reader, f api.UpdateFile) error {
-	tmp := path + ".new"
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", tmp, err)
-	}
 	h := sha256.New()
-	_, err = io.CopyN(out, io.TeeReader(r, h), f.Size)
-	if err == nil {
-		err = out.Sync()
-	}
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
+	err := fsutil.WriteFile(path, io.TeeReader(io.LimitReader(r, f.Size), h), 0o644, func(tmp string) error {
+		if fi, err := os.Stat(tmp); err != nil || fi.Size() != f.Size {
+			return fmt.Errorf("%s: the stream ended early", f.Name)
+		}
+		if err := hashIs(h, f, "as sent"); err != nil {
+			return err
+		}
+		return readBack(tmp, f)
+	})
+	if err != nil && !errors.Is(err, api.ErrUpdateRefused) {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := hashIs(h, f, "as sent"); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := readBack(tmp, f); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s: %w", tmp, err)
-	}
-	syncDir(filepath.Dir(path))
-	return nil
+	return err
 }
 
 func hashIs(h hash.Hash, f api.UpdateFile, when string) error {
@@ -595,32 +582,15 @@ func readBack(path string, f api.UpdateFile) error {
 	return nil
 }
 
-// writeFileAtomic replaces path with data: a temporary file, synced, then
-// renamed over it.
+// writeFileAtomic replaces path with data, through a synced temporary
+// file.
 func writeFileAtomic(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp := path + ".new"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(f, bytes.NewReader(data))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := fsutil.WriteFile(path, bytes.NewReader(data), 0o644, nil); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	syncDir(filepath.Dir(path))
 	return nil
 }
 

@@ -16,23 +16,42 @@ func CopyFile(src, dst string) error {
 		return err
 	}
 	defer in.Close()
-	tmp := dst + ".tmp"
-	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	return WriteFile(dst, in, 0o600, nil)
+}
+
+// WriteFile writes what r holds to path through a temporary file beside
+// it (path.tmp), synced; check, when set, may read the temporary file and
+// refuse it; then it is renamed into place and the directory synced. path
+// is never left half written, and a refused or failed write leaves no
+// temporary file.
+func WriteFile(path string, r io.Reader, mode os.FileMode, check func(tmp string) error) error {
+	tmp := path + ".tmp"
+	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(out, in)
+	_, err = io.Copy(out, r)
 	if err == nil {
 		err = out.Sync()
 	}
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil && check != nil {
+		err = check(tmp)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
 	if err != nil {
 		os.Remove(tmp)
 		return err
 	}
-	return os.Rename(tmp, dst)
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
 }
 
 // CopyDir replaces the directory dst with a copy of src, whose entries

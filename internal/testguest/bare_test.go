@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/thinhost/thinhost/images/qemu"
 	"github.com/thinhost/thinhost/internal/testenv"
 )
 
@@ -126,35 +127,22 @@ func TestBare(t *testing.T) {
 	}
 }
 
-// checkPPM reads QEMU's screendump (binary PPM): the upper half
-// PatternTop, the lower half PatternBottom.
+// checkPPM reads QEMU's screendump: the guest's mode, its pattern.
 func checkPPM(t *testing.T, path string) {
 	t.Helper()
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var w, h, max int
-	n, err := fmt.Sscanf(string(b), "P6\n%d %d\n%d\n", &w, &h, &max)
-	if n != 3 || err != nil {
-		t.Fatalf("screendump %s: not a PPM: %v", path, err)
+	defer f.Close()
+	img, err := qemu.ReadPPM(bufio.NewReader(f))
+	if err != nil {
+		t.Fatalf("screendump %s: %v", path, err)
 	}
-	pix := b[len(b)-w*h*3:]
-	if w != BareWidth || h != BareHeight {
-		t.Errorf("screen is %dx%d, want %dx%d", w, h, BareWidth, BareHeight)
+	if b := img.Bounds(); b.Dx() != BareWidth || b.Dy() != BareHeight {
+		t.Errorf("screen is %dx%d, want %dx%d", b.Dx(), b.Dy(), BareWidth, BareHeight)
 	}
-	at := func(x, y int) [3]byte {
-		i := (y*w + x) * 3
-		return [3]byte{pix[i], pix[i+1], pix[i+2]}
-	}
-	for _, p := range [][2]int{{0, 0}, {w - 1, h/2 - 1}, {w / 2, h / 4}} {
-		if c := at(p[0], p[1]); c != PatternTop {
-			t.Errorf("pixel %v is %x, want %x", p, c, PatternTop)
-		}
-	}
-	for _, p := range [][2]int{{0, h / 2}, {w - 1, h - 1}, {w / 2, 3 * h / 4}} {
-		if c := at(p[0], p[1]); c != PatternBottom {
-			t.Errorf("pixel %v is %x, want %x", p, c, PatternBottom)
-		}
+	if err := PatternError(img); err != nil {
+		t.Error(err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"image"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -116,4 +117,34 @@ func Build(ctx context.Context, srcDir string, k *builder.Kernel, out string) er
 		return err
 	}
 	return os.WriteFile(out, buf.Bytes(), 0o644)
+}
+
+// PatternError says how img (a screenshot) differs from the test guest's
+// screen filling it: nil when its upper half is PatternTop and its lower
+// half PatternBottom, sampled on a grid away from the middle line.
+func PatternError(img image.Image) error {
+	b := img.Bounds()
+	is := func(x, y int, want [3]byte) bool {
+		r, g, bl, _ := img.At(x, y).RGBA()
+		return byte(r>>8) == want[0] && byte(g>>8) == want[1] && byte(bl>>8) == want[2]
+	}
+	var top, bottom, n int
+	for i := 1; i < 20; i++ {
+		x := b.Min.X + b.Dx()*i/20
+		for j := 1; j < 8; j++ {
+			n++
+			if is(x, b.Min.Y+b.Dy()*j/20, PatternTop) {
+				top++
+			}
+			if is(x, b.Min.Y+b.Dy()*(j+12)/20, PatternBottom) {
+				bottom++
+			}
+		}
+	}
+	if top < n*9/10 || bottom < n*9/10 {
+		r, g, bl, _ := img.At(b.Min.X+b.Dx()/2, b.Min.Y+b.Dy()/4).RGBA()
+		return fmt.Errorf("the screen (%dx%d) is not the test guest's: %d/%d upper samples are %x, %d/%d lower ones %x (the middle of the upper half is %02x%02x%02x)",
+			b.Dx(), b.Dy(), top, n, PatternTop, bottom, n, PatternBottom, r>>8, g>>8, bl>>8)
+	}
+	return nil
 }
