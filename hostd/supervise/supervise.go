@@ -328,13 +328,23 @@ func (s *Supervisor) Status() []Status {
 // Stop stops one service (SIGTERM, then SIGKILL after its timeout) and
 // waits for it.
 func (s *Supervisor) Stop(name string) error {
+	_, err := s.StopWithStatus(name)
+	return err
+}
+
+// StopWithStatus is Stop, returning the service's last status (its
+// LastExit and whether that exit was Clean): a stopped service leaves the
+// supervisor's list.
+func (s *Supervisor) StopWithStatus(name string) (Status, error) {
 	sv := s.find(name, true)
 	if sv == nil {
-		return fmt.Errorf("stop service %s: %w", name, ErrUnknown)
+		return Status{}, fmt.Errorf("stop service %s: %w", name, ErrUnknown)
 	}
 	sv.cancel()
 	<-sv.done
-	return nil
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	return sv.status, nil
 }
 
 // StopAll stops every service in reverse start order; onStop is called

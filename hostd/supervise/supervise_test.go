@@ -238,11 +238,15 @@ func TestGracefulHook(t *testing.T) {
 	}
 	ls.waitFor(t, "ready")
 	pid = s.Status()[0].Pid
-	if err := s.Stop("guest"); err != nil {
+	st, err := s.StopWithStatus("guest")
+	if err != nil {
 		t.Fatal(err)
 	}
 	if ls.count("got USR1") != 1 {
 		t.Fatal("the child was not stopped through the graceful hook")
+	}
+	if !st.Clean || st.LastExit != "exit status 0" {
+		t.Errorf("a graceful stop: %+v, want a clean exit", st)
 	}
 }
 
@@ -259,9 +263,12 @@ func TestGracefulTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	ls.waitFor(t, "ready")
-	s.Stop("guest")
+	st, _ := s.StopWithStatus("guest")
 	if asked != 1 {
 		t.Errorf("graceful hook called %d times", asked)
+	}
+	if st.Clean {
+		t.Errorf("a child killed after the graceful timeout counts as a clean exit: %+v", st)
 	}
 }
 

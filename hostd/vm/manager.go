@@ -289,17 +289,20 @@ func (m *Manager) stop(g *guest) error {
 	name := g.spec.Name
 	if m.Sup.Running(vmService(name)) {
 		m.Log.Info("stopping vm", "vm", name, "timeout", time.Duration(g.spec.ShutdownTimeout)*time.Second)
-		if err := m.Sup.Stop(vmService(name)); err != nil {
+		st, err := m.Sup.StopWithStatus(vmService(name))
+		if err != nil {
 			return err
 		}
-		m.noteStop(g)
+		if st.Clean {
+			_ = os.Remove(g.paths.Running())
+		}
 	}
 	m.stopTPM(g)
 	return nil
 }
 
 // noteStop clears the guest's Running marker when its QEMU ended cleanly
-// (the guest shut down).
+// by itself (the guest shut down).
 func (m *Manager) noteStop(g *guest) {
 	for _, st := range m.Sup.Status() {
 		if st.Name == vmService(g.spec.Name) && st.Clean {
