@@ -44,8 +44,6 @@ type slots struct {
 	// isReady is set once the booted slot was judged (ready).
 	isReady bool
 	state   []api.Slot
-	// loader is the disk's boot chain.
-	loader string
 	// note says what became of the last update when it rolled back.
 	note string
 }
@@ -106,10 +104,9 @@ func readLoader(dir string) string {
 // A slot is good once the host is ready with its system image and data
 // partition mounted; guests and services do not decide it.
 func (s *slots) ready(ctx context.Context, good bool) {
-	var loader string
 	var state []api.Slot
 	err := s.withESP(ctx, func(dir string) error {
-		loader = readLoader(dir)
+		loader := readLoader(dir)
 		defer func() { state = readSlots(dir, s.booted, loader) }()
 		if !good {
 			return nil
@@ -124,7 +121,7 @@ func (s *slots) ready(ctx context.Context, good bool) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.loader, s.state, s.isReady = loader, state, true
+	s.state, s.isReady = state, true
 	for _, sl := range state {
 		if sl.State == "failed" && !sl.Booted {
 			s.note = fmt.Sprintf("the update in slot %s (build %s) did not reach ready in its boots: slot %s, the one before it, runs", sl.Name, sl.Build, s.booted)
@@ -144,7 +141,7 @@ func markGood(log *slog.Logger, dir, slot string) error {
 		if err := os.Rename(filepath.Join(dir, layout.EntryDir, name), final); err != nil {
 			return fmt.Errorf("mark slot %s good: %w", slot, err)
 		}
-		syncDir(filepath.Dir(final))
+		fsutil.SyncDir(filepath.Dir(final))
 		log.Info("slot marked good", "slot", slot, "entry", filepath.Base(final), "tries_done", e.TriesDone)
 	}
 	return nil
@@ -165,14 +162,6 @@ func markGoodGRUB(log *slog.Logger, dir, slot string) error {
 	}
 	log.Info("slot marked good", "slot", slot, "loader", "grub", "tries_left", env[layout.GRUBTries])
 	return nil
-}
-
-// syncDir flushes a directory's entries (a rename) to the medium.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
 }
 
 // readSlots is the slots' state from the ESP at dir.
@@ -410,7 +399,7 @@ func applyUpdate(ctx context.Context, log *slog.Logger, esp, sysDev string, room
 		}
 	}
 	_ = os.Remove(filepath.Join(esp, layout.SlotInfoPath(target)))
-	syncDir(filepath.Join(esp, layout.EntryDir))
+	fsutil.SyncDir(filepath.Join(esp, layout.EntryDir))
 	if err := os.MkdirAll(filepath.Join(esp, "thinhost", target), 0o755); err != nil {
 		return nil, err
 	}

@@ -47,11 +47,17 @@ func WriteFile(path string, r io.Reader, mode os.FileMode, check func(tmp string
 		os.Remove(tmp)
 		return err
 	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
+	SyncDir(filepath.Dir(path))
+	return nil
+}
+
+// SyncDir flushes a directory's entries (a rename, a removal) to the
+// medium, as far as the filesystem lets it.
+func SyncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
 		_ = d.Sync()
 		d.Close()
 	}
-	return nil
 }
 
 // CopyDir replaces the directory dst with a copy of src, whose entries
