@@ -129,6 +129,7 @@ func (d *Daemon) Status() api.Status {
 			st.Data = b
 		}
 	}
+	st.Power = ReadPower(powerSupplyDir)
 	st.Slots, st.Update = d.slots.status()
 	st.VMs = d.vmStatus()
 	st.Problems = d.problems()

@@ -206,10 +206,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 		sh.offer(shellCtx, t, hash)
 	}
 
+	lowBattery := make(chan string, 1)
+	go watchBattery(shellCtx, log, powerSupplyDir, cfg.LowBattery, 30*time.Second, lowBattery)
+
 	var reason string
 	reboot := false
 	for reason == "" {
 		select {
+		case what := <-lowBattery:
+			reason = what
 		case dev := <-button:
 			reason = "power button (" + dev + ")"
 		case <-ctx.Done():

@@ -28,11 +28,18 @@ type Host struct {
 	// APIToken is the API token; "" lets hostd generate one on first boot
 	// and keep it on the data partition (state/api-token).
 	APIToken string
+	// LowBattery is the battery charge (percent) at which the host shuts
+	// its guests down cleanly and powers off, on battery; 0 never does.
+	LowBattery int
 	// ShellPassword guards the debug shell on the panel's consoles (tty0
 	// and the like); "" offers no shell there. The serial console's shell
 	// asks for none: who has the cable has the machine.
 	ShellPassword string
 }
+
+// DefaultLowBattery is the battery charge (percent) at which a host on
+// battery shuts down cleanly.
+const DefaultLowBattery = 5
 
 // DefaultAPIPort is hostd's management API port.
 const DefaultAPIPort = 8484
@@ -65,7 +72,7 @@ var DefaultConsole = []string{"tty0", "ttyS0,115200"}
 
 var (
 	hostSchema = &hcl.BodySchema{
-		Attributes: []hcl.AttributeSchema{{Name: "hostname"}, {Name: "console"}, {Name: "api_port"}, {Name: "api_token"}, {Name: "api_on_host_network"}, {Name: "shell_password"}},
+		Attributes: []hcl.AttributeSchema{{Name: "hostname"}, {Name: "console"}, {Name: "api_port"}, {Name: "api_token"}, {Name: "api_on_host_network"}, {Name: "low_battery"}, {Name: "shell_password"}},
 		Blocks:     []hcl.BlockHeaderSchema{{Type: "kernel"}},
 	}
 	kernelSchema = &hcl.BodySchema{
@@ -124,6 +131,18 @@ func decodeHost(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.Diagnosti
 			diags = append(diags, attrDiag(attr, "Invalid port", "api_port must be a whole number from 1 to 65535."))
 		} else {
 			h.APIPort = int(n)
+		}
+	}
+	h.LowBattery = DefaultLowBattery
+	lb, attr, d := evalAs(content.Attributes, "low_battery", cty.Number, ctx)
+	diags = append(diags, d...)
+	if attr != nil && !d.HasErrors() {
+		bf := lb.AsBigFloat()
+		n, _ := bf.Int64()
+		if !bf.IsInt() || n < 0 || n > 50 {
+			diags = append(diags, attrDiag(attr, "Invalid low_battery", "low_battery is a battery charge in percent from 0 (never shut down) to 50."))
+		} else {
+			h.LowBattery = int(n)
 		}
 	}
 	onNet, attr, d := evalBool(content.Attributes, "api_on_host_network", ctx)

@@ -371,3 +371,34 @@ func TestAPIOnHostNetwork(t *testing.T) {
 		}
 	}
 }
+
+// TestLowBattery: 5% unless the profile says otherwise; 0 turns it off;
+// beyond 50% is refused with the attribute's place.
+func TestLowBattery(t *testing.T) {
+	for _, c := range []struct {
+		src  string
+		want int
+		err  string
+	}{
+		{"", DefaultLowBattery, ""},
+		{"  low_battery = 0\n", 0, ""},
+		{"  low_battery = 12\n", 12, ""},
+		{"  low_battery = 80\n", 0, "t.hcl:2,17-19: Invalid low_battery"},
+		{"  low_battery = 2.5\n", 0, "Invalid low_battery"},
+	} {
+		c.src = "host {\n" + c.src + "  kernel {\n  }\n}\npackages {}\n"
+		p, diags := NewParser().ParseSource([]byte(c.src), "t.hcl", Options{})
+		if c.err != "" {
+			if !diags.HasErrors() || !strings.Contains(diags.Error(), c.err) {
+				t.Errorf("%q: diagnostics %v, want %q", c.src, diags, c.err)
+			}
+			continue
+		}
+		if diags.HasErrors() {
+			t.Fatalf("%q: %v", c.src, diags)
+		}
+		if p.Host.LowBattery != c.want {
+			t.Errorf("%q: low_battery = %d, want %d", c.src, p.Host.LowBattery, c.want)
+		}
+	}
+}

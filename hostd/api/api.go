@@ -49,6 +49,8 @@ type Status struct {
 	Data     json.RawMessage    `json:"data,omitempty"`
 	Services []supervise.Status `json:"services"`
 	VMs      []vm.Status        `json:"vms"`
+	// Power is the AC adapter and batteries, when the host has them.
+	Power *Power `json:"power,omitempty"`
 	// Slots are the A/B system slots; Update says what became of the
 	// last update when it did not go as asked (it rolled back).
 	Slots  []Slot `json:"slots,omitempty"`
@@ -57,6 +59,26 @@ type Status struct {
 	// partition missing, a service or guest failing, a setup step that
 	// failed.
 	Problems []string `json:"problems"`
+}
+
+// Power is the host's power supply (Status.Power; absent without a
+// battery or an AC adapter the kernel reports).
+type Power struct {
+	OnAC bool `json:"on_ac"`
+	// Percent is all batteries' charge together; -1 without batteries.
+	Percent   int       `json:"percent"`
+	Batteries []Battery `json:"batteries,omitempty"`
+}
+
+// Battery is one battery: its charge and the kernel's status
+// ("Charging", "Discharging", "Full", "Not charging").
+type Battery struct {
+	Name    string `json:"name"`
+	Percent int    `json:"percent"`
+	Status  string `json:"status,omitempty"`
+	// Now and Full are its energy (µWh) or charge (µAh), when reported.
+	Now  int64 `json:"now,omitempty"`
+	Full int64 `json:"full,omitempty"`
 }
 
 // Shares is GET /v1/shares: the file server and its shares.

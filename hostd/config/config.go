@@ -41,6 +41,9 @@ type Config struct {
 	ShellPasswordHash string `json:"shell_password_hash,omitempty"`
 	// ShutdownTimeout bounds a clean shutdown, in seconds.
 	ShutdownTimeout int `json:"shutdown_timeout,omitempty"`
+	// LowBattery is the charge (percent) at which a host on battery shuts
+	// down cleanly; 0 never.
+	LowBattery int `json:"low_battery,omitempty"`
 	// VMs are the guests hostd runs, in profile order.
 	VMs []VM `json:"vms,omitempty"`
 	// FileServer serves the shares (nil: none).

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/thinhost/thinhost/hostd"
 	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/hostd/vm"
 	"github.com/thinhost/thinhost/images"
@@ -64,6 +65,9 @@ in the process list.`,
 			fmt.Fprintf(e.stdout, "memory    %s available of %s\n", humanMiB(st.Memory.Available), humanMiB(st.Memory.Total))
 			if st.SecureBoot != "" {
 				fmt.Fprintf(e.stdout, "secure    %s\n", st.SecureBoot)
+			}
+			if st.Power != nil {
+				fmt.Fprintf(e.stdout, "power     %s\n", hostd.PowerLine(st.Power))
 			}
 			if len(st.Problems) == 0 {
 				fmt.Fprintln(e.stdout, "health    ok")
