@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/thinhost/thinhost/hostd"
 	"github.com/thinhost/thinhost/images/imagetest"
+	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/images/qemu"
 	"github.com/thinhost/thinhost/internal/testenv"
 )
@@ -64,29 +66,37 @@ func updateFlow(t *testing.T, fw *qemu.Firmware, otherB bool, vars ...string) {
 	}
 	profile := filepath.Join(root, "examples", "qemu-test.hcl")
 	imgA := build("a", profile)
-	imgB := filepath.Join(dir, "b.img")
+	// A's build as it was built (A's own file changes as it runs).
+	copyA := func(name string) string {
+		t.Helper()
+		img := filepath.Join(dir, name+".img")
+		if out, err := exec.Command("cp", "--sparse=always", imgA, img).CombinedOutput(); err != nil {
+			t.Fatalf("copy %s: %v\n%s", imgA, err, out)
+		}
+		return img
+	}
+	imgB := ""
 	if otherB {
 		imgB = build("b", profile, "share_password=another-test-password")
-	} else if out, err := exec.Command("cp", "--sparse=always", imgA, imgB).CombinedOutput(); err != nil {
-		// A's build as it was built: A's own file changes as it runs.
-		t.Fatalf("copy %s: %v\n%s", imgA, err, out)
+	} else {
+		imgB = copyA("b")
 	}
-	// C: the same profile, but the kernel finds no init and panics
-	// (panic=1 restarts it at once, where every host has panic=10; QEMU
-	// runs with -no-reboot and exits).
-	src, err := os.ReadFile(profile)
+	// C: A's build with a kernel command line on which the kernel finds
+	// no init and panics (panic=1 restarts it at once, where every host
+	// has panic=10; QEMU runs with -no-reboot and exits). The update
+	// carries the slot's command line in its slot.json.
+	imgC := copyA("c")
+	var info layout.SlotInfo
+	if err := json.Unmarshal(imagetest.ReadESPFile(t, imgC, layout.SlotInfoPath("a")), &info); err != nil {
+		t.Fatal(err)
+	}
+	info.Cmdline += " rdinit=/nonexistent init=/nonexistent panic=1"
+	info.Build += "-broken"
+	b, err := json.Marshal(info)
 	if err != nil {
 		t.Fatal(err)
 	}
-	broken := strings.Replace(string(src), `cmdline = "quiet"`, `cmdline = "quiet rdinit=/nonexistent init=/nonexistent panic=1"`, 1)
-	if broken == string(src) {
-		t.Fatal(`qemu-test.hcl has no host cmdline = "quiet" to break`)
-	}
-	brokenProfile := filepath.Join(dir, "broken.hcl")
-	if err := os.WriteFile(brokenProfile, []byte(broken), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	imgC := build("c", brokenProfile)
+	imagetest.WriteESPFile(t, imgC, layout.SlotInfoPath("a"), b)
 
 	// Boot 1: A, slot a.
 	h := bootHostFirmware(t, imgA, 1024, fw)
