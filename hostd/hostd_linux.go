@@ -251,6 +251,8 @@ func (d *Daemon) shutdown(reason string, reboot bool) error {
 	// guest that could not start), before stopping ends them all.
 	fmt.Fprintln(d.opts.Console, HealthLine(d.problems()))
 	fmt.Fprintln(d.opts.Console, "thinhost: "+verb+" ("+reason+")")
+	// An update under way stops, and the ESP is unmounted, first.
+	d.slots.close()
 	d.sup.StopAll(func(name string, timeout time.Duration) {
 		fmt.Fprintf(d.opts.Console, "thinhost: stopping %s (waiting up to %s)\n", name, timeout)
 	})

@@ -46,11 +46,30 @@ type slots struct {
 	state   []api.Slot
 	// note says what became of the last update when it rolled back.
 	note string
+	// stopping ends with the host's shutdown; stop ends it.
+	stopping context.Context
+	stop     context.CancelFunc
 }
 
 func newSlots(log *slog.Logger) *slots {
 	cmdline, _ := os.ReadFile("/proc/cmdline")
-	return &slots{log: log, booted: layout.SlotFromCmdline(string(cmdline))}
+	stopping, stop := context.WithCancel(context.Background())
+	return &slots{log: log, booted: layout.SlotFromCmdline(string(cmdline)), stopping: stopping, stop: stop}
+}
+
+// close stops an update under way and waits until the ESP is unmounted:
+// the host powers off with its ESP clean. The slot being written was
+// taken out of the loader's reach first, so the disk boots the running
+// slot again.
+func (s *slots) close() {
+	s.stop()
+	for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if s.espMu.TryLock() {
+			s.espMu.Unlock()
+			return
+		}
+	}
+	s.log.Warn("an update did not stop within 30s: powering off with the ESP mounted")
 }
 
 // withESP runs fn with the boot disk's ESP mounted on espDir, then
@@ -58,6 +77,9 @@ func newSlots(log *slog.Logger) *slots {
 func (s *slots) withESP(ctx context.Context, fn func(dir string) error) error {
 	s.espMu.Lock()
 	defer s.espMu.Unlock()
+	if s.stopping.Err() != nil {
+		return errors.New("the host is shutting down")
+	}
 	part, _, err := findPartition(ctx, layout.ESPName, 5*time.Second)
 	if err != nil {
 		return fmt.Errorf("find the ESP: %w", err)
@@ -308,7 +330,11 @@ func (s *slots) update(ctx context.Context, r io.Reader, tries int) (*api.Update
 		s.mu.Unlock()
 	}()
 
-	tr := tar.NewReader(r)
+	// A shutdown ends the update as a client that went away does.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.stopping, cancel)()
+	tr := tar.NewReader(&ctxReader{ctx: ctx, r: r})
 	hdr, err := tr.Next()
 	if err != nil || hdr.Name != api.UpdateManifestName || hdr.Size > 64<<10 {
 		return nil, refused("the update stream must start with %s", api.UpdateManifestName)

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/images/layout"
@@ -280,5 +281,28 @@ func TestAPIAddrs(t *testing.T) {
 	}
 	if got := strings.Join(APIAddrs(8484, true), " "); got != ":8484" {
 		t.Errorf("host network = %s", got)
+	}
+}
+
+// TestSlotsClose: the shutdown ends an update's context and waits for the
+// ESP to be let go; after it, the ESP is not mounted again.
+func TestSlotsClose(t *testing.T) {
+	s := newSlots(slog.Default())
+	s.espMu.Lock()
+	released := make(chan struct{})
+	go func() {
+		<-s.stopping.Done() // an update sees its context end ...
+		time.Sleep(50 * time.Millisecond)
+		close(released)
+		s.espMu.Unlock() // ... and unmounts the ESP
+	}()
+	s.close()
+	select {
+	case <-released:
+	default:
+		t.Fatal("close returned while the ESP was still held")
+	}
+	if err := s.withESP(context.Background(), func(string) error { return nil }); err == nil || !strings.Contains(err.Error(), "shutting down") {
+		t.Errorf("the ESP was mounted after the shutdown began: %v", err)
 	}
 }

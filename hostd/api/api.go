@@ -334,7 +334,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, requireToken bool) 
 		<-ctx.Done()
 		shut, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(shut)
+		if srv.Shutdown(shut) != nil {
+			// Requests still running (an update's upload) lose their
+			// connections: their handlers end instead of holding the
+			// host's shutdown.
+			_ = srv.Close()
+		}
 	}()
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
