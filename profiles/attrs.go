@@ -105,3 +105,19 @@ func didYouMean(got string, candidates []string) string {
 	}
 	return fmt.Sprintf(" Did you mean %q?", best)
 }
+
+// evalIntIn reads a whole-number attribute within [lo, hi]: def when it
+// is absent or wrong, with summary and detail as the diagnostic for a
+// value out of range or not whole.
+func evalIntIn(attrs hcl.Attributes, name string, def, lo, hi int64, ctx *hcl.EvalContext, summary, detail string) (int, hcl.Diagnostics) {
+	v, attr, diags := evalAs(attrs, name, cty.Number, ctx)
+	if attr == nil || diags.HasErrors() {
+		return int(def), diags
+	}
+	bf := v.AsBigFloat()
+	n, _ := bf.Int64()
+	if !bf.IsInt() || n < lo || n > hi {
+		return int(def), append(diags, attrDiag(attr, summary, detail))
+	}
+	return int(n), diags
+}

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/zclconf/go-cty/cty"
 )
 
 // Host describes the host system: its name, consoles and kernel.
@@ -121,30 +120,12 @@ func decodeHost(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.Diagnosti
 		h.Console = cons
 	}
 
-	h.APIPort = DefaultAPIPort
-	port, attr, d := evalAs(content.Attributes, "api_port", cty.Number, ctx)
+	h.APIPort, d = evalIntIn(content.Attributes, "api_port", DefaultAPIPort, 1, 65535, ctx,
+		"Invalid port", "api_port must be a whole number from 1 to 65535.")
 	diags = append(diags, d...)
-	if attr != nil && !d.HasErrors() {
-		bf := port.AsBigFloat()
-		n, _ := bf.Int64()
-		if !bf.IsInt() || n < 1 || n > 65535 {
-			diags = append(diags, attrDiag(attr, "Invalid port", "api_port must be a whole number from 1 to 65535."))
-		} else {
-			h.APIPort = int(n)
-		}
-	}
-	h.LowBattery = DefaultLowBattery
-	lb, attr, d := evalAs(content.Attributes, "low_battery", cty.Number, ctx)
+	h.LowBattery, d = evalIntIn(content.Attributes, "low_battery", DefaultLowBattery, 0, 50, ctx,
+		"Invalid low_battery", "low_battery is a battery charge in percent from 0 (never shut down) to 50.")
 	diags = append(diags, d...)
-	if attr != nil && !d.HasErrors() {
-		bf := lb.AsBigFloat()
-		n, _ := bf.Int64()
-		if !bf.IsInt() || n < 0 || n > 50 {
-			diags = append(diags, attrDiag(attr, "Invalid low_battery", "low_battery is a battery charge in percent from 0 (never shut down) to 50."))
-		} else {
-			h.LowBattery = int(n)
-		}
-	}
 	onNet, attr, d := evalBool(content.Attributes, "api_on_host_network", ctx)
 	diags = append(diags, d...)
 	if attr != nil && !d.HasErrors() {
