@@ -374,6 +374,11 @@ func TestUpdate(t *testing.T) {
 	if _, err := send(m, MaxTries+1); err == nil || !strings.Contains(err.Error(), "400") {
 		t.Errorf("tries out of range: %v", err)
 	}
+	inject := *m
+	inject.Info.Cmdline = "quiet\nlinux /EFI/other.efi"
+	if _, err := send(&inject, 1); err == nil || !strings.Contains(err.Error(), "control character") {
+		t.Errorf("a command line with a newline: %v", err)
+	}
 	bad := *m
 	bad.Files = m.Files[1:]
 	if _, err := send(&bad, 1); err == nil || !strings.Contains(err.Error(), "422") || !strings.Contains(err.Error(), "no system.squashfs") {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/thinhost/thinhost/images/layout"
 )
@@ -80,6 +81,13 @@ func (m *UpdateManifest) Check() error {
 	}
 	if m.Info.Loader != layout.LoaderSystemdBoot && m.Info.Loader != layout.LoaderGRUB {
 		return fmt.Errorf("update: unknown boot chain %q", m.Info.Loader)
+	}
+	// These go into loader entries, one per line: a control character
+	// (a newline) would add lines of its own.
+	for field, v := range map[string]string{"title": m.Info.Title, "cmdline": m.Info.Cmdline, "build": m.Info.Build, "profile": m.Info.Profile} {
+		if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return fmt.Errorf("update: the slot's %s holds a control character: %q", field, v)
+		}
 	}
 	return nil
 }
