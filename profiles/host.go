@@ -188,6 +188,10 @@ func decodeKernel(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.Diagnos
 	k.Cmdline, attr, d = evalString(content.Attributes, "cmdline", ctx)
 	diags = append(diags, d...)
 	if attr != nil {
+		if strings.ContainsFunc(k.Cmdline, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			diags = append(diags, attrDiag(attr, "Control character in cmdline",
+				"The kernel command line is one line of the boot loader's entry: write its arguments separated by spaces, without newlines or tabs."))
+		}
 		for _, f := range strings.Fields(k.Cmdline) {
 			if strings.HasPrefix(f, "console=") {
 				diags = append(diags, attrDiag(attr, "Console in cmdline",

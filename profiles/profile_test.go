@@ -402,3 +402,13 @@ func TestLowBattery(t *testing.T) {
 		}
 	}
 }
+
+// TestCmdlineControlCharacters: a newline in the kernel command line
+// would add lines to the loader entry; it is refused with its place.
+func TestCmdlineControlCharacters(t *testing.T) {
+	src := "host {\n  kernel {\n    cmdline = \"quiet\\nlinux /EFI/other.efi\"\n  }\n}\npackages {}\n"
+	_, diags := NewParser().ParseSource([]byte(src), "t.hcl", Options{})
+	if !diags.HasErrors() || !strings.Contains(diags.Error(), "t.hcl:3,") || !strings.Contains(diags.Error(), "Control character in cmdline") {
+		t.Errorf("diagnostics: %v", diags)
+	}
+}
