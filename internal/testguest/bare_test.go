@@ -17,61 +17,31 @@ import (
 	"github.com/thinhost/thinhost/internal/testenv"
 )
 
-// TestBare boots the bare test guest in QEMU (q35, standard VGA, as hostd
-// runs a display = "sdl" guest): it says up, paints the pattern the
-// laptop test reads, reports the keys QMP types in Linux key codes,
-// Ctrl+Alt+Del included, and powers off on the power button.
+// TestBare boots the bare test guest in QEMU (q35, standard VGA, a
+// virtio-blk disk, as hostd runs a display = "sdl" guest): it counts its
+// boot on the disk, paints the pattern the laptop test reads, reports the
+// keys QMP types in Linux key codes, Ctrl+Alt+Del included, and powers
+// off on the power button; booted again, it finds the count it wrote.
 func TestBare(t *testing.T) {
-	qemu := testenv.NeedTool(t, "qemu-system-x86_64")
+	testenv.NeedTool(t, "qemu-system-x86_64")
 	testenv.NeedTool(t, "gcc")
 	dir := t.TempDir()
 	kernel := filepath.Join(dir, "bare.elf")
 	if err := BuildBare(context.Background(), testenv.RepoRoot(), kernel); err != nil {
 		t.Fatal(err)
 	}
+	disk := filepath.Join(dir, "disk.raw")
+	if err := os.WriteFile(disk, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	sock := filepath.Join(dir, "qmp.sock")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var err error
-	cmd := exec.CommandContext(ctx, qemu, "-machine", "q35", "-accel", "tcg", "-m", "64", "-nodefaults",
-		"-vga", "std", "-display", "none", "-kernel", kernel, "-serial", "stdio",
-		"-qmp", "unix:"+sock+",server=on,wait=off")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 64)
-	go func() {
-		s := bufio.NewScanner(out)
-		for s.Scan() {
-			lines <- s.Text()
-		}
-		close(lines)
-	}()
-	var seen []string
-	await := func(want string) {
-		t.Helper()
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("the guest ended before %q; it said %q", want, seen)
-				}
-				seen = append(seen, l)
-				if l == Marker+want {
-					return
-				}
-			case <-ctx.Done():
-				t.Fatalf("no %q; the guest said %q", want, seen)
-			}
-		}
-	}
+	cmd, await := bootBare(t, kernel, disk, "-vga", "std", "-qmp", "unix:"+sock+",server=on,wait=off")
+	await("found=none")
+	await("wrote=boot-1")
 	await(fmt.Sprintf("screen: painting %dx%d", BareWidth, BareHeight))
 
 	var qmp net.Conn
+	var err error
 	for qmp == nil {
 		if qmp, err = net.Dial("unix", sock); err != nil {
 			qmp = nil
@@ -124,6 +94,61 @@ func TestBare(t *testing.T) {
 	await("power button: powering off")
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("QEMU after the guest powered off: %v", err)
+	}
+
+	// The second boot finds the first one's count; without a screen it
+	// says so.
+	cmd, await = bootBare(t, kernel, disk, "-vga", "none")
+	await("found=boot-1")
+	await("wrote=boot-2")
+	await("screen: none")
+	cmd.Process.Kill()
+	cmd.Wait()
+}
+
+// bootBare starts QEMU on the bare test guest with disk as its virtio-blk
+// disk; await waits for one of its console lines (without the marker).
+func bootBare(t *testing.T, kernel, disk string, args ...string) (*exec.Cmd, func(string)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	argv := append([]string{"-machine", "q35", "-accel", "tcg", "-m", "64", "-nodefaults", "-display", "none",
+		"-kernel", kernel, "-serial", "stdio",
+		"-drive", "if=none,id=disk0,format=raw,file=" + disk, "-device", "virtio-blk-pci,drive=disk0"}, args...)
+	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", argv...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lines := make(chan string, 64)
+	go func() {
+		s := bufio.NewScanner(out)
+		for s.Scan() {
+			lines <- s.Text()
+		}
+		close(lines)
+	}()
+	var seen []string
+	return cmd, func(want string) {
+		t.Helper()
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("the guest ended before %q; it said %q", want, seen)
+				}
+				seen = append(seen, l)
+				if l == Marker+want {
+					return
+				}
+			case <-ctx.Done():
+				t.Fatalf("no %q; the guest said %q", want, seen)
+			}
+		}
 	}
 }
 

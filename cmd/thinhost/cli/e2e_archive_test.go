@@ -48,10 +48,10 @@ func TestBuildHidesBuildMachine(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	guest := buildGuest(t, "")
+	guest := bareGuest(t)
 	args := func(img string) string {
 		return strings.Join([]string{bin, "build", filepath.Join(root, "examples", "qemu-test.hcl"), "-o", img,
-			"--lock", lock, "-var", "guest_initrd=" + guest, "-var", "guest_autostart=false"}, " ")
+			"--lock", lock, guest[0], guest[1], "-var", "guest_autostart=false"}, " ")
 	}
 	hidden := filepath.Join(dir, "hidden.img")
 	cmd := exec.Command(unshare, "--mount", "--propagation", "private", "sh", "-c", hideBuildMachine+args(hidden))
@@ -78,7 +78,7 @@ func TestBuildHidesBuildMachine(t *testing.T) {
 
 	again := filepath.Join(dir, "again.img")
 	if stdout, stderr, code := runCLI(t, "build", filepath.Join(root, "examples", "qemu-test.hcl"), "-o", again, "--offline",
-		"--lock", lock, "-var", "guest_initrd="+guest, "-var", "guest_autostart=false"); code != 0 {
+		"--lock", lock, guest[0], guest[1], "-var", "guest_autostart=false"); code != 0 {
 		t.Fatalf("second build: exit %d\n%s%s", code, stdout, stderr)
 	}
 	if imagetest.Hash(t, hidden) != imagetest.Hash(t, again) {

@@ -25,8 +25,8 @@ func TestSecureBoot(t *testing.T) {
 	profile := filepath.Join(root, "examples", "qemu-test.hcl")
 	lock := testCache(t)
 	img := filepath.Join(t.TempDir(), "sb.img")
-	stdout, stderr, code := runCLI(t, "build", profile, "-o", img, "--lock", lock,
-		"-var", "secure_boot=stock", "-var", "guest_initrd="+buildGuest(t, lock), "-var", "guest_autostart=false")
+	stdout, stderr, code := runCLI(t, append([]string{"build", profile, "-o", img, "--lock", lock,
+		"-var", "secure_boot=stock", "-var", "guest_autostart=false"}, bareGuest(t)...)...)
 	if code != 0 {
 		t.Fatalf("build exited %d:\n%s\n%s", code, stdout, stderr)
 	}

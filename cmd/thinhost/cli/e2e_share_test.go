@@ -48,11 +48,11 @@ func TestShares(t *testing.T) {
 	pwRaw := make([]byte, 12)
 	rand.Read(pwRaw)
 	password := hex.EncodeToString(pwRaw)
-	guest := buildGuest(t, lock)
+	guest := bareGuest(t)
 	build := func(name string, vars ...string) string {
 		img := filepath.Join(dir, name)
 		args := append([]string{"build", filepath.Join(root, "examples", "qemu-test.hcl"), "-o", img,
-			"-var", "guest_initrd=" + guest, "-var", "guest_autostart=false", "-var", "share_password=" + password, "--lock", lock}, vars...)
+			guest[0], guest[1], "-var", "guest_autostart=false", "-var", "share_password=" + password, "--lock", lock}, vars...)
 		if stdout, stderr, code := runCLI(t, args...); code != 0 {
 			t.Fatalf("build exited %d:\n%s\n%s", code, stdout, stderr)
 		}

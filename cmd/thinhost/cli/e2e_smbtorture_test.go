@@ -45,8 +45,8 @@ func TestShareConformance(t *testing.T) {
 	rand.Read(pwRaw)
 	password := hex.EncodeToString(pwRaw)
 	img := filepath.Join(dir, "torture.img")
-	if stdout, stderr, code := runCLI(t, "build", filepath.Join(root, "examples", "qemu-test.hcl"), "-o", img,
-		"-var", "guest_initrd="+buildGuest(t, lock), "-var", "guest_autostart=false", "-var", "share_password="+password, "--lock", lock); code != 0 {
+	if stdout, stderr, code := runCLI(t, append([]string{"build", filepath.Join(root, "examples", "qemu-test.hcl"), "-o", img,
+		"-var", "guest_autostart=false", "-var", "share_password=" + password, "--lock", lock}, bareGuest(t)...)...); code != 0 {
 		t.Fatalf("build exited %d:\n%s\n%s", code, stdout, stderr)
 	}
 	h := bootHost(t, img, 1024, 445)

@@ -74,7 +74,7 @@ func TestBuildAndBoot(t *testing.T) {
 	dir := t.TempDir()
 	img := filepath.Join(dir, "out", "test.img")
 	// The test guest is TestGuestLifecycle's; here it stays stopped.
-	guestVars := []string{"-var", "guest_initrd=" + buildGuest(t, lock), "-var", "guest_autostart=false", "--lock", lock}
+	guestVars := append(bareGuest(t), "-var", "guest_autostart=false", "--lock", lock)
 	stdout, stderr, code := runCLI(t, append([]string{"build", profile, "-o", img}, guestVars...)...)
 	if code != 0 {
 		t.Fatalf("build exited %d:\n%s\n%s", code, stdout, stderr)

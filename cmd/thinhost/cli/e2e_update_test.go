@@ -47,15 +47,11 @@ func updateFlow(t *testing.T, fw *qemu.Firmware, otherB bool, vars ...string) {
 	root := testenv.RepoRoot()
 	lock := testCache(t)
 	dir := t.TempDir()
-	// The test guest stays stopped: any file stands in for its initramfs.
-	guest := filepath.Join(dir, "guest-initrd")
-	if err := os.WriteFile(guest, []byte("not booted"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	guest := bareGuest(t) // stays stopped
 	build := func(name, profile string, more ...string) string {
 		t.Helper()
 		img := filepath.Join(dir, name+".img")
-		args := []string{"build", profile, "-o", img, "--lock", lock, "-var", "guest_initrd=" + guest, "-var", "guest_autostart=false"}
+		args := []string{"build", profile, "-o", img, "--lock", lock, guest[0], guest[1], "-var", "guest_autostart=false"}
 		for _, v := range append(append([]string(nil), vars...), more...) {
 			args = append(args, "-var", v)
 		}

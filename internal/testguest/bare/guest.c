@@ -12,6 +12,10 @@
  *     "screen: painting 1280x800";
  *   - reports every key pressed on the PS/2 keyboard as the Linux key
  *     code ("key 30" for A) and Ctrl+Alt+Del as "ctrl-alt-del";
+ *   - counts its boots on its disk as the Linux test guest does: the first
+ *     sector of the first virtio-blk disk holds "THINHOST-GUEST boot-N\n";
+ *     it says "found=boot-N" (or "found=none") and writes boot-N+1, then
+ *     says "wrote=boot-N+1" (a reset must bring back the snapshot's N);
  *   - powers off (ACPI S5) when the ACPI power button is pressed.
  *
  * Built with the host's gcc as a freestanding 32-bit ELF (testguest.BuildBare).
@@ -71,6 +75,11 @@ static void say(const char *s) {
 static u32 pci_read(u32 bus, u32 dev, u32 fn, u32 off) {
 	outl(0xCF8, 0x80000000u | bus << 16 | dev << 11 | fn << 8 | (off & 0xFC));
 	return inl(0xCFC);
+}
+
+static void pci_write(u32 bus, u32 dev, u32 fn, u32 off, u32 v) {
+	outl(0xCF8, 0x80000000u | bus << 16 | dev << 11 | fn << 8 | (off & 0xFC));
+	outl(0xCFC, v);
 }
 
 /* The linear framebuffer: BAR0 of QEMU's standard VGA (1234:1111). */
@@ -153,6 +162,137 @@ static void paint(void) {
 }
 
 /*
+ * The boot counter on a virtio-blk disk, through the legacy (transitional)
+ * virtio PCI interface QEMU gives a device on the root bus: one virtqueue
+ * in static memory (physical = virtual here), one request at a time,
+ * polled.
+ */
+#define VIRTIO_HOST_FEATURES 0x00
+#define VIRTIO_GUEST_FEATURES 0x04
+#define VIRTIO_QUEUE_PFN 0x08
+#define VIRTIO_QUEUE_SIZE 0x0C
+#define VIRTIO_QUEUE_SELECT 0x0E
+#define VIRTIO_QUEUE_NOTIFY 0x10
+#define VIRTIO_STATUS 0x12
+#define QMAX 256
+
+struct vdesc { u32 addr_lo, addr_hi, len; u16 flags, next; };
+struct vq {
+	struct vdesc desc[QMAX];                          /* 4096 bytes */
+	volatile u16 avail_flags, avail_idx, avail_ring[QMAX], used_event;
+	u8 pad[4096 - 2 * (QMAX + 3)];
+	volatile u16 used_flags, used_idx;
+	volatile u32 used_ring[2 * QMAX];
+	volatile u16 avail_event;
+};
+static struct vq queue __attribute__((aligned(4096)));
+static struct { u32 type, ioprio, sector_lo, sector_hi; } blk_hdr;
+static volatile u8 blk_status;
+static u8 sector[512];
+static u16 blk_io;
+static u16 qsize;
+
+static u16 find_virtio_blk(void) {
+	for (u32 dev = 0; dev < 32; dev++) {
+		if (pci_read(0, dev, 0, 0) != 0x10011AF4u)
+			continue;
+		u32 bar = pci_read(0, dev, 0, 0x10);
+		if (!(bar & 1))
+			return 0; /* not the legacy interface */
+		u32 cmd = pci_read(0, dev, 0, 0x04) & 0xFFFF;
+		pci_write(0, dev, 0, 0x04, cmd | 0x5); /* I/O space, bus master */
+		return (u16)(bar & ~3u);
+	}
+	return 0;
+}
+
+static int blk_init(void) {
+	blk_io = find_virtio_blk();
+	if (!blk_io)
+		return 0;
+	outb(blk_io + VIRTIO_STATUS, 0);     /* reset */
+	outb(blk_io + VIRTIO_STATUS, 1 | 2); /* acknowledge, driver */
+	(void)inl(blk_io + VIRTIO_HOST_FEATURES);
+	outl(blk_io + VIRTIO_GUEST_FEATURES, 0);
+	outw(blk_io + VIRTIO_QUEUE_SELECT, 0);
+	qsize = inw(blk_io + VIRTIO_QUEUE_SIZE);
+	if (qsize != QMAX) /* the layout above is for QEMU's default size */
+		return 0;
+	outl(blk_io + VIRTIO_QUEUE_PFN, (u32)&queue >> 12);
+	outb(blk_io + VIRTIO_STATUS, 1 | 2 | 4); /* driver ok */
+	return 1;
+}
+
+/* blk_rw reads (write 0) or writes sector 0; it returns 1 on success. */
+static int blk_rw(int write) {
+	blk_hdr.type = write ? 1 : 0;
+	blk_hdr.ioprio = 0;
+	blk_hdr.sector_lo = blk_hdr.sector_hi = 0;
+	blk_status = 0xFF;
+	queue.desc[0] = (struct vdesc){(u32)&blk_hdr, 0, sizeof blk_hdr, 1, 1};
+	queue.desc[1] = (struct vdesc){(u32)sector, 0, 512, (u16)(write ? 1 : 1 | 2), 2};
+	queue.desc[2] = (struct vdesc){(u32)&blk_status, 0, 1, 2, 0};
+	u16 seen = queue.used_idx;
+	queue.avail_ring[queue.avail_idx % qsize] = 0;
+	__asm__ volatile("" ::: "memory");
+	queue.avail_idx++;
+	__asm__ volatile("" ::: "memory");
+	outw(blk_io + VIRTIO_QUEUE_NOTIFY, 0);
+	while (queue.used_idx == seen)
+		;
+	return blk_status == 0;
+}
+
+static const char magic[] = "THINHOST-GUEST boot-";
+
+static void boot_count(void) {
+	if (!blk_init()) {
+		say("disk: none");
+		return;
+	}
+	if (!blk_rw(0)) {
+		say("disk: read failed");
+		return;
+	}
+	u32 n = 0;
+	int ok = 1, digits = 0;
+	for (u32 i = 0; i < sizeof magic - 1; i++)
+		ok &= sector[i] == (u8)magic[i];
+	for (u32 i = sizeof magic - 1; ok && i < 30 && sector[i] >= '0' && sector[i] <= '9'; i++, digits++)
+		n = n * 10 + (sector[i] - '0');
+	if (!ok || !digits || sector[sizeof magic - 1 + digits] != '\n') {
+		n = 0;
+		say("found=none");
+	} else {
+		puts_serial("thinhost-guest: found=boot-");
+		putu(n);
+		putc_serial('\n');
+	}
+	for (u32 i = 0; i < 512; i++)
+		sector[i] = 0;
+	u32 at = 0;
+	for (; at < sizeof magic - 1; at++)
+		sector[at] = (u8)magic[at];
+	char b[11];
+	int k = 0;
+	u32 m = n + 1;
+	do {
+		b[k++] = (char)('0' + m % 10);
+		m /= 10;
+	} while (m);
+	while (k)
+		sector[at++] = (u8)b[--k];
+	sector[at] = '\n';
+	if (!blk_rw(1)) {
+		say("disk: write failed");
+		return;
+	}
+	puts_serial("thinhost-guest: wrote=boot-");
+	putu(n + 1);
+	putc_serial('\n');
+}
+
+/*
  * ACPI power management at the I/O base SeaBIOS gives QEMU's PIIX4 and
  * ICH9 alike.
  */
@@ -182,6 +322,7 @@ static u32 linux_code(u8 sc, int e0) {
 
 void main(void) {
 	say("up");
+	boot_count();
 	paint();
 	outw(PM1_STS, PWRBTN); /* clear, then listen */
 	outw(PM1_EN, PWRBTN);
