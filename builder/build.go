@@ -210,6 +210,12 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, err
 		}
 	}
+	if pw := prof.Host.PagePassword; pw != "" {
+		salt := sha256.Sum256([]byte("thinhost page password\x00" + prof.Host.Hostname))
+		if hcfg.PagePasswordHash, err = passwd.Hash(pw, salt[:16]); err != nil {
+			return nil, err
+		}
+	}
 	if mods != nil {
 		onRequest := prof.Host.Kernel.Drivers().OnRequest
 		for _, r := range mods.Requested {

@@ -29,6 +29,13 @@ variable "shell_password" {
   description = "The password the host's debug shell asks for on the laptop's screen (-var shell_password=...); empty: no shell there, only on a serial console"
 }
 
+variable "page_password" {
+  type        = string
+  default     = null
+  sensitive   = true
+  description = "The password of the host's page (http://10.0.2.2:8484/ from Windows; -var page_password=...); unset: only the API token logs in"
+}
+
 variable "kernel_package" {
   type        = string
   default     = "linux-image-amd64/bookworm-backports"
@@ -62,6 +69,9 @@ host {
   # password, and never while Windows has the screen (its keyboard is then
   # Windows' alone, Ctrl+Alt+Del included).
   shell_password = var.shell_password
+  # The host's page, which Windows reaches at http://10.0.2.2:8484/ (a
+  # shortcut is on the THINHOST drive), logs in with this password.
+  page_password = var.page_password
 
   # The kernel is the packages block's: bookworm-backports' 6.12 (current
   # Intel and AMD graphics with the xe driver, current Wi-Fi).

@@ -4,19 +4,20 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/hostd/supervise"
+	"github.com/thinhost/thinhost/hostd/web"
 )
 
 // SocketPath is the management API's unix socket inside the host.
@@ -69,6 +70,9 @@ func (d *Daemon) serveAPI(ctx context.Context) {
 			return
 		}
 	}
+	page := &web.Server{Backend: d, Logs: d.opts.Logs, TokenOK: srv.TokenOK, PasswordHash: d.opts.Config.PagePasswordHash,
+		GuestOf: d.guestOf, Log: log}
+	srv.Page = page.Handler()
 	_ = os.Remove(SocketPath)
 	if ln, err := net.Listen("unix", SocketPath); err != nil {
 		log.Error("listen on the API socket", "path", SocketPath, "err", err)
@@ -100,7 +104,7 @@ func (d *Daemon) serveAPI(ctx context.Context) {
 	}
 	where = "token: " + where
 	if !d.opts.Config.APIOnHostNetwork {
-		where = fmt.Sprintf("the guests reach it at 10.0.2.2:%d; %s", port, where)
+		where = fmt.Sprintf("the guests reach it and the host's page at http://%s:%d/; %s", GuestHostAddress, port, where)
 	}
 	fmt.Fprintf(d.opts.Console, "thinhost: api on %s and %s (%s)\n", strings.Join(on, ", "), SocketPath, where)
 }
@@ -125,10 +129,11 @@ func (d *Daemon) Status() api.Status {
 		}
 	}
 	if d.data != nil {
-		if b, err := json.Marshal(d.data); err == nil {
-			st.Data = b
-		}
+		data := *d.data
+		st.Data = &data
 	}
+	st.CPUs, st.Load = runtime.NumCPU(), readLoad("/proc/loadavg")
+	st.Temperatures = ReadTemperatures(sysClassDir)
 	st.Power = ReadPower(powerSupplyDir)
 	st.Slots, st.Update = d.slots.status()
 	st.VMs = d.vmStatus()

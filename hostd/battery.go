@@ -114,31 +114,6 @@ func LowBattery(p *api.Power, threshold int) bool {
 	return p.Percent <= threshold
 }
 
-// PowerLine describes the power supply for the console and ctl status:
-// "AC, battery 87% (Charging)".
-func PowerLine(p *api.Power) string {
-	if p == nil {
-		return "mains (no battery)"
-	}
-	if p.Percent < 0 {
-		return "AC"
-	}
-	line := fmt.Sprintf("battery %d%%", p.Percent)
-	if p.OnAC {
-		line = "AC, " + line
-	}
-	var st []string
-	for _, b := range p.Batteries {
-		if b.Status != "" && b.Status != "Unknown" {
-			st = append(st, b.Status)
-		}
-	}
-	if len(st) > 0 {
-		line += " (" + strings.Join(st, ", ") + ")"
-	}
-	return line
-}
-
 // watchBattery reads the power supply under dir every interval and,
 // when the battery has been low (LowBattery at threshold) on two reads in
 // a row, sends why on low: the host shuts its guests down cleanly and

@@ -77,7 +77,7 @@ func TestReadPower(t *testing.T) {
 		if p.OnAC != c.onAC || p.Percent != c.percent {
 			t.Errorf("%s: on AC %v at %d%%, want %v at %d%%", c.name, p.OnAC, p.Percent, c.onAC, c.percent)
 		}
-		if got := PowerLine(p); got != c.line {
+		if got := p.Line(); got != c.line {
 			t.Errorf("%s: line %q, want %q", c.name, got, c.line)
 		}
 		if got := LowBattery(p, 5); got != c.low {
@@ -88,7 +88,7 @@ func TestReadPower(t *testing.T) {
 		}
 	}
 	// A virtual machine or a desktop: nothing to read, never low.
-	if p := ReadPower(fakeSupply(t, nil)); p != nil || LowBattery(p, 5) || PowerLine(p) != "mains (no battery)" {
+	if p := ReadPower(fakeSupply(t, nil)); p != nil || LowBattery(p, 5) || p.Line() != "mains (no battery)" {
 		t.Errorf("no supplies: %+v", p)
 	}
 	if p := ReadPower(filepath.Join(t.TempDir(), "missing")); p != nil {

@@ -51,6 +51,7 @@ type Daemon struct {
 	opts  Options
 	start time.Time
 	data  *DataStatus
+	usage usageCache
 	// secureBoot is SecureBootState's answer at boot.
 	secureBoot string
 	// mods loads the image's modules; modsNow are the profile's that
@@ -146,7 +147,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}()
 		}
 		d.data = setupData(ctx, log)
-		fmt.Fprintln(d.opts.Console, d.data.Line())
+		fmt.Fprintln(d.opts.Console, dataLine(d.data))
 		if d.data.Mounted {
 			d.logFile = startLogFile(logCtx, filepath.Join(DataDir, "logs"), d.opts.Logs, time.Second)
 			log.Info("data partition ready", "boot", d.data.Boot, "device", d.data.Device, "size_mib", d.data.Size>>20)

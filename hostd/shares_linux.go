@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -265,7 +266,7 @@ func (d *Daemon) sharesStatus() *api.Shares {
 		HostNetwork: fsc.HostNetwork, Listen: listeners(445)}
 	for _, s := range fsc.Shares {
 		dir := filepath.Join(SharesDir, s.Path)
-		used, complete := du(dir, 2*time.Second)
+		used, complete := d.usage.get(dir)
 		st := api.Share{Name: s.Name, Path: dir, ReadOnly: s.ReadOnly, Drive: s.Drive,
 			UsedBytes: used, UsageComplete: complete, NetUse: NetUse(fsc, s)}
 		var sfs unix.Statfs_t
@@ -275,6 +276,56 @@ func (d *Daemon) sharesStatus() *api.Shares {
 		out.Shares = append(out.Shares, st)
 	}
 	return out
+}
+
+// usageCache keeps each share's usage: a walk of a share with many files
+// takes seconds, and the host's page and `ctl shares` ask often. A reading
+// younger than usageFresh is used as it is; an older one is used while a
+// walk in the background replaces it; the first one is walked while the
+// caller waits (at most duBudget).
+type usageCache struct {
+	mu      sync.Mutex
+	entries map[string]*usageEntry
+}
+
+type usageEntry struct {
+	used     int64
+	complete bool
+	at       time.Time
+	walking  bool
+}
+
+const (
+	usageFresh = 30 * time.Second
+	duBudget   = 2 * time.Second
+)
+
+func (c *usageCache) get(dir string) (int64, bool) {
+	c.mu.Lock()
+	if c.entries == nil {
+		c.entries = map[string]*usageEntry{}
+	}
+	e := c.entries[dir]
+	if e == nil {
+		c.mu.Unlock()
+		used, complete := du(dir, duBudget)
+		c.mu.Lock()
+		c.entries[dir] = &usageEntry{used: used, complete: complete, at: time.Now()}
+		c.mu.Unlock()
+		return used, complete
+	}
+	used, complete := e.used, e.complete
+	if time.Since(e.at) > usageFresh && !e.walking {
+		e.walking = true
+		go func() {
+			u, ok := du(dir, duBudget)
+			c.mu.Lock()
+			e.used, e.complete, e.at, e.walking = u, ok, time.Now(), false
+			c.mu.Unlock()
+		}()
+	}
+	c.mu.Unlock()
+	return used, complete
 }
 
 // du sums the sizes of the files under dir, giving up after budget.

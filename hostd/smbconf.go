@@ -165,11 +165,20 @@ func NetUse(fs *config.FileServer, s config.Share) string {
 // HelperFiles are what a Windows guest finds on its THINHOST drive: a
 // script that stores the share user's password in Windows' Credential
 // Manager (asking once), maps every share to its letter, and copies itself
-// into the Startup folder so the drives come back at each logon.
-func HelperFiles(fs *config.FileServer) map[string]string {
-	if fs == nil || len(fs.Shares) == 0 {
-		return nil
+// into the Startup folder so the drives come back at each logon; and a
+// shortcut to the host's page when the API port is on.
+func HelperFiles(cfg *config.Config) map[string]string {
+	out := map[string]string{}
+	if cfg != nil && cfg.APIPort != 0 {
+		out["thinhost-page.url"] = PageShortcut(cfg.APIPort)
 	}
+	if cfg == nil || cfg.FileServer == nil || len(cfg.FileServer.Shares) == 0 {
+		if len(out) == 0 {
+			return nil
+		}
+		return out
+	}
+	fs := cfg.FileServer
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\r\n", a...) }
 	w("@echo off")
@@ -210,5 +219,17 @@ func HelperFiles(fs *config.FileServer) map[string]string {
 		"    260 characters where Windows' long paths are enabled.\r\n" +
 		"Not offered: Previous Versions, EFS encryption, NTFS compression and quotas, symbolic links\r\n" +
 		"made from Windows, and SMB1 (Windows XP).\r\n"
-	return map[string]string{"map-drives.cmd": b.String(), "README.txt": readme}
+	if cfg.APIPort != 0 {
+		readme += fmt.Sprintf("\r\nThe host's page (thinhost-page on this drive, http://%s:%d/) shows the host, the shares\r\n"+
+			"with their password, and the guests, and resets or restarts them.\r\n", GuestHostAddress, cfg.APIPort)
+	}
+	out["map-drives.cmd"] = b.String()
+	out["README.txt"] = readme
+	return out
+}
+
+// PageShortcut is a Windows Internet Shortcut to the host's page as the
+// guests reach it.
+func PageShortcut(port int) string {
+	return fmt.Sprintf("[InternetShortcut]\r\nURL=http://%s:%d/\r\n", GuestHostAddress, port)
 }

@@ -84,11 +84,17 @@ func TestSMBConfTestparm(t *testing.T) {
 }
 
 func TestHelperFiles(t *testing.T) {
-	if HelperFiles(nil) != nil {
-		t.Error("helper files without shares")
+	if HelperFiles(nil) != nil || HelperFiles(&config.Config{}) != nil {
+		t.Error("helper files without shares or page")
+	}
+	if got := HelperFiles(&config.Config{APIPort: 8484}); len(got) != 1 || got["thinhost-page.url"] != "[InternetShortcut]\r\nURL=http://10.0.2.2:8484/\r\n" {
+		t.Errorf("the page alone: %q", got)
 	}
 	fs := &config.FileServer{User: "thin", Shares: []config.Share{{Name: "files", Drive: "Z"}, {Name: "media"}}}
-	got := HelperFiles(fs)
+	got := HelperFiles(&config.Config{FileServer: fs, APIPort: 8484})
+	if !strings.Contains(got["README.txt"], "http://10.0.2.2:8484/") || got["thinhost-page.url"] == "" {
+		t.Errorf("the page is not on the helper drive: %q", got)
+	}
 	cmd := got["map-drives.cmd"]
 	for _, want := range []string{"cmdkey /add:10.0.2.2 /user:thin /pass\r\n", `net use Z: \\10.0.2.2\files /persistent:yes`,
 		`net use * \\10.0.2.2\media /persistent:yes`, `%APPDATA%\Microsoft\Windows\Start Menu\Programs\Startup`} {

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/images/gpt"
 	"github.com/thinhost/thinhost/images/layout"
 )
@@ -34,26 +35,11 @@ const (
 	tune2fs = "/sbin/tune2fs"
 )
 
-// DataStatus is what hostd knows of the data partition.
-type DataStatus struct {
-	Device string `json:"device"`
-	// Size and Free are the filesystem's, in bytes.
-	Size int64 `json:"size"`
-	Free int64 `json:"free"`
-	// Created, Grown and Repaired say what this boot did.
-	Created  bool `json:"created,omitempty"`
-	Grown    bool `json:"grown,omitempty"`
-	Repaired bool `json:"repaired,omitempty"`
-	Mounted  bool `json:"mounted"`
-	// Boot counts the boots that mounted this data partition.
-	Boot int `json:"boot,omitempty"`
-	// Problem is set when the data partition is not usable; hostd comes up
-	// without it and says so.
-	Problem string `json:"problem,omitempty"`
-}
+// DataStatus is what hostd knows of the data partition: the API's.
+type DataStatus = api.Data
 
-// Line is the console summary.
-func (s *DataStatus) Line() string {
+// dataLine is the console summary.
+func dataLine(s *DataStatus) string {
 	if s.Problem != "" {
 		return fmt.Sprintf("thinhost: data partition NOT MOUNTED: %s", s.Problem)
 	}

@@ -58,7 +58,7 @@ func (d *Daemon) setupVMs(ctx context.Context) {
 		Env:      systemEnv(),
 		StateDir: filepath.Join(DataDir, "vms"), RunDir: "/run/vms",
 		Notes:  notes,
-		Helper: func() map[string]string { return HelperFiles(cfg.FileServer) },
+		Helper: func() map[string]string { return HelperFiles(cfg) },
 		Panel:  d.panel,
 		Protected: func() []string {
 			if id, ok := bootDiskUSB(); ok {

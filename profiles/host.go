@@ -34,6 +34,10 @@ type Host struct {
 	// and the like); "" offers no shell there. The serial console's shell
 	// asks for none: who has the cable has the machine.
 	ShellPassword string
+	// PagePassword logs in to the host's page (beside the API token,
+	// which always does); "" leaves the token alone. The image carries
+	// only its Argon2id hash.
+	PagePassword string
 }
 
 // DefaultLowBattery is the battery charge (percent) at which a host on
@@ -71,7 +75,7 @@ var DefaultConsole = []string{"tty0", "ttyS0,115200"}
 
 var (
 	hostSchema = &hcl.BodySchema{
-		Attributes: []hcl.AttributeSchema{{Name: "hostname"}, {Name: "console"}, {Name: "api_port"}, {Name: "api_token"}, {Name: "api_on_host_network"}, {Name: "low_battery"}, {Name: "shell_password"}},
+		Attributes: []hcl.AttributeSchema{{Name: "hostname"}, {Name: "console"}, {Name: "api_port"}, {Name: "api_token"}, {Name: "api_on_host_network"}, {Name: "low_battery"}, {Name: "shell_password"}, {Name: "page_password"}},
 		Blocks:     []hcl.BlockHeaderSchema{{Type: "kernel"}},
 	}
 	kernelSchema = &hcl.BodySchema{
@@ -149,6 +153,15 @@ func decodeHost(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.Diagnosti
 				"shell_password must be 8 to 72 characters on one line; leave it out (or empty) to offer no shell on the panel."))
 		}
 		h.ShellPassword = pw
+	}
+	pw, attr, d = evalString(content.Attributes, "page_password", ctx)
+	diags = append(diags, d...)
+	if attr != nil && !d.HasErrors() {
+		if pw != "" && (len(pw) < 8 || len(pw) > 72 || strings.ContainsAny(pw, "\r\n")) {
+			diags = append(diags, attrDiag(attr, "Weak page password",
+				"page_password must be 8 to 72 characters on one line; leave it out to log in to the host's page with the API token alone."))
+		}
+		h.PagePassword = pw
 	}
 
 	diags = append(diags, decodeSingleton(content.Blocks, "kernel", b.Body, true, func(kb *hcl.Block) hcl.Diagnostics {

@@ -45,10 +45,16 @@ type Status struct {
 	// SecureBoot is "on (lockdown: MODE)", "off", "not UEFI" or
 	// "unknown (why)".
 	SecureBoot string `json:"secure_boot,omitempty"`
-	// Data is the data partition (hostd.DataStatus).
-	Data     json.RawMessage    `json:"data,omitempty"`
-	Services []supervise.Status `json:"services"`
-	VMs      []vm.Status        `json:"vms"`
+	// Data is the data partition; nil before hostd looked for it.
+	Data *Data `json:"data,omitempty"`
+	// CPUs, Load and Temperatures are the processor's count, the load
+	// averages (1, 5 and 15 minutes) and the thermal sensors the kernel
+	// reports (none in most virtual machines).
+	CPUs         int                `json:"cpus,omitempty"`
+	Load         []float64          `json:"load,omitempty"`
+	Temperatures []Temperature      `json:"temperatures,omitempty"`
+	Services     []supervise.Status `json:"services"`
+	VMs          []vm.Status        `json:"vms"`
 	// Power is the AC adapter and batteries, when the host has them.
 	Power *Power `json:"power,omitempty"`
 	// Slots are the A/B system slots; Update says what became of the
@@ -61,6 +67,34 @@ type Status struct {
 	Problems []string `json:"problems"`
 }
 
+// Data is the data partition's state.
+type Data struct {
+	Device string `json:"device"`
+	// Size and Free are the filesystem's, in bytes.
+	Size int64 `json:"size"`
+	Free int64 `json:"free"`
+	// Created, Grown and Repaired say what this boot did.
+	Created  bool `json:"created,omitempty"`
+	Grown    bool `json:"grown,omitempty"`
+	Repaired bool `json:"repaired,omitempty"`
+	Mounted  bool `json:"mounted"`
+	// Boot counts the boots that mounted this data partition.
+	Boot int `json:"boot,omitempty"`
+	// Problem is set when the data partition is not usable; hostd comes up
+	// without it and says so.
+	Problem string `json:"problem,omitempty"`
+}
+
+// Temperature is one thermal sensor's reading.
+type Temperature struct {
+	// Name is the sensor's kind as the kernel names it ("x86_pkg_temp",
+	// "acpitz", "coretemp Package id 0").
+	Name    string  `json:"name"`
+	Celsius float64 `json:"celsius"`
+	// Critical is the temperature the kernel powers off at, when known.
+	Critical float64 `json:"critical,omitempty"`
+}
+
 // Power is the host's power supply (Status.Power; absent without a
 // battery or an AC adapter the kernel reports).
 type Power struct {
@@ -68,6 +102,32 @@ type Power struct {
 	// Percent is all batteries' charge together; -1 without batteries.
 	Percent   int       `json:"percent"`
 	Batteries []Battery `json:"batteries,omitempty"`
+}
+
+// Line describes the power supply for the console, ctl status and the
+// host's page:
+// "AC, battery 87% (Charging)".
+func (p *Power) Line() string {
+	if p == nil {
+		return "mains (no battery)"
+	}
+	if p.Percent < 0 {
+		return "AC"
+	}
+	line := fmt.Sprintf("battery %d%%", p.Percent)
+	if p.OnAC {
+		line = "AC, " + line
+	}
+	var st []string
+	for _, b := range p.Batteries {
+		if b.Status != "" && b.Status != "Unknown" {
+			st = append(st, b.Status)
+		}
+	}
+	if len(st) > 0 {
+		line += " (" + strings.Join(st, ", ") + ")"
+	}
+	return line
 }
 
 // Battery is one battery: its charge and the kernel's status
@@ -152,6 +212,9 @@ type Server struct {
 	// token, which the image carries only hashed).
 	Token       string
 	TokenSHA256 []byte
+	// Page, when set, serves every path outside /v1/ on the listeners
+	// that want a token (the host's page, which has its own login).
+	Page http.Handler
 }
 
 // Handler returns the API's handler; with requireToken, a request without
@@ -278,8 +341,12 @@ func (s *Server) Handler(requireToken bool) http.Handler {
 		return mux
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.Page != nil && !strings.HasPrefix(r.URL.Path, "/v1/") {
+			s.Page.ServeHTTP(w, r)
+			return
+		}
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || !s.tokenOK(got) {
+		if !ok || !s.TokenOK(got) {
 			w.Header().Set("WWW-Authenticate", "Bearer")
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
@@ -382,8 +449,8 @@ func (c *capConn) Close() error {
 	return c.Conn.Close()
 }
 
-// tokenOK compares a presented token with the server's, in constant time.
-func (s *Server) tokenOK(got string) bool {
+// TokenOK compares a presented token with the server's, in constant time.
+func (s *Server) TokenOK(got string) bool {
 	want := s.TokenSHA256
 	if len(want) == 0 {
 		if s.Token == "" {

@@ -35,7 +35,7 @@ type fakeHost struct {
 
 func (f *fakeHost) Status() Status {
 	return Status{Hostname: "h", Uptime: 12, Memory: Memory{Total: 1 << 30, Available: 1 << 29},
-		Data:     json.RawMessage(`{"device":"/dev/vda4","size":1000}`),
+		Data:     &Data{Device: "/dev/vda4", Size: 1000},
 		Services: []supervise.Status{{Name: "smbd", State: supervise.Running, Pid: 42}}}
 }
 
@@ -163,7 +163,7 @@ func TestClientOverTCPAndUnixSocket(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if st.Hostname != "h" || len(st.Services) != 1 || st.Services[0].Pid != 42 || !strings.Contains(string(st.Data), "/dev/vda4") {
+		if st.Hostname != "h" || len(st.Services) != 1 || st.Services[0].Pid != 42 || st.Data == nil || st.Data.Device != "/dev/vda4" {
 			t.Errorf("%s: status = %+v", name, st)
 		}
 		if err := c.Restart(context.Background(), "smbd"); err != nil {

@@ -39,6 +39,10 @@ type Config struct {
 	// ShellPasswordHash is the bcrypt hash of the password the debug
 	// shell asks for on the panel's consoles; "": no shell there.
 	ShellPasswordHash string `json:"shell_password_hash,omitempty"`
+	// PagePasswordHash is the Argon2id hash (internal/passwd) of the
+	// password that logs in to the host's page beside the API token;
+	// empty: the token alone.
+	PagePasswordHash string `json:"page_password_hash,omitempty"`
 	// ShutdownTimeout bounds a clean shutdown, in seconds.
 	ShutdownTimeout int `json:"shutdown_timeout,omitempty"`
 	// LowBattery is the charge (percent) at which a host on battery shuts

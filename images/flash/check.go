@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/thinhost/thinhost/internal/units"
 )
 
 // ErrRefused marks every refusal to write a target; nothing was written.
@@ -56,7 +58,7 @@ func (s System) Check(image string, imageSize int64, target *Disk, opts Options)
 		return refuse("the kernel has it read-only (a write-protect switch?)")
 	}
 	if target.Size < imageSize {
-		return refuse("it holds %s, less than the image's %s: use a larger device", HumanSize(target.Size), HumanSize(imageSize))
+		return refuse("it holds %s, less than the image's %s: use a larger device", units.Bytes(target.Size), units.Bytes(imageSize))
 	}
 	if !target.Removable && !opts.AllowFixed {
 		return refuse("it is not a removable disk (%s); if you really mean this internal disk, pass --allow-fixed", target.Describe())

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/thinhost/thinhost/internal/units"
 )
 
 // Disk describes a block device or file that could be written to.
@@ -57,7 +59,7 @@ func (d *Disk) InUse() []string {
 // Describe is a one-line summary for listings and confirmations.
 func (d *Disk) Describe() string {
 	var parts []string
-	parts = append(parts, HumanSize(d.Size))
+	parts = append(parts, units.Bytes(d.Size))
 	if d.Transport != "" {
 		parts = append(parts, d.Transport)
 	}
@@ -359,17 +361,4 @@ func readDev(p string) (uint64, error) {
 		return 0, fmt.Errorf("%s: not a device number", p)
 	}
 	return unix.Mkdev(uint32(a), uint32(b)), nil
-}
-
-func HumanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

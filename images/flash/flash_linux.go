@@ -12,6 +12,8 @@ import (
 
 	"github.com/thinhost/thinhost/images"
 	"github.com/thinhost/thinhost/images/gpt"
+
+	"github.com/thinhost/thinhost/internal/units"
 )
 
 // Job is a checked, planned flash: Prepare wrote nothing, Run writes.
@@ -146,7 +148,7 @@ func (j *Job) identify(f *os.File) (uint64, error) {
 	}
 	if (!d.Partition && st.Rdev != d.Dev) || int64(size) != d.Size {
 		return 0, fmt.Errorf("%w %s: it is not the device that was checked (now device %d:%d, %s; checked %d:%d, %s): nothing was written; run flash again",
-			ErrRefused, d.Path, unix.Major(st.Rdev), unix.Minor(st.Rdev), HumanSize(int64(size)), unix.Major(d.Dev), unix.Minor(d.Dev), HumanSize(d.Size))
+			ErrRefused, d.Path, unix.Major(st.Rdev), unix.Minor(st.Rdev), units.Bytes(int64(size)), unix.Major(d.Dev), unix.Minor(d.Dev), units.Bytes(d.Size))
 	}
 	seq, _ := ioctlUint64(f, blkGetDiskSeq)
 	return seq, nil

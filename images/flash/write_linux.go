@@ -9,6 +9,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/thinhost/thinhost/internal/units"
 )
 
 // ErrInterrupted means the write was stopped; the device is not bootable.
@@ -68,7 +70,7 @@ func Write(ctx context.Context, plan *Plan, img io.ReaderAt, target *os.File, pr
 	for _, op := range plan.Ops {
 		for off := int64(0); off < op.Len; {
 			if ctx.Err() != nil {
-				return fmt.Errorf("write %s: %w after %s of %s; the device is not bootable: flash it again", target.Name(), ErrInterrupted, HumanSize(done), HumanSize(plan.TotalBytes))
+				return fmt.Errorf("write %s: %w after %s of %s; the device is not bootable: flash it again", target.Name(), ErrInterrupted, units.Bytes(done), units.Bytes(plan.TotalBytes))
 			}
 			n := min(int64(len(buf)), op.Len-off)
 			chunk := buf[:n]

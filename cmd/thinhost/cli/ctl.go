@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -11,12 +10,13 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/thinhost/thinhost/hostd"
 	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/hostd/vm"
 	"github.com/thinhost/thinhost/images"
 	"github.com/thinhost/thinhost/images/flash"
 	"github.com/thinhost/thinhost/images/layout"
+
+	"github.com/thinhost/thinhost/internal/units"
 )
 
 func ctlCmd(e *env) *cobra.Command {
@@ -62,12 +62,22 @@ in the process list.`,
 				return fmt.Errorf("status of %s: %w", addr, err)
 			}
 			fmt.Fprintf(e.stdout, "host      %s, up %.0fs\n", st.Hostname, st.Uptime)
-			fmt.Fprintf(e.stdout, "memory    %s available of %s\n", humanMiB(st.Memory.Available), humanMiB(st.Memory.Total))
+			fmt.Fprintf(e.stdout, "memory    %s available of %s\n", units.Bytes(st.Memory.Available), units.Bytes(st.Memory.Total))
+			if len(st.Load) == 3 {
+				fmt.Fprintf(e.stdout, "cpu       %d, load %.2f %.2f %.2f\n", st.CPUs, st.Load[0], st.Load[1], st.Load[2])
+			}
+			for _, tm := range st.Temperatures {
+				crit := ""
+				if tm.Critical > 0 {
+					crit = fmt.Sprintf(" (critical %.0f °C)", tm.Critical)
+				}
+				fmt.Fprintf(e.stdout, "temp      %s %.0f °C%s\n", tm.Name, tm.Celsius, crit)
+			}
 			if st.SecureBoot != "" {
 				fmt.Fprintf(e.stdout, "secure    %s\n", st.SecureBoot)
 			}
 			if st.Power != nil {
-				fmt.Fprintf(e.stdout, "power     %s\n", hostd.PowerLine(st.Power))
+				fmt.Fprintf(e.stdout, "power     %s\n", st.Power.Line())
 			}
 			if len(st.Problems) == 0 {
 				fmt.Fprintln(e.stdout, "health    ok")
@@ -77,19 +87,11 @@ in the process list.`,
 					fmt.Fprintf(e.stdout, "          - %s\n", p)
 				}
 			}
-			var data struct {
-				Device  string `json:"device"`
-				Size    int64  `json:"size"`
-				Free    int64  `json:"free"`
-				Mounted bool   `json:"mounted"`
-				Boot    int    `json:"boot"`
-				Problem string `json:"problem"`
-			}
-			if len(st.Data) > 0 && json.Unmarshal(st.Data, &data) == nil {
+			if data := st.Data; data != nil {
 				if data.Problem != "" {
 					fmt.Fprintf(e.stdout, "data      NOT MOUNTED: %s\n", data.Problem)
 				} else {
-					fmt.Fprintf(e.stdout, "data      %s: %s, %s free, boot %d\n", data.Device, humanMiB(data.Size), humanMiB(data.Free), data.Boot)
+					fmt.Fprintf(e.stdout, "data      %s: %s, %s free, boot %d\n", data.Device, units.Bytes(data.Size), units.Bytes(data.Free), data.Boot)
 				}
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
@@ -241,7 +243,7 @@ thinhost flash --keep-data.`,
 			if err := m.Check(); err != nil {
 				return fmt.Errorf("update from %s: %w", args[0], err)
 			}
-			fmt.Fprintf(e.stdout, "update    build %s (%s) from %s, %s\n", u.Info.Build, dash(u.Info.Profile), args[0], humanMiB(total))
+			fmt.Fprintf(e.stdout, "update    build %s (%s) from %s, %s\n", u.Info.Build, dash(u.Info.Profile), args[0], units.Bytes(total))
 			pr, pw := io.Pipe()
 			bar := newBar(e.stderr, "sending", total)
 			go func() {
@@ -285,7 +287,7 @@ func printShares(w io.Writer, sh *api.Shares) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SHARE\tDRIVE\tACCESS\tPATH\tUSED\tFREE")
 	for _, s := range sh.Shares {
-		access, used := "read-write", humanMiB(s.UsedBytes)
+		access, used := "read-write", units.Bytes(s.UsedBytes)
 		if s.ReadOnly {
 			access = "read-only"
 		}
@@ -296,7 +298,7 @@ func printShares(w io.Writer, sh *api.Shares) {
 		if s.Drive != "" {
 			drive = s.Drive + ":"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, drive, access, s.Path, used, humanMiB(s.FreeBytes))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, drive, access, s.Path, used, units.Bytes(s.FreeBytes))
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\nIn Windows (cmd.exe), each share maps with:")
@@ -318,7 +320,7 @@ func printVMs(w io.Writer, vms []vm.Status) {
 			install = "yes"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d MiB\t%d\t%s\t%s\t%s\t%s\t%s\n", v.Name, v.State, v.Accel, v.MemoryMiB, v.CPUs,
-			install, snap, humanMiB(v.DiskBytes), humanMiB(v.OverlayBytes), v.Display)
+			install, snap, units.Bytes(v.DiskBytes), units.Bytes(v.OverlayBytes), v.Display)
 	}
 	tw.Flush()
 }
@@ -345,18 +347,6 @@ func (f *lineFilter) Write(p []byte) (int, error) {
 		}
 		f.buf = f.buf[i+1:]
 	}
-}
-
-// humanMiB renders a size for people: whole MiB in the range a host's
-// memory and partitions live in, KiB below it, GiB with a decimal above.
-func humanMiB(n int64) string {
-	switch {
-	case n < 1<<20:
-		return fmt.Sprintf("%d KiB", n>>10)
-	case n < 10<<30:
-		return fmt.Sprintf("%d MiB", n>>20)
-	}
-	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
 }
 
 // printSlots lists the A/B slots.

@@ -14,6 +14,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/thinhost/thinhost/images/flash"
+
+	"github.com/thinhost/thinhost/internal/units"
 )
 
 func flashCmd(e *env) *cobra.Command {
@@ -60,13 +62,13 @@ the stick's are.`,
 			}
 			defer job.Close()
 			t := job.Target
-			fmt.Fprintf(e.stderr, "thinhost: about to write %s (%s) to\n  %s\n", args[0], flash.HumanSize(job.Plan.ImageSize), t.Describe())
+			fmt.Fprintf(e.stderr, "thinhost: about to write %s (%s) to\n  %s\n", args[0], units.Bytes(job.Plan.ImageSize), t.Describe())
 			if k := job.Kept; k != nil {
 				fmt.Fprintf(e.stderr, "thinhost: the boot and system partitions of %s will be rewritten; its data partition (partition %d, %s) and partition table stay as they are; %s of data and %s of zeros will be written\n",
-					t.Path, k.Index, flash.HumanSize(int64(k.End-k.Start+1)*512), flash.HumanSize(job.Plan.ImageBytes), flash.HumanSize(job.Plan.ZeroBytes))
+					t.Path, k.Index, units.Bytes(int64(k.End-k.Start+1)*512), units.Bytes(job.Plan.ImageBytes), units.Bytes(job.Plan.ZeroBytes))
 			} else {
 				fmt.Fprintf(e.stderr, "thinhost: EVERYTHING on %s will be lost; %s of data and %s of zeros will be written\n",
-					t.Path, flash.HumanSize(job.Plan.ImageBytes), flash.HumanSize(job.Plan.ZeroBytes))
+					t.Path, units.Bytes(job.Plan.ImageBytes), units.Bytes(job.Plan.ZeroBytes))
 			}
 			if !yes {
 				if err := confirm(e, t); err != nil {
@@ -81,12 +83,12 @@ the stick's are.`,
 			if res.RereadErr != nil {
 				fmt.Fprintf(e.stderr, "thinhost: warning: %v; unplug and replug the device before using it\n", res.RereadErr)
 			}
-			fmt.Fprintf(e.stdout, "wrote %s to %s in %s (%s/s)\n", flash.HumanSize(res.Written), t.Path,
-				res.WriteTime.Round(time.Millisecond), flash.HumanSize(rate(res.Written, res.WriteTime)))
+			fmt.Fprintf(e.stdout, "wrote %s to %s in %s (%s/s)\n", units.Bytes(res.Written), t.Path,
+				res.WriteTime.Round(time.Millisecond), units.Bytes(rate(res.Written, res.WriteTime)))
 			if noVerify {
 				fmt.Fprintln(e.stdout, "not verified (--no-verify)")
 			} else {
-				fmt.Fprintf(e.stdout, "verified %s in %s: %s holds the image\n", flash.HumanSize(res.Verified), res.VerifyTime.Round(time.Millisecond), t.Path)
+				fmt.Fprintf(e.stdout, "verified %s in %s: %s holds the image\n", units.Bytes(res.Verified), res.VerifyTime.Round(time.Millisecond), t.Path)
 			}
 			return nil
 		},
@@ -131,7 +133,7 @@ func listDisks(e *env) error {
 		if use == "" {
 			use = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\t%s\n", d.Path, flash.HumanSize(d.Size), dash(d.Transport), d.Removable, dash(d.Model), dash(d.Serial), use)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\t%s\n", d.Path, units.Bytes(d.Size), dash(d.Transport), d.Removable, dash(d.Model), dash(d.Serial), use)
 	}
 	return tw.Flush()
 }

@@ -1,0 +1,110 @@
+package hostd
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// guestOf names the guest a request comes from: a guest's connection to
+// the host (10.0.2.2 through QEMU's user networking) comes from the
+// host's loopback, out of a socket its QEMU process holds. "" when it is
+// no guest's (the host's own tools, or another machine with the API on
+// the host's network).
+func (d *Daemon) guestOf(r *http.Request) string {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil || !ap.Addr().Unmap().IsLoopback() {
+		return ""
+	}
+	la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return ""
+	}
+	server, err := netip.ParseAddrPort(la.String())
+	if err != nil {
+		return ""
+	}
+	pids := map[int]string{}
+	for _, v := range d.vmStatus() {
+		if v.Pid > 0 {
+			pids[v.Pid] = v.Name
+		}
+	}
+	return connOwner("/proc", ap, server, pids)
+}
+
+// connOwner finds the socket of the connection from client to server in
+// the kernel's TCP tables under proc (the client's end) and returns the
+// name of the process in pids that holds it, "" for none.
+func connOwner(proc string, client, server netip.AddrPort, pids map[int]string) string {
+	if len(pids) == 0 {
+		return ""
+	}
+	inode := ""
+	for _, table := range []string{"net/tcp", "net/tcp6"} {
+		if inode = socketInode(filepath.Join(proc, table), client, server); inode != "" {
+			break
+		}
+	}
+	if inode == "" {
+		return ""
+	}
+	want := "socket:[" + inode + "]"
+	for pid, name := range pids {
+		fds := filepath.Join(proc, strconv.Itoa(pid), "fd")
+		ents, err := os.ReadDir(fds)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if l, err := os.Readlink(filepath.Join(fds, e.Name())); err == nil && l == want {
+				return name
+			}
+		}
+	}
+	return ""
+}
+
+// socketInode reads a /proc/net/tcp table for the socket from local to
+// remote and returns its inode ("" when absent).
+func socketInode(table string, local, remote netip.AddrPort) string {
+	f, err := os.Open(table)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 10 {
+			continue
+		}
+		if procAddrPort(fields[1]) != local || procAddrPort(fields[2]) != remote {
+			continue
+		}
+		if fields[9] != "0" {
+			return fields[9]
+		}
+	}
+	return ""
+}
+
+// procAddrPort reads a /proc/net/tcp address ("0100007F:1F90"), an IPv4
+// address mapped in IPv6 unmapped; the zero value when it cannot.
+func procAddrPort(s string) netip.AddrPort {
+	addr, port, ok := strings.Cut(s, ":")
+	p, err := strconv.ParseUint(port, 16, 16)
+	if !ok || err != nil {
+		return netip.AddrPort{}
+	}
+	ip, err := netip.ParseAddr(strings.Trim(procAddr(addr), "[]"))
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(ip.Unmap(), uint16(p))
+}
