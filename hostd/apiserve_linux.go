@@ -169,6 +169,16 @@ func (d *Daemon) Power(action string) error {
 
 func readMeminfo() api.Memory {
 	var m api.Memory
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				if f := strings.Fields(v); len(f) > 0 {
+					kb, _ := strconv.ParseInt(f[0], 10, 64)
+					m.Hostd = kb << 10
+				}
+			}
+		}
+	}
 	b, err := os.ReadFile("/proc/meminfo")
 	if err != nil {
 		return m

@@ -173,6 +173,8 @@ type Share struct {
 type Memory struct {
 	Total     int64 `json:"total"`
 	Available int64 `json:"available"`
+	// Hostd is hostd's own resident memory.
+	Hostd int64 `json:"hostd,omitempty"`
 }
 
 // Backend is what the API exposes.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/thinhost/thinhost/hostd/api"
+	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/internal/units"
 )
 
@@ -28,6 +29,10 @@ type overviewView struct {
 	Shares   *api.Shares
 	Guests   []guestView
 	Services []serviceView
+	// Slots says whether the host has A/B slots to update; DefaultTries
+	// and MaxTries are the update form's.
+	Slots                  bool
+	DefaultTries, MaxTries int
 }
 
 type healthView struct {
@@ -37,6 +42,7 @@ type healthView struct {
 	MemUsed    int64
 	MemTotal   int64
 	MemPercent int
+	MemHostd   int64
 	CPUs       int
 	Load       string
 	Temps      []tempView
@@ -115,6 +121,9 @@ type serviceView struct {
 	State    string
 	Restarts int
 	LastExit string
+	// Guest names the guest the service runs (its QEMU or its TPM):
+	// the guest's own buttons steer it, not a restart.
+	Guest string
 }
 
 // view builds the overview's data from the host's status; shares are
@@ -135,6 +144,7 @@ func (s *Server) view(r *http.Request, se *session, withShares bool) overviewVie
 		h.MemTotal = st.Memory.Total
 		h.MemUsed = st.Memory.Total - st.Memory.Available
 		h.MemPercent = percent(h.MemUsed, h.MemTotal)
+		h.MemHostd = st.Memory.Hostd
 	}
 	h.CPUs = st.CPUs
 	if len(st.Load) == 3 {
@@ -148,6 +158,7 @@ func (s *Server) view(r *http.Request, se *session, withShares bool) overviewVie
 		h.Power = &powerView{Line: p.Line(), Low: !p.OnAC && p.Percent >= 0 && p.Percent <= 10}
 	}
 	h.SecureBoot = st.SecureBoot
+	v.Slots, v.DefaultTries, v.MaxTries = len(st.Slots) > 0, layout.DefaultTries, api.MaxTries
 	h.Slots, h.Update = st.Slots, st.Update
 	if d := st.Data; d != nil {
 		dv := &dataView{Device: d.Device, Size: d.Size, Free: d.Free, Boot: d.Boot, Problem: d.Problem}
@@ -173,7 +184,13 @@ func (s *Server) view(r *http.Request, se *session, withShares bool) overviewVie
 		v.Guests = append(v.Guests, gv)
 	}
 	for _, sv := range st.Services {
-		v.Services = append(v.Services, serviceView{Name: sv.Name, State: string(sv.State), Restarts: sv.Restarts, LastExit: sv.LastExit})
+		svc := serviceView{Name: sv.Name, State: string(sv.State), Restarts: sv.Restarts, LastExit: sv.LastExit}
+		for _, g := range st.VMs {
+			if sv.Name == "vm-"+g.Name || sv.Name == "swtpm-"+g.Name {
+				svc.Guest = g.Name
+			}
+		}
+		v.Services = append(v.Services, svc)
 	}
 	if withShares {
 		v.Shares = s.Backend.Shares()

@@ -15,6 +15,7 @@
 //	GET  /log[?svc=S]   hostd's log, filtered by service
 //	GET  /log/stream    the same as server-sent events, from ?from=SEQ on
 //	POST /action        kind, name, action: a guest's, a service's or the host's
+//	POST /update        a host update file, streamed into the other A/B slot
 //	GET|POST /login, POST /logout
 package web
 
@@ -112,6 +113,7 @@ func (s *Server) Handler() http.Handler {
 	route("/log", s.authed(s.logPage), http.MethodGet)
 	route("/log/stream", s.authed(s.logStream), http.MethodGet)
 	route("/action", s.authed(s.action), http.MethodPost)
+	route("/update", s.authed(s.update), http.MethodPost)
 	route("/login", s.login, http.MethodGet, http.MethodPost)
 	route("/logout", s.authed(s.logout), http.MethodPost)
 	route("/static/", func(w http.ResponseWriter, r *http.Request) {
@@ -126,7 +128,9 @@ func (s *Server) Handler() http.Handler {
 			"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
+		// same-origin, not no-referrer: with no-referrer a browser sends
+		// "Origin: null" on the page's own forms, which sameOrigin refuses.
+		h.Set("Referrer-Policy", "same-origin")
 		h.Set("Cache-Control", "no-store")
 		mux.ServeHTTP(w, r)
 	})

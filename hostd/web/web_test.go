@@ -2,9 +2,12 @@ package web
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -52,8 +55,16 @@ func (f *fakeHost) VM(ctx context.Context, name, action string) (string, error) 
 	}
 	return action + " done", nil
 }
-func (f *fakeHost) Update(context.Context, io.Reader, int) (*api.UpdateResult, error) {
-	return nil, api.ErrUpdateRefused
+func (f *fakeHost) Update(_ context.Context, r io.Reader, tries int) (*api.UpdateResult, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	f.record(fmt.Sprintf("update %q tries %d", b, tries))
+	if string(b) == "refuse me" {
+		return nil, fmt.Errorf("%w: the system image does not fit slot b", api.ErrUpdateRefused)
+	}
+	return &api.UpdateResult{Slot: "b", Build: "20261127-new", Tries: tries, Version: 3}, nil
 }
 func (f *fakeHost) record(s string) {
 	f.mu.Lock()
@@ -91,7 +102,7 @@ type fixture struct {
 	viewer string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	f := &fixture{clock: &clock{t: now}, logs: logring.New(1000)}
@@ -100,9 +111,15 @@ func newFixture(t *testing.T) *fixture {
 		Temperatures: []api.Temperature{{Name: "x86_pkg_temp", Celsius: 97, Critical: 100}},
 		Power:        &api.Power{OnAC: false, Percent: 7},
 		Data:         &api.Data{Device: "/dev/nvme0n1p4", Size: 100 << 30, Free: 5 << 30, Mounted: true, Boot: 3},
-		Services:     []supervise.Status{{Name: "smbd", State: supervise.Running, Pid: 42}},
+		Services:     []supervise.Status{{Name: "smbd", State: supervise.Running, Pid: 42}, {Name: "vm-windows", State: supervise.Running}},
+		SecureBoot:   "on (lockdown: integrity)",
+		Slots: []api.Slot{{Name: "a", Booted: true, State: "good", Version: 2, Build: "20261127-abc", Profile: "laptop.hcl"},
+			{Name: "b", State: "failed", Version: 1, Build: "20261126-def"}},
+		Update: "the update to build 20261126-def did not reach ready: slot a runs again",
 		VMs: []vm.Status{{Name: "windows", State: "running", Accel: "kvm", MemoryMiB: 4096, CPUs: 3,
-			Snapshot: now.Add(-3 * time.Hour), DiskBytes: 20 << 30, OverlayBytes: 300 << 20}},
+			Snapshot: now.Add(-3 * time.Hour), DiskBytes: 20 << 30, OverlayBytes: 300 << 20},
+			{Name: "installer", State: "stopped", Accel: "kvm", MemoryMiB: 2048, CPUs: 2, Install: true,
+				LastExit: "exit status 1", Notes: []string{"KVM is not usable"}}},
 		Problems: []string{}},
 		shares: &api.Shares{User: "thin", Password: "share-secret-pw", PasswordFrom: "generated on first boot",
 			Shares: []api.Share{{Name: "files", Path: "/data/shares/files", Drive: "Z", UsedBytes: 1 << 20, UsageComplete: true,
@@ -112,6 +129,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f.srv = &Server{Backend: f.host, Logs: f.logs, PasswordHash: hash, Now: f.clock.now,
+		Log:     slog.New(slog.NewTextHandler(f.logs, nil)),
 		TokenOK: func(s string) bool { return s == testToken },
 		GuestOf: func(*http.Request) string { return f.viewer }}
 	f.ts = httptest.NewServer(f.srv.Handler())
@@ -246,7 +264,10 @@ func TestLoginAndLockout(t *testing.T) {
 		`<dd class="bad">97 °C</dd>`, `<dd class="bad">battery 7%</dd>`,
 		"95 GiB used, 5 GiB free of 100 GiB (95%)", "nearly full",
 		`net use Z: \\10.0.2.2\files /user:thin`, "share-secret-pw", "<details", "generated on first boot",
-		"windows", "3 h 1 min ago, 300 MiB written since", "Reset to snapshot", "Shut down", `href="/log?svc=smbd"`} {
+		"windows", "3 h 1 min ago, 300 MiB written since", "Reset to snapshot", "Shut down", `href="/log?svc=smbd"`,
+		"<strong>booted</strong>, good, build 20261127-abc (laptop.hcl)", `<dd class="bad">failed, build 20261126-def</dd>`,
+		"did not reach ready", "on (lockdown: integrity)", "Eject install media", "exit status 1", "KVM is not usable",
+		"3 CPUs", "2 CPUs", `<span class="hint">guest windows</span>`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the overview lacks %q", want)
 		}
@@ -347,8 +368,9 @@ func TestLogStream(t *testing.T) {
 	f.login(t, c, testToken)
 	fmt.Fprintln(f.logs, `time=1 level=INFO msg="smb started" service=smbd stream=stdout`)
 	fmt.Fprintln(f.logs, `time=2 level=INFO msg="guest up" svc=vm-windows`)
+	_, next := f.logs.Since(0)
 	_, body, _ := get(t, c, f.ts.URL+"/log?svc=smbd")
-	if !strings.Contains(body, "smb started") || strings.Contains(body, "guest up") || !strings.Contains(body, "from=2") {
+	if !strings.Contains(body, "smb started") || strings.Contains(body, "guest up") || !strings.Contains(body, fmt.Sprintf("from=%d", next)) {
 		t.Fatalf("log page filtered by smbd:\n%s", body)
 	}
 	if code, _, _ := get(t, c, f.ts.URL+"/log?svc=nope"); code != http.StatusNotFound {
@@ -357,7 +379,7 @@ func TestLogStream(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.ts.URL+"/log/stream?svc=smbd&from=2", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.ts.URL+fmt.Sprintf("/log/stream?svc=smbd&from=%d", next), nil)
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -379,7 +401,7 @@ func TestLogStream(t *testing.T) {
 			got = append(got, strings.TrimSpace(l))
 		}
 	}
-	if got[0] != "id: 3" || got[1] != `data: msg="a live line with a carriage return" service=smbd` {
+	if got[0] != fmt.Sprintf("id: %d", next+1) || got[1] != `data: msg="a live line with a carriage return" service=smbd` {
 		t.Errorf("stream events %q", got)
 	}
 }
@@ -448,4 +470,92 @@ func FuzzPage(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkOverview renders the overview for a logged-in session (the
+// host's status from a fake; what hostd adds is its own reads of /proc).
+func BenchmarkOverview(b *testing.B) {
+	fx := newFixture(b)
+	se := &session{id: "s", csrf: "c", login: fx.clock.now(), seen: fx.clock.now()}
+	fx.srv.sessions["s"] = se
+	h := fx.srv.Handler()
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.AddCookie(&http.Cookie{Name: CookieName, Value: "s"})
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatal(w.Code)
+		}
+	}
+}
+
+// upload posts the update form as a browser does: its parts in the form's
+// order.
+func upload(t *testing.T, c *http.Client, u string, parts [][2]string) (int, string) {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	for _, p := range parts {
+		var w io.Writer
+		var err error
+		if p[0] == "update" {
+			w, err = mw.CreateFormFile("update", "test.update")
+		} else {
+			w, err = mw.CreateFormField(p[0])
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(w, p[1])
+	}
+	mw.Close()
+	resp, err := c.Post(u, mw.FormDataContentType(), &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestUpdateUpload(t *testing.T) {
+	f := newFixture(t)
+	c := f.browser(t)
+	if code, _ := upload(t, c, f.ts.URL+"/update", [][2]string{{"csrf", "x"}, {"tries", "3"}, {"update", "bytes"}}); code != http.StatusUnauthorized {
+		t.Errorf("an upload without a session: %d", code)
+	}
+	csrf := f.login(t, c, testToken)
+	// The token must come first, right: nothing of the file is read before.
+	for _, parts := range [][][2]string{
+		{{"tries", "3"}, {"update", "bytes"}},
+		{{"update", "bytes"}, {"csrf", csrf}, {"tries", "3"}},
+		{{"csrf", "stale"}, {"tries", "3"}, {"update", "bytes"}},
+	} {
+		if code, body := upload(t, c, f.ts.URL+"/update", parts); code != http.StatusForbidden {
+			t.Errorf("upload %v: %d %s", parts, code, body)
+		}
+	}
+	if code, _ := upload(t, c, f.ts.URL+"/update", [][2]string{{"csrf", csrf}, {"tries", "99"}, {"update", "bytes"}}); code != http.StatusBadRequest {
+		t.Errorf("99 tries: %d", code)
+	}
+	if got := f.host.took(); len(got) != 0 {
+		t.Fatalf("refused uploads reached the host: %v", got)
+	}
+	code, _ := upload(t, c, f.ts.URL+"/update", [][2]string{{"csrf", csrf}, {"tries", "2"}, {"update", "the update stream"}})
+	if code != http.StatusSeeOther {
+		t.Fatalf("upload: %d", code)
+	}
+	if _, body, _ := get(t, c, f.ts.URL+"/"); !strings.Contains(body, "Slot b holds build 20261127-new") {
+		t.Errorf("the overview does not say what the update did:\n%s", body)
+	}
+	upload(t, c, f.ts.URL+"/update", [][2]string{{"csrf", csrf}, {"tries", "2"}, {"update", "refuse me"}})
+	if _, body, _ := get(t, c, f.ts.URL+"/"); !strings.Contains(body, "does not fit slot b") || !strings.Contains(body, "flash bad") {
+		t.Errorf("a refused update:\n%s", body)
+	}
+	want := []string{`update "the update stream" tries 2`, `update "refuse me" tries 2`}
+	if got := f.host.took(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("the host got %v, want %v", got, want)
+	}
 }

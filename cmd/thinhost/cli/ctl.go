@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -62,7 +63,7 @@ in the process list.`,
 				return fmt.Errorf("status of %s: %w", addr, err)
 			}
 			fmt.Fprintf(e.stdout, "host      %s, up %.0fs\n", st.Hostname, st.Uptime)
-			fmt.Fprintf(e.stdout, "memory    %s available of %s\n", units.Bytes(st.Memory.Available), units.Bytes(st.Memory.Total))
+			fmt.Fprintf(e.stdout, "memory    %s available of %s (hostd: %s)\n", units.Bytes(st.Memory.Available), units.Bytes(st.Memory.Total), units.Bytes(st.Memory.Hostd))
 			if len(st.Load) == 3 {
 				fmt.Fprintf(e.stdout, "cpu       %d, load %.2f %.2f %.2f\n", st.CPUs, st.Load[0], st.Load[1], st.Load[2])
 			}
@@ -209,6 +210,7 @@ in the process list.`,
 		},
 	}
 	var tries int
+	var save string
 	update := &cobra.Command{
 		Use:   "update IMAGE",
 		Short: "Send a newly built image to the host: it boots next, and the host falls back if it fails",
@@ -225,7 +227,10 @@ again by itself, and ctl status says the update rolled back.
 The host refuses an image whose system image does not fit its slot, whose
 boot files do not fit its ESP, or that boots through another chain (Secure
 Boot's shim and GRUB against systemd-boot): reflash those with
-thinhost flash --keep-data.`,
+thinhost flash --keep-data.
+
+With --save FILE nothing is sent: the update is written to FILE, for the
+host's page (Host update) to upload from a browser, inside Windows too.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			u, err := images.ReadUpdate(args[0])
@@ -244,6 +249,9 @@ thinhost flash --keep-data.`,
 				return fmt.Errorf("update from %s: %w", args[0], err)
 			}
 			fmt.Fprintf(e.stdout, "update    build %s (%s) from %s, %s\n", u.Info.Build, dash(u.Info.Profile), args[0], units.Bytes(total))
+			if save != "" {
+				return saveUpdate(save, m, open, total, e)
+			}
 			pr, pw := io.Pipe()
 			bar := newBar(e.stderr, "sending", total)
 			go func() {
@@ -266,6 +274,7 @@ thinhost flash --keep-data.`,
 		},
 	}
 	update.Flags().IntVar(&tries, "tries", layout.DefaultTries, "boots the new slot gets to reach ready before the host falls back to the running one")
+	update.Flags().StringVar(&save, "save", "", "write the update to this file instead of sending it (the host's page uploads it)")
 	vmc.Flags().BoolVar(&forceSnapshot, "force", false, "snapshot a guest even if it did not shut down cleanly (its disk may hold half-written data)")
 	cmd.AddCommand(status, logs, power("poweroff", "Shut the host down cleanly and power it off"),
 		power("reboot", "Shut the host down cleanly and reboot it"), restart, shares, vmc, update)
@@ -382,4 +391,40 @@ func (c *countReader) Read(p []byte) (int, error) {
 		c.progress(*c.n, c.total)
 	}
 	return n, err
+}
+
+// saveUpdate writes the update stream to path (through a temporary file
+// beside it, renamed when complete) for the host's page to upload.
+func saveUpdate(path string, m *api.UpdateManifest, open map[string]func() (io.ReadCloser, error), total int64, e *env) error {
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return fmt.Errorf("save update to %s: not a regular file", path)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("save update: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	bar := newBar(e.stderr, "writing", total)
+	var written int64
+	err = api.WriteUpdate(tmp, m, func(name string) (io.ReadCloser, error) {
+		r, err := open[name]()
+		if err != nil {
+			return nil, err
+		}
+		return &countReader{ReadCloser: r, n: &written, progress: bar, total: total}, nil
+	})
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("save update to %s: %w", path, err)
+	}
+	fmt.Fprintf(e.stdout, "update    saved to %s: upload it on the host's page (Host update)\n", path)
+	return nil
 }

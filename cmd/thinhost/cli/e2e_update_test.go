@@ -130,10 +130,14 @@ func updateFlow(t *testing.T, fw *qemu.Firmware, otherB bool, vars ...string) {
 	if d := h.con.Matching("thinhost: data "); len(d) == 0 || !strings.HasSuffix(d[0], ", boot 2") {
 		t.Errorf("the data partition is not the one boot 1 made:\n%s", h.tail())
 	}
-	// C into slot a, one boot to prove itself.
-	out = h.ctl(t, "update", imgC, "--tries", "1")
-	if !strings.Contains(out, "slot a holds build ") {
-		t.Fatalf("update C:\n%s", out)
+	// C into slot a, one boot to prove itself: saved to a file and
+	// uploaded on the host's page, as from a browser in Windows.
+	saved := filepath.Join(dir, "c.update")
+	if out := runCtlLocal(t, "update", imgC, "--save", saved); !strings.Contains(out, "saved to "+saved) {
+		t.Fatalf("update C --save:\n%s", out)
+	}
+	if msg := pageUpload(t, "http://"+h.api, saved, 1); !strings.Contains(msg, "Slot a holds build ") {
+		t.Fatalf("update C from the page: %s", msg)
 	}
 	h.powerOff(t)
 

@@ -26,11 +26,12 @@ func bareGuest(t *testing.T) []string {
 	return []string{"-var", "test_guest=" + out}
 }
 
-// TestGuestLifecycle is the Windows-guest issue's acceptance with the test
-// guest standing in for Windows: the booted host starts the guest defined
-// in examples/qemu-test.hcl (under TCG inside TCG), whose console lines
-// reach the API's log; a snapshot, a write after it, and a reset that
-// brings back the disk without that write; and a host power-off that
+// TestGuestLifecycle is the Windows-guest issue's acceptance with the bare
+// test guest standing in for Windows: the booted host starts the guest
+// defined in examples/qemu-test.hcl (under TCG inside TCG), whose console
+// lines reach the API's log; a snapshot, a write after it, and a reset
+// that brings back the disk without that write; the host's page in a
+// browser (checkPage), which resets it again; and a host power-off that
 // shuts the guest down first.
 func TestGuestLifecycle(t *testing.T) {
 	testenv.NeedE2E(t)
@@ -105,6 +106,9 @@ func TestGuestLifecycle(t *testing.T) {
 		t.Errorf("after reset the guest found the write made after the snapshot")
 	}
 	t.Logf("reset: the disk came back without the write made after the snapshot")
+
+	// The host's page, in a browser: the same reset from there.
+	checkPage(t, h)
 
 	// Host power-off: the guest goes first, then the data partition.
 	h.powerOff(t)

@@ -60,7 +60,34 @@ function refresh() {
   });
 }
 
+// upload sends the update form with a progress bar; the host's answer
+// (a redirect to the overview, with what it did) is then shown.
+function wireUpload(form) {
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const bar = document.getElementById("update-progress");
+    const status = document.getElementById("update-status");
+    const button = form.querySelector("button");
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", form.action);
+    xhr.setRequestHeader("X-Thinhost-Script", "1");
+    xhr.upload.onprogress = (e) => {
+      if (!e.lengthComputable) return;
+      bar.hidden = false;
+      bar.value = Math.floor((100 * e.loaded) / e.total);
+      status.textContent = bar.value + "% sent";
+    };
+    xhr.upload.onload = () => { status.textContent = "sent; the host checks every byte…"; };
+    xhr.onload = () => { location.href = "/"; };
+    xhr.onerror = () => { status.textContent = "the upload failed: the connection to the host was lost"; button.disabled = false; };
+    button.disabled = true;
+    xhr.send(new FormData(form));
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  const up = document.getElementById("update-form");
+  if (up) wireUpload(up);
   wireCopy(document);
   const pre = document.getElementById("log");
   if (pre && pre.dataset.stream) streamLog(pre);
