@@ -145,24 +145,12 @@ func decodeHost(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.Diagnosti
 		h.APIToken = tok
 	}
 
-	pw, attr, d := evalString(content.Attributes, "shell_password", ctx)
+	h.ShellPassword, d = evalPassword(content.Attributes, "shell_password", ctx, "Weak shell password",
+		"leave it out (or empty) to offer no shell on the panel.")
 	diags = append(diags, d...)
-	if attr != nil && !d.HasErrors() {
-		if pw != "" && (len(pw) < 8 || len(pw) > 72 || strings.ContainsAny(pw, "\r\n")) {
-			diags = append(diags, attrDiag(attr, "Weak shell password",
-				"shell_password must be 8 to 72 characters on one line; leave it out (or empty) to offer no shell on the panel."))
-		}
-		h.ShellPassword = pw
-	}
-	pw, attr, d = evalString(content.Attributes, "page_password", ctx)
+	h.PagePassword, d = evalPassword(content.Attributes, "page_password", ctx, "Weak page password",
+		"leave it out to log in to the host's page with the API token alone.")
 	diags = append(diags, d...)
-	if attr != nil && !d.HasErrors() {
-		if pw != "" && (len(pw) < 8 || len(pw) > 72 || strings.ContainsAny(pw, "\r\n")) {
-			diags = append(diags, attrDiag(attr, "Weak page password",
-				"page_password must be 8 to 72 characters on one line; leave it out to log in to the host's page with the API token alone."))
-		}
-		h.PagePassword = pw
-	}
 
 	diags = append(diags, decodeSingleton(content.Blocks, "kernel", b.Body, true, func(kb *hcl.Block) hcl.Diagnostics {
 		return decodeKernel(kb, ctx, prof)
@@ -257,4 +245,18 @@ func decodeModuleList(attrs hcl.Attributes, name string, ctx *hcl.EvalContext, d
 		out = append(out, norm)
 	}
 	return out, attr, diags
+}
+
+// evalPassword reads an optional password attribute: empty, or 8 to 72
+// characters on one line; otherwise a diagnostic (summary, and what to do:
+// orElse).
+func evalPassword(attrs hcl.Attributes, name string, ctx *hcl.EvalContext, summary, orElse string) (string, hcl.Diagnostics) {
+	pw, attr, diags := evalString(attrs, name, ctx)
+	if attr == nil || diags.HasErrors() {
+		return "", diags
+	}
+	if pw != "" && (len(pw) < 8 || len(pw) > 72 || strings.ContainsAny(pw, "\r\n")) {
+		diags = append(diags, attrDiag(attr, summary, name+" must be 8 to 72 characters on one line; "+orElse))
+	}
+	return pw, diags
 }

@@ -4,33 +4,22 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/thinhost/thinhost/internal/testbrowser"
 )
 
 // TestBrowser logs in and out in headless Chromium against a fake host:
 // the page's forms, redirects and script as a browser runs them (the
 // end-to-end test does the same against a booted host).
 func TestBrowser(t *testing.T) {
-	exe, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("no chromium (examples/setup-debian.sh installs it)")
-	}
+	ctx := testbrowser.Start(t)
 	f := newFixture(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
-		chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()))
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(alloc)
-	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatal(err)
-	}
 	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		c, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -80,12 +69,7 @@ func TestBrowser(t *testing.T) {
 	}
 
 	// The log, live, in a second tab.
-	// A tab lives as long as the context of its first action.
-	logTab, cancelLog := chromedp.NewContext(ctx)
-	defer cancelLog()
-	if err := chromedp.Do(logTab, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatal(err)
-	}
+	logTab := testbrowser.Tab(t, ctx)
 	c, cancelC := context.WithTimeout(logTab, 30*time.Second)
 	defer cancelC()
 	if err := chromedp.Do(c, chromedp.Navigate(f.ts.URL+"/log"), chromedp.WaitVisible(chromedp.ID("log"))); err != nil {

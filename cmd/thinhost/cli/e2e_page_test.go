@@ -18,25 +18,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/thinhost/thinhost/internal/testenv"
+	"github.com/thinhost/thinhost/internal/testbrowser"
 )
-
-// browser starts headless Chromium (Debian's chromium package) for one
-// test and returns a context for its first tab.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	exe := testenv.NeedTool(t, "chromium")
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
-		chromedp.DisableGPU, chromedp.WindowSize(1280, 900), chromedp.UserDataDir(t.TempDir()))
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(alloc)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	// The first run starts the browser; it must not carry a timeout.
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
-}
 
 // within runs actions on ctx with a deadline.
 func within(t *testing.T, ctx context.Context, d time.Duration, what string, steps ...chromedp.Action[chromedp.Void]) {
@@ -108,7 +91,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 // The guest must have a snapshot.
 func checkPage(t *testing.T, h *testHost) {
 	base := "http://" + h.api
-	ctx := browser(t)
+	ctx := testbrowser.Start(t)
 
 	// A wrong token: the login form again, and no overview.
 	within(t, ctx, time.Minute, "wrong token",
@@ -134,13 +117,8 @@ func checkPage(t *testing.T, h *testHost) {
 	}
 	screenshot(t, ctx, "page-overview.png")
 
-	// The log, live, in a second tab. A tab lives as long as the context
-	// of its first action: that one has no deadline.
-	logTab, cancelLog := chromedp.NewContext(ctx)
-	defer cancelLog()
-	if err := chromedp.Do(logTab, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatal(err)
-	}
+	// The log, live, in a second tab.
+	logTab := testbrowser.Tab(t, ctx)
 	within(t, logTab, time.Minute, "open the log",
 		chromedp.Navigate(base+"/log"),
 		chromedp.WaitVisible(chromedp.ID("log")))
