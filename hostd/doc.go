@@ -8,6 +8,8 @@
 // disk layout (images/layout); it never imports the builder or HCL.
 package hostd
 
-// ReadyLine is printed on the console once hostd is up. Tests and
-// `thinhost run --check` wait for it; never change it.
-const ReadyLine = "thinhost: hostd ready"
+import "github.com/thinhost/thinhost/hostd/api"
+
+// ReadyLine is printed on the console once hostd is up (api.ReadyLine,
+// where programs that read the console find it).
+const ReadyLine = api.ReadyLine

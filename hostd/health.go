@@ -8,15 +8,13 @@ import (
 	"github.com/thinhost/thinhost/hostd/supervise"
 )
 
-// SecureBootPrefix starts hostd's console line on Secure Boot.
-const SecureBootPrefix = "thinhost: secure boot: "
-
-// HealthPrefix starts hostd's health line on the console, printed before
-// the ready line and again when the host powers off; `thinhost run
-// --check` fails on a line that is not HealthOK.
+// hostd's console lines, as package api defines them for their readers.
 const (
-	HealthPrefix = "thinhost: health: "
-	HealthOK     = HealthPrefix + "ok"
+	SecureBootPrefix = api.SecureBootPrefix
+	HealthPrefix     = api.HealthPrefix
+	HealthOK         = api.HealthOK
+	SlotsPrefix      = api.SlotsPrefix
+	UpdatePrefix     = api.UpdatePrefix
 )
 
 // Problems is what is wrong with the host: what went wrong while it came
@@ -50,13 +48,6 @@ func HealthLine(problems []string) string {
 	}
 	return HealthPrefix + "DEGRADED: " + strings.Join(problems, "; ")
 }
-
-// SlotsPrefix starts hostd's console line on the A/B slots, printed once
-// the booted slot is marked good; UpdatePrefix its lines on updates.
-const (
-	SlotsPrefix  = "thinhost: slots: "
-	UpdatePrefix = "thinhost: update: "
-)
 
 // SlotsLine says which slot booted and what each holds:
 // "thinhost: slots: a (booted, good, build 1f2e...), b (trying, 2 boots left, build ...)".

@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/thinhost/thinhost/hostd"
+	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/images/flash"
 	"github.com/thinhost/thinhost/images/qemu"
 	"github.com/thinhost/thinhost/profiles"
@@ -27,7 +27,7 @@ const consoleTail = 40
 // the status lines run --check repeats.
 const statusPrefix = "thinhost: data "
 
-var statusPrefixes = []string{hostd.SecureBootPrefix, statusPrefix, "thinhost: services: ", hostd.HealthPrefix}
+var statusPrefixes = []string{api.SecureBootPrefix, statusPrefix, "thinhost: services: ", api.HealthPrefix}
 
 type runFlags struct {
 	check      bool
@@ -263,7 +263,7 @@ const (
 
 func runCheck(ctx context.Context, e *env, cfg qemu.Config, f runFlags) error {
 	timeout, offTimeout := f.timeout, f.offTimeout
-	con := newConsoleWatch(consoleTail, hostd.ReadyLine)
+	con := newConsoleWatch(consoleTail, api.ReadyLine)
 	if e.verbose {
 		con.echo = e.stderr
 	}
@@ -363,13 +363,13 @@ func runCheck(ctx context.Context, e *env, cfg qemu.Config, f runFlags) error {
 	// hostd's health at ready and at power-off: a host that came up
 	// without its data partition, or with a service or guest failing, is
 	// not a host that works.
-	health := con.Matching(hostd.HealthPrefix)
+	health := con.Matching(api.HealthPrefix)
 	if len(health) == 0 {
 		return fail("hostd printed no health line (an image from an older thinhost? rebuild it)")
 	}
 	for _, l := range health {
-		if l != hostd.HealthOK {
-			return fail("the host is degraded: %s", strings.TrimPrefix(l, hostd.HealthPrefix+"DEGRADED: "))
+		if l != api.HealthOK {
+			return fail("the host is degraded: %s", strings.TrimPrefix(l, api.HealthPrefix+"DEGRADED: "))
 		}
 	}
 	return nil
