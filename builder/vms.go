@@ -8,7 +8,6 @@ import (
 	"os"
 
 	"github.com/thinhost/thinhost/hostd/config"
-	"github.com/thinhost/thinhost/hostd/vm"
 	"github.com/thinhost/thinhost/images"
 	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/profiles"
@@ -20,20 +19,20 @@ import (
 // qemu-img, swtpm, QEMU's firmware gathered into its data directory, and
 // OVMF's code and variable templates, Secure Boot ones included.
 var QEMUFiles = []HostFile{
-	{Src: vm.QEMUBinary, Package: "qemu-system-x86"},
+	{Src: layout.QEMUBinary, Package: "qemu-system-x86"},
 	{Src: "/usr/bin/qemu-img", Package: "qemu-utils"},
 	{Src: "/usr/bin/swtpm", Package: "swtpm"},
-	{Src: vm.QEMUModuleDir + "/accel-tcg-x86_64.so", Package: "qemu-system-common"},
-	{Src: vm.QEMUModuleDir + "/hw-usb-host.so", Package: "qemu-system-common"},
-	{Src: "/usr/share/seabios/bios-256k.bin", Dst: vm.QEMUDataDir + "/bios-256k.bin", Package: "seabios"},
-	{Src: "/usr/share/seabios/vgabios-stdvga.bin", Dst: vm.QEMUDataDir + "/vgabios-stdvga.bin", Package: "seabios"},
-	{Src: "/usr/share/qemu/kvmvapic.bin", Dst: vm.QEMUDataDir + "/kvmvapic.bin", Package: "qemu-system-data"},
-	{Src: "/usr/share/qemu/linuxboot_dma.bin", Dst: vm.QEMUDataDir + "/linuxboot_dma.bin", Package: "qemu-system-data"},
-	{Src: "/usr/share/qemu/multiboot_dma.bin", Dst: vm.QEMUDataDir + "/multiboot_dma.bin", Package: "qemu-system-data"},
-	{Src: "/usr/share/qemu/pvh.bin", Dst: vm.QEMUDataDir + "/pvh.bin", Package: "qemu-system-data"},
-	{Src: "/usr/lib/ipxe/qemu/efi-virtio.rom", Dst: vm.QEMUDataDir + "/efi-virtio.rom", Package: "ipxe-qemu"},
-	{Src: vm.OVMFCode, Package: "ovmf"}, {Src: vm.OVMFVars, Package: "ovmf"},
-	{Src: vm.OVMFSecureCode, Package: "ovmf"}, {Src: vm.OVMFMSVars, Package: "ovmf"},
+	{Src: layout.QEMUModuleDir + "/accel-tcg-x86_64.so", Package: "qemu-system-common"},
+	{Src: layout.QEMUModuleDir + "/hw-usb-host.so", Package: "qemu-system-common"},
+	{Src: "/usr/share/seabios/bios-256k.bin", Dst: layout.QEMUDataDir + "/bios-256k.bin", Package: "seabios"},
+	{Src: "/usr/share/seabios/vgabios-stdvga.bin", Dst: layout.QEMUDataDir + "/vgabios-stdvga.bin", Package: "seabios"},
+	{Src: "/usr/share/qemu/kvmvapic.bin", Dst: layout.QEMUDataDir + "/kvmvapic.bin", Package: "qemu-system-data"},
+	{Src: "/usr/share/qemu/linuxboot_dma.bin", Dst: layout.QEMUDataDir + "/linuxboot_dma.bin", Package: "qemu-system-data"},
+	{Src: "/usr/share/qemu/multiboot_dma.bin", Dst: layout.QEMUDataDir + "/multiboot_dma.bin", Package: "qemu-system-data"},
+	{Src: "/usr/share/qemu/pvh.bin", Dst: layout.QEMUDataDir + "/pvh.bin", Package: "qemu-system-data"},
+	{Src: "/usr/lib/ipxe/qemu/efi-virtio.rom", Dst: layout.QEMUDataDir + "/efi-virtio.rom", Package: "ipxe-qemu"},
+	{Src: layout.OVMFCode, Package: "ovmf"}, {Src: layout.OVMFVars, Package: "ovmf"},
+	{Src: layout.OVMFSecureCode, Package: "ovmf"}, {Src: layout.OVMFMSVars, Package: "ovmf"},
 }
 
 // SDLFiles draw a guest on the laptop's panel (display = "sdl"): QEMU's
@@ -42,22 +41,22 @@ var QEMUFiles = []HostFile{
 // GLES, Mesa's DRI drivers (Intel iris and crocus, AMD radeonsi, virgl,
 // and the software ones for a display without 3D, such as QEMU's VGA),
 // and libudev to find the keyboards and mice. hostd's environment points
-// glvnd and Mesa at /system (vm.GraphicsEnv).
+// glvnd and Mesa at /system (vm.GraphicsEnv in hostd).
 var SDLFiles = []HostFile{
-	{Src: vm.QEMUModuleDir + "/ui-sdl.so", Package: "qemu-system-gui"},
+	{Src: layout.QEMUModuleDir + "/ui-sdl.so", Package: "qemu-system-gui"},
 	// ui-sdl needs it (QEMU's module dependencies), even with gl=off.
-	{Src: vm.QEMUModuleDir + "/ui-opengl.so", Package: "qemu-system-common"},
+	{Src: layout.QEMUModuleDir + "/ui-opengl.so", Package: "qemu-system-common"},
 	{Src: "/usr/lib/x86_64-linux-gnu/libEGL.so.1", Package: "libegl1"},
 	{Src: "/usr/lib/x86_64-linux-gnu/libEGL_mesa.so.0", Package: "libegl-mesa0"},
-	{Src: vm.EGLVendorDir + "/50_mesa.json", Package: "libegl-mesa0"},
+	{Src: layout.EGLVendorDir + "/50_mesa.json", Package: "libegl-mesa0"},
 	{Src: "/usr/lib/x86_64-linux-gnu/libGLESv2.so.2", Package: "libgles2"},
 	{Src: "/usr/lib/x86_64-linux-gnu/libudev.so.1", Package: "libudev1"},
-	{Src: vm.DRIDir + "/iris_dri.so", Package: "libgl1-mesa-dri"},
-	{Src: vm.DRIDir + "/crocus_dri.so", Package: "libgl1-mesa-dri"},
-	{Src: vm.DRIDir + "/radeonsi_dri.so", Package: "libgl1-mesa-dri"},
-	{Src: vm.DRIDir + "/virtio_gpu_dri.so", Package: "libgl1-mesa-dri"},
-	{Src: vm.DRIDir + "/kms_swrast_dri.so", Package: "libgl1-mesa-dri"},
-	{Src: vm.DRIDir + "/swrast_dri.so", Package: "libgl1-mesa-dri"},
+	{Src: layout.DRIDir + "/iris_dri.so", Package: "libgl1-mesa-dri"},
+	{Src: layout.DRIDir + "/crocus_dri.so", Package: "libgl1-mesa-dri"},
+	{Src: layout.DRIDir + "/radeonsi_dri.so", Package: "libgl1-mesa-dri"},
+	{Src: layout.DRIDir + "/virtio_gpu_dri.so", Package: "libgl1-mesa-dri"},
+	{Src: layout.DRIDir + "/kms_swrast_dri.so", Package: "libgl1-mesa-dri"},
+	{Src: layout.DRIDir + "/swrast_dri.so", Package: "libgl1-mesa-dri"},
 }
 
 // VMDir is where a guest's direct-boot files live in the system image.
@@ -76,7 +75,7 @@ func VMSpecs(p *profiles.Profile) []config.VM {
 			Firmware: v.Firmware, TPM: v.TPM,
 			DiskSize: v.Disk.Size, DiskFormat: v.Disk.Format,
 			Cmdline: v.Cmdline, Display: v.Display, Network: v.Network,
-			MAC: vm.MAC(v.Name), Autostart: v.Autostart,
+			MAC: layout.GuestMAC(v.Name), Autostart: v.Autostart,
 			ShutdownTimeout: int(v.ShutdownTimeout.Seconds()),
 		}
 		if v.Display == "vnc" {

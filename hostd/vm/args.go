@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/images/layout"
 )
 
 // Host is what the launcher needs to know about the machine it runs on.
@@ -114,24 +115,18 @@ type State struct {
 	HelperDir string
 }
 
-// Firmware files, relative to Host.Root (Debian's ovmf package).
+// The system image's programs and data, relative to Host.Root: the
+// contract in images/layout, which the builder fills.
 const (
-	OVMFCode       = "/usr/share/OVMF/OVMF_CODE_4M.fd"
-	OVMFVars       = "/usr/share/OVMF/OVMF_VARS_4M.fd"
-	OVMFSecureCode = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
-	// OVMFMSVars has Microsoft's keys enrolled and Secure Boot on, as
-	// Windows expects.
-	OVMFMSVars = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
-	// QEMUDataDir holds QEMU's own firmware (SeaBIOS, option ROMs).
-	QEMUDataDir = "/usr/share/qemu"
-	QEMUBinary  = "/usr/bin/qemu-system-x86_64"
-	// QEMUModuleDir holds QEMU's loadable modules (its TCG accelerator
-	// among them); hostd points QEMU_MODULE_DIR at it under Root.
-	QEMUModuleDir = "/usr/lib/x86_64-linux-gnu/qemu"
-	// EGLVendorDir holds glvnd's EGL vendor files; DRIDir Mesa's drivers
-	// (display = "sdl" draws through them).
-	EGLVendorDir = "/usr/share/glvnd/egl_vendor.d"
-	DRIDir       = "/usr/lib/x86_64-linux-gnu/dri"
+	OVMFCode       = layout.OVMFCode
+	OVMFVars       = layout.OVMFVars
+	OVMFSecureCode = layout.OVMFSecureCode
+	OVMFMSVars     = layout.OVMFMSVars
+	QEMUDataDir    = layout.QEMUDataDir
+	QEMUBinary     = layout.QEMUBinary
+	QEMUModuleDir  = layout.QEMUModuleDir
+	EGLVendorDir   = layout.EGLVendorDir
+	DRIDir         = layout.DRIDir
 )
 
 // VarsTemplate is the UEFI variable store a new guest starts from.
@@ -302,7 +297,7 @@ func Args(spec *config.VM, host Host, p Paths, st State) []string {
 	case "user":
 		mac := spec.MAC
 		if mac == "" {
-			mac = MAC(spec.Name)
+			mac = layout.GuestMAC(spec.Name)
 		}
 		add("-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0,mac="+mac+",romfile=")
 	}
@@ -358,14 +353,3 @@ func Args(spec *config.VM, host Host, p Paths, st State) []string {
 
 // esc doubles commas, QEMU's escape inside option values.
 func esc(s string) string { return strings.ReplaceAll(s, ",", ",,") }
-
-// MAC is a guest's NIC address: QEMU's 52:54:00 prefix and three bytes
-// from its name, so it is stable across restarts and rebuilds.
-func MAC(name string) string {
-	var h uint32 = 2166136261
-	for i := 0; i < len(name); i++ {
-		h ^= uint32(name[i])
-		h *= 16777619
-	}
-	return fmt.Sprintf("52:54:00:%02x:%02x:%02x", byte(h>>16), byte(h>>8), byte(h))
-}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/images/qemu"
 )
 
@@ -114,10 +115,10 @@ func TestSize(t *testing.T) {
 }
 
 func TestMAC(t *testing.T) {
-	if a, b := MAC("windows"), MAC("windows"); a != b || !strings.HasPrefix(a, "52:54:00:") || len(a) != 17 {
+	if a, b := layout.GuestMAC("windows"), layout.GuestMAC("windows"); a != b || !strings.HasPrefix(a, "52:54:00:") || len(a) != 17 {
 		t.Errorf("MAC = %q, %q", a, b)
 	}
-	if MAC("a") == MAC("b") {
+	if layout.GuestMAC("a") == layout.GuestMAC("b") {
 		t.Error("MAC collides for a and b")
 	}
 }

@@ -1,0 +1,38 @@
+package layout
+
+import "fmt"
+
+// The system image's contract: where the programs and data hostd runs
+// guests with are, inside the system image (under /system on the host; at
+// / on a build machine that runs them itself). The builder puts them there
+// (from Debian's packages) and hostd runs them from there.
+const (
+	// OVMF's firmware and variable stores (Debian's ovmf package).
+	OVMFCode       = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	OVMFVars       = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+	OVMFSecureCode = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
+	// OVMFMSVars has Microsoft's keys enrolled and Secure Boot on, as
+	// Windows expects.
+	OVMFMSVars = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
+	// QEMUDataDir holds QEMU's own firmware (SeaBIOS, option ROMs).
+	QEMUDataDir = "/usr/share/qemu"
+	QEMUBinary  = "/usr/bin/qemu-system-x86_64"
+	// QEMUModuleDir holds QEMU's loadable modules (its TCG accelerator
+	// among them); hostd points QEMU_MODULE_DIR at it.
+	QEMUModuleDir = "/usr/lib/x86_64-linux-gnu/qemu"
+	// EGLVendorDir holds glvnd's EGL vendor files; DRIDir Mesa's drivers
+	// (display = "sdl" draws through them).
+	EGLVendorDir = "/usr/share/glvnd/egl_vendor.d"
+	DRIDir       = "/usr/lib/x86_64-linux-gnu/dri"
+)
+
+// GuestMAC is a guest's NIC address: QEMU's 52:54:00 prefix and three
+// bytes from its name, so it is stable across restarts and rebuilds.
+func GuestMAC(name string) string {
+	var h uint32 = 2166136261
+	for i := 0; i < len(name); i++ {
+		h ^= uint32(name[i])
+		h *= 16777619
+	}
+	return fmt.Sprintf("52:54:00:%02x:%02x:%02x", byte(h>>16), byte(h>>8), byte(h))
+}
