@@ -32,8 +32,6 @@ import (
 	"time"
 
 	"github.com/thinhost/thinhost/hostd/logring"
-	"github.com/thinhost/thinhost/hostd/supervise"
-	"github.com/thinhost/thinhost/hostd/vm"
 	"github.com/thinhost/thinhost/images/layout"
 )
 
@@ -50,11 +48,11 @@ type Status struct {
 	// CPUs, Load and Temperatures are the processor's count, the load
 	// averages (1, 5 and 15 minutes) and the thermal sensors the kernel
 	// reports (none in most virtual machines).
-	CPUs         int                `json:"cpus,omitempty"`
-	Load         []float64          `json:"load,omitempty"`
-	Temperatures []Temperature      `json:"temperatures,omitempty"`
-	Services     []supervise.Status `json:"services"`
-	VMs          []vm.Status        `json:"vms"`
+	CPUs         int           `json:"cpus,omitempty"`
+	Load         []float64     `json:"load,omitempty"`
+	Temperatures []Temperature `json:"temperatures,omitempty"`
+	Services     []Service     `json:"services"`
+	VMs          []VM          `json:"vms"`
 	// Power is the AC adapter and batteries, when the host has them.
 	Power *Power `json:"power,omitempty"`
 	// Slots are the A/B system slots; Update says what became of the
@@ -297,9 +295,9 @@ func (s *Server) Handler(requireToken bool) http.Handler {
 		}
 		msg, err := s.Backend.VM(r.Context(), name, action)
 		switch {
-		case errors.Is(err, vm.ErrUnknown):
+		case errors.Is(err, ErrNoVM):
 			http.Error(w, err.Error(), http.StatusNotFound)
-		case errors.Is(err, vm.ErrNoSnapshot), errors.Is(err, vm.ErrUnclean), errors.Is(err, supervise.ErrRunning):
+		case errors.Is(err, ErrNoSnapshot), errors.Is(err, ErrUnclean), errors.Is(err, ErrRunning):
 			http.Error(w, err.Error(), http.StatusConflict)
 		case err != nil:
 			http.Error(w, err.Error(), http.StatusInternalServerError)

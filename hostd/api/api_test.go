@@ -21,8 +21,6 @@ import (
 	"time"
 
 	"github.com/thinhost/thinhost/hostd/logring"
-	"github.com/thinhost/thinhost/hostd/supervise"
-	"github.com/thinhost/thinhost/hostd/vm"
 	"github.com/thinhost/thinhost/images/layout"
 )
 
@@ -36,7 +34,7 @@ type fakeHost struct {
 func (f *fakeHost) Status() Status {
 	return Status{Hostname: "h", Uptime: 12, Memory: Memory{Total: 1 << 30, Available: 1 << 29},
 		Data:     &Data{Device: "/dev/vda4", Size: 1000},
-		Services: []supervise.Status{{Name: "smbd", State: supervise.Running, Pid: 42}}}
+		Services: []Service{{Name: "smbd", State: ServiceRunning, Pid: 42}}}
 }
 
 func (f *fakeHost) Restart(name string) error {
@@ -92,9 +90,9 @@ func (f *fakeHost) Update(ctx context.Context, r io.Reader, tries int) (*UpdateR
 func (f *fakeHost) VM(ctx context.Context, name, action string) (string, error) {
 	switch {
 	case name != "windows":
-		return "", fmt.Errorf("vm %q: %w", name, vm.ErrUnknown)
+		return "", fmt.Errorf("vm %q: %w", name, ErrNoVM)
 	case action == "reset":
-		return "", fmt.Errorf("reset vm %s: %w", name, vm.ErrNoSnapshot)
+		return "", fmt.Errorf("reset vm %s: %w", name, ErrNoSnapshot)
 	}
 	return action + " " + name, nil
 }

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/thinhost/thinhost/hostd/api"
 	"io"
 	"log/slog"
 	"os/exec"
@@ -57,33 +58,20 @@ type Line struct {
 	Time    time.Time
 }
 
-// State is a service's state.
-type State string
-
-const (
-	Starting State = "starting"
-	Running  State = "running"
-	Backoff  State = "backoff"
-	Stopping State = "stopping"
-	Stopped  State = "stopped"
+// State is a service's state; Status a snapshot of a service: the API's
+// types.
+type (
+	State  = api.ServiceState
+	Status = api.Service
 )
 
-// Status is a snapshot of a service.
-type Status struct {
-	Name     string `json:"name"`
-	State    State  `json:"state"`
-	Pid      int    `json:"pid,omitempty"`
-	Restarts int    `json:"restarts"`
-	LastExit string `json:"last_exit,omitempty"`
-	// Clean says the last exit was an orderly one: the program ended by
-	// itself with status 0, or on its Graceful request; not on SIGTERM,
-	// SIGKILL or a failure.
-	Clean bool      `json:"clean"`
-	Since time.Time `json:"since"`
-	// Backoffs are the waits before each restart so far (most recent
-	// last, at most 16).
-	Backoffs []time.Duration `json:"-"`
-}
+const (
+	Starting = api.ServiceStarting
+	Running  = api.ServiceRunning
+	Backoff  = api.ServiceBackoff
+	Stopping = api.ServiceStopping
+	Stopped  = api.ServiceStopped
+)
 
 // Supervisor runs services.
 type Supervisor struct {
@@ -369,7 +357,7 @@ func (s *Supervisor) StopAll(onStop func(name string, timeout time.Duration)) {
 // already supervised.
 var (
 	ErrUnknown = errors.New("no such service")
-	ErrRunning = errors.New("already running")
+	ErrRunning = api.ErrRunning
 )
 
 // Done returns a channel closed when the named service's supervision ends

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/thinhost/thinhost/hostd/api"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -21,37 +22,16 @@ import (
 )
 
 // Status is one guest as the API reports it.
-type Status struct {
-	Name  string `json:"name"`
-	OS    string `json:"os"`
-	State string `json:"state"`
-	Pid   int    `json:"pid,omitempty"`
-	// Accel is "kvm" or "tcg".
-	Accel     string `json:"accel"`
-	MemoryMiB int64  `json:"memory_mib"`
-	CPUs      int    `json:"cpus"`
-	// Install is set while the install media are attached.
-	Install bool `json:"install"`
-	// Snapshot is when the base was frozen; zero without a snapshot.
-	Snapshot time.Time `json:"snapshot,omitzero"`
-	// DiskBytes and OverlayBytes are what the base disk and the overlay
-	// take on the data partition.
-	DiskBytes    int64    `json:"disk_bytes"`
-	OverlayBytes int64    `json:"overlay_bytes,omitempty"`
-	Display      string   `json:"display"`
-	Restarts     int      `json:"restarts"`
-	LastExit     string   `json:"last_exit,omitempty"`
-	Notes        []string `json:"notes,omitempty"`
-}
+type Status = api.VM
 
 // Actions are what the API and `thinhost ctl vm` may ask of a guest.
-var Actions = []string{"start", "stop", "snapshot", "force-snapshot", "reset", "install-on", "install-off"}
+var Actions = api.VMActions
 
 // ErrUnknown means no guest has that name; ErrNoSnapshot that reset was
-// asked before any snapshot.
+// asked before any snapshot (the API's errors).
 var (
-	ErrUnknown    = errors.New("no such vm")
-	ErrNoSnapshot = errors.New("no snapshot to reset to: run `thinhost ctl vm NAME snapshot` first")
+	ErrUnknown    = api.ErrNoVM
+	ErrNoSnapshot = api.ErrNoSnapshot
 )
 
 // Program runs a program of the system image: the path to execute and the
@@ -313,7 +293,7 @@ func (m *Manager) noteStop(g *guest) {
 
 // ErrUnclean means a snapshot was asked of a guest that did not shut down
 // cleanly.
-var ErrUnclean = errors.New("did not shut down cleanly")
+var ErrUnclean = api.ErrUnclean
 
 // Snapshot makes the guest's current disk its read-only base; from then on
 // it writes to a qcow2 overlay, which Reset throws away. A running guest

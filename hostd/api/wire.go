@@ -1,0 +1,78 @@
+package api
+
+import (
+	"errors"
+	"time"
+)
+
+// The API's wire types for services and guests, and the errors its
+// answers are made from. hostd's supervisor and guest manager use these
+// types as theirs (supervise.Status, vm.Status), so the API package
+// depends on no part of hostd and builds for every OS a client runs on.
+
+// ServiceState is a service's state.
+type ServiceState string
+
+// Service states.
+const (
+	ServiceStarting ServiceState = "starting"
+	ServiceRunning  ServiceState = "running"
+	ServiceBackoff  ServiceState = "backoff"
+	ServiceStopping ServiceState = "stopping"
+	ServiceStopped  ServiceState = "stopped"
+)
+
+// Service is one supervised service.
+type Service struct {
+	Name     string       `json:"name"`
+	State    ServiceState `json:"state"`
+	Pid      int          `json:"pid,omitempty"`
+	Restarts int          `json:"restarts"`
+	LastExit string       `json:"last_exit,omitempty"`
+	// Clean says the last exit was an orderly one: the program ended by
+	// itself with status 0, or on its Graceful request; not on SIGTERM,
+	// SIGKILL or a failure.
+	Clean bool      `json:"clean"`
+	Since time.Time `json:"since"`
+	// Backoffs are the waits before each restart so far (most recent
+	// last, at most 16).
+	Backoffs []time.Duration `json:"-"`
+}
+
+// VM is one guest.
+type VM struct {
+	Name  string `json:"name"`
+	OS    string `json:"os"`
+	State string `json:"state"`
+	Pid   int    `json:"pid,omitempty"`
+	// Accel is "kvm" or "tcg".
+	Accel     string `json:"accel"`
+	MemoryMiB int64  `json:"memory_mib"`
+	CPUs      int    `json:"cpus"`
+	// Install is set while the install media are attached.
+	Install bool `json:"install"`
+	// Snapshot is when the base was frozen; zero without a snapshot.
+	Snapshot time.Time `json:"snapshot,omitzero"`
+	// DiskBytes and OverlayBytes are what the base disk and the overlay
+	// take on the data partition.
+	DiskBytes    int64    `json:"disk_bytes"`
+	OverlayBytes int64    `json:"overlay_bytes,omitempty"`
+	Display      string   `json:"display"`
+	Restarts     int      `json:"restarts"`
+	LastExit     string   `json:"last_exit,omitempty"`
+	Notes        []string `json:"notes,omitempty"`
+}
+
+// VMActions are what the API and `thinhost ctl vm` may ask of a guest.
+var VMActions = []string{"start", "stop", "snapshot", "force-snapshot", "reset", "install-on", "install-off"}
+
+// Errors a Backend returns, wrapped, that the API answers with their
+// own status: ErrNoVM 404; ErrNoSnapshot (reset before any snapshot),
+// ErrUnclean (a snapshot of a guest that did not shut down cleanly) and
+// ErrRunning (starting what runs) 409.
+var (
+	ErrNoVM       = errors.New("no such vm")
+	ErrNoSnapshot = errors.New("no snapshot to reset to: run `thinhost ctl vm NAME snapshot` first")
+	ErrUnclean    = errors.New("did not shut down cleanly")
+	ErrRunning    = errors.New("already running")
+)
