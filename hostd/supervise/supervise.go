@@ -237,7 +237,9 @@ func (s *Supervisor) runOnce(ctx context.Context, sv *service) error {
 	sv.set(func(st *Status) { st.State = Stopping; st.Since = time.Now() })
 	pgid := cmd.Process.Pid
 	if sv.spec.Graceful != nil {
-		if gerr := sv.spec.Graceful(); gerr != nil {
+		if gerr := sv.spec.Graceful(); errors.Is(gerr, ErrSkipGraceful) {
+			// Asked not to: straight to SIGTERM.
+		} else if gerr != nil {
 			s.log.Warn("graceful stop failed", "svc", sv.spec.Name, "err", gerr)
 		} else {
 			select {
@@ -354,10 +356,12 @@ func (s *Supervisor) StopAll(onStop func(name string, timeout time.Duration)) {
 }
 
 // ErrUnknown means no service has that name; ErrRunning that it is
-// already supervised.
+// already supervised; a Graceful that returns ErrSkipGraceful has the
+// service stopped at once (SIGTERM), without a warning.
 var (
-	ErrUnknown = errors.New("no such service")
-	ErrRunning = api.ErrRunning
+	ErrUnknown      = errors.New("no such service")
+	ErrRunning      = api.ErrRunning
+	ErrSkipGraceful = errors.New("no graceful stop this time")
 )
 
 // Done returns a channel closed when the named service's supervision ends

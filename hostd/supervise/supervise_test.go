@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -355,3 +356,39 @@ func TestOnceAndCredential(t *testing.T) {
 		ls.waitFor(t, "uid 2345")
 	}
 }
+
+// TestSkipGraceful: a Graceful that says ErrSkipGraceful has the child
+// stopped with SIGTERM at once, and nothing is logged as a failure.
+func TestSkipGraceful(t *testing.T) {
+	var ls lines
+	var logged strings.Builder
+	var mu sync.Mutex
+	s := New(slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logged.Write(p)
+	}), nil)), ls.add)
+	svc := child(t, "guest", "usr1")
+	svc.Graceful = func() error { return ErrSkipGraceful }
+	svc.GracefulTimeout = time.Hour
+	if err := s.Start(context.Background(), svc); err != nil {
+		t.Fatal(err)
+	}
+	ls.waitFor(t, "ready")
+	st, err := s.StopWithStatus("guest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ls.count("got USR1") != 0 || st.Clean {
+		t.Errorf("a skipped graceful stop: %+v", st)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(logged.String(), "graceful stop") {
+		t.Errorf("the log says:\n%s", logged.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -77,6 +78,9 @@ type Panel interface {
 type guest struct {
 	spec  config.VM
 	paths Paths
+	// discard is set while a reset stops the guest: its state is thrown
+	// away, so no ACPI shutdown is asked of it.
+	discard atomic.Bool
 }
 
 // NewManager returns a manager for specs.
@@ -181,7 +185,12 @@ func (m *Manager) start(ctx context.Context, g *guest) error {
 	_ = os.Remove(g.paths.QMP())
 	svc := supervise.Service{
 		Name: vmService(name), Path: path, Args: pre, Env: m.Env,
-		Graceful:        func() error { return qmpRun(g.paths.QMP(), "system_powerdown") },
+		Graceful: func() error {
+			if g.discard.Load() {
+				return supervise.ErrSkipGraceful
+			}
+			return qmpRun(g.paths.QMP(), "system_powerdown")
+		},
 		GracefulTimeout: time.Duration(g.spec.ShutdownTimeout) * time.Second,
 		StopTimeout:     10 * time.Second,
 		DoneOnSuccess:   true,
@@ -364,13 +373,14 @@ func (m *Manager) Reset(ctx context.Context, name string) error {
 	if !exists(g.paths.Overlay()) {
 		return fmt.Errorf("reset vm %s: %w", name, ErrNoSnapshot)
 	}
-	// The guest's state is being thrown away: no ACPI shutdown.
+	// The guest's state is being thrown away: no ACPI shutdown, QEMU
+	// ends on SIGTERM.
 	if m.Sup.Running(vmService(name)) {
 		m.Log.Info("stopping vm for reset", "vm", name)
-		if err := qmpRun(g.paths.QMP(), "quit"); err != nil {
-			m.Log.Warn("quit vm", "vm", name, "err", err)
-		}
-		if err := m.Sup.Stop(vmService(name)); err != nil {
+		g.discard.Store(true)
+		err := m.Sup.Stop(vmService(name))
+		g.discard.Store(false)
+		if err != nil {
 			return err
 		}
 	}
