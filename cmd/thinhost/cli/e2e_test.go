@@ -358,7 +358,7 @@ func apiThroughForward(t *testing.T, img string) {
 	h := bootHost(t, img, 1024)
 	stdout := h.ctl(t, "status")
 	t.Logf("ctl status:\n%s", stdout)
-	if !regexp.MustCompile(`(?m)^data +/dev/vda4: [0-9]+ MiB, [0-9]+ MiB free, boot 4$`).MatchString(stdout) {
+	if !regexp.MustCompile(`(?m)^data +/dev/vda4: [0-9.]+ [KMG]iB, [0-9.]+ [KMG]iB free, boot 4$`).MatchString(stdout) {
 		t.Errorf("ctl status does not show boot 4's data partition")
 	}
 	// The profile's service from a Debian package ran under the
