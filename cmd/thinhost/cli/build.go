@@ -1,3 +1,5 @@
+//go:build linux
+
 package cli
 
 import (
@@ -7,7 +9,6 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/thinhost/thinhost/builder"
 	"github.com/thinhost/thinhost/profiles"
@@ -89,13 +90,4 @@ func printBuild(w io.Writer, r *builder.Result) {
 		fmt.Fprintf(w, "part %d    %-18s %s\n", p.Index, p.Name, profiles.FormatSize(p.Size()))
 	}
 	fmt.Fprintf(w, "built in  %s\n", r.Duration.Round(1e7))
-}
-
-// progressWriter returns w when it is a terminal, for progress bars, and
-// nil otherwise: logs carry the same facts without carriage returns.
-func progressWriter(w io.Writer) io.Writer {
-	if f, ok := w.(interface{ Fd() uintptr }); ok && term.IsTerminal(int(f.Fd())) {
-		return w
-	}
-	return nil
 }

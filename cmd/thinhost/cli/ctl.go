@@ -12,9 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/thinhost/thinhost/hostd/api"
-	"github.com/thinhost/thinhost/hostd/vm"
 	"github.com/thinhost/thinhost/images"
-	"github.com/thinhost/thinhost/images/flash"
 	"github.com/thinhost/thinhost/images/layout"
 
 	"github.com/thinhost/thinhost/internal/units"
@@ -184,7 +182,7 @@ in the process list.`,
 				}
 				for _, v := range st.VMs {
 					if v.Name == name {
-						printVMs(e.stdout, []vm.Status{v})
+						printVMs(e.stdout, []api.VM{v})
 						for _, n := range v.Notes {
 							fmt.Fprintln(e.stdout, "note:", n)
 						}
@@ -316,7 +314,7 @@ func printShares(w io.Writer, sh *api.Shares) {
 	}
 }
 
-func printVMs(w io.Writer, vms []vm.Status) {
+func printVMs(w io.Writer, vms []api.VM) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "VM\tSTATE\tACCEL\tMEMORY\tCPUS\tINSTALL\tSNAPSHOT\tDISK\tOVERLAY\tDISPLAY")
 	for _, v := range vms {
@@ -380,7 +378,7 @@ func printSlots(w io.Writer, slots []api.Slot) error {
 type countReader struct {
 	io.ReadCloser
 	n        *int64
-	progress flash.Progress
+	progress func(done, total int64)
 	total    int64
 }
 

@@ -1,15 +1,15 @@
+//go:build linux
+
 package cli
 
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -136,30 +136,6 @@ func listDisks(e *env) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\t%s\n", d.Path, units.Bytes(d.Size), dash(d.Transport), d.Removable, dash(d.Model), dash(d.Serial), use)
 	}
 	return tw.Flush()
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-// newBar returns a progress callback drawing a bar (bytes, speed, ETA) on
-// w when it is a terminal, or nil.
-func newBar(w io.Writer, what string, total int64) flash.Progress {
-	if progressWriter(w) == nil {
-		return nil
-	}
-	bar := progressbar.NewOptions64(total,
-		progressbar.OptionSetWriter(w),
-		progressbar.OptionSetDescription(what),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionThrottle(200*time.Millisecond),
-		progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
-	)
-	return func(done, _ int64) { _ = bar.Set64(done) }
 }
 
 func rate(n int64, d time.Duration) int64 {

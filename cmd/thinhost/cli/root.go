@@ -51,7 +51,8 @@ Windows as a KVM guest.
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().BoolVarP(&e.verbose, "verbose", "v", false, "log debug detail (and the console during run --check)")
-	root.AddCommand(validateCmd(e), buildCmd(e), lockCmd(e), runCmd(e), flashCmd(e), ctlCmd(e), vmCmd(e))
+	root.AddCommand(validateCmd(e), ctlCmd(e))
+	addImageCommands(root, e)
 	root.SetArgs(terraformStyle(args))
 	root.SetIn(stdin)
 	root.SetOut(stdout)
