@@ -63,6 +63,11 @@ type VM struct {
 	Notes        []string `json:"notes,omitempty"`
 }
 
+// VMService and TPMService name the supervised services that run a
+// guest: its QEMU and its software TPM.
+func VMService(name string) string  { return "vm-" + name }
+func TPMService(name string) string { return "swtpm-" + name }
+
 // VMActions are what the API and `thinhost ctl vm` may ask of a guest.
 var VMActions = []string{"start", "stop", "snapshot", "force-snapshot", "reset", "install-on", "install-off"}
 

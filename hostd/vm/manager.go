@@ -101,8 +101,8 @@ func (m *Manager) find(name string) (*guest, error) {
 	return nil, fmt.Errorf("vm %q: %w", name, ErrUnknown)
 }
 
-func vmService(name string) string    { return "vm-" + name }
-func swtpmService(name string) string { return "swtpm-" + name }
+func vmService(name string) string    { return api.VMService(name) }
+func swtpmService(name string) string { return api.TPMService(name) }
 
 // Autostart starts every guest marked autostart, in profile order, and
 // returns why those that did not start did not.

@@ -41,6 +41,7 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, se *session) {
 		return
 	}
 	cv := confirmView{CSRF: se.csrf, Kind: kind, Name: name, Action: act}
+	host := s.hostname()
 	viewer := ""
 	if s.GuestOf != nil {
 		viewer = s.GuestOf(r)
@@ -74,7 +75,7 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, se *session) {
 		}
 		cv.Viewer = viewer != ""
 		cv.Button = verb + " " + name
-		if name != s.hostname() {
+		if name != host {
 			s.errorPage(w, r, http.StatusBadRequest, fmt.Sprintf("This host is not %q; reload the page.", name))
 			return
 		}
@@ -83,7 +84,7 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, se *session) {
 		return
 	}
 	if !(kind == "guest" && act == "start") && r.PostFormValue("confirm") != name {
-		s.render(w, http.StatusOK, "layout", page{Title: "Confirm", Host: s.hostname(), CSRF: se.csrf, Body: "confirm", Data: cv})
+		s.render(w, http.StatusOK, "layout", page{Title: "Confirm", Host: host, CSRF: se.csrf, Body: "confirm", Data: cv})
 		return
 	}
 

@@ -51,7 +51,8 @@ var serviceName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 func (s *Server) logPage(w http.ResponseWriter, r *http.Request, se *session) {
 	v := logView{Service: r.URL.Query().Get("svc")}
-	for _, sv := range s.Backend.Status().Services {
+	st := s.Backend.Status()
+	for _, sv := range st.Services {
 		v.Services = append(v.Services, sv.Name)
 	}
 	if v.Service != "" && !slices.Contains(v.Services, v.Service) {
@@ -68,7 +69,7 @@ func (s *Server) logPage(w http.ResponseWriter, r *http.Request, se *session) {
 		v.Lines = v.Lines[len(v.Lines)-logLines:]
 	}
 	v.Next = next
-	s.render(w, http.StatusOK, "layout", page{Title: "Log", Host: s.hostname(), CSRF: se.csrf, Body: "log", Data: v})
+	s.render(w, http.StatusOK, "layout", page{Title: "Log", Host: st.Hostname, CSRF: se.csrf, Body: "log", Data: v})
 }
 
 // logStream sends the log's lines from ?from=SEQ (or the browser's

@@ -186,7 +186,7 @@ func (s *Server) view(r *http.Request, se *session, withShares bool) overviewVie
 	for _, sv := range st.Services {
 		svc := serviceView{Name: sv.Name, State: string(sv.State), Restarts: sv.Restarts, LastExit: sv.LastExit}
 		for _, g := range st.VMs {
-			if sv.Name == "vm-"+g.Name || sv.Name == "swtpm-"+g.Name {
+			if sv.Name == api.VMService(g.Name) || sv.Name == api.TPMService(g.Name) {
 				svc.Guest = g.Name
 			}
 		}
@@ -226,7 +226,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request, se *session) {
 		return
 	}
 	v := s.view(r, se, true)
-	s.render(w, http.StatusOK, "layout", page{Title: "Overview", Host: s.hostname(), CSRF: se.csrf, Flash: s.takeFlash(se),
+	s.render(w, http.StatusOK, "layout", page{Title: "Overview", Host: v.Host, CSRF: se.csrf, Flash: s.takeFlash(se),
 		Body: "overview", Data: v})
 }
 
