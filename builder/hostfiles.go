@@ -2,6 +2,7 @@ package builder
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -17,6 +18,9 @@ type HostFile struct {
 	// Package is the Debian package that installs Src, named when the
 	// build machine lacks it.
 	Package string
+	// Optional files ship when the package's version has them (a file
+	// one version of Mesa adds) and are skipped otherwise.
+	Optional bool
 }
 
 // ResolveHostFiles returns files plus, for ELF programs, the shared
@@ -28,6 +32,11 @@ func ResolveHostFiles(files []HostFile) ([]HostFile, error) {
 	want := map[string]string{} // dst -> src
 	var programs []string
 	for _, f := range files {
+		if f.Optional {
+			if _, err := os.Stat(f.Src); err != nil {
+				continue
+			}
+		}
 		dst := f.Dst
 		if dst == "" {
 			dst = f.Src

@@ -67,18 +67,27 @@ func ServiceSpecs(p *profiles.Profile) []config.Service {
 // PackageRequests is every Debian package the host is built from:
 // thinhost's own set (the packages of HostFiles, the boot loader's, and
 // the kernel unless an artifact gives it), then the profile's extra
-// packages. Depends add the rest.
+// packages. Depends add the rest. An extra package that names one of
+// thinhost's own with a suite takes it from there
+// ("libgl1-mesa-dri/bookworm-backports": Mesa 25 for a current laptop's
+// GPU); naming one package from two suites is an error.
 func PackageRequests(p *profiles.Profile) ([]archive.Request, error) {
-	seen := map[string]bool{}
+	at := map[string]int{}
 	var out []archive.Request
 	add := func(s string) error {
 		r, err := archive.ParseRequest(s)
 		if err != nil {
 			return err
 		}
-		if !seen[r.Name] {
-			seen[r.Name] = true
+		i, seen := at[r.Name]
+		switch {
+		case !seen:
+			at[r.Name] = len(out)
 			out = append(out, r)
+		case out[i].Suite == "":
+			out[i].Suite = r.Suite
+		case r.Suite != "" && r.Suite != out[i].Suite:
+			return fmt.Errorf("%s is named twice, from suites %s and %s: name it once", r.Name, out[i].Suite, r.Suite)
 		}
 		return nil
 	}
@@ -476,6 +485,9 @@ func systemFilesFromPackages(hp *hostPackages, tools, data, extra []HostFile) ([
 	var srcs []string
 	for _, t := range tools {
 		f, err := hp.Tree.Lookup(t.Src)
+		if err != nil && t.Optional && errors.Is(err, archive.ErrNotInTree) {
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("collect the system image's files: %w; %s should come from package %s: is it in the lock file %s?", err, t.Src, t.Package, hp.LockPath)
 		}

@@ -143,6 +143,36 @@ func TestPackageRequestsKernel(t *testing.T) {
 	}
 }
 
+// TestPackageRequestsSuite: an extra package may take one of thinhost's
+// own from another suite (Mesa from backports), once; two suites for one
+// package are refused.
+func TestPackageRequestsSuite(t *testing.T) {
+	p := &profiles.Profile{
+		Packages: profiles.Packages{Kernel: "linux-image-amd64", Extra: []string{"swtpm/bookworm-backports", "swtpm", "curl"}},
+		VMs:      []*profiles.VM{{Name: "w"}},
+	}
+	reqs, err := PackageRequests(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range reqs {
+		if r.Name == "swtpm" {
+			n++
+			if r.Suite != "bookworm-backports" {
+				t.Errorf("swtpm requested as %s, want swtpm/bookworm-backports", r)
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("swtpm requested %d times, want once: %v", n, reqs)
+	}
+	p.Packages.Extra = append(p.Packages.Extra, "swtpm/bookworm")
+	if _, err := PackageRequests(p); err == nil || !strings.Contains(err.Error(), "named twice") {
+		t.Errorf("swtpm from two suites: %v, want an error", err)
+	}
+}
+
 // TestServiceFiles: a service carries its package's files but its
 // documentation, the files it names from other packages (a directory
 // means all under it; /usr/bin and /bin are one on a merged /usr), and a

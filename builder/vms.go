@@ -41,7 +41,14 @@ var QEMUFiles = []HostFile{
 // GLES, Mesa's DRI drivers (Intel iris and crocus, AMD radeonsi, virgl,
 // and the software ones for a display without 3D, such as QEMU's VGA),
 // and libudev to find the keyboards and mice. hostd's environment points
-// glvnd and Mesa at /system (vm.GraphicsEnv in hostd).
+// glvnd and Mesa at /system (systemEnv in hostd).
+//
+// The list fits bookworm's Mesa 22 and backports' Mesa 25 alike (a profile
+// takes the latter with "libgl1-mesa-dri/bookworm-backports" and its
+// siblings in packages.extra, as examples/laptop.hcl does): from Mesa 24.3
+// the DRI files are links to one loader, the drivers live in libgallium
+// (which the loader's ELF header names), and GBM loads a backend of its
+// own, gbm/dri_gbm.so.
 var SDLFiles = []HostFile{
 	{Src: layout.QEMUModuleDir + "/ui-sdl.so", Package: "qemu-system-gui"},
 	// ui-sdl needs it (QEMU's module dependencies), even with gl=off.
@@ -57,6 +64,7 @@ var SDLFiles = []HostFile{
 	{Src: layout.DRIDir + "/virtio_gpu_dri.so", Package: "libgl1-mesa-dri"},
 	{Src: layout.DRIDir + "/kms_swrast_dri.so", Package: "libgl1-mesa-dri"},
 	{Src: layout.DRIDir + "/swrast_dri.so", Package: "libgl1-mesa-dri"},
+	{Src: layout.GBMBackendDir + "/dri_gbm.so", Package: "libgbm1", Optional: true},
 }
 
 // VMDir is where a guest's direct-boot files live in the system image.
@@ -149,7 +157,7 @@ func vmFiles(ctx context.Context, cache *Cache, p *profiles.Profile, arts map[st
 // package to install for a missing one.
 func needHostFiles(files []HostFile, what string) error {
 	for _, f := range files {
-		if _, err := os.Stat(f.Src); err != nil {
+		if _, err := os.Stat(f.Src); err != nil && !f.Optional {
 			return fmt.Errorf("find %s for %s: %w (on Debian: apt-get install %s)", f.Src, what, err, f.Package)
 		}
 	}

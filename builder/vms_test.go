@@ -2,10 +2,14 @@ package builder
 
 import (
 	"encoding/binary"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/thinhost/thinhost/builder/archive"
 	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/profiles"
 )
 
@@ -86,5 +90,68 @@ func TestIsMultiboot(t *testing.T) {
 		if got := isMultiboot(c.head); got != c.want {
 			t.Errorf("%s: isMultiboot = %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// TestSDLFilesMesa: one list of the panel's files serves bookworm's Mesa 22
+// (a file per DRI driver, no GBM backend) and backports' Mesa 25 (DRI
+// links to one loader, and gbm/dri_gbm.so, which must ship: without it
+// GBM finds no backend and the panel stays black).
+func TestSDLFilesMesa(t *testing.T) {
+	tree := func(mesa25 bool) *archive.Tree {
+		dir := t.TempDir()
+		put := func(p, body string) {
+			f := filepath.Join(dir, p)
+			os.MkdirAll(filepath.Dir(f), 0o755)
+			if strings.HasPrefix(body, "->") {
+				os.Symlink(strings.TrimPrefix(body, "->"), f)
+				return
+			}
+			os.WriteFile(f, []byte(body), 0o644)
+		}
+		for _, f := range SDLFiles {
+			switch {
+			case f.Optional:
+			case mesa25 && strings.HasPrefix(f.Src, layout.DRIDir+"/"):
+				put(f.Src, "->libdril_dri.so")
+			default:
+				put(f.Src, "file")
+			}
+		}
+		if mesa25 {
+			put(layout.DRIDir+"/libdril_dri.so", "loader")
+			put(layout.GBMBackendDir+"/dri_gbm.so", "backend")
+		}
+		tr, err := archive.NewTree([]archive.TreePart{{Package: &archive.Package{Name: "mesa", Version: "1"}, Dir: dir}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	}
+	for _, mesa25 := range []bool{false, true} {
+		files, err := systemFilesFromPackages(&hostPackages{Tree: tree(mesa25)}, SDLFiles, nil, nil)
+		if err != nil {
+			t.Fatalf("mesa 25 %v: %v", mesa25, err)
+		}
+		gbm, iris := false, ""
+		for _, f := range files {
+			switch f.Dst {
+			case layout.GBMBackendDir + "/dri_gbm.so":
+				gbm = true
+			case layout.DRIDir + "/iris_dri.so":
+				iris = filepath.Base(f.Src)
+			}
+		}
+		if gbm != mesa25 {
+			t.Errorf("mesa 25 %v: GBM backend shipped %v", mesa25, gbm)
+		}
+		if want := map[bool]string{false: "iris_dri.so", true: "libdril_dri.so"}[mesa25]; iris != want {
+			t.Errorf("mesa 25 %v: iris_dri.so is %q, want the bytes of %s", mesa25, iris, want)
+		}
+	}
+	// On the build machine (no packages block) an optional file that is
+	// not there is no error.
+	if err := needHostFiles([]HostFile{{Src: "/nonexistent/dri_gbm.so", Optional: true}}, "test"); err != nil {
+		t.Errorf("optional file missing: %v", err)
 	}
 }

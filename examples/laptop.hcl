@@ -156,6 +156,12 @@ packages {
     "firmware-atheros/bookworm-backports",        # Qualcomm Wi-Fi
     "firmware-sof-signed",                        # Intel and AMD audio DSPs
     "wireless-regdb",                             # Wi-Fi regulatory rules
+    # Mesa 25 for Windows' screen on the panel: bookworm's Mesa 22 predates
+    # the GPUs of laptops sold since 2023 (Intel Meteor Lake and later, on
+    # the xe driver; AMD's RDNA 3 and 3.5).
+    "libgl1-mesa-dri/bookworm-backports",
+    "libegl-mesa0/bookworm-backports",
+    "libgbm1/bookworm-backports",
     "intel-microcode",
     "amd64-microcode",
   ]

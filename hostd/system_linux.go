@@ -73,7 +73,8 @@ func systemEnv() []string {
 		"LP_NATIVE_VECTOR_WIDTH=128",
 		"__EGL_VENDOR_LIBRARY_DIRS="+SystemDir+vm.EGLVendorDir,
 		"LIBGL_DRIVERS_PATH="+SystemDir+vm.DRIDir,
-		"GBM_DRIVERS_PATH="+SystemDir+vm.DRIDir)
+		"GBM_DRIVERS_PATH="+SystemDir+vm.DRIDir,
+		"GBM_BACKENDS_PATH="+SystemDir+vm.GBMBackendDir)
 }
 
 // systemCommand runs program (an absolute path inside the system image,

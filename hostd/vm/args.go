@@ -127,6 +127,7 @@ const (
 	QEMUModuleDir  = layout.QEMUModuleDir
 	EGLVendorDir   = layout.EGLVendorDir
 	DRIDir         = layout.DRIDir
+	GBMBackendDir  = layout.GBMBackendDir
 )
 
 // VarsTemplate is the UEFI variable store a new guest starts from.

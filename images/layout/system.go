@@ -21,9 +21,11 @@ const (
 	// among them); hostd points QEMU_MODULE_DIR at it.
 	QEMUModuleDir = "/usr/lib/x86_64-linux-gnu/qemu"
 	// EGLVendorDir holds glvnd's EGL vendor files; DRIDir Mesa's drivers
-	// (display = "sdl" draws through them).
-	EGLVendorDir = "/usr/share/glvnd/egl_vendor.d"
-	DRIDir       = "/usr/lib/x86_64-linux-gnu/dri"
+	// (display = "sdl" draws through them); GBMBackendDir the GBM backend
+	// of Mesa 24.3 and later, which loads its drivers from libgallium.
+	EGLVendorDir  = "/usr/share/glvnd/egl_vendor.d"
+	DRIDir        = "/usr/lib/x86_64-linux-gnu/dri"
+	GBMBackendDir = "/usr/lib/x86_64-linux-gnu/gbm"
 )
 
 // GuestMAC is a guest's NIC address: QEMU's 52:54:00 prefix and three

@@ -24,8 +24,8 @@ import (
 // stand-ins of a MiB): bookworm-backports' kernel, the laptop driver set
 // with the drivers that load firmware in the system image, only the
 // firmware those drivers name (Intel graphics and Wi-Fi among it), and the
-// CPU microcode as the first initrd of the loader entry; the manifest says
-// all of it. Then it boots the image as a USB stick on the emulated laptop
+// CPU microcode as the first initrd of the loader entry, backports' Mesa
+// for the panel; the manifest says all of it. Then it boots the image as a USB stick on the emulated laptop
 // (run --machine laptop): hostd is ready and healthy, the guest's screen
 // fills the panel (the screenshot's pixels are the test guest's pattern),
 // and keys typed on the laptop reach the guest, Enter and Ctrl+Alt+Del
@@ -101,6 +101,10 @@ func TestLaptop(t *testing.T) {
 		{"/lib/firmware/amdgpu/", "firmware-amd-graphics"},
 		{"/lib/firmware/intel/sof", "firmware-sof-signed"},
 		{"/lib/firmware/regulatory.db", "wireless-regdb"},
+		// Backports' Mesa 25 for the panel: its drivers in libgallium,
+		// and the GBM backend SDL's kmsdrm cannot draw without.
+		{"/usr/lib/x86_64-linux-gnu/libgallium-25.", "mesa-libgallium"},
+		{layout.GBMBackendDir + "/dri_gbm.so", "libgbm1"},
 	} {
 		if count(c.prefix, c.pkg) == 0 {
 			t.Errorf("the manifest lists no %s* from %s", c.prefix, c.pkg)
