@@ -20,6 +20,7 @@ import (
 	"github.com/thinhost/thinhost/hostd/config"
 	"github.com/thinhost/thinhost/images"
 	"github.com/thinhost/thinhost/images/layout"
+	"github.com/thinhost/thinhost/images/secureboot"
 	"github.com/thinhost/thinhost/initramfs"
 	"github.com/thinhost/thinhost/internal/passwd"
 	"github.com/thinhost/thinhost/profiles"
@@ -151,7 +152,16 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		return path, nil
 	}
-	var bootloader, shim, grub string
+	var bootloader, shim, grub, stub string
+	var keys *secureboot.Keys
+	if prof.Boot.SecureBoot == profiles.SecureBootOwn {
+		if keys, err = secureboot.Load(prof.Boot.Keys); err != nil {
+			return nil, fmt.Errorf("boot block (%s): %w", prof.Boot.DeclRange, err)
+		}
+		if stub, err = loader("systemd's EFI stub (the unified kernel image)", StubPath, BootloaderPackage); err != nil {
+			return nil, err
+		}
+	}
 	if prof.Boot.SecureBoot == profiles.SecureBootStock {
 		if shim, err = loader("shim (Secure Boot)", ShimPath, ShimPackage); err != nil {
 			return nil, err
@@ -315,6 +325,18 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	title, build := "thinhost "+prof.Host.Hostname, buildID(seed, system)
+	var own *ownChain
+	if keys != nil {
+		initrds := []string{initrdPath}
+		if microcodePath != "" {
+			initrds = []string{microcodePath, initrdPath}
+		}
+		if own, err = buildOwnChain(log, keys, tmp, bootloader, stub, kern.Image, initrds, cmdline, osRelease(title, build)); err != nil {
+			return nil, err
+		}
+		bootloader = own.Loader
+	}
 	out, err := os.CreateTemp(filepath.Dir(cfg.Output), "."+filepath.Base(cfg.Output)+".tmp-")
 	if err != nil {
 		return nil, fmt.Errorf("create image: %w", err)
@@ -328,20 +350,24 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}()
 	st := prof.Storage
+	boot := images.Boot{
+		Bootloader: bootloader,
+		Shim:       shim,
+		GRUB:       grub,
+		Kernel:     kern.Image,
+		Initrd:     initrdPath,
+		Microcode:  microcodePath,
+		Cmdline:    cmdline,
+		Title:      title,
+		Build:      build,
+		Profile:    filepath.Base(prof.Path),
+	}
+	if own != nil {
+		boot.UKI, boot.EnrollKeys = own.UKI, own.Enroll
+	}
 	dres, err := images.Write(ctx, out, images.Config{
-		Sizes: images.Sizes{Image: st.ImageSize, ESP: st.ESPSize, System: st.SystemSize, Data: st.DataSize, Media: media},
-		Boot: images.Boot{
-			Bootloader: bootloader,
-			Shim:       shim,
-			GRUB:       grub,
-			Kernel:     kern.Image,
-			Initrd:     initrdPath,
-			Microcode:  microcodePath,
-			Cmdline:    cmdline,
-			Title:      "thinhost " + prof.Host.Hostname,
-			Build:      buildID(seed, system),
-			Profile:    filepath.Base(prof.Path),
-		},
+		Sizes:  images.Sizes{Image: st.ImageSize, ESP: st.ESPSize, System: st.SystemSize, Data: st.DataSize, Media: media},
+		Boot:   boot,
 		System: system,
 		Seed:   seed,
 		Log:    log,
@@ -367,11 +393,15 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	if hp != nil {
 		lockRef = &manifestLock{Path: filepath.Base(hp.LockPath), SHA256: hp.LockSHA256, Packages: len(hp.Lock.Packages)}
 	}
-	boot, err := bootManifest(kern, initrdPath, microcodePath, microcode)
+	ukiPath := ""
+	if own != nil {
+		ukiPath = own.UKI
+	}
+	bootFiles, err := bootManifest(kern, initrdPath, microcodePath, microcode, ukiPath)
 	if err != nil {
 		return nil, err
 	}
-	if err := writeManifest(manifest, lockRef, boot, dres.Manifest); err != nil {
+	if err := writeManifest(manifest, lockRef, bootFiles, dres.Manifest); err != nil {
 		return nil, err
 	}
 
@@ -578,7 +608,7 @@ type bootEntry struct {
 
 // bootManifest describes the boot slot's kernel, initramfs and early
 // microcode initrd.
-func bootManifest(kern *Kernel, initrd, microcodePath string, mc *Microcode) ([]bootEntry, error) {
+func bootManifest(kern *Kernel, initrd, microcodePath string, mc *Microcode, ukiPath string) ([]bootEntry, error) {
 	files := []struct {
 		path, src string
 		pkgs      []string
@@ -589,7 +619,14 @@ func bootManifest(kern *Kernel, initrd, microcodePath string, mc *Microcode) ([]
 	if kern.Package != "" {
 		files[0].pkgs = []string{kern.Package}
 	}
-	if mc != nil {
+	if ukiPath != "" {
+		// One signed file holds them all.
+		files = files[:1]
+		files[0].path, files[0].src = layout.UKIPath("a"), ukiPath
+		if mc != nil {
+			files[0].pkgs = append(files[0].pkgs, mc.Packages...)
+		}
+	} else if mc != nil {
 		files = append(files, struct {
 			path, src string
 			pkgs      []string

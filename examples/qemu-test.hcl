@@ -58,11 +58,18 @@ variable "guest_autostart" {
 variable "secure_boot" {
   type        = string
   default     = "off"
-  description = "The boot chain: off (systemd-boot, unsigned), or stock (Debian's signed shim, GRUB and kernel; run --secure-boot boots it with Secure Boot on)"
+  description = "The boot chain: off (systemd-boot, unsigned), stock (Debian's signed shim, GRUB and kernel; run --secure-boot boots it with Secure Boot on) or own (systemd-boot and a unified kernel image signed with secure_boot_keys)"
+}
+
+variable "secure_boot_keys" {
+  type        = string
+  default     = null
+  description = "With secure_boot = \"own\": the key set's directory (thinhost keys DIR makes one)"
 }
 
 boot {
   secure_boot = var.secure_boot
+  keys        = var.secure_boot_keys
 }
 
 artifact "guest-initrd" {

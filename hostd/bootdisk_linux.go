@@ -134,8 +134,23 @@ func readBootESP(dir string) (string, error) {
 // ParseLoaderPartUUID reads an efivarfs file holding LoaderDevicePartUUID:
 // 4 bytes of attributes, then the GUID as NUL-terminated UTF-16LE text.
 func ParseLoaderPartUUID(b []byte) (string, error) {
+	s, err := parseLoaderString("LoaderDevicePartUUID", b)
+	if err != nil {
+		return "", err
+	}
+	g := strings.ToUpper(s)
+	if !isGUID(g) {
+		return "", fmt.Errorf("LoaderDevicePartUUID %q is not a GUID", g)
+	}
+	return g, nil
+}
+
+// parseLoaderString reads an efivarfs file of one of systemd-boot's
+// string variables: 4 bytes of attributes, then NUL-terminated UTF-16LE
+// text, of which thinhost's variables use ASCII only.
+func parseLoaderString(name string, b []byte) (string, error) {
 	if len(b) < 4 {
-		return "", fmt.Errorf("LoaderDevicePartUUID is %d bytes", len(b))
+		return "", fmt.Errorf("%s is %d bytes", name, len(b))
 	}
 	var s []byte
 	for i := 4; i+1 < len(b); i += 2 {
@@ -144,15 +159,45 @@ func ParseLoaderPartUUID(b []byte) (string, error) {
 			break
 		}
 		if c > 0x7f {
-			return "", fmt.Errorf("LoaderDevicePartUUID holds a character %U that no GUID has", c)
+			return "", fmt.Errorf("%s holds a character %U outside ASCII", name, c)
 		}
 		s = append(s, byte(c))
 	}
-	g := strings.ToUpper(string(s))
-	if !isGUID(g) {
-		return "", fmt.Errorf("LoaderDevicePartUUID %q is not a GUID", g)
+	return string(s), nil
+}
+
+// loaderEntryVar names the loader entry systemd-boot started.
+const loaderEntryVar = "LoaderEntrySelected-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"
+
+// bootedSlot is the slot this boot started: the one the kernel command
+// line names (thinhost.slot=, which loader entries and GRUB add), else the
+// slot of the loader entry systemd-boot started (LoaderEntrySelected,
+// read from efivarfs at dir): a unified kernel image carries one command
+// line for either slot. "a" when neither says.
+func bootedSlot(cmdline, dir string) string {
+	if s, ok := layout.CmdlineSlot(cmdline); ok {
+		return s
 	}
-	return g, nil
+	if _, err := os.Stat(filepath.Dir(dir)); err != nil {
+		return "a" // not booted through UEFI
+	}
+	if err := mountEfivars(dir); err != nil {
+		slog.Warn("booted slot", "err", err)
+		return "a"
+	}
+	b, err := os.ReadFile(filepath.Join(dir, loaderEntryVar))
+	if err != nil {
+		return "a"
+	}
+	name, err := parseLoaderString("LoaderEntrySelected", b)
+	if err != nil {
+		slog.Warn("booted slot", "err", err)
+		return "a"
+	}
+	if e, ok := layout.ParseEntryName(name); ok {
+		return e.Slot
+	}
+	return "a"
 }
 
 func isGUID(g string) bool {

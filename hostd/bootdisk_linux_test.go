@@ -74,3 +74,24 @@ func TestUSBIDOf(t *testing.T) {
 		t.Errorf("USBIDOf(nvme) = %q, want not USB", id)
 	}
 }
+
+// TestBootedSlot: the command line's thinhost.slot= names the slot; a
+// unified kernel image's names none, and the entry systemd-boot started
+// (LoaderEntrySelected, with or without a boot counter) does.
+func TestBootedSlot(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "efivars")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, loaderEntryVar), efivar("thinhost-b+2-1.conf"), 0o644)
+	for cmdline, want := range map[string]string{
+		"console=ttyS0 thinhost.slot=a": "a",
+		"console=ttyS0":                 "b",
+	} {
+		if got := bootedSlot(cmdline, dir); got != want {
+			t.Errorf("bootedSlot(%q) = %s, want %s", cmdline, got, want)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, loaderEntryVar), efivar("windows.conf"), 0o644)
+	if got := bootedSlot("quiet", dir); got != "a" {
+		t.Errorf("another entry: slot %s, want a", got)
+	}
+}

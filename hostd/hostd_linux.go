@@ -128,6 +128,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		log.Warn("Ctrl+Alt+Del", "err", err)
 	}
 	d.loadModules(ctx)
+	d.slots.findBooted()
 	d.secureBoot = SecureBootState()
 	fmt.Fprintf(d.opts.Console, "%s%s\n", SecureBootPrefix, d.secureBoot)
 	startNetwork(ctx, log, d.opts.Console)

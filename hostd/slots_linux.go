@@ -57,6 +57,14 @@ func newSlots(log *slog.Logger) *slots {
 	return &slots{log: log, booted: layout.SlotFromCmdline(string(cmdline)), stopping: stopping, stop: stop}
 }
 
+// findBooted learns the booted slot from the boot loader when the kernel
+// command line does not name it (a unified kernel image's): once the
+// modules are loaded (efivarfs may be one), before anything reads it.
+func (s *slots) findBooted() {
+	cmdline, _ := os.ReadFile("/proc/cmdline")
+	s.booted = bootedSlot(string(cmdline), efivarsDir)
+}
+
 // close stops an update under way and waits until the ESP is unmounted:
 // the host powers off with its ESP clean. The slot being written was
 // taken out of the loader's reach first, so the disk boots the running
@@ -117,6 +125,11 @@ func entryFiles(dir string) map[string]layout.Entry {
 func readLoader(dir string) string {
 	if _, err := os.Stat(filepath.Join(dir, layout.GRUBConfigPath)); err == nil {
 		return layout.LoaderGRUB
+	}
+	for _, s := range layout.Slots {
+		if _, err := os.Stat(filepath.Join(dir, layout.UKIPath(s))); err == nil {
+			return layout.LoaderUKI
+		}
 	}
 	return layout.LoaderSystemdBoot
 }
@@ -465,7 +478,7 @@ func applyUpdate(ctx context.Context, log *slog.Logger, esp, sysDev string, room
 		}
 		return &api.UpdateResult{Slot: target, Build: m.Info.Build, Tries: tries}, nil
 	}
-	if err := writeFileAtomic(filepath.Join(esp, layout.LoaderConfPath), []byte(layout.LoaderConf)); err != nil {
+	if err := writeFileAtomic(filepath.Join(esp, layout.LoaderConfPath), []byte(layout.LoaderConfFor(loader))); err != nil {
 		return nil, err
 	}
 	version++
@@ -483,6 +496,8 @@ func slotFile(slot, name string) string {
 		return layout.KernelPath(slot)
 	case api.UpdateInitrd:
 		return layout.InitrdPath(slot)
+	case api.UpdateUKI:
+		return layout.UKIPath(slot)
 	default:
 		return layout.MicrocodePath(slot)
 	}

@@ -306,3 +306,47 @@ func TestSlotsClose(t *testing.T) {
 		t.Errorf("the ESP was mounted after the shutdown began: %v", err)
 	}
 }
+
+// TestApplyUpdateUKI: on the own-keys chain an update carries one signed
+// unified kernel image: it lands in slot b, whose entry starts it (efi)
+// with no command line of its own, and loader.conf keeps enrolling keys
+// from setup mode. Kernel files are refused on this chain.
+func TestApplyUpdateUKI(t *testing.T) {
+	st := newSlotTest(t)
+	infoA := layout.SlotInfo{Build: "old", Loader: layout.LoaderUKI, Title: "thinhost x", Cmdline: "quiet"}
+	os.Remove(filepath.Join(st.esp, layout.KernelPath("a")))
+	os.Remove(filepath.Join(st.esp, layout.InitrdPath("a")))
+	os.WriteFile(filepath.Join(st.esp, layout.UKIPath("a")), []byte("uki a"), 0o644)
+	os.WriteFile(filepath.Join(st.esp, layout.EntryPath("a")), []byte(layout.SystemdBootEntry("a", infoA, 1)), 0o644)
+	if got := readLoader(st.esp); got != layout.LoaderUKI {
+		t.Fatalf("readLoader = %s", got)
+	}
+	st.files[api.UpdateUKI] = "uki new"
+	m := &api.UpdateManifest{Info: layout.SlotInfo{Build: "new", Loader: layout.LoaderUKI, Title: "thinhost y", Cmdline: "quiet"}}
+	for _, n := range []string{api.UpdateSystem, api.UpdateUKI} {
+		sum := sha256.Sum256([]byte(st.files[n]))
+		m.Files = append(m.Files, api.UpdateFile{Name: n, Size: int64(len(st.files[n])), SHA256: hex.EncodeToString(sum[:])})
+	}
+	if err := m.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.apply(t, m, st.files, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	entry := st.read(t, layout.EntryDir+"/thinhost-b+3.conf")
+	if !strings.Contains(entry, "efi /"+layout.UKIPath("b")+"\n") || strings.Contains(entry, "options") || strings.Contains(entry, "linux ") {
+		t.Errorf("slot b's entry:\n%s", entry)
+	}
+	if got := st.read(t, layout.UKIPath("b")); got != "uki new" {
+		t.Errorf("slot b's image = %q", got)
+	}
+	if got := st.read(t, layout.LoaderConfPath); got != layout.LoaderConf+layout.LoaderConfEnroll {
+		t.Errorf("loader.conf = %q", got)
+	}
+	// A kernel file on this chain does not pass the manifest's check.
+	sum := sha256.Sum256([]byte("k"))
+	m.Files = append(m.Files, api.UpdateFile{Name: api.UpdateKernel, Size: 1, SHA256: hex.EncodeToString(sum[:])})
+	if err := m.Check(); err == nil {
+		t.Error("a kernel in a unified-kernel-image update passed the check")
+	}
+}

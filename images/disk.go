@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"sort"
 	"strings"
 
 	"github.com/diskfs/go-diskfs"
@@ -64,6 +65,14 @@ type Boot struct {
 	// loaded before Initrd; "" leaves it out.
 	Microcode string
 	Cmdline   string
+	// UKI, when set, is the own-keys chain (layout.LoaderUKI): a signed
+	// unified kernel image holding Kernel, Initrd, Microcode and Cmdline,
+	// which the entry starts in their place; Bootloader is then signed
+	// too. EnrollKeys are the files of layout.EnrollKeysDir (PK.auth,
+	// KEK.auth, db.auth and certificates), which systemd-boot enrolls
+	// from setup mode.
+	UKI        string
+	EnrollKeys map[string][]byte
 	// Title is shown in the boot menu.
 	Title string
 	// Build names the build; Profile and ProfileSHA256 its profile (all
@@ -74,8 +83,13 @@ type Boot struct {
 // SlotInfo is what the ESP records of the slot Boot fills.
 func (b Boot) SlotInfo() layout.SlotInfo {
 	loader := layout.LoaderSystemdBoot
-	if b.Shim != "" {
+	switch {
+	case b.Shim != "":
 		loader = layout.LoaderGRUB
+	case b.UKI != "":
+		// The image holds microcode and command line.
+		return layout.SlotInfo{Build: b.Build, Profile: b.Profile, ProfileSHA256: b.ProfileSHA256, Loader: layout.LoaderUKI,
+			Title: b.title(), Cmdline: b.Cmdline}
 	}
 	return layout.SlotInfo{Build: b.Build, Profile: b.Profile, ProfileSHA256: b.ProfileSHA256, Loader: loader,
 		Title: b.title(), Cmdline: b.Cmdline, Microcode: b.Microcode != ""}
@@ -328,12 +342,26 @@ func writeESP(d *disk.Disk, p Partition, b Boot) (map[string]int64, error) {
 			{dst: layout.GRUBEnvPath, data: string(layout.GRUBEnv(nil))},
 		}
 	}
-	copies = append(copies,
-		copyFile{dst: layout.SlotInfoPath(slot), data: string(infoJSON) + "\n"},
-		copyFile{dst: layout.KernelPath(slot), src: b.Kernel},
-		copyFile{dst: layout.InitrdPath(slot), src: b.Initrd})
-	if b.Microcode != "" {
-		copies = append(copies, copyFile{dst: layout.MicrocodePath(slot), src: b.Microcode})
+	copies = append(copies, copyFile{dst: layout.SlotInfoPath(slot), data: string(infoJSON) + "\n"})
+	if b.UKI != "" {
+		copies[1].data = layout.LoaderConfFor(layout.LoaderUKI)
+		copies = append(copies, copyFile{dst: layout.UKIPath(slot), src: b.UKI},
+			copyFile{dst: layout.EnrollHowToPath, data: layout.EnrollHowTo})
+		names := make([]string, 0, len(b.EnrollKeys))
+		for n := range b.EnrollKeys {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			copies = append(copies, copyFile{dst: layout.EnrollKeysDir + "/" + n, data: string(b.EnrollKeys[n])})
+		}
+	} else {
+		copies = append(copies,
+			copyFile{dst: layout.KernelPath(slot), src: b.Kernel},
+			copyFile{dst: layout.InitrdPath(slot), src: b.Initrd})
+		if b.Microcode != "" {
+			copies = append(copies, copyFile{dst: layout.MicrocodePath(slot), src: b.Microcode})
+		}
 	}
 	made := map[string]bool{}
 	for _, c := range copies {

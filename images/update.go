@@ -34,6 +34,38 @@ type Update struct {
 	Files []UpdateFile
 }
 
+// ReadESPFile reads a file from the ESP of the image at path.
+func ReadESPFile(path, name string) ([]byte, error) {
+	parts, err := ReadPartitions(path)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range parts {
+		if p.Name == layout.ESPName {
+			return readESPFile(path, p.Index, name)
+		}
+	}
+	return nil, fmt.Errorf("read %s from %s: not a thinhost image (no %s partition)", name, path, layout.ESPName)
+}
+
+func readESPFile(path string, index int, name string) ([]byte, error) {
+	d, err := diskfs.Open(path, diskfs.WithOpenMode(diskfs.ReadOnly), diskfs.WithSectorSize(sectorSize))
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	fs, err := d.GetFilesystem(index)
+	if err != nil {
+		return nil, fmt.Errorf("read the ESP of %s: %w", path, err)
+	}
+	f, err := fs.OpenFile("/"+name, os.O_RDONLY)
+	if err != nil {
+		return nil, fmt.Errorf("open %s on the ESP of %s: %w", name, path, err)
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
 // squashfsMagic starts a squashfs superblock; bytes_used, the image's
 // length, is the uint64 at offset 40.
 const squashfsMagic = "hsqs"
@@ -60,23 +92,7 @@ func ReadUpdate(path string) (*Update, error) {
 	if esp == nil || sys == nil {
 		return nil, fmt.Errorf("read update from %s: not a thinhost image (no %s and %s partitions)", path, layout.ESPName, layout.SystemAName)
 	}
-	espFile := func(name string) ([]byte, error) {
-		d, err := diskfs.Open(path, diskfs.WithOpenMode(diskfs.ReadOnly), diskfs.WithSectorSize(sectorSize))
-		if err != nil {
-			return nil, err
-		}
-		defer d.Close()
-		fs, err := d.GetFilesystem(esp.Index)
-		if err != nil {
-			return nil, fmt.Errorf("read the ESP of %s: %w", path, err)
-		}
-		f, err := fs.OpenFile("/"+name, os.O_RDONLY)
-		if err != nil {
-			return nil, fmt.Errorf("open %s on the ESP of %s: %w", name, path, err)
-		}
-		defer f.Close()
-		return io.ReadAll(f)
-	}
+	espFile := func(name string) ([]byte, error) { return readESPFile(path, esp.Index, name) }
 	u := &Update{}
 	b, err := espFile(layout.SlotInfoPath("a"))
 	if err != nil {
@@ -85,10 +101,7 @@ func ReadUpdate(path string) (*Update, error) {
 	if err := json.Unmarshal(b, &u.Info); err != nil {
 		return nil, fmt.Errorf("read %s of %s: %w", layout.SlotInfoPath("a"), path, err)
 	}
-	boot := []struct{ name, esp string }{{layout.UpdateKernel, layout.KernelPath("a")}, {layout.UpdateInitrd, layout.InitrdPath("a")}}
-	if u.Info.Microcode {
-		boot = append(boot, struct{ name, esp string }{layout.UpdateMicrocode, layout.MicrocodePath("a")})
-	}
+	boot := layout.UpdateBootFiles(u.Info, "a")
 
 	// The system image: its superblock says how long it is.
 	img, err := os.Open(path)
@@ -124,12 +137,12 @@ func ReadUpdate(path string) (*Update, error) {
 			}{io.NewSectionReader(f, off, used), f}, nil
 		}})
 	for _, bf := range boot {
-		data, err := espFile(bf.esp)
+		data, err := espFile(bf[1])
 		if err != nil {
 			return nil, fmt.Errorf("read update from %s: %w", path, err)
 		}
 		sum := sha256.Sum256(data)
-		u.Files = append(u.Files, UpdateFile{Name: bf.name, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]),
+		u.Files = append(u.Files, UpdateFile{Name: bf[0], Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]),
 			Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }})
 	}
 	return u, nil

@@ -28,6 +28,7 @@ const (
 	UpdateKernel    = layout.UpdateKernel
 	UpdateInitrd    = layout.UpdateInitrd
 	UpdateMicrocode = layout.UpdateMicrocode
+	UpdateUKI       = layout.UpdateUKI
 )
 
 // MaxTries bounds an update's boot count.
@@ -56,7 +57,7 @@ func (m *UpdateManifest) Check() error {
 	seen := map[string]bool{}
 	for _, f := range m.Files {
 		switch f.Name {
-		case UpdateSystem, UpdateKernel, UpdateInitrd, UpdateMicrocode:
+		case UpdateSystem, UpdateKernel, UpdateInitrd, UpdateMicrocode, UpdateUKI:
 		default:
 			return fmt.Errorf("update: unknown file %q", f.Name)
 		}
@@ -71,16 +72,26 @@ func (m *UpdateManifest) Check() error {
 			return fmt.Errorf("update: %s has no SHA-256 (lower-case hex)", f.Name)
 		}
 	}
-	for _, need := range []string{UpdateSystem, UpdateKernel, UpdateInitrd} {
-		if !seen[need] {
-			return fmt.Errorf("update: no %s", need)
+	if m.Info.Loader != layout.LoaderSystemdBoot && m.Info.Loader != layout.LoaderGRUB && m.Info.Loader != layout.LoaderUKI {
+		return fmt.Errorf("update: unknown boot chain %q", m.Info.Loader)
+	}
+	if m.Info.Loader == layout.LoaderUKI && m.Info.Microcode {
+		return fmt.Errorf("update: a unified kernel image carries its microcode inside")
+	}
+	// The system image and exactly the boot files of the slot's chain.
+	want := map[string]bool{UpdateSystem: true}
+	for _, f := range layout.UpdateBootFiles(m.Info, "a") {
+		want[f[0]] = true
+	}
+	for name := range want {
+		if !seen[name] {
+			return fmt.Errorf("update: no %s", name)
 		}
 	}
-	if seen[UpdateMicrocode] != m.Info.Microcode {
-		return fmt.Errorf("update: the slot's microcode (%v) and the files (%v) disagree", m.Info.Microcode, seen[UpdateMicrocode])
-	}
-	if m.Info.Loader != layout.LoaderSystemdBoot && m.Info.Loader != layout.LoaderGRUB {
-		return fmt.Errorf("update: unknown boot chain %q", m.Info.Loader)
+	for name := range seen {
+		if !want[name] {
+			return fmt.Errorf("update: %s does not belong to a %s slot (microcode: %v)", name, m.Info.Loader, m.Info.Microcode)
+		}
 	}
 	// These go into loader entries, one per line: a control character
 	// (a newline) would add lines of its own.

@@ -82,6 +82,19 @@ func InitrdPath(slot string) string { return "thinhost/" + slot + "/initrd.zst" 
 // MicrocodePath is the slot's early microcode initrd on the ESP.
 func MicrocodePath(slot string) string { return "thinhost/" + slot + "/microcode.cpio" }
 
+// UKIPath is the slot's unified kernel image on the ESP (the own-keys
+// chain, LoaderUKI): kernel, initrds and command line in one signed file,
+// in place of KernelPath, InitrdPath and MicrocodePath.
+func UKIPath(slot string) string { return "thinhost/" + slot + "/linux.efi" }
+
+// EnrollKeysDir holds the own-keys chain's enrollment files (PK.auth,
+// KEK.auth, db.auth): systemd-boot enrolls them when the firmware is in
+// setup mode ("auto" with secure-boot-enroll force), then restarts.
+const EnrollKeysDir = "loader/keys/auto"
+
+// EnrollHowToPath is the own-keys chain's how-to on the ESP.
+const EnrollHowToPath = "loader/keys/README.txt"
+
 // The empty-data marker. The image writer puts it in the first sector of
 // the data partition and leaves the rest of the partition empty; hostd
 // creates a filesystem on a partition only where it finds the marker with
@@ -123,3 +136,46 @@ func ParseDataMarker(b []byte) (sectors uint64, ok bool) {
 	}
 	return binary.LittleEndian.Uint64(b[n:]), true
 }
+
+// LoaderConfEnroll is added to loader.conf by the own-keys chain: with the
+// firmware in setup mode (its keys cleared in its setup screen),
+// systemd-boot enrolls EnrollKeysDir's keys and restarts. On a laptop it
+// first counts down 15 seconds, during which any key aborts; in a virtual
+// machine it enrolls at once. Outside setup mode it does nothing.
+const LoaderConfEnroll = "secure-boot-enroll force\n"
+
+// LoaderConfFor is loader.conf for a boot chain's systemd-boot.
+func LoaderConfFor(loader string) string {
+	if loader == LoaderUKI {
+		return LoaderConf + LoaderConfEnroll
+	}
+	return LoaderConf
+}
+
+// EnrollHowTo is the own-keys chain's how-to, on the ESP beside the keys.
+const EnrollHowTo = `thinhost: Secure Boot with your own keys
+==========================================
+
+The loader (EFI/BOOT/BOOTX64.EFI) and the host's kernel image
+(thinhost/*/linux.efi) on this stick are signed with your db key. Your
+laptop boots them with Secure Boot on once its firmware holds your keys:
+
+1. Enter the firmware setup (F2, F10, F12, Del or Esc at power-on),
+   find Secure Boot, and choose "Reset to Setup Mode" (also called
+   "Clear Secure Boot keys" or "Delete all keys"). Keep Secure Boot
+   enabled. Save and restart from this stick.
+2. The loader finds the firmware in setup mode and enrolls the keys in
+   loader/keys/auto (db, then KEK, then PK) after a 15-second countdown
+   (any key aborts), then restarts. From then on the firmware starts only
+   what your keys signed.
+
+Firmware whose setup screen imports keys itself: use the .cer files
+(DER certificates) or the .auth files of loader/keys/auto, db first.
+
+Careful: enrolling replaces the keys the laptop shipped with, Microsoft's
+among them. Some laptops' graphics or storage firmware is signed only by
+Microsoft and does not start without its key; with such a laptop, a black
+screen after enrolling is undone by resetting the keys to factory
+defaults in the firmware setup. Windows runs inside the host with its own
+firmware and keys and is not affected.
+`

@@ -61,6 +61,9 @@ type SlotInfo struct {
 const (
 	LoaderSystemdBoot = "systemd-boot"
 	LoaderGRUB        = "grub"
+	// LoaderUKI is systemd-boot starting a unified kernel image, both
+	// signed with the profile's own keys.
+	LoaderUKI = "systemd-boot-uki"
 )
 
 // DefaultTries is how many boots an updated slot gets to reach ready.
@@ -116,10 +119,18 @@ func ParseEntryName(name string) (Entry, bool) {
 
 // SystemdBootEntry is a slot's loader entry. version orders the slots
 // (a newer update has a higher one): systemd-boot boots the highest that
-// has tries left.
+// has tries left. A unified kernel image carries its own command line
+// (systemd-stub ignores another under Secure Boot), without SlotArg: the
+// same signed file serves either slot, and hostd reads the slot from the
+// entry systemd-boot says it started (LoaderEntrySelected).
 func SystemdBootEntry(slot string, info SlotInfo, version int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "title %s (slot %s)\nsort-key thinhost\nversion %d\nlinux /%s\n", info.Title, slot, version, KernelPath(slot))
+	fmt.Fprintf(&b, "title %s (slot %s)\nsort-key thinhost\nversion %d\n", info.Title, slot, version)
+	if info.Loader == LoaderUKI {
+		fmt.Fprintf(&b, "efi /%s\n", UKIPath(slot))
+		return b.String()
+	}
+	fmt.Fprintf(&b, "linux /%s\n", KernelPath(slot))
 	// The microcode's initrd comes first: the kernel looks for early
 	// microcode at the start of the concatenated initrds.
 	if info.Microcode {
@@ -151,12 +162,19 @@ func EntryVersion(entry string) int {
 // SlotFromCmdline is the slot a kernel command line names (SlotArg),
 // "a" when it names none or an unknown one.
 func SlotFromCmdline(cmdline string) string {
+	s, _ := CmdlineSlot(cmdline)
+	return s
+}
+
+// CmdlineSlot is the slot a kernel command line names (SlotArg), and
+// whether it names one ("a" and false when not).
+func CmdlineSlot(cmdline string) (string, bool) {
 	for _, f := range strings.Fields(cmdline) {
 		if v, ok := strings.CutPrefix(f, SlotArg+"="); ok && ValidSlot(v) {
-			return v
+			return v, true
 		}
 	}
-	return "a"
+	return "a", false
 }
 
 // GRUBEnvPath is GRUB's environment block on the ESP: the slot on trial
@@ -270,4 +288,18 @@ const (
 	UpdateKernel    = "vmlinuz"
 	UpdateInitrd    = "initrd.zst"
 	UpdateMicrocode = "microcode.cpio"
+	UpdateUKI       = "linux.efi"
 )
+
+// UpdateBootFiles are the boot files an update of a slot described by
+// info carries, by update name, with their paths on the ESP for slot.
+func UpdateBootFiles(info SlotInfo, slot string) [][2]string {
+	if info.Loader == LoaderUKI {
+		return [][2]string{{UpdateUKI, UKIPath(slot)}}
+	}
+	out := [][2]string{{UpdateKernel, KernelPath(slot)}, {UpdateInitrd, InitrdPath(slot)}}
+	if info.Microcode {
+		out = append(out, [2]string{UpdateMicrocode, MicrocodePath(slot)})
+	}
+	return out
+}

@@ -15,6 +15,10 @@ type Firmware struct {
 	// enrolls Microsoft's keys and enforces it: QEMU must run it with
 	// SMM and its flash secured (Args does).
 	SecureBoot bool
+	// Setup is Secure Boot firmware whose variable store holds no keys:
+	// setup mode, in which the image's loader enrolls its own keys and
+	// restarts, enforcing them from then on.
+	Setup bool
 }
 
 // OVMFPaths are the firmware locations searched, in order: Debian and
@@ -41,6 +45,25 @@ var SecureBootOVMFPaths = []Firmware{
 	{Code: "/usr/share/OVMF/OVMF_CODE.secboot.fd", Vars: "/usr/share/OVMF/OVMF_VARS.ms.fd", SecureBoot: true},
 	{Code: "/usr/share/edk2/ovmf/OVMF_CODE.secboot.fd", Vars: "/usr/share/edk2/ovmf/OVMF_VARS.secboot.fd", SecureBoot: true},
 	{Code: "/usr/share/edk2/x64/OVMF_CODE.secboot.4m.fd", Vars: "/usr/share/edk2/x64/OVMF_VARS.4m.fd", SecureBoot: true},
+}
+
+// SecureBootSetupVars are the empty variable stores (setup mode) that go
+// with SecureBootOVMFPaths' code, by code path.
+var SecureBootSetupVars = map[string]string{
+	"/usr/share/OVMF/OVMF_CODE_4M.secboot.fd":     "/usr/share/OVMF/OVMF_VARS_4M.fd",
+	"/usr/share/OVMF/OVMF_CODE.secboot.fd":        "/usr/share/OVMF/OVMF_VARS.fd",
+	"/usr/share/edk2/ovmf/OVMF_CODE.secboot.fd":   "/usr/share/edk2/ovmf/OVMF_VARS.fd",
+	"/usr/share/edk2/x64/OVMF_CODE.secboot.4m.fd": "/usr/share/edk2/x64/OVMF_VARS.4m.fd",
+}
+
+// FindSecureBootSetupOVMF returns Secure Boot firmware in setup mode: the
+// first of SecureBootOVMFPaths' code with its empty variable store.
+func FindSecureBootSetupOVMF() (*Firmware, error) {
+	var paths []Firmware
+	for _, fw := range SecureBootOVMFPaths {
+		paths = append(paths, Firmware{Code: fw.Code, Vars: SecureBootSetupVars[fw.Code], SecureBoot: true, Setup: true})
+	}
+	return findFirmware(paths)
 }
 
 // FindOVMF returns the first pair of OVMFPaths whose two files exist.

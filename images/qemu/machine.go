@@ -129,7 +129,7 @@ func Start(ctx context.Context, cfg Config) (*Machine, error) {
 	}
 	m.Spec = Spec{
 		Image:       image,
-		Firmware:    Firmware{Code: fw.Code, Vars: vars, SecureBoot: fw.SecureBoot},
+		Firmware:    Firmware{Code: fw.Code, Vars: vars, SecureBoot: fw.SecureBoot, Setup: fw.Setup},
 		Accel:       cfg.Accel,
 		MemoryMiB:   cfg.MemoryMiB,
 		CPUs:        cfg.CPUs,

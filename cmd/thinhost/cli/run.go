@@ -17,7 +17,9 @@ import (
 	"golang.org/x/term"
 
 	"github.com/thinhost/thinhost/hostd/api"
+	"github.com/thinhost/thinhost/images"
 	"github.com/thinhost/thinhost/images/flash"
+	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/images/qemu"
 	"github.com/thinhost/thinhost/profiles"
 )
@@ -42,6 +44,7 @@ type runFlags struct {
 	snapshot   bool
 	ovmfCode   string
 	secureBoot bool
+	sbKeys     string
 	ovmfVars   string
 	qemuBinary string
 	usb        bool
@@ -83,7 +86,8 @@ last console lines.`,
 	fl.BoolVar(&f.snapshot, "snapshot", false, "discard the run's writes to IMAGE")
 	fl.StringVar(&f.ovmfCode, "ovmf-code", "", "UEFI firmware code file (default: search the Debian, Fedora and Arch paths)")
 	fl.StringVar(&f.ovmfVars, "ovmf-vars", "", "UEFI variable store template, with --ovmf-code")
-	fl.BoolVar(&f.secureBoot, "secure-boot", false, "boot with Secure Boot on, as laptops ship: OVMF's Secure Boot build with Microsoft's keys enrolled, enforcing (with --ovmf-code/--ovmf-vars: that pair, run with SMM)")
+	fl.BoolVar(&f.secureBoot, "secure-boot", false, "boot with Secure Boot on, as laptops ship: OVMF's Secure Boot build with Microsoft's keys enrolled, enforcing; an image built with secure_boot = \"own\" starts in setup mode and enrolls its own keys instead (--secure-boot-keys; with --ovmf-code/--ovmf-vars: that pair, run with SMM)")
+	fl.StringVar(&f.sbKeys, "secure-boot-keys", "", "with --secure-boot: the firmware's keys: microsoft (as laptops ship) or setup (none: the image's loader enrolls the keys it carries, then enforces them); default: setup for an image signed with its own keys, else microsoft")
 	fl.StringVar(&f.qemuBinary, "qemu", qemu.DefaultBinary, "QEMU binary")
 	fl.BoolVar(&f.usb, "usb", false, "attach IMAGE as a USB stick on xHCI (as real hardware boots a flashed stick) instead of a virtio disk")
 	fl.StringVar(&f.machine, "machine", qemu.MachineVirtio, "virtio (virtio disk, NIC and entropy) or laptop ("+qemu.LaptopDevices+")")
@@ -154,7 +158,22 @@ func runImage(ctx context.Context, e *env, image string, f runFlags) error {
 	case f.ovmfCode != "" || f.ovmfVars != "":
 		return fmt.Errorf("give both --ovmf-code and --ovmf-vars, or neither")
 	case f.secureBoot:
-		if fw, err = qemu.FindSecureBootOVMF(); err != nil {
+		keys := f.sbKeys
+		if keys == "" {
+			keys = "microsoft"
+			if _, err := images.ReadESPFile(image, layout.EnrollKeysDir+"/PK.auth"); err == nil {
+				keys = "setup"
+			}
+		}
+		switch keys {
+		case "microsoft":
+			fw, err = qemu.FindSecureBootOVMF()
+		case "setup":
+			fw, err = qemu.FindSecureBootSetupOVMF()
+		default:
+			return fmt.Errorf("--secure-boot-keys %q: want microsoft or setup", keys)
+		}
+		if err != nil {
 			return fmt.Errorf("--secure-boot: %w", err)
 		}
 	default:
@@ -213,7 +232,10 @@ func announce(e *env, m *qemu.Machine) {
 	}
 	fmt.Fprintf(e.stderr, "thinhost: booting %s with %s\n", m.Spec.Image, accel)
 	sb := ""
-	if m.Spec.Firmware.SecureBoot {
+	switch {
+	case m.Spec.Firmware.Setup:
+		sb = " (Secure Boot in setup mode: the image's loader enrolls its own keys, restarts, and they are enforced)"
+	case m.Spec.Firmware.SecureBoot:
 		sb = " (Secure Boot on: Microsoft's keys, enforcing)"
 	}
 	fmt.Fprintf(e.stderr, "thinhost: firmware %s%s\n", m.Spec.Firmware.Code, sb)
@@ -270,7 +292,9 @@ func runCheck(ctx context.Context, e *env, cfg qemu.Config, f runFlags) error {
 		con.echo = e.stderr
 	}
 	cfg.Stdout = con
-	cfg.NoReboot = true
+	// A restart ends the check: a host that reboots on its own failed.
+	// Setup mode restarts once, by design, after the keys are enrolled.
+	cfg.NoReboot = !cfg.Firmware.Setup
 	start := time.Now()
 	m, err := qemu.Start(ctx, cfg)
 	if err != nil {
@@ -296,7 +320,7 @@ func runCheck(ctx context.Context, e *env, cfg qemu.Config, f runFlags) error {
 	case <-con.Await(shimRefusal):
 		return fail("Secure Boot refused the boot chain: shim found a loader or kernel not signed by a key it trusts (%q on the console)", shimRefusal)
 	case <-con.Await(firmwareRefusal):
-		return fail("Secure Boot refused the boot chain: the firmware found a loader not signed by a key it trusts (%q on the console)", firmwareRefusal)
+		return fail("Secure Boot refused the boot chain: the firmware found a loader or kernel image not signed by a key it trusts (%q on the console)", firmwareRefusal)
 	case <-m.Done():
 		return fail("QEMU exited before hostd was ready (%v)", m.Wait())
 	case <-timer.C:

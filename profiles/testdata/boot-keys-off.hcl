@@ -1,0 +1,9 @@
+host {
+  kernel {}
+}
+packages {}
+
+boot {
+  secure_boot = "off"
+  keys        = "testdata"
+}
