@@ -18,6 +18,7 @@ import (
 
 	"github.com/thinhost/thinhost/images/gpt"
 	"github.com/thinhost/thinhost/images/layout"
+	"github.com/thinhost/thinhost/images/secureboot"
 )
 
 // efivarsDir is where the kernel shows EFI variables (efivarfs).
@@ -164,6 +165,37 @@ func parseLoaderString(name string, b []byte) (string, error) {
 		s = append(s, byte(c))
 	}
 	return string(s), nil
+}
+
+// dbVar is the firmware's db: the certificates it starts programs signed
+// by (image security database GUID).
+const dbVar = "db-d719b2cb-3d3a-4596-a3bc-dad00e67656f"
+
+// checkSignedImage refuses the unified kernel image at path when the
+// firmware (efivarfs at dir) enforces Secure Boot and no certificate of
+// its db verifies the image: the firmware would refuse to start it. With
+// Secure Boot off, or no UEFI, it passes: anything boots there.
+func checkSignedImage(dir, path string) error {
+	sb, err := os.ReadFile(filepath.Join(dir, secureBootVar))
+	if err != nil || len(sb) != 5 || sb[4] != 1 {
+		return nil
+	}
+	db, err := os.ReadFile(filepath.Join(dir, dbVar))
+	if err != nil || len(db) < 4 {
+		return fmt.Errorf("the new kernel image cannot be checked against the firmware's db (%v): Secure Boot is on, so it is not installed", err)
+	}
+	certs, err := secureboot.Certificates(db[4:])
+	if err != nil {
+		return fmt.Errorf("the firmware's db: %w", err)
+	}
+	img, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := secureboot.VerifyAny(img, certs); err != nil {
+		return fmt.Errorf("the new kernel image is not signed by a key in this laptop's db (%v): Secure Boot would refuse it; build it with the keys this laptop enrolled", err)
+	}
+	return nil
 }
 
 // loaderEntryVar names the loader entry systemd-boot started.

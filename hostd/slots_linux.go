@@ -377,7 +377,7 @@ func (s *slots) update(ctx context.Context, r io.Reader, tries int) (*api.Update
 		// Whatever happens, the status shows the slots as they are now.
 		defer func() { state = readSlots(esp, s.booted, loader) }()
 		var err error
-		res, err = applyUpdate(ctx, s.log, esp, sysDev, room, target, tr, &m, tries)
+		res, err = applyUpdate(ctx, s.log, esp, sysDev, room, target, tr, &m, tries, efivarsDir)
 		return err
 	})
 	if state != nil {
@@ -399,7 +399,7 @@ func (s *slots) update(ctx context.Context, r io.Reader, tries int) (*api.Update
 // applyUpdate writes the update whose manifest m was read from tr into
 // slot target: its system image into sysDev (room bytes long), its boot
 // files into the ESP mounted at esp. See slots.update.
-func applyUpdate(ctx context.Context, log *slog.Logger, esp, sysDev string, room int64, target string, tr *tar.Reader, m *api.UpdateManifest, tries int) (*api.UpdateResult, error) {
+func applyUpdate(ctx context.Context, log *slog.Logger, esp, sysDev string, room int64, target string, tr *tar.Reader, m *api.UpdateManifest, tries int, efivars string) (*api.UpdateResult, error) {
 	for _, f := range m.Files {
 		if f.Name == api.UpdateSystem && f.Size > room {
 			return nil, refused("the new system image (%d MiB) does not fit slot %s's partition (%d MiB): the new image's layout differs from this disk's; reflash with thinhost flash --keep-data",
@@ -462,6 +462,14 @@ func applyUpdate(ctx context.Context, log *slog.Logger, esp, sysDev string, room
 			return nil, err
 		}
 		log.Info("update: written", "file", f.Name, "to", dst, "bytes", f.Size)
+		if f.Name == api.UpdateUKI {
+			// Before the slot gets an entry: what the firmware would
+			// refuse is refused here, and the API token alone does not
+			// install a host under Secure Boot.
+			if err := checkSignedImage(efivars, dst); err != nil {
+				return nil, refused("%v", err)
+			}
+		}
 	}
 	info, _ := json.MarshalIndent(m.Info, "", "  ")
 	if err := writeFileAtomic(filepath.Join(esp, layout.SlotInfoPath(target)), append(info, '\n')); err != nil {

@@ -15,21 +15,26 @@ import (
 	"testing"
 	"time"
 
+	"github.com/foxboron/go-uefi/efi/signature"
+
 	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/images/layout"
+	"github.com/thinhost/thinhost/images/secureboot"
 )
 
 // slotTest is an ESP in a directory, as a build leaves it (slot a, good,
 // version 1), and slot b's system partition as a file.
 type slotTest struct {
 	esp, sysDev string
-	files       map[string]string
+	// efivars is the firmware's variables (empty: Secure Boot off).
+	efivars string
+	files   map[string]string
 }
 
 func newSlotTest(t *testing.T) *slotTest {
 	t.Helper()
 	dir := t.TempDir()
-	st := &slotTest{esp: filepath.Join(dir, "esp"), sysDev: filepath.Join(dir, "system-b")}
+	st := &slotTest{esp: filepath.Join(dir, "esp"), sysDev: filepath.Join(dir, "system-b"), efivars: filepath.Join(dir, "efivars")}
 	info := layout.SlotInfo{Build: "old", Loader: layout.LoaderSystemdBoot, Title: "thinhost x", Cmdline: "quiet"}
 	for p, c := range map[string]string{
 		layout.LoaderConfPath:    "default thinhost-a.conf\n", // an image from before slots
@@ -91,7 +96,7 @@ func (st *slotTest) applyRoom(t *testing.T, target string, m *api.UpdateManifest
 	if _, err := io.Copy(io.Discard, tr); err != nil {
 		t.Fatal(err)
 	}
-	return applyUpdate(context.Background(), slog.Default(), st.esp, st.sysDev, room, target, tr, m, 3)
+	return applyUpdate(context.Background(), slog.Default(), st.esp, st.sysDev, room, target, tr, m, 3, st.efivars)
 }
 
 func (st *slotTest) read(t *testing.T, p string) string {
@@ -348,5 +353,65 @@ func TestApplyUpdateUKI(t *testing.T) {
 	m.Files = append(m.Files, api.UpdateFile{Name: api.UpdateKernel, Size: 1, SHA256: hex.EncodeToString(sum[:])})
 	if err := m.Check(); err == nil {
 		t.Error("a kernel in a unified-kernel-image update passed the check")
+	}
+}
+
+// TestCheckSignedImage: with Secure Boot on, a kernel image must verify
+// against a certificate of the firmware's db, as the firmware checks it;
+// with Secure Boot off anything passes. An update whose image fails is
+// refused before its slot gets an entry.
+func TestCheckSignedImage(t *testing.T) {
+	stub, err := os.ReadFile("/usr/lib/systemd/boot/efi/linuxx64.efi.stub")
+	if err != nil {
+		t.Skipf("no systemd stub: %v", err)
+	}
+	mine, err := secureboot.Generate(t.TempDir(), "mine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := secureboot.Generate(t.TempDir(), "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	sl := signature.NewSignatureDatabase()
+	sl.Append(signature.CERT_X509_GUID, secureboot.Owner, mine.DB.Cert.Raw)
+	os.WriteFile(filepath.Join(dir, dbVar), append([]byte{7, 0, 0, 0}, sl.Bytes()...), 0o644)
+	os.WriteFile(filepath.Join(dir, secureBootVar), []byte{6, 0, 0, 0, 1}, 0o644)
+	img := filepath.Join(t.TempDir(), "linux.efi")
+	for set, ok := range map[*secureboot.Keys]bool{mine: true, other: false} {
+		b, err := set.Sign(stub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(img, b, 0o644)
+		if err := checkSignedImage(dir, img); (err == nil) != ok {
+			t.Errorf("signed by %s: %v", set.DB.Cert.Subject.CommonName, err)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, secureBootVar), []byte{6, 0, 0, 0, 0}, 0o644)
+	if err := checkSignedImage(dir, img); err != nil {
+		t.Errorf("Secure Boot off: %v", err)
+	}
+
+	// The update: refused, and slot b has no entry to boot.
+	os.WriteFile(filepath.Join(dir, secureBootVar), []byte{6, 0, 0, 0, 1}, 0o644)
+	st := newSlotTest(t)
+	st.efivars = dir
+	os.Remove(filepath.Join(st.esp, layout.KernelPath("a")))
+	os.WriteFile(filepath.Join(st.esp, layout.UKIPath("a")), []byte("uki a"), 0o644)
+	st.files[api.UpdateUKI] = "not signed by anyone"
+	m := &api.UpdateManifest{Info: layout.SlotInfo{Build: "new", Loader: layout.LoaderUKI, Title: "thinhost y"}}
+	for _, n := range []string{api.UpdateSystem, api.UpdateUKI} {
+		sum := sha256.Sum256([]byte(st.files[n]))
+		m.Files = append(m.Files, api.UpdateFile{Name: n, Size: int64(len(st.files[n])), SHA256: hex.EncodeToString(sum[:])})
+	}
+	if _, err := st.apply(t, m, st.files, 1<<20); err == nil || !strings.Contains(err.Error(), "Secure Boot") {
+		t.Fatalf("an unsigned image under Secure Boot: %v", err)
+	}
+	for name, e := range entryFiles(st.esp) {
+		if e.Slot == "b" {
+			t.Errorf("slot b has an entry after the refusal: %s", name)
+		}
 	}
 }

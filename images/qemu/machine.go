@@ -2,8 +2,10 @@ package qemu
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -25,6 +27,11 @@ type Config struct {
 	Binary string
 	// Firmware defaults to FindOVMF.
 	Firmware *Firmware
+	// VarsFile, when set, is the firmware's variable store kept across
+	// runs, as a laptop's NVRAM keeps boot entries and enrolled keys: made
+	// from Firmware.Vars when it does not exist, then used in place.
+	// Otherwise every run gets a fresh copy of Firmware.Vars.
+	VarsFile string
 	// Accel is "", "auto" (KVM when ProbeKVM says it works, else TCG),
 	// AccelKVM or AccelTCG.
 	Accel     string
@@ -59,6 +66,9 @@ type Machine struct {
 	Argv []string
 	// AccelReason says why KVM was not used, when it was not.
 	AccelReason string
+	// VarsKept is true when the run uses the variable store of an earlier
+	// one (Config.VarsFile existed).
+	VarsKept bool
 
 	cmd     *exec.Cmd
 	tmp     string
@@ -118,9 +128,19 @@ func Start(ctx context.Context, cfg Config) (*Machine, error) {
 		return nil, fmt.Errorf("create run directory: %w", err)
 	}
 	vars := filepath.Join(m.tmp, "OVMF_VARS.fd")
-	if err := fsutil.CopyFile(fw.Vars, vars); err != nil {
+	if cfg.VarsFile != "" {
+		vars = cfg.VarsFile
+	}
+	_, err = os.Stat(vars)
+	m.VarsKept = cfg.VarsFile != "" && err == nil
+	if cfg.VarsFile == "" || errors.Is(err, fs.ErrNotExist) {
+		if err := fsutil.CopyFile(fw.Vars, vars); err != nil {
+			os.RemoveAll(m.tmp)
+			return nil, fmt.Errorf("copy UEFI variable store %s: %w", fw.Vars, err)
+		}
+	} else if fi, err := os.Stat(vars); err != nil || !fi.Mode().IsRegular() {
 		os.RemoveAll(m.tmp)
-		return nil, fmt.Errorf("copy UEFI variable store %s: %w", fw.Vars, err)
+		return nil, fmt.Errorf("UEFI variable store %s: not a regular file (%v)", vars, err)
 	}
 	image, err := filepath.Abs(cfg.Image)
 	if err != nil {

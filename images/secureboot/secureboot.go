@@ -18,6 +18,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/binary"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -251,4 +252,55 @@ func (k *Keys) AuthFiles() (map[string][]byte, error) {
 		out[v.name+".cer"] = v.cert.Raw
 	}
 	return out, nil
+}
+
+// Certificates are the X.509 certificates of a signature database (the
+// EFI_SIGNATURE_LIST format of the db variable, without its attributes);
+// hashes and other entries are skipped. Every length is checked against
+// the bytes there are: a damaged variable is an error, not a panic or an
+// allocation the lengths ask for.
+func Certificates(esl []byte) ([]*x509.Certificate, error) {
+	const header = 16 + 4 + 4 + 4 // SignatureType, ListSize, HeaderSize, SignatureSize
+	// The GUID as the list stores it: its first three fields
+	// little-endian.
+	var x509Type bytes.Buffer
+	binary.Write(&x509Type, binary.LittleEndian, signature.CERT_X509_GUID)
+	var out []*x509.Certificate
+	for off := 0; off < len(esl); {
+		if len(esl)-off < header {
+			return nil, fmt.Errorf("read signature database: %d bytes left at %d, no list header", len(esl)-off, off)
+		}
+		l := esl[off:]
+		listSize := uint64(binary.LittleEndian.Uint32(l[16:]))
+		hdrSize := uint64(binary.LittleEndian.Uint32(l[20:]))
+		sigSize := uint64(binary.LittleEndian.Uint32(l[24:]))
+		if listSize > uint64(len(l)) || listSize < header+hdrSize || sigSize < 16 || (listSize-header-hdrSize)%sigSize != 0 {
+			return nil, fmt.Errorf("read signature database: the list at %d has impossible sizes (list %d, header %d, signature %d)", off, listSize, hdrSize, sigSize)
+		}
+		if bytes.Equal(l[:16], x509Type.Bytes()) {
+			for s := header + hdrSize; s < listSize; s += sigSize {
+				// The owner's GUID, then the certificate.
+				if c, err := x509.ParseCertificate(l[s+16 : s+sigSize]); err == nil {
+					out = append(out, c)
+				}
+			}
+		}
+		off += int(listSize)
+	}
+	return out, nil
+}
+
+// VerifyAny checks img's signature against certs, as the firmware checks
+// a program against db: one match is enough.
+func VerifyAny(img []byte, certs []*x509.Certificate) error {
+	if len(certs) == 0 {
+		return errors.New("verify EFI program: no certificate to verify against")
+	}
+	var last error
+	for _, c := range certs {
+		if last = Verify(img, c); last == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("no certificate of %d verifies it: %w", len(certs), last)
 }

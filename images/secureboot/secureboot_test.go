@@ -114,3 +114,64 @@ func TestAuthFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestCertificates: db's certificates are read back from the signature
+// list the enrollment carries, and a program verifies against the set it
+// was signed for only.
+func TestCertificates(t *testing.T) {
+	k, err := Generate(t.TempDir(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := Generate(t.TempDir(), "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := k.AuthFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := bytes.NewBuffer(append([]byte(nil), files["db.auth"]...))
+	if err := signature.NewEFIVariableAuthentication2().Unmarshal(b); err != nil {
+		t.Fatal(err)
+	}
+	certs, err := Certificates(b.Bytes())
+	if err != nil || len(certs) != 1 || !certs[0].Equal(k.DB.Cert) {
+		t.Fatalf("Certificates = %v, %v", certs, err)
+	}
+	stub, err := os.ReadFile(stubPath)
+	if err != nil {
+		t.Skipf("no systemd stub: %v", err)
+	}
+	signed, err := other.Sign(stub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyAny(signed, certs); err == nil {
+		t.Error("a program signed with another set verifies")
+	}
+	if err := VerifyAny(signed, append(certs, other.DB.Cert)); err != nil {
+		t.Errorf("with its own db certificate among them: %v", err)
+	}
+	if c, err := Certificates([]byte("junk that is no list")); err == nil {
+		t.Errorf("junk read as certificates: %v", c)
+	}
+}
+
+// FuzzCertificates: a damaged db variable is an error or no certificates,
+// never a panic in hostd.
+func FuzzCertificates(f *testing.F) {
+	k, err := Generate(f.TempDir(), "fuzz")
+	if err != nil {
+		f.Fatal(err)
+	}
+	sl := signature.NewSignatureDatabase()
+	sl.Append(signature.CERT_X509_GUID, Owner, k.DB.Cert.Raw)
+	f.Add(sl.Bytes())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) > 1<<16 {
+			return
+		}
+		Certificates(b)
+	})
+}

@@ -8,8 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/thinhost/thinhost/builder"
 	"github.com/thinhost/thinhost/images/imagetest"
 	"github.com/thinhost/thinhost/images/layout"
+	"github.com/thinhost/thinhost/images/qemu"
 	"github.com/thinhost/thinhost/images/secureboot"
 	"github.com/thinhost/thinhost/images/uki"
 	"github.com/thinhost/thinhost/internal/testenv"
@@ -77,11 +79,13 @@ func TestSecureBoot(t *testing.T) {
 // image (kernel, initramfs and command line in one file) with db's key and
 // puts the enrollment files on the ESP. Booted with Secure Boot firmware
 // in setup mode, systemd-boot enrolls the keys, restarts, and the signed
-// chain reaches ready with Secure Boot on and the kernel locked down. The
-// stock store (Microsoft's keys) refuses the loader; and a unified kernel
-// image changed by one byte of its kernel is refused under the enrolled
-// keys: the signature covers the kernel, its initramfs and its command
-// line.
+// chain reaches ready with Secure Boot on and the kernel locked down; the
+// firmware's variables are kept (run --vars), as a laptop keeps them. The
+// stock store (Microsoft's keys) refuses the loader. A/B updates work on
+// this chain as on the others (updateFlow: the broken update is a signed
+// image whose kernel panics). A unified kernel image changed by one byte
+// of its kernel is refused under the enrolled keys: the signature covers
+// the kernel, its initramfs and its command line.
 func TestOwnKeys(t *testing.T) {
 	testenv.NeedE2E(t)
 	testenv.NeedTool(t, "qemu-system-x86_64")
@@ -91,13 +95,14 @@ func TestOwnKeys(t *testing.T) {
 	if stdout, stderr, code := runCLI(t, "keys", keys, "--name", "test"); code != 0 || !strings.Contains(stdout, "db thinhost (test)") {
 		t.Fatalf("keys exited %d:\n%s\n%s", code, stdout, stderr)
 	}
-	db, err := secureboot.Load(keys)
+	set, err := secureboot.Load(keys)
 	if err != nil {
 		t.Fatal(err)
 	}
+	vars := []string{"secure_boot=own", "secure_boot_keys=" + keys}
 	img := filepath.Join(dir, "own.img")
 	stdout, stderr, code := runCLI(t, append([]string{"build", filepath.Join(root, "examples", "qemu-test.hcl"), "-o", img, "--lock", testCache(t),
-		"-var", "secure_boot=own", "-var", "secure_boot_keys=" + keys, "-var", "guest_autostart=false"}, bareGuest(t)...)...)
+		"-var", vars[0], "-var", vars[1], "-var", "guest_autostart=false"}, bareGuest(t)...)...)
 	if code != 0 {
 		t.Fatalf("build exited %d:\n%s\n%s", code, stdout, stderr)
 	}
@@ -105,10 +110,10 @@ func TestOwnKeys(t *testing.T) {
 	loader := imagetest.ReadESPFile(t, img, layout.BootloaderPath)
 	ukiImg := imagetest.ReadESPFile(t, img, layout.UKIPath("a"))
 	for name, b := range map[string][]byte{"systemd-boot": loader, "the unified kernel image": ukiImg} {
-		if err := secureboot.Verify(b, db.DB.Cert); err != nil {
+		if err := secureboot.Verify(b, set.DB.Cert); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
-		if err := secureboot.Verify(b, db.KEK.Cert); err == nil {
+		if err := secureboot.Verify(b, set.KEK.Cert); err == nil {
 			t.Errorf("%s verifies with KEK's certificate", name)
 		}
 	}
@@ -134,10 +139,17 @@ func TestOwnKeys(t *testing.T) {
 	if t.Failed() {
 		return
 	}
+	// The image as built, for the changed-kernel boot at the end (the
+	// update flow boots and updates img).
+	tampered := filepath.Join(dir, "tampered.img")
+	if out, err := exec.Command("cp", "--sparse=always", img, tampered).CombinedOutput(); err != nil {
+		t.Fatalf("copy: %v\n%s", err, out)
+	}
 
 	// Setup mode: the loader enrolls the keys, restarts, and the chain
-	// boots with them enforced.
-	stdout, stderr, code = runCLI(t, "run", img, "--secure-boot", "--check", "--snapshot", "-v", "--timeout", "6m")
+	// boots with them enforced. The variables stay in nvram.fd.
+	nvram := filepath.Join(dir, "nvram.fd")
+	stdout, stderr, code = runCLI(t, "run", img, "--secure-boot", "--vars", nvram, "--check", "--snapshot", "-v", "--timeout", "6m")
 	if code != 0 || !strings.Contains(stdout, "\nsecure boot: on (lockdown: integrity)\n") || !strings.Contains(stdout, "health: ok") ||
 		!strings.Contains(stderr, "Enrolling secure boot keys from directory") || !strings.Contains(stderr, "Secure Boot in setup mode") {
 		t.Fatalf("the own-keys chain did not enroll and boot with Secure Boot on (exit %d):\n%s%s", code, stdout, stderr)
@@ -150,18 +162,80 @@ func TestOwnKeys(t *testing.T) {
 		t.Fatalf("the stock store did not refuse the own-keys loader (exit %d):\n%s%s", code, stdout, stderr)
 	}
 
-	// One byte of the kernel inside the image changed: after enrolling,
-	// the loader's start of the image is refused.
+	// Updates, with the enrolled keys.
+	code4, err := qemu.FindSecureBootOVMF()
+	if err != nil {
+		t.Fatal(err)
+	}
+	enrolled := &qemu.Firmware{Code: code4.Code, Vars: nvram, SecureBoot: true}
+	// An update signed with another key set is refused by hostd before
+	// it gets a slot: the API token alone installs no host.
+	foreign := filepath.Join(dir, "foreign.img")
+	if out, err := exec.Command("cp", "--sparse=always", img, foreign).CombinedOutput(); err != nil {
+		t.Fatalf("copy: %v\n%s", err, out)
+	}
+	other, err := secureboot.Generate(filepath.Join(dir, "other-keys"), "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resignUKI(t, foreign, other, func(cmdline string) string { return cmdline })
+	t.Run("update", func(t *testing.T) {
+		updateFlow(t, updateChain{fw: enrolled, vars: vars, imgA: img,
+			breakC: func(t *testing.T, imgC string) {
+				resignUKI(t, imgC, set, func(cmdline string) string { return cmdline + " " + panicArgs })
+			},
+			whileA: func(t *testing.T, h *testHost) {
+				stdout, stderr, code := runCLI(t, "ctl", "--addr", h.api, "--token", testToken, "update", foreign)
+				if code == 0 || !strings.Contains(stderr, "not signed by a key in this laptop's db") {
+					t.Errorf("an update signed with other keys (exit %d):\n%s%s", code, stdout, stderr)
+				}
+				if st := h.ctl(t, "status"); !strings.Contains(st, "b     empty") {
+					t.Errorf("slot b after the refused update:\n%s", st)
+				}
+			}})
+	})
+
+	// One byte of the kernel inside the image changed: with the keys
+	// enrolled, the loader's start of the image is refused.
+	ukiImg = imagetest.ReadESPFile(t, tampered, layout.UKIPath("a"))
 	kernel, err := uki.SectionData(ukiImg, ".linux")
 	if err != nil {
 		t.Fatal(err)
 	}
-	off := bytes.Index(ukiImg, kernel) + len(kernel)/2
-	ukiImg[off] ^= 0xff
-	imagetest.WriteESPFile(t, img, layout.UKIPath("a"), ukiImg)
-	stdout, stderr, code = runCLI(t, "run", img, "--secure-boot", "--check", "--snapshot", "--timeout", "5m")
-	if code == 0 || !strings.Contains(stderr, "Secure Boot refused the boot chain") {
+	kernel[len(kernel)/2] ^= 0xff // a window into ukiImg
+	imagetest.WriteESPFile(t, tampered, layout.UKIPath("a"), ukiImg)
+	stdout, stderr, code = runCLI(t, "run", tampered, "--secure-boot", "--vars", nvram, "--check", "--snapshot", "--timeout", "5m")
+	if code == 0 || !strings.Contains(stderr, "Secure Boot refused the boot chain") || !strings.Contains(stderr, "Secure Boot on: the keys of "+nvram) {
 		t.Fatalf("a changed kernel image was not refused (exit %d):\n%s%s", code, stdout, stderr)
 	}
 	t.Logf("changed kernel image:\n%s", stderr)
+}
+
+// resignUKI replaces the unified kernel image of img's slot a with one
+// whose command line edit returns, assembled on the build machine's
+// systemd stub and signed with set, as a build with that command line
+// would be.
+func resignUKI(t *testing.T, img string, set *secureboot.Keys, edit func(string) string) {
+	t.Helper()
+	old := imagetest.ReadESPFile(t, img, layout.UKIPath("a"))
+	sec := map[string][]byte{}
+	for _, n := range []string{".osrel", ".cmdline", ".initrd", ".linux"} {
+		b, err := uki.SectionData(old, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sec[n] = b
+	}
+	stub, err := os.ReadFile(builder.StubPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := uki.Assemble(stub, uki.Sections(string(sec[".osrel"]), edit(string(sec[".cmdline"])), sec[".linux"], sec[".initrd"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err = set.Sign(b); err != nil {
+		t.Fatal(err)
+	}
+	imagetest.WriteESPFile(t, img, layout.UKIPath("a"), b)
 }

@@ -26,7 +26,7 @@ import (
 func TestUpdate(t *testing.T) {
 	testenv.NeedE2E(t)
 	testenv.NeedTool(t, "qemu-system-x86_64")
-	t.Run("systemd-boot", func(t *testing.T) { updateFlow(t, nil, true) })
+	t.Run("systemd-boot", func(t *testing.T) { updateFlow(t, updateChain{otherB: true}) })
 	// The Secure Boot chain, booted with Secure Boot on: GRUB counts the
 	// trial's boots down in its environment block (save_env), which
 	// GRUB's lockdown under shim must allow. To spare the suite a build,
@@ -36,14 +36,32 @@ func TestUpdate(t *testing.T) {
 		if err != nil {
 			testenv.Missing(t, "%v", err)
 		}
-		updateFlow(t, fw, false, "secure_boot=stock")
+		updateFlow(t, updateChain{fw: fw, vars: []string{"secure_boot=stock"}})
 	})
+	// The own-keys chain is TestOwnKeys'.
 }
 
-// updateFlow is TestUpdate on one boot chain: the firmware fw (nil: the
-// default) and the profile's variables vars; with otherB, the first
-// update is a build of its own, else A's image again.
-func updateFlow(t *testing.T, fw *qemu.Firmware, otherB bool, vars ...string) {
+// updateChain is one boot chain for updateFlow.
+type updateChain struct {
+	// fw is the firmware (nil: the default); vars the profile's
+	// variables.
+	fw   *qemu.Firmware
+	vars []string
+	// otherB makes the first update a build of its own, else A's image
+	// again.
+	otherB bool
+	// imgA is A, already built with vars ("": updateFlow builds it).
+	imgA string
+	// breakC makes the image C's kernel panic (panic=1, no init); nil
+	// edits the command line its slot.json carries into the update.
+	breakC func(t *testing.T, img string)
+	// whileA runs while A is up, before the first update.
+	whileA func(t *testing.T, h *testHost)
+}
+
+// updateFlow is TestUpdate on one boot chain.
+func updateFlow(t *testing.T, c updateChain) {
+	fw, otherB, vars := c.fw, c.otherB, c.vars
 	root := testenv.RepoRoot()
 	lock := testCache(t)
 	dir := t.TempDir()
@@ -61,7 +79,10 @@ func updateFlow(t *testing.T, fw *qemu.Firmware, otherB bool, vars ...string) {
 		return img
 	}
 	profile := filepath.Join(root, "examples", "qemu-test.hcl")
-	imgA := build("a", profile)
+	imgA := c.imgA
+	if imgA == "" {
+		imgA = build("a", profile)
+	}
 	// A's build as it was built (A's own file changes as it runs).
 	copyA := func(name string) string {
 		t.Helper()
@@ -86,7 +107,11 @@ func updateFlow(t *testing.T, fw *qemu.Firmware, otherB bool, vars ...string) {
 	if err := json.Unmarshal(imagetest.ReadESPFile(t, imgC, layout.SlotInfoPath("a")), &info); err != nil {
 		t.Fatal(err)
 	}
-	info.Cmdline += " rdinit=/nonexistent init=/nonexistent panic=1"
+	if c.breakC == nil {
+		info.Cmdline += " " + panicArgs
+	} else {
+		c.breakC(t, imgC)
+	}
 	info.Build += "-broken"
 	b, err := json.Marshal(info)
 	if err != nil {
@@ -101,6 +126,9 @@ func updateFlow(t *testing.T, fw *qemu.Firmware, otherB bool, vars ...string) {
 		t.Fatalf("boot 1 is not slot a, good:\n%s", h.tail())
 	}
 	buildA := buildOf(t, line, "a")
+	if c.whileA != nil {
+		c.whileA(t, h)
+	}
 	st := h.ctl(t, "status")
 	if !strings.Contains(st, "a     good") || !strings.Contains(st, "b     empty") {
 		t.Errorf("status before the update:\n%s", st)
@@ -164,6 +192,10 @@ func updateFlow(t *testing.T, fw *qemu.Firmware, otherB bool, vars ...string) {
 		t.Errorf("the user's file reads %q after two updates", got)
 	}
 }
+
+// panicArgs make a host's kernel find no init and panic, restarting at
+// once (where every host has panic=10).
+const panicArgs = "rdinit=/nonexistent init=/nonexistent panic=1"
 
 // slotsLine waits for hostd's slots line, printed once the booted slot
 // is marked good after the ready line.

@@ -45,6 +45,7 @@ type runFlags struct {
 	ovmfCode   string
 	secureBoot bool
 	sbKeys     string
+	varsFile   string
 	ovmfVars   string
 	qemuBinary string
 	usb        bool
@@ -88,6 +89,7 @@ last console lines.`,
 	fl.StringVar(&f.ovmfVars, "ovmf-vars", "", "UEFI variable store template, with --ovmf-code")
 	fl.BoolVar(&f.secureBoot, "secure-boot", false, "boot with Secure Boot on, as laptops ship: OVMF's Secure Boot build with Microsoft's keys enrolled, enforcing; an image built with secure_boot = \"own\" starts in setup mode and enrolls its own keys instead (--secure-boot-keys; with --ovmf-code/--ovmf-vars: that pair, run with SMM)")
 	fl.StringVar(&f.sbKeys, "secure-boot-keys", "", "with --secure-boot: the firmware's keys: microsoft (as laptops ship) or setup (none: the image's loader enrolls the keys it carries, then enforces them); default: setup for an image signed with its own keys, else microsoft")
+	fl.StringVar(&f.varsFile, "vars", "", "keep the firmware's variables (boot entries, enrolled Secure Boot keys) in this file across runs, as a laptop's NVRAM does: made from the firmware's template on first use")
 	fl.StringVar(&f.qemuBinary, "qemu", qemu.DefaultBinary, "QEMU binary")
 	fl.BoolVar(&f.usb, "usb", false, "attach IMAGE as a USB stick on xHCI (as real hardware boots a flashed stick) instead of a virtio disk")
 	fl.StringVar(&f.machine, "machine", qemu.MachineVirtio, "virtio (virtio disk, NIC and entropy) or laptop ("+qemu.LaptopDevices+")")
@@ -176,13 +178,19 @@ func runImage(ctx context.Context, e *env, image string, f runFlags) error {
 		if err != nil {
 			return fmt.Errorf("--secure-boot: %w", err)
 		}
+		if f.varsFile != "" {
+			if _, err := os.Stat(f.varsFile); err == nil {
+				// The store of an earlier run: its keys, whatever they are.
+				fw.Setup = false
+			}
+		}
 	default:
 		if fw, err = qemu.FindOVMF(); err != nil {
 			return err
 		}
 	}
 	cfg := qemu.Config{
-		Image: image, Binary: f.qemuBinary, Firmware: fw, Accel: f.accel,
+		Image: image, Binary: f.qemuBinary, Firmware: fw, VarsFile: f.varsFile, Accel: f.accel,
 		MemoryMiB: mem, CPUs: f.cpus, Forwards: fwds, Snapshot: f.snapshot, USB: f.usb,
 		Machine: f.machine, InternalDiskSize: internal, Disks: f.disks,
 		Stderr: e.stderr, Log: e.logger(),
@@ -235,6 +243,8 @@ func announce(e *env, m *qemu.Machine) {
 	switch {
 	case m.Spec.Firmware.Setup:
 		sb = " (Secure Boot in setup mode: the image's loader enrolls its own keys, restarts, and they are enforced)"
+	case m.Spec.Firmware.SecureBoot && m.VarsKept:
+		sb = " (Secure Boot on: the keys of " + m.Spec.Firmware.Vars + ", enforcing)"
 	case m.Spec.Firmware.SecureBoot:
 		sb = " (Secure Boot on: Microsoft's keys, enforcing)"
 	}
