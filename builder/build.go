@@ -213,7 +213,7 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	defer os.RemoveAll(tmp)
 	hcfg := &config.Config{Hostname: prof.Host.Hostname, KernelRelease: kern.Release,
-		APIPort: prof.Host.APIPort, APIOnHostNetwork: prof.Host.APIOnHostNetwork, LowBattery: prof.Host.LowBattery, APITokenSHA256: tokenHash(prof.Host.APIToken), VMs: VMSpecs(prof), FileServer: FileServerSpec(prof), Services: ServiceSpecs(prof)}
+		APIPort: prof.Host.APIPort, APIOnHostNetwork: prof.Host.APIOnHostNetwork, LowBattery: prof.Host.LowBattery, APITokenSHA256: tokenHash(prof.Host.APIToken), DataEncrypt: prof.Storage.Encrypt, VMs: VMSpecs(prof), FileServer: FileServerSpec(prof), Services: ServiceSpecs(prof)}
 	if pw := prof.Host.ShellPassword; pw != "" {
 		salt := sha256.Sum256([]byte("thinhost shell password\x00" + prof.Host.Hostname))
 		if hcfg.ShellPasswordHash, err = passwd.Hash(pw, salt[:16]); err != nil {
@@ -232,7 +232,7 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 			if contains(onRequest, r) {
 				continue // shipped; loaded when the kernel asks
 			}
-			if contains(initramfs.Optional, r) && !contains(prof.Host.Kernel.Modules, r) {
+			if (contains(initramfs.Optional, r) || contains(EncryptOptional, r)) && !contains(prof.Host.Kernel.Modules, r) {
 				hcfg.OptionalModules = append(hcfg.OptionalModules, r)
 			} else {
 				hcfg.Modules = append(hcfg.Modules, r)
@@ -684,6 +684,14 @@ func moduleSet(prof *profiles.Profile, kern *Kernel, log *slog.Logger) (*initram
 	}
 	required := withHostdModules(drivers.Listed, len(prof.Services) > 0)
 	optional := append(append(append(append([]string(nil), drivers.Early...), drivers.Late...), drivers.OnRequest...), initramfs.Optional...)
+	if prof.Storage.Encrypt {
+		for _, m := range EncryptModules {
+			if !contains(required, m) {
+				required = append(required, m)
+			}
+		}
+		optional = append(optional, EncryptOptional...)
+	}
 	mods, err := initramfs.Closure(kern.ModulesDir, kern.Release, required, optional)
 	if err != nil {
 		return nil, fmt.Errorf("kernel modules (%s): %w", k.Range, err)
@@ -691,7 +699,7 @@ func moduleSet(prof *profiles.Profile, kern *Kernel, log *slog.Logger) (*initram
 	// The initramfs carries what finds and mounts the system image and
 	// the data partition; modules that load firmware wait for the system
 	// image, where the firmware is.
-	early := append(append(append([]string(nil), drivers.Early...), drivers.EarlyOnRequest...), initramfs.Optional...)
+	early := append(append(append(append([]string(nil), drivers.Early...), drivers.EarlyOnRequest...), initramfs.Optional...), EncryptOptional...)
 	for _, r := range required {
 		if m := mods.Module(r); m != nil && len(m.Firmware) == 0 {
 			early = append(early, r)
@@ -733,7 +741,16 @@ func lateModules(mods *initramfs.ModuleSet, kern *Kernel) []images.SystemFile {
 var (
 	HostdModules   = []string{"squashfs", "ext4"}
 	ServiceModules = []string{"overlay"}
+	// EncryptModules open an encrypted data partition: dm-crypt, the
+	// XTS mode of its cipher, and the kernel's crypto API for user space
+	// (cryptsetup decrypts its keyslots through it). EncryptOptional load
+	// where the CPU has them (AES-NI), else the generic AES does.
+	EncryptModules  = []string{"dm_crypt", "xts", "af_alg", "algif_skcipher"}
+	EncryptOptional = []string{"aesni_intel"}
 )
+
+// CryptFiles are what hostd runs for an encrypted data partition.
+var CryptFiles = []HostFile{{Src: "/sbin/cryptsetup", Package: "cryptsetup-bin"}}
 
 func withHostdModules(mods []string, services bool) []string {
 	out := append([]string(nil), mods...)

@@ -40,6 +40,9 @@ func HostFiles(p *profiles.Profile) []HostFile {
 	if len(p.Shares) > 0 {
 		files = append(files, SambaFiles...)
 	}
+	if p.Storage.Encrypt {
+		files = append(files, CryptFiles...)
+	}
 	for _, s := range p.Services {
 		files = append(files, HostFile{Src: s.Command[0], Package: s.Package})
 	}

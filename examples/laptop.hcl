@@ -36,6 +36,12 @@ variable "page_password" {
   description = "The password of the host's page (http://10.0.2.2:8484/ from Windows; -var page_password=...); unset: only the API token logs in"
 }
 
+variable "encrypt_data" {
+  type        = bool
+  default     = false
+  description = "Encrypt the data partition (LUKS2, a passphrase typed at every boot)"
+}
+
 variable "kernel_package" {
   type        = string
   default     = "linux-image-amd64/bookworm-backports"
@@ -134,6 +140,10 @@ storage {
   image_size  = "16GiB"
   esp_size    = "512MiB"
   system_size = "1GiB"
+  # The user's files and Windows' disk encrypted (LUKS2): the first boot
+  # asks for a passphrase on the screen, every boot after it asks again.
+  # Recommended on a laptop, which can be lost; -var encrypt_data=true.
+  encrypt = var.encrypt_data
 }
 
 # The host's kernel and programs (QEMU, OVMF, swtpm, Samba, e2fsprogs,

@@ -148,10 +148,17 @@ vm "guest" {
   }
 }
 
+variable "encrypt" {
+  type        = bool
+  default     = false
+  description = "Encrypt the data partition (LUKS2): its passphrase is chosen on the serial console at first boot and asked for at every boot"
+}
+
 storage {
   image_size  = "2GiB"
   esp_size    = "256MiB"
   system_size = "512MiB"
+  encrypt     = var.encrypt
 }
 
 # The host's kernel and programs (QEMU, OVMF, swtpm, Samba, e2fsprogs,

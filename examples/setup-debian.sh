@@ -27,11 +27,12 @@ apt-get update -qq
 # grub-common: grub-script-check and grub-editenv read the GRUB
 # configuration and environment block the builder and hostd write.
 # sbsigntool: sbverify checks the own-keys chain's signatures beside Go.
+# cryptsetup-bin: cryptsetup luksDump reads the encrypted data partition.
 had_samba=$(dpkg-query -W -f='${Status}' samba 2>/dev/null | grep -c 'ok installed' || true)
 apt-get install -y -qq --no-install-recommends \
 	qemu-system-x86 qemu-utils ovmf swtpm seabios ipxe-qemu systemd-boot-efi \
 	samba samba-common-bin samba-vfs-modules smbclient samba-testsuite \
-	gdisk dosfstools e2fsprogs squashfs-tools cpio ca-certificates gcc grub-common sbsigntool chromium >/dev/null
+	gdisk dosfstools e2fsprogs squashfs-tools cpio ca-certificates gcc grub-common sbsigntool cryptsetup-bin chromium >/dev/null
 # Samba is installed for its programs, not to serve this machine's files:
 # if this script brought it, it does not leave its servers running.
 if [ "$had_samba" = 0 ] && command -v systemctl >/dev/null; then

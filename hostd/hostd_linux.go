@@ -147,7 +147,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 				d.loadSystemModules(ctx)
 			}()
 		}
-		d.data = setupData(ctx, log)
+		d.data = setupData(ctx, log, cfg.DataEncrypt, askConsoles(d.opts.Terminals))
 		fmt.Fprintln(d.opts.Console, dataLine(d.data))
 		if d.data.Mounted {
 			d.logFile = startLogFile(logCtx, filepath.Join(DataDir, "logs"), d.opts.Logs, time.Second)

@@ -57,8 +57,12 @@ func dataLine(s *DataStatus) string {
 	if len(did) > 0 {
 		extra = ", " + strings.Join(did, " and ") + " this boot"
 	}
-	return fmt.Sprintf("thinhost: data %s on %s: %d MiB, %d MiB free, boot %d%s",
-		DataDir, s.Device, s.Size>>20, s.Free>>20, s.Boot, extra)
+	enc := ""
+	if s.Encrypted {
+		enc = " (encrypted)"
+	}
+	return fmt.Sprintf("thinhost: data %s on %s%s: %d MiB, %d MiB free, boot %d%s",
+		DataDir, s.Device, enc, s.Size>>20, s.Free>>20, s.Boot, extra)
 }
 
 // setupData finds the data partition on the boot disk, grows it into free
@@ -67,7 +71,11 @@ func dataLine(s *DataStatus) string {
 // someone's data: hostd leaves it untouched, comes up without it and says
 // why. On the first boot (the partition still empty) the disk and its
 // partitions get fresh GUIDs, so sticks flashed from one image differ.
-func setupData(ctx context.Context, log *slog.Logger) *DataStatus {
+//
+// With encrypt, the empty partition becomes LUKS2 (a passphrase chosen on
+// a console, through ask) with the filesystem inside; a LUKS2 partition
+// is opened with the passphrase at every boot, whatever encrypt says.
+func setupData(ctx context.Context, log *slog.Logger, encrypt bool, ask Asker) *DataStatus {
 	st := &DataStatus{}
 	fail := func(format string, a ...any) *DataStatus {
 		st.Problem = fmt.Sprintf(format, a...)
@@ -90,7 +98,7 @@ func setupData(ctx context.Context, log *slog.Logger) *DataStatus {
 		return fail("read %s: %v", st.Device, err)
 	}
 	var blank Blank
-	if fs != "ext4" {
+	if fs != "ext4" && fs != "crypto_LUKS" {
 		size, err := f.Seek(0, io.SeekEnd)
 		if err == nil {
 			blank, err = JudgeBlank(f, size)
@@ -101,7 +109,7 @@ func setupData(ctx context.Context, log *slog.Logger) *DataStatus {
 		}
 	}
 	f.Close()
-	if fs != "ext4" && !blank.OK {
+	if fs != "ext4" && fs != "crypto_LUKS" && !blank.OK {
 		return fail("%s %s: not ext4, and not the empty partition thinhost made; hostd never formats it and leaves it untouched: back it up and wipe it (wipefs -a) to use it, or restore the ext4 that was there", st.Device, blank.Why)
 	}
 	if _, err := os.Stat(systemLoader); err != nil {
@@ -120,21 +128,54 @@ func setupData(ctx context.Context, log *slog.Logger) *DataStatus {
 	if err := updateTable(log, disk, part, blank.OK); err != nil {
 		log.Warn("update the partition table", "disk", "/dev/"+disk, "err", err)
 	}
-	if blank.OK {
-		log.Info("creating ext4 on the empty data partition", "device", st.Device)
+	// fsDev holds the filesystem: the partition, or its opened LUKS2
+	// mapping.
+	fsDev := st.Device
+	makeFS := blank.OK
+	switch {
+	case fs == "crypto_LUKS":
+		st.Encrypted = true
+		if err := openLUKS(ctx, log, st.Device, ask); err != nil {
+			return fail("unlock the encrypted data partition %s: %v", st.Device, err)
+		}
+		fsDev = "/dev/mapper/" + DataMapper
+		// A header hostd made, with no filesystem inside yet: a boot
+		// stopped between the two. Still empty; made again.
+		if label, err := luksLabelOf(ctx, st.Device); err != nil {
+			log.Warn("read the LUKS2 label", "device", st.Device, "err", err)
+		} else if label == luksLabelNew {
+			makeFS = true
+		}
+	case blank.OK && encrypt:
+		st.Encrypted = true
+		if err := formatLUKS(ctx, log, st.Device, ask); err != nil {
+			return fail("encrypt the empty data partition %s: %v", st.Device, err)
+		}
+		fsDev = "/dev/mapper/" + DataMapper
+	case fs == "ext4" && encrypt:
+		log.Warn("the data partition is not encrypted: it held files before the profile asked for encryption, and hostd encrypts only an empty one", "device", st.Device)
+	}
+	if makeFS {
+		log.Info("creating ext4 on the empty data partition", "device", fsDev)
 		// ea_inode: the shares' alternate data streams up to 64 KiB.
 		// nodiscard: nothing is thrown away that a mistake could want back.
-		if out, err := systemCommand(ctx, mke2fs, "-q", "-t", "ext4", "-O", "ea_inode", "-E", "nodiscard", "-L", layout.DataName, "-m", "1", st.Device).CombinedOutput(); err != nil {
-			return fail("create ext4 on %s: %v: %s", st.Device, err, strings.TrimSpace(string(out)))
+		if out, err := systemCommand(ctx, mke2fs, "-q", "-t", "ext4", "-O", "ea_inode", "-E", "nodiscard", "-L", layout.DataName, "-m", "1", fsDev).CombinedOutput(); err != nil {
+			return fail("create ext4 on %s: %v: %s", fsDev, err, strings.TrimSpace(string(out)))
 		}
-		// mke2fs leaves the first 1024 bytes alone: the marker goes, so
-		// nothing but the ext4 speaks for the partition from now on.
-		if err := clearMarker(st.Device); err != nil {
+		if st.Encrypted {
+			// From here on the header speaks for a filesystem.
+			if err := setLUKSLabel(ctx, st.Device, luksLabel); err != nil {
+				return fail("%v", err)
+			}
+		} else if err := clearMarker(st.Device); err != nil {
+			// mke2fs leaves the first 1024 bytes alone: the marker goes,
+			// so nothing but the ext4 speaks for the partition from now
+			// on.
 			log.Warn("clear the empty-data marker", "device", st.Device, "err", err)
 		}
 		st.Created = true
 	} else {
-		out, err := systemCommand(ctx, e2fsck, "-p", st.Device).CombinedOutput()
+		out, err := systemCommand(ctx, e2fsck, "-p", fsDev).CombinedOutput()
 		code := exitCode(err)
 		switch {
 		case code == 0:
@@ -142,23 +183,23 @@ func setupData(ctx context.Context, log *slog.Logger) *DataStatus {
 			st.Repaired = true
 			log.Warn("data partition repaired", "device", st.Device, "e2fsck", strings.TrimSpace(string(out)))
 		default:
-			return fail("e2fsck %s found errors it cannot repair (exit %d); the partition is left untouched: %s", st.Device, code, strings.TrimSpace(string(out)))
+			return fail("e2fsck %s found errors it cannot repair (exit %d); the partition is left untouched: %s", fsDev, code, strings.TrimSpace(string(out)))
 		}
-		enableEAInode(ctx, log, st.Device)
+		enableEAInode(ctx, log, fsDev)
 	}
 
 	if err := os.MkdirAll(DataDir, 0o755); err != nil {
 		return fail("create %s: %v", DataDir, err)
 	}
-	if err := unix.Mount(st.Device, DataDir, "ext4", unix.MS_NOATIME|unix.MS_NODEV, ""); err != nil {
-		return fail("mount %s on %s: %v", st.Device, DataDir, err)
+	if err := unix.Mount(fsDev, DataDir, "ext4", unix.MS_NOATIME|unix.MS_NODEV, ""); err != nil {
+		return fail("mount %s on %s: %v", fsDev, DataDir, err)
 	}
 	st.Mounted = true
 	// At every boot: a filesystem smaller than its partition (grown by
 	// this boot, or by one that stopped before the filesystem followed)
 	// grows online.
-	if grown, err := growFS(st.Device, DataDir); err != nil {
-		log.Warn("grow the data filesystem", "device", st.Device, "err", err)
+	if grown, err := growFS(fsDev, DataDir); err != nil {
+		log.Warn("grow the data filesystem", "device", fsDev, "err", err)
 	} else if grown {
 		st.Grown = true
 	}
@@ -230,6 +271,7 @@ func unmountData(log *slog.Logger) {
 		return
 	}
 	log.Info("data partition unmounted", "dir", DataDir)
+	closeLUKS(log)
 }
 
 func exitCode(err error) int {

@@ -17,6 +17,10 @@ type Storage struct {
 	// DataSize is the data partition at build time; 0 means "the rest of
 	// the image". hostd grows it to fill the device on first boot.
 	DataSize int64
+	// Encrypt puts the data partition's filesystem inside LUKS2, made on
+	// the first boot with a passphrase typed on a console and asked for
+	// at every boot after.
+	Encrypt bool
 }
 
 // Layout limits, shared with images/.
@@ -45,6 +49,7 @@ var storageSchema = &hcl.BodySchema{
 		{Name: "esp_size"},
 		{Name: "system_size"},
 		{Name: "data_size"},
+		{Name: "encrypt"},
 	},
 }
 
@@ -65,6 +70,9 @@ func decodeStorage(b *hcl.Block, ctx *hcl.EvalContext, s *Storage) hcl.Diagnosti
 			ok[f.name] = true
 		}
 	}
+	enc, _, d := evalBool(attrs, "encrypt", ctx)
+	diags = append(diags, d...)
+	s.Encrypt = enc
 	typeErrors := diags.HasErrors()
 
 	for _, c := range []struct {

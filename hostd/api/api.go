@@ -76,6 +76,9 @@ type Data struct {
 	Grown    bool `json:"grown,omitempty"`
 	Repaired bool `json:"repaired,omitempty"`
 	Mounted  bool `json:"mounted"`
+	// Encrypted is true for a LUKS2 data partition (opened with its
+	// passphrase at boot).
+	Encrypted bool `json:"encrypted,omitempty"`
 	// Boot counts the boots that mounted this data partition.
 	Boot int `json:"boot,omitempty"`
 	// Problem is set when the data partition is not usable; hostd comes up

@@ -39,6 +39,9 @@ type Config struct {
 	// ShellPasswordHash is the bcrypt hash of the password the debug
 	// shell asks for on the panel's consoles; "": no shell there.
 	ShellPasswordHash string `json:"shell_password_hash,omitempty"`
+	// DataEncrypt makes an empty data partition LUKS2, with a passphrase
+	// chosen on a console at first boot (storage { encrypt = true }).
+	DataEncrypt bool `json:"data_encrypt,omitempty"`
 	// PagePasswordHash is the Argon2id hash (internal/passwd) of the
 	// password that logs in to the host's page beside the API token;
 	// empty: the token alone.

@@ -72,6 +72,8 @@ type dataView struct {
 	Full    bool
 	Boot    int
 	Problem string
+	// Encrypted: LUKS2, opened with its passphrase at boot.
+	Encrypted bool
 }
 
 type guestView struct {
@@ -161,7 +163,7 @@ func (s *Server) view(r *http.Request, se *session, withShares bool) overviewVie
 	v.Slots, v.DefaultTries, v.MaxTries = len(st.Slots) > 0, layout.DefaultTries, api.MaxTries
 	h.Slots, h.Update = st.Slots, st.Update
 	if d := st.Data; d != nil {
-		dv := &dataView{Device: d.Device, Size: d.Size, Free: d.Free, Boot: d.Boot, Problem: d.Problem}
+		dv := &dataView{Device: d.Device, Size: d.Size, Free: d.Free, Boot: d.Boot, Problem: d.Problem, Encrypted: d.Encrypted}
 		if !d.Mounted && dv.Problem == "" {
 			dv.Problem = "not mounted"
 		}

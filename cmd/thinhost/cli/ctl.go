@@ -90,7 +90,11 @@ in the process list.`,
 				if data.Problem != "" {
 					fmt.Fprintf(e.stdout, "data      NOT MOUNTED: %s\n", data.Problem)
 				} else {
-					fmt.Fprintf(e.stdout, "data      %s: %s, %s free, boot %d\n", data.Device, units.Bytes(data.Size), units.Bytes(data.Free), data.Boot)
+					enc := ""
+					if data.Encrypted {
+						enc = " (encrypted)"
+					}
+					fmt.Fprintf(e.stdout, "data      %s%s: %s, %s free, boot %d\n", data.Device, enc, units.Bytes(data.Size), units.Bytes(data.Free), data.Boot)
 				}
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)

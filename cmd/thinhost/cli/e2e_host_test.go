@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"path/filepath"
 	"strings"
@@ -49,6 +50,27 @@ func bootHost(t *testing.T, img string, memMiB int, guestPorts ...int) *testHost
 // finds it).
 func bootHostFirmware(t *testing.T, img string, memMiB int, fw *qemu.Firmware, guestPorts ...int) *testHost {
 	t.Helper()
+	h := startHost(t, img, memMiB, fw, nil, guestPorts...)
+	h.waitReady(t)
+	return h
+}
+
+// waitReady waits for hostd's ready line.
+func (h *testHost) waitReady(t *testing.T) {
+	t.Helper()
+	select {
+	case <-h.con.Ready():
+	case <-h.m.Done():
+		t.Fatalf("QEMU exited before ready:\n%s", h.tail())
+	case <-time.After(5 * time.Minute):
+		t.Fatalf("not ready:\n%s", h.tail())
+	}
+}
+
+// startHost starts img under QEMU, its serial console reading stdin (nil:
+// nothing), without waiting for anything.
+func startHost(t *testing.T, img string, memMiB int, fw *qemu.Firmware, stdin io.Reader, guestPorts ...int) *testHost {
+	t.Helper()
 	h := &testHost{fwd: map[int]string{}}
 	apiPort := freePort(t)
 	h.api = fmt.Sprintf("127.0.0.1:%d", apiPort)
@@ -60,20 +82,13 @@ func bootHostFirmware(t *testing.T, img string, memMiB int, fw *qemu.Firmware, g
 	}
 	h.con = newConsoleWatch(400, hostd.ReadyLine)
 	m, err := qemu.Start(context.Background(), qemu.Config{
-		Image: img, NoReboot: true, Stdout: h.con, Stderr: h.con, MemoryMiB: memMiB, CPUs: 2, Forwards: fwds, Firmware: fw,
+		Image: img, NoReboot: true, Stdin: stdin, Stdout: h.con, Stderr: h.con, MemoryMiB: memMiB, CPUs: 2, Forwards: fwds, Firmware: fw,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.m = m
 	t.Cleanup(m.Kill)
-	select {
-	case <-h.con.Ready():
-	case <-m.Done():
-		t.Fatalf("QEMU exited before ready:\n%s", h.tail())
-	case <-time.After(5 * time.Minute):
-		t.Fatalf("not ready:\n%s", h.tail())
-	}
 	return h
 }
 

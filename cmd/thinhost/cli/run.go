@@ -546,6 +546,14 @@ func (c *consoleWatch) Await(text string) <-chan struct{} {
 	return ch
 }
 
+// Count is how many times s appeared on the console so far (in finished
+// lines and the unfinished one).
+func (c *consoleWatch) Count(s string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return strings.Count(c.all.String(), s) + bytes.Count(c.partial, []byte(s))
+}
+
 // Seen reports whether any console line so far contains s.
 func (c *consoleWatch) Seen(s string) bool {
 	c.mu.Lock()

@@ -1,0 +1,116 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/thinhost/thinhost/internal/testenv"
+)
+
+// TestEncryptedData is the encrypted data partition (storage { encrypt =
+// true }) end to end: the first boot asks on the serial console for a new
+// passphrase, twice, makes LUKS2 with ext4 inside and gets ready with the
+// data partition encrypted; the image's partition then holds a LUKS2
+// header (cryptsetup luksDump) and no ext4 in the clear. The second boot
+// asks for the passphrase: a wrong one is said and asked again, never
+// formats anything (the header's UUID and the boot count carry over), and
+// the right one brings the same data partition back.
+func TestEncryptedData(t *testing.T) {
+	testenv.NeedE2E(t)
+	testenv.NeedTool(t, "qemu-system-x86_64")
+	cryptsetup := testenv.NeedTool(t, "cryptsetup")
+	root := testenv.RepoRoot()
+	img := filepath.Join(t.TempDir(), "enc.img")
+	stdout, stderr, code := runCLI(t, append([]string{"build", filepath.Join(root, "examples", "qemu-test.hcl"), "-o", img, "--lock", testCache(t),
+		"-var", "encrypt=true", "-var", "guest_autostart=false"}, bareGuest(t)...)...)
+	if code != 0 {
+		t.Fatalf("build exited %d:\n%s\n%s", code, stdout, stderr)
+	}
+	const pass = "correct horse battery"
+	// type answers line once the console shows the n-th prompt.
+	type answer struct {
+		prompt string
+		n      int
+		line   string
+	}
+	boot := func(answers []answer) *testHost {
+		t.Helper()
+		// An *os.File, which QEMU inherits: with an io.Pipe, exec would
+		// copy from it and wait for that copy when QEMU exits.
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pw.Close(); pr.Close() })
+		h := startHost(t, img, 1024, nil, pr)
+		for _, a := range answers {
+			end := time.Now().Add(3 * time.Minute)
+			for h.con.Count(a.prompt) < a.n {
+				select {
+				case <-h.m.Done():
+					t.Fatalf("QEMU exited before %q:\n%s", a.prompt, h.tail())
+				default:
+				}
+				if time.Now().After(end) {
+					t.Fatalf("no %q (the %d. time) on the console:\n%s", a.prompt, a.n, h.tail())
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if _, err := pw.WriteString(a.line + "\n"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h.waitReady(t)
+		return h
+	}
+
+	h := boot([]answer{{"choose its passphrase: ", 1, pass}, {"the same passphrase again: ", 1, pass}})
+	if st := h.ctl(t, "status"); !strings.Contains(st, "(encrypted)") || !strings.Contains(st, "boot 1") {
+		t.Errorf("status after the first boot:\n%s", st)
+	}
+	if strings.Contains(h.tail(), pass) {
+		t.Errorf("the passphrase was echoed on the console:\n%s", h.tail())
+	}
+	h.powerOff(t)
+
+	dev := dataLoop(t, img)
+	dump := func() string {
+		out, err := exec.Command(cryptsetup, "luksDump", dev).CombinedOutput()
+		if err != nil {
+			t.Fatalf("cryptsetup luksDump: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	first := dump()
+	if !regexp.MustCompile(`(?m)^Version:\s+2$`).MatchString(first) || !regexp.MustCompile(`(?m)^Label:\s+thinhost-data$`).MatchString(first) {
+		t.Fatalf("not LUKS2 labelled thinhost-data (a filesystem inside):\n%s", first)
+	}
+	// No ext4 in the clear: its superblock magic would be at 1080 after
+	// LUKS2's 16 MiB header.
+	f, err := os.Open(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	magic := make([]byte, 2)
+	_, err = f.ReadAt(magic, 16<<20+1080)
+	f.Close()
+	if err != nil || bytes.Equal(magic, []byte{0x53, 0xef}) {
+		t.Errorf("an ext4 superblock in the clear after the LUKS2 header (%v)", err)
+	}
+
+	// Boot 2: a wrong passphrase first.
+	h = boot([]answer{{"passphrase for the data partition: ", 1, "not the passphrase"}, {"wrong passphrase; passphrase for the data partition: ", 1, pass}})
+	if st := h.ctl(t, "status"); !strings.Contains(st, "(encrypted)") || !strings.Contains(st, "boot 2") {
+		t.Errorf("status after the second boot (the same data partition: boot 2):\n%s", st)
+	}
+	h.powerOff(t)
+	if uuid := func(s string) string { _, u, _ := strings.Cut(s, "UUID:"); return strings.Fields(u)[0] }; uuid(dump()) != uuid(first) {
+		t.Error("the LUKS2 header changed after a wrong passphrase")
+	}
+}

@@ -1,0 +1,247 @@
+package hostd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The encrypted data partition (storage { encrypt = true }): LUKS2 made
+// by cryptsetup from the system image, opened as DataMapper.
+const (
+	cryptsetup = "/sbin/cryptsetup"
+	// DataMapper is the opened data partition's device-mapper name.
+	DataMapper = "thinhost-data"
+	// luksLabel marks a LUKS2 header whose filesystem hostd made;
+	// luksLabelNew one it made and has not yet put a filesystem in (a
+	// boot that stopped between the two finds it empty inside and makes
+	// the filesystem again: hostd formats only what it left empty).
+	luksLabel    = "thinhost-data"
+	luksLabelNew = "thinhost-data-new"
+	// minPassphrase is the shortest passphrase taken for a new partition.
+	minPassphrase = 8
+	// wrongPause is how long a wrong passphrase costs, on top of the
+	// key derivation's own time.
+	wrongPause = 2 * time.Second
+)
+
+// cryptsetup's exit status for a passphrase no keyslot takes.
+const cryptWrongPassphrase = 2
+
+// Asker asks a person for a secret (a passphrase), showing prompt.
+type Asker func(ctx context.Context, prompt string) (string, error)
+
+// errNoConsole means no console can ask for the passphrase.
+var errNoConsole = errors.New("no console to ask for the data partition's passphrase on (the profile's host.console)")
+
+// askConsoles asks on every terminal at once, with echo off; the first
+// line typed wins and the others stop asking.
+func askConsoles(terms []*os.File) Asker {
+	return func(ctx context.Context, prompt string) (string, error) {
+		if len(terms) == 0 {
+			return "", errNoConsole
+		}
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		type answer struct {
+			line string
+			err  error
+		}
+		ch := make(chan answer, len(terms))
+		var wg sync.WaitGroup
+		for _, t := range terms {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				line, err := readSecret(ctx, t, prompt)
+				ch <- answer{line, err}
+			}()
+		}
+		var last error
+		for range terms {
+			a := <-ch
+			if a.err == nil {
+				cancel()
+				wg.Wait() // the others restored their terminals
+				return a.line, nil
+			}
+			last = a.err
+		}
+		return "", last
+	}
+}
+
+// readSecret shows prompt on tty and reads one line without echo, until
+// ctx ends.
+func readSecret(ctx context.Context, tty *os.File, prompt string) (string, error) {
+	fmt.Fprint(tty, prompt)
+	fd := int(tty.Fd())
+	if old, err := unix.IoctlGetTermios(fd, unix.TCGETS); err == nil {
+		quiet := *old
+		quiet.Lflag &^= unix.ECHO
+		if err := unix.IoctlSetTermios(fd, unix.TCSETS, &quiet); err == nil {
+			defer unix.IoctlSetTermios(fd, unix.TCSETS, old)
+		}
+	}
+	var line []byte
+	buf := make([]byte, 256)
+	for {
+		if ctx.Err() != nil {
+			fmt.Fprintln(tty)
+			return "", ctx.Err()
+		}
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(pfd, 250)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return "", fmt.Errorf("read %s: %w", tty.Name(), err)
+		}
+		if n == 0 || pfd[0].Revents&unix.POLLIN == 0 {
+			if pfd[0].Revents&(unix.POLLHUP|unix.POLLERR) != 0 {
+				return "", fmt.Errorf("read %s: hung up", tty.Name())
+			}
+			continue
+		}
+		n, err = unix.Read(fd, buf)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
+				continue
+			}
+			return "", fmt.Errorf("read %s: %w", tty.Name(), err)
+		}
+		if n == 0 {
+			return "", fmt.Errorf("read %s: end of input", tty.Name())
+		}
+		line = append(line, buf[:n]...)
+		if i := bytes.IndexAny(line, "\r\n"); i >= 0 {
+			fmt.Fprintln(tty)
+			return string(line[:i]), nil
+		}
+		if len(line) > 4096 {
+			line = line[:0] // no passphrase is this long: start over
+		}
+	}
+}
+
+// newPassphrase asks for the new partition's passphrase twice until both
+// agree and it is long enough.
+func newPassphrase(ctx context.Context, ask Asker) (string, error) {
+	prompt := "thinhost: the data partition is encrypted; choose its passphrase: "
+	for {
+		p, err := ask(ctx, prompt)
+		if err != nil {
+			return "", err
+		}
+		if len(p) < minPassphrase {
+			prompt = fmt.Sprintf("thinhost: at least %d characters, please; choose the data partition's passphrase: ", minPassphrase)
+			continue
+		}
+		again, err := ask(ctx, "thinhost: the same passphrase again: ")
+		if err != nil {
+			return "", err
+		}
+		if again == p {
+			return p, nil
+		}
+		prompt = "thinhost: the two differed; choose the data partition's passphrase: "
+	}
+}
+
+// cryptRun runs cryptsetup from the system image with the passphrase on
+// its standard input (never on its command line or in a file).
+func cryptRun(ctx context.Context, passphrase string, args ...string) ([]byte, error) {
+	cmd := systemCommand(ctx, cryptsetup, args...)
+	if passphrase != "" {
+		cmd.Stdin = strings.NewReader(passphrase)
+	}
+	return cmd.CombinedOutput()
+}
+
+// formatLUKS makes LUKS2 on the empty partition dev, labelled
+// luksLabelNew until a filesystem is inside, and opens it. The key
+// derivation is Argon2id with cryptsetup's time target, its memory capped
+// at 256 MiB so a small host can open it.
+func formatLUKS(ctx context.Context, log *slog.Logger, dev string, ask Asker) error {
+	pass, err := newPassphrase(ctx, ask)
+	if err != nil {
+		return err
+	}
+	log.Info("encrypting the empty data partition", "device", dev, "format", "LUKS2, aes-xts-plain64, argon2id")
+	if out, err := cryptRun(ctx, pass, "luksFormat", "--batch-mode", "--type", "luks2", "--label", luksLabelNew,
+		"--pbkdf", "argon2id", "--pbkdf-memory", "262144", "--key-file", "-", dev); err != nil {
+		return fmt.Errorf("cryptsetup luksFormat %s: %v: %s", dev, err, strings.TrimSpace(string(out)))
+	}
+	if out, err := cryptRun(ctx, pass, "open", "--type", "luks2", "--key-file", "-", dev, DataMapper); err != nil {
+		return fmt.Errorf("cryptsetup open %s: %v: %s", dev, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// openLUKS asks for the passphrase until it opens dev; a wrong one is
+// said and asked again, and nothing is ever formatted here.
+func openLUKS(ctx context.Context, log *slog.Logger, dev string, ask Asker) error {
+	prompt := "thinhost: passphrase for the data partition: "
+	for {
+		pass, err := ask(ctx, prompt)
+		if err != nil {
+			return err
+		}
+		out, err := cryptRun(ctx, pass, "open", "--type", "luks2", "--key-file", "-", dev, DataMapper)
+		if err == nil {
+			log.Info("data partition unlocked", "device", dev, "mapper", "/dev/mapper/"+DataMapper)
+			return nil
+		}
+		if exitCode(err) != cryptWrongPassphrase {
+			return fmt.Errorf("cryptsetup open %s: %v: %s", dev, err, strings.TrimSpace(string(out)))
+		}
+		log.Warn("data partition: wrong passphrase", "device", dev)
+		prompt = "thinhost: wrong passphrase; passphrase for the data partition: "
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wrongPause):
+		}
+	}
+}
+
+// luksLabelOf reads the LUKS2 header's label of dev.
+func luksLabelOf(ctx context.Context, dev string) (string, error) {
+	out, err := systemCommand(ctx, cryptsetup, "luksDump", dev).Output()
+	if err != nil {
+		return "", fmt.Errorf("cryptsetup luksDump %s: %w", dev, err)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(l, "Label:"); ok {
+			return strings.TrimSpace(v), nil
+		}
+	}
+	return "", nil
+}
+
+// setLUKSLabel relabels dev's LUKS2 header.
+func setLUKSLabel(ctx context.Context, dev, label string) error {
+	if out, err := systemCommand(ctx, cryptsetup, "config", "--label", label, dev).CombinedOutput(); err != nil {
+		return fmt.Errorf("cryptsetup config --label %s %s: %v: %s", label, dev, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// closeLUKS closes the data partition's mapping, so its key leaves the
+// kernel's memory; it is a no-op when there is none.
+func closeLUKS(log *slog.Logger) {
+	if _, err := os.Stat("/dev/mapper/" + DataMapper); err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if out, err := systemCommand(ctx, cryptsetup, "close", DataMapper).CombinedOutput(); err != nil {
+		log.Warn("close the encrypted data partition", "err", err, "out", strings.TrimSpace(string(out)))
+	}
+}
