@@ -173,24 +173,29 @@ func TestPackageRequestsSuite(t *testing.T) {
 	}
 }
 
+// fakePart is an unpacked package named name holding files (path: body;
+// a body "->target" is a symbolic link).
+func fakePart(t *testing.T, name string, files map[string]string) archive.TreePart {
+	t.Helper()
+	dir := t.TempDir()
+	for p, body := range files {
+		f := filepath.Join(dir, p)
+		os.MkdirAll(filepath.Dir(f), 0o755)
+		if strings.HasPrefix(body, "->") {
+			os.Symlink(strings.TrimPrefix(body, "->"), f)
+			continue
+		}
+		os.WriteFile(f, []byte(body), 0o644)
+	}
+	return archive.TreePart{Package: &archive.Package{Name: name, Version: "1"}, Dir: dir}
+}
+
 // TestServiceFiles: a service carries its package's files but its
 // documentation, the files it names from other packages (a directory
 // means all under it; /usr/bin and /bin are one on a merged /usr), and a
 // file no locked package ships is an error that says what to do.
 func TestServiceFiles(t *testing.T) {
-	part := func(name string, files map[string]string) archive.TreePart {
-		dir := t.TempDir()
-		for p, body := range files {
-			f := filepath.Join(dir, p)
-			os.MkdirAll(filepath.Dir(f), 0o755)
-			if strings.HasPrefix(body, "->") {
-				os.Symlink(strings.TrimPrefix(body, "->"), f)
-				continue
-			}
-			os.WriteFile(f, []byte(body), 0o644)
-		}
-		return archive.TreePart{Package: &archive.Package{Name: name, Version: "1"}, Dir: dir}
-	}
+	part := func(name string, files map[string]string) archive.TreePart { return fakePart(t, name, files) }
 	tree, err := archive.NewTree([]archive.TreePart{
 		part("hello", map[string]string{"usr/bin/hello": "elf", "usr/share/locale/de/LC_MESSAGES/hello.mo": "de",
 			"usr/share/doc/hello/copyright": "c", "usr/share/man/man1/hello.1.gz": "m", "usr/share/hello/dangling": "->/nowhere"}),

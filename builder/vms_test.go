@@ -2,7 +2,6 @@ package builder
 
 import (
 	"encoding/binary"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -99,30 +98,21 @@ func TestIsMultiboot(t *testing.T) {
 // GBM finds no backend and the panel stays black).
 func TestSDLFilesMesa(t *testing.T) {
 	tree := func(mesa25 bool) *archive.Tree {
-		dir := t.TempDir()
-		put := func(p, body string) {
-			f := filepath.Join(dir, p)
-			os.MkdirAll(filepath.Dir(f), 0o755)
-			if strings.HasPrefix(body, "->") {
-				os.Symlink(strings.TrimPrefix(body, "->"), f)
-				return
-			}
-			os.WriteFile(f, []byte(body), 0o644)
-		}
+		files := map[string]string{}
 		for _, f := range SDLFiles {
 			switch {
 			case f.Optional:
 			case mesa25 && strings.HasPrefix(f.Src, layout.DRIDir+"/"):
-				put(f.Src, "->libdril_dri.so")
+				files[f.Src] = "->libdril_dri.so"
 			default:
-				put(f.Src, "file")
+				files[f.Src] = "file"
 			}
 		}
 		if mesa25 {
-			put(layout.DRIDir+"/libdril_dri.so", "loader")
-			put(layout.GBMBackendDir+"/dri_gbm.so", "backend")
+			files[layout.DRIDir+"/libdril_dri.so"] = "loader"
+			files[layout.GBMBackendDir+"/dri_gbm.so"] = "backend"
 		}
-		tr, err := archive.NewTree([]archive.TreePart{{Package: &archive.Package{Name: "mesa", Version: "1"}, Dir: dir}})
+		tr, err := archive.NewTree([]archive.TreePart{fakePart(t, "mesa", files)})
 		if err != nil {
 			t.Fatal(err)
 		}

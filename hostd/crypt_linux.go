@@ -83,14 +83,8 @@ func askConsoles(terms []*os.File) Asker {
 // ctx ends.
 func readSecret(ctx context.Context, tty *os.File, prompt string) (string, error) {
 	fmt.Fprint(tty, prompt)
+	defer noEcho(tty)()
 	fd := int(tty.Fd())
-	if old, err := unix.IoctlGetTermios(fd, unix.TCGETS); err == nil {
-		quiet := *old
-		quiet.Lflag &^= unix.ECHO
-		if err := unix.IoctlSetTermios(fd, unix.TCSETS, &quiet); err == nil {
-			defer unix.IoctlSetTermios(fd, unix.TCSETS, old)
-		}
-	}
 	var line []byte
 	buf := make([]byte, 256)
 	for {

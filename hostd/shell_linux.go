@@ -129,18 +129,27 @@ func IsPanelConsole(name string) bool {
 	return ok && n != "" && strings.Trim(n, "0123456789") == ""
 }
 
+// noEcho turns tty's echo off, for a secret typed on it; the function it
+// returns turns it back on. A file that is no terminal is left alone.
+func noEcho(tty *os.File) (restore func()) {
+	fd := int(tty.Fd())
+	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return func() {}
+	}
+	quiet := *old
+	quiet.Lflag &^= unix.ECHO
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &quiet); err != nil {
+		return func() {}
+	}
+	return func() { unix.IoctlSetTermios(fd, unix.TCSETS, old) }
+}
+
 // askPassword asks for the shell's password on tty, without echo, and
 // checks it against hash.
 func askPassword(tty *os.File, in *bufio.Reader, hash string) (bool, error) {
 	fmt.Fprint(tty, "password: ")
-	fd := int(tty.Fd())
-	if old, err := unix.IoctlGetTermios(fd, unix.TCGETS); err == nil {
-		quiet := *old
-		quiet.Lflag &^= unix.ECHO
-		if err := unix.IoctlSetTermios(fd, unix.TCSETS, &quiet); err == nil {
-			defer unix.IoctlSetTermios(fd, unix.TCSETS, old)
-		}
-	}
+	defer noEcho(tty)()
 	line, err := in.ReadString('\n')
 	fmt.Fprintln(tty)
 	if err != nil {
