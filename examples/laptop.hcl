@@ -38,8 +38,8 @@ variable "page_password" {
 
 variable "encrypt_data" {
   type        = bool
-  default     = false
-  description = "Encrypt the data partition (LUKS2, a passphrase typed at every boot)"
+  default     = true
+  description = "Encrypt the data partition (LUKS2): a laptop can be lost; its passphrase is chosen on the screen at first boot and typed at every boot"
 }
 
 variable "kernel_package" {
@@ -141,8 +141,8 @@ storage {
   esp_size    = "512MiB"
   system_size = "1GiB"
   # The user's files and Windows' disk encrypted (LUKS2): the first boot
-  # asks for a passphrase on the screen, every boot after it asks again.
-  # Recommended on a laptop, which can be lost; -var encrypt_data=true.
+  # asks for a passphrase on the screen, every boot after it asks again
+  # (-var encrypt_data=false: none).
   encrypt = var.encrypt_data
 }
 

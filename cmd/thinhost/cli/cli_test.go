@@ -248,3 +248,20 @@ func TestConsoleAwait(t *testing.T) {
 		t.Fatal("text in a line that never ends was not seen")
 	}
 }
+
+// TestParseAnswer: --answer is PROMPT=TEXT, one line; on the laptop its
+// text must be typeable, and Enter follows it.
+func TestParseAnswer(t *testing.T) {
+	a, err := parseAnswer("passphrase: =correct horse", true)
+	if err != nil || a.prompt != "passphrase: " || a.text != "correct horse" || a.keys[len(a.keys)-1] != "ret" || len(a.keys) != len("correct horse")+1 {
+		t.Errorf("parseAnswer = %+v, %v", a, err)
+	}
+	for _, bad := range []string{"no equals sign", "=text without a prompt", "p=two\nlines"} {
+		if _, err := parseAnswer(bad, false); err == nil {
+			t.Errorf("parseAnswer(%q) passed", bad)
+		}
+	}
+	if _, err := parseAnswer("p=ünïcode", true); err == nil {
+		t.Error("untypeable text passed on the laptop")
+	}
+}

@@ -168,14 +168,19 @@ func TestLaptop(t *testing.T) {
 	// The guest has painted; then a, Enter and Ctrl+Alt+Del on the
 	// laptop's keyboard, and the panel's picture.
 	shot := filepath.Join(dir, "panel.png")
+	// The data partition is encrypted (laptop.hcl's default): its new
+	// passphrase is typed on the laptop's keyboard, at the prompt on the
+	// panel, twice.
+	const pass = "laptop passphrase"
 	stdout, stderr, code = runCLI(t, "run", img, "--machine", "laptop", "--check", "--snapshot", "-v",
+		"--answer", "choose its passphrase: ="+pass, "--answer", "the same passphrase again: ="+pass,
 		"--timeout", "10m", "--wait-for", "thinhost-guest: screen: painting",
 		"--send-keys", "a,ret,ctrl-alt-delete", "--screenshot", shot, "--screenshot-delay", "30s")
 	t.Logf("run:\n%s", stdout)
 	if code != 0 {
 		t.Fatalf("run --machine laptop exited %d:\n%s\n%s", code, stdout, stderr)
 	}
-	for _, want := range []string{"thinhost: data /data on /dev/sd", "thinhost-guest: key 30", "thinhost-guest: key 28",
+	for _, want := range []string{"thinhost: data /data on /dev/sd", "(encrypted)", "thinhost-guest: key 30", "thinhost-guest: key 28",
 		"thinhost-guest: key 111", "thinhost-guest: ctrl-alt-del"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("the console never showed %q", want)

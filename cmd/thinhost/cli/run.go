@@ -56,6 +56,7 @@ type runFlags struct {
 	shotDelay  time.Duration
 	sendKeys   []string
 	waitFor    []string
+	answers    []string
 }
 
 func runCmd(e *env) *cobra.Command {
@@ -98,6 +99,7 @@ last console lines.`,
 	fl.StringVar(&f.screenshot, "screenshot", "", "with --check and --machine laptop: save what the panel shows as a PNG file, after the ready line, the keys and --screenshot-delay")
 	fl.DurationVar(&f.shotDelay, "screenshot-delay", 0, "with --screenshot: how long to wait after the ready line (and the keys) for guests to draw")
 	fl.StringArrayVar(&f.waitFor, "wait-for", nil, "with --check: after the ready line, wait (within --timeout) until the console shows this text, such as a guest's line in hostd's log, before the keys and the screenshot; repeatable")
+	fl.StringArrayVar(&f.answers, "answer", nil, "with --check: PROMPT=TEXT: when the console shows PROMPT, type TEXT and Enter, on the laptop's keyboard with --machine laptop (the panel), else on the serial console; repeatable, answered in order (a test's passphrase: it is visible in the process list)")
 	fl.StringSliceVar(&f.sendKeys, "send-keys", nil, "with --check and --machine laptop: type these key combinations on the laptop's keyboard after the ready line, such as ret,shift-a,ctrl-alt-delete (QEMU key codes joined by -)")
 	return cmd
 }
@@ -197,6 +199,14 @@ func runImage(ctx context.Context, e *env, image string, f runFlags) error {
 	}
 	if (f.screenshot != "" || len(f.sendKeys) > 0) && (!f.check || f.machine != qemu.MachineLaptop) {
 		return fmt.Errorf("--screenshot and --send-keys go with --check and --machine laptop (the virtio machine has no display or keyboard)")
+	}
+	if len(f.answers) > 0 && !f.check {
+		return fmt.Errorf("--answer goes with --check (without it, type on the console yourself)")
+	}
+	for _, a := range f.answers {
+		if _, err := parseAnswer(a, f.machine == qemu.MachineLaptop); err != nil {
+			return err
+		}
 	}
 	for _, k := range f.sendKeys {
 		if _, err := qemu.ParseKeyCombo(k); err != nil {
@@ -305,6 +315,23 @@ func runCheck(ctx context.Context, e *env, cfg qemu.Config, f runFlags) error {
 	// A restart ends the check: a host that reboots on its own failed.
 	// Setup mode restarts once, by design, after the keys are enrolled.
 	cfg.NoReboot = !cfg.Firmware.Setup
+	var answers []answer
+	for _, a := range f.answers {
+		an, _ := parseAnswer(a, cfg.Machine == qemu.MachineLaptop)
+		answers = append(answers, an)
+	}
+	var serialIn *os.File
+	if len(answers) > 0 && cfg.Machine != qemu.MachineLaptop {
+		// An *os.File QEMU inherits (exec would otherwise copy into it
+		// and wait for the copy).
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			return err
+		}
+		defer pr.Close()
+		defer pw.Close()
+		cfg.Stdin, serialIn = pr, pw
+	}
 	start := time.Now()
 	m, err := qemu.Start(ctx, cfg)
 	if err != nil {
@@ -312,6 +339,12 @@ func runCheck(ctx context.Context, e *env, cfg qemu.Config, f runFlags) error {
 	}
 	defer m.Kill()
 	announce(e, m)
+	answerErr := make(chan error, 1)
+	if len(answers) > 0 {
+		actx, stop := context.WithCancel(ctx)
+		defer stop()
+		go func() { answerErr <- answerPrompts(actx, con, m, serialIn, answers) }()
+	}
 
 	fail := func(format string, a ...any) error {
 		fmt.Fprintf(e.stderr, "thinhost: check failed: "+format+"\n", a...)
@@ -325,18 +358,26 @@ func runCheck(ctx context.Context, e *env, cfg qemu.Config, f runFlags) error {
 
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
-	select {
-	case <-con.Ready():
-	case <-con.Await(shimRefusal):
-		return fail("Secure Boot refused the boot chain: shim found a loader or kernel not signed by a key it trusts (%q on the console)", shimRefusal)
-	case <-con.Await(firmwareRefusal):
-		return fail("Secure Boot refused the boot chain: the firmware found a loader or kernel image not signed by a key it trusts (%q on the console)", firmwareRefusal)
-	case <-m.Done():
-		return fail("QEMU exited before hostd was ready (%v)", m.Wait())
-	case <-timer.C:
-		return fail("hostd was not ready within %s", timeout)
-	case <-ctx.Done():
-		return fail("interrupted before hostd was ready")
+	for waiting := true; waiting; {
+		select {
+		case <-con.Ready():
+			waiting = false
+		case err := <-answerErr:
+			if err != nil {
+				return fail("%v", err)
+			}
+			answerErr = nil // all typed; a nil channel is never ready
+		case <-con.Await(shimRefusal):
+			return fail("Secure Boot refused the boot chain: shim found a loader or kernel not signed by a key it trusts (%q on the console)", shimRefusal)
+		case <-con.Await(firmwareRefusal):
+			return fail("Secure Boot refused the boot chain: the firmware found a loader or kernel image not signed by a key it trusts (%q on the console)", firmwareRefusal)
+		case <-m.Done():
+			return fail("QEMU exited before hostd was ready (%v)", m.Wait())
+		case <-timer.C:
+			return fail("hostd was not ready within %s", timeout)
+		case <-ctx.Done():
+			return fail("interrupted before hostd was ready")
+		}
 	}
 	ready := time.Since(start)
 	fmt.Fprintf(e.stdout, "ready in %.1fs (%s)\n", ready.Seconds(), accelName(m.Spec.Accel))
@@ -406,6 +447,64 @@ func runCheck(ctx context.Context, e *env, cfg qemu.Config, f runFlags) error {
 	for _, l := range health {
 		if l != api.HealthOK {
 			return fail("the host is degraded: %s", strings.TrimPrefix(l, api.HealthPrefix+"DEGRADED: "))
+		}
+	}
+	return nil
+}
+
+// answer is one --answer: the prompt to wait for, and what to type.
+type answer struct {
+	prompt string
+	text   string
+	// keys are the laptop keyboard's key combinations for text and Enter.
+	keys []string
+}
+
+// parseAnswer reads PROMPT=TEXT; on the laptop, TEXT must be typeable on
+// a US keyboard.
+func parseAnswer(s string, laptop bool) (answer, error) {
+	prompt, text, ok := strings.Cut(s, "=")
+	if !ok || prompt == "" {
+		return answer{}, fmt.Errorf("--answer %q: want PROMPT=TEXT, such as 'passphrase: =correct horse'", s)
+	}
+	if strings.ContainsAny(text, "\r\n") {
+		return answer{}, fmt.Errorf("--answer %q: one line of text (Enter is typed after it)", s)
+	}
+	a := answer{prompt: prompt, text: text}
+	if laptop {
+		keys, err := qemu.TextKeys(text)
+		if err != nil {
+			return answer{}, fmt.Errorf("--answer: %w", err)
+		}
+		a.keys = append(keys, "ret")
+	}
+	return a, nil
+}
+
+// answerPrompts types each answer once the console shows its prompt (the
+// n-th time, for a prompt asked n times in the list), on the serial
+// console (serial) or the laptop's keyboard.
+func answerPrompts(ctx context.Context, con *consoleWatch, m *qemu.Machine, serial *os.File, answers []answer) error {
+	seen := map[string]int{}
+	for _, a := range answers {
+		seen[a.prompt]++
+		for con.Count(a.prompt) < seen[a.prompt] {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-m.Done():
+				return nil
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		if serial != nil {
+			if _, err := serial.WriteString(a.text + "\n"); err != nil {
+				return fmt.Errorf("answer %q on the serial console: %w", a.prompt, err)
+			}
+			continue
+		}
+		if err := m.SendKeys(a.keys...); err != nil {
+			return fmt.Errorf("answer %q on the laptop's keyboard: %w", a.prompt, err)
 		}
 	}
 	return nil
