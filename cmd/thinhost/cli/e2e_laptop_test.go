@@ -103,7 +103,8 @@ func TestLaptop(t *testing.T) {
 		{"/lib/firmware/regulatory.db", "wireless-regdb"},
 		// Backports' Mesa 25 for the panel: its drivers in libgallium,
 		// and the GBM backend SDL's kmsdrm cannot draw without.
-		{"/usr/lib/x86_64-linux-gnu/libgallium-25.", "mesa-libgallium"},
+		// (at the path ld.so finds it: /lib before /usr/lib)
+		{"/lib/x86_64-linux-gnu/libgallium-25.", "mesa-libgallium"},
 		{layout.GBMBackendDir + "/dri_gbm.so", "libgbm1"},
 	} {
 		if count(c.prefix, c.pkg) == 0 {
