@@ -23,6 +23,7 @@ import (
 // smbtorture's connect, rw, lock and streams suites: the quick local check
 // of what TestShareConformance proves on a booted host.
 func TestSMBConfSmbtorture(t *testing.T) {
+	testenv.NeedE2E(t) // a real smbd and smbtorture: the full suite's
 	testenv.NeedRoot(t)
 	testenv.NeedTool(t, "smbd")
 	smbpasswd := testenv.NeedTool(t, "smbpasswd")

@@ -76,6 +76,7 @@ func newManager(t *testing.T, s *sink, specs ...config.VM) *vm.Manager {
 // start, snapshot, reset and stop, reading its console through the
 // supervisor: the guest counts its boots in its disk's first sector.
 func TestManagerLifecycle(t *testing.T) {
+	testenv.NeedE2E(t) // real QEMU: the full suite's
 	testenv.NeedTool(t, "qemu-system-x86_64")
 	testenv.NeedTool(t, "qemu-img")
 	ctx := context.Background()
@@ -144,6 +145,7 @@ func TestManagerLifecycle(t *testing.T) {
 // socket, install media as a CD-ROM — under real QEMU with TCG, and stops
 // it. No Windows: the machine reaches the firmware and QMP answers.
 func TestManagerWindows11Machine(t *testing.T) {
+	testenv.NeedE2E(t) // real QEMU: the full suite's
 	testenv.NeedTool(t, "qemu-system-x86_64")
 	testenv.NeedTool(t, "qemu-img")
 	testenv.NeedTool(t, "swtpm")

@@ -34,6 +34,7 @@ func loopDevice(t *testing.T, file string) string {
 // stand-in for a used USB stick, after checking that every refusal leaves
 // it untouched.
 func TestFlashLoopDevice(t *testing.T) {
+	testenv.NeedE2E(t) // loop devices: the full suite's
 	testenv.NeedRoot(t)
 	dir := t.TempDir()
 	image, _ := imagetest.WriteSmall(t, dir)
@@ -128,6 +129,7 @@ func TestFlashLoopDevice(t *testing.T) {
 // a device node of our own with a sysfs tree that says what the kernel
 // says of a partition.
 func TestRefusePartition(t *testing.T) {
+	testenv.NeedE2E(t) // loop devices: the full suite's
 	testenv.NeedRoot(t)
 	dir := t.TempDir()
 	image, _ := imagetest.WriteSmall(t, dir)
@@ -161,6 +163,7 @@ func TestRefusePartition(t *testing.T) {
 // before the write (its capacity, as a replugged stick of another size
 // would): the write is refused and nothing is written.
 func TestFlashDeviceChanged(t *testing.T) {
+	testenv.NeedE2E(t) // loop devices: the full suite's
 	testenv.NeedRoot(t)
 	losetup := testenv.NeedTool(t, "losetup")
 	dir := t.TempDir()
@@ -195,6 +198,7 @@ func TestFlashDeviceChanged(t *testing.T) {
 // stick would): flash reports the error, and the boot sectors, zeroed
 // first, stay zeroed, so no firmware boots a half-written stick.
 func TestFlashWriteError(t *testing.T) {
+	testenv.NeedE2E(t) // loop devices: the full suite's
 	testenv.NeedRoot(t)
 	dir := t.TempDir()
 	image, _ := imagetest.WriteSmall(t, dir)

@@ -17,6 +17,7 @@ import (
 // cleanup stops it.
 func Start(t testing.TB) context.Context {
 	t.Helper()
+	testenv.NeedE2E(t) // a real browser: the full suite's
 	exe := testenv.NeedTool(t, "chromium")
 	// As root (these machines) Chromium's sandbox cannot start.
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,

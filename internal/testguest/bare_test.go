@@ -23,6 +23,7 @@ import (
 // keys QMP types in Linux key codes, Ctrl+Alt+Del included, and powers
 // off on the power button; booted again, it finds the count it wrote.
 func TestBare(t *testing.T) {
+	testenv.NeedE2E(t) // real QEMU: the full suite's
 	testenv.NeedTool(t, "qemu-system-x86_64")
 	testenv.NeedTool(t, "gcc")
 	dir := t.TempDir()
