@@ -402,12 +402,16 @@ func TestCheckSignedImage(t *testing.T) {
 	os.WriteFile(filepath.Join(st.esp, layout.UKIPath("a")), []byte("uki a"), 0o644)
 	st.files[api.UpdateUKI] = "not signed by anyone"
 	m := &api.UpdateManifest{Info: layout.SlotInfo{Build: "new", Loader: layout.LoaderUKI, Title: "thinhost y"}}
-	for _, n := range []string{api.UpdateSystem, api.UpdateUKI} {
+	// The image first, as ctl sends it.
+	for _, n := range []string{api.UpdateUKI, api.UpdateSystem} {
 		sum := sha256.Sum256([]byte(st.files[n]))
 		m.Files = append(m.Files, api.UpdateFile{Name: n, Size: int64(len(st.files[n])), SHA256: hex.EncodeToString(sum[:])})
 	}
 	if _, err := st.apply(t, m, st.files, 1<<20); err == nil || !strings.Contains(err.Error(), "Secure Boot") {
 		t.Fatalf("an unsigned image under Secure Boot: %v", err)
+	}
+	if sys, _ := os.ReadFile(st.sysDev); strings.Trim(string(sys), "\x00") != "" {
+		t.Error("slot b's system partition was written for a refused image")
 	}
 	for name, e := range entryFiles(st.esp) {
 		if e.Slot == "b" {

@@ -146,6 +146,21 @@ func setupData(ctx context.Context, log *slog.Logger, encrypt bool, ask Asker) *
 		} else if label == luksLabelNew {
 			makeFS = true
 		}
+		// Someone else's container, opened by the passphrase typed: what
+		// is inside is theirs.
+		if !makeFS {
+			inner := "nothing hostd recognises"
+			if f, err := os.Open(fsDev); err == nil {
+				if fs, err := probeReader(f); err == nil && fs != "" {
+					inner = fs
+				}
+				f.Close()
+			}
+			if inner != "ext4" {
+				closeLUKS(log)
+				return fail("%s is LUKS that the passphrase opens, but it holds %s, not the ext4 thinhost makes: hostd leaves it untouched", st.Device, inner)
+			}
+		}
 	case blank.OK && encrypt:
 		st.Encrypted = true
 		if err := formatLUKS(ctx, log, st.Device, ask); err != nil {

@@ -263,7 +263,7 @@ func TestReadUpdate(t *testing.T) {
 			}
 		}
 	}
-	if strings.Join(names, " ") != "system.squashfs vmlinuz initrd.zst" {
+	if strings.Join(names, " ") != "vmlinuz initrd.zst system.squashfs" { // boot files first
 		t.Errorf("files = %v", names)
 	}
 	if _, err := images.ReadUpdate(boot.Kernel); err == nil {

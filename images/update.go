@@ -136,14 +136,19 @@ func ReadUpdate(path string) (*Update, error) {
 				io.Closer
 			}{io.NewSectionReader(f, off, used), f}, nil
 		}})
+	// The boot files go first in the stream: hostd checks a unified
+	// kernel image's signature as it lands, before the system image's
+	// hundreds of MiB are written for nothing.
+	var bootFiles []UpdateFile
 	for _, bf := range boot {
 		data, err := espFile(bf[1])
 		if err != nil {
 			return nil, fmt.Errorf("read update from %s: %w", path, err)
 		}
 		sum := sha256.Sum256(data)
-		u.Files = append(u.Files, UpdateFile{Name: bf[0], Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]),
+		bootFiles = append(bootFiles, UpdateFile{Name: bf[0], Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]),
 			Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }})
 	}
+	u.Files = append(bootFiles, u.Files...)
 	return u, nil
 }
