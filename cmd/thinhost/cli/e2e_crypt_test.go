@@ -2,13 +2,13 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/thinhost/thinhost/internal/testenv"
 )
@@ -33,14 +33,18 @@ func TestEncryptedData(t *testing.T) {
 		t.Fatalf("build exited %d:\n%s\n%s", code, stdout, stderr)
 	}
 	const pass = "correct horse battery"
-	// type answers line once the console shows the n-th prompt.
-	type answer struct {
-		prompt string
-		n      int
-		line   string
-	}
-	boot := func(answers []answer) *testHost {
+	// boot types each answer (PROMPT=TEXT) on the serial console once
+	// the prompt shows, as run --check --answer does.
+	boot := func(answers ...string) *testHost {
 		t.Helper()
+		var parsed []answer
+		for _, a := range answers {
+			an, err := parseAnswer(a, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			parsed = append(parsed, an)
+		}
 		// An *os.File, which QEMU inherits: with an io.Pipe, exec would
 		// copy from it and wait for that copy when QEMU exits.
 		pr, pw, err := os.Pipe()
@@ -49,28 +53,18 @@ func TestEncryptedData(t *testing.T) {
 		}
 		t.Cleanup(func() { pw.Close(); pr.Close() })
 		h := startHost(t, img, 1024, nil, pr)
-		for _, a := range answers {
-			end := time.Now().Add(3 * time.Minute)
-			for h.con.Count(a.prompt) < a.n {
-				select {
-				case <-h.m.Done():
-					t.Fatalf("QEMU exited before %q:\n%s", a.prompt, h.tail())
-				default:
-				}
-				if time.Now().After(end) {
-					t.Fatalf("no %q (the %d. time) on the console:\n%s", a.prompt, a.n, h.tail())
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
-			if _, err := pw.WriteString(a.line + "\n"); err != nil {
-				t.Fatal(err)
-			}
-		}
+		ctx, stop := context.WithCancel(context.Background())
+		defer stop()
+		typed := make(chan error, 1)
+		go func() { typed <- answerPrompts(ctx, h.con, h.m, pw, parsed) }()
 		h.waitReady(t)
+		if err := <-typed; err != nil {
+			t.Fatal(err)
+		}
 		return h
 	}
 
-	h := boot([]answer{{"choose its passphrase: ", 1, pass}, {"the same passphrase again: ", 1, pass}})
+	h := boot("choose its passphrase: ="+pass, "the same passphrase again: ="+pass)
 	if st := h.ctl(t, "status"); !strings.Contains(st, "(encrypted)") || !strings.Contains(st, "boot 1") {
 		t.Errorf("status after the first boot:\n%s", st)
 	}
@@ -105,7 +99,7 @@ func TestEncryptedData(t *testing.T) {
 	}
 
 	// Boot 2: a wrong passphrase first.
-	h = boot([]answer{{"passphrase for the data partition: ", 1, "not the passphrase"}, {"wrong passphrase; passphrase for the data partition: ", 1, pass}})
+	h = boot("passphrase for the data partition: =not the passphrase", "wrong passphrase; passphrase for the data partition: ="+pass)
 	if st := h.ctl(t, "status"); !strings.Contains(st, "(encrypted)") || !strings.Contains(st, "boot 2") {
 		t.Errorf("status after the second boot (the same data partition: boot 2):\n%s", st)
 	}
