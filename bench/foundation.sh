@@ -106,6 +106,9 @@ port=$((20000 + RANDOM % 20000))
 "$work/thinhost" run "$work/test.img" --snapshot --accel "$accel" --forward "$port:8484" </dev/null >"$work/idle.log" 2>&1 &
 run_pid=$!
 for _ in $(seq 300); do grep -q "hostd ready" "$work/idle.log" && break; sleep 0.2; done
+# The forward arrives on the host's network, where the API speaks HTTPS
+# with the host's own certificate: ctl pins the fingerprint on the console.
+export THINHOST_FINGERPRINT=$(sed -n 's/.*certificate sha256 \([0-9A-F:]*\);.*/\1/p' "$work/idle.log" | tail -n 1)
 sleep 20
 idle=$("$work/thinhost" ctl --addr "127.0.0.1:$port" --token qemu-test-token-not-secret status 2>/dev/null |
 	awk '/^memory/ { print $6 - $2 " MiB used of " $6 " MiB" }')

@@ -40,6 +40,9 @@ wait_for() {
 "$work/thinhost" run "$work/test.img" --accel "$accel" --memory 1536MiB --cpus 2 --forward "$port:8484" </dev/null >"$console" 2>&1 &
 qemu_pid=$!
 t_ready=$(wait_for "thinhost: hostd ready" 1)
+# The forward arrives on the host's network, where the API speaks HTTPS
+# with the host's own certificate: ctl pins the fingerprint on the console.
+export THINHOST_FINGERPRINT=$(sed -n 's/.*certificate sha256 \([0-9A-F:]*\);.*/\1/p' "$console" | tail -n 1)
 t_first=$(wait_for "thinhost-guest: up" 1)
 wait_for "thinhost-guest: wrote=boot-1" 1 >/dev/null
 

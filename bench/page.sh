@@ -22,7 +22,7 @@ accel=${BENCH_ACCEL:-tcg}
 api=${BENCH_API_PORT:-18487}
 loads=${BENCH_LOADS:-30}
 token=qemu-test-token-not-secret
-base="http://127.0.0.1:$api"
+base="https://127.0.0.1:$api"
 
 go build -o "$work/thinhost" ./cmd/thinhost
 go run ./internal/testguest/mkbare -o "$work/bare.elf" >/dev/null
@@ -35,6 +35,9 @@ until grep -q "thinhost: hostd ready" "$work/console.log"; do
 	kill -0 "$qemu_pid" 2>/dev/null || { tail -30 "$work/console.log" >&2; exit 1; }
 	sleep 0.2
 done
+# The forward arrives on the host's network, where the API speaks HTTPS
+# with the host's own certificate: ctl pins the fingerprint on the console.
+export THINHOST_FINGERPRINT=$(sed -n 's/.*certificate sha256 \([0-9A-F:]*\);.*/\1/p' "$work/console.log" | tail -n 1)
 ctl() { "$work/thinhost" ctl --addr "127.0.0.1:$api" --token "$token" "$@"; }
 hostd_rss() { ctl status | sed -n 's/.*(hostd: \(.*\))$/\1/p'; }
 sleep 10 # the guest starts; hostd settles
@@ -43,15 +46,15 @@ rss_ready=$(hostd_rss)
 # median_ms CURL-ARGS...: the median of $loads requests, in milliseconds.
 median_ms() {
 	for _ in $(seq "$loads"); do
-		curl -sS -o /dev/null -w '%{time_total}\n' "$@"
+		curl -k -sS -o /dev/null -w '%{time_total}\n' "$@"
 	done | sort -n | awk '{ t[NR] = $1 } END { printf "%.1f", 1000 * t[int((NR + 1) / 2)] }'
 }
-curl -sS -o /dev/null -c "$work/jar" -H "Origin: $base" -d "secret=$token" "$base/login"
+curl -k -sS -o /dev/null -c "$work/jar" -H "Origin: $base" -d "secret=$token" "$base/login"
 status=$(median_ms -H "Authorization: Bearer $token" "$base/v1/status")
 overview=$(median_ms -b "$work/jar" "$base/")
 part=$(median_ms -b "$work/jar" "$base/part/guests")
 logpage=$(median_ms -b "$work/jar" "$base/log")
-bytes=$(curl -sS -b "$work/jar" "$base/" | wc -c)
+bytes=$(curl -k -sS -b "$work/jar" "$base/" | wc -c)
 sleep 10
 rss_after=$(hostd_rss)
 ctl poweroff >/dev/null

@@ -60,13 +60,18 @@ until grep -q "thinhost: hostd ready" "$work/console.log"; do
 	sleep 0.2
 done
 
-# Raw: the bytes through the forward into a sink in the host.
+# The forward arrives on the host's network, where the API speaks HTTPS
+# with the host's own certificate: ctl pins the fingerprint on the console.
+export THINHOST_FINGERPRINT=$(sed -n 's/.*certificate sha256 \([0-9A-F:]*\);.*/\1/p' "$work/console.log" | tail -n 1)
+
+# Raw: the bytes through the forward into a sink in the host (HTTPS, as
+# SMB on the host's network is encrypted; curl -k: throughput, not trust).
 t0=$(now)
-curl -sS -o /dev/null -X POST -T "$work/file.bin" -H "Authorization: Bearer $token" "http://127.0.0.1:$api/v1/discard"
+curl -k -sS -o /dev/null -X POST -T "$work/file.bin" -H "Authorization: Bearer $token" "https://127.0.0.1:$api/v1/discard"
 t1=$(now)
 raw=$(rate "$t0" "$t1")
 t0=$(now)
-curl -sS -o /dev/null -H "Authorization: Bearer $token" "http://127.0.0.1:$api/v1/source?bytes=$((size_mib << 20))"
+curl -k -sS -o /dev/null -H "Authorization: Bearer $token" "https://127.0.0.1:$api/v1/source?bytes=$((size_mib << 20))"
 t1=$(now)
 raw_out=$(rate "$t0" "$t1")
 

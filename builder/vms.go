@@ -16,7 +16,7 @@ import (
 // QEMUFiles are what hostd needs to run guests, from the build machine's
 // Debian packages (qemu-system-x86, qemu-utils, swtpm, ovmf, seabios):
 // QEMU and its TCG accelerator module (a plugin QEMU loads at run time),
-// qemu-img, swtpm, QEMU's firmware gathered into its data directory, and
+// qemu-img, swtpm, QEMU's firmware and VNC's keymap gathered into its data directory, and
 // OVMF's code and variable templates, Secure Boot ones included.
 var QEMUFiles = []HostFile{
 	{Src: layout.QEMUBinary, Package: "qemu-system-x86"},
@@ -30,6 +30,9 @@ var QEMUFiles = []HostFile{
 	{Src: "/usr/share/qemu/linuxboot_dma.bin", Dst: layout.QEMUDataDir + "/linuxboot_dma.bin", Package: "qemu-system-data"},
 	{Src: "/usr/share/qemu/multiboot_dma.bin", Dst: layout.QEMUDataDir + "/multiboot_dma.bin", Package: "qemu-system-data"},
 	{Src: "/usr/share/qemu/pvh.bin", Dst: layout.QEMUDataDir + "/pvh.bin", Package: "qemu-system-data"},
+	// VNC's server reads its keymap at start (en-us unless -k says
+	// otherwise) and QEMU exits without it.
+	{Src: "/usr/share/qemu/keymaps/en-us", Dst: layout.QEMUDataDir + "/keymaps/en-us", Package: "qemu-system-data"},
 	{Src: "/usr/lib/ipxe/qemu/efi-virtio.rom", Dst: layout.QEMUDataDir + "/efi-virtio.rom", Package: "ipxe-qemu"},
 	{Src: layout.OVMFCode, Package: "ovmf"}, {Src: layout.OVMFVars, Package: "ovmf"},
 	{Src: layout.OVMFSecureCode, Package: "ovmf"}, {Src: layout.OVMFMSVars, Package: "ovmf"},
@@ -87,7 +90,7 @@ func VMSpecs(p *profiles.Profile) []config.VM {
 			ShutdownTimeout: int(v.ShutdownTimeout.Seconds()),
 		}
 		if v.Display == "vnc" {
-			c.VNC, c.VNCPassword = v.VNC, v.VNCPassword
+			c.VNC = v.VNC
 		}
 		if v.MemoryPercent > 0 {
 			c.MemoryBytes = 0

@@ -36,6 +36,24 @@ variable "page_password" {
   description = "The password of the host's page (http://10.0.2.2:8484/ from Windows; -var page_password=...); unset: only the API token logs in"
 }
 
+variable "tpm_unlock" {
+  type        = bool
+  default     = false
+  description = "Unlock the encrypted data partition with the laptop's TPM (PCR 7) instead of a passphrase; a recovery key is shown once at first boot (run --tpm DIR gives the emulated laptop one)"
+}
+
+variable "data_disk" {
+  type        = string
+  default     = "boot"
+  description = "Where the user's files and Windows' disk live: boot (the stick) or internal (the laptop's NVMe, which must be empty: hostd never writes over what is there)"
+}
+
+variable "data_disk_serial" {
+  type        = string
+  default     = null
+  description = "With data_disk = internal: the serial of the one internal disk to use (cat /sys/block/nvme0n1/device/serial)"
+}
+
 variable "encrypt_data" {
   type        = bool
   default     = true
@@ -144,6 +162,11 @@ storage {
   # asks for a passphrase on the screen, every boot after it asks again
   # (-var encrypt_data=false: none).
   encrypt = var.encrypt_data
+  tpm     = var.tpm_unlock
+  # -var data_disk=internal: on the laptop's own (empty) disk, much faster
+  # than a USB stick.
+  data_disk        = var.data_disk
+  data_disk_serial = var.data_disk_serial
 }
 
 # The host's kernel and programs (QEMU, OVMF, swtpm, Samba, e2fsprogs,

@@ -31,6 +31,12 @@ variable "share_password" {
   description = "The share user's password (-var share_password=...)"
 }
 
+variable "api_network" {
+  type        = bool
+  default     = true
+  description = "Serve the API on the host's network too (HTTPS there), so run --forward 8484:8484 reaches it"
+}
+
 variable "share_network" {
   type        = bool
   default     = true
@@ -46,7 +52,7 @@ variable "hardware" {
 variable "guest_display" {
   type        = string
   default     = "none"
-  description = "The test guest's display: none, or sdl to draw it on the panel (run --machine laptop shows it)"
+  description = "The test guest's display: none; sdl to draw it on the panel (run --machine laptop shows it); vnc on the host's network, port 5900, with the password thinhost ctl vm guest vnc-password shows"
 }
 
 variable "guest_autostart" {
@@ -89,7 +95,7 @@ host {
   # the guests reach it at 10.0.2.2).
   api_port            = 8484
   api_token           = var.api_token
-  api_on_host_network = true
+  api_on_host_network = var.api_network
 
   # The kernel is the packages block's (Debian's linux-image-amd64), pinned
   # by the lock file like every other package.
@@ -137,6 +143,7 @@ vm "guest" {
   cmdline  = "console=ttyS0 quiet panic=-1"
   network  = "none"
   display  = var.guest_display
+  vnc      = var.guest_display == "vnc" ? "0.0.0.0:5900" : null
   autostart = var.guest_autostart
   # The guest powers off at once on the ACPI button once its init runs;
   # while its kernel still boots (over a minute under TCG inside TCG) the
@@ -154,11 +161,25 @@ variable "encrypt" {
   description = "Encrypt the data partition (LUKS2): its passphrase is chosen on the serial console at first boot and asked for at every boot"
 }
 
+variable "tpm_unlock" {
+  type        = bool
+  default     = false
+  description = "With encrypt: unlock the data partition with the TPM (run --tpm DIR gives the machine one) and a recovery key shown once, instead of a passphrase"
+}
+
+variable "data_disk" {
+  type        = string
+  default     = "boot"
+  description = "Where the data partition lives: boot (this image's last partition) or internal (hostd makes it on the one empty internal disk: run --internal-disk with --machine laptop, or an extra virtio disk)"
+}
+
 storage {
   image_size  = "2GiB"
   esp_size    = "256MiB"
   system_size = "512MiB"
   encrypt     = var.encrypt
+  tpm         = var.tpm_unlock
+  data_disk   = var.data_disk
 }
 
 # The host's kernel and programs (QEMU, OVMF, swtpm, Samba, e2fsprogs,

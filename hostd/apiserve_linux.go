@@ -1,8 +1,10 @@
 package hostd
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -18,6 +20,7 @@ import (
 	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/hostd/supervise"
 	"github.com/thinhost/thinhost/hostd/web"
+	"github.com/thinhost/thinhost/internal/fsutil"
 )
 
 // SocketPath is the management API's unix socket inside the host.
@@ -63,7 +66,7 @@ func (d *Daemon) serveAPI(ctx context.Context) {
 		log.Error("management API disabled", "err", err)
 		return
 	}
-	srv := &api.Server{Backend: d, Logs: d.opts.Logs, Token: token}
+	srv := &api.Server{Backend: d, Logs: d.opts.Logs, Token: token, Log: log}
 	if h := d.opts.Config.APITokenSHA256; h != "" {
 		if srv.TokenSHA256, err = hex.DecodeString(h); err != nil || len(srv.TokenSHA256) != 32 {
 			log.Error("management API disabled: the configuration's api_token_sha256 is not a SHA-256", "err", err)
@@ -84,6 +87,18 @@ func (d *Daemon) serveAPI(ctx context.Context) {
 	if port == 0 {
 		return
 	}
+	var tlsCfg *tls.Config
+	if d.opts.Config.APIOnHostNetwork {
+		cert, fp, made, err := d.apiCert()
+		if err != nil {
+			log.Error("the API stays off the host's network: no certificate", "err", err)
+			return
+		}
+		tlsCfg, d.apiFingerprint = api.ServerTLS(cert), fp
+		if made != "" {
+			log.Info("api certificate made", "fingerprint", fp, "file", made)
+		}
+	}
 	var on []string
 	for _, addr := range APIAddrs(port, d.opts.Config.APIOnHostNetwork) {
 		ln, err := net.Listen("tcp", addr)
@@ -96,17 +111,67 @@ func (d *Daemon) serveAPI(ctx context.Context) {
 			}
 			continue
 		}
-		go srv.Serve(ctx, ln, true)
+		if tlsCfg != nil {
+			go srv.ServeSplitTLS(ctx, ln, tlsCfg)
+		} else {
+			go srv.Serve(ctx, ln, true)
+		}
 		on = append(on, addr)
 	}
 	if len(on) == 0 {
 		return
 	}
 	where = "token: " + where
-	if !d.opts.Config.APIOnHostNetwork {
+	if d.opts.Config.APIOnHostNetwork {
+		where = fmt.Sprintf("https on the host's network, certificate %s %s; plain http on loopback; %s", APIFingerprintLabel, d.apiFingerprint, where)
+	} else {
 		where = fmt.Sprintf("the guests reach it and the host's page at http://%s:%d/; %s", GuestHostAddress, port, where)
 	}
 	fmt.Fprintf(d.opts.Console, "thinhost: api on %s and %s (%s)\n", strings.Join(on, ", "), SocketPath, where)
+}
+
+// APIFingerprintLabel precedes the API certificate's fingerprint on the
+// console line, where tests and people read it.
+const APIFingerprintLabel = "sha256"
+
+// apiCertFile and apiKeyFile hold the API's certificate on the data
+// partition: made on first boot, so its fingerprint stays.
+var (
+	apiCertFile = filepath.Join(DataDir, "state", "api-tls.crt")
+	apiKeyFile  = filepath.Join(DataDir, "state", "api-tls.key")
+)
+
+// apiCert loads the API's certificate for the host's network, or makes
+// one (an ECDSA P-256 key, self-signed, kept 0600 on the data partition;
+// without a data partition, in /run for this boot only) and says where.
+func (d *Daemon) apiCert() (cert tls.Certificate, fingerprint, made string, err error) {
+	certFile, keyFile := apiCertFile, apiKeyFile
+	if d.data == nil || !d.data.Mounted {
+		certFile, keyFile = "/run/hostd-api-tls.crt", "/run/hostd-api-tls.key"
+	}
+	if cert, err = tls.LoadX509KeyPair(certFile, keyFile); err == nil {
+		fp, err := api.CertFingerprint(cert)
+		if err == nil {
+			return cert, fp, "", nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		d.opts.Log.Warn("api certificate unreadable: making a new one (its fingerprint changes)", "file", certFile, "err", err)
+	}
+	certPEM, keyPEM, err := api.NewCertificate(d.opts.Config.Hostname)
+	if err != nil {
+		return cert, "", "", fmt.Errorf("make the API's certificate: %w", err)
+	}
+	if err := fsutil.WriteFile(keyFile, bytes.NewReader(keyPEM), 0o600, nil); err != nil {
+		return cert, "", "", fmt.Errorf("store the API's key: %w", err)
+	}
+	if err := fsutil.WriteFile(certFile, bytes.NewReader(certPEM), 0o644, nil); err != nil {
+		return cert, "", "", fmt.Errorf("store the API's certificate: %w", err)
+	}
+	if cert, err = tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		return cert, "", "", err
+	}
+	fp, err := api.CertFingerprint(cert)
+	return cert, fp, certFile, err
 }
 
 // APIAddrs are the addresses the API's TCP port listens on: every
@@ -122,7 +187,7 @@ func APIAddrs(port int, onHostNetwork bool) []string {
 
 // Status implements api.Backend.
 func (d *Daemon) Status() api.Status {
-	st := api.Status{Hostname: d.opts.Config.Hostname, Memory: readMeminfo(), SecureBoot: d.secureBoot}
+	st := api.Status{Hostname: d.opts.Config.Hostname, Memory: readMeminfo(), SecureBoot: d.secureBoot, APIFingerprint: d.apiFingerprint}
 	if b, err := os.ReadFile("/proc/uptime"); err == nil {
 		if f := strings.Fields(string(b)); len(f) > 0 {
 			st.Uptime, _ = strconv.ParseFloat(f[0], 64)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/thinhost/thinhost/hostd/api"
 )
 
 // The encrypted data partition (storage { encrypt = true }): LUKS2 made
@@ -162,44 +164,80 @@ func cryptRun(ctx context.Context, passphrase string, args ...string) ([]byte, e
 // luksLabelNew until a filesystem is inside, and opens it. The key
 // derivation is Argon2id with cryptsetup's time target, its memory capped
 // at 256 MiB so a small host can open it.
-func formatLUKS(ctx context.Context, log *slog.Logger, dev string, ask Asker) error {
-	pass, err := newPassphrase(ctx, ask)
+//
+// With tpm, the first key is a recovery key, shown once (showRecoveryKey)
+// instead of a passphrase asked for, and a TPM key is enrolled beside it
+// (enrollTPM); the partition is usable with the recovery key alone when
+// that fails, and the returned problem says why.
+func formatLUKS(ctx context.Context, log *slog.Logger, dev string, ask Asker, tpm bool) (tpmProblem string, err error) {
+	var pass string
+	if tpm {
+		if pass, err = newRecoveryKey(); err == nil {
+			err = showRecoveryKey(ctx, ask, pass)
+		}
+	} else {
+		pass, err = newPassphrase(ctx, ask)
+	}
 	if err != nil {
-		return err
+		return "", err
 	}
 	log.Info("encrypting the empty data partition", "device", dev, "format", "LUKS2, aes-xts-plain64, argon2id")
 	if out, err := cryptRun(ctx, pass, "luksFormat", "--batch-mode", "--type", "luks2", "--label", luksLabelNew,
 		"--pbkdf", "argon2id", "--pbkdf-memory", "262144", "--key-file", "-", dev); err != nil {
-		return fmt.Errorf("cryptsetup luksFormat %s: %v: %s", dev, err, strings.TrimSpace(string(out)))
+		return "", fmt.Errorf("cryptsetup luksFormat %s: %v: %s", dev, err, strings.TrimSpace(string(out)))
+	}
+	if tpm {
+		if err := enrollTPM(ctx, log, dev, pass); err != nil {
+			log.Warn("the data partition opens with its recovery key alone", "device", dev, "err", err)
+			tpmProblem = err.Error()
+		}
 	}
 	if out, err := cryptRun(ctx, pass, "open", "--type", "luks2", "--key-file", "-", dev, DataMapper); err != nil {
-		return fmt.Errorf("cryptsetup open %s: %v: %s", dev, err, strings.TrimSpace(string(out)))
+		return tpmProblem, fmt.Errorf("cryptsetup open %s: %v: %s", dev, err, strings.TrimSpace(string(out)))
 	}
-	return nil
+	return tpmProblem, nil
 }
 
-// openLUKS asks for the passphrase until it opens dev; a wrong one is
-// said and asked again, and nothing is ever formatted here.
-func openLUKS(ctx context.Context, log *slog.Logger, dev string, ask Asker) error {
+// openLUKS opens dev: with its TPM key when it has one (or tpm asks for
+// one) and the TPM gives it back; otherwise it asks for the passphrase or
+// recovery key until one opens dev (a wrong one is said and asked again,
+// and nothing is ever formatted or changed here). It says what opened the
+// partition, why the TPM did not, and the key typed (for enrollTPM, once
+// the caller knows the container is thinhost's).
+func openLUKS(ctx context.Context, log *slog.Logger, dev string, ask Asker, tpm bool) (unlock, tpmProblem, typed string, err error) {
 	prompt := "thinhost: passphrase for the data partition: "
-	for {
-		pass, err := ask(ctx, prompt)
-		if err != nil {
-			return err
+	if _, tok, _ := readTPMToken(ctx, dev); tok != nil || tpm {
+		err := unlockTPM(ctx, log, dev)
+		if err == nil {
+			return api.UnlockTPM, "", "", nil
 		}
+		tpmProblem = err.Error()
+		log.Warn("the TPM did not unlock the data partition", "device", dev, "err", err)
+		prompt = "thinhost: the TPM did not unlock the data partition (" + err.Error() + ");\r\nthinhost: recovery key (or passphrase): "
+	}
+	for {
+		answer, err := ask(ctx, prompt)
+		if err != nil {
+			return "", tpmProblem, "", err
+		}
+		pass := normalRecoveryKey(answer)
 		out, err := cryptRun(ctx, pass, "open", "--type", "luks2", "--key-file", "-", dev, DataMapper)
 		if err == nil {
 			log.Info("data partition unlocked", "device", dev, "mapper", "/dev/mapper/"+DataMapper)
-			return nil
+			unlock = api.UnlockPassphrase
+			if pass != answer || tpmProblem != "" {
+				unlock = api.UnlockRecovery
+			}
+			return unlock, tpmProblem, pass, nil
 		}
 		if exitCode(err) != cryptWrongPassphrase {
-			return fmt.Errorf("cryptsetup open %s: %v: %s", dev, err, strings.TrimSpace(string(out)))
+			return "", tpmProblem, "", fmt.Errorf("cryptsetup open %s: %v: %s", dev, err, strings.TrimSpace(string(out)))
 		}
 		log.Warn("data partition: wrong passphrase", "device", dev)
 		prompt = "thinhost: wrong passphrase; passphrase for the data partition: "
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return "", tpmProblem, "", ctx.Err()
 		case <-time.After(wrongPause):
 		}
 	}

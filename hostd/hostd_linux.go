@@ -54,6 +54,8 @@ type Daemon struct {
 	usage usageCache
 	// secureBoot is SecureBootState's answer at boot.
 	secureBoot string
+	// apiFingerprint is the API's certificate on the host's network.
+	apiFingerprint string
 	// mods loads the image's modules; modsNow are the profile's that
 	// drive no device (loaded at once, not by device).
 	mods    *modLoader
@@ -147,7 +149,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 				d.loadSystemModules(ctx)
 			}()
 		}
-		d.data = setupData(ctx, log, cfg.DataEncrypt, askConsoles(d.opts.Terminals))
+		d.data = setupData(ctx, log, dataOptions{Encrypt: cfg.DataEncrypt, TPM: cfg.DataTPM, Internal: cfg.DataDisk == "internal", Serial: cfg.DataDiskSerial},
+			askConsoles(d.opts.Terminals))
 		fmt.Fprintln(d.opts.Console, dataLine(d.data))
 		if d.data.Mounted {
 			d.logFile = startLogFile(logCtx, filepath.Join(DataDir, "logs"), d.opts.Logs, time.Second)
@@ -404,6 +407,11 @@ func (d *Daemon) problems() []string {
 	d.recordedMu.Unlock()
 	if d.data != nil && !d.data.Mounted {
 		rec = append([]string{"data partition not mounted: " + d.data.Problem}, rec...)
+	}
+	if d.data != nil && d.data.Mounted && d.data.TPMProblem != "" {
+		// The profile asks for the TPM: without it every boot waits for
+		// someone to type the recovery key.
+		rec = append([]string{"the TPM does not unlock the data partition: " + d.data.TPMProblem}, rec...)
 	}
 	return Problems(rec, d.sup.Status())
 }

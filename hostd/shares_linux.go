@@ -108,6 +108,12 @@ func (d *Daemon) prepareShares(ctx context.Context) error {
 	if err := os.WriteFile(SMBConf, []byte(conf), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", SMBConf, err)
 	}
+	if fsc.HostNetwork {
+		path, text := GuestConnConf(SambaDir)
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+	}
 	// Samba's password database lives in /run: it is made afresh from the
 	// password each boot, so a changed profile password takes effect.
 	// With only the profile's NT hash, the account is made with a random

@@ -26,6 +26,31 @@ const (
 // only holds the cores directory smbd insists on: it logs to stdout).
 var SambaRunDirs = []string{"private", "lock", "state", "cache", "pid", "ncalrpc", "log"}
 
+// GuestLoopback is the address the guest's SMB connections arrive on:
+// QEMU's user network connects from the host's loopback.
+const GuestLoopback = "127.0.0.1"
+
+// guestProtection writes the signing and encryption the guest gets:
+// Windows 11 24H2 requires signing and gets it; SMB3 clients may encrypt.
+// Nothing else reaches its loopback connections, and encryption would tax
+// every byte of the guest's drives.
+func guestProtection(w func(string, ...any)) {
+	w("  # Windows 11 24H2 requires signing and gets it; SMB3 clients may encrypt.")
+	w("  server signing = default")
+	w("  server smb encrypt = if_required")
+}
+
+// GuestConnConf is the file smbd includes for connections to the guest's
+// loopback address when it also serves the host's network (RenderSMBConf's
+// "conn-%i.conf"), and its content: the guest's relaxed protection.
+func GuestConnConf(runDir string) (path, content string) {
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
+	w("# Written by hostd: connections to %s, which only the guest makes.", GuestLoopback)
+	guestProtection(w)
+	return filepath.Join(runDir, "conn-"+GuestLoopback+".conf"), b.String()
+}
+
 // RenderSMBConf is smbd's configuration for fs, a pure function of it:
 // SMB2 or newer only, no guest access, no printing, no home shares, no
 // NetBIOS, symlinks followed only inside their share, and — unless the
@@ -49,17 +74,22 @@ func RenderSMBConf(fs *config.FileServer, sharesDir, runDir string) (string, err
 	w("  server string = thinhost")
 	w("  # SMB1 off: SMB2.02 (Vista) is the oldest dialect served.")
 	w("  server min protocol = SMB2_02")
-	w("  # Windows 11 24H2 requires signing and gets it; SMB3 clients may encrypt.")
-	w("  server signing = default")
-	w("  server smb encrypt = if_required")
 	w("  smb ports = 445")
 	w("  disable netbios = yes")
 	if fs.HostNetwork {
-		w("  # serve_on_host_network = true: every address of the host.")
+		w("  # serve_on_host_network = true: every address of the host. There every")
+		w("  # session is signed and encrypted, which SMB3 alone can do: an SMB2")
+		w("  # client is refused at session setup. The guest's connections arrive")
+		w("  # on %s (QEMU's user network) and read the file included below,", GuestLoopback)
+		w("  # which relaxes that; any other address finds no file and stays strict.")
 		w("  bind interfaces only = no")
+		w("  server signing = mandatory")
+		w("  server smb encrypt = required")
+		w("  include = %s", filepath.Join(runDir, "conn-%i.conf"))
 	} else {
+		guestProtection(w)
 		w("  # Loopback only: the guest reaches it as %s; the host's network does not.", GuestHostAddress)
-		w("  interfaces = 127.0.0.1")
+		w("  interfaces = %s", GuestLoopback)
 		w("  bind interfaces only = yes")
 	}
 	w("  # No guest or anonymous access.")

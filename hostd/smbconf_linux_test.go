@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hirochachacha/go-smb2"
 	"github.com/thinhost/thinhost/hostd/config"
 	"github.com/thinhost/thinhost/internal/smbtorture"
 	"github.com/thinhost/thinhost/internal/testenv"
@@ -24,66 +25,9 @@ import (
 // of what TestShareConformance proves on a booted host.
 func TestSMBConfSmbtorture(t *testing.T) {
 	testenv.NeedE2E(t) // a real smbd and smbtorture: the full suite's
-	testenv.NeedRoot(t)
-	testenv.NeedTool(t, "smbd")
-	smbpasswd := testenv.NeedTool(t, "smbpasswd")
 	torture := testenv.NeedTool(t, "smbtorture")
-	testenv.NeedFile(t, filepath.Join(SambaModulesDir, "vfs", "streams_xattr.so"), "apt-get install samba-vfs-modules")
 	const name, password = "thin", "local-test-password"
-	if err := smbtorture.EnsureUser(name); err != nil {
-		t.Fatal(err)
-	}
-	u, err := user.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	dir, err := os.MkdirTemp("", "thinhost-smbconf-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
-	run, shares := filepath.Join(dir, "run"), filepath.Join(dir, "shares")
-	if err := makeSambaRunDirs(run); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Join(shares, "files"), 0o775); err != nil {
-		t.Fatal(err)
-	}
-	os.Chown(filepath.Join(shares, "files"), uid, uid)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	fs := &config.FileServer{User: name, Shares: []config.Share{{Name: "files", Path: "files"}}}
-	rendered, err := RenderSMBConf(fs, shares, run)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf := strings.Replace(rendered, "smb ports = 445", fmt.Sprintf("smb ports = %d", port), 1)
-	confPath := filepath.Join(run, "smb.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// As hostd does with the profile's password: the account made with a
-	// throwaway password, then given the password's NT hash, all the
-	// image carries.
-	pw := exec.Command(smbpasswd, "-c", confPath, "-s", "-a", name)
-	pw.Stdin = strings.NewReader("throwaway-1\nthrowaway-1\n")
-	if out, err := pw.CombinedOutput(); err != nil {
-		t.Fatalf("smbpasswd: %v\n%s", err, out)
-	}
-	if out, err := exec.Command(testenv.NeedTool(t, "pdbedit"), "-s", confPath, "-u", name, "--set-nt-hash="+config.NTHash(password)).CombinedOutput(); err != nil {
-		t.Fatalf("pdbedit: %v\n%s", err, out)
-	}
-	srv, err := smbtorture.Serve(context.Background(), confPath, port, filepath.Join(dir, "smbd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
+	_, port := serveRendered(t, &config.FileServer{User: name, Shares: []config.Share{{Name: "files", Path: "files"}}}, password)
 	target := smbtorture.Target{Host: "127.0.0.1", Port: port, Share: "files", User: name, Password: password}
 	for _, c := range []struct {
 		suite string
@@ -115,5 +59,156 @@ func TestSMBConfSmbtorture(t *testing.T) {
 		if r.Passed < c.minPassed {
 			t.Errorf("%s: %d passed, want %d", c.suite, r.Passed, c.minPassed)
 		}
+	}
+}
+
+// serveRendered serves fs's shares from this machine's smbd with the
+// smb.conf hostd renders (and, serving the host's network, the guest's
+// include file), the run directories it makes, and an account given only
+// password's NT hash, as hostd gives it; it returns the smb.conf path and
+// smbd's port.
+func serveRendered(t *testing.T, fs *config.FileServer, password string) (confPath string, port int) {
+	t.Helper()
+	testenv.NeedRoot(t)
+	testenv.NeedTool(t, "smbd")
+	smbpasswd := testenv.NeedTool(t, "smbpasswd")
+	testenv.NeedFile(t, filepath.Join(SambaModulesDir, "vfs", "streams_xattr.so"), "apt-get install samba-vfs-modules")
+	name := fs.User
+	if err := smbtorture.EnsureUser(name); err != nil {
+		t.Fatal(err)
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	dir, err := os.MkdirTemp("", "thinhost-smbconf-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	run, shares := filepath.Join(dir, "run"), filepath.Join(dir, "shares")
+	if err := makeSambaRunDirs(run); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range fs.Shares {
+		if err := os.MkdirAll(filepath.Join(shares, s.Path), 0o775); err != nil {
+			t.Fatal(err)
+		}
+		os.Chown(filepath.Join(shares, s.Path), uid, uid)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port = ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	rendered, err := RenderSMBConf(fs, shares, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := strings.Replace(rendered, "smb ports = 445", fmt.Sprintf("smb ports = %d", port), 1)
+	confPath = filepath.Join(run, "smb.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if fs.HostNetwork {
+		path, text := GuestConnConf(run)
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// As hostd does with the profile's password: the account made with a
+	// throwaway password, then given the password's NT hash, all the
+	// image carries.
+	pw := exec.Command(smbpasswd, "-c", confPath, "-s", "-a", name)
+	pw.Stdin = strings.NewReader("throwaway-1\nthrowaway-1\n")
+	if out, err := pw.CombinedOutput(); err != nil {
+		t.Fatalf("smbpasswd: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(testenv.NeedTool(t, "pdbedit"), "-s", confPath, "-u", name, "--set-nt-hash="+config.NTHash(password)).CombinedOutput(); err != nil {
+		t.Fatalf("pdbedit: %v\n%s", err, out)
+	}
+	srv, err := smbtorture.Serve(context.Background(), confPath, port, filepath.Join(dir, "smbd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	return confPath, port
+}
+
+// TestSMBConfHostNetwork serves the host's network with the smb.conf hostd
+// renders for serve_on_host_network, from this machine's smbd: the guest's
+// loopback address still takes SMB2.02 without encryption, as before,
+// while any other address (127.0.0.2 here, as a LAN address would) refuses
+// SMB2 and gives an SMB3 client a signed and encrypted session (smbstatus
+// says so, from smbd's own session table).
+func TestSMBConfHostNetwork(t *testing.T) {
+	testenv.NeedE2E(t) // a real smbd
+	smbstatus := testenv.NeedTool(t, "smbstatus")
+	const name, password = "thin", "local-test-password"
+	conf, port := serveRendered(t, &config.FileServer{User: name, HostNetwork: true,
+		Shares: []config.Share{{Name: "files", Path: "files"}}}, password)
+	// dial logs in over SMB dialect to addr; from is the client's end,
+	// as smbstatus names the session.
+	var from string
+	dial := func(addr string, dialect uint16) (*smb2.Session, error) {
+		conn, err := net.Dial("tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
+		if err != nil {
+			return nil, err
+		}
+		from = "ipv4:" + conn.LocalAddr().String()
+		d := &smb2.Dialer{Negotiator: smb2.Negotiator{SpecifiedDialect: dialect},
+			Initiator: &smb2.NTLMInitiator{User: name, Password: password}}
+		s, err := d.Dial(conn)
+		if err != nil {
+			conn.Close()
+			return nil, err
+		}
+		if _, err := s.Mount("files"); err != nil {
+			s.Logoff()
+			return nil, err
+		}
+		return s, nil
+	}
+	// session reads smbd's session row for the last connection.
+	session := func() string {
+		out, err := exec.Command(smbstatus, "-s", conf, "-b").CombinedOutput()
+		if err != nil {
+			t.Fatalf("smbstatus: %v\n%s", err, out)
+		}
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.Contains(l, from+")") {
+				return l
+			}
+		}
+		t.Fatalf("smbstatus lists no session from %s:\n%s", from, out)
+		return ""
+	}
+	const smb202, smb311 = 0x202, 0x311
+	s, err := dial(GuestLoopback, smb202)
+	if err != nil {
+		t.Fatalf("the guest's address should take SMB2.02: %v", err)
+	}
+	if row := session(); !strings.Contains(row, "SMB2_02") || strings.Contains(row, "AES") {
+		t.Errorf("the guest's session should be SMB2.02, unencrypted: %s", row)
+	}
+	s.Logoff()
+
+	const lan = "127.0.0.2"
+	if s, err := dial(lan, smb202); err == nil {
+		s.Logoff()
+		t.Errorf("an SMB2.02 session on the host's network was accepted: it cannot be encrypted")
+	}
+	s, err = dial(lan, smb311)
+	if err != nil {
+		t.Fatalf("SMB 3.1.1 on the host's network: %v", err)
+	}
+	defer s.Logoff()
+	if row := session(); !strings.Contains(row, "SMB3_11") || !strings.Contains(row, "AES") {
+		t.Errorf("the host network's session should be SMB 3.1.1, encrypted and signed: %s", row)
+	} else {
+		t.Logf("smbstatus: %s", row)
 	}
 }

@@ -58,11 +58,26 @@ func dataLine(s *DataStatus) string {
 		extra = ", " + strings.Join(did, " and ") + " this boot"
 	}
 	enc := ""
-	if s.Encrypted {
+	switch {
+	case s.Encrypted && s.Unlock == api.UnlockTPM:
+		enc = " (encrypted, unlocked by the TPM)"
+	case s.Encrypted:
 		enc = " (encrypted)"
 	}
 	return fmt.Sprintf("thinhost: data %s on %s%s: %d MiB, %d MiB free, boot %d%s",
 		DataDir, s.Device, enc, s.Size>>20, s.Free>>20, s.Boot, extra)
+}
+
+// dataOptions are the profile's storage choices hostd acts on.
+type dataOptions struct {
+	Encrypt bool
+	// TPM seals the encrypted partition's key to the TPM (PCR 7), with a
+	// recovery key shown once.
+	TPM bool
+	// Internal puts the data partition on an internal disk, the one
+	// with Serial when that is set.
+	Internal bool
+	Serial   string
 }
 
 // setupData finds the data partition on the boot disk, grows it into free
@@ -75,14 +90,26 @@ func dataLine(s *DataStatus) string {
 // With encrypt, the empty partition becomes LUKS2 (a passphrase chosen on
 // a console, through ask) with the filesystem inside; a LUKS2 partition
 // is opened with the passphrase at every boot, whatever encrypt says.
-func setupData(ctx context.Context, log *slog.Logger, encrypt bool, ask Asker) *DataStatus {
+//
+// With internal, the data partition is on an internal disk instead
+// (findInternalData: made on an empty one), which gets no fresh GUIDs and
+// no growth (its partition fills it from the start); the same rules
+// decide what may be formatted.
+func setupData(ctx context.Context, log *slog.Logger, opts dataOptions, ask Asker) *DataStatus {
 	st := &DataStatus{}
 	fail := func(format string, a ...any) *DataStatus {
 		st.Problem = fmt.Sprintf(format, a...)
 		log.Error("data partition", "problem", st.Problem)
 		return st
 	}
-	part, disk, err := findPartition(ctx, layout.DataName, 10*time.Second)
+	encrypt := opts.Encrypt
+	var part, disk string
+	var err error
+	if opts.Internal {
+		part, disk, err = findInternalData(ctx, log, opts.Serial, 10*time.Second)
+	} else {
+		part, disk, err = findPartition(ctx, layout.DataName, 10*time.Second)
+	}
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -125,8 +152,10 @@ func setupData(ctx context.Context, log *slog.Logger, encrypt bool, ask Asker) *
 	}
 	// The partition table: fresh GUIDs on the first boot, the data
 	// partition grown to the disk's end, a damaged primary repaired.
-	if err := updateTable(log, disk, part, blank.OK); err != nil {
-		log.Warn("update the partition table", "disk", "/dev/"+disk, "err", err)
+	if !opts.Internal {
+		if err := updateTable(log, disk, part, blank.OK); err != nil {
+			log.Warn("update the partition table", "disk", "/dev/"+disk, "err", err)
+		}
 	}
 	// fsDev holds the filesystem: the partition, or its opened LUKS2
 	// mapping.
@@ -135,8 +164,15 @@ func setupData(ctx context.Context, log *slog.Logger, encrypt bool, ask Asker) *
 	switch {
 	case fs == "crypto_LUKS":
 		st.Encrypted = true
-		if err := openLUKS(ctx, log, st.Device, ask); err != nil {
+		var typed string
+		st.Unlock, st.TPMProblem, typed, err = openLUKS(ctx, log, st.Device, ask, opts.TPM)
+		if err != nil {
 			return fail("unlock the encrypted data partition %s: %v", st.Device, err)
+		}
+		if !opts.TPM {
+			// A TPM key from when the profile asked for one: tried, but
+			// its failing is no problem of this profile's.
+			st.TPMProblem = ""
 		}
 		fsDev = "/dev/mapper/" + DataMapper
 		// A header hostd made, with no filesystem inside yet: a boot
@@ -161,11 +197,22 @@ func setupData(ctx context.Context, log *slog.Logger, encrypt bool, ask Asker) *
 				return fail("%s is LUKS that the passphrase opens, but it holds %s, not the ext4 thinhost makes: hostd leaves it untouched", st.Device, inner)
 			}
 		}
+		// thinhost's own container, opened by a person rather than the
+		// TPM: its TPM key is sealed again to the TPM as it is now.
+		if opts.TPM && st.Unlock != api.UnlockTPM {
+			if err := enrollTPM(ctx, log, st.Device, typed); err != nil {
+				log.Warn("the data partition's key is not sealed to the TPM", "device", st.Device, "err", err)
+				st.TPMProblem = err.Error()
+			} else {
+				st.TPMProblem = ""
+			}
+		}
 	case blank.OK && encrypt:
 		st.Encrypted = true
-		if err := formatLUKS(ctx, log, st.Device, ask); err != nil {
+		if st.TPMProblem, err = formatLUKS(ctx, log, st.Device, ask, opts.TPM); err != nil {
 			return fail("encrypt the empty data partition %s: %v", st.Device, err)
 		}
+		// Made this boot: Unlock stays empty (nothing had to open it).
 		fsDev = "/dev/mapper/" + DataMapper
 	case fs == "ext4" && encrypt:
 		log.Warn("the data partition is not encrypted: it held files before the profile asked for encryption, and hostd encrypts only an empty one", "device", st.Device)

@@ -412,3 +412,22 @@ func TestCmdlineControlCharacters(t *testing.T) {
 		t.Errorf("diagnostics: %v", diags)
 	}
 }
+
+// TestDataDiskDecode: the internal data disk, its serial as the disk
+// reports it (NVMe pads with spaces), and TPM unlocking.
+func TestDataDiskDecode(t *testing.T) {
+	p, diags := Parse("testdata/datadisk.hcl", Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if s := p.Storage; s.DataDisk != DataDiskInternal || s.DataDiskSerial != "S4EWNX0R123456" || !s.Encrypt || !s.TPM {
+		t.Errorf("storage %+v", s)
+	}
+	p, diags = Parse("testdata/valid.hcl", Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if s := p.Storage; s.DataDisk != DataDiskBoot || s.TPM {
+		t.Errorf("defaults: storage %+v", s)
+	}
+}

@@ -2,6 +2,7 @@ package profiles
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -21,7 +22,25 @@ type Storage struct {
 	// the first boot with a passphrase typed on a console and asked for
 	// at every boot after.
 	Encrypt bool
+	// TPM seals the encrypted data partition's key to the laptop's TPM
+	// 2.0 (PCR 7) instead of asking for a passphrase; a recovery key is
+	// shown once at the first boot.
+	TPM bool
+	// DataDisk is where the data partition lives: DataDiskBoot (the disk
+	// the host booted from, the default) or DataDiskInternal (a partition
+	// hostd makes on an empty internal disk, so the guests' disks are not
+	// on a slow USB stick).
+	DataDisk string
+	// DataDiskSerial, with DataDiskInternal, names the one internal disk
+	// hostd may use, by its serial number.
+	DataDiskSerial string
 }
+
+// Where the data partition lives.
+const (
+	DataDiskBoot     = "boot"
+	DataDiskInternal = "internal"
+)
 
 // Layout limits, shared with images/.
 const (
@@ -50,6 +69,9 @@ var storageSchema = &hcl.BodySchema{
 		{Name: "system_size"},
 		{Name: "data_size"},
 		{Name: "encrypt"},
+		{Name: "tpm"},
+		{Name: "data_disk"},
+		{Name: "data_disk_serial"},
 	},
 }
 
@@ -73,6 +95,29 @@ func decodeStorage(b *hcl.Block, ctx *hcl.EvalContext, s *Storage) hcl.Diagnosti
 	enc, _, d := evalBool(attrs, "encrypt", ctx)
 	diags = append(diags, d...)
 	s.Encrypt = enc
+	tpm, tpmAttr, d := evalBool(attrs, "tpm", ctx)
+	diags = append(diags, d...)
+	if tpm && !enc && !d.HasErrors() {
+		diags = append(diags, attrDiag(tpmAttr, "tpm without encryption",
+			"tpm = true unlocks the encrypted data partition with the TPM: set encrypt = true too, or remove it."))
+	}
+	s.TPM = tpm && enc
+	s.DataDisk, _, d = oneOf(attrs, "data_disk", DataDiskBoot, []string{DataDiskBoot, DataDiskInternal}, ctx)
+	diags = append(diags, d...)
+	serial, serialAttr, d := evalString(attrs, "data_disk_serial", ctx)
+	diags = append(diags, d...)
+	if serialAttr != nil && serial != "" && !d.HasErrors() {
+		switch {
+		case s.DataDisk != DataDiskInternal:
+			diags = append(diags, attrDiag(serialAttr, "data_disk_serial without an internal data disk",
+				"data_disk_serial names the internal disk the data partition goes on: set data_disk = \"internal\" too, or remove it."))
+		case !validSerial(serial):
+			diags = append(diags, attrDiag(serialAttr, "Invalid disk serial",
+				fmt.Sprintf("data_disk_serial %q must be 1 to 64 letters, digits, spaces, dots, dashes or underscores, as the disk reports it (on the host: cat /sys/block/nvme0n1/device/serial).", serial)))
+		default:
+			s.DataDiskSerial = strings.TrimSpace(serial)
+		}
+	}
 	typeErrors := diags.HasErrors()
 
 	for _, c := range []struct {
@@ -118,4 +163,18 @@ func decodeStorage(b *hcl.Block, ctx *hcl.EvalContext, s *Storage) hcl.Diagnosti
 			Subject: &rng})
 	}
 	return diags
+}
+
+// validSerial: what a disk's serial number may hold (NVMe pads with
+// spaces, which hostd trims).
+func validSerial(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == ' ' || r == '.' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }

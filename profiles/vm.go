@@ -43,9 +43,6 @@ type VM struct {
 	// Display is "none", "vnc" or "sdl"; VNC listens on VNC.
 	Display string
 	VNC     string
-	// VNCPassword guards a VNC display that listens beyond loopback;
-	// required there.
-	VNCPassword string
 	// USB lists devices passed through, as "vendor:product" in hex.
 	USB []USBDevice
 	// Network is "user" (NAT, the default) or "none".
@@ -272,23 +269,17 @@ func decodeVM(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) (*VM, hcl.Diagn
 	diags = append(diags, d...)
 	vnc, vncAttr, d := evalString(attrs, "vnc", ctx)
 	diags = append(diags, d...)
-	pw, pwAttr, d := evalString(attrs, "vnc_password", ctx)
-	diags = append(diags, d...)
-	if pwAttr != nil && !d.HasErrors() {
-		if len(pw) < 6 || len(pw) > 8 || strings.ContainsAny(pw, "\x00\r\n") {
-			diags = append(diags, attrDiag(pwAttr, "Invalid VNC password", "vnc_password must be 6 to 8 characters on one line (VNC's own authentication reads 8 at most); give it from a sensitive variable."))
-		} else {
-			vm.VNCPassword = pw
-		}
+	if a, ok := attrs["vnc_password"]; ok {
+		// VNC's authentication needs the password itself, not a hash, and
+		// the image's boot files are readable by whoever holds the stick.
+		diags = append(diags, attrDiag(a, "vnc_password is not taken",
+			"The image would carry it in clear. A VNC display beyond loopback gets a password hostd makes at the guest's first start and keeps on the data partition: `thinhost ctl vm NAME vnc-password` shows it, `thinhost ctl vm NAME new-vnc-password` replaces it. Remove vnc_password."))
 	}
 	if vncAttr != nil && !d.HasErrors() {
-		ip, port, ok := parseVNC(vnc)
+		_, _, ok := parseVNC(vnc)
 		switch {
 		case !ok:
 			diags = append(diags, attrDiag(vncAttr, "Invalid vnc address", fmt.Sprintf("vnc %q must be IP:PORT with a port from 5900, such as \"127.0.0.1:5900\" (an IP address, not a name; IPv6 in brackets).", vnc)))
-		case !ip.IsLoopback() && vm.VNCPassword == "":
-			diags = append(diags, attrDiag(vncAttr, "VNC beyond loopback without a password",
-				fmt.Sprintf("vnc %q serves the guest's screen and keyboard beyond this host: set vnc_password (from a sensitive variable), or listen on 127.0.0.1:%d and reach it through a forward.", vnc, port)))
 		default:
 			vm.VNC = vnc
 		}

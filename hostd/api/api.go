@@ -20,10 +20,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -35,6 +37,13 @@ import (
 	"github.com/thinhost/thinhost/images/layout"
 )
 
+// What opened the encrypted data partition (Data.Unlock).
+const (
+	UnlockTPM        = "tpm"
+	UnlockPassphrase = "passphrase"
+	UnlockRecovery   = "recovery key"
+)
+
 // Status is GET /v1/status.
 type Status struct {
 	Hostname string  `json:"hostname"`
@@ -43,6 +52,9 @@ type Status struct {
 	// SecureBoot is "on (lockdown: MODE)", "off", "not UEFI" or
 	// "unknown (why)".
 	SecureBoot string `json:"secure_boot,omitempty"`
+	// APIFingerprint is the certificate of the API on the host's network
+	// (HTTPS), as Fingerprint writes it; "" when it serves loopback only.
+	APIFingerprint string `json:"api_fingerprint,omitempty"`
 	// Data is the data partition; nil before hostd looked for it.
 	Data *Data `json:"data,omitempty"`
 	// CPUs, Load and Temperatures are the processor's count, the load
@@ -79,6 +91,12 @@ type Data struct {
 	// Encrypted is true for a LUKS2 data partition (opened with its
 	// passphrase at boot).
 	Encrypted bool `json:"encrypted,omitempty"`
+	// Unlock says what opened an encrypted data partition this boot:
+	// UnlockTPM, UnlockPassphrase or UnlockRecovery.
+	Unlock string `json:"unlock,omitempty"`
+	// TPMProblem says why the TPM did not unlock it, or could not be given
+	// the key, when the profile asks for the TPM.
+	TPMProblem string `json:"tpm_problem,omitempty"`
 	// Boot counts the boots that mounted this data partition.
 	Boot int `json:"boot,omitempty"`
 	// Problem is set when the data partition is not usable; hostd comes up
@@ -215,6 +233,9 @@ type Server struct {
 	// token, which the image carries only hashed).
 	Token       string
 	TokenSHA256 []byte
+	// Log, when set, takes net/http's own complaints (failed TLS
+	// handshakes, which anyone on the network can cause) at debug level.
+	Log *slog.Logger
 	// Page, when set, serves every path outside /v1/ on the listeners
 	// that want a token (the host's page, which has its own login).
 	Page http.Handler
@@ -392,6 +413,18 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 
 // Serve serves ln until ctx ends, then closes it.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, requireToken bool) error {
+	return s.serve(ctx, ln, requireToken, nil)
+}
+
+// ServeSplitTLS serves the API's TCP port when it is on the host's
+// network: the token required, connections to loopback (the host's own
+// programs, and the guests: QEMU takes their 10.0.2.2 to the host's
+// loopback) in plain HTTP, every other one over TLS with cfg alone.
+func (s *Server) ServeSplitTLS(ctx context.Context, ln net.Listener, cfg *tls.Config) error {
+	return s.serve(ctx, ln, true, cfg)
+}
+
+func (s *Server) serve(ctx context.Context, ln net.Listener, requireToken bool, tlsCfg *tls.Config) error {
 	// A peer that opens connections and sends nothing loses them after
 	// ReadHeaderTimeout, an idle keep-alive after IdleTimeout; headers
 	// are small; and past MaxConns open connections new ones are closed
@@ -399,7 +432,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, requireToken bool) 
 	// services need (hostd has 4096; a flood's connections time out).
 	srv := &http.Server{Handler: s.Handler(requireToken), ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
+	if s.Log != nil {
+		srv.ErrorLog = slog.NewLogLogger(s.Log.Handler(), slog.LevelDebug)
+	}
 	ln = &capListener{Listener: ln, free: make(chan struct{}, MaxConns)}
+	if tlsCfg != nil {
+		// Outside the cap, so net/http sees *tls.Conn: it bounds the
+		// handshake by its timeouts, sets Request.TLS, and answers plain
+		// HTTP with a 400 that names HTTPS.
+		ln = &splitTLS{Listener: ln, cfg: tlsCfg}
+	}
 	go func() {
 		<-ctx.Done()
 		shut, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -13,15 +13,17 @@ import (
 
 // Client talks to hostd's API over TCP (with a token) or a unix socket.
 type Client struct {
+	addr  string
 	base  string
 	token string
 	http  *http.Client
 }
 
 // NewClient returns a client for addr: "HOST:PORT", or a unix socket path
-// (starting with "/").
+// (starting with "/"). Over HTTPS (the API on the host's network) it needs
+// the certificate's fingerprint: WithFingerprint.
 func NewClient(addr, token string) *Client {
-	c := &Client{base: "http://" + addr, token: token, http: &http.Client{}}
+	c := &Client{addr: addr, base: "http://" + addr, token: token, http: &http.Client{}}
 	if strings.HasPrefix(addr, "/") {
 		c.base = "http://hostd"
 		c.http.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -30,6 +32,22 @@ func NewClient(addr, token string) *Client {
 		}}
 	}
 	return c
+}
+
+// WithFingerprint makes c speak HTTPS to its TCP address and accept only
+// the certificate whose fingerprint is fp (Fingerprint's form; colons and
+// case do not matter).
+func (c *Client) WithFingerprint(fp string) (*Client, error) {
+	if strings.HasPrefix(c.addr, "/") {
+		return nil, fmt.Errorf("the unix socket %s speaks plain HTTP: a fingerprint is for the API's TCP port", c.addr)
+	}
+	cfg, err := PinnedTLS(fp)
+	if err != nil {
+		return nil, err
+	}
+	c.base = "https://" + c.addr
+	c.http = &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: false}}
+	return c, nil
 }
 
 // ErrUnauthorized means the token was refused.
@@ -61,6 +79,10 @@ func (c *Client) send(req *http.Request) (*http.Response, error) {
 	if resp.StatusCode/100 != 2 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		resp.Body.Close()
+		// net/http's TLS server answers plain HTTP so.
+		if resp.StatusCode == http.StatusBadRequest && strings.Contains(string(b), "HTTP request to an HTTPS server") {
+			return nil, &HTTPSRequiredError{Addr: c.addr, Fingerprint: presentedFingerprint(c.addr)}
+		}
 		return nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))
 	}
 	return resp, nil

@@ -42,6 +42,15 @@ type Config struct {
 	// DataEncrypt makes an empty data partition LUKS2, with a passphrase
 	// chosen on a console at first boot (storage { encrypt = true }).
 	DataEncrypt bool `json:"data_encrypt,omitempty"`
+	// DataTPM seals the encrypted data partition's key to the TPM (PCR
+	// 7), with a recovery key shown once at the first boot.
+	DataTPM bool `json:"data_tpm,omitempty"`
+	// DataDisk is "internal" for a data partition on an internal disk
+	// (made by hostd on an empty one), "" for the boot disk's.
+	DataDisk string `json:"data_disk,omitempty"`
+	// DataDiskSerial limits DataDisk "internal" to the disk with this
+	// serial number.
+	DataDiskSerial string `json:"data_disk_serial,omitempty"`
 	// PagePasswordHash is the Argon2id hash (internal/passwd) of the
 	// password that logs in to the host's page beside the API token;
 	// empty: the token alone.
@@ -129,9 +138,6 @@ type VM struct {
 	// Display is "none", "vnc" or "sdl"; VNC is the VNC listen address.
 	Display string `json:"display"`
 	VNC     string `json:"vnc,omitempty"`
-	// VNCPassword guards a VNC display that listens beyond loopback
-	// (VNC's own authentication: 8 characters at most).
-	VNCPassword string `json:"vnc_password,omitempty"`
 	// USB devices passed through, "vvvv:pppp".
 	USB     []string `json:"usb,omitempty"`
 	Network string   `json:"network"`

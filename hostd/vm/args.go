@@ -93,8 +93,20 @@ func (p Paths) SnapshotTPM() string { return filepath.Join(p.Dir, "snapshot", "t
 // InstallMarker exists while the guest is in install mode.
 func (p Paths) InstallMarker() string { return filepath.Join(p.Dir, "install-mode") }
 
-// VNCSecret holds the VNC password QEMU reads.
-func (p Paths) VNCSecret() string { return filepath.Join(p.RunDir, "vnc.secret") }
+// VNCSecret holds the guest's VNC password (made by hostd at the first
+// start of a display beyond loopback), which QEMU reads from the file.
+func (p Paths) VNCSecret() string { return filepath.Join(p.Dir, "vnc-password") }
+
+// VNCPassworded says whether a VNC display on addr (IP:PORT) takes a
+// password: one beyond loopback does (an address that does not parse, too).
+func VNCPassworded(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !ip.IsLoopback()
+}
 
 // QMP and TPMSocket are the guest's control sockets.
 func (p Paths) QMP() string { return filepath.Join(p.RunDir, "qmp.sock") }
@@ -324,7 +336,7 @@ func Args(spec *config.VM, host Host, p Paths, st State) []string {
 			host = "[" + host + "]"
 		}
 		vnc := fmt.Sprintf("%s:%d", esc(host), n-5900)
-		if spec.VNCPassword != "" {
+		if VNCPassworded(spec.VNC) {
 			// The password from a file of the guest's own (0600), never
 			// on QEMU's command line.
 			add("-object", "secret,id=vncpw,file="+esc(p.VNCSecret()))

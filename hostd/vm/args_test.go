@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"context"
 	"flag"
 	"log/slog"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/hostd/supervise"
 	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/images/qemu"
 )
@@ -38,7 +40,7 @@ func TestArgsGolden(t *testing.T) {
 	amd := laptop
 	amd.CPUVendor = "AuthenticAMD"
 	win10 := &config.VM{Name: "legacy", OS: "windows10", MemoryBytes: 6 << 30, CPUs: 4, Firmware: "uefi",
-		DiskSize: 80 << 30, DiskFormat: "raw", Display: "vnc", VNC: "0.0.0.0:5901", VNCPassword: "vnc-pw1", Network: "user", ShutdownTimeout: 180}
+		DiskSize: 80 << 30, DiskFormat: "raw", Display: "vnc", VNC: "0.0.0.0:5901", Network: "user", ShutdownTimeout: 180}
 	linux := &config.VM{Name: "guest", OS: "linux", MemoryBytes: 256 << 20, CPUs: 1, Firmware: "bios",
 		DiskSize: 16 << 20, DiskFormat: "qcow2", Kernel: "/system/vms/guest/kernel", Initrd: "/system/vms/guest/initrd",
 		Cmdline: "console=ttyS0 quiet", Display: "none", Network: "user", Autostart: true, ShutdownTimeout: 30}
@@ -155,23 +157,26 @@ var vmNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,15}$`)
 func FuzzArgs(f *testing.F) {
 	f.Add("windows", "/dev/disk/by-partlabel/x", "/system/vms/k", "/data/vms", "vnc-pw1")
 	f.Add("w,id=x", "/a,readonly=off", "k,,if=none", "/d,file=/etc/shadow", "pw,ab")
-	f.Fuzz(func(t *testing.T, name, media, kernel, dir, pw string) {
+	// The last value was a VNC password, which the image no longer
+	// carries (hostd makes it); the corpus keeps its shape.
+	f.Fuzz(func(t *testing.T, name, media, kernel, dir, _ string) {
 		// The name is a profile's VM name and the directories absolute
-		// (hostd's own, under /data and /run); paths and the password
-		// are anything.
-		if !vmNameRE.MatchString(name) || media == "" || kernel == "" || !strings.HasPrefix(dir, "/") || pw == "" {
+		// (hostd's own, under /data and /run); paths are anything.
+		if !vmNameRE.MatchString(name) || media == "" || kernel == "" || !strings.HasPrefix(dir, "/") {
 			return
 		}
-		mk := func(name, media, kernel, dir, pw string) []string {
+		mk := func(name, media, kernel, dir string) []string {
 			spec := windows11()
 			spec.Name, spec.InstallMedia, spec.Drivers = name, media, media
-			spec.Display, spec.VNC, spec.VNCPassword = "vnc", "127.0.0.1:5901", pw
+			// Beyond loopback: the password's file is in the guest's
+			// directory, a path in an option list.
+			spec.Display, spec.VNC = "vnc", "0.0.0.0:5901"
 			linux := &config.VM{Name: name, OS: "linux", MemoryBytes: 256 << 20, CPUs: 1, Firmware: "bios",
 				DiskSize: 16 << 20, DiskFormat: "qcow2", Kernel: kernel, Initrd: kernel, Cmdline: "console=ttyS0", Display: "none", Network: "user"}
 			p := Paths{Dir: dir + "/" + name, RunDir: dir + "/run/" + name}
 			return append(Args(spec, laptop, p, State{Install: true, Overlay: true, HelperDir: dir}), Args(linux, laptop, p, State{})...)
 		}
-		got, want := mk(name, media, kernel, dir, pw), mk("n", "/m", "/k", "/d", "p")
+		got, want := mk(name, media, kernel, dir), mk("n", "/m", "/k", "/d")
 		if len(got) != len(want) {
 			t.Fatalf("%d arguments, %d for plain values:\n%q", len(got), len(want), got)
 		}
@@ -204,5 +209,49 @@ func TestAllowedUSB(t *testing.T) {
 	}
 	if got := (&Manager{}).allowedUSB("w", []string{"0781:5581"}); len(got) != 1 {
 		t.Errorf("without Protected: %v", got)
+	}
+}
+
+// TestVNCPassword: a display beyond loopback gets a password of 8
+// characters made at first, kept 0600 in the guest's directory and the
+// same until renewed; a loopback display and a guest without VNC have
+// none to show.
+func TestVNCPassword(t *testing.T) {
+	dir := t.TempDir()
+	m := NewManager(&Manager{Log: slog.New(slog.DiscardHandler), Sup: supervise.New(slog.New(slog.DiscardHandler), nil),
+		StateDir: dir, RunDir: filepath.Join(dir, "run")}, []config.VM{
+		{Name: "lan", Display: "vnc", VNC: "0.0.0.0:5901"},
+		{Name: "local", Display: "vnc", VNC: "127.0.0.1:5902"},
+		{Name: "none", Display: "none"},
+	})
+	msg, err := m.Do(context.Background(), "lan", "vnc-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, ok := strings.CutPrefix(msg, "vnc 0.0.0.0:5901 password ")
+	if !ok || len(pw) != 8 {
+		t.Fatalf("message %q: want the address and a password of 8 characters", msg)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "lan", "vnc-password"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the password's file: %v, %v; want 0600", fi, err)
+	}
+	if again, _ := m.Do(context.Background(), "lan", "vnc-password"); again != msg {
+		t.Errorf("asked again: %q, want %q", again, msg)
+	}
+	renewed, err := m.Do(context.Background(), "lan", "new-vnc-password")
+	if err != nil || renewed == msg || !strings.HasPrefix(renewed, "vnc 0.0.0.0:5901 password ") {
+		t.Errorf("renewed: %q, %v; want a new password", renewed, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "lan", "vnc-password")); !strings.HasSuffix(renewed, " "+string(b)) {
+		t.Errorf("the file holds %q, the message says %q", b, renewed)
+	}
+	for _, name := range []string{"local", "none"} {
+		if msg, err := m.Do(context.Background(), name, "vnc-password"); err == nil {
+			t.Errorf("%s: %q, want an error (no password to show)", name, msg)
+		}
+	}
+	if !VNCPassworded("[::]:5900") || !VNCPassworded("nonsense") || VNCPassworded("[::1]:5900") {
+		t.Error("VNCPassworded: beyond loopback and unparsable addresses take a password, loopback none")
 	}
 }

@@ -1,7 +1,9 @@
 package vm
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -136,6 +138,8 @@ func (m *Manager) Do(ctx context.Context, name, action string) (string, error) {
 		return "snapshot of " + name + " taken: later writes go to an overlay", m.Snapshot(ctx, name, action == "force-snapshot")
 	case "reset":
 		return name + " reset to its snapshot and started", m.Reset(ctx, name)
+	case "vnc-password", "new-vnc-password":
+		return m.VNCPassword(name, action == "new-vnc-password")
 	case "install-on", "install-off":
 		on := action == "install-on"
 		return fmt.Sprintf("install mode of %s %s (from its next start)", name, map[bool]string{true: "on", false: "off"}[on]), m.SetInstall(name, on)
@@ -517,12 +521,63 @@ func (m *Manager) prepare(ctx context.Context, g *guest) error {
 			return err
 		}
 	}
-	if g.spec.Display == "vnc" && g.spec.VNCPassword != "" {
-		if err := os.WriteFile(g.paths.VNCSecret(), []byte(g.spec.VNCPassword), 0o600); err != nil {
-			return fmt.Errorf("write the VNC password: %w", err)
+	if g.spec.Display == "vnc" && VNCPassworded(g.spec.VNC) {
+		if _, err := m.vncPassword(g, false); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// vncPassword returns g's VNC password, making one when it has none or
+// when renew asks: 8 characters (all VNC's authentication reads: 40
+// bits of crypto/rand's base32 text), kept 0600 in the guest's directory on the data partition, never
+// in the image and never logged.
+func (m *Manager) vncPassword(g *guest, renew bool) (string, error) {
+	file := g.paths.VNCSecret()
+	if !renew {
+		if b, err := os.ReadFile(file); err == nil && len(b) == 8 {
+			return string(b), nil
+		}
+	}
+	raw := []byte(rand.Text()[:8])
+	if err := os.MkdirAll(g.paths.Dir, 0o755); err != nil {
+		return "", fmt.Errorf("store the VNC password of %s: %w", g.spec.Name, err)
+	}
+	if err := fsutil.WriteFile(file, bytes.NewReader(raw), 0o600, nil); err != nil {
+		return "", fmt.Errorf("store the VNC password of %s: %w", g.spec.Name, err)
+	}
+	m.Log.Info("vm vnc password made", "vm", g.spec.Name, "file", file, "read_with", "thinhost ctl vm "+g.spec.Name+" vnc-password")
+	return string(raw), nil
+}
+
+// VNCPassword says where guest name's VNC display listens and its
+// password; with renew, it makes a new password first, which a running
+// guest takes at once (QMP change-vnc-password: clients already connected
+// stay).
+func (m *Manager) VNCPassword(name string, renew bool) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	g, err := m.find(name)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case g.spec.Display != "vnc":
+		return "", fmt.Errorf("vm %s has no VNC display (display = %q)", name, g.spec.Display)
+	case !VNCPassworded(g.spec.VNC):
+		return "", fmt.Errorf("vm %s's VNC display listens on %s, loopback, without a password: reach it through a forward", name, g.spec.VNC)
+	}
+	pw, err := m.vncPassword(g, renew)
+	if err != nil {
+		return "", err
+	}
+	if renew && m.Sup.Running(vmService(name)) {
+		if err := qmpRunArgs(g.paths.QMP(), "change-vnc-password", map[string]any{"password": pw}); err != nil {
+			return "", fmt.Errorf("give vm %s its new VNC password: %w (it takes it at its next start)", name, err)
+		}
+	}
+	return fmt.Sprintf("vnc %s password %s", g.spec.VNC, pw), nil
 }
 
 // writeHelper puts the helper files in the guest's run directory, for

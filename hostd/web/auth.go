@@ -263,8 +263,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	s.sessions[se.id] = se
 	s.mu.Unlock()
 	s.Log.Info("page: login", "remote", r.RemoteAddr)
+	// Secure over HTTPS (the host's network): the browser never sends
+	// the session back in clear.
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: se.id, Path: "/", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode})
+		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 

@@ -63,6 +63,9 @@ type Spec struct {
 	// the image and never booted from: another stick, an old disk. On
 	// the virtio machine they are virtio disks, on the laptop USB sticks.
 	Disks []string
+	// TPMSocket, when set, is the control socket of a swtpm (TPM 2.0)
+	// the machine gets as its TPM, a CRB device as on current laptops.
+	TPMSocket string
 }
 
 // The machines Args knows.
@@ -137,6 +140,10 @@ func Args(s Spec) ([]string, error) {
 		a = append(a, "-drive", drive, "-device", "virtio-blk-pci,drive=disk0,bootindex=1")
 	}
 
+	if s.TPMSocket != "" {
+		a = append(a, "-chardev", "socket,id=chrtpm,path="+escapeComma(s.TPMSocket),
+			"-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-crb,tpmdev=tpm0")
+	}
 	for i, d := range s.Disks {
 		drive := fmt.Sprintf("if=none,id=disk%d,format=raw,cache=writeback,file=%s", i+1, escapeComma(d))
 		if s.Snapshot {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/thinhost/thinhost/internal/fsutil"
 	"github.com/thinhost/thinhost/internal/qmpc"
@@ -52,6 +53,10 @@ type Config struct {
 	InternalDiskSize int64
 	// Disks are more raw disks attached after the image (see Spec.Disks).
 	Disks []string
+	// TPMDir, when set, gives the machine a TPM 2.0: a swtpm (from PATH)
+	// keeping its state in this directory, made when missing, so a
+	// laptop's TPM survives its reboots as the real one does.
+	TPMDir string
 	// Stdin, Stdout and Stderr are QEMU's. Stdout carries the serial
 	// console.
 	Stdin          io.Reader
@@ -71,6 +76,7 @@ type Machine struct {
 	VarsKept bool
 
 	cmd     *exec.Cmd
+	tpm     *exec.Cmd
 	tmp     string
 	done    chan struct{}
 	waitErr error
@@ -161,6 +167,13 @@ func Start(ctx context.Context, cfg Config) (*Machine, error) {
 		USB:         cfg.USB,
 		Machine:     cfg.Machine,
 	}
+	if cfg.TPMDir != "" {
+		if m.tpm, err = startTPM(cfg.TPMDir, filepath.Join(m.tmp, "swtpm.sock")); err != nil {
+			os.RemoveAll(m.tmp)
+			return nil, err
+		}
+		m.Spec.TPMSocket = filepath.Join(m.tmp, "swtpm.sock")
+	}
 	for _, d := range cfg.Disks {
 		abs, err := filepath.Abs(d)
 		if err != nil {
@@ -199,6 +212,12 @@ func Start(ctx context.Context, cfg Config) (*Machine, error) {
 		m.mu.Lock()
 		m.waitErr = err
 		m.mu.Unlock()
+		if m.tpm != nil {
+			// swtpm ends with QEMU's connection (--terminate); this is
+			// for a QEMU that never made one.
+			m.tpm.Process.Kill()
+			m.tpm.Wait()
+		}
 		os.RemoveAll(m.tmp)
 		close(m.done)
 	}()
@@ -254,4 +273,30 @@ func makeSparse(path string, size int64) error {
 		return err
 	}
 	return f.Close()
+}
+
+// startTPM starts swtpm as a TPM 2.0 with its state in dir, listening for
+// QEMU on the control socket sock, and waits for the socket.
+func startTPM(dir, sock string) (*exec.Cmd, error) {
+	bin, err := exec.LookPath("swtpm")
+	if err != nil {
+		return nil, fmt.Errorf("find swtpm for the machine's TPM: %w (Debian: apt-get install swtpm)", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create the TPM's state directory: %w", err)
+	}
+	cmd := exec.Command(bin, "socket", "--tpm2", "--tpmstate", "dir="+dir, "--ctrl", "type=unixio,path="+sock, "--terminate")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start swtpm: %w", err)
+	}
+	for i := 0; i < 100; i++ {
+		if _, err := os.Stat(sock); err == nil {
+			return cmd, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	return nil, fmt.Errorf("swtpm did not open %s", sock)
 }

@@ -25,6 +25,9 @@ type StockConfig struct {
 	// Share, User and Password: the share and its account (User must
 	// exist on this machine: EnsureUser).
 	Share, User, Password string
+	// Encrypt requires signed and encrypted sessions, as thinhost's share
+	// does on the host's network: the same two lines of smb.conf.
+	Encrypt bool
 }
 
 // Stock is a running stock smbd.
@@ -39,9 +42,14 @@ type Stock struct {
 // (it must not touch the machine's own Samba), then defaults throughout.
 func StockConf(c StockConfig) string {
 	run := filepath.Join(c.Dir, "run")
+	protect := ""
+	if c.Encrypt {
+		protect = "  server signing = mandatory\n  server smb encrypt = required\n"
+	}
 	return fmt.Sprintf(`[global]
+%[5]s
   server role = standalone server
-  smb ports = %d
+  smb ports = %[1]d
   interfaces = 127.0.0.1
   bind interfaces only = yes
   disable netbios = yes
@@ -57,7 +65,7 @@ func StockConf(c StockConfig) string {
 [%[3]s]
   path = %[4]s
   read only = no
-`, c.Port, run, c.Share, filepath.Join(c.Dir, "share"))
+`, c.Port, run, c.Share, filepath.Join(c.Dir, "share"), protect)
 }
 
 // StartStock starts smbd and smbpasswd from PATH with StockConf and waits

@@ -15,13 +15,14 @@ import (
 // Start starts a browser for t (skipping t without chromium, failing it
 // under THINHOST_E2E=1) and returns the context of its first tab; t's
 // cleanup stops it.
-func Start(t testing.TB) context.Context {
+func Start(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	testenv.NeedE2E(t) // a real browser: the full suite's
 	exe := testenv.NeedTool(t, "chromium")
 	// As root (these machines) Chromium's sandbox cannot start.
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
 		chromedp.DisableGPU, chromedp.WindowSize(1280, 900), chromedp.UserDataDir(t.TempDir()))
+	opts = append(opts, extra...)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(alloc)
 	t.Cleanup(func() { cancel(); cancelAlloc() })

@@ -90,15 +90,6 @@ vm "vncname" {
   }
 }
 
-vm "vncopen" {
-  os      = "linux"
-  display = "vnc"
-  vnc     = "0.0.0.0:5900"
-  disk {
-    size = "1GiB"
-  }
-}
-
 vm "vncpw" {
   os           = "linux"
   display      = "vnc"

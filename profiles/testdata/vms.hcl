@@ -39,7 +39,6 @@ vm "legacy" {
   autostart = false
   display   = "vnc"
   vnc       = "0.0.0.0:5901"
-  vnc_password = "vnc-pw1"
   disk {
     size   = "80GiB"
     format = "raw"

@@ -19,12 +19,17 @@ import (
 )
 
 func ctlCmd(e *env) *cobra.Command {
-	var addr, token, tokenFile string
+	var addr, token, tokenFile, fingerprint string
 	client := func() *api.Client {
 		if token == "" {
 			token = os.Getenv("THINHOST_TOKEN")
 		}
-		return api.NewClient(addr, token)
+		c := api.NewClient(addr, token)
+		if fingerprint != "" {
+			// Checked in PersistentPreRunE.
+			c, _ = c.WithFingerprint(fingerprint)
+		}
+		return c
 	}
 	cmd := &cobra.Command{
 		Use:   "ctl --addr HOST:PORT --token TOKEN status|logs|poweroff|reboot|restart|shares|vm|update",
@@ -36,8 +41,22 @@ or over the unix socket /run/hostd.sock inside the host.
 The token is the profile's api_token, or the one hostd generated on first
 boot: /data/state/api-token on the host. Give it with --token-file or
 THINHOST_TOKEN rather than --token, which every user of this machine sees
-in the process list.`,
+in the process list.
+
+With api_on_host_network, the host's network (and a forward from run, which
+arrives there) gets HTTPS alone, with a certificate the host made itself on
+first boot. Its fingerprint is on the host's console ("api on ... certificate
+sha256 AB:CD:...") and in ctl status; give it with --fingerprint or
+THINHOST_FINGERPRINT, and ctl accepts that certificate and no other.`,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if fingerprint == "" {
+				fingerprint = os.Getenv("THINHOST_FINGERPRINT")
+			}
+			if fingerprint != "" {
+				if _, err := api.NewClient(addr, "").WithFingerprint(fingerprint); err != nil {
+					return fmt.Errorf("--fingerprint: %w", err)
+				}
+			}
 			if tokenFile == "" {
 				return nil
 			}
@@ -52,6 +71,7 @@ in the process list.`,
 	cmd.PersistentFlags().StringVar(&addr, "addr", "127.0.0.1:8484", "HOST:PORT of the API, or the path of its unix socket")
 	cmd.PersistentFlags().StringVar(&token, "token", "", "API token (default $THINHOST_TOKEN; prefer that or --token-file: argv is public)")
 	cmd.PersistentFlags().StringVar(&tokenFile, "token-file", "", "read the API token from this file")
+	cmd.PersistentFlags().StringVar(&fingerprint, "fingerprint", "", "speak HTTPS and accept only the host certificate with this SHA-256 (default $THINHOST_FINGERPRINT)")
 
 	status := &cobra.Command{
 		Use: "status", Short: "Show uptime, memory, the data partition and services", Args: cobra.NoArgs,
@@ -75,6 +95,9 @@ in the process list.`,
 			if st.SecureBoot != "" {
 				fmt.Fprintf(e.stdout, "secure    %s\n", st.SecureBoot)
 			}
+			if st.APIFingerprint != "" {
+				fmt.Fprintf(e.stdout, "api       https on the host's network, certificate sha256 %s\n", st.APIFingerprint)
+			}
 			if st.Power != nil {
 				fmt.Fprintf(e.stdout, "power     %s\n", st.Power.Line())
 			}
@@ -91,10 +114,18 @@ in the process list.`,
 					fmt.Fprintf(e.stdout, "data      NOT MOUNTED: %s\n", data.Problem)
 				} else {
 					enc := ""
-					if data.Encrypted {
+					switch {
+					case data.Encrypted && data.Unlock == api.UnlockTPM:
+						enc = " (encrypted, unlocked by the TPM)"
+					case data.Encrypted && data.Unlock == api.UnlockRecovery:
+						enc = " (encrypted, opened with the recovery key)"
+					case data.Encrypted:
 						enc = " (encrypted)"
 					}
 					fmt.Fprintf(e.stdout, "data      %s%s: %s, %s free, boot %d\n", data.Device, enc, units.Bytes(data.Size), units.Bytes(data.Free), data.Boot)
+					if data.TPMProblem != "" {
+						fmt.Fprintf(e.stdout, "tpm       the TPM does not unlock the data partition: %s\n", data.TPMProblem)
+					}
 				}
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
@@ -160,7 +191,7 @@ in the process list.`,
 	}
 	var forceSnapshot bool
 	vmc := &cobra.Command{
-		Use:   "vm NAME start|stop|status|snapshot|reset|console|install-on|install-off",
+		Use:   "vm NAME start|stop|status|snapshot|reset|console|install-on|install-off|vnc-password|new-vnc-password",
 		Short: "Control a guest",
 		Long: `vm controls one of the host's guests:
 
@@ -173,7 +204,10 @@ in the process list.`,
                and TPM state back, and start it again
   console      follow its serial console (QEMU's output) in hostd's log
   install-on   attach the install media and boot from them at its next start
-  install-off  end install mode (it also ends when the guest boots from its disk)`,
+  install-off  end install mode (it also ends when the guest boots from its disk)
+  vnc-password      where its VNC display listens and its password (a display beyond loopback
+                    gets one at the guest's first start, kept on the data partition)
+  new-vnc-password  replace that password; a running guest takes it at once`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, action := args[0], args[1]

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/thinhost/thinhost/images/qemu"
 	"github.com/thinhost/thinhost/internal/testenv"
 )
 
@@ -107,4 +108,109 @@ func TestEncryptedData(t *testing.T) {
 	if uuid := func(s string) string { _, u, _ := strings.Cut(s, "UUID:"); return strings.Fields(u)[0] }; uuid(dump()) != uuid(first) {
 		t.Error("the LUKS2 header changed after a wrong passphrase")
 	}
+}
+
+// recoveryKeyRE reads the recovery key hostd shows at the first boot.
+var recoveryKeyRE = regexp.MustCompile(`thinhost:     ((?:[0-9]{6}-){7}[0-9]{6})`)
+
+// TestTPMUnlock is storage { encrypt = true  tpm = true } end to end on a
+// machine with a TPM 2.0 (swtpm, its state kept between boots as a
+// laptop's): the first boot shows a recovery key once and goes on only
+// when its last group is typed back; the key is sealed to the TPM. The
+// second boot opens the data partition with the TPM, asking nothing. A
+// third boot on another TPM (another machine, a cleared TPM) says the TPM
+// did not unlock it and takes the recovery key (typed with spaces), then
+// seals the key to that TPM: the fourth boot on it asks nothing again.
+// The recovery key is never in hostd's log.
+func TestTPMUnlock(t *testing.T) {
+	testenv.NeedE2E(t)
+	testenv.NeedTool(t, "qemu-system-x86_64")
+	testenv.NeedTool(t, "swtpm")
+	cryptsetup := testenv.NeedTool(t, "cryptsetup")
+	root := testenv.RepoRoot()
+	dir := t.TempDir()
+	img := filepath.Join(dir, "tpm.img")
+	stdout, stderr, code := runCLI(t, append([]string{"build", filepath.Join(root, "examples", "qemu-test.hcl"), "-o", img, "--lock", testCache(t),
+		"-var", "encrypt=true", "-var", "tpm_unlock=true", "-var", "guest_autostart=false"}, bareGuest(t)...)...)
+	if code != 0 {
+		t.Fatalf("build exited %d:\n%s\n%s", code, stdout, stderr)
+	}
+	// boot starts img with the TPM in tpmDir; answer, when set, reads the
+	// console and types on the serial console before ready.
+	boot := func(tpmDir string, answer func(con *consoleWatch, serial *os.File)) *testHost {
+		t.Helper()
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pw.Close(); pr.Close() })
+		h := startHostConfig(t, qemu.Config{Image: img, MemoryMiB: 1024, Stdin: pr, TPMDir: tpmDir})
+		if answer != nil {
+			go answer(h.con, pw)
+		}
+		h.waitReady(t)
+		return h
+	}
+	tpmA, tpmB := filepath.Join(dir, "tpm-a"), filepath.Join(dir, "tpm-b")
+
+	keyCh := make(chan string, 1)
+	h := boot(tpmA, func(con *consoleWatch, serial *os.File) {
+		<-con.Await("type its last group to go on: ")
+		m := recoveryKeyRE.FindStringSubmatch(strings.Join(con.Tail(), "\n"))
+		if m == nil {
+			keyCh <- ""
+			return
+		}
+		keyCh <- m[1]
+		serial.WriteString("000000\n") // not its last group: asked again
+		<-con.Await("that is not the last group")
+		serial.WriteString(m[1][len(m[1])-6:] + "\n")
+	})
+	key := <-keyCh
+	if key == "" {
+		t.Fatalf("no recovery key on the console:\n%s", h.tail())
+	}
+	st := h.ctl(t, "status")
+	if !strings.Contains(st, "(encrypted)") || !strings.Contains(st, "boot 1") || strings.Contains(st, "tpm       ") {
+		t.Errorf("status after the first boot (encrypted, sealed to the TPM):\n%s", st)
+	}
+	if logs := h.ctl(t, "logs"); strings.Contains(logs, key) || strings.Contains(logs, strings.ReplaceAll(key, "-", "")) {
+		t.Errorf("the recovery key is in hostd's log")
+	}
+	h.powerOff(t)
+	dev := dataLoop(t, img)
+	meta, err := exec.Command(cryptsetup, "luksDump", dev).CombinedOutput()
+	if err != nil || !strings.Contains(string(meta), "thinhost-tpm2") || strings.Count(string(meta), ": luks2\n") < 2 {
+		t.Errorf("the header should hold the recovery keyslot, the TPM's and its token: %v\n%s", err, meta)
+	}
+
+	// Boot 2: the TPM opens it; nothing is asked.
+	h = boot(tpmA, nil)
+	if st := h.ctl(t, "status"); !strings.Contains(st, "(encrypted, unlocked by the TPM)") || !strings.Contains(st, "boot 2") {
+		t.Errorf("status after the second boot (the TPM unlocks it):\n%s", st)
+	}
+	if h.con.Seen("recovery key") {
+		t.Errorf("the second boot asked for the recovery key:\n%s", h.tail())
+	}
+	h.powerOff(t)
+
+	// Boot 3: another TPM. The recovery key, typed with spaces.
+	h = boot(tpmB, func(con *consoleWatch, serial *os.File) {
+		<-con.Await("recovery key (or passphrase): ")
+		serial.WriteString(strings.ReplaceAll(key, "-", " ") + "\n")
+	})
+	if st := h.ctl(t, "status"); !strings.Contains(st, "(encrypted, opened with the recovery key)") || !strings.Contains(st, "boot 3") || strings.Contains(st, "tpm       ") {
+		t.Errorf("status after the recovery boot (opened with the key, sealed to the new TPM):\n%s", st)
+	}
+	if !h.con.Seen("the TPM did not unlock the data partition") {
+		t.Errorf("the recovery boot did not say why it asked:\n%s", h.tail())
+	}
+	h.powerOff(t)
+
+	// Boot 4: the new TPM opens it.
+	h = boot(tpmB, nil)
+	if st := h.ctl(t, "status"); !strings.Contains(st, "(encrypted, unlocked by the TPM)") || !strings.Contains(st, "boot 4") {
+		t.Errorf("status after the fourth boot (the new TPM unlocks it):\n%s", st)
+	}
+	h.powerOff(t)
 }

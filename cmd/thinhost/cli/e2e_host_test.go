@@ -2,15 +2,21 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/thinhost/thinhost/hostd"
+	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/images/qemu"
 	"github.com/thinhost/thinhost/internal/testenv"
 	"github.com/thinhost/thinhost/profiles"
@@ -28,6 +34,9 @@ type testHost struct {
 	// theirs.
 	api string
 	fwd map[int]string
+	// fp is the API certificate's fingerprint, read from the console
+	// (the forward arrives on the host's network, which speaks HTTPS).
+	fp string
 }
 
 func freePort(t *testing.T) int {
@@ -65,11 +74,78 @@ func (h *testHost) waitReady(t *testing.T) {
 	case <-time.After(5 * time.Minute):
 		t.Fatalf("not ready:\n%s", h.tail())
 	}
+	h.readFingerprint()
+}
+
+// readFingerprint takes the API certificate's fingerprint from the
+// console, where hostd shows it when the API is on the host's network
+// (examples/qemu-test.hcl; not laptop.hcl).
+func (h *testHost) readFingerprint() {
+	h.fp = ""
+	for _, l := range h.con.Matching("thinhost: api on ") {
+		if m := apiFingerprintRE.FindStringSubmatch(l); m != nil {
+			h.fp = m[1]
+		}
+	}
+}
+
+// ctlArgs are ctl's flags for this host: the forward, the fingerprint when
+// there is one, and token.
+func (h *testHost) ctlArgs(token string) []string {
+	args := []string{"ctl", "--addr", h.api, "--token", token}
+	if h.fp != "" {
+		args = append(args, "--fingerprint", h.fp)
+	}
+	return args
+}
+
+// apiFingerprintRE reads the API certificate's fingerprint off hostd's
+// api console line.
+var apiFingerprintRE = regexp.MustCompile(`certificate ` + hostd.APIFingerprintLabel + ` ((?:[0-9A-F]{2}:){31}[0-9A-F]{2})`)
+
+// base is the API's (and the page's) URL through the forward.
+func (h *testHost) base() string { return "https://" + h.api }
+
+// spki is the SHA-256 of the API certificate's public key, base64, as
+// Chromium's --ignore-certificate-errors-spki-list takes it; read from the
+// certificate the host presents, checked against the console's fingerprint.
+func (h *testHost) spki(t *testing.T) string {
+	t.Helper()
+	cfg, err := api.PinnedTLS(h.fp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tls.Dial("tcp", h.api, cfg)
+	if err != nil {
+		t.Fatalf("TLS to the API: %v", err)
+	}
+	defer c.Close()
+	sum := sha256.Sum256(c.ConnectionState().PeerCertificates[0].RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// httpClient talks to the forwarded API over HTTPS, accepting the host's
+// certificate alone (its fingerprint, as a person would compare it).
+func (h *testHost) httpClient(t *testing.T, jar http.CookieJar) *http.Client {
+	t.Helper()
+	cfg, err := api.PinnedTLS(h.fp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Jar: jar, Transport: &http.Transport{TLSClientConfig: cfg}}
 }
 
 // startHost starts img under QEMU, its serial console reading stdin (nil:
 // nothing), without waiting for anything.
 func startHost(t *testing.T, img string, memMiB int, fw *qemu.Firmware, stdin io.Reader, guestPorts ...int) *testHost {
+	t.Helper()
+	return startHostConfig(t, qemu.Config{Image: img, MemoryMiB: memMiB, Firmware: fw, Stdin: stdin}, guestPorts...)
+}
+
+// startHostConfig is startHost with more of QEMU's configuration (extra
+// disks, a TPM): cfg's image, memory, firmware, stdin, disks and TPM
+// directory are used.
+func startHostConfig(t *testing.T, cfg qemu.Config, guestPorts ...int) *testHost {
 	t.Helper()
 	h := &testHost{fwd: map[int]string{}}
 	apiPort := freePort(t)
@@ -82,7 +158,8 @@ func startHost(t *testing.T, img string, memMiB int, fw *qemu.Firmware, stdin io
 	}
 	h.con = newConsoleWatch(400, hostd.ReadyLine)
 	m, err := qemu.Start(context.Background(), qemu.Config{
-		Image: img, NoReboot: true, Stdin: stdin, Stdout: h.con, Stderr: h.con, MemoryMiB: memMiB, CPUs: 2, Forwards: fwds, Firmware: fw,
+		Image: cfg.Image, NoReboot: true, Stdin: cfg.Stdin, Stdout: h.con, Stderr: h.con, MemoryMiB: cfg.MemoryMiB, CPUs: 2, Forwards: fwds,
+		Firmware: cfg.Firmware, Disks: cfg.Disks, TPMDir: cfg.TPMDir,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +174,7 @@ func (h *testHost) tail() string { return strings.Join(h.con.Tail(), "\n") }
 // ctl runs `thinhost ctl` against the host with the example's token.
 func (h *testHost) ctl(t *testing.T, args ...string) string {
 	t.Helper()
-	stdout, stderr, code := runCLI(t, append([]string{"ctl", "--addr", h.api, "--token", testToken}, args...)...)
+	stdout, stderr, code := runCLI(t, append(h.ctlArgs(testToken), args...)...)
 	if code != 0 {
 		t.Fatalf("ctl %s: exit %d: %s\n%s", strings.Join(args, " "), code, stderr, h.tail())
 	}
@@ -108,6 +185,12 @@ func (h *testHost) ctl(t *testing.T, args ...string) string {
 func (h *testHost) powerOff(t *testing.T) {
 	t.Helper()
 	h.ctl(t, "poweroff")
+	h.awaitPowerOff(t)
+}
+
+// awaitPowerOff waits for QEMU to exit after a clean power-off.
+func (h *testHost) awaitPowerOff(t *testing.T) {
+	t.Helper()
 	select {
 	case <-h.m.Done():
 	case <-time.After(2 * time.Minute):

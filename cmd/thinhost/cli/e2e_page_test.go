@@ -90,8 +90,11 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 // in a second tab); an action posted without the CSRF token is refused.
 // The guest must have a snapshot.
 func checkPage(t *testing.T, h *testHost) {
-	base := "http://" + h.api
-	ctx := testbrowser.Start(t)
+	// HTTPS with the host's own certificate: Chromium accepts that one
+	// key alone (its SPKI's SHA-256), as a person accepts it after
+	// comparing the fingerprint with the host's console.
+	base := h.base()
+	ctx := testbrowser.Start(t, chromedp.Flag("ignore-certificate-errors-spki-list", h.spki(t)))
 
 	// A wrong token: the login form again, and no overview.
 	within(t, ctx, time.Minute, "wrong token",
@@ -153,11 +156,12 @@ func checkPage(t *testing.T, h *testHost) {
 		t.Errorf("an action without the CSRF token: status %d, %v", status, err)
 	}
 	// Without the browser's cookie, nothing.
+	c := h.httpClient(t, nil)
 	for _, req := range []func() (*http.Response, error){
 		func() (*http.Response, error) {
-			return http.PostForm(base+"/action", url.Values{"kind": {"host"}, "name": {"thinhost-test"}, "action": {"poweroff"}})
+			return c.PostForm(base+"/action", url.Values{"kind": {"host"}, "name": {"thinhost-test"}, "action": {"poweroff"}})
 		},
-		func() (*http.Response, error) { return http.Get(base + "/part/guests") },
+		func() (*http.Response, error) { return c.Get(base + "/part/guests") },
 	} {
 		resp, err := req()
 		if err != nil {
@@ -180,13 +184,14 @@ func runCtlLocal(t *testing.T, args ...string) string {
 	return stdout
 }
 
-// pageUpload logs in to the host's page at base with the test token and
-// uploads an update file through its form, streamed as a browser does;
-// it returns the message the overview shows after.
-func pageUpload(t *testing.T, base, file string, tries int) string {
+// pageUpload logs in to h's page with the test token and uploads an
+// update file through its form, streamed as a browser does; it returns
+// the message the overview shows after.
+func pageUpload(t *testing.T, h *testHost, file string, tries int) string {
 	t.Helper()
+	base := h.base()
 	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
+	c := h.httpClient(t, jar)
 	post := func(req *http.Request) string {
 		t.Helper()
 		req.Header.Set("Origin", base)

@@ -203,7 +203,7 @@ func TestOwnKeys(t *testing.T) {
 		// the tries there.
 		updateFlow(t, updateChain{fw: enrolled, vars: vars, imgA: img, noRollback: true,
 			whileA: func(t *testing.T, h *testHost) {
-				stdout, stderr, code := runCLI(t, "ctl", "--addr", h.api, "--token", testToken, "update", foreign)
+				stdout, stderr, code := runCLI(t, append(h.ctlArgs(testToken), "update", foreign)...)
 				if code == 0 || !strings.Contains(stderr, "not signed by a key in this laptop's db") {
 					t.Errorf("an update signed with other keys (exit %d):\n%s%s", code, stdout, stderr)
 				}

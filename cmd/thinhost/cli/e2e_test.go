@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -368,9 +369,31 @@ func apiThroughForward(t *testing.T, img string) {
 		!regexp.MustCompile(`msg="service started".* service=hello program=/usr/bin/hello user=svc-hello uid=[0-9]+ `).MatchString(logs) {
 		t.Errorf("the hello service's start or output is not in hostd's log:\n%s", logs)
 	}
-	_, stderr, code := runCLI(t, "ctl", "--addr", h.api, "--token", "not-the-token", "status")
+	_, stderr, code := runCLI(t, append(h.ctlArgs("not-the-token"), "status")...)
 	if code == 0 || !strings.Contains(stderr, "401") {
 		t.Errorf("a wrong token: exit %d, %q", code, stderr)
+	}
+	// Plain HTTP where the host's network gets HTTPS: refused, and told
+	// the fingerprint to compare.
+	_, stderr, code = runCLI(t, "ctl", "--addr", h.api, "--token", testToken, "status")
+	if code == 0 || !strings.Contains(stderr, "--fingerprint "+h.fp) {
+		t.Errorf("plain HTTP on the host's network: exit %d, %q; want a refusal naming %s", code, stderr, h.fp)
+	}
+	// 2,000 idle connections through the forward, as anyone on the
+	// host's network could open: a legitimate ctl status still answers.
+	var idle []net.Conn
+	for i := 0; i < 2000; i++ {
+		c, err := net.DialTimeout("tcp", h.api, 10*time.Second)
+		if err != nil {
+			t.Fatalf("idle connection %d: %v", i, err)
+		}
+		idle = append(idle, c)
+	}
+	start := time.Now()
+	h.ctl(t, "status")
+	t.Logf("ctl status beside 2,000 idle connections through the forward: %.1fs", time.Since(start).Seconds())
+	for _, c := range idle {
+		c.Close()
 	}
 	h.powerOff(t)
 	if !h.con.Seen("thinhost: powering off (API poweroff)") {
@@ -550,19 +573,27 @@ func partitionContains(t *testing.T, img string, p images.Partition, needle []by
 	return bytes.Contains(b, needle)
 }
 
-// diskGUIDs reads the GUID of img's disk, then its partitions'.
-func diskGUIDs(t *testing.T, img string) []string {
+// readTable opens the disk image img and reads its partition table; t's
+// cleanup closes it.
+func readTable(t *testing.T, img string) (*os.File, *gpt.Table) {
 	t.Helper()
 	f, err := os.Open(img)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { f.Close() })
 	fi, _ := f.Stat()
 	tab, err := gpt.Read(f, fi.Size()/gpt.SectorSize)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("the partition table of %s: %v", img, err)
 	}
+	return f, tab
+}
+
+// diskGUIDs reads the GUID of img's disk, then its partitions'.
+func diskGUIDs(t *testing.T, img string) []string {
+	t.Helper()
+	_, tab := readTable(t, img)
 	guids := []string{tab.DiskGUID()}
 	for _, p := range tab.Partitions() {
 		guids = append(guids, p.GUID)

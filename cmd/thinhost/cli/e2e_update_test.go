@@ -162,7 +162,7 @@ func updateFlow(t *testing.T, c updateChain) {
 	if out := runCtlLocal(t, "update", imgC, "--save", saved); !strings.Contains(out, "saved to "+saved) {
 		t.Fatalf("update C --save:\n%s", out)
 	}
-	if msg := pageUpload(t, "http://"+h.api, saved, 1); !strings.Contains(msg, "Slot a holds build ") {
+	if msg := pageUpload(t, h, saved, 1); !strings.Contains(msg, "Slot a holds build ") {
 		t.Fatalf("update C from the page: %s", msg)
 	}
 	h.powerOff(t)

@@ -1,7 +1,14 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"crypto/des"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math/bits"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,20 +47,20 @@ func TestGuestLifecycle(t *testing.T) {
 	lock := testCache(t)
 	img := filepath.Join(t.TempDir(), "guest.img")
 	stdout, stderr, code := runCLI(t, append([]string{"build", filepath.Join(root, "examples", "qemu-test.hcl"), "-o", img,
-		"--lock", lock}, bareGuest(t)...)...)
+		"--lock", lock, "-var", "guest_display=vnc"}, bareGuest(t)...)...)
 	if code != 0 {
 		t.Fatalf("build exited %d:\n%s\n%s", code, stdout, stderr)
 	}
 	// The system image carries what runs guests.
 	for _, f := range []string{"/usr/bin/qemu-system-x86_64", "/usr/bin/qemu-img", "/usr/bin/swtpm",
 		"accel-tcg-x86_64.so", "OVMF_CODE_4M.secboot.fd", "OVMF_VARS_4M.ms.fd", "/usr/share/qemu/bios-256k.bin",
-		"/vms/guest/kernel"} {
+		"/vms/guest/kernel", "/usr/share/qemu/keymaps/en-us"} {
 		if !strings.Contains(readManifest(t, img+".manifest.json"), f) {
 			t.Errorf("the system image's manifest lacks %s", f)
 		}
 	}
 
-	h := bootHost(t, img, 1536)
+	h := bootHost(t, img, 1536, 5900)
 	con := h.con
 	ready := time.Now()
 	ctl := func(args ...string) string { t.Helper(); return h.ctl(t, args...) }
@@ -90,6 +97,31 @@ func TestGuestLifecycle(t *testing.T) {
 	// else TCG inside TCG.
 	if !strings.Contains(st, "guest  running  tcg") && !strings.Contains(st, "guest  running  kvm") {
 		t.Errorf("vm status: %q", st)
+	}
+
+	// VNC on the host's network: the password hostd made at the guest's
+	// first start opens it, another does not; a new one works at once.
+	vncPassword := func(action string) string {
+		t.Helper()
+		pw, ok := strings.CutPrefix(strings.TrimSpace(ctl("vm", "guest", action)), "vnc 0.0.0.0:5900 password ")
+		if !ok || len(pw) != 8 {
+			t.Fatalf("ctl vm guest %s: %q", action, pw)
+		}
+		return pw
+	}
+	first := vncPassword("vnc-password")
+	if err := vncLogin(h.fwd[5900], first); err != nil {
+		t.Errorf("VNC with the password hostd shows: %v", err)
+	}
+	if err := vncLogin(h.fwd[5900], "wrong-pw"); err == nil {
+		t.Errorf("VNC took a wrong password")
+	}
+	second := vncPassword("new-vnc-password")
+	if err := vncLogin(h.fwd[5900], first); err == nil {
+		t.Errorf("VNC still took the old password after new-vnc-password")
+	}
+	if err := vncLogin(h.fwd[5900], second); err != nil {
+		t.Errorf("VNC with the new password: %v", err)
 	}
 
 	// Snapshot: an ACPI shutdown, the disk frozen as the base, the guest
@@ -133,4 +165,65 @@ func readManifest(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// vncLogin opens an RFB 3.8 session at addr with VNC authentication
+// (RFC 6143 7.2.2: the server's 16-byte challenge encrypted with DES, the
+// password's bytes bit-reversed as the key) and returns nil when the server
+// accepts password.
+func vncLogin(addr, password string) error {
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	version := make([]byte, 12)
+	if _, err := io.ReadFull(c, version); err != nil {
+		return fmt.Errorf("read the server's version: %w", err)
+	}
+	if _, err := c.Write([]byte("RFB 003.008\n")); err != nil {
+		return err
+	}
+	var n [1]byte
+	if _, err := io.ReadFull(c, n[:]); err != nil || n[0] == 0 {
+		return fmt.Errorf("the server offers no security type (%q): %v", version, err)
+	}
+	types := make([]byte, n[0])
+	if _, err := io.ReadFull(c, types); err != nil {
+		return err
+	}
+	if !bytes.Contains(types, []byte{2}) {
+		return fmt.Errorf("the server does not ask for a VNC password (security types %v)", types)
+	}
+	if _, err := c.Write([]byte{2}); err != nil {
+		return err
+	}
+	challenge := make([]byte, 16)
+	if _, err := io.ReadFull(c, challenge); err != nil {
+		return fmt.Errorf("read the challenge: %w", err)
+	}
+	key := make([]byte, 8)
+	copy(key, password)
+	for i, b := range key {
+		key[i] = bits.Reverse8(b)
+	}
+	block, err := des.NewCipher(key)
+	if err != nil {
+		return err
+	}
+	response := make([]byte, 16)
+	block.Encrypt(response[:8], challenge[:8])
+	block.Encrypt(response[8:], challenge[8:])
+	if _, err := c.Write(response); err != nil {
+		return err
+	}
+	var result [4]byte
+	if _, err := io.ReadFull(c, result[:]); err != nil {
+		return fmt.Errorf("read the result: %w", err)
+	}
+	if binary.BigEndian.Uint32(result[:]) != 0 {
+		return fmt.Errorf("the server refused the password")
+	}
+	return nil
 }

@@ -31,7 +31,7 @@ const consoleTail = 40
 // the status lines run --check repeats.
 const statusPrefix = "thinhost: data "
 
-var statusPrefixes = []string{api.SecureBootPrefix, statusPrefix, "thinhost: services: ", api.HealthPrefix}
+var statusPrefixes = []string{api.SecureBootPrefix, statusPrefix, "thinhost: services: ", "thinhost: api on ", api.HealthPrefix}
 
 type runFlags struct {
 	check      bool
@@ -46,6 +46,7 @@ type runFlags struct {
 	secureBoot bool
 	sbKeys     string
 	varsFile   string
+	tpmDir     string
 	ovmfVars   string
 	qemuBinary string
 	usb        bool
@@ -95,6 +96,7 @@ last console lines.`,
 	fl.BoolVar(&f.usb, "usb", false, "attach IMAGE as a USB stick on xHCI (as real hardware boots a flashed stick) instead of a virtio disk")
 	fl.StringVar(&f.machine, "machine", qemu.MachineVirtio, "virtio (virtio disk, NIC and entropy) or laptop ("+qemu.LaptopDevices+")")
 	fl.StringArrayVar(&f.disks, "disk", nil, "attach another raw disk (a file or a block device not in use here) after IMAGE, never booted from: another stick, an old disk; repeatable")
+	fl.StringVar(&f.tpmDir, "tpm", "", "give the machine a TPM 2.0 (swtpm) keeping its state in this directory across runs, as a laptop's TPM does (storage { tpm = true } seals the data partition's key to it)")
 	fl.StringVar(&f.internal, "internal-disk", "32GiB", "with --machine laptop: the size of its empty internal NVMe disk (0: none)")
 	fl.StringVar(&f.screenshot, "screenshot", "", "with --check and --machine laptop: save what the panel shows as a PNG file, after the ready line, the keys and --screenshot-delay")
 	fl.DurationVar(&f.shotDelay, "screenshot-delay", 0, "with --screenshot: how long to wait after the ready line (and the keys) for guests to draw")
@@ -194,7 +196,7 @@ func runImage(ctx context.Context, e *env, image string, f runFlags) error {
 	cfg := qemu.Config{
 		Image: image, Binary: f.qemuBinary, Firmware: fw, VarsFile: f.varsFile, Accel: f.accel,
 		MemoryMiB: mem, CPUs: f.cpus, Forwards: fwds, Snapshot: f.snapshot, USB: f.usb,
-		Machine: f.machine, InternalDiskSize: internal, Disks: f.disks,
+		Machine: f.machine, InternalDiskSize: internal, Disks: f.disks, TPMDir: f.tpmDir,
 		Stderr: e.stderr, Log: e.logger(),
 	}
 	if (f.screenshot != "" || len(f.sendKeys) > 0) && (!f.check || f.machine != qemu.MachineLaptop) {

@@ -321,11 +321,14 @@ static u32 linux_code(u8 sc, int e0) {
 }
 
 void main(void) {
+	/* Clear, then listen, before anything else: a press while the disk
+	 * is counted or the screen painted (seconds under TCG inside TCG)
+	 * stays latched in PM1_STS for the loop below. */
+	outw(PM1_STS, PWRBTN);
+	outw(PM1_EN, PWRBTN);
 	say("up");
 	boot_count();
 	paint();
-	outw(PM1_STS, PWRBTN); /* clear, then listen */
-	outw(PM1_EN, PWRBTN);
 	int e0 = 0, ctrl = 0, alt = 0;
 	for (;;) {
 		if (inw(PM1_STS) & PWRBTN) {

@@ -1,0 +1,214 @@
+package hostd
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/thinhost/thinhost/images/gpt"
+	"github.com/thinhost/thinhost/images/layout"
+)
+
+// findInternalData finds the data partition on an internal disk, or makes
+// it on the one empty internal disk (ChooseInternal), waiting up to wait
+// for disks to appear. The boot disk is left out (found by its ESP), and
+// so is every USB or removable disk: the stick a person plugs in is not
+// where the data goes.
+func findInternalData(ctx context.Context, log *slog.Logger, serial string, wait time.Duration) (part, disk string, err error) {
+	_, boot, err := findPartition(ctx, layout.ESPName, wait)
+	if err != nil {
+		return "", "", fmt.Errorf("find the boot disk, which the internal data disk must not be: %w", err)
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		disks := internalDisks(boot)
+		d, create, cerr := ChooseInternal(disks, serial)
+		if cerr == nil {
+			if !create {
+				return d.Part, d.Name, nil
+			}
+			// Disks come up one by one: an empty one seen first must
+			// still be the choice a moment later, when the rest are
+			// there too.
+			select {
+			case <-ctx.Done():
+				return "", "", ctx.Err()
+			case <-time.After(time.Second):
+			}
+			again, create2, err2 := ChooseInternal(internalDisks(boot), serial)
+			if err2 != nil || again.Name != d.Name || !create2 {
+				continue
+			}
+			p, err := makeInternalData(ctx, log, d)
+			if err != nil {
+				return "", "", err
+			}
+			return p, d.Name, nil
+		}
+		if time.Now().After(deadline) {
+			return "", "", cerr
+		}
+		select {
+		case <-ctx.Done():
+			return "", "", ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// internalDisks lists the disks that count as internal: not boot, not on
+// USB, not removable, not virtual (loop, RAM, device mapper, RAID, CD).
+func internalDisks(boot string) []InternalDisk {
+	var out []InternalDisk
+	entries, _ := os.ReadDir("/sys/block")
+	for _, e := range entries {
+		name := e.Name()
+		if name == boot || virtualDisk(name) {
+			continue
+		}
+		dir := filepath.Join("/sys/block", name)
+		if readSys(dir, "removable") == "1" || readSys(dir, "ro") == "1" {
+			continue
+		}
+		if real, err := filepath.EvalSymlinks(dir); err != nil || strings.Contains(real, "/usb") {
+			continue
+		}
+		sectors, err := strconv.ParseInt(readSys(dir, "size"), 10, 64)
+		if err != nil || sectors == 0 {
+			continue
+		}
+		d := InternalDisk{Name: name, Bytes: sectors * 512, Serial: diskSerial(dir)}
+		d.Part, _ = partitionOn(name, InternalDataName)
+		if d.Part == "" {
+			d.Empty, d.Holds = diskEnds(name, sectors*512)
+		}
+		if lbs := readSys(dir, "queue/logical_block_size"); lbs != "" && lbs != "512" && d.Part == "" {
+			// thinhost's tables are written in 512-byte sectors.
+			d.Empty, d.Holds = false, "logical sectors of "+lbs+" bytes, which hostd's partition tables do not support yet"
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func virtualDisk(name string) bool {
+	for _, p := range []string{"loop", "ram", "zram", "dm-", "md", "sr", "nbd", "fd"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	// eMMC's boot and RPMB areas are not for data.
+	return strings.Contains(name, "boot") || strings.HasSuffix(name, "rpmb")
+}
+
+func readSys(dir, file string) string {
+	b, err := os.ReadFile(filepath.Join(dir, file))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// diskSerial is the disk's serial number as the kernel shows it: NVMe
+// and eMMC in device/serial, virtio in serial, SCSI and SATA in the VPD
+// page 0x80 (after its 4-byte header).
+func diskSerial(dir string) string {
+	for _, f := range []string{"device/serial", "serial"} {
+		if s := readSys(dir, f); s != "" {
+			return s
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "device", "vpd_pg80")); err == nil && len(b) > 4 {
+		return strings.TrimSpace(strings.Trim(string(b[4:]), "\x00"))
+	}
+	return ""
+}
+
+// diskEnds reads a whole disk's first and last MiB: empty when all zeros,
+// else what it holds, named for the message.
+func diskEnds(name string, size int64) (empty bool, holds string) {
+	f, err := os.Open("/dev/" + name)
+	if err != nil {
+		return false, fmt.Sprintf("something hostd cannot read (%v)", err)
+	}
+	defer f.Close()
+	return judgeDiskEnds(f, size)
+}
+
+func judgeDiskEnds(f *os.File, size int64) (bool, string) {
+	span := min(size, int64(blankSpan))
+	head, tail := make([]byte, span), make([]byte, span)
+	if err := readAt(f, head, 0); err != nil {
+		return false, fmt.Sprintf("something hostd cannot read (%v)", err)
+	}
+	if err := readAt(f, tail, size-span); err != nil {
+		return false, fmt.Sprintf("something hostd cannot read (%v)", err)
+	}
+	if allZero(head) && allZero(tail) {
+		return true, ""
+	}
+	switch {
+	case len(head) >= 520 && string(head[512:520]) == "EFI PART":
+		return false, "a GPT partition table"
+	case len(head) >= 512 && head[510] == 0x55 && head[511] == 0xAA:
+		return false, "an MBR partition table or boot sector"
+	}
+	if fs := Probe(head); fs != "" {
+		return false, fs
+	}
+	return false, "data in its first or last MiB"
+}
+
+// makeInternalData gives the empty disk d a partition table with one
+// partition, InternalDataName, over the whole disk, and returns the
+// partition once the kernel shows it. The disk is opened exclusively (no
+// one else may have it open for writing or mounted) and read again
+// through that descriptor before anything is written: it must still be
+// empty. The partition starts out all zeros, which setupData then treats
+// as thinhost's own empty data partition (marker, then a filesystem).
+func makeInternalData(ctx context.Context, log *slog.Logger, d InternalDisk) (string, error) {
+	dev := "/dev/" + d.Name
+	f, err := os.OpenFile(dev, os.O_RDWR|unix.O_EXCL, 0)
+	if err != nil {
+		return "", fmt.Errorf("open %s for its partition table: %w (is something using it?)", dev, err)
+	}
+	defer f.Close()
+	if empty, holds := judgeDiskEnds(f, d.Bytes); !empty {
+		return "", fmt.Errorf("%s was empty a moment ago and now holds %s: hostd leaves it untouched", dev, holds)
+	}
+	sectors := d.Bytes / gpt.SectorSize
+	t, err := gpt.New(sectors, InternalDataName, gpt.LinuxFilesystem)
+	if err != nil {
+		return "", fmt.Errorf("partition table for %s: %w", dev, err)
+	}
+	log.Info("making the data partition on the empty internal disk", "disk", dev, "serial", d.Serial, "size", d.Bytes, "disk_guid", t.DiskGUID())
+	if err := t.Write(f, sectors); err != nil {
+		return "", fmt.Errorf("write the partition table of %s: %w", dev, err)
+	}
+	// BLKRRPART: the kernel reads the new table (the descriptor is ours
+	// alone, so it may).
+	if err := unix.IoctlSetInt(int(f.Fd()), unix.BLKRRPART, 0); err != nil {
+		return "", fmt.Errorf("have the kernel read the new partition table of %s: %w", dev, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if p, ok := partitionOn(d.Name, InternalDataName); ok {
+			return p, nil
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("the kernel shows no %s partition on %s after writing its table", InternalDataName, dev)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

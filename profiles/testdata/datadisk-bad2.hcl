@@ -1,0 +1,13 @@
+artifact "kernel" {
+  path = "bzImage"
+}
+
+host {
+  kernel {
+    artifact = "kernel"
+  }
+}
+
+storage {
+  data_disk        = "usb"
+}

@@ -1,0 +1,18 @@
+artifact "kernel" {
+  path = "bzImage"
+}
+
+host {
+  kernel {
+    artifact = "kernel"
+  }
+}
+
+# The data partition on the laptop's NVMe disk with this serial,
+# encrypted and unlocked by the TPM.
+storage {
+  encrypt          = true
+  tpm              = true
+  data_disk        = "internal"
+  data_disk_serial = "S4EWNX0R123456  "
+}
