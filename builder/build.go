@@ -213,7 +213,7 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	defer os.RemoveAll(tmp)
 	hcfg := &config.Config{Hostname: prof.Host.Hostname, KernelRelease: kern.Release,
-		APIPort: prof.Host.APIPort, APIOnHostNetwork: prof.Host.APIOnHostNetwork, LowBattery: prof.Host.LowBattery, APITokenSHA256: tokenHash(prof.Host.APIToken), DataEncrypt: prof.Storage.Encrypt, DataTPM: prof.Storage.TPM, DataDiskSerial: prof.Storage.DataDiskSerial, VMs: VMSpecs(prof), FileServer: FileServerSpec(prof), Services: ServiceSpecs(prof)}
+		APIPort: prof.Host.APIPort, APIOnHostNetwork: prof.Host.APIOnHostNetwork, LowBattery: prof.Host.LowBattery, Lid: prof.Host.Lid, APITokenSHA256: tokenHash(prof.Host.APIToken), DataEncrypt: prof.Storage.Encrypt, DataTPM: prof.Storage.TPM, DataDiskSerial: prof.Storage.DataDiskSerial, VMs: VMSpecs(prof), FileServer: FileServerSpec(prof), Services: ServiceSpecs(prof)}
 	if prof.Storage.DataDisk == profiles.DataDiskInternal {
 		hcfg.DataDisk = profiles.DataDiskInternal
 	}

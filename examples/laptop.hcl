@@ -39,7 +39,24 @@ variable "page_password" {
 variable "tpm_unlock" {
   type        = bool
   default     = false
-  description = "Unlock the encrypted data partition with the laptop's TPM (PCR 7) instead of a passphrase; a recovery key is shown once at first boot (run --tpm DIR gives the emulated laptop one)"
+  description = "Unlock the encrypted data partition with the laptop's TPM (PCR 7) instead of a passphrase; a recovery key is shown once at first boot. Needs -var secure_boot=own (run --tpm DIR gives the emulated laptop a TPM)"
+}
+
+variable "secure_boot" {
+  type        = string
+  default     = "stock"
+  description = "The boot chain: stock (Debian's signed shim, GRUB and kernel: boots with the laptop's Microsoft keys) or own (your keys, enrolled once in Setup Mode: the initramfs and command line are signed too)"
+}
+
+variable "secure_boot_keys" {
+  type        = string
+  default     = null
+  description = "With secure_boot = own: the key set's directory (thinhost keys DIR makes one)"
+}
+
+boot {
+  secure_boot = var.secure_boot
+  keys        = var.secure_boot_keys
 }
 
 variable "data_disk" {

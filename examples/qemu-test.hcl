@@ -164,7 +164,7 @@ variable "encrypt" {
 variable "tpm_unlock" {
   type        = bool
   default     = false
-  description = "With encrypt: unlock the data partition with the TPM (run --tpm DIR gives the machine one) and a recovery key shown once, instead of a passphrase"
+  description = "With encrypt and secure_boot = own: unlock the data partition with the TPM (run --tpm DIR gives the machine one) and a recovery key shown once, instead of a passphrase"
 }
 
 variable "data_disk" {

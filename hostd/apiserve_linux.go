@@ -88,19 +88,22 @@ func (d *Daemon) serveAPI(ctx context.Context) {
 		return
 	}
 	var tlsCfg *tls.Config
-	if d.opts.Config.APIOnHostNetwork {
+	onHostNetwork := d.opts.Config.APIOnHostNetwork
+	if onHostNetwork {
 		cert, fp, made, err := d.apiCert()
 		if err != nil {
-			log.Error("the API stays off the host's network: no certificate", "err", err)
-			return
-		}
-		tlsCfg, d.apiFingerprint = api.ServerTLS(cert), fp
-		if made != "" {
-			log.Info("api certificate made", "fingerprint", fp, "file", made)
+			// Loopback (the guests, the page from Windows) still gets it.
+			d.record("the API stays off the host's network: no certificate: %v", err)
+			onHostNetwork = false
+		} else {
+			tlsCfg, d.apiFingerprint = api.ServerTLS(cert), fp
+			if made != "" {
+				log.Info("api certificate made", "fingerprint", fp, "file", made)
+			}
 		}
 	}
 	var on []string
-	for _, addr := range APIAddrs(port, d.opts.Config.APIOnHostNetwork) {
+	for _, addr := range APIAddrs(port, onHostNetwork) {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			// ::1 is missing where IPv6 is off; 127.0.0.1 is enough.
@@ -122,7 +125,7 @@ func (d *Daemon) serveAPI(ctx context.Context) {
 		return
 	}
 	where = "token: " + where
-	if d.opts.Config.APIOnHostNetwork {
+	if onHostNetwork {
 		where = fmt.Sprintf("https on the host's network, certificate %s %s; plain http on loopback; %s", APIFingerprintLabel, d.apiFingerprint, where)
 	} else {
 		where = fmt.Sprintf("the guests reach it and the host's page at http://%s:%d/; %s", GuestHostAddress, port, where)

@@ -84,8 +84,10 @@ func askConsoles(terms []*os.File) Asker {
 // readSecret shows prompt on tty and reads one line without echo, until
 // ctx ends.
 func readSecret(ctx context.Context, tty *os.File, prompt string) (string, error) {
-	fmt.Fprint(tty, prompt)
+	// Echo off before the prompt shows: an answer typed (or pasted) the
+	// moment the prompt appears is not echoed either.
 	defer noEcho(tty)()
+	fmt.Fprint(tty, prompt)
 	fd := int(tty.Fd())
 	var line []byte
 	buf := make([]byte, 256)
@@ -169,7 +171,7 @@ func cryptRun(ctx context.Context, passphrase string, args ...string) ([]byte, e
 // instead of a passphrase asked for, and a TPM key is enrolled beside it
 // (enrollTPM); the partition is usable with the recovery key alone when
 // that fails, and the returned problem says why.
-func formatLUKS(ctx context.Context, log *slog.Logger, dev string, ask Asker, tpm bool) (tpmProblem string, err error) {
+func formatLUKS(ctx context.Context, log *slog.Logger, dev string, ask Asker, tpm, secureBootOn bool) (tpmProblem string, err error) {
 	var pass string
 	if tpm {
 		if pass, err = newRecoveryKey(); err == nil {
@@ -187,7 +189,7 @@ func formatLUKS(ctx context.Context, log *slog.Logger, dev string, ask Asker, tp
 		return "", fmt.Errorf("cryptsetup luksFormat %s: %v: %s", dev, err, strings.TrimSpace(string(out)))
 	}
 	if tpm {
-		if err := enrollTPM(ctx, log, dev, pass); err != nil {
+		if err := enrollTPM(ctx, log, dev, pass, secureBootOn); err != nil {
 			log.Warn("the data partition opens with its recovery key alone", "device", dev, "err", err)
 			tpmProblem = err.Error()
 		}

@@ -149,8 +149,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 				d.loadSystemModules(ctx)
 			}()
 		}
-		d.data = setupData(ctx, log, dataOptions{Encrypt: cfg.DataEncrypt, TPM: cfg.DataTPM, Internal: cfg.DataDisk == "internal", Serial: cfg.DataDiskSerial},
-			askConsoles(d.opts.Terminals))
+		d.data = setupData(ctx, log, dataOptions{Encrypt: cfg.DataEncrypt, TPM: cfg.DataTPM, SecureBootOn: strings.HasPrefix(d.secureBoot, "on"),
+			Internal: cfg.DataDisk == "internal", Serial: cfg.DataDiskSerial}, askConsoles(d.opts.Terminals))
+		if d.data.Created && cfg.DataTPM {
+			// The recovery key was on the screen: it goes.
+			clearTerminals(d.opts.Terminals)
+		}
 		fmt.Fprintln(d.opts.Console, dataLine(d.data))
 		if d.data.Mounted {
 			d.logFile = startLogFile(logCtx, filepath.Join(DataDir, "logs"), d.opts.Logs, time.Second)
@@ -213,6 +217,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	lowBattery := make(chan string, 1)
 	go watchBattery(shellCtx, log, powerSupplyDir, cfg.LowBattery, 30*time.Second, lowBattery)
+	lid := make(chan bool, 1)
+	watchLids(shellCtx, log, lid)
 
 	var reason string
 	reboot := false
@@ -224,7 +230,24 @@ func (d *Daemon) Run(ctx context.Context) error {
 			reason = "power button (" + dev + ")"
 		case <-ctx.Done():
 			reason = "shutdown request"
+		case closed := <-lid:
+			switch {
+			case !closed:
+				log.Info("lid opened")
+			case cfg.Lid == LidIgnore:
+				log.Info("lid closed: the profile says to ignore it")
+			case cfg.Lid == LidPowerOff:
+				reason = "lid closed"
+			default:
+				fmt.Fprintln(d.opts.Console, "thinhost: lid closed: suspending")
+				d.sleep(ctx)
+			}
 		case action := <-d.power:
+			if action == "suspend" {
+				fmt.Fprintln(d.opts.Console, "thinhost: suspending (API suspend)")
+				d.sleep(ctx)
+				continue
+			}
 			reason = "API " + action
 			reboot = action == "reboot"
 		case <-cad:
@@ -425,4 +448,31 @@ func servicesLine(st []supervise.Status) string {
 		parts = append(parts, fmt.Sprintf("%s %s", s.Name, s.State))
 	}
 	return "thinhost: services: " + strings.Join(parts, ", ")
+}
+
+// sleep suspends the host with its guests paused (Sleeper), and says on
+// the console when it is back.
+func (d *Daemon) sleep(ctx context.Context) {
+	s := &Sleeper{
+		Log: d.opts.Log,
+		PauseGuests: func(context.Context) []string {
+			if d.vms == nil {
+				return nil
+			}
+			return d.vms.PauseAll()
+		},
+		ResumeGuests: func(_ context.Context, names []string) {
+			if d.vms != nil {
+				d.vms.ResumeAll(names)
+			}
+		},
+		Sync:    unix.Sync,
+		Suspend: suspendHost,
+	}
+	if err := s.Sleep(ctx); err != nil {
+		d.record("%v", err)
+		fmt.Fprintf(d.opts.Console, "thinhost: %v\n", err)
+		return
+	}
+	fmt.Fprintln(d.opts.Console, "thinhost: resumed")
 }

@@ -22,11 +22,16 @@ type InternalDisk struct {
 	Bytes  int64
 	// Part is the partition named InternalDataName on it, "" when none.
 	Part string
-	// Empty says the disk's first and last MiB are all zeros: no
-	// partition table, no filesystem, nothing anyone left there.
+	// Empty says the disk's first 64 MiB and last MiB are all zeros: no
+	// partition table, no filesystem where partitions start, nothing
+	// anyone left there.
 	Empty bool
 	// Holds says what is on it when it is neither (for the message).
 	Holds string
+	// Torn says it holds thinhost's internal partition table in its
+	// backup copy alone: a boot stopped while writing it (the backup is
+	// written first). hostd finishes the table.
+	Torn bool
 }
 
 func (d InternalDisk) String() string {
@@ -69,7 +74,7 @@ func ChooseInternal(disks []InternalDisk, serial string) (d InternalDisk, create
 	var held, empty, other []InternalDisk
 	for _, d := range pool {
 		switch {
-		case d.Part != "":
+		case d.Part != "" || d.Torn:
 			held = append(held, d)
 		case d.Empty:
 			empty = append(empty, d)
@@ -91,7 +96,7 @@ func ChooseInternal(disks []InternalDisk, serial string) (d InternalDisk, create
 		for _, d := range other {
 			why = append(why, d.String()+" holds "+d.Holds)
 		}
-		return d, false, fmt.Errorf("no empty internal disk for the data partition: %s; hostd makes its partition only on a disk whose first and last MiB are zeros and leaves these untouched: back up what is on one and wipe it whole (blkdiscard), or keep data_disk = \"boot\"", strings.Join(why, "; "))
+		return d, false, fmt.Errorf("no empty internal disk for the data partition: %s; hostd makes its partition only on a disk whose first 64 MiB and last MiB are zeros and leaves these untouched: back up what is on one and wipe it whole (blkdiscard), or keep data_disk = \"boot\"", strings.Join(why, "; "))
 	}
 	return d, false, fmt.Errorf("no internal disk (the boot disk and USB disks do not count): is its driver among the profile's?")
 }

@@ -31,6 +31,13 @@ func findInternalData(ctx context.Context, log *slog.Logger, serial string, wait
 		disks := internalDisks(boot)
 		d, create, cerr := ChooseInternal(disks, serial)
 		if cerr == nil {
+			if d.Torn {
+				p, err := finishInternalTable(ctx, log, d)
+				if err != nil {
+					return "", "", err
+				}
+				return p, d.Name, nil
+			}
 			if !create {
 				return d.Part, d.Name, nil
 			}
@@ -89,6 +96,11 @@ func internalDisks(boot string) []InternalDisk {
 		if d.Part == "" {
 			d.Empty, d.Holds = diskEnds(name, sectors*512)
 		}
+		if d.Part == "" && !d.Empty {
+			if t, err := diskTable(name); err == nil && t.FromBackup && holdsInternal(t) {
+				d.Torn = true
+			}
+		}
 		if lbs := readSys(dir, "queue/logical_block_size"); lbs != "" && lbs != "512" && d.Part == "" {
 			// thinhost's tables are written in 512-byte sectors.
 			d.Empty, d.Holds = false, "logical sectors of "+lbs+" bytes, which hostd's partition tables do not support yet"
@@ -131,8 +143,8 @@ func diskSerial(dir string) string {
 	return ""
 }
 
-// diskEnds reads a whole disk's first and last MiB: empty when all zeros,
-// else what it holds, named for the message.
+// diskEnds reads a whole disk's first 64 MiB and last MiB: empty when
+// all zeros, else what it holds, named for the message.
 func diskEnds(name string, size int64) (empty bool, holds string) {
 	f, err := os.Open("/dev/" + name)
 	if err != nil {
@@ -142,13 +154,18 @@ func diskEnds(name string, size int64) (empty bool, holds string) {
 	return judgeDiskEnds(f, size)
 }
 
+// emptyHead is how much of a disk's start must be zeros: the first
+// partitions of every common layout start in it (1 MiB, 2 MiB, Windows'
+// recovery, EFI and reserved partitions, within the first 64 MiB), so a
+// disk whose partition table alone was wiped still shows its filesystems.
+const emptyHead = 64 << 20
+
 func judgeDiskEnds(f *os.File, size int64) (bool, string) {
-	span := min(size, int64(blankSpan))
-	head, tail := make([]byte, span), make([]byte, span)
+	head, tail := make([]byte, min(size, emptyHead)), make([]byte, min(size, int64(blankSpan)))
 	if err := readAt(f, head, 0); err != nil {
 		return false, fmt.Sprintf("something hostd cannot read (%v)", err)
 	}
-	if err := readAt(f, tail, size-span); err != nil {
+	if err := readAt(f, tail, size-int64(len(tail))); err != nil {
 		return false, fmt.Sprintf("something hostd cannot read (%v)", err)
 	}
 	if allZero(head) && allZero(tail) {
@@ -163,7 +180,15 @@ func judgeDiskEnds(f *os.File, size int64) (bool, string) {
 	if fs := Probe(head); fs != "" {
 		return false, fs
 	}
-	return false, "data in its first or last MiB"
+	// A filesystem where a partition used to start.
+	for _, at := range []int{1 << 20, 2 << 20} {
+		if at < len(head) {
+			if fs := Probe(head[at:]); fs != "" {
+				return false, fmt.Sprintf("%s at %d MiB (a partition whose table was wiped)", fs, at>>20)
+			}
+		}
+	}
+	return false, "data in its first 64 MiB or its last MiB"
 }
 
 // makeInternalData gives the empty disk d a partition table with one
@@ -172,7 +197,8 @@ func judgeDiskEnds(f *os.File, size int64) (bool, string) {
 // one else may have it open for writing or mounted) and read again
 // through that descriptor before anything is written: it must still be
 // empty. The partition starts out all zeros, which setupData then treats
-// as thinhost's own empty data partition (marker, then a filesystem).
+// as thinhost's own empty data partition (marker, then a filesystem):
+// it lies within what judgeDiskEnds found all zeros at its start.
 func makeInternalData(ctx context.Context, log *slog.Logger, d InternalDisk) (string, error) {
 	dev := "/dev/" + d.Name
 	f, err := os.OpenFile(dev, os.O_RDWR|unix.O_EXCL, 0)
@@ -189,7 +215,39 @@ func makeInternalData(ctx context.Context, log *slog.Logger, d InternalDisk) (st
 		return "", fmt.Errorf("partition table for %s: %w", dev, err)
 	}
 	log.Info("making the data partition on the empty internal disk", "disk", dev, "serial", d.Serial, "size", d.Bytes, "disk_guid", t.DiskGUID())
-	if err := t.Write(f, sectors); err != nil {
+	return writeInternalTable(ctx, f, d, t)
+}
+
+// holdsInternal says whether t's only partition is thinhost's internal
+// data partition.
+func holdsInternal(t *gpt.Table) bool {
+	parts := t.Partitions()
+	return len(parts) == 1 && parts[0].Name == InternalDataName
+}
+
+// finishInternalTable writes the primary copy of the table a stopped boot
+// left in the backup alone (d.Torn), read again through an exclusive
+// open, and returns the partition.
+func finishInternalTable(ctx context.Context, log *slog.Logger, d InternalDisk) (string, error) {
+	dev := "/dev/" + d.Name
+	f, err := os.OpenFile(dev, os.O_RDWR|unix.O_EXCL, 0)
+	if err != nil {
+		return "", fmt.Errorf("open %s to finish its partition table: %w (is something using it?)", dev, err)
+	}
+	defer f.Close()
+	t, err := gpt.Read(f, d.Bytes/gpt.SectorSize)
+	if err != nil || !t.FromBackup || !holdsInternal(t) {
+		return "", fmt.Errorf("%s no longer holds the half-written table hostd found: hostd leaves it untouched (%v)", dev, err)
+	}
+	log.Warn("finishing the internal data disk's partition table, which a stopped boot left half written", "disk", dev)
+	return writeInternalTable(ctx, f, d, t)
+}
+
+// writeInternalTable writes t to the disk d (open as f), has the kernel
+// read it, and returns the data partition once the kernel shows it.
+func writeInternalTable(ctx context.Context, f *os.File, d InternalDisk, t *gpt.Table) (string, error) {
+	dev := "/dev/" + d.Name
+	if err := t.Write(f, d.Bytes/gpt.SectorSize); err != nil {
 		return "", fmt.Errorf("write the partition table of %s: %w", dev, err)
 	}
 	// BLKRRPART: the kernel reads the new table (the descriptor is ours

@@ -24,6 +24,7 @@ func TestChooseInternal(t *testing.T) {
 	}{
 		{"the one empty disk", []InternalDisk{used, nvme}, "", "nvme0n1", true, nil},
 		{"ours before an empty one", []InternalDisk{nvme, ours}, "", "sda", false, nil},
+		{"ours half written before an empty one", []InternalDisk{nvme, {Name: "sdc", Torn: true, Holds: "data in its first 64 MiB or its last MiB"}}, "", "sdc", false, nil},
 		{"ours by serial", []InternalDisk{ours, nvme}, "ABC", "sda", false, nil},
 		{"an empty one by serial, padded", []InternalDisk{nvme, empty2}, " S4EW123 ", "nvme0n1", true, nil},
 		{"two empty", []InternalDisk{nvme, empty2}, "", "", false, []string{"/dev/nvme0n1", "/dev/vdb", "data_disk_serial"}},

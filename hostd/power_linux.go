@@ -63,20 +63,22 @@ func watchPowerButtons(ctx context.Context, log *slog.Logger, pressed chan<- str
 
 // findPowerButtons lists eventN devices whose name is "Power Button".
 func findPowerButtons(class string) ([]string, error) {
+	return findInputs(class, func(dev string) bool {
+		name, err := os.ReadFile(filepath.Join(dev, "name"))
+		return err == nil && strings.TrimSpace(string(name)) == "Power Button"
+	})
+}
+
+// findInputs lists the eventN devices under class whose input device
+// (its sysfs directory) match accepts.
+func findInputs(class string, match func(dev string) bool) ([]string, error) {
 	entries, err := os.ReadDir(class)
 	if err != nil {
 		return nil, fmt.Errorf("list input devices: %w", err)
 	}
 	var out []string
 	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), "event") {
-			continue
-		}
-		name, err := os.ReadFile(filepath.Join(class, e.Name(), "device", "name"))
-		if err != nil {
-			continue
-		}
-		if strings.TrimSpace(string(name)) == "Power Button" {
+		if strings.HasPrefix(e.Name(), "event") && match(filepath.Join(class, e.Name(), "device")) {
 			out = append(out, e.Name())
 		}
 	}

@@ -74,6 +74,10 @@ type dataOptions struct {
 	// TPM seals the encrypted partition's key to the TPM (PCR 7), with a
 	// recovery key shown once.
 	TPM bool
+	// SecureBootOn says the firmware booted with Secure Boot on: a key
+	// is sealed to PCR 7 only then (with it off, PCR 7 is the same for
+	// whatever boots).
+	SecureBootOn bool
 	// Internal puts the data partition on an internal disk, the one
 	// with Serial when that is set.
 	Internal bool
@@ -177,7 +181,8 @@ func setupData(ctx context.Context, log *slog.Logger, opts dataOptions, ask Aske
 		fsDev = "/dev/mapper/" + DataMapper
 		// A header hostd made, with no filesystem inside yet: a boot
 		// stopped between the two. Still empty; made again.
-		if label, err := luksLabelOf(ctx, st.Device); err != nil {
+		label, err := luksLabelOf(ctx, st.Device)
+		if err != nil {
 			log.Warn("read the LUKS2 label", "device", st.Device, "err", err)
 		} else if label == luksLabelNew {
 			makeFS = true
@@ -197,10 +202,11 @@ func setupData(ctx context.Context, log *slog.Logger, opts dataOptions, ask Aske
 				return fail("%s is LUKS that the passphrase opens, but it holds %s, not the ext4 thinhost makes: hostd leaves it untouched", st.Device, inner)
 			}
 		}
-		// thinhost's own container, opened by a person rather than the
-		// TPM: its TPM key is sealed again to the TPM as it is now.
-		if opts.TPM && st.Unlock != api.UnlockTPM {
-			if err := enrollTPM(ctx, log, st.Device, typed); err != nil {
+		// thinhost's own container (its label, ext4 inside), opened by a
+		// person rather than the TPM: its TPM key is sealed again to the
+		// TPM as it is now. Anyone else's container gets no keyslot.
+		if opts.TPM && st.Unlock != api.UnlockTPM && (label == luksLabel || label == luksLabelNew) {
+			if err := enrollTPM(ctx, log, st.Device, typed, opts.SecureBootOn); err != nil {
 				log.Warn("the data partition's key is not sealed to the TPM", "device", st.Device, "err", err)
 				st.TPMProblem = err.Error()
 			} else {
@@ -209,7 +215,7 @@ func setupData(ctx context.Context, log *slog.Logger, opts dataOptions, ask Aske
 		}
 	case blank.OK && encrypt:
 		st.Encrypted = true
-		if st.TPMProblem, err = formatLUKS(ctx, log, st.Device, ask, opts.TPM); err != nil {
+		if st.TPMProblem, err = formatLUKS(ctx, log, st.Device, ask, opts.TPM, opts.SecureBootOn); err != nil {
 			return fail("encrypt the empty data partition %s: %v", st.Device, err)
 		}
 		// Made this boot: Unlock stays empty (nothing had to open it).

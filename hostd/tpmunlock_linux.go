@@ -98,7 +98,10 @@ func unlockTPM(ctx context.Context, log *slog.Logger, dev string) error {
 // its own (existing, a key dev takes, authorizes it), sealed to the TPM
 // and PCR 7 as they are now, in a token beside it. An earlier TPM key and
 // token go first. The recovery key's keyslot is never touched.
-func enrollTPM(ctx context.Context, log *slog.Logger, dev, existing string) error {
+func enrollTPM(ctx context.Context, log *slog.Logger, dev, existing string, secureBootOn bool) error {
+	if !secureBootOn {
+		return errors.New("Secure Boot is not on, so PCR 7 would not tell this system from any other: the key is not sealed to the TPM, and the recovery key opens the partition")
+	}
 	tpm, err := linuxtpm.Open(tpmDevice)
 	if err != nil {
 		return fmt.Errorf("no TPM to seal the key to: %w", err)
@@ -263,5 +266,13 @@ func showRecoveryKey(ctx context.Context, ask Asker, key string) error {
 			return nil
 		}
 		prompt = "thinhost: that is not the last group of the recovery key above (" + strconv.Itoa(recoveryDigits) + " digits); type it: "
+	}
+}
+
+// clearTerminals clears the consoles' screens and scrollback (ESC [2J,
+// ESC [3J), as after the recovery key was shown on them.
+func clearTerminals(terms []*os.File) {
+	for _, t := range terms {
+		t.WriteString("\x1b[2J\x1b[3J\x1b[H")
 	}
 }

@@ -30,6 +30,9 @@ type Host struct {
 	// LowBattery is the battery charge (percent) at which the host shuts
 	// its guests down cleanly and powers off, on battery; 0 never does.
 	LowBattery int
+	// Lid is what closing the lid does: "suspend" (the default: guests
+	// paused, the host asleep), "poweroff" or "ignore".
+	Lid string
 	// ShellPassword guards the debug shell on the panel's consoles (tty0
 	// and the like); "" offers no shell there. The serial console's shell
 	// asks for none: who has the cable has the machine.
@@ -75,7 +78,7 @@ var DefaultConsole = []string{"tty0", "ttyS0,115200"}
 
 var (
 	hostSchema = &hcl.BodySchema{
-		Attributes: []hcl.AttributeSchema{{Name: "hostname"}, {Name: "console"}, {Name: "api_port"}, {Name: "api_token"}, {Name: "api_on_host_network"}, {Name: "low_battery"}, {Name: "shell_password"}, {Name: "page_password"}},
+		Attributes: []hcl.AttributeSchema{{Name: "hostname"}, {Name: "console"}, {Name: "api_port"}, {Name: "api_token"}, {Name: "api_on_host_network"}, {Name: "low_battery"}, {Name: "lid"}, {Name: "shell_password"}, {Name: "page_password"}},
 		Blocks:     []hcl.BlockHeaderSchema{{Type: "kernel"}},
 	}
 	kernelSchema = &hcl.BodySchema{
@@ -126,6 +129,8 @@ func decodeHost(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.Diagnosti
 
 	h.APIPort, d = evalIntIn(content.Attributes, "api_port", DefaultAPIPort, 1, 65535, ctx,
 		"Invalid port", "api_port must be a whole number from 1 to 65535.")
+	diags = append(diags, d...)
+	h.Lid, _, d = oneOf(content.Attributes, "lid", "suspend", []string{"suspend", "poweroff", "ignore"}, ctx)
 	diags = append(diags, d...)
 	h.LowBattery, d = evalIntIn(content.Attributes, "low_battery", DefaultLowBattery, 0, 50, ctx,
 		"Invalid low_battery", "low_battery is a battery charge in percent from 0 (never shut down) to 50.")

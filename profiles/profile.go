@@ -184,6 +184,13 @@ func (ps *Parser) decode(filename string, body hcl.Body, opts Options, diags hcl
 			Detail:  "secure_boot = \"stock\" boots only a kernel Debian signed, from the packages block; a kernel artifact is not signed for it. Take the kernel from the packages block, or set secure_boot = \"off\" in a boot block.",
 			Subject: &rng})
 	}
+	if prof.Storage.TPM && prof.Boot.SecureBoot != SecureBootOwn {
+		rng := prof.Storage.TPMRange
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "TPM unlocking needs your own Secure Boot keys",
+			Detail: fmt.Sprintf("tpm = true seals the data partition's key to PCR 7, the firmware's Secure Boot state and keys. With secure_boot = %q that state is the same for whatever else boots (%s), so the TPM would hand the key to it. Use boot { secure_boot = \"own\"  keys = \"DIR\" } (thinhost keys DIR makes them): then only your signed loader and unified kernel image, initramfs and command line included, run with that state. Or leave tpm out and type a passphrase.",
+				prof.Boot.SecureBoot, map[string]string{SecureBootOff: "any system, Secure Boot off", SecureBootStock: "any system Microsoft or Debian signed, and the initramfs and command line on the stick are not signed"}[prof.Boot.SecureBoot]),
+			Subject: &rng})
+	}
 	if prof.Host.Kernel.Range.Filename != "" && prof.Host.Kernel.Artifact == "" && !prof.Packages.Given {
 		rng := prof.Host.Kernel.Range
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No kernel",

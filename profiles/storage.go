@@ -26,6 +26,9 @@ type Storage struct {
 	// 2.0 (PCR 7) instead of asking for a passphrase; a recovery key is
 	// shown once at the first boot.
 	TPM bool
+	// TPMRange is where tpm is set, for diagnostics that need the boot
+	// block too.
+	TPMRange hcl.Range
 	// DataDisk is where the data partition lives: DataDiskBoot (the disk
 	// the host booted from, the default) or DataDiskInternal (a partition
 	// hostd makes on an empty internal disk, so the guests' disks are not
@@ -102,6 +105,9 @@ func decodeStorage(b *hcl.Block, ctx *hcl.EvalContext, s *Storage) hcl.Diagnosti
 			"tpm = true unlocks the encrypted data partition with the TPM: set encrypt = true too, or remove it."))
 	}
 	s.TPM = tpm && enc
+	if tpmAttr != nil {
+		s.TPMRange = tpmAttr.Range
+	}
 	s.DataDisk, _, d = oneOf(attrs, "data_disk", DataDiskBoot, []string{DataDiskBoot, DataDiskInternal}, ctx)
 	diags = append(diags, d...)
 	serial, serialAttr, d := evalString(attrs, "data_disk_serial", ctx)

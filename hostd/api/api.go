@@ -200,8 +200,8 @@ type Memory struct {
 type Backend interface {
 	Status() Status
 	Restart(name string) error
-	// Power powers off or reboots the host ("poweroff", "reboot"); it
-	// returns once the shutdown has begun.
+	// Power powers off, reboots or suspends the host ("poweroff",
+	// "reboot", "suspend"); it returns once that has begun.
 	Power(action string) error
 	// Shares is the file server's state, nil when the host serves none.
 	Shares() *Shares
@@ -352,7 +352,7 @@ func (s *Server) Handler(requireToken bool) http.Handler {
 			_ = json.NewEncoder(w).Encode(res)
 		}
 	})
-	for _, action := range []string{"poweroff", "reboot"} {
+	for _, action := range []string{"poweroff", "reboot", "suspend"} {
 		route(http.MethodPost, "/v1/"+action, func(w http.ResponseWriter, r *http.Request) {
 			if err := s.Backend.Power(action); err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)

@@ -17,6 +17,12 @@ type Client struct {
 	base  string
 	token string
 	http  *http.Client
+	// plainChecked is set once a plain-HTTP client to a TCP address that
+	// is not loopback found the server does not speak TLS, so sending
+	// the token in clear goes where plain HTTP is the design (a guest's
+	// 10.0.2.2, which never leaves the machine).
+	plainChecked bool
+	pinned       bool
 }
 
 // NewClient returns a client for addr: "HOST:PORT", or a unix socket path
@@ -47,6 +53,7 @@ func (c *Client) WithFingerprint(fp string) (*Client, error) {
 	}
 	c.base = "https://" + c.addr
 	c.http = &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: false}}
+	c.pinned = true
 	return c, nil
 }
 
@@ -65,6 +72,15 @@ func (c *Client) do(ctx context.Context, method, path string) (*http.Response, e
 // errors that carry hostd's message.
 func (c *Client) send(req *http.Request) (*http.Response, error) {
 	method, path := req.Method, req.URL.Path
+	// Before a token goes out in plain HTTP beyond loopback: a server
+	// that speaks TLS there (the API on the host's network) gets nothing
+	// in clear; the person is told the certificate to check instead.
+	if c.token != "" && !c.pinned && !c.plainChecked && !strings.HasPrefix(c.addr, "/") && !loopbackAddr(c.addr) {
+		if fp := presentedFingerprint(c.addr); fp != "" {
+			return nil, &HTTPSRequiredError{Addr: c.addr, Fingerprint: fp}
+		}
+		c.plainChecked = true
+	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
@@ -122,7 +138,7 @@ func (c *Client) Logs(ctx context.Context, follow bool, w io.Writer) error {
 	return err
 }
 
-// Power asks the host to "poweroff" or "reboot".
+// Power asks the host to "poweroff", "reboot" or "suspend".
 func (c *Client) Power(ctx context.Context, action string) error {
 	resp, err := c.do(ctx, http.MethodPost, "/v1/"+action)
 	if err != nil {
@@ -166,4 +182,18 @@ func (c *Client) Shares(ctx context.Context) (*Shares, error) {
 		return nil, fmt.Errorf("read shares: %w", err)
 	}
 	return &sh, nil
+}
+
+// loopbackAddr says whether addr (HOST:PORT) names this machine's
+// loopback, where nothing crosses a network.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -99,7 +99,8 @@ func (e *HTTPSRequiredError) Error() string {
 // presentedFingerprint reads the certificate addr presents, unverified:
 // for telling a person what to compare.
 func presentedFingerprint(addr string) string {
-	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12})
+	d := &net.Dialer{Timeout: 10 * time.Second}
+	c, err := tls.DialWithDialer(d, "tcp", addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12})
 	if err != nil {
 		return ""
 	}

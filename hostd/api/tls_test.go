@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -168,4 +169,75 @@ func validMethod(m string) bool {
 		return true
 	}
 	return false
+}
+
+// recordListener keeps every byte its connections read.
+type recordListener struct {
+	net.Listener
+	mu  sync.Mutex
+	got bytes.Buffer
+}
+
+type recordConn struct {
+	net.Conn
+	l *recordListener
+}
+
+func (c recordConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.l.mu.Lock()
+	c.l.got.Write(p[:n])
+	c.l.mu.Unlock()
+	return n, err
+}
+
+func (l *recordListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return recordConn{c, l}, nil
+}
+
+// TestNoTokenInClear: a plain client aimed at an address beyond loopback
+// where the API speaks TLS sends no request, so no token, in clear; it
+// says the fingerprint instead. (It needs an address of this machine that
+// is not loopback.)
+func TestNoTokenInClear(t *testing.T) {
+	var ip net.IP
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+			ip = n.IP
+			break
+		}
+	}
+	if ip == nil {
+		t.Skip("this machine has no IPv4 address beyond loopback")
+	}
+	certPEM, keyPEM, err := NewCertificate("h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := tls.X509KeyPair(certPEM, keyPEM)
+	fp, _ := CertFingerprint(cert)
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip.String(), "0"))
+	if err != nil {
+		t.Skip(err)
+	}
+	rec := &recordListener{Listener: ln}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go (&Server{Backend: &fakeHost{}, Logs: logring.New(10), Token: "s3cret-token"}).ServeSplitTLS(ctx, rec, ServerTLS(cert))
+	_, err = NewClient(ln.Addr().String(), "s3cret-token").Status(ctx)
+	var https *HTTPSRequiredError
+	if !errors.As(err, &https) || https.Fingerprint != fp {
+		t.Fatalf("a plain client beyond loopback: %v; want HTTPSRequiredError naming %s", err, fp)
+	}
+	time.Sleep(100 * time.Millisecond)
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if bytes.Contains(rec.got.Bytes(), []byte("s3cret-token")) || bytes.Contains(rec.got.Bytes(), []byte("GET /v1/")) {
+		t.Errorf("the client sent a request in clear:\n%q", rec.got.Bytes())
+	}
 }

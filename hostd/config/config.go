@@ -45,6 +45,9 @@ type Config struct {
 	// DataTPM seals the encrypted data partition's key to the TPM (PCR
 	// 7), with a recovery key shown once at the first boot.
 	DataTPM bool `json:"data_tpm,omitempty"`
+	// Lid is what closing the lid does: "suspend" (also ""), "poweroff"
+	// or "ignore".
+	Lid string `json:"lid,omitempty"`
 	// DataDisk is "internal" for a data partition on an internal disk
 	// (made by hostd on an empty one), "" for the boot disk's.
 	DataDisk string `json:"data_disk,omitempty"`

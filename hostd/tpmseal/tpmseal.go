@@ -76,8 +76,15 @@ func Seal(t transport.TPM, secret []byte, pcrs []uint) (*Sealed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seal: read the policy digest: %w", err)
 	}
+	rootPub, err := root.OutPublic.Contents()
+	if err != nil {
+		return nil, fmt.Errorf("seal: the storage root key: %w", err)
+	}
 	rsp, err := tpm2.Create{
-		ParentHandle: tpm2.AuthHandle{Handle: root.ObjectHandle, Name: root.Name, Auth: tpm2.PasswordAuth(nil)},
+		// The secret crosses the bus to the TPM encrypted: a session
+		// salted to the storage root key, its parameters under AES.
+		ParentHandle: tpm2.AuthHandle{Handle: root.ObjectHandle, Name: root.Name,
+			Auth: tpm2.HMAC(tpm2.TPMAlgSHA256, 16, tpm2.Auth(nil), tpm2.Salted(root.ObjectHandle, *rootPub), tpm2.AESEncryption(128, tpm2.EncryptIn))},
 		InSensitive: tpm2.TPM2BSensitiveCreate{Sensitive: &tpm2.TPMSSensitiveCreate{
 			Data: tpm2.NewTPMUSensitiveCreate(&tpm2.TPM2BSensitiveData{Buffer: secret}),
 		}},
@@ -125,7 +132,15 @@ func Unseal(t transport.TPM, s *Sealed) ([]byte, error) {
 		return nil, fmt.Errorf("unseal: load the sealed object: %w (%w)", err, ErrPolicy)
 	}
 	defer flush(t, obj.ObjectHandle)
-	sess, closeSess, err := tpm2.PolicySession(t, tpm2.TPMAlgSHA256, 16)
+	rootPub, err := root.OutPublic.Contents()
+	if err != nil {
+		return nil, fmt.Errorf("unseal: the storage root key: %w", err)
+	}
+	// The key comes back over the bus encrypted (a session salted to the
+	// storage root key, the response under AES): a probe on the TPM's
+	// bus reads nothing of it.
+	sess, closeSess, err := tpm2.PolicySession(t, tpm2.TPMAlgSHA256, 16,
+		tpm2.Salted(root.ObjectHandle, *rootPub), tpm2.AESEncryption(128, tpm2.EncryptOut))
 	if err != nil {
 		return nil, fmt.Errorf("unseal: start a policy session: %w", err)
 	}

@@ -94,3 +94,35 @@ func extend(t *testing.T, tpm transport.TPM, pcr uint) {
 		t.Fatalf("extend PCR %d: %v", pcr, err)
 	}
 }
+
+// wire records what crosses the bus to and from a TPM.
+type wire struct {
+	transport.TPM
+	seen bytes.Buffer
+}
+
+func (w *wire) Send(cmd []byte) ([]byte, error) {
+	w.seen.Write(cmd)
+	rsp, err := w.TPM.Send(cmd)
+	w.seen.Write(rsp)
+	return rsp, err
+}
+
+// TestSealedOnTheWire: the secret never crosses the bus in clear, going
+// in (Create) or coming out (Unseal), as a probe on a laptop's TPM bus
+// would read it.
+func TestSealedOnTheWire(t *testing.T) {
+	w := &wire{TPM: swtpm(t, t.TempDir())}
+	secret := []byte("a secret a bus probe must not read")
+	s, err := Seal(w, secret, []uint{7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Unseal(w, s)
+	if err != nil || !bytes.Equal(got, secret) {
+		t.Fatalf("unseal: %q, %v", got, err)
+	}
+	if bytes.Contains(w.seen.Bytes(), secret) {
+		t.Error("the secret crossed the bus in clear")
+	}
+}

@@ -792,3 +792,37 @@ func (m *Manager) allowedUSB(vm string, usb []string) []string {
 	}
 	return out
 }
+
+// PauseAll stops the CPUs of every running guest (QMP stop), as before the
+// host suspends, and returns the names of those it paused.
+func (m *Manager) PauseAll() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var paused []string
+	for _, g := range m.guests {
+		if !m.Sup.Running(vmService(g.spec.Name)) {
+			continue
+		}
+		if err := qmpRun(g.paths.QMP(), "stop"); err != nil {
+			m.Log.Warn("pause vm", "vm", g.spec.Name, "err", err)
+			continue
+		}
+		paused = append(paused, g.spec.Name)
+	}
+	return paused
+}
+
+// ResumeAll lets the named guests continue (QMP cont).
+func (m *Manager) ResumeAll(names []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, name := range names {
+		g, err := m.find(name)
+		if err != nil {
+			continue
+		}
+		if err := qmpRun(g.paths.QMP(), "cont"); err != nil {
+			m.Log.Warn("continue vm", "vm", name, "err", err)
+		}
+	}
+}

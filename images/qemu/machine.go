@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -251,6 +252,33 @@ func (m *Machine) Powerdown() error { return m.qmp("system_powerdown") }
 
 // Quit ends QEMU through QMP, as if the machine's plug were pulled.
 func (m *Machine) Quit() error { return m.qmp("quit") }
+
+// Wakeup wakes the machine from suspend (QMP system_wakeup), as opening
+// the lid or a key does.
+func (m *Machine) Wakeup() error { return m.qmp("system_wakeup") }
+
+// RunState is QEMU's run state (QMP query-status): "running",
+// "suspended", "paused", ...
+func (m *Machine) RunState() (string, error) {
+	select {
+	case <-m.done:
+		return "", fmt.Errorf("qmp query-status: QEMU has exited")
+	default:
+	}
+	raw, err := qmpc.Run(m.Spec.QMPSocket, "query-status", nil)
+	if err != nil {
+		return "", err
+	}
+	var st struct {
+		Return struct {
+			Status string `json:"status"`
+		} `json:"return"`
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return "", fmt.Errorf("qmp query-status: %w", err)
+	}
+	return st.Return.Status, nil
+}
 
 func (m *Machine) qmp(command string) error {
 	select {

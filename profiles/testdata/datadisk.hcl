@@ -16,3 +16,10 @@ storage {
   data_disk        = "internal"
   data_disk_serial = "S4EWNX0R123456  "
 }
+
+# TPM unlocking needs the own-keys chain (the directory is checked for
+# keys at build time).
+boot {
+  secure_boot = "own"
+  keys        = "."
+}

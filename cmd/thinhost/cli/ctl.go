@@ -32,7 +32,7 @@ func ctlCmd(e *env) *cobra.Command {
 		return c
 	}
 	cmd := &cobra.Command{
-		Use:   "ctl --addr HOST:PORT --token TOKEN status|logs|poweroff|reboot|restart|shares|vm|update",
+		Use:   "ctl --addr HOST:PORT --token TOKEN status|logs|poweroff|reboot|suspend|restart|shares|vm|update",
 		Short: "Talk to a running host's management API",
 		Long: `ctl talks to hostd's management API: over TCP (the guest side, or a
 forward such as thinhost run IMAGE --forward 8484:8484) with the host's token,
@@ -313,7 +313,9 @@ host's page (Host update) to upload from a browser, inside Windows too.`,
 	update.Flags().StringVar(&save, "save", "", "write the update to this file instead of sending it (the host's page uploads it)")
 	vmc.Flags().BoolVar(&forceSnapshot, "force", false, "snapshot a guest even if it did not shut down cleanly (its disk may hold half-written data)")
 	cmd.AddCommand(status, logs, power("poweroff", "Shut the host down cleanly and power it off"),
-		power("reboot", "Shut the host down cleanly and reboot it"), restart, shares, vmc, update)
+		power("reboot", "Shut the host down cleanly and reboot it"),
+		power("suspend", "Pause the guests, sync and suspend the host (as closing the lid does); the power button or a key wakes it"),
+		restart, shares, vmc, update)
 	return cmd
 }
 

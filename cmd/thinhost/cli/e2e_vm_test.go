@@ -142,6 +142,40 @@ func TestGuestLifecycle(t *testing.T) {
 	// The host's page, in a browser: the same reset from there.
 	checkPage(t, h)
 
+	// Suspend, what closing the lid does: the guest paused, the host
+	// asleep in S3 (QEMU's run state says so); woken as a key or the lid
+	// would, the guest continues (its ACPI shutdown at the power-off
+	// below shows its CPU runs again).
+	t.Log(ctl("suspend"))
+	waitRunState := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			st, err := h.m.RunState()
+			if err == nil && st == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("QEMU's run state %q (%v), want %q:\n%s", st, err, want, strings.Join(con.Tail(), "\n"))
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	waitRunState("suspended")
+	if !con.Seen("guests_paused=[guest]") {
+		t.Errorf("the host suspended without pausing the guest:\n%s", strings.Join(con.Tail(), "\n"))
+	}
+	if err := h.m.Wakeup(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-con.Await("thinhost: resumed"):
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("the host did not say it resumed:\n%s", strings.Join(con.Tail(), "\n"))
+	}
+	waitRunState("running")
+	t.Log("suspend: the guest paused, the host in S3, woken, the guest continued")
+
 	// Host power-off: the guest goes first, then the data partition.
 	h.powerOff(t)
 	order := []string{"thinhost: powering off", "thinhost: stopping vm-guest", testguest.Marker + "power button: powering off",
