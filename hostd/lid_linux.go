@@ -2,7 +2,6 @@ package hostd
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -33,18 +32,12 @@ const (
 // ReadLid reads input events from r (a lid switch's event device) and
 // calls changed with the lid's new state on each change, until r ends.
 func ReadLid(r io.Reader, changed func(closed bool)) error {
-	buf := make([]byte, inputEvent)
-	for {
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return err
-		}
-		typ := binary.LittleEndian.Uint16(buf[16:])
-		code := binary.LittleEndian.Uint16(buf[18:])
-		value := int32(binary.LittleEndian.Uint32(buf[20:]))
+	return readEvents(r, func(typ, code uint16, value int32) bool {
 		if typ == evSw && code == swLid {
 			changed(value != 0)
 		}
-	}
+		return false
+	})
 }
 
 // SleepState picks how the host sleeps from /sys/power/state and

@@ -3,7 +3,6 @@ package hostd
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"log/slog"
 	"os"
@@ -12,24 +11,15 @@ import (
 	"testing"
 )
 
-// event is one struct input_event as the kernel writes it on 64-bit.
-func event(typ, code uint16, value int32) []byte {
-	b := make([]byte, inputEvent)
-	binary.LittleEndian.PutUint16(b[16:], typ)
-	binary.LittleEndian.PutUint16(b[18:], code)
-	binary.LittleEndian.PutUint32(b[20:], uint32(value))
-	return b
-}
-
 // TestReadLid: closing and opening the lid, among other switches and
 // sync events, are reported in order; a torn event ends the reading.
 func TestReadLid(t *testing.T) {
 	var stream []byte
 	for _, e := range [][]byte{
-		event(evSw, swLid, 1), event(0, 0, 0), // closed, then SYN_REPORT
-		event(evSw, 0x05, 1),   // SW_DOCK: not the lid
-		event(evKey, keyPower, 1),
-		event(evSw, swLid, 0), event(0, 0, 0),
+		inputEventBytes(evSw, swLid, 1), inputEventBytes(0, 0, 0), // closed, then SYN_REPORT
+		inputEventBytes(evSw, 0x05, 1), // SW_DOCK: not the lid
+		inputEventBytes(evKey, keyPower, 1),
+		inputEventBytes(evSw, swLid, 0), inputEventBytes(0, 0, 0),
 	} {
 		stream = append(stream, e...)
 	}

@@ -87,15 +87,20 @@ func findInputs(class string, match func(dev string) bool) ([]string, error) {
 
 // readPowerKey returns nil when a KEY_POWER press is read from r.
 func readPowerKey(r io.Reader) error {
+	return readEvents(r, func(typ, code uint16, value int32) bool {
+		return typ == evKey && code == keyPower && value == 1
+	})
+}
+
+// readEvents reads input events (struct input_event) from r and hands
+// each to each until it says stop (then nil) or r ends (its error).
+func readEvents(r io.Reader, each func(typ, code uint16, value int32) (stop bool)) error {
 	buf := make([]byte, inputEvent)
 	for {
 		if _, err := io.ReadFull(r, buf); err != nil {
 			return err
 		}
-		typ := binary.LittleEndian.Uint16(buf[16:18])
-		code := binary.LittleEndian.Uint16(buf[18:20])
-		val := int32(binary.LittleEndian.Uint32(buf[20:24]))
-		if typ == evKey && code == keyPower && val == 1 {
+		if each(binary.LittleEndian.Uint16(buf[16:18]), binary.LittleEndian.Uint16(buf[18:20]), int32(binary.LittleEndian.Uint32(buf[20:24]))) {
 			return nil
 		}
 	}
