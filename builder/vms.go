@@ -86,7 +86,7 @@ func VMSpecs(p *profiles.Profile) []config.VM {
 			Firmware: v.Firmware, TPM: v.TPM,
 			DiskSize: v.Disk.Size, DiskFormat: v.Disk.Format,
 			Cmdline: v.Cmdline, Display: v.Display, Network: v.Network,
-			MAC: layout.GuestMAC(v.Name), Autostart: v.Autostart,
+			MAC: layout.GuestMAC(v.Name), Autostart: v.Autostart, OnShutdown: map[string]string{"poweroff": "poweroff"}[v.OnShutdown],
 			ShutdownTimeout: int(v.ShutdownTimeout.Seconds()),
 		}
 		if v.Display == "vnc" {

@@ -55,6 +55,12 @@ variable "guest_display" {
   description = "The test guest's display: none; sdl to draw it on the panel (run --machine laptop shows it); vnc on the host's network, port 5900, with the password thinhost ctl vm guest vnc-password shows"
 }
 
+variable "guest_shuts_down" {
+  type        = bool
+  default     = false
+  description = "The bare test guest shuts itself down once booted, and the host powers off with it (on_shutdown = poweroff)"
+}
+
 variable "guest_autostart" {
   type        = bool
   default     = true
@@ -140,11 +146,15 @@ vm "guest" {
   cpus     = 1
   kernel   = var.test_guest == null ? "host" : "test-guest"
   initrd   = var.test_guest == null ? "guest-initrd" : null
-  cmdline  = "console=ttyS0 quiet panic=-1"
+  cmdline  = var.guest_shuts_down ? "console=ttyS0 quiet panic=-1 thinhost-guest-poweroff" : "console=ttyS0 quiet panic=-1"
   network  = "none"
   display  = var.guest_display
   vnc      = var.guest_display == "vnc" ? "0.0.0.0:5900" : null
   autostart = var.guest_autostart
+  # What the host does when the guest shuts itself down, as Windows does
+  # from its Start menu: poweroff (Windows guests' default: the appliance)
+  # or stay (Linux guests' default).
+  on_shutdown = var.guest_shuts_down ? "poweroff" : "stay"
   # The guest powers off at once on the ACPI button once its init runs;
   # while its kernel still boots (over a minute under TCG inside TCG) the
   # press is lost, and hostd stops QEMU after this long.

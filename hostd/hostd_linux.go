@@ -56,6 +56,9 @@ type Daemon struct {
 	secureBoot string
 	// apiFingerprint is the API's certificate on the host's network.
 	apiFingerprint string
+	// guestOff carries the name of a guest that shut itself down with
+	// on_shutdown = "poweroff": the host powers off too.
+	guestOff chan string
 	// mods loads the image's modules; modsNow are the profile's that
 	// drive no device (loaded at once, not by device).
 	mods    *modLoader
@@ -106,7 +109,7 @@ func New(opts Options) *Daemon {
 	sup := supervise.New(opts.Log, func(l supervise.Line) {
 		opts.Log.Info(l.Text, "service", l.Service, "stream", l.Stream)
 	})
-	return &Daemon{opts: opts, start: time.Now(), sup: sup, power: make(chan string, 1), panel: newPanel(opts.Log), slots: newSlots(opts.Log)}
+	return &Daemon{opts: opts, start: time.Now(), sup: sup, power: make(chan string, 1), guestOff: make(chan string, 1), panel: newPanel(opts.Log), slots: newSlots(opts.Log)}
 }
 
 // Run brings the host up, prints the ready line and waits for a power
@@ -230,6 +233,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 			reason = "power button (" + dev + ")"
 		case <-ctx.Done():
 			reason = "shutdown request"
+		case name := <-d.guestOff:
+			reason = "vm " + name + " shut itself down"
 		case closed := <-lid:
 			switch {
 			case !closed:

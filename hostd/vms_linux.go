@@ -66,6 +66,16 @@ func (d *Daemon) setupVMs(ctx context.Context) {
 			}
 			return nil
 		},
+		ShutByItself: func(name string) {
+			for _, v := range cfg.VMs {
+				if v.Name == name && v.OnShutdown == "poweroff" {
+					select {
+					case d.guestOff <- name:
+					default:
+					}
+				}
+			}
+		},
 	}, cfg.VMs)
 }
 

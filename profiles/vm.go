@@ -48,6 +48,10 @@ type VM struct {
 	// Network is "user" (NAT, the default) or "none".
 	Network   string
 	Autostart bool
+	// OnShutdown is what the host does when the guest shuts itself down
+	// (Windows' Start menu): "poweroff" (the appliance: the default for
+	// Windows) or "stay" (the default for Linux guests).
+	OnShutdown string
 	// ShutdownTimeout bounds the guest's ACPI shutdown before it is stopped.
 	ShutdownTimeout time.Duration
 	DeclRange       hcl.Range
@@ -96,7 +100,7 @@ var (
 			{Name: "os", Required: true}, {Name: "memory"}, {Name: "cpus"}, {Name: "firmware"},
 			{Name: "tpm"}, {Name: "install_media"}, {Name: "drivers"}, {Name: "kernel"},
 			{Name: "initrd"}, {Name: "cmdline"}, {Name: "display"}, {Name: "vnc"}, {Name: "vnc_password"}, {Name: "usb"},
-			{Name: "network"}, {Name: "autostart"}, {Name: "shutdown_timeout"},
+			{Name: "network"}, {Name: "autostart"}, {Name: "on_shutdown"}, {Name: "shutdown_timeout"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{{Type: "disk"}},
 	}
@@ -305,6 +309,12 @@ func decodeVM(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) (*VM, hcl.Diagn
 		diags = append(diags, d...)
 		vm.Autostart = auto
 	}
+	defShutdown := "stay"
+	if windows {
+		defShutdown = "poweroff"
+	}
+	vm.OnShutdown, _, d = oneOf(attrs, "on_shutdown", defShutdown, []string{"poweroff", "stay"}, ctx)
+	diags = append(diags, d...)
 	st, stAttr, d := evalString(attrs, "shutdown_timeout", ctx)
 	diags = append(diags, d...)
 	if stAttr != nil && !d.HasErrors() {

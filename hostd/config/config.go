@@ -148,6 +148,9 @@ type VM struct {
 	// network profile across restarts.
 	MAC       string `json:"mac,omitempty"`
 	Autostart bool   `json:"autostart,omitempty"`
+	// OnShutdown "poweroff" powers the host off when the guest shuts
+	// itself down; "" (stay) leaves the host on.
+	OnShutdown string `json:"on_shutdown,omitempty"`
 	// ShutdownTimeout bounds the guest's ACPI shutdown, in seconds.
 	ShutdownTimeout int `json:"shutdown_timeout"`
 }

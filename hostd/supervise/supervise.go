@@ -40,6 +40,10 @@ type Service struct {
 	// DoneOnSuccess ends supervision when the program exits with status 0
 	// by itself (a guest that shut down), instead of restarting it.
 	DoneOnSuccess bool
+	// Finished, when set, is called (once, in the supervisor's goroutine)
+	// when DoneOnSuccess ends supervision: the program exited with status
+	// 0 by itself, not stopped by the supervisor.
+	Finished func()
 	// Once ends supervision when the program exits, however it exits.
 	Once bool
 	// Credential, when set, runs the program as that user (hostd runs as
@@ -165,6 +169,9 @@ func (s *Supervisor) loop(ctx context.Context, sv *service) {
 				s.log.Info("service finished", "svc", sv.spec.Name, "err", err)
 			}
 			sv.set(func(st *Status) { st.State = Stopped; st.Pid = 0; st.Since = time.Now() })
+			if ctx.Err() == nil && err == nil && sv.spec.DoneOnSuccess && sv.spec.Finished != nil {
+				sv.spec.Finished()
+			}
 			return
 		}
 		if time.Since(started) >= sv.spec.StableAfter {

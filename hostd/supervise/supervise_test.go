@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -280,6 +281,8 @@ func TestDoneOnSuccess(t *testing.T) {
 	s := New(nil, ls.add)
 	svc := child(t, "job", "done")
 	svc.DoneOnSuccess = true
+	var finished atomic.Int32
+	svc.Finished = func() { finished.Add(1) }
 	if err := s.Start(context.Background(), svc); err != nil {
 		t.Fatal(err)
 	}
@@ -297,6 +300,9 @@ func TestDoneOnSuccess(t *testing.T) {
 	if st := s.Status()[0]; st.State != Stopped || st.Restarts != 0 {
 		t.Errorf("status = %+v", st)
 	}
+	if n := finished.Load(); n != 1 {
+		t.Errorf("Finished called %d times for a job that exited 0 by itself, want 1", n)
+	}
 	if err := s.Start(context.Background(), svc); err != nil {
 		t.Fatalf("start again: %v", err)
 	}
@@ -307,7 +313,18 @@ func TestDoneOnSuccess(t *testing.T) {
 	if err := s.Start(context.Background(), child(t, "job2", "graceful")); !errors.Is(err, ErrRunning) {
 		t.Errorf("second start of a running service: %v", err)
 	}
+	// Stopped by the supervisor, a DoneOnSuccess job is not Finished.
+	stopped := child(t, "job3", "graceful")
+	stopped.DoneOnSuccess = true
+	stopped.Finished = func() { finished.Add(100) }
+	if err := s.Start(context.Background(), stopped); err != nil {
+		t.Fatal(err)
+	}
 	s.StopAll(nil)
+	time.Sleep(100 * time.Millisecond)
+	if n := finished.Load(); n >= 100 {
+		t.Errorf("Finished called for a job the supervisor stopped")
+	}
 }
 
 // TestOnceAndCredential: a Once child that fails is not restarted, and a

@@ -66,6 +66,9 @@ type Manager struct {
 	// the one holding the host's boot disk. A guest's passthrough of one
 	// of them is left out, with a warning. nil: none.
 	Protected func() []string
+	// ShutByItself, when set, is told the name of a guest that shut itself
+	// down (QEMU exited 0 without hostd asking: Windows' Start menu).
+	ShutByItself func(name string)
 
 	mu     sync.Mutex // serialises actions
 	guests []*guest
@@ -198,7 +201,13 @@ func (m *Manager) start(ctx context.Context, g *guest) error {
 		GracefulTimeout: time.Duration(g.spec.ShutdownTimeout) * time.Second,
 		StopTimeout:     10 * time.Second,
 		DoneOnSuccess:   true,
-		MinBackoff:      2 * time.Second, MaxBackoff: time.Minute, StableAfter: time.Minute,
+		Finished: func() {
+			m.Log.Info("vm shut down by itself", "vm", name)
+			if m.ShutByItself != nil {
+				m.ShutByItself(name)
+			}
+		},
+		MinBackoff: 2 * time.Second, MaxBackoff: time.Minute, StableAfter: time.Minute,
 	}
 	onPanel := g.spec.Display == "sdl" && m.Panel != nil
 	if onPanel {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/thinhost/thinhost/hostd"
 	"github.com/thinhost/thinhost/internal/testenv"
 	"github.com/thinhost/thinhost/internal/testguest"
 )
@@ -260,4 +261,35 @@ func vncLogin(addr, password string) error {
 		return fmt.Errorf("the server refused the password")
 	}
 	return nil
+}
+
+// TestGuestShutsDown: a guest that shuts itself down (as Windows does from
+// its Start menu) with on_shutdown = "poweroff" takes the host with it,
+// cleanly: the appliance is off when its Windows is.
+func TestGuestShutsDown(t *testing.T) {
+	testenv.NeedE2E(t)
+	testenv.NeedTool(t, "qemu-system-x86_64")
+	root := testenv.RepoRoot()
+	img := filepath.Join(t.TempDir(), "shuts-down.img")
+	stdout, stderr, code := runCLI(t, append([]string{"build", filepath.Join(root, "examples", "qemu-test.hcl"), "-o", img,
+		"--lock", testCache(t), "-var", "guest_shuts_down=true"}, bareGuest(t)...)...)
+	if code != 0 {
+		t.Fatalf("build exited %d:\n%s\n%s", code, stdout, stderr)
+	}
+	h := startHost(t, img, 1024, nil, nil)
+	select {
+	case <-h.m.Done():
+	case <-time.After(5 * time.Minute):
+		t.Fatalf("the host did not power off after its guest shut down:\n%s", h.tail())
+	}
+	tail := h.tail()
+	at := 0
+	for _, want := range []string{hostd.ReadyLine, testguest.Marker + "shutting down by itself", "vm shut down by itself",
+		"thinhost: powering off (vm guest shut itself down)", "data partition unmounted"} {
+		i := strings.Index(tail[at:], want)
+		if i < 0 {
+			t.Fatalf("%q missing, or out of order:\n%s", want, tail)
+		}
+		at += i + len(want)
+	}
 }

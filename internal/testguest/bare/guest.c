@@ -16,7 +16,9 @@
  *     sector of the first virtio-blk disk holds "THINHOST-GUEST boot-N\n";
  *     it says "found=boot-N" (or "found=none") and writes boot-N+1, then
  *     says "wrote=boot-N+1" (a reset must bring back the snapshot's N);
- *   - powers off (ACPI S5) when the ACPI power button is pressed.
+ *   - powers off (ACPI S5) when the ACPI power button is pressed, or by
+ *     itself once booted when its command line says
+ *     "thinhost-guest-poweroff".
  *
  * Built with the host's gcc as a freestanding 32-bit ELF (testguest.BuildBare).
  */
@@ -320,6 +322,25 @@ static u32 linux_code(u8 sc, int e0) {
 	return 0x100 | sc;
 }
 
+/* The multiboot information's address, which the loader leaves in EBX. */
+u32 mbi_addr;
+
+/* cmdline_has says whether the kernel command line (multiboot) holds
+ * word. */
+static int cmdline_has(const char *word) {
+	if (!mbi_addr || !(*(volatile u32 *)mbi_addr & 4))
+		return 0;
+	const char *c = (const char *)*(volatile u32 *)(mbi_addr + 16);
+	for (; c && *c; c++) {
+		int i = 0;
+		while (word[i] && c[i] == word[i])
+			i++;
+		if (!word[i])
+			return 1;
+	}
+	return 0;
+}
+
 void main(void) {
 	/* Clear, then listen, before anything else: a press while the disk
 	 * is counted or the screen painted (seconds under TCG inside TCG)
@@ -329,6 +350,11 @@ void main(void) {
 	say("up");
 	boot_count();
 	paint();
+	if (cmdline_has("thinhost-guest-poweroff")) {
+		/* As Windows shut down from its Start menu: by itself. */
+		say("shutting down by itself");
+		outw(PM1_CNT, 1u << 13);
+	}
 	int e0 = 0, ctrl = 0, alt = 0;
 	for (;;) {
 		if (inw(PM1_STS) & PWRBTN) {
@@ -368,6 +394,7 @@ static u8 stack[16384] __attribute__((aligned(16)));
 __attribute__((naked, noreturn)) void _start(void) {
 	__asm__ volatile(
 		"cli\n"
+		"movl %%ebx, mbi_addr\n"
 		"movl %0, %%esp\n"
 		"call main\n"
 		"1: hlt\n"
