@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -379,22 +380,44 @@ func apiThroughForward(t *testing.T, img string) {
 	if code == 0 || !strings.Contains(stderr, "--fingerprint "+h.fp) {
 		t.Errorf("plain HTTP on the host's network: exit %d, %q; want a refusal naming %s", code, stderr, h.fp)
 	}
-	// Idle connections through the forward, as anyone on the host's
-	// network could open: a legitimate ctl status still answers. 100, not
-	// the 2,000 of TestIdleFlood: QEMU's user networking accepts a
-	// forwarded connection only a few times a second (its listen backlog
-	// is 1), so 2,000 would take ten minutes here.
-	var idle []net.Conn
-	for i := 0; i < 100; i++ {
-		c, err := net.DialTimeout("tcp", h.api, 10*time.Second)
-		if err != nil {
-			t.Fatalf("idle connection %d: %v", i, err)
-		}
-		idle = append(idle, c)
+	// 2,000 idle connections through the forward, as anyone on the
+	// host's network could open, 64 at a time (QEMU's user networking
+	// listens with a backlog of 1: one dialer at a time gets a few a
+	// second, many together about 60): a legitimate ctl status still
+	// answers while they are open.
+	var (
+		idleMu sync.Mutex
+		idle   []net.Conn
+		opened atomic.Int64
+		wg     sync.WaitGroup
+	)
+	floodStart := time.Now()
+	for w := 0; w < 64; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for opened.Load() < 2000 && time.Since(floodStart) < 5*time.Minute {
+				c, err := net.DialTimeout("tcp", h.api, 20*time.Second)
+				if err != nil {
+					continue
+				}
+				if opened.Add(1) > 2000 {
+					c.Close()
+					return
+				}
+				idleMu.Lock()
+				idle = append(idle, c)
+				idleMu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if n := opened.Load(); n < 2000 {
+		t.Fatalf("opened %d idle connections through the forward in 5 minutes, want 2,000", n)
 	}
 	start := time.Now()
 	h.ctl(t, "status")
-	t.Logf("ctl status beside 100 idle connections through the forward: %.1fs", time.Since(start).Seconds())
+	t.Logf("2,000 idle connections through the forward in %.1fs; ctl status beside them: %.1fs", start.Sub(floodStart).Seconds(), time.Since(start).Seconds())
 	for _, c := range idle {
 		c.Close()
 	}
