@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -87,7 +86,7 @@ func internalDisks(boot string) []InternalDisk {
 		if real, err := filepath.EvalSymlinks(dir); err != nil || strings.Contains(real, "/usb") {
 			continue
 		}
-		sectors, err := strconv.ParseInt(readSys(dir, "size"), 10, 64)
+		sectors, err := diskSectors(name)
 		if err != nil || sectors == 0 {
 			continue
 		}

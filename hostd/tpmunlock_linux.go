@@ -49,15 +49,9 @@ type tpmToken struct {
 // readTPMToken finds thinhost's TPM token in dev's LUKS2 header: its id,
 // and the token (nil when there is none).
 func readTPMToken(ctx context.Context, dev string) (string, *tpmToken, error) {
-	out, err := systemCommand(ctx, cryptsetup, "luksDump", "--dump-json-metadata", dev).Output()
+	meta, err := luksMetadata(ctx, dev)
 	if err != nil {
-		return "", nil, fmt.Errorf("cryptsetup luksDump %s: %w", dev, err)
-	}
-	var meta struct {
-		Tokens map[string]json.RawMessage `json:"tokens"`
-	}
-	if err := json.Unmarshal(out, &meta); err != nil {
-		return "", nil, fmt.Errorf("read the LUKS2 metadata of %s: %w", dev, err)
+		return "", nil, err
 	}
 	for id, raw := range meta.Tokens {
 		var tok tpmToken
@@ -187,15 +181,9 @@ func addKey(ctx context.Context, dev, existing, key string) (string, error) {
 
 // keyslots are the keyslot numbers dev's header uses.
 func keyslots(ctx context.Context, dev string) (map[string]bool, error) {
-	out, err := systemCommand(ctx, cryptsetup, "luksDump", "--dump-json-metadata", dev).Output()
+	meta, err := luksMetadata(ctx, dev)
 	if err != nil {
-		return nil, fmt.Errorf("cryptsetup luksDump %s: %w", dev, err)
-	}
-	var meta struct {
-		Keyslots map[string]json.RawMessage `json:"keyslots"`
-	}
-	if err := json.Unmarshal(out, &meta); err != nil {
-		return nil, fmt.Errorf("read the LUKS2 metadata of %s: %w", dev, err)
+		return nil, err
 	}
 	got := map[string]bool{}
 	for s := range meta.Keyslots {
@@ -275,4 +263,24 @@ func clearTerminals(terms []*os.File) {
 	for _, t := range terms {
 		t.WriteString("\x1b[2J\x1b[3J\x1b[H")
 	}
+}
+
+// luksHeader is the part of a LUKS2 header's JSON metadata hostd reads.
+type luksHeader struct {
+	Keyslots map[string]json.RawMessage `json:"keyslots"`
+	Tokens   map[string]json.RawMessage `json:"tokens"`
+}
+
+// luksMetadata reads dev's LUKS2 header metadata (cryptsetup luksDump
+// --dump-json-metadata).
+func luksMetadata(ctx context.Context, dev string) (*luksHeader, error) {
+	out, err := systemCommand(ctx, cryptsetup, "luksDump", "--dump-json-metadata", dev).Output()
+	if err != nil {
+		return nil, fmt.Errorf("cryptsetup luksDump %s: %w", dev, err)
+	}
+	var meta luksHeader
+	if err := json.Unmarshal(out, &meta); err != nil {
+		return nil, fmt.Errorf("read the LUKS2 metadata of %s: %w", dev, err)
+	}
+	return &meta, nil
 }
