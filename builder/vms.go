@@ -110,6 +110,9 @@ func VMSpecs(p *profiles.Profile) []config.VM {
 		for _, u := range v.USB {
 			c.USB = append(c.USB, u.String())
 		}
+		if v.Windows != nil {
+			c.Windows = v.Windows.Config(v.OS)
+		}
 		out = append(out, c)
 	}
 	return out

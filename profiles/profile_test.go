@@ -208,6 +208,11 @@ func TestVMsDecode(t *testing.T) {
 		w.ShutdownTimeout != DefaultShutdown || len(w.USB) != 2 || w.USB[1].String() != "8087:0a2b" {
 		t.Errorf("windows: %+v", w)
 	}
+	if got, want := w.Windows.Config(w.OS), (&config.Windows{Language: "en-US", Locale: "en-US", Keyboard: "de-DE;en-US",
+		TimeZone: "W. Europe Standard Time", Account: "anna", ComputerName: "WINDOWS", Image: "Windows 11 Pro",
+		ProductKey: WindowsEditions["pro"].GenericKey}); w.Windows == nil || *got != *want {
+		t.Errorf("windows setup: %+v, want %+v", got, want)
+	}
 	l := p.VM("legacy")
 	if l == nil || l.MemoryBytes != 6<<30 || l.CPUs != 4 || l.Autostart || l.Firmware != "uefi" || l.VNC != "0.0.0.0:5901" ||
 		l.Disk.Format != "raw" || l.ShutdownTimeout.String() != "3m0s" {

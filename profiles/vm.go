@@ -54,7 +54,10 @@ type VM struct {
 	OnShutdown string
 	// ShutdownTimeout bounds the guest's ACPI shutdown before it is stopped.
 	ShutdownTimeout time.Duration
-	DeclRange       hcl.Range
+	// Windows makes a Windows guest's install unattended (nil: setup
+	// asks).
+	Windows   *WindowsSetup
+	DeclRange hcl.Range
 }
 
 // VMDisk is the guest's system disk, created on the data partition at
@@ -102,7 +105,7 @@ var (
 			{Name: "initrd"}, {Name: "cmdline"}, {Name: "display"}, {Name: "vnc"}, {Name: "vnc_password"}, {Name: "usb"},
 			{Name: "network"}, {Name: "autostart"}, {Name: "on_shutdown"}, {Name: "shutdown_timeout"},
 		},
-		Blocks: []hcl.BlockHeaderSchema{{Type: "disk"}},
+		Blocks: []hcl.BlockHeaderSchema{{Type: "disk"}, {Type: "windows"}},
 	}
 	vmDiskSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{{Name: "size", Required: true}, {Name: "format"}},
@@ -328,7 +331,7 @@ func decodeVM(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) (*VM, hcl.Diagn
 
 	// The disk.
 	var diskAttrs hcl.Attributes
-	diags = append(diags, decodeSingleton(content.Blocks, "disk", b.Body, true, func(db *hcl.Block) hcl.Diagnostics {
+	diags = append(diags, decodeSingleton(content.Blocks.OfType("disk"), "disk", b.Body, true, func(db *hcl.Block) hcl.Diagnostics {
 		dc, d := db.Body.Content(vmDiskSchema)
 		diskAttrs = dc.Attributes
 		size, d2 := decodeSize(dc.Attributes, "size", ctx, 0)
@@ -339,6 +342,13 @@ func decodeVM(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) (*VM, hcl.Diagn
 		vm.Disk.Size = size
 		vm.Disk.Format, _, d2 = oneOf(dc.Attributes, "format", "qcow2", []string{"qcow2", "raw"}, ctx)
 		return append(d, d2...)
+	})...)
+	var winBlock *hcl.Block
+	diags = append(diags, decodeSingleton(content.Blocks.OfType("windows"), "windows", b.Body, false, func(wb *hcl.Block) hcl.Diagnostics {
+		winBlock = wb
+		var d hcl.Diagnostics
+		vm.Windows, d = decodeWindows(wb, vm.Name, ctx)
+		return d
 	})...)
 	if diags.HasErrors() {
 		return vm, diags
@@ -395,6 +405,17 @@ func decodeVM(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) (*VM, hcl.Diagn
 	}
 	if vm.TPM && vm.Firmware == "bios" {
 		bad(tpmAttr, "TPM needs UEFI here", fmt.Sprintf("vm %q: the TPM is offered to UEFI guests; use firmware \"uefi\" or drop tpm.", vm.Name))
+	}
+	if winBlock != nil {
+		rng := winBlock.DefRange
+		switch {
+		case !windows:
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "windows block on a Linux guest", Subject: &rng,
+				Detail: fmt.Sprintf("vm %q: the windows block tells Windows setup what to do; this guest's os is %q. Remove the block.", vm.Name, vm.OS)})
+		case vm.InstallMedia == "":
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "windows block without install_media", Subject: &rng,
+				Detail: fmt.Sprintf("vm %q: the windows block makes the install from install_media unattended: set install_media to the Windows ISO's artifact (and drivers to virtio-win's), or remove the block.", vm.Name)})
+		}
 	}
 	if vm.CPUsAllBut > 254 {
 		bad(cpuAttr, "Invalid cpus", "all-but-N leaves N CPUs to the host; N must be below 255.")

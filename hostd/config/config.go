@@ -153,6 +153,34 @@ type VM struct {
 	OnShutdown string `json:"on_shutdown,omitempty"`
 	// ShutdownTimeout bounds the guest's ACPI shutdown, in seconds.
 	ShutdownTimeout int `json:"shutdown_timeout"`
+	// Windows, for a Windows guest, makes its install unattended: hostd
+	// writes an answer file from it onto the guest's helper drive while
+	// the guest is in install mode. nil: setup asks its questions.
+	Windows *Windows `json:"windows,omitempty"`
+}
+
+// Windows is what Windows setup is told instead of asking. Names are
+// Windows' own: language tags ("en-US"), keyboard layouts as tags or
+// "0407:00000407", time zones as `tzutil /l` lists them.
+type Windows struct {
+	// Language is setup's and Windows' display language: the ISO's.
+	Language string `json:"language"`
+	// Locale is the formats (dates, numbers, currency) and Keyboard the
+	// input layouts, ";"-separated.
+	Locale   string `json:"locale"`
+	Keyboard string `json:"keyboard"`
+	TimeZone string `json:"time_zone"`
+	// Account is the local administrator account setup creates. Its
+	// password is made by hostd for setup alone: Windows asks the user
+	// for their own at the first desktop.
+	Account string `json:"account"`
+	// ComputerName is Windows' network name (at most 15 characters).
+	ComputerName string `json:"computer_name"`
+	// Image is the edition's image name in the ISO's install.wim
+	// ("Windows 11 Pro"); ProductKey installs it (the edition's generic
+	// key, which does not activate, unless the profile gives its own).
+	Image      string `json:"image"`
+	ProductKey string `json:"product_key"`
 }
 
 // Marshal renders c as indented JSON.

@@ -30,6 +30,12 @@ vm "windows" {
   disk {
     size = "128GiB"
   }
+  windows {
+    language  = "en-US"
+    keyboard  = "de-DE;en-US"
+    time_zone = "W. Europe Standard Time"
+    account   = "anna"
+  }
 }
 
 vm "legacy" {

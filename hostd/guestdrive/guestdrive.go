@@ -1,0 +1,188 @@
+// Package guestdrive is the THINHOST drive a Windows guest finds: a small
+// read-only CD that hostd writes at each start of the guest. It always
+// carries the script that maps the host's shares and a shortcut to the
+// host's page; while the guest is in install mode, also the answer file
+// that makes Windows setup unattended (autounattend.xml, which setup looks
+// for at the root of every CD) and the script that finishes the install at
+// the first logon.
+//
+// Files is a pure function of the host's configuration, the guest and the
+// secrets hostd holds, so `thinhost vm drive` writes what hostd would.
+package guestdrive
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/thinhost/thinhost/hostd/config"
+)
+
+// HostAddress is the host as a guest on QEMU's user network sees it: QEMU
+// takes it to the host's loopback.
+const HostAddress = "10.0.2.2"
+
+// Label is the drive's volume label.
+const Label = "THINHOST"
+
+// The drive's files.
+const (
+	AnswerFile  = "autounattend.xml"
+	SetupScript = "thinhost-setup.cmd"
+	MapDrives   = "map-drives.cmd"
+	Readme      = "README.txt"
+	PageLink    = "thinhost-page.url"
+)
+
+// InstalledMarker is the file the setup script leaves in the guest once it
+// has finished; hostd reads it through the guest agent to end install
+// mode.
+const InstalledMarker = `C:\ProgramData\thinhost\installed`
+
+// Guest is one guest's side of the drive.
+type Guest struct {
+	VM *config.VM
+	// Install is set when the guest starts in install mode: the answer
+	// file and the setup script go on the drive (for a guest with a
+	// Windows block).
+	Install bool
+	// SetupPassword is the one-time password of the account setup
+	// creates (hostd makes it, and keeps it on the data partition).
+	SetupPassword string
+}
+
+// Input is everything the drive is made from.
+type Input struct {
+	Config *config.Config
+	Guest  Guest
+	// SharePassword is the share user's password when the host knows it;
+	// "" when the profile gave its own, which the host keeps only as a
+	// hash: then the guest asks the user once.
+	SharePassword string
+}
+
+// Files returns the drive's files, name to content; nil when the guest
+// gets no drive (not Windows, nothing to put on it).
+func Files(in Input) (map[string]string, error) {
+	vm := in.Guest.VM
+	if vm == nil || !strings.HasPrefix(vm.OS, "windows") {
+		return nil, nil
+	}
+	out := map[string]string{}
+	cfg := in.Config
+	if cfg != nil && cfg.APIPort != 0 {
+		out[PageLink] = PageShortcut(cfg.APIPort)
+	}
+	var fs *config.FileServer
+	if cfg != nil && cfg.FileServer != nil && len(cfg.FileServer.Shares) > 0 {
+		fs = cfg.FileServer
+		if err := fs.Check(); err != nil {
+			return nil, fmt.Errorf("write the helper drive: %w", err)
+		}
+		out[MapDrives] = mapDrives(fs)
+		out[Readme] = readme(cfg)
+	}
+	if in.Guest.Install && vm.Windows != nil {
+		w := vm.Windows
+		if err := w.Check(); err != nil {
+			return nil, fmt.Errorf("write the answer file of vm %s: %w", vm.Name, err)
+		}
+		if !plainSecret(in.Guest.SetupPassword) {
+			return nil, fmt.Errorf("write the answer file of vm %s: the setup password must be 12-64 letters and digits", vm.Name)
+		}
+		out[AnswerFile] = Unattend(vm, in.Guest.SetupPassword)
+		out[SetupScript] = setupScript(vm, fs, in.SharePassword)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// plainSecret: a password hostd made, letters and digits only, so it is
+// plain text in XML and cmd alike.
+func plainSecret(s string) bool { return alnum(s, 12) }
+
+// alnum says whether s is min to 64 ASCII letters and digits.
+func alnum(s string, min int) bool {
+	if len(s) < min || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// NetUse is the Windows command that maps share s as its drive letter.
+func NetUse(fs *config.FileServer, s config.Share) string {
+	drive := "*"
+	if s.Drive != "" {
+		drive = s.Drive + ":"
+	}
+	return fmt.Sprintf(`net use %s \\%s\%s /user:%s /persistent:yes`, drive, HostAddress, s.Name, fs.User)
+}
+
+// PageShortcut is a Windows Internet Shortcut to the host's page as the
+// guests reach it.
+func PageShortcut(port int) string {
+	return fmt.Sprintf("[InternetShortcut]\r\nURL=http://%s:%d/\r\n", HostAddress, port)
+}
+
+// mapDrives is a script that stores the share user's password in
+// Windows' Credential Manager (asking once), maps every share to its
+// letter, and copies itself into the Startup folder so the drives come
+// back at each logon.
+func mapDrives(fs *config.FileServer) string {
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\r\n", a...) }
+	w("@echo off")
+	w("rem thinhost: map the host's shares as drives. Run it once from the THINHOST")
+	w("rem drive; it copies itself into your Startup folder and runs at each logon.")
+	w("rem The password is the profile's share password, or the one `thinhost ctl shares` shows.")
+	w("rem The drives behave as NTFS folders of your own for what programs use:")
+	w("rem full rights on your files, Windows permissions (Security tab), locks,")
+	w("rem leases and durable handles (Office, databases), alternate data streams")
+	w("rem up to 64 KiB each, long paths where Windows allows them. Not offered:")
+	w("rem Previous Versions, EFS encryption, NTFS compression, symlinks made from")
+	w("rem Windows. README.txt on this drive says more.")
+	w(`cmdkey /list:%s | find /i "%s" >nul || cmdkey /add:%s /user:%s /pass`, HostAddress, fs.User, HostAddress, fs.User)
+	for _, s := range fs.Shares {
+		drive := "*"
+		if s.Drive != "" {
+			drive = s.Drive + ":"
+			w(`if exist %s\ net use %s /delete /y >nul 2>&1`, drive, drive)
+		}
+		w(`net use %s \\%s\%s /persistent:yes`, drive, HostAddress, s.Name)
+	}
+	w(`set startup=%%APPDATA%%\Microsoft\Windows\Start Menu\Programs\Startup`)
+	w(`if /i not "%%~dp0"=="%%startup%%\" copy /y "%%~f0" "%%startup%%\thinhost-map-drives.cmd" >nul`)
+	return b.String()
+}
+
+func readme(cfg *config.Config) string {
+	fs := cfg.FileServer
+	r := "This drive comes from thinhost, the host this Windows runs on.\r\n\r\n" +
+		"Your files live on the host, not in Windows: resetting or reinstalling Windows loses none of them.\r\n" +
+		"Run map-drives.cmd once to map them:\r\n\r\n"
+	for _, s := range fs.Shares {
+		r += "  " + NetUse(fs, s) + "\r\n"
+	}
+	r += "\r\nWhat works as on a local NTFS drive:\r\n" +
+		"  - full rights on your own files: programs run, installers and Office open them for writing;\r\n" +
+		"  - Windows permissions, kept by the host (Properties > Security);\r\n" +
+		"  - byte-range locks, oplocks, leases and durable handles (Office, databases; an open file\r\n" +
+		"    survives a short network blip or sleep);\r\n" +
+		"  - alternate data streams (the \"downloaded from the internet\" mark and other metadata),\r\n" +
+		"    up to 64 KiB each: a larger one is refused with a \"file system limitation\" error;\r\n" +
+		"  - names case-insensitive with their case kept; file names up to 255 bytes and paths beyond\r\n" +
+		"    260 characters where Windows' long paths are enabled.\r\n" +
+		"Not offered: Previous Versions, EFS encryption, NTFS compression and quotas, symbolic links\r\n" +
+		"made from Windows, and SMB1 (Windows XP).\r\n"
+	if cfg.APIPort != 0 {
+		r += fmt.Sprintf("\r\nThe host's page (thinhost-page on this drive, http://%s:%d/) shows the host, the shares\r\n"+
+			"with their password, and the guests, and resets or restarts them.\r\n", HostAddress, cfg.APIPort)
+	}
+	return r
+}
