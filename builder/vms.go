@@ -24,6 +24,9 @@ var QEMUFiles = []HostFile{
 	{Src: "/usr/bin/swtpm", Package: "swtpm"},
 	{Src: layout.QEMUModuleDir + "/accel-tcg-x86_64.so", Package: "qemu-system-common"},
 	{Src: layout.QEMUModuleDir + "/hw-usb-host.so", Package: "qemu-system-common"},
+	// Windows guests' display (virtio-vga needs virtio-gpu's module).
+	{Src: layout.QEMUModuleDir + "/hw-display-virtio-vga.so", Package: "qemu-system-common"},
+	{Src: layout.QEMUModuleDir + "/hw-display-virtio-gpu.so", Package: "qemu-system-common"},
 	{Src: "/usr/share/seabios/bios-256k.bin", Dst: layout.QEMUDataDir + "/bios-256k.bin", Package: "seabios"},
 	{Src: "/usr/share/seabios/vgabios-stdvga.bin", Dst: layout.QEMUDataDir + "/vgabios-stdvga.bin", Package: "seabios"},
 	{Src: "/usr/share/qemu/kvmvapic.bin", Dst: layout.QEMUDataDir + "/kvmvapic.bin", Package: "qemu-system-data"},
@@ -88,6 +91,7 @@ func VMSpecs(p *profiles.Profile) []config.VM {
 			Cmdline: v.Cmdline, Display: v.Display, Network: v.Network,
 			MAC: layout.GuestMAC(v.Name), Autostart: v.Autostart, OnShutdown: map[string]string{"poweroff": "poweroff"}[v.OnShutdown],
 			ShutdownTimeout: int(v.ShutdownTimeout.Seconds()),
+			Nested:          v.Nested, NoSound: !v.Sound,
 		}
 		if v.Display == "vnc" {
 			c.VNC = v.VNC

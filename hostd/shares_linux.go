@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/thinhost/thinhost/hostd/guestdrive"
 	"io/fs"
 	"net"
 	"os"
@@ -274,7 +275,7 @@ func (d *Daemon) sharesStatus() *api.Shares {
 		dir := filepath.Join(SharesDir, s.Path)
 		used, complete := d.usage.get(dir)
 		st := api.Share{Name: s.Name, Path: dir, ReadOnly: s.ReadOnly, Drive: s.Drive,
-			UsedBytes: used, UsageComplete: complete, NetUse: NetUse(fsc, s)}
+			UsedBytes: used, UsageComplete: complete, NetUse: guestdrive.NetUse(fsc, s)}
 		var sfs unix.Statfs_t
 		if unix.Statfs(dir, &sfs) == nil {
 			st.FreeBytes = int64(sfs.Bavail) * sfs.Bsize

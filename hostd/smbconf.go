@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/hostd/guestdrive"
 )
 
 // Samba's runtime directories and files inside the host.
@@ -19,7 +20,7 @@ const (
 	SambaModulesDir = "/usr/lib/x86_64-linux-gnu/samba"
 	// GuestHostAddress is the host as a guest on QEMU's user network sees
 	// it: QEMU maps it to the host's loopback.
-	GuestHostAddress = "10.0.2.2"
+	GuestHostAddress = guestdrive.HostAddress
 )
 
 // SambaRunDirs are smbd's directories under its run directory ("log"
@@ -181,85 +182,4 @@ func RenderSMBConf(fs *config.FileServer, sharesDir, runDir string) (string, err
 		}
 	}
 	return b.String(), nil
-}
-
-// NetUse is the Windows command that maps share s as its drive letter.
-func NetUse(fs *config.FileServer, s config.Share) string {
-	drive := "*"
-	if s.Drive != "" {
-		drive = s.Drive + ":"
-	}
-	return fmt.Sprintf(`net use %s \\%s\%s /user:%s /persistent:yes`, drive, GuestHostAddress, s.Name, fs.User)
-}
-
-// HelperFiles are what a Windows guest finds on its THINHOST drive: a
-// script that stores the share user's password in Windows' Credential
-// Manager (asking once), maps every share to its letter, and copies itself
-// into the Startup folder so the drives come back at each logon; and a
-// shortcut to the host's page when the API port is on.
-func HelperFiles(cfg *config.Config) map[string]string {
-	out := map[string]string{}
-	if cfg != nil && cfg.APIPort != 0 {
-		out["thinhost-page.url"] = PageShortcut(cfg.APIPort)
-	}
-	if cfg == nil || cfg.FileServer == nil || len(cfg.FileServer.Shares) == 0 {
-		if len(out) == 0 {
-			return nil
-		}
-		return out
-	}
-	fs := cfg.FileServer
-	var b strings.Builder
-	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\r\n", a...) }
-	w("@echo off")
-	w("rem thinhost: map the host's shares as drives. Run it once from the THINHOST")
-	w("rem drive; it copies itself into your Startup folder and runs at each logon.")
-	w("rem The password is the profile's share password, or the one `thinhost ctl shares` shows.")
-	w("rem The drives behave as NTFS folders of your own for what programs use:")
-	w("rem full rights on your files, Windows permissions (Security tab), locks,")
-	w("rem leases and durable handles (Office, databases), alternate data streams")
-	w("rem up to 64 KiB each, long paths where Windows allows them. Not offered:")
-	w("rem Previous Versions, EFS encryption, NTFS compression, symlinks made from")
-	w("rem Windows. README.txt on this drive says more.")
-	w(`cmdkey /list:%s | find /i "%s" >nul || cmdkey /add:%s /user:%s /pass`, GuestHostAddress, fs.User, GuestHostAddress, fs.User)
-	for _, s := range fs.Shares {
-		drive := "*"
-		if s.Drive != "" {
-			drive = s.Drive + ":"
-			w(`if exist %s\ net use %s /delete /y >nul 2>&1`, drive, drive)
-		}
-		w(`net use %s \\%s\%s /persistent:yes`, drive, GuestHostAddress, s.Name)
-	}
-	w(`set startup=%%APPDATA%%\Microsoft\Windows\Start Menu\Programs\Startup`)
-	w(`if /i not "%%~dp0"=="%%startup%%\" copy /y "%%~f0" "%%startup%%\thinhost-map-drives.cmd" >nul`)
-	readme := "This drive comes from thinhost, the host this Windows runs on.\r\n\r\n" +
-		"Your files live on the host, not in Windows: resetting or reinstalling Windows loses none of them.\r\n" +
-		"Run map-drives.cmd once to map them:\r\n\r\n"
-	for _, s := range fs.Shares {
-		readme += "  " + NetUse(fs, s) + "\r\n"
-	}
-	readme += "\r\nWhat works as on a local NTFS drive:\r\n" +
-		"  - full rights on your own files: programs run, installers and Office open them for writing;\r\n" +
-		"  - Windows permissions, kept by the host (Properties > Security);\r\n" +
-		"  - byte-range locks, oplocks, leases and durable handles (Office, databases; an open file\r\n" +
-		"    survives a short network blip or sleep);\r\n" +
-		"  - alternate data streams (the \"downloaded from the internet\" mark and other metadata),\r\n" +
-		"    up to 64 KiB each: a larger one is refused with a \"file system limitation\" error;\r\n" +
-		"  - names case-insensitive with their case kept; file names up to 255 bytes and paths beyond\r\n" +
-		"    260 characters where Windows' long paths are enabled.\r\n" +
-		"Not offered: Previous Versions, EFS encryption, NTFS compression and quotas, symbolic links\r\n" +
-		"made from Windows, and SMB1 (Windows XP).\r\n"
-	if cfg.APIPort != 0 {
-		readme += fmt.Sprintf("\r\nThe host's page (thinhost-page on this drive, http://%s:%d/) shows the host, the shares\r\n"+
-			"with their password, and the guests, and resets or restarts them.\r\n", GuestHostAddress, cfg.APIPort)
-	}
-	out["map-drives.cmd"] = b.String()
-	out["README.txt"] = readme
-	return out
-}
-
-// PageShortcut is a Windows Internet Shortcut to the host's page as the
-// guests reach it.
-func PageShortcut(port int) string {
-	return fmt.Sprintf("[InternetShortcut]\r\nURL=http://%s:%d/\r\n", GuestHostAddress, port)
 }

@@ -44,16 +44,6 @@ func TestRenderSMBConfGolden(t *testing.T) {
 	}
 }
 
-func TestNetUse(t *testing.T) {
-	fs := &config.FileServer{User: "thin"}
-	if got := NetUse(fs, config.Share{Name: "files", Drive: "Z"}); got != `net use Z: \\10.0.2.2\files /user:thin /persistent:yes` {
-		t.Errorf("NetUse = %s", got)
-	}
-	if got := NetUse(fs, config.Share{Name: "media"}); got != `net use * \\10.0.2.2\media /user:thin /persistent:yes` {
-		t.Errorf("NetUse = %s", got)
-	}
-}
-
 // TestSMBConfTestparm: Samba's own checker accepts every parameter.
 func TestSMBConfTestparm(t *testing.T) {
 	testparm := testenv.NeedTool(t, "testparm")
@@ -83,32 +73,6 @@ func TestSMBConfTestparm(t *testing.T) {
 	}
 }
 
-func TestHelperFiles(t *testing.T) {
-	if HelperFiles(nil) != nil || HelperFiles(&config.Config{}) != nil {
-		t.Error("helper files without shares or page")
-	}
-	if got := HelperFiles(&config.Config{APIPort: 8484}); len(got) != 1 || got["thinhost-page.url"] != "[InternetShortcut]\r\nURL=http://10.0.2.2:8484/\r\n" {
-		t.Errorf("the page alone: %q", got)
-	}
-	fs := &config.FileServer{User: "thin", Shares: []config.Share{{Name: "files", Drive: "Z"}, {Name: "media"}}}
-	got := HelperFiles(&config.Config{FileServer: fs, APIPort: 8484})
-	if !strings.Contains(got["README.txt"], "http://10.0.2.2:8484/") || got["thinhost-page.url"] == "" {
-		t.Errorf("the page is not on the helper drive: %q", got)
-	}
-	cmd := got["map-drives.cmd"]
-	for _, want := range []string{"cmdkey /add:10.0.2.2 /user:thin /pass\r\n", `net use Z: \\10.0.2.2\files /persistent:yes`,
-		`net use * \\10.0.2.2\media /persistent:yes`, `%APPDATA%\Microsoft\Windows\Start Menu\Programs\Startup`} {
-		if !strings.Contains(cmd, want) {
-			t.Errorf("map-drives.cmd lacks %q:\n%s", want, cmd)
-		}
-	}
-	if strings.Contains(cmd, "\n") && strings.Count(cmd, "\r\n") != strings.Count(cmd, "\n") {
-		t.Error("map-drives.cmd must have CRLF line ends")
-	}
-	if !strings.Contains(got["README.txt"], `net use Z: \\10.0.2.2\files /user:thin /persistent:yes`) {
-		t.Errorf("README.txt: %s", got["README.txt"])
-	}
-}
 
 // FuzzRenderSMBConf: whatever names and paths hostd.json holds, smb.conf
 // is refused or has exactly the sections and keys hostd writes: no value

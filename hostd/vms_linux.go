@@ -3,6 +3,7 @@ package hostd
 import (
 	"context"
 	"fmt"
+	"github.com/thinhost/thinhost/hostd/guestdrive"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,7 +38,8 @@ func (d *Daemon) setupVMs(ctx context.Context) {
 			}
 		}
 	}
-	host := vm.Host{Root: SystemDir, CPUs: runtime.NumCPU(), MemBytes: readMeminfo().Total, CPUVendor: vm.CPUVendor()}
+	host := vm.Host{Root: SystemDir, CPUs: runtime.NumCPU(), MemBytes: readMeminfo().Total, CPUVendor: vm.CPUVendor(),
+		Panel: PanelMode("/sys")}
 	var notes []string
 	ok, why := kvm.Probe(ctx, func(ctx context.Context, args ...string) *exec.Cmd {
 		return systemCommand(ctx, vm.QEMUBinary, args...)
@@ -57,9 +59,11 @@ func (d *Daemon) setupVMs(ctx context.Context) {
 		Program:  systemProgram,
 		Env:      systemEnv(),
 		StateDir: filepath.Join(DataDir, "vms"), RunDir: "/run/vms",
-		Notes:  notes,
-		Helper: func() map[string]string { return HelperFiles(cfg) },
-		Panel:  d.panel,
+		Notes: notes,
+		Helper: func(g guestdrive.Guest) (map[string]string, error) {
+			return guestdrive.Files(guestdrive.Input{Config: cfg, Guest: g, SharePassword: d.sharePW})
+		},
+		Panel: d.panel,
 		Protected: func() []string {
 			if id, ok := bootDiskUSB(); ok {
 				return []string{id}

@@ -215,7 +215,7 @@ func TestVMsDecode(t *testing.T) {
 	}
 	l := p.VM("legacy")
 	if l == nil || l.MemoryBytes != 6<<30 || l.CPUs != 4 || l.Autostart || l.Firmware != "uefi" || l.VNC != "0.0.0.0:5901" ||
-		l.Disk.Format != "raw" || l.ShutdownTimeout.String() != "3m0s" {
+		l.Disk.Format != "raw" || l.ShutdownTimeout.String() != "3m0s" || !l.Nested || l.Sound || w.Nested || !w.Sound {
 		t.Errorf("legacy: %+v", l)
 	}
 	tn := p.VM("tiny")

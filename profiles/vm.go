@@ -54,6 +54,12 @@ type VM struct {
 	OnShutdown string
 	// ShutdownTimeout bounds the guest's ACPI shutdown before it is stopped.
 	ShutdownTimeout time.Duration
+	// Nested exposes the CPU's virtualisation extensions to the guest
+	// (WSL2, Hyper-V and Windows Sandbox inside it need them).
+	Nested bool
+	// Sound gives the guest an audio device (true unless the profile
+	// says sound = false).
+	Sound bool
 	// Windows makes a Windows guest's install unattended (nil: setup
 	// asks).
 	Windows   *WindowsSetup
@@ -104,6 +110,7 @@ var (
 			{Name: "tpm"}, {Name: "install_media"}, {Name: "drivers"}, {Name: "kernel"},
 			{Name: "initrd"}, {Name: "cmdline"}, {Name: "display"}, {Name: "vnc"}, {Name: "vnc_password"}, {Name: "usb"},
 			{Name: "network"}, {Name: "autostart"}, {Name: "on_shutdown"}, {Name: "shutdown_timeout"},
+			{Name: "nested"}, {Name: "sound"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{{Type: "disk"}, {Type: "windows"}},
 	}
@@ -311,6 +318,13 @@ func decodeVM(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) (*VM, hcl.Diagn
 	if auto, attr, d := evalBool(attrs, "autostart", ctx); attr != nil {
 		diags = append(diags, d...)
 		vm.Autostart = auto
+	}
+	vm.Nested, _, d = evalBool(attrs, "nested", ctx)
+	diags = append(diags, d...)
+	vm.Sound = true
+	if snd, attr, d := evalBool(attrs, "sound", ctx); attr != nil {
+		diags = append(diags, d...)
+		vm.Sound = snd
 	}
 	defShutdown := "stay"
 	if windows {

@@ -69,7 +69,7 @@ func VMService(name string) string  { return "vm-" + name }
 func TPMService(name string) string { return "swtpm-" + name }
 
 // VMActions are what the API and `thinhost ctl vm` may ask of a guest.
-var VMActions = []string{"start", "stop", "snapshot", "force-snapshot", "reset", "install-on", "install-off", "vnc-password", "new-vnc-password"}
+var VMActions = []string{"start", "stop", "snapshot", "force-snapshot", "reset", "install-on", "install-off", "vnc-password", "new-vnc-password", "setup-password"}
 
 // Errors a Backend returns, wrapped, that the API answers with their
 // own status: ErrNoVM 404; ErrNoSnapshot (reset before any snapshot),

@@ -153,6 +153,11 @@ type VM struct {
 	OnShutdown string `json:"on_shutdown,omitempty"`
 	// ShutdownTimeout bounds the guest's ACPI shutdown, in seconds.
 	ShutdownTimeout int `json:"shutdown_timeout"`
+	// Nested exposes the CPU's virtualisation to the guest (WSL2,
+	// Hyper-V, Windows Sandbox inside it); off by default.
+	Nested bool `json:"nested,omitempty"`
+	// NoSound leaves the guest without an audio device.
+	NoSound bool `json:"no_sound,omitempty"`
 	// Windows, for a Windows guest, makes its install unattended: hostd
 	// writes an answer file from it onto the guest's helper drive while
 	// the guest is in install mode. nil: setup asks its questions.

@@ -51,7 +51,10 @@ func TestFilesWithoutInstall(t *testing.T) {
 	if strings.Contains(script, "0123456789abcdef01") {
 		t.Error("map-drives.cmd, on the drive at every start, carries the share password")
 	}
-	if !strings.Contains(got[Readme], "Previous Versions") {
+	if !strings.Contains(script, `%APPDATA%\Microsoft\Windows\Start Menu\Programs\Startup`) {
+		t.Errorf("map-drives.cmd does not put itself in the Startup folder:\n%s", script)
+	}
+	if !strings.Contains(got[Readme], "Previous Versions") || !strings.Contains(got[Readme], "http://10.0.2.2:8484/") {
 		t.Errorf("README: %q", got[Readme])
 	}
 }
@@ -309,4 +312,14 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+func TestNetUse(t *testing.T) {
+	fs := &config.FileServer{User: "thin"}
+	if got := NetUse(fs, config.Share{Name: "files", Drive: "Z"}); got != `net use Z: \\10.0.2.2\files /user:thin /persistent:yes` {
+		t.Errorf("NetUse = %s", got)
+	}
+	if got := NetUse(fs, config.Share{Name: "media"}); got != `net use * \\10.0.2.2\media /user:thin /persistent:yes` {
+		t.Errorf("NetUse = %s", got)
+	}
 }

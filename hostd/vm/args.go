@@ -29,6 +29,12 @@ type Host struct {
 	// Root is where the system image is mounted ("/system"); QEMU's
 	// firmware and OVMF are found under it.
 	Root string
+	// Panel is the laptop's screen mode ("1920x1200"; "" unknown): a
+	// Windows guest's display starts at it.
+	Panel string
+	// Sound is the ALSA device guests play through ("plughw:0"; "": no
+	// sound card, or no ALSA configuration in the image).
+	Sound string
 }
 
 // CPUVendor reads this machine's CPU vendor id from /proc/cpuinfo
@@ -50,10 +56,15 @@ func CPUVendor() string {
 const HostReserve = 512 << 20
 
 // cdDevices are the qdev ids of the install and driver CD drives.
-var cdDevices = [2]string{InstallCD, "cdrom-drivers"}
+var cdDevices = [2]string{InstallCD, DriversCD}
 
-// InstallCD is the qdev id of the install media's CD drive.
-const InstallCD = "cdrom-install"
+// InstallCD, DriversCD and HelperCD are the qdev ids of the CD drives: the
+// install media, the drivers and the THINHOST drive.
+const (
+	InstallCD = "cdrom-install"
+	DriversCD = "cdrom-drivers"
+	HelperCD  = "cdrom-helper"
+)
 
 // Paths are a guest's files. State lives on the data partition, sockets
 // under /run.
@@ -90,6 +101,9 @@ func (p Paths) SnapshotVars() string { return filepath.Join(p.Dir, "snapshot", "
 // SnapshotTPM is the TPM state at the last snapshot.
 func (p Paths) SnapshotTPM() string { return filepath.Join(p.Dir, "snapshot", "tpm") }
 
+// DiskBusFile records the bus the disk was made for (State.DiskBus).
+func (p Paths) DiskBusFile() string { return filepath.Join(p.Dir, "disk-bus") }
+
 // InstallMarker exists while the guest is in install mode.
 func (p Paths) InstallMarker() string { return filepath.Join(p.Dir, "install-mode") }
 
@@ -111,6 +125,18 @@ func VNCPassworded(addr string) bool {
 // QMP and TPMSocket are the guest's control sockets.
 func (p Paths) QMP() string { return filepath.Join(p.RunDir, "qmp.sock") }
 
+// QGA is the socket of the guest agent's channel (a virtio serial port
+// named org.qemu.guest_agent.0 in the guest).
+func (p Paths) QGA() string { return filepath.Join(p.RunDir, "qga.sock") }
+
+// HelperISO is the THINHOST CD hostd writes for a Windows guest at each
+// start (package guestdrive).
+func (p Paths) HelperISO() string { return filepath.Join(p.RunDir, "helper.iso") }
+
+// SetupPassword holds the one-time password of the account an unattended
+// Windows install creates (made by hostd, 0600).
+func (p Paths) SetupPassword() string { return filepath.Join(p.Dir, "setup-password") }
+
 // TPMSocket is swtpm's control socket, which QEMU connects to.
 func (p Paths) TPMSocket() string { return filepath.Join(p.RunDir, "swtpm.sock") }
 
@@ -121,10 +147,24 @@ type State struct {
 	Install bool
 	// Overlay is set after a snapshot: the guest writes to the overlay.
 	Overlay bool
-	// HelperDir, when set, is a folder shown to a Windows guest as a
-	// small read-only USB drive (QEMU's vvfat): the script that maps the
-	// host's shares.
-	HelperDir string
+	// HelperISO, when set, is the THINHOST CD: the script that maps the
+	// host's shares and, in install mode, the answer file.
+	HelperISO string
+	// DiskBus is the bus the guest's disk was made for: "virtio" (also
+	// "") or "sata", fixed at the disk's creation — Windows installed on
+	// one does not boot from the other.
+	DiskBus string
+}
+
+// DiskBusFor is the bus a new disk of spec gets: virtio, which needs a
+// driver in Windows, when the virtio drivers come with it (the answer file
+// or setup's "Load driver" loads viostor); SATA otherwise, which Windows
+// setup reads without one.
+func DiskBusFor(spec *config.VM) string {
+	if strings.HasPrefix(spec.OS, "windows") && spec.Drivers == "" {
+		return "sata"
+	}
+	return "virtio"
 }
 
 // The system image's programs and data, relative to Host.Root: the
@@ -228,13 +268,26 @@ func Args(spec *config.VM, host Host, p Paths, st State) []string {
 	add("-machine", machine)
 	if host.KVM {
 		add("-accel", "kvm")
+		amd := strings.Contains(host.CPUVendor, "AMD")
 		cpu := "host"
 		if windows {
-			cpu += ",kvm=on," + strings.Join(hyperV, ",")
-			if strings.Contains(host.CPUVendor, "AMD") {
+			// An invariant TSC lets Windows keep time with it (it
+			// blocks migration, which a laptop's guest never does).
+			cpu += ",kvm=on," + strings.Join(hyperV, ",") + ",invtsc=on"
+			if amd {
 				cpu += ",topoext=on"
-			} else {
+			} else if spec.Nested {
+				// The enlightened VMCS serves nested guests only.
 				cpu += ",hv_evmcs"
+			}
+		}
+		// No nested virtualisation unless the profile asks: it widens
+		// what a guest reaches of the host's KVM.
+		if !spec.Nested {
+			if amd {
+				cpu += ",svm=off"
+			} else {
+				cpu += ",vmx=off"
 			}
 		}
 		add("-cpu", cpu)
@@ -270,13 +323,24 @@ func Args(spec *config.VM, host Host, p Paths, st State) []string {
 		add("-tpmdev", "emulator,id=tpm0,chardev=chrtpm", "-device", "tpm-tis,tpmdev=tpm0")
 	}
 
-	// The system disk: virtio-blk, TRIM passed down so the qcow2 stays small.
+	// The system disk. cache=none: the guest's own cache is the one that
+	// counts, and the host's page cache stays for the shares; aio=native
+	// (Linux AIO, which cache=none's O_DIRECT allows) works on every
+	// kernel, where io_uring may be turned off; TRIM passed down so the
+	// qcow2 stays small, zeroes written as holes.
 	disk, format := p.Disk(spec.DiskFormat), spec.DiskFormat
 	if st.Overlay {
 		disk, format = p.Overlay(), "qcow2"
 	}
-	add("-drive", "if=none,id=disk0,file="+esc(disk)+",format="+format+",cache=writeback,aio=threads,discard=unmap,detect-zeroes=unmap")
-	add("-device", "virtio-blk-pci,drive=disk0,bootindex=1")
+	add("-drive", "if=none,id=disk0,file="+esc(disk)+",format="+format+",cache=none,aio=native,discard=unmap,detect-zeroes=unmap")
+	if st.DiskBus == "sata" {
+		// On q35's AHCI controller, after the three CD drives.
+		add("-device", "ide-hd,bus=ide.3,drive=disk0,bootindex=1")
+	} else {
+		// virtio-blk in an I/O thread of its own, off QEMU's main loop.
+		add("-object", "iothread,id=iothread0")
+		add("-device", "virtio-blk-pci,drive=disk0,iothread=iothread0,bootindex=1")
+	}
 	if st.Install {
 		for i, m := range []string{spec.InstallMedia, spec.Drivers} {
 			if m == "" {
@@ -293,8 +357,10 @@ func Args(spec *config.VM, host Host, p Paths, st State) []string {
 			add("-device", dev)
 		}
 	}
-	if st.HelperDir != "" {
-		add("-drive", "if=none,id=helper,format=raw,readonly=on,file.driver=vvfat,file.dir="+esc(st.HelperDir)+",file.label=THINHOST")
+	if st.HelperISO != "" {
+		// A CD, not a USB disk: setup's "disk 0" must be the guest's own.
+		add("-drive", "if=none,id=helper,media=cdrom,readonly=on,format=raw,file="+esc(st.HelperISO))
+		add("-device", "ide-cd,bus=ide.2,drive=helper,id="+HelperCD)
 	}
 	if spec.Kernel != "" {
 		add("-kernel", spec.Kernel)
@@ -312,22 +378,51 @@ func Args(spec *config.VM, host Host, p Paths, st State) []string {
 		if mac == "" {
 			mac = layout.GuestMAC(spec.Name)
 		}
-		add("-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0,mac="+mac+",romfile=")
+		// virtio-net, unless Windows has no drivers for it: then the
+		// e1000e it has its own driver for.
+		nic := "virtio-net-pci"
+		if windows && spec.Drivers == "" {
+			nic = "e1000e"
+		}
+		add("-netdev", "user,id=net0", "-device", nic+",netdev=net0,mac="+mac+",romfile=")
 	}
 
 	add("-device", "qemu-xhci,id=xhci")
 	if windows || spec.Display != "none" {
 		add("-device", "usb-tablet,bus=xhci.0")
 	}
-	if st.HelperDir != "" {
-		add("-device", "usb-storage,bus=xhci.0,drive=helper,removable=on")
-	}
 	for _, u := range spec.USB {
 		v, pr, _ := strings.Cut(u, ":")
 		add("-device", "usb-host,bus=xhci.0,vendorid=0x"+v+",productid=0x"+pr)
 	}
 	add("-device", "virtio-rng-pci")
+	// Panics reported to QEMU (a GUEST_PANICKED event): Windows'
+	// pvpanic driver from virtio-win, Linux's pvpanic module.
+	add("-device", "pvpanic")
+	// No balloon: the guest's memory is fixed at its start, and the host
+	// keeps its own reserve (HostReserve) instead of taking memory back.
+	if !spec.NoSound {
+		// Intel HDA, which Windows and Linux drive without extra
+		// drivers, played on the laptop's sound card through ALSA.
+		if host.Sound != "" {
+			add("-audiodev", "alsa,id=snd0,out.dev="+esc(host.Sound)+",in.dev="+esc(host.Sound))
+		} else {
+			add("-audiodev", "none,id=snd0")
+		}
+		add("-device", "ich9-intel-hda,id=sound0", "-device", "hda-duplex,bus=sound0.0,audiodev=snd0")
+	}
 
+	// Windows gets virtio-vga: VGA for setup and the firmware, and with
+	// virtio-win's display driver any resolution, starting at the
+	// panel's. Linux guests keep the standard VGA.
+	vga := []string{"-vga", "std"}
+	if windows {
+		dev := "virtio-vga"
+		if w, h, ok := strings.Cut(host.Panel, "x"); ok && spec.Display == "sdl" && positive(w) && positive(h) {
+			dev += ",xres=" + w + ",yres=" + h
+		}
+		vga = []string{"-device", dev}
+	}
 	switch spec.Display {
 	case "vnc":
 		host, port, _ := net.SplitHostPort(spec.VNC)
@@ -342,19 +437,26 @@ func Args(spec *config.VM, host Host, p Paths, st State) []string {
 			add("-object", "secret,id=vncpw,file="+esc(p.VNCSecret()))
 			vnc += ",password-secret=vncpw"
 		}
-		add("-vga", "std", "-display", "none", "-vnc", vnc)
+		add(vga...)
+		add("-display", "none", "-vnc", vnc)
 	case "sdl":
 		// SDL draws on the panel through KMS/DRM, without X (hostd sets
 		// SDL_VIDEODRIVER=kmsdrm). window-close=off: SDL's quit event
 		// (a signal, a close request) must not power the guest off; its
 		// life is hostd's.
-		add("-vga", "std", "-display", "sdl,gl=off,show-cursor=off,window-close=off", "-full-screen")
+		add(vga...)
+		add("-display", "sdl,gl=off,show-cursor=off,window-close=off", "-full-screen")
 	default:
 		if windows {
-			add("-vga", "std")
+			add(vga...)
 		}
 		add("-display", "none")
 	}
+	// The guest agent's channel: hostd asks it whether an install has
+	// finished and sets the guest's clock after the host resumes.
+	add("-device", "virtio-serial-pci,id=vserial0")
+	add("-chardev", "socket,id=qga0,path="+esc(p.QGA())+",server=on,wait=off")
+	add("-device", "virtserialport,bus=vserial0.0,chardev=qga0,name=org.qemu.guest_agent.0")
 	// The guest's serial console is QEMU's standard output: hostd logs it.
 	add("-chardev", "stdio,id=serial0,signal=off", "-serial", "chardev:serial0")
 	// QMP on a socket chardev: its path= takes any path (commas
@@ -362,6 +464,12 @@ func Args(spec *config.VM, host Host, p Paths, st State) []string {
 	// as a key.
 	add("-chardev", "socket,id=qmp,path="+esc(p.QMP())+",server=on,wait=off", "-mon", "chardev=qmp,mode=control", "-monitor", "none")
 	return a
+}
+
+// positive says whether s is a whole number from 1 to 16384.
+func positive(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n > 0 && n <= 16384
 }
 
 // esc doubles commas, QEMU's escape inside option values.

@@ -44,18 +44,26 @@ func TestArgsGolden(t *testing.T) {
 	linux := &config.VM{Name: "guest", OS: "linux", MemoryBytes: 256 << 20, CPUs: 1, Firmware: "bios",
 		DiskSize: 16 << 20, DiskFormat: "qcow2", Kernel: "/system/vms/guest/kernel", Initrd: "/system/vms/guest/initrd",
 		Cmdline: "console=ttyS0 quiet", Display: "none", Network: "user", Autostart: true, ShutdownTimeout: 30}
+	noDrivers := windows11()
+	noDrivers.Drivers = ""
+	noDrivers.Nested = true
+	panel := laptop
+	panel.Panel, panel.Sound = "1920x1200", "plughw:0"
 	for _, c := range []struct {
 		name string
 		spec *config.VM
 		host Host
 		st   State
 	}{
-		{"windows11-install", windows11(), laptop, State{Install: true, HelperDir: "/run/vms/windows/helper"}},
+		{"windows11-install", windows11(), laptop, State{Install: true, HelperISO: "/run/vms/windows/helper.iso"}},
 		{"windows11-snapshot-amd", windows11(), amd, State{Overlay: true}},
 		{"windows10-vnc", win10, laptop, State{}},
 		{"linux", linux, laptop, State{}},
 		{"windows11-tcg", windows11(), tcg, State{}},
 		{"linux-tcg", linux, tcg, State{Overlay: true}},
+		// No virtio drivers: a SATA disk and an e1000e, which setup
+		// drives by itself; the panel's mode and the sound card.
+		{"windows11-nodrivers", noDrivers, panel, State{Install: true, DiskBus: "sata", HelperISO: "/run/vms/windows/helper.iso"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got := strings.Join(Args(c.spec, c.host, paths(c.spec.Name), c.st), "\n") + "\n"
@@ -87,8 +95,12 @@ func TestArgsWindows11(t *testing.T) {
 		"unit=1,file=/data/vms/windows/OVMF_VARS.fd ",
 		" -tpmdev emulator,id=tpm0,chardev=chrtpm -device tpm-tis,tpmdev=tpm0 ",
 		"discard=unmap,detect-zeroes=unmap",
-		" -device virtio-blk-pci,drive=disk0,bootindex=1 ",
+		" -device virtio-blk-pci,drive=disk0,iothread=iothread0,bootindex=1 ",
+		"cache=none,aio=native",
 		"virtio-net-pci,netdev=net0",
+		",invtsc=on,vmx=off ", " -device virtio-vga ", " -device pvpanic ",
+		" -device ich9-intel-hda,id=sound0 -device hda-duplex,bus=sound0.0,audiodev=snd0 ",
+		"name=org.qemu.guest_agent.0",
 		"usb-tablet", "virtio-rng-pci", "base=localtime",
 		" -global ICH9-LPC.disable_s3=1 ", "hv_relaxed", " -accel kvm ",
 		"media=cdrom,readonly=on,format=raw,file=/dev/disk/by-partlabel/thinhost-windows-install",
@@ -101,6 +113,16 @@ func TestArgsWindows11(t *testing.T) {
 	noInstall := strings.Join(Args(windows11(), laptop, paths("windows"), State{}), " ")
 	if strings.Contains(noInstall, "cdrom") {
 		t.Errorf("install media attached outside install mode: %s", noInstall)
+	}
+	for _, bad := range []string{"balloon", "hv_evmcs", "vmx=on"} {
+		if strings.Contains(argv, bad) {
+			t.Errorf("windows 11 argv has %q:\n%s", bad, argv)
+		}
+	}
+	spec := windows11()
+	spec.NoSound = true
+	if a := strings.Join(Args(spec, laptop, paths("windows"), State{}), " "); strings.Contains(a, "audiodev") || strings.Contains(a, "hda") {
+		t.Errorf("sound = false, yet: %s", a)
 	}
 }
 
@@ -174,7 +196,7 @@ func FuzzArgs(f *testing.F) {
 			linux := &config.VM{Name: name, OS: "linux", MemoryBytes: 256 << 20, CPUs: 1, Firmware: "bios",
 				DiskSize: 16 << 20, DiskFormat: "qcow2", Kernel: kernel, Initrd: kernel, Cmdline: "console=ttyS0", Display: "none", Network: "user"}
 			p := Paths{Dir: dir + "/" + name, RunDir: dir + "/run/" + name}
-			return append(Args(spec, laptop, p, State{Install: true, Overlay: true, HelperDir: dir}), Args(linux, laptop, p, State{})...)
+			return append(Args(spec, laptop, p, State{Install: true, Overlay: true, HelperISO: dir}), Args(linux, laptop, p, State{})...)
 		}
 		got, want := mk(name, media, kernel, dir), mk("n", "/m", "/k", "/d")
 		if len(got) != len(want) {

@@ -19,8 +19,10 @@ import (
 	"time"
 
 	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/hostd/guestdrive"
 	"github.com/thinhost/thinhost/hostd/supervise"
 	"github.com/thinhost/thinhost/internal/fsutil"
+	"github.com/thinhost/thinhost/internal/qga"
 	"github.com/thinhost/thinhost/internal/qmpc"
 )
 
@@ -57,8 +59,9 @@ type Manager struct {
 	// Notes are said about every guest (such as "KVM unusable: TCG").
 	Notes []string
 	// Helper returns the files a Windows guest finds on its THINHOST
-	// drive (the script that maps the shares); nil or empty: no drive.
-	Helper func() map[string]string
+	// drive (guestdrive.Files with the host's configuration); nil or
+	// empty: no drive.
+	Helper func(guestdrive.Guest) (map[string]string, error)
 	// Panel is the host's screen and keyboard, which a guest with display
 	// = "sdl" takes while it runs; nil: none.
 	Panel Panel
@@ -143,6 +146,8 @@ func (m *Manager) Do(ctx context.Context, name, action string) (string, error) {
 		return name + " reset to its snapshot and started", m.Reset(ctx, name)
 	case "vnc-password", "new-vnc-password":
 		return m.VNCPassword(name, action == "new-vnc-password")
+	case "setup-password":
+		return m.SetupPasswordText(name)
 	case "install-on", "install-off":
 		on := action == "install-on"
 		return fmt.Sprintf("install mode of %s %s (from its next start)", name, map[bool]string{true: "on", false: "off"}[on]), m.SetInstall(name, on)
@@ -228,12 +233,21 @@ func (m *Manager) start(ctx context.Context, g *guest) error {
 	return nil
 }
 
-// watch follows a running guest: it ends install mode once the guest
-// boots from its disk, and stops swtpm when the guest has shut down.
+// watch follows a running guest: in install mode it answers the install
+// CD's "press any key" while the disk is empty, ends install mode once
+// the guest boots from its disk (or, with a windows block, once the setup
+// script says it has finished), and it stops swtpm when the guest has
+// shut down.
 func (m *Manager) watch(g *guest, done <-chan struct{}, install bool) {
 	tick := time.NewTicker(10 * time.Second)
 	defer tick.Stop()
 	var iw InstallWatch
+	// The setup script's marker, read through the guest agent, ends the
+	// unattended install; the read counters end any other.
+	unattended := install && g.spec.Windows != nil
+	if install && strings.HasPrefix(g.spec.OS, "windows") && m.diskEmpty(g) {
+		go m.pressAnyKey(g, done)
+	}
 	for {
 		select {
 		case <-done:
@@ -250,6 +264,11 @@ func (m *Manager) watch(g *guest, done <-chan struct{}, install bool) {
 			return
 		case <-tick.C:
 		}
+		if unattended && m.setupFinished(g) {
+			unattended, install = false, false
+			m.finishInstall(g)
+			continue
+		}
 		if !install {
 			continue
 		}
@@ -263,9 +282,10 @@ func (m *Manager) watch(g *guest, done <-chan struct{}, install bool) {
 				m.Log.Info("vm booted from its disk without the installer: install mode ends", "vm", g.spec.Name)
 			}
 			// The installer's CD goes (a reboot cannot start setup
-			// again); the drivers' stays until the guest stops: Windows
-			// reads NetKVM and the guest tools from it after its first
-			// boot from disk.
+			// again); the drivers' and the THINHOST CD stay until the
+			// guest stops, or until the setup script is done: Windows
+			// reads NetKVM, the guest tools and the setup script from
+			// them after its first boot from disk.
 			if err := EjectInstall(g.paths.QMP()); err != nil {
 				m.Log.Warn("eject the install media", "vm", g.spec.Name, "err", err)
 			} else {
@@ -273,6 +293,100 @@ func (m *Manager) watch(g *guest, done <-chan struct{}, install bool) {
 			}
 		}
 	}
+}
+
+// diskEmpty says whether g's disk holds nothing yet (a new disk, no
+// overlay): the only time the install CD's "press any key" is answered —
+// on a disk with Windows, the key would start setup over it.
+func (m *Manager) diskEmpty(g *guest) bool {
+	return !exists(g.paths.Overlay()) && allocated(g.paths.Disk(g.spec.DiskFormat)) < 1<<20
+}
+
+// pressAnyKey answers the Windows install CD's "Press any key to boot
+// from CD or DVD" (its boot loader waits a few seconds, then gives up): a
+// space bar on the guest's keyboard (QMP send-key) every 700 ms until the
+// CD has served 32 MiB (setup's boot image is loading: no prompt any
+// more), the guest stops, or a minute has passed.
+func (m *Manager) pressAnyKey(g *guest, done <-chan struct{}) {
+	deadline := time.Now().Add(time.Minute)
+	sent := 0
+	for time.Now().Before(deadline) {
+		select {
+		case <-done:
+			return
+		case <-time.After(700 * time.Millisecond):
+		}
+		if stats, err := blockStats(g.paths.QMP()); err == nil && stats["cd0"] >= 32<<20 {
+			m.Log.Info("install CD booting", "vm", g.spec.Name, "keys_sent", sent)
+			return
+		}
+		if err := qmpRunArgs(g.paths.QMP(), "send-key", map[string]any{
+			"keys": []map[string]any{{"type": "qcode", "data": "spc"}}}); err == nil {
+			sent++
+		}
+	}
+	m.Log.Warn("the install CD did not boot within a minute of the guest's start", "vm", g.spec.Name, "keys_sent", sent)
+}
+
+// setupFinished asks g's guest agent whether the setup script left its
+// marker. No agent (not installed yet: the script installs it) is no.
+func (m *Manager) setupFinished(g *guest) bool {
+	c, err := qga.Dial(g.paths.QGA(), 2*time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	ok, err := c.Exists(guestdrive.InstalledMarker)
+	return ok && err == nil
+}
+
+// finishInstall ends an unattended install when its setup script is done.
+func (m *Manager) finishInstall(g *guest) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.Log.Info("vm setup finished (the setup script's marker, read through the guest agent): install mode ends", "vm", g.spec.Name)
+	if err := m.endInstall(g, true); err != nil {
+		m.Log.Warn("end install mode", "vm", g.spec.Name, "err", err)
+	}
+}
+
+// endInstall ends a running guest's install mode (m.mu held): the
+// marker goes, the install CD and, with drivers, the drivers CD are
+// taken out, and the THINHOST CD is replaced by one without the answer
+// file.
+func (m *Manager) endInstall(g *guest, drivers bool) error {
+	name, sock := g.spec.Name, g.paths.QMP()
+	if err := os.Remove(g.paths.InstallMarker()); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	ids := []string{InstallCD}
+	if drivers {
+		ids = append(ids, DriversCD)
+	}
+	var errs []error
+	for _, id := range ids {
+		if err := qmpRunArgs(sock, "eject", map[string]any{"id": id, "force": true}); err != nil && !strings.Contains(err.Error(), "DeviceNotFound") {
+			errs = append(errs, fmt.Errorf("eject %s: %w", id, err))
+		}
+	}
+	if g.spec.Windows != nil {
+		st := State{}
+		err := m.writeHelper(g, &st)
+		if err == nil && st.HelperISO != "" {
+			if err = qmpRunArgs(sock, "eject", map[string]any{"id": HelperCD, "force": true}); err == nil {
+				err = qmpRunArgs(sock, "blockdev-change-medium", map[string]any{
+					"id": HelperCD, "filename": st.HelperISO, "format": "raw", "read-only-mode": "read-only"})
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("replace the THINHOST CD: %w", err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("vm %s: %w", name, err)
+	}
+	m.Log.Info("install media ejected", "vm", name, "drivers_too", drivers, "answer_file_removed", g.spec.Windows != nil)
+	return nil
 }
 
 // Stop shuts the guest down: ACPI power button, up to its shutdown
@@ -425,11 +539,10 @@ func (m *Manager) SetInstall(name string, on bool) error {
 			return err
 		}
 		// A running guest loses the installer's CD now, not at its next
-		// start.
+		// start, and its THINHOST CD the answer file; the drivers CD
+		// stays until it stops.
 		if m.Sup.Running(vmService(name)) && g.spec.InstallMedia != "" {
-			if err := EjectInstall(g.paths.QMP()); err != nil && !strings.Contains(err.Error(), "DeviceNotFound") {
-				return fmt.Errorf("vm %s: eject the install media: %w", name, err)
-			}
+			return m.endInstall(g, false)
 		}
 		return nil
 	}
@@ -493,10 +606,16 @@ func accel(h Host) string {
 
 // state reads what the guest's files say: install mode, overlay.
 func (m *Manager) state(g *guest) State {
-	return State{
+	st := State{
 		Install: g.spec.InstallMedia != "" && exists(g.paths.InstallMarker()),
 		Overlay: exists(g.paths.Overlay()),
+		// A disk from before the bus was recorded is virtio's.
+		DiskBus: "virtio",
 	}
+	if b, err := os.ReadFile(g.paths.DiskBusFile()); err == nil && strings.TrimSpace(string(b)) == "sata" {
+		st.DiskBus = "sata"
+	}
+	return st
 }
 
 // prepare creates what a guest needs on first start: its directories, its
@@ -511,9 +630,14 @@ func (m *Manager) prepare(ctx context.Context, g *guest) error {
 	disk := g.paths.Disk(g.spec.DiskFormat)
 	if !exists(disk) {
 		m.Log.Info("creating vm disk", "vm", g.spec.Name, "disk", disk, "size_mib", g.spec.DiskSize>>20)
+		bus := DiskBusFor(&g.spec)
+		if err := os.WriteFile(g.paths.DiskBusFile(), []byte(bus+"\n"), 0o644); err != nil {
+			return err
+		}
 		if err := m.run(ctx, "/usr/bin/qemu-img", "create", "-q", "-f", g.spec.DiskFormat, disk, fmt.Sprint(g.spec.DiskSize)); err != nil {
 			return err
 		}
+		m.Log.Info("vm disk made", "vm", g.spec.Name, "bus", bus)
 		if g.spec.InstallMedia != "" {
 			if err := os.WriteFile(g.paths.InstallMarker(), []byte("install\n"), 0o644); err != nil {
 				return err
@@ -589,27 +713,66 @@ func (m *Manager) VNCPassword(name string, renew bool) (string, error) {
 	return fmt.Sprintf("vnc %s password %s", g.spec.VNC, pw), nil
 }
 
-// writeHelper puts the helper files in the guest's run directory, for
-// Windows guests, and sets st.HelperDir.
+// writeHelper writes the THINHOST CD of a Windows guest into its run
+// directory and sets st.HelperISO; in install mode with a windows block,
+// the CD carries the answer file and the guest's one-time setup password.
 func (m *Manager) writeHelper(g *guest, st *State) error {
 	if m.Helper == nil || !strings.HasPrefix(g.spec.OS, "windows") {
 		return nil
 	}
-	files := m.Helper()
-	if len(files) == 0 {
-		return nil
-	}
-	dir := filepath.Join(g.paths.RunDir, "helper")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+	dg := guestdrive.Guest{VM: &g.spec, Install: st.Install}
+	if st.Install && g.spec.Windows != nil {
+		pw, err := m.setupPassword(g)
+		if err != nil {
 			return err
 		}
+		dg.SetupPassword = pw
 	}
-	st.HelperDir = dir
+	files, err := m.Helper(dg)
+	if err != nil || len(files) == 0 {
+		return err
+	}
+	if err := guestdrive.WriteISO(g.paths.HelperISO(), files); err != nil {
+		return err
+	}
+	st.HelperISO = g.paths.HelperISO()
 	return nil
+}
+
+// setupPassword returns the one-time password of g's setup account,
+// making it at the first install start: 16 characters of crypto/rand's
+// base32 text (80 bits), kept 0600 on the data partition, never logged.
+// Windows asks the user for their own at the first desktop.
+func (m *Manager) setupPassword(g *guest) (string, error) {
+	file := g.paths.SetupPassword()
+	if b, err := os.ReadFile(file); err == nil && len(b) == 16 {
+		return string(b), nil
+	}
+	raw := []byte(rand.Text()[:16])
+	if err := fsutil.WriteFile(file, bytes.NewReader(raw), 0o600, nil); err != nil {
+		return "", fmt.Errorf("store the setup password of %s: %w", g.spec.Name, err)
+	}
+	m.Log.Info("vm setup password made", "vm", g.spec.Name, "file", file, "read_with", "thinhost ctl vm "+g.spec.Name+" setup-password")
+	return string(raw), nil
+}
+
+// SetupPasswordText says guest name's setup account and its one-time
+// password, for `ctl vm NAME setup-password`.
+func (m *Manager) SetupPasswordText(name string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	g, err := m.find(name)
+	if err != nil {
+		return "", err
+	}
+	if g.spec.Windows == nil {
+		return "", fmt.Errorf("vm %s has no windows block: its install is not unattended, and no setup account is made", name)
+	}
+	b, err := os.ReadFile(g.paths.SetupPassword())
+	if err != nil {
+		return "", fmt.Errorf("vm %s has no setup password yet: it is made at the guest's first start in install mode", name)
+	}
+	return fmt.Sprintf("vm %s: account %s, one-time setup password %s (Windows asks for your own at the first desktop)", name, g.spec.Windows.Account, b), nil
 }
 
 func (m *Manager) newOverlay(ctx context.Context, g *guest) error {
@@ -617,7 +780,10 @@ func (m *Manager) newOverlay(ctx context.Context, g *guest) error {
 	_ = os.Remove(tmp)
 	// The backing file is named relative to the overlay, so the guest's
 	// directory can move.
-	if err := m.run(ctx, "/usr/bin/qemu-img", "create", "-q", "-f", "qcow2",
+	// 128 KiB clusters split in 32 subclusters (extended L2 entries): a
+	// guest's 4 KiB write copies 4 KiB from the base, not a 64 KiB
+	// cluster, and the overlay's tables stay small.
+	if err := m.run(ctx, "/usr/bin/qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=128k,extended_l2=on",
 		"-b", filepath.Base(g.paths.Disk(g.spec.DiskFormat)), "-F", g.spec.DiskFormat, tmp); err != nil {
 		return err
 	}
@@ -832,6 +998,25 @@ func (m *Manager) ResumeAll(names []string) {
 		}
 		if err := qmpRun(g.paths.QMP(), "cont"); err != nil {
 			m.Log.Warn("continue vm", "vm", name, "err", err)
+			continue
 		}
+		go m.correctClock(g)
 	}
+}
+
+// correctClock sets a resumed guest's clock, which stood still while the
+// host slept, through its guest agent; a guest without one corrects its
+// clock itself (NTP, Windows' time service) later.
+func (m *Manager) correctClock(g *guest) {
+	c, err := qga.Dial(g.paths.QGA(), 3*time.Second)
+	if err != nil {
+		m.Log.Info("guest clock not set after resume: no guest agent", "vm", g.spec.Name)
+		return
+	}
+	defer c.Close()
+	if err := c.SetTime(time.Now()); err != nil {
+		m.Log.Warn("set the guest's clock after resume", "vm", g.spec.Name, "err", err)
+		return
+	}
+	m.Log.Info("guest clock set after resume", "vm", g.spec.Name)
 }

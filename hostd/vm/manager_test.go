@@ -7,13 +7,18 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/diskfs/go-diskfs/backend/file"
+	"github.com/diskfs/go-diskfs/filesystem/iso9660"
+
 	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/hostd/guestdrive"
 	"github.com/thinhost/thinhost/hostd/supervise"
 	"github.com/thinhost/thinhost/hostd/vm"
 	"github.com/thinhost/thinhost/internal/qmpc"
@@ -154,13 +159,19 @@ func TestManagerWindows11Machine(t *testing.T) {
 	if err := os.WriteFile(iso, make([]byte, 1<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	drivers := filepath.Join(t.TempDir(), "virtio-win.iso")
+	if err := os.WriteFile(drivers, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	spec := config.VM{Name: "windows", OS: "windows11", MemoryBytes: 1 << 30, CPUs: 2, Firmware: "uefi-secureboot",
-		TPM: true, DiskSize: 1 << 30, DiskFormat: "qcow2", InstallMedia: iso, Display: "none", Network: "user",
-		ShutdownTimeout: 2}
+		TPM: true, DiskSize: 1 << 30, DiskFormat: "qcow2", InstallMedia: iso, Drivers: drivers, Display: "none", Network: "user",
+		ShutdownTimeout: 2, Windows: &config.Windows{Language: "en-US", Locale: "en-US", Keyboard: "en-US", TimeZone: "UTC",
+			Account: "anna", ComputerName: "WINDOWS", Image: "Windows 11 Pro"}}
 	var s sink
 	m := newManager(t, &s, spec)
-	m.Helper = func() map[string]string {
-		return map[string]string{"map-drives.cmd": "net use Z: \\\\10.0.2.2\\files\r\n"}
+	hostCfg := &config.Config{FileServer: &config.FileServer{User: "thin", Shares: []config.Share{{Name: "files", Path: "files", Drive: "Z"}}}}
+	m.Helper = func(g guestdrive.Guest) (map[string]string, error) {
+		return guestdrive.Files(guestdrive.Input{Config: hostCfg, Guest: g})
 	}
 	defer m.StopAll()
 	ctx := context.Background()
@@ -183,37 +194,43 @@ func TestManagerWindows11Machine(t *testing.T) {
 	if st := m.Status()[0]; st.State != "running" || st.Restarts != 0 {
 		t.Fatalf("QEMU did not stay up: %+v; output:\n%s", st, strings.Join(s.lines, "\n"))
 	}
+	qmp := filepath.Join(m.RunDir, "windows", "qmp.sock")
+	helper := filepath.Join(m.RunDir, "windows", "helper.iso")
+	// In install mode the THINHOST CD carries the answer file, with the
+	// setup password ctl shows.
+	if names := isoNames(t, helper); !slices.Contains(names, guestdrive.AnswerFile) || !slices.Contains(names, guestdrive.SetupScript) {
+		t.Errorf("the install THINHOST CD holds %q", names)
+	}
+	if msg, err := m.Do(ctx, "windows", "setup-password"); err != nil || !strings.Contains(msg, "account anna, one-time setup password ") {
+		t.Errorf("setup-password: %q %v", msg, err)
+	}
+	cds := queryCDs(t, qmp)
+	for _, id := range []string{vm.InstallCD, vm.DriversCD, vm.HelperCD} {
+		if cd, ok := cds[id]; !ok || cd.TrayOpen || cd.File == "" {
+			t.Errorf("CD %s at the start: %+v (all: %+v)", id, cd, cds)
+		}
+	}
+	if cds[vm.HelperCD].File != helper {
+		t.Errorf("the THINHOST CD is %q, want %s", cds[vm.HelperCD].File, helper)
+	}
 	// install-off on the running guest takes the installer's CD out at
-	// once (the drivers' CD stays), as QEMU itself reports.
+	// once (the drivers' CD stays), and puts in a THINHOST CD without the
+	// answer file, as QEMU itself reports.
 	if err := m.SetInstall("windows", false); err != nil {
 		t.Fatalf("install-off: %v", err)
 	}
-	raw, err := qmpc.Run(filepath.Join(m.RunDir, "windows", "qmp.sock"), "query-block", nil)
-	if err != nil {
-		t.Fatal(err)
+	cds = queryCDs(t, qmp)
+	if cd := cds[vm.InstallCD]; !cd.TrayOpen || cd.File != "" {
+		t.Errorf("the install CD is still in: %+v", cd)
 	}
-	var blocks struct {
-		Return []struct {
-			Device   string          `json:"device"`
-			Qdev     string          `json:"qdev"`
-			TrayOpen bool            `json:"tray_open"`
-			Inserted json.RawMessage `json:"inserted"`
-		} `json:"return"`
+	if cd := cds[vm.DriversCD]; cd.TrayOpen || cd.File != drivers {
+		t.Errorf("the drivers CD is out: %+v", cd)
 	}
-	if err := json.Unmarshal(raw, &blocks); err != nil {
-		t.Fatal(err)
+	if cd := cds[vm.HelperCD]; cd.TrayOpen || cd.File != helper {
+		t.Errorf("the THINHOST CD after install mode: %+v", cd)
 	}
-	found := false
-	for _, b := range blocks.Return {
-		if b.Qdev == vm.InstallCD || strings.HasSuffix(b.Qdev, "/"+vm.InstallCD) {
-			found = true
-			if !b.TrayOpen || len(b.Inserted) != 0 {
-				t.Errorf("the install CD is still in: %s", raw)
-			}
-		}
-	}
-	if !found {
-		t.Errorf("no install CD drive %q in query-block: %s", vm.InstallCD, raw)
+	if names := isoNames(t, helper); slices.Contains(names, guestdrive.AnswerFile) || !slices.Contains(names, guestdrive.MapDrives) {
+		t.Errorf("the THINHOST CD after install mode holds %q", names)
 	}
 	// A crash (QEMU killed) is restarted by the supervisor.
 	if err := syscall.Kill(m.Status()[0].Pid, syscall.SIGKILL); err != nil {
@@ -276,4 +293,68 @@ func TestManagerWindows11Machine(t *testing.T) {
 	if entries, _ := os.ReadDir(filepath.Join(dir, "tpm")); len(entries) == 0 {
 		t.Error("the TPM state is empty after reset")
 	}
+}
+
+type cdState struct {
+	TrayOpen bool
+	File     string
+}
+
+// queryCDs reads the CD drives of a running QEMU by device id: whether
+// the tray is open and the file of the medium in it.
+func queryCDs(t *testing.T, sock string) map[string]cdState {
+	t.Helper()
+	raw, err := qmpc.Run(sock, "query-block", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks struct {
+		Return []struct {
+			Qdev     string `json:"qdev"`
+			TrayOpen bool   `json:"tray_open"`
+			Inserted *struct {
+				File string `json:"file"`
+			} `json:"inserted"`
+		} `json:"return"`
+	}
+	if err := json.Unmarshal(raw, &blocks); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]cdState{}
+	for _, b := range blocks.Return {
+		id := b.Qdev[strings.LastIndex(b.Qdev, "/")+1:]
+		cd := cdState{TrayOpen: b.TrayOpen}
+		if b.Inserted != nil {
+			cd.File = b.Inserted.File
+		}
+		out[id] = cd
+	}
+	return out
+}
+
+// isoNames lists the files at the root of an ISO image.
+func isoNames(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := iso9660.Read(file.New(f, true), fi.Size(), 0, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := fs.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
 }

@@ -50,6 +50,8 @@ vm "legacy" {
     format = "raw"
   }
   shutdown_timeout = "3m"
+  nested           = true
+  sound            = false
 }
 
 vm "tiny" {

@@ -84,7 +84,7 @@ that.`,
 // its value per line.
 func printVMArgs(w io.Writer, s *config.VM, host vm.Host) {
 	paths := vm.Paths{Dir: "/data/vms/" + s.Name, RunDir: "/run/vms/" + s.Name}
-	argv := vm.Args(s, host, paths, vm.State{Install: s.InstallMedia != ""})
+	argv := vm.Args(s, host, paths, vm.State{Install: s.InstallMedia != "", DiskBus: vm.DiskBusFor(s), HelperISO: helperISO(s, paths)})
 	accel := "KVM"
 	if !host.KVM {
 		accel = "no KVM (TCG)"
@@ -131,4 +131,14 @@ func memTotal() int64 {
 		}
 	}
 	return 16 << 30
+}
+
+// helperISO is the THINHOST CD hostd gives a Windows guest (when it has
+// something to put on it, which depends on the host's configuration:
+// printVMArgs shows it for every Windows guest).
+func helperISO(s *config.VM, p vm.Paths) string {
+	if strings.HasPrefix(s.OS, "windows") {
+		return p.HelperISO()
+	}
+	return ""
 }
