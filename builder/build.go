@@ -212,23 +212,11 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("create temporary directory: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	hcfg := &config.Config{Hostname: prof.Host.Hostname, KernelRelease: kern.Release,
-		APIPort: prof.Host.APIPort, APIOnHostNetwork: prof.Host.APIOnHostNetwork, LowBattery: prof.Host.LowBattery, Lid: prof.Host.Lid, APITokenSHA256: tokenHash(prof.Host.APIToken), DataEncrypt: prof.Storage.Encrypt, DataTPM: prof.Storage.TPM, DataDiskSerial: prof.Storage.DataDiskSerial, VMs: VMSpecs(prof), FileServer: FileServerSpec(prof), Services: ServiceSpecs(prof)}
-	if prof.Storage.DataDisk == profiles.DataDiskInternal {
-		hcfg.DataDisk = profiles.DataDiskInternal
+	hcfg, err := HostdConfig(prof)
+	if err != nil {
+		return nil, err
 	}
-	if pw := prof.Host.ShellPassword; pw != "" {
-		salt := sha256.Sum256([]byte("thinhost shell password\x00" + prof.Host.Hostname))
-		if hcfg.ShellPasswordHash, err = passwd.Hash(pw, salt[:16]); err != nil {
-			return nil, err
-		}
-	}
-	if pw := prof.Host.PagePassword; pw != "" {
-		salt := sha256.Sum256([]byte("thinhost page password\x00" + prof.Host.Hostname))
-		if hcfg.PagePasswordHash, err = passwd.Hash(pw, salt[:16]); err != nil {
-			return nil, err
-		}
-	}
+	hcfg.KernelRelease = kern.Release
 	if mods != nil {
 		onRequest := prof.Host.Kernel.Drivers().OnRequest
 		for _, r := range mods.Requested {
@@ -776,4 +764,29 @@ func tokenHash(token string) string {
 	}
 	h := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(h[:])
+}
+
+// HostdConfig is hostd's configuration for prof, without what the kernel
+// decides (its release and the modules to load): the host, its storage,
+// guests, shares and services, with the profile's secrets as hashes.
+func HostdConfig(prof *profiles.Profile) (*config.Config, error) {
+	hcfg := &config.Config{Hostname: prof.Host.Hostname,
+		APIPort: prof.Host.APIPort, APIOnHostNetwork: prof.Host.APIOnHostNetwork, LowBattery: prof.Host.LowBattery, Lid: prof.Host.Lid, APITokenSHA256: tokenHash(prof.Host.APIToken), DataEncrypt: prof.Storage.Encrypt, DataTPM: prof.Storage.TPM, DataDiskSerial: prof.Storage.DataDiskSerial, VMs: VMSpecs(prof), FileServer: FileServerSpec(prof), Services: ServiceSpecs(prof)}
+	if prof.Storage.DataDisk == profiles.DataDiskInternal {
+		hcfg.DataDisk = profiles.DataDiskInternal
+	}
+	var err error
+	if pw := prof.Host.ShellPassword; pw != "" {
+		salt := sha256.Sum256([]byte("thinhost shell password\x00" + prof.Host.Hostname))
+		if hcfg.ShellPasswordHash, err = passwd.Hash(pw, salt[:16]); err != nil {
+			return nil, err
+		}
+	}
+	if pw := prof.Host.PagePassword; pw != "" {
+		salt := sha256.Sum256([]byte("thinhost page password\x00" + prof.Host.Hostname))
+		if hcfg.PagePasswordHash, err = passwd.Hash(pw, salt[:16]); err != nil {
+			return nil, err
+		}
+	}
+	return hcfg, nil
 }

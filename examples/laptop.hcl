@@ -22,6 +22,30 @@ variable "virtio_win_iso" {
   description = "The virtio-win driver ISO (Fedora's virtio-win-pkg-scripts), for the virtio disk and network during setup"
 }
 
+variable "windows_language" {
+  type        = string
+  default     = "en-US"
+  description = "Windows' display language: the language of your Windows ISO (setup stops when they differ)"
+}
+
+variable "windows_keyboard" {
+  type        = string
+  default     = "en-US"
+  description = "Keyboard layouts, ';'-separated: tags such as \"de-DE\" or pairs such as \"0407:00000407\""
+}
+
+variable "windows_time_zone" {
+  type        = string
+  default     = "UTC"
+  description = "Windows' time zone, as `tzutil /l` lists it (\"W. Europe Standard Time\")"
+}
+
+variable "windows_account" {
+  type        = string
+  default     = "user"
+  description = "The local account Windows setup creates (an administrator)"
+}
+
 variable "shell_password" {
   type        = string
   default     = ""
@@ -168,6 +192,22 @@ vm "windows" {
 
   disk {
     size = "128GiB"
+  }
+
+  # An unattended install: setup is told all this instead of asking. The
+  # account's password is made by the host for setup alone (thinhost ctl vm
+  # windows setup-password); Windows asks you for your own at the first
+  # desktop. `thinhost vm drive examples/laptop.hcl -o DIR` shows the
+  # answer file. (A dynamic block: the test guest is Linux and has none.)
+  dynamic "windows" {
+    for_each = var.test_guest == null ? ["windows"] : []
+    content {
+      language  = var.windows_language
+      keyboard  = var.windows_keyboard
+      time_zone = var.windows_time_zone
+      account   = var.windows_account
+      edition   = "pro"
+    }
   }
 }
 

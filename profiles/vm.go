@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/dynblock"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -188,7 +189,9 @@ func decodeVM(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) (*VM, hcl.Diagn
 			Detail:  fmt.Sprintf("A vm name must be 1-%d lower-case letters, digits or '-', starting with a letter (it names files and partitions).", MaxVMNameLen),
 			Subject: &nameRng})
 	}
-	content, d := b.Body.Content(vmSchema)
+	// dynamic "windows" { for_each = ... content { ... } } makes a block
+	// that depends on a variable (Terraform's dynamic blocks).
+	content, d := dynblock.Expand(b.Body, ctx).Content(vmSchema)
 	diags = append(diags, d...)
 	attrs := content.Attributes
 

@@ -284,10 +284,15 @@ func setupScript(vm *config.VM, fs *config.FileServer, sharePassword string) str
 	w("echo Installing the drivers and the guest agent from the virtio-win CD...")
 	w("set tools=")
 	w(`for %%%%d in (%s) do if exist %%%%d:\%s set tools=%%%%d:\%s`, strings.Join(driveLetters, " "), GuestTools, GuestTools)
-	w(`if defined tools (`)
-	w(`  "%%tools%%" /install /quiet /norestart>>"%%log%%" 2>&1`)
-	w(`  echo guest tools: exit %%ERRORLEVEL%%>>"%%log%%"`)
-	w(`) else echo no virtio-win CD with %s: no guest tools>>"%%log%%"`, GuestTools)
+	// No parenthesised block: cmd expands %ERRORLEVEL% in one when it
+	// reads it, before the installer has run.
+	w(`if not defined tools goto notools`)
+	w(`"%%tools%%" /install /quiet /norestart>>"%%log%%" 2>&1`)
+	w(`echo guest tools: exit %%ERRORLEVEL%%>>"%%log%%"`)
+	w(`goto toolsdone`)
+	w(`:notools`)
+	w(`echo no virtio-win CD with %s: no guest tools>>"%%log%%"`, GuestTools)
+	w(`:toolsdone`)
 	if fs != nil {
 		w("echo Mapping the host's shares...")
 		if alnum(sharePassword, 8) {

@@ -2,9 +2,12 @@ package cli
 
 import (
 	"bytes"
+	"encoding/xml"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -205,6 +208,66 @@ func TestVMArgsLaptop(t *testing.T) {
 	_, stderr, code = runCLI(t, "vm", "args", "../../../examples/laptop.hcl", "--vm", "nope")
 	if code == 0 || !strings.Contains(stderr, `no vm "nope" (it has: windows)`) {
 		t.Errorf("--vm nope: exit %d, %q", code, stderr)
+	}
+}
+
+// TestVMDriveLaptop is the acceptance of `thinhost vm drive`: the laptop
+// profile's THINHOST drive holds a well-formed answer file (xmllint) with
+// the driver paths, the local account and the first-logon command, the
+// setup script, and none of the profile's sensitive values.
+func TestVMDriveLaptop(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "drive")
+	secrets := []string{"shell-secret-4711", "page-secret-4711"}
+	stdout, stderr, code := runCLI(t, "vm", "drive", "../../../examples/laptop.hcl", "-o", dir,
+		"-var", "shell_password="+secrets[0], "-var", "page_password="+secrets[1], "-var", "windows_account=anna")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "autounattend.xml") || !strings.Contains(stdout, "note: the setup password") {
+		t.Errorf("stdout: %s", stdout)
+	}
+	xmlPath := filepath.Join(dir, "autounattend.xml")
+	answer, err := os.ReadFile(xmlPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if xmllint, err := exec.LookPath("xmllint"); err == nil {
+		if out, err := exec.Command(xmllint, "--noout", xmlPath).CombinedOutput(); err != nil {
+			t.Errorf("xmllint: %v\n%s", err, out)
+		}
+	} else {
+		t.Log("no xmllint: the answer file is read with encoding/xml alone")
+	}
+	var doc struct {
+		Paths    []string `xml:"settings>component>DriverPaths>PathAndCredentials>Path"`
+		Accounts []string `xml:"settings>component>UserAccounts>LocalAccounts>LocalAccount>Name"`
+		Commands []string `xml:"settings>component>FirstLogonCommands>SynchronousCommand>CommandLine"`
+	}
+	if err := xml.Unmarshal(answer, &doc); err != nil {
+		t.Fatalf("the answer file: %v", err)
+	}
+	if !slices.Contains(doc.Paths, `D:\viostor\w11\amd64`) || !slices.Contains(doc.Paths, `E:\NetKVM\w11\amd64`) {
+		t.Errorf("driver paths: %q", doc.Paths)
+	}
+	if !slices.Equal(doc.Accounts, []string{"anna"}) || len(doc.Commands) != 1 || !strings.Contains(doc.Commands[0], "thinhost-setup.cmd") {
+		t.Errorf("accounts %q, first logon %q", doc.Accounts, doc.Commands)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+		for _, sec := range secrets {
+			if strings.Contains(string(b), sec) {
+				t.Errorf("%s carries the sensitive %q", e.Name(), sec)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "thinhost-setup.cmd")); err != nil {
+		t.Error(err)
+	}
+	// The test guest is Linux: no THINHOST drive for it.
+	_, stderr, code = runCLI(t, "vm", "drive", "../../../examples/laptop.hcl", "-o", dir, "-var", "test_guest=g.elf")
+	if code == 0 || !strings.Contains(stderr, "has no Windows vm") {
+		t.Errorf("the test guest: exit %d, %q", code, stderr)
 	}
 }
 

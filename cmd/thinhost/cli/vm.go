@@ -3,16 +3,21 @@
 package cli
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/thinhost/thinhost/builder"
 	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/hostd/guestdrive"
 	"github.com/thinhost/thinhost/hostd/vm"
 	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/profiles"
@@ -20,8 +25,8 @@ import (
 
 func vmCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "vm args PROFILE [--vm NAME]",
-		Short: "Show what hostd will run for a profile's guests",
+		Use:   "vm args|drive PROFILE [--vm NAME]",
+		Short: "Show what hostd will run and write for a profile's guests",
 	}
 	var pf profileFlags
 	var name, vendor, memory string
@@ -76,9 +81,109 @@ that.`,
 	args.Flags().StringVar(&vendor, "cpu-vendor", vm.CPUVendor(), "the laptop's CPU vendor id")
 	args.Flags().IntVar(&cpus, "cpus", runtime.NumCPU(), "the laptop's CPUs")
 	args.Flags().StringVar(&memory, "memory", fmt.Sprintf("%dMiB", memTotal()>>20), "the laptop's RAM")
-	cmd.AddCommand(args)
+	cmd.AddCommand(args, vmDriveCmd(e))
 	return cmd
 }
+
+func vmDriveCmd(e *env) *cobra.Command {
+	var pf profileFlags
+	var name, out string
+	c := &cobra.Command{
+		Use:   "drive PROFILE -o DIR",
+		Short: "Write a Windows guest's THINHOST drive as hostd would (a dry run)",
+		Long: `drive writes the files hostd puts on a Windows guest's THINHOST CD at its first
+start, in install mode: autounattend.xml (from the vm's windows block), the
+setup script its first logon runs, map-drives.cmd and the README. Passwords
+hostd makes on the laptop (the setup account's, and the share user's when the
+profile gives none) are samples here.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return fmt.Errorf("-o DIR is needed: the folder to write the drive's files into")
+			}
+			prof, err := pf.load(e, args[0])
+			if err != nil {
+				return err
+			}
+			cfg, err := builder.HostdConfig(prof)
+			if err != nil {
+				return err
+			}
+			var spec *config.VM
+			var names []string
+			for i := range cfg.VMs {
+				s := &cfg.VMs[i]
+				if !strings.HasPrefix(s.OS, "windows") {
+					continue
+				}
+				names = append(names, s.Name)
+				if name == "" || s.Name == name {
+					spec = s
+				}
+			}
+			switch {
+			case len(names) == 0:
+				return fmt.Errorf("%s has no Windows vm: only Windows guests get a THINHOST drive", args[0])
+			case name != "" && spec == nil:
+				return fmt.Errorf("%s has no Windows vm %q (it has: %s)", args[0], name, strings.Join(names, ", "))
+			case name == "" && len(names) > 1:
+				return fmt.Errorf("%s has several Windows vms (%s): choose one with --vm", args[0], strings.Join(names, ", "))
+			}
+			in := guestdrive.Input{Config: cfg, Guest: guestdrive.Guest{VM: spec, Install: spec.InstallMedia != ""}}
+			var notes []string
+			if in.Guest.Install && spec.Windows != nil {
+				in.Guest.SetupPassword = sampleSecret(16)
+				notes = append(notes, fmt.Sprintf("the setup password in %s is a sample: hostd makes the guest's own at its first start (thinhost ctl vm %s setup-password)", guestdrive.AnswerFile, spec.Name))
+			}
+			if fs := cfg.FileServer; fs != nil && fs.PasswordNTHash == "" && fs.Password == "" {
+				raw := make([]byte, 9)
+				_, _ = rand.Read(raw)
+				in.SharePassword = hex.EncodeToString(raw)
+				notes = append(notes, "the share password is a sample: hostd makes the host's at its first boot (thinhost ctl shares)")
+			}
+			files, err := guestdrive.Files(in)
+			if err != nil {
+				return err
+			}
+			if len(files) == 0 {
+				return fmt.Errorf("vm %s gets no THINHOST drive: the profile has no shares, no API port and no windows block", spec.Name)
+			}
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return fmt.Errorf("create %s: %w", out, err)
+			}
+			fnames := make([]string, 0, len(files))
+			for n := range files {
+				fnames = append(fnames, n)
+			}
+			sort.Strings(fnames)
+			for _, n := range fnames {
+				if err := os.WriteFile(filepath.Join(out, n), []byte(files[n]), 0o644); err != nil {
+					return fmt.Errorf("write %s: %w", filepath.Join(out, n), err)
+				}
+			}
+			mode := "after install mode"
+			if in.Guest.Install {
+				mode = "in install mode, as at its first start"
+			}
+			fmt.Fprintf(e.stdout, "vm %s's THINHOST drive (%s): %s in %s\n", spec.Name, mode, strings.Join(fnames, ", "), out)
+			if spec.Windows == nil && in.Guest.Install {
+				notes = append(notes, "no windows block: Windows setup asks its questions (add a windows block to the vm for an unattended install)")
+			}
+			for _, n := range notes {
+				fmt.Fprintln(e.stdout, "note:", n)
+			}
+			return nil
+		},
+	}
+	pf.register(c)
+	c.Flags().StringVar(&name, "vm", "", "the Windows guest (needed when the profile has several)")
+	c.Flags().StringVarP(&out, "output", "o", "", "the folder to write the files into")
+	return c
+}
+
+// sampleSecret is n letters and digits from crypto/rand, as hostd makes
+// its passwords.
+func sampleSecret(n int) string { return rand.Text()[:n] }
 
 // printVMArgs prints the command as a shell would take it, an option and
 // its value per line.
