@@ -73,7 +73,6 @@ func TestSMBConfTestparm(t *testing.T) {
 	}
 }
 
-
 // FuzzRenderSMBConf: whatever names and paths hostd.json holds, smb.conf
 // is refused or has exactly the sections and keys hostd writes: no value
 // starts a line, a section or a parameter of its own.
