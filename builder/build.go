@@ -2,6 +2,7 @@ package builder
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -20,8 +21,10 @@ import (
 	"github.com/thinhost/thinhost/hostd/config"
 	"github.com/thinhost/thinhost/images"
 	"github.com/thinhost/thinhost/images/layout"
+	"github.com/thinhost/thinhost/images/ovmfvars"
 	"github.com/thinhost/thinhost/images/secureboot"
 	"github.com/thinhost/thinhost/initramfs"
+	"github.com/thinhost/thinhost/internal/fsutil"
 	"github.com/thinhost/thinhost/internal/passwd"
 	"github.com/thinhost/thinhost/profiles"
 )
@@ -302,6 +305,9 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	system = append(system, lateModules(mods, kern)...)
+	if system, err = withMicrosoft2023Vars(system, cache.Dir); err != nil {
+		return nil, err
+	}
 	microcodePath := ""
 	if microcode != nil {
 		microcodePath = filepath.Join(tmp, "microcode.cpio")
@@ -789,4 +795,48 @@ func HostdConfig(prof *profiles.Profile) (*config.Config, error) {
 		}
 	}
 	return hcfg, nil
+}
+
+// withMicrosoft2023Vars adds to system, when it carries the ovmf
+// package's variable store with Microsoft's keys, a copy with Microsoft's
+// 2023 KEK and db certificates beside the 2011 ones
+// (layout.OVMFMSVars2023): new Secure Boot guests start from it, so
+// Windows media signed by the "Windows UEFI CA 2023" boot. The copy is
+// kept in the cache under its own hash, so its path and bytes are the
+// same in every build of the same package.
+func withMicrosoft2023Vars(system []images.SystemFile, cacheDir string) ([]images.SystemFile, error) {
+	for _, f := range system {
+		dst := f.Dst
+		if dst == "" {
+			dst = f.Src
+		}
+		if dst != layout.OVMFMSVars {
+			continue
+		}
+		raw, err := os.ReadFile(f.Src)
+		if err != nil {
+			return nil, fmt.Errorf("read the UEFI variable store: %w", err)
+		}
+		out, err := ovmfvars.WithMicrosoft2023(raw)
+		if err != nil {
+			return nil, fmt.Errorf("add Microsoft's 2023 certificates to %s: %w", f.Src, err)
+		}
+		sum := sha256.Sum256(out)
+		p := filepath.Join(cacheDir, "generated", hex.EncodeToString(sum[:12]), filepath.Base(layout.OVMFMSVars2023))
+		if _, err := os.Stat(p); err != nil {
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				return nil, err
+			}
+			if err := fsutil.WriteFile(p, bytes.NewReader(out), 0o644, nil); err != nil {
+				return nil, fmt.Errorf("write the UEFI variable store: %w", err)
+			}
+		}
+		ver := f.Version
+		if ver != "" {
+			ver += "+"
+		}
+		return append(system, images.SystemFile{Src: p, Dst: layout.OVMFMSVars2023, Package: f.Package,
+			Version: ver + "thinhost-microsoft-2023"}), nil
+	}
+	return system, nil
 }

@@ -2,13 +2,16 @@ package builder
 
 import (
 	"encoding/binary"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/thinhost/thinhost/builder/archive"
 	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/images"
 	"github.com/thinhost/thinhost/images/layout"
+	"github.com/thinhost/thinhost/images/ovmfvars"
 	"github.com/thinhost/thinhost/profiles"
 )
 
@@ -143,5 +146,42 @@ func TestSDLFilesMesa(t *testing.T) {
 	// not there is no error.
 	if err := needHostFiles([]HostFile{{Src: "/nonexistent/dri_gbm.so", Optional: true}}, "test"); err != nil {
 		t.Errorf("optional file missing: %v", err)
+	}
+}
+
+// TestMicrosoft2023Vars: beside the ovmf package's store with Microsoft's
+// keys, the system image gets a copy with the 2023 certificates, from the
+// cache under its hash (the same path and bytes in every build).
+func TestMicrosoft2023Vars(t *testing.T) {
+	if _, err := os.Stat(layout.OVMFMSVars); err != nil {
+		t.Skip("no ovmf package here (apt-get install ovmf)")
+	}
+	cache := t.TempDir()
+	in := []images.SystemFile{{Src: "/usr/bin/true", Dst: "/usr/bin/true"}, {Src: layout.OVMFMSVars, Package: "ovmf", Version: "2022.11-6"}}
+	out, err := withMicrosoft2023Vars(in, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 3 || out[2].Dst != layout.OVMFMSVars2023 || out[2].Version != "2022.11-6+thinhost-microsoft-2023" || !strings.HasPrefix(out[2].Src, cache) {
+		t.Fatalf("system files: %+v", out)
+	}
+	raw, err := os.ReadFile(out[2].Src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ovmfvars.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs, err := s.Certificates("db", ovmfvars.ImageSecurityDatabase)
+	if err != nil || len(certs) != 4 {
+		t.Errorf("db: %d certificates, %v", len(certs), err)
+	}
+	again, err := withMicrosoft2023Vars(in, cache)
+	if err != nil || again[2].Src != out[2].Src {
+		t.Errorf("a second build: %+v %v", again, err)
+	}
+	if none, _ := withMicrosoft2023Vars(in[:1], cache); len(none) != 1 {
+		t.Errorf("without ovmf's store: %+v", none)
 	}
 }

@@ -174,6 +174,7 @@ const (
 	OVMFVars       = layout.OVMFVars
 	OVMFSecureCode = layout.OVMFSecureCode
 	OVMFMSVars     = layout.OVMFMSVars
+	OVMFMSVars2023 = layout.OVMFMSVars2023
 	QEMUDataDir    = layout.QEMUDataDir
 	QEMUBinary     = layout.QEMUBinary
 	QEMUModuleDir  = layout.QEMUModuleDir
@@ -182,12 +183,18 @@ const (
 	GBMBackendDir  = layout.GBMBackendDir
 )
 
-// VarsTemplate is the UEFI variable store a new guest starts from.
-func VarsTemplate(spec *config.VM) string {
-	if spec.Firmware == "uefi-secureboot" {
-		return OVMFMSVars
+// VarsTemplate is the UEFI variable store a new guest starts from, under
+// root: Secure Boot guests get Microsoft's 2023 certificates beside the
+// 2011 ones (the builder's OVMFMSVars2023; ovmf's own store where an
+// image has none).
+func VarsTemplate(spec *config.VM, root string) string {
+	if spec.Firmware != "uefi-secureboot" {
+		return OVMFVars
 	}
-	return OVMFVars
+	if _, err := os.Stat(root + OVMFMSVars2023); err == nil {
+		return OVMFMSVars2023
+	}
+	return OVMFMSVars
 }
 
 // Resources are the memory and CPUs a guest gets on a host, with notes on

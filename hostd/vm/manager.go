@@ -645,9 +645,11 @@ func (m *Manager) prepare(ctx context.Context, g *guest) error {
 		}
 	}
 	if strings.HasPrefix(g.spec.Firmware, "uefi") && !exists(g.paths.Vars()) {
-		if err := fsutil.CopyFile(m.Host.Root+VarsTemplate(&g.spec), g.paths.Vars()); err != nil {
+		tmpl := VarsTemplate(&g.spec, m.Host.Root)
+		if err := fsutil.CopyFile(m.Host.Root+tmpl, g.paths.Vars()); err != nil {
 			return fmt.Errorf("create UEFI variables: %w", err)
 		}
+		m.Log.Info("vm UEFI variables made", "vm", g.spec.Name, "from", tmpl)
 	}
 	if g.spec.TPM {
 		if err := os.MkdirAll(g.paths.TPMState(), 0o700); err != nil {

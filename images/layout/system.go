@@ -14,6 +14,11 @@ const (
 	// OVMFMSVars has Microsoft's keys enrolled and Secure Boot on, as
 	// Windows expects.
 	OVMFMSVars = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
+	// OVMFMSVars2023 is OVMFMSVars with Microsoft's 2023 KEK and db
+	// certificates added beside the 2011 ones, which the builder writes
+	// (images/ovmfvars): Windows media signed by the "Windows UEFI CA
+	// 2023" need it. New Secure Boot guests start from it.
+	OVMFMSVars2023 = "/usr/share/OVMF/OVMF_VARS_4M.ms2023.fd"
 	// QEMUDataDir holds QEMU's own firmware (SeaBIOS, option ROMs).
 	QEMUDataDir = "/usr/share/qemu"
 	QEMUBinary  = "/usr/bin/qemu-system-x86_64"

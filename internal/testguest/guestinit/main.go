@@ -1,6 +1,7 @@
 // Command guestinit is the init of thinhost's test guest: a tiny Linux
 // guest that hostd runs in the end-to-end tests. It loads the virtio and
-// power-button modules shipped beside it, reports what the first sector of
+// power-button modules shipped beside it, reports the Secure Boot
+// certificates of its UEFI variables (booted by UEFI firmware), what the first sector of
 // its disk holds, writes the next boot number there, and powers off when
 // the ACPI power button is pressed. With a screen, it paints a known
 // pattern (testguest.PatternTop over PatternBottom) and reports every key
@@ -11,6 +12,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -65,6 +67,7 @@ func main() {
 	}()
 	time.Sleep(100 * time.Millisecond)
 	say("up")
+	reportSecureBoot()
 	go paint()
 	if err := bootCount(); err != nil {
 		say("disk: %v", err)
@@ -242,4 +245,58 @@ func ioctl(f *os.File, req uintptr, buf []byte) error {
 		return errno
 	}
 	return nil
+}
+
+// reportSecureBoot prints the subjects of the X.509 certificates in the
+// firmware's KEK and db ("secure boot KEK: CN; CN"), read through
+// efivarfs, when the guest was booted by UEFI firmware.
+func reportSecureBoot() {
+	if _, err := os.Stat("/sys/firmware/efi"); err != nil {
+		return
+	}
+	dir := "/sys/firmware/efi/efivars"
+	if err := unix.Mount("efivarfs", dir, "efivarfs", unix.MS_RDONLY, ""); err != nil {
+		say("efivarfs: %v", err)
+		return
+	}
+	for _, v := range []struct{ name, file string }{
+		{"KEK", "KEK-8be4df61-93ca-11d2-aa0d-00e098032b8c"},
+		{"db", "db-d719b2cb-3d3a-4596-a3bc-dad00e67656f"},
+	} {
+		b, err := os.ReadFile(filepath.Join(dir, v.file))
+		if err != nil || len(b) < 4 {
+			say("secure boot %s: %v", v.name, err)
+			continue
+		}
+		say("secure boot %s: %s", v.name, strings.Join(certSubjects(b[4:]), "; "))
+	}
+}
+
+// x509GUID is EFI_CERT_X509_GUID as it is stored (little-endian fields).
+var x509GUID = []byte{0xa1, 0x59, 0xc0, 0xa5, 0xe4, 0x94, 0xa7, 0x4a, 0x87, 0xb5, 0xab, 0x15, 0x5c, 0x2b, 0xf0, 0x72}
+
+// certSubjects walks EFI signature lists and names the X.509
+// certificates' common names.
+func certSubjects(b []byte) []string {
+	var out []string
+	for len(b) >= 28 {
+		listSize := int(binary.LittleEndian.Uint32(b[16:20]))
+		hdrSize := int(binary.LittleEndian.Uint32(b[20:24]))
+		sigSize := int(binary.LittleEndian.Uint32(b[24:28]))
+		if listSize < 28 || listSize > len(b) || sigSize < 16 || 28+hdrSize > listSize {
+			return append(out, "(bad signature list)")
+		}
+		if bytes.Equal(b[:16], x509GUID) {
+			for p := 28 + hdrSize; p+sigSize <= listSize; p += sigSize {
+				c, err := x509.ParseCertificate(b[p+16 : p+sigSize])
+				if err != nil {
+					out = append(out, "(bad certificate)")
+					continue
+				}
+				out = append(out, c.Subject.CommonName)
+			}
+		}
+		b = b[listSize:]
+	}
+	return out
 }
