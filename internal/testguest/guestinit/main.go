@@ -39,7 +39,11 @@ func main() {
 	_ = unix.Mount("proc", "/proc", "proc", 0, "")
 	_ = unix.Mount("sysfs", "/sys", "sysfs", 0, "")
 	if order, err := os.ReadFile("/modules/order"); err == nil {
+		_, uefi := os.Stat("/sys/firmware/efi")
 		for _, m := range strings.Fields(string(order)) {
+			if strings.HasPrefix(m, "efivarfs.") && uefi != nil {
+				continue // booted by a BIOS: no variables to read
+			}
 			if err := insmod(filepath.Join("/modules", m)); err != nil {
 				say("load %s: %v", m, err)
 			}
