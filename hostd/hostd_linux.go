@@ -75,6 +75,9 @@ type Daemon struct {
 	services serviceRoots
 	// recorded are problems met while the host came up (Problems).
 	recordedMu sync.Mutex
+	// lowSpace is the data partition's free-space warning while it is
+	// low (watchDataSpace; guarded by recordedMu).
+	lowSpace string
 	recorded   []string
 	sup        *supervise.Supervisor
 	vms        *vm.Manager
@@ -160,6 +163,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		fmt.Fprintln(d.opts.Console, dataLine(d.data))
 		if d.data.Mounted {
+			go d.watchDataSpace(logCtx)
 			d.logFile = startLogFile(logCtx, filepath.Join(DataDir, "logs"), d.opts.Logs, time.Second)
 			log.Info("data partition ready", "boot", d.data.Boot, "device", d.data.Device, "size_mib", d.data.Size>>20)
 		}
@@ -432,9 +436,16 @@ func (d *Daemon) record(format string, a ...any) {
 func (d *Daemon) problems() []string {
 	d.recordedMu.Lock()
 	rec := append([]string(nil), d.recorded...)
+	low := d.lowSpace
 	d.recordedMu.Unlock()
 	if d.data != nil && !d.data.Mounted {
 		rec = append([]string{"data partition not mounted: " + d.data.Problem}, rec...)
+	}
+	if low != "" {
+		rec = append(rec, low)
+	}
+	if d.vms != nil {
+		rec = append(rec, d.vms.Problems()...)
 	}
 	if d.data != nil && d.data.Mounted && d.data.TPMProblem != "" {
 		// The profile asks for the TPM: without it every boot waits for
@@ -480,4 +491,35 @@ func (d *Daemon) sleep(ctx context.Context) {
 		return
 	}
 	fmt.Fprintln(d.opts.Console, "thinhost: resumed")
+}
+
+// watchDataSpace reads the data partition's free space every 30 seconds,
+// and says on the console when it runs low (before QEMU pauses a guest
+// that finds it full) and when it is back; meanwhile the host's health
+// says so.
+func (d *Daemon) watchDataSpace(ctx context.Context) {
+	var s SpaceState
+	tick := time.NewTicker(30 * time.Second)
+	defer tick.Stop()
+	for {
+		var st unix.Statfs_t
+		if err := unix.Statfs(DataDir, &st); err == nil {
+			free, total := int64(st.Bavail)*st.Bsize, int64(st.Blocks)*st.Bsize
+			if msg, low := s.Observe(free, total); msg != "" {
+				fmt.Fprintln(d.opts.Console, "thinhost: "+msg)
+				d.opts.Log.Warn("data partition space", "free", free, "total", total, "low", low)
+				d.recordedMu.Lock()
+				d.lowSpace = ""
+				if low {
+					d.lowSpace = msg
+				}
+				d.recordedMu.Unlock()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }

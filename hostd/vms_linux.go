@@ -70,6 +70,7 @@ func (d *Daemon) setupVMs(ctx context.Context) {
 			}
 			return nil
 		},
+		Notify: func(line string) { fmt.Fprintln(d.opts.Console, "thinhost: "+line) },
 		ShutByItself: func(name string) {
 			for _, v := range cfg.VMs {
 				if v.Name == name && v.OnShutdown == "poweroff" {

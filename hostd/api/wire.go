@@ -61,6 +61,13 @@ type VM struct {
 	Restarts     int      `json:"restarts"`
 	LastExit     string   `json:"last_exit,omitempty"`
 	Notes        []string `json:"notes,omitempty"`
+	// Problem is what keeps the guest from running as it should, from
+	// QEMU's events (paused on a full data partition or a disk error);
+	// "" when nothing does.
+	Problem string `json:"problem,omitempty"`
+	// Events are the guest's recent notable events, oldest first, each
+	// with its UTC time: crashes, restarts, pauses.
+	Events []string `json:"events,omitempty"`
 }
 
 // VMService and TPMService name the supervised services that run a

@@ -248,6 +248,8 @@ func Size(spec *config.VM, host Host) Resources {
 var hyperV = []string{
 	"hv_relaxed", "hv_vapic", "hv_spinlocks=0x1fff", "hv_vpindex", "hv_runtime",
 	"hv_synic", "hv_stimer", "hv_time", "hv_frequencies", "hv_reset", "hv_tlbflush", "hv_ipi",
+	// Windows' stop code in the crash event.
+	"hv_crash",
 }
 
 // Args is the QEMU command line for spec on host, without the program.
@@ -470,6 +472,12 @@ func Args(spec *config.VM, host Host, p Paths, st State) []string {
 	// doubled), where -qmp's legacy unix:PATH syntax reads a '=' in it
 	// as a key.
 	add("-chardev", "socket,id=qmp,path="+esc(p.QMP())+",server=on,wait=off", "-mon", "chardev=qmp,mode=control", "-monitor", "none")
+	// A second QMP monitor, which hostd keeps open for QEMU's events.
+	add("-chardev", "socket,id=qmpev,path="+esc(p.Events())+",server=on,wait=off", "-mon", "chardev=qmpev,mode=control")
+	// A crashed guest is reported (GUEST_PANICKED) and left to restart
+	// as it would on a PC, not powered off (QEMU's default), which
+	// on_shutdown would take for a shutdown.
+	add("-action", "panic=none")
 	return a
 }
 

@@ -72,6 +72,9 @@ type Manager struct {
 	// ShutByItself, when set, is told the name of a guest that shut itself
 	// down (QEMU exited 0 without hostd asking: Windows' Start menu).
 	ShutByItself func(name string)
+	// Notify, when set, gets a line for the console about what a guest
+	// cannot show (QEMU's events: paused on a full disk, crashed).
+	Notify func(line string)
 
 	mu     sync.Mutex // serialises actions
 	guests []*guest
@@ -89,6 +92,13 @@ type guest struct {
 	// discard is set while a reset stops the guest: its state is thrown
 	// away, so no ACPI shutdown is asked of it.
 	discard atomic.Bool
+
+	// What QEMU's events said (watchEvents): the standing problem, and
+	// whether it is a pause for lack of space; the recent events.
+	evMu    sync.Mutex
+	problem string
+	noSpace bool
+	events  []string
 }
 
 // NewManager returns a manager for specs.
@@ -229,7 +239,11 @@ func (m *Manager) start(ctx context.Context, g *guest) error {
 		return err
 	}
 	done := m.Sup.Done(vmService(name))
+	g.evMu.Lock()
+	g.problem, g.noSpace = "", false
+	g.evMu.Unlock()
 	go m.watch(g, done, st.Install)
+	go m.watchEvents(g, done)
 	return nil
 }
 
@@ -583,6 +597,9 @@ func (m *Manager) Status() []Status {
 		if s, ok := byName[vmService(g.spec.Name)]; ok {
 			st.State, st.Pid, st.Restarts, st.LastExit = string(s.State), s.Pid, s.Restarts, s.LastExit
 		}
+		g.evMu.Lock()
+		st.Problem, st.Events = g.problem, append([]string(nil), g.events...)
+		g.evMu.Unlock()
 		s := m.state(g)
 		st.Install = s.Install
 		st.DiskBytes = allocated(g.paths.Disk(g.spec.DiskFormat))

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -24,6 +25,7 @@ import (
 	"github.com/thinhost/thinhost/internal/qmpc"
 	"github.com/thinhost/thinhost/internal/testenv"
 	"github.com/thinhost/thinhost/internal/testguest"
+	"golang.org/x/sys/unix"
 )
 
 type sink struct {
@@ -142,6 +144,118 @@ func TestManagerLifecycle(t *testing.T) {
 	s.waitCount(t, "power button: powering off", 2, time.Second)
 	if st := m.Status()[0]; st.State != "stopped" {
 		t.Errorf("status after stop = %+v", st)
+	}
+}
+
+// TestManagerDiskFull runs the test guest with its disk on a small ext4
+// filesystem (a real loop device) that is full when the guest first
+// writes: QEMU pauses it and reports the I/O error (its second QMP
+// monitor), the guest's status and the manager's problems say why, and
+// once space is freed the guest continues by itself and its write lands.
+func TestManagerDiskFull(t *testing.T) {
+	testenv.NeedE2E(t) // real QEMU and a loop mount: the full suite's
+	testenv.NeedRoot(t)
+	testenv.NeedTool(t, "qemu-system-x86_64")
+	testenv.NeedTool(t, "qemu-img")
+	mkfs := testenv.NeedTool(t, "mkfs.ext4")
+	ctx := context.Background()
+	cache := testenv.SharedCache(t, "sha256", "partial", "debs", "inrelease")
+	k, err := testguest.Kernel(ctx, testenv.RepoRoot(), cache, filepath.Join(t.TempDir(), "guest.lock"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	initrd := filepath.Join(t.TempDir(), "initrd.cpio")
+	if err := testguest.Build(ctx, testenv.RepoRoot(), k, initrd); err != nil {
+		t.Fatal(err)
+	}
+	// A 32 MiB ext4 where the guest's state lives.
+	img := filepath.Join(t.TempDir(), "data.img")
+	if err := os.WriteFile(img, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 32<<20); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(mkfs, "-q", "-F", img).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs: %v: %s", err, out)
+	}
+	mnt := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-o", "loop", img, mnt).CombinedOutput(); err != nil {
+		t.Skipf("loop mount: %v: %s", err, out)
+	}
+	defer exec.Command("umount", "-l", mnt).Run()
+
+	spec := config.VM{Name: "guest", OS: "linux", MemoryBytes: 256 << 20, CPUs: 1, Firmware: "bios",
+		DiskSize: 1 << 30, DiskFormat: "qcow2", Kernel: k.Image, Initrd: initrd, Cmdline: testguest.Cmdline,
+		Display: "none", Network: "none", ShutdownTimeout: 10}
+	var s sink
+	var notes []string
+	var notesMu sync.Mutex
+	m := newManager(t, &s, spec)
+	m.StateDir = filepath.Join(mnt, "vms")
+	m.Notify = func(line string) {
+		notesMu.Lock()
+		notes = append(notes, line)
+		notesMu.Unlock()
+	}
+	defer m.StopAll()
+	if err := m.Start(ctx, "guest"); err != nil {
+		t.Fatal(err)
+	}
+	// Fill the filesystem (the reserved blocks too: QEMU runs as root)
+	// before the guest, still booting, writes its first sector.
+	filler := filepath.Join(mnt, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(mnt, &st); err != nil {
+		t.Fatal(err)
+	}
+	_ = unix.Fallocate(int(f.Fd()), 0, 0, int64(st.Bfree)*st.Bsize)
+	for {
+		if _, err := f.Write(make([]byte, 4096)); err != nil {
+			break
+		}
+	}
+	f.Close()
+	if s.count("wrote=boot-1") > 0 {
+		t.Fatal("the guest wrote before the filesystem was full: the test raced it")
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for len(m.Problems()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no problem reported; status %+v; output:\n%s", m.Status()[0], strings.Join(s.lines, "\n"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if p := m.Problems()[0]; !strings.Contains(p, "vm guest paused: its disk") || !strings.Contains(p, "no space left on the data partition") {
+		t.Errorf("problem %q", p)
+	}
+	if st := m.Status()[0]; st.Problem == "" || len(st.Events) == 0 {
+		t.Errorf("status %+v", st)
+	}
+	// Room again: the guest continues within hostd's 10 s look, and its
+	// write lands.
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	s.waitCount(t, "wrote=boot-1", 1, time.Minute)
+	deadline = time.Now().Add(30 * time.Second)
+	for len(m.Problems()) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the problem stayed: %q", m.Problems())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	notesMu.Lock()
+	defer notesMu.Unlock()
+	if len(notes) < 2 || !strings.Contains(notes[len(notes)-1], "vm guest: running again after: paused") {
+		t.Errorf("console lines: %q", notes)
 	}
 }
 

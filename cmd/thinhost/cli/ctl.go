@@ -224,6 +224,9 @@ THINHOST_FINGERPRINT, and ctl accepts that certificate and no other.`,
 						for _, n := range v.Notes {
 							fmt.Fprintln(e.stdout, "note:", n)
 						}
+						for _, ev := range v.Events {
+							fmt.Fprintln(e.stdout, "event:", ev)
+						}
 						return nil
 					}
 				}
@@ -370,6 +373,11 @@ func printVMs(w io.Writer, vms []api.VM) {
 			install, snap, units.Bytes(v.DiskBytes), units.Bytes(v.OverlayBytes), v.Display)
 	}
 	tw.Flush()
+	for _, v := range vms {
+		if v.Problem != "" {
+			fmt.Fprintf(w, "vm %s: %s\n", v.Name, v.Problem)
+		}
+	}
 }
 
 // lineFilter passes through the lines that contain match.
