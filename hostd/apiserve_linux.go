@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/thinhost/thinhost/hostd/api"
+	"github.com/thinhost/thinhost/hostd/guestlink"
 	"github.com/thinhost/thinhost/hostd/supervise"
 	"github.com/thinhost/thinhost/hostd/web"
 	"github.com/thinhost/thinhost/internal/fsutil"
@@ -102,8 +103,16 @@ func (d *Daemon) serveAPI(ctx context.Context) {
 			}
 		}
 	}
+	if d.link != nil {
+		// The guests' link is theirs: plain HTTP there, as on loopback.
+		srv.Plain = d.link.FromGuest
+	}
 	var on []string
-	for _, addr := range APIAddrs(port, onHostNetwork) {
+	addrs := APIAddrs(port, onHostNetwork)
+	if d.link != nil && !onHostNetwork {
+		addrs = append(addrs, net.JoinHostPort(d.link.Host.String(), strconv.Itoa(port)))
+	}
+	for _, addr := range addrs {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			// ::1 is missing where IPv6 is off; 127.0.0.1 is enough.
@@ -113,6 +122,10 @@ func (d *Daemon) serveAPI(ctx context.Context) {
 				log.Error("listen for the API", "addr", addr, "err", err)
 			}
 			continue
+		}
+		if d.link != nil && !onHostNetwork && !strings.HasPrefix(addr, "127.") && !strings.HasPrefix(addr, "[") {
+			// The link's address answers the link's network alone.
+			ln = &guestOnly{Listener: ln, link: d.link}
 		}
 		if tlsCfg != nil {
 			go srv.ServeSplitTLS(ctx, ln, tlsCfg)
@@ -128,7 +141,7 @@ func (d *Daemon) serveAPI(ctx context.Context) {
 	if onHostNetwork {
 		where = fmt.Sprintf("https on the host's network, certificate %s %s; plain http on loopback; %s", APIFingerprintLabel, d.apiFingerprint, where)
 	} else {
-		where = fmt.Sprintf("the guests reach it and the host's page at http://%s:%d/; %s", GuestHostAddress, port, where)
+		where = fmt.Sprintf("the guests reach it and the host's page at http://%s:%d/; %s", d.guestHost(), port, where)
 	}
 	fmt.Fprintf(d.opts.Console, "thinhost: api on %s and %s (%s)\n", strings.Join(on, ", "), SocketPath, where)
 }
@@ -288,5 +301,25 @@ func (d *Daemon) printSlots() {
 	fmt.Fprintln(d.opts.Console, SlotsLine(st))
 	if note != "" {
 		fmt.Fprintf(d.opts.Console, "%s%s\n", UpdatePrefix, note)
+	}
+}
+
+// guestOnly drops the connections to the guests' link address that do not
+// come from the link's network (a peer elsewhere that routes to it).
+type guestOnly struct {
+	net.Listener
+	link *guestlink.Link
+}
+
+func (g *guestOnly) Accept() (net.Conn, error) {
+	for {
+		c, err := g.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if g.link.FromGuest(c.LocalAddr(), c.RemoteAddr()) {
+			return c, nil
+		}
+		c.Close()
 	}
 }

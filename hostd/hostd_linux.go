@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/hostd/guestlink"
 	"github.com/thinhost/thinhost/hostd/logring"
 	"github.com/thinhost/thinhost/hostd/supervise"
 	"github.com/thinhost/thinhost/hostd/vm"
@@ -78,9 +79,11 @@ type Daemon struct {
 	// lowSpace is the data partition's free-space warning while it is
 	// low (watchDataSpace; guarded by recordedMu).
 	lowSpace string
-	recorded   []string
-	sup        *supervise.Supervisor
-	vms        *vm.Manager
+	recorded []string
+	sup      *supervise.Supervisor
+	vms      *vm.Manager
+	// link is the guests' host-only link (nil: none, or it failed).
+	link *guestlink.Link
 	// sharePW is the share user's password, sharePWFrom where it is from.
 	sharePW, sharePWFrom string
 	power                chan string
@@ -169,6 +172,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	d.stopLog = stopLog
+	// The guests' link first: smbd and the API listen on its address.
+	d.setupGuestLink()
 	d.setupShares(ctx)
 	d.startServices(ctx)
 	if d.systemMods != nil {

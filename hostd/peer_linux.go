@@ -18,7 +18,18 @@ import (
 // the host's network).
 func (d *Daemon) guestOf(r *http.Request) string {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil || !ap.Addr().Unmap().IsLoopback() {
+	if err != nil {
+		return ""
+	}
+	if d.link != nil {
+		// On the host-only link a guest is its address.
+		for _, g := range d.link.Guests {
+			if ip, ok := netip.AddrFromSlice(g.IP); ok && ip.Unmap() == ap.Addr().Unmap() {
+				return g.Name
+			}
+		}
+	}
+	if !ap.Addr().Unmap().IsLoopback() {
 		return ""
 	}
 	la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)

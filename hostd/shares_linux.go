@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"github.com/thinhost/thinhost/hostd/guestdrive"
 	"io/fs"
 	"net"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/thinhost/thinhost/hostd/api"
+	"github.com/thinhost/thinhost/hostd/guestdrive"
 	"github.com/thinhost/thinhost/hostd/supervise"
 )
 
@@ -102,7 +102,7 @@ func (d *Daemon) prepareShares(ctx context.Context) error {
 	if err := makeSambaRunDirs(SambaDir); err != nil {
 		return err
 	}
-	conf, err := RenderSMBConf(fsc, SharesDir, SambaDir)
+	conf, err := RenderSMBConf(fsc, SharesDir, SambaDir, d.linkAddr())
 	if err != nil {
 		return err
 	}
@@ -275,7 +275,7 @@ func (d *Daemon) sharesStatus() *api.Shares {
 		dir := filepath.Join(SharesDir, s.Path)
 		used, complete := d.usage.get(dir)
 		st := api.Share{Name: s.Name, Path: dir, ReadOnly: s.ReadOnly, Drive: s.Drive,
-			UsedBytes: used, UsageComplete: complete, NetUse: guestdrive.NetUse(fsc, s)}
+			UsedBytes: used, UsageComplete: complete, NetUse: guestdrive.NetUse(fsc, s, d.guestHost())}
 		var sfs unix.Statfs_t
 		if unix.Statfs(dir, &sfs) == nil {
 			st.FreeBytes = int64(sfs.Bavail) * sfs.Bsize

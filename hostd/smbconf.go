@@ -2,6 +2,7 @@ package hostd
 
 import (
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 
@@ -20,7 +21,7 @@ const (
 	SambaModulesDir = "/usr/lib/x86_64-linux-gnu/samba"
 	// GuestHostAddress is the host as a guest on QEMU's user network sees
 	// it: QEMU maps it to the host's loopback.
-	GuestHostAddress = guestdrive.HostAddress
+	GuestHostAddress = guestdrive.NATHostAddress
 )
 
 // SambaRunDirs are smbd's directories under its run directory ("log"
@@ -61,7 +62,12 @@ func GuestConnConf(runDir string) (path, content string) {
 // It refuses a file server whose names or paths are not plain text to
 // smb.conf (config.FileServer.Check): a value never becomes smb.conf
 // syntax, whatever hostd.json says.
-func RenderSMBConf(fs *config.FileServer, sharesDir, runDir string) (string, error) {
+//
+// link, when set, is the host's address on the guests' host-only link
+// (10.0.3.1/24): smbd serves it too, to that network alone. With the
+// host's network served, connections there stay strict like any other
+// address but loopback's.
+func RenderSMBConf(fs *config.FileServer, sharesDir, runDir string, link *net.IPNet) (string, error) {
 	if err := fs.Check(); err != nil {
 		return "", fmt.Errorf("render smb.conf: %w", err)
 	}
@@ -87,6 +93,15 @@ func RenderSMBConf(fs *config.FileServer, sharesDir, runDir string) (string, err
 		w("  server signing = mandatory")
 		w("  server smb encrypt = required")
 		w("  include = %s", filepath.Join(runDir, "conn-%i.conf"))
+	} else if link != nil {
+		guestProtection(w)
+		ones, _ := link.Mask.Size()
+		network := &net.IPNet{IP: link.IP.Mask(link.Mask), Mask: link.Mask}
+		w("  # Loopback, where the guests' %s arrives, and the guests' host-only", GuestHostAddress)
+		w("  # link (%s), to the link's network alone; the host's network does not.", link.IP)
+		w("  interfaces = %s %s/%d", GuestLoopback, link.IP, ones)
+		w("  bind interfaces only = yes")
+		w("  hosts allow = %s %s", GuestLoopback, network)
 	} else {
 		guestProtection(w)
 		w("  # Loopback only: the guest reaches it as %s; the host's network does not.", GuestHostAddress)

@@ -69,6 +69,14 @@ func TestSMBConfSmbtorture(t *testing.T) {
 // smbd's port.
 func serveRendered(t *testing.T, fs *config.FileServer, password string) (confPath string, port int) {
 	t.Helper()
+	confPath, port, _ = serveRenderedLink(t, fs, password, nil)
+	return confPath, port
+}
+
+// serveRenderedLink is serveRendered with the guests' host-only link
+// (nil: none); it also returns the shares' directory.
+func serveRenderedLink(t *testing.T, fs *config.FileServer, password string, link *net.IPNet) (confPath string, port int, shares string) {
+	t.Helper()
 	testenv.NeedRoot(t)
 	testenv.NeedTool(t, "smbd")
 	smbpasswd := testenv.NeedTool(t, "smbpasswd")
@@ -88,7 +96,8 @@ func serveRendered(t *testing.T, fs *config.FileServer, password string) (confPa
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o755)
-	run, shares := filepath.Join(dir, "run"), filepath.Join(dir, "shares")
+	run := filepath.Join(dir, "run")
+	shares = filepath.Join(dir, "shares")
 	if err := makeSambaRunDirs(run); err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +113,7 @@ func serveRendered(t *testing.T, fs *config.FileServer, password string) (confPa
 	}
 	port = ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	rendered, err := RenderSMBConf(fs, shares, run)
+	rendered, err := RenderSMBConf(fs, shares, run, link)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +144,7 @@ func serveRendered(t *testing.T, fs *config.FileServer, password string) (confPa
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Stop)
-	return confPath, port
+	return confPath, port, shares
 }
 
 // TestSMBConfHostNetwork serves the host's network with the smb.conf hostd

@@ -2,6 +2,7 @@ package hostd
 
 import (
 	"flag"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,9 +22,14 @@ func TestRenderSMBConfGolden(t *testing.T) {
 		{Name: "files", Path: "files", Drive: "Z"},
 		{Name: "media", Path: "media/library", ReadOnly: true},
 	}}
-	for name, hostNet := range map[string]bool{"smb-guest-only": false, "smb-host-network": true} {
-		fs.HostNetwork = hostNet
-		got, err := RenderSMBConf(fs, "/data/shares", "/run/samba")
+	_, link, _ := net.ParseCIDR("10.0.3.0/24")
+	link.IP = net.IPv4(10, 0, 3, 1).To4()
+	for name, c := range map[string]struct {
+		hostNet bool
+		link    *net.IPNet
+	}{"smb-guest-only": {false, nil}, "smb-host-network": {true, link}, "smb-guest-link": {false, link}} {
+		fs.HostNetwork = c.hostNet
+		got, err := RenderSMBConf(fs, "/data/shares", "/run/samba", c.link)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,7 +61,7 @@ func TestSMBConfTestparm(t *testing.T) {
 		}
 	}
 	conf := filepath.Join(dir, "smb.conf")
-	rendered, err := RenderSMBConf(fs, dir, dir)
+	rendered, err := RenderSMBConf(fs, dir, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +87,7 @@ func FuzzRenderSMBConf(f *testing.F) {
 	f.Add("thin", "x", "x\n  root preexec = id\n[IPC$]\n  path = /data/state", "y", "%U")
 	f.Add("thin", "a", "Fotos/\u00dcbersicht 2024", "b", "a b")
 	want := func(fs *config.FileServer) []string {
-		conf, err := RenderSMBConf(&config.FileServer{User: "u", Shares: fs.Shares[:0]}, "/data/shares", "/run/samba")
+		conf, err := RenderSMBConf(&config.FileServer{User: "u", Shares: fs.Shares[:0]}, "/data/shares", "/run/samba", nil)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -90,7 +96,7 @@ func FuzzRenderSMBConf(f *testing.F) {
 	base := len(want(&config.FileServer{}))
 	f.Fuzz(func(t *testing.T, user, name1, path1, name2, path2 string) {
 		fs := &config.FileServer{User: user, Shares: []config.Share{{Name: name1, Path: path1}, {Name: name2, Path: path2, ReadOnly: true}}}
-		conf, err := RenderSMBConf(fs, "/data/shares", "/run/samba")
+		conf, err := RenderSMBConf(fs, "/data/shares", "/run/samba", nil)
 		if err != nil {
 			return
 		}

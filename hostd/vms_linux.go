@@ -3,13 +3,15 @@ package hostd
 import (
 	"context"
 	"fmt"
-	"github.com/thinhost/thinhost/hostd/guestdrive"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"time"
 
+	"github.com/thinhost/thinhost/hostd/guestdrive"
+	"github.com/thinhost/thinhost/hostd/guestlink"
 	"github.com/thinhost/thinhost/hostd/vm"
 	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/internal/kvm"
@@ -39,7 +41,7 @@ func (d *Daemon) setupVMs(ctx context.Context) {
 		}
 	}
 	host := vm.Host{Root: SystemDir, CPUs: runtime.NumCPU(), MemBytes: readMeminfo().Total, CPUVendor: vm.CPUVendor(),
-		Panel: PanelMode("/sys")}
+		Panel: PanelMode("/sys"), Vhost: d.link != nil && d.link.Vhost}
 	var notes []string
 	ok, why := kvm.Probe(ctx, func(ctx context.Context, args ...string) *exec.Cmd {
 		return systemCommand(ctx, vm.QEMUBinary, args...)
@@ -61,8 +63,9 @@ func (d *Daemon) setupVMs(ctx context.Context) {
 		StateDir: filepath.Join(DataDir, "vms"), RunDir: "/run/vms",
 		Notes: notes,
 		Helper: func(g guestdrive.Guest) (map[string]string, error) {
-			return guestdrive.Files(guestdrive.Input{Config: cfg, Guest: g, SharePassword: d.sharePW})
+			return guestdrive.Files(guestdrive.Input{Config: cfg, Guest: g, SharePassword: d.sharePW, HostAddress: d.guestHost()})
 		},
+		Link:  func(name string) (string, bool) { return d.link.Tap(name) },
 		Panel: d.panel,
 		Protected: func() []string {
 			if id, ok := bootDiskUSB(); ok {
@@ -114,4 +117,43 @@ func (d *Daemon) vmStatus() []vm.Status {
 		return []vm.Status{}
 	}
 	return d.vms.Status()
+}
+
+// setupGuestLink makes the guests' host-only link when a guest has a
+// network (a bridge, a tap each, DHCP); without it the guests reach the
+// host through QEMU's user network alone, and the health line says why.
+func (d *Daemon) setupGuestLink() {
+	var names []string
+	need := false
+	for _, v := range d.opts.Config.VMs {
+		names = append(names, v.Name)
+		need = need || v.Network == "user"
+	}
+	if !need {
+		return
+	}
+	l, err := guestlink.Setup(d.opts.Log, names)
+	if err != nil {
+		d.record("no host-only link for the guests (they reach the host through QEMU's NAT at %s): %v", GuestHostAddress, err)
+		return
+	}
+	d.link = l
+}
+
+// linkAddr is the host's address on the guests' link with its mask; nil
+// without the link.
+func (d *Daemon) linkAddr() *net.IPNet {
+	if d.link == nil {
+		return nil
+	}
+	return &net.IPNet{IP: d.link.Host, Mask: d.link.Net.Mask}
+}
+
+// guestHost is the host's address as the guests should use it: on the
+// link when there is one, QEMU's NAT otherwise.
+func (d *Daemon) guestHost() string {
+	if d.link != nil {
+		return d.link.Host.String()
+	}
+	return GuestHostAddress
 }

@@ -239,6 +239,9 @@ type Server struct {
 	// Page, when set, serves every path outside /v1/ on the listeners
 	// that want a token (the host's page, which has its own login).
 	Page http.Handler
+	// Plain, when set, says which connections ServeSplitTLS serves in
+	// plain HTTP besides loopback's: the guests' on their host-only link.
+	Plain func(local, remote net.Addr) bool
 }
 
 // Handler returns the API's handler; with requireToken, a request without
@@ -440,7 +443,7 @@ func (s *Server) serve(ctx context.Context, ln net.Listener, requireToken bool, 
 		// Outside the cap, so net/http sees *tls.Conn: it bounds the
 		// handshake by its timeouts, sets Request.TLS, and answers plain
 		// HTTP with a 400 that names HTTPS.
-		ln = &splitTLS{Listener: ln, cfg: tlsCfg}
+		ln = &splitTLS{Listener: ln, cfg: tlsCfg, plain: s.Plain}
 	}
 	go func() {
 		<-ctx.Done()

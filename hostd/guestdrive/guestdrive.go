@@ -12,14 +12,15 @@ package guestdrive
 
 import (
 	"fmt"
+	"net"
 	"strings"
 
 	"github.com/thinhost/thinhost/hostd/config"
 )
 
-// HostAddress is the host as a guest on QEMU's user network sees it: QEMU
-// takes it to the host's loopback.
-const HostAddress = "10.0.2.2"
+// NATHostAddress is the host as a guest on QEMU's user network sees it:
+// QEMU takes it to the host's loopback.
+const NATHostAddress = "10.0.2.2"
 
 // Label is the drive's volume label.
 const Label = "THINHOST"
@@ -58,6 +59,9 @@ type Input struct {
 	// "" when the profile gave its own, which the host keeps only as a
 	// hash: then the guest asks the user once.
 	SharePassword string
+	// HostAddress is the host as the guest reaches it: its address on the
+	// host-only link, or ("") QEMU's NAT's, NATHostAddress.
+	HostAddress string
 }
 
 // Files returns the drive's files, name to content; nil when the guest
@@ -67,10 +71,17 @@ func Files(in Input) (map[string]string, error) {
 	if vm == nil || !strings.HasPrefix(vm.OS, "windows") {
 		return nil, nil
 	}
+	host := in.HostAddress
+	if host == "" {
+		host = NATHostAddress
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.To4() == nil {
+		return nil, fmt.Errorf("write the helper drive: host address %q is not an IPv4 address", host)
+	}
 	out := map[string]string{}
 	cfg := in.Config
 	if cfg != nil && cfg.APIPort != 0 {
-		out[PageLink] = PageShortcut(cfg.APIPort)
+		out[PageLink] = PageShortcut(host, cfg.APIPort)
 	}
 	var fs *config.FileServer
 	if cfg != nil && cfg.FileServer != nil && len(cfg.FileServer.Shares) > 0 {
@@ -78,8 +89,8 @@ func Files(in Input) (map[string]string, error) {
 		if err := fs.Check(); err != nil {
 			return nil, fmt.Errorf("write the helper drive: %w", err)
 		}
-		out[MapDrives] = mapDrives(fs)
-		out[Readme] = readme(cfg)
+		out[MapDrives] = mapDrives(fs, host)
+		out[Readme] = readme(cfg, host)
 	}
 	if in.Guest.Install && vm.Windows != nil {
 		w := vm.Windows
@@ -90,7 +101,7 @@ func Files(in Input) (map[string]string, error) {
 			return nil, fmt.Errorf("write the answer file of vm %s: the setup password must be 12-64 letters and digits", vm.Name)
 		}
 		out[AnswerFile] = Unattend(vm, in.Guest.SetupPassword)
-		out[SetupScript] = setupScript(vm, fs, in.SharePassword)
+		out[SetupScript] = setupScript(vm, fs, in.SharePassword, host)
 	}
 	if len(out) == 0 {
 		return nil, nil
@@ -115,26 +126,35 @@ func alnum(s string, min int) bool {
 	return true
 }
 
-// NetUse is the Windows command that maps share s as its drive letter.
-func NetUse(fs *config.FileServer, s config.Share) string {
+// NetUse is the Windows command that maps share s as its drive letter,
+// with the host at host.
+func NetUse(fs *config.FileServer, s config.Share, host string) string {
 	drive := "*"
 	if s.Drive != "" {
 		drive = s.Drive + ":"
 	}
-	return fmt.Sprintf(`net use %s \\%s\%s /user:%s /persistent:yes`, drive, HostAddress, s.Name, fs.User)
+	return fmt.Sprintf(`net use %s \\%s\%s /user:%s /persistent:yes`, drive, host, s.Name, fs.User)
 }
 
-// PageShortcut is a Windows Internet Shortcut to the host's page as the
-// guests reach it.
-func PageShortcut(port int) string {
-	return fmt.Sprintf("[InternetShortcut]\r\nURL=http://%s:%d/\r\n", HostAddress, port)
+// PageShortcut is a Windows Internet Shortcut to the host's page at host.
+func PageShortcut(host string, port int) string {
+	return fmt.Sprintf("[InternetShortcut]\r\nURL=http://%s:%d/\r\n", host, port)
+}
+
+// hosts are the addresses a script tries, host first: the link's, then
+// QEMU's NAT's (a boot without the link still maps the drives).
+func hosts(host string) []string {
+	if host == NATHostAddress {
+		return []string{host}
+	}
+	return []string{host, NATHostAddress}
 }
 
 // mapDrives is a script that stores the share user's password in
 // Windows' Credential Manager (asking once), maps every share to its
 // letter, and copies itself into the Startup folder so the drives come
 // back at each logon.
-func mapDrives(fs *config.FileServer) string {
+func mapDrives(fs *config.FileServer, host string) string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\r\n", a...) }
 	w("@echo off")
@@ -147,27 +167,33 @@ func mapDrives(fs *config.FileServer) string {
 	w("rem up to 64 KiB each, long paths where Windows allows them. Not offered:")
 	w("rem Previous Versions, EFS encryption, NTFS compression, symlinks made from")
 	w("rem Windows. README.txt on this drive says more.")
-	w(`cmdkey /list:%s | find /i "%s" >nul || cmdkey /add:%s /user:%s /pass`, HostAddress, fs.User, HostAddress, fs.User)
+	for _, h := range hosts(host) {
+		w(`cmdkey /list:%s | find /i "%s" >nul || cmdkey /add:%s /user:%s /pass`, h, fs.User, h, fs.User)
+	}
 	for _, s := range fs.Shares {
 		drive := "*"
 		if s.Drive != "" {
 			drive = s.Drive + ":"
 			w(`if exist %s\ net use %s /delete /y >nul 2>&1`, drive, drive)
 		}
-		w(`net use %s \\%s\%s /persistent:yes`, drive, HostAddress, s.Name)
+		var tries []string
+		for _, h := range hosts(host) {
+			tries = append(tries, fmt.Sprintf(`net use %s \\%s\%s /persistent:yes`, drive, h, s.Name))
+		}
+		w("%s", strings.Join(tries, " || "))
 	}
 	w(`set startup=%%APPDATA%%\Microsoft\Windows\Start Menu\Programs\Startup`)
 	w(`if /i not "%%~dp0"=="%%startup%%\" copy /y "%%~f0" "%%startup%%\thinhost-map-drives.cmd" >nul`)
 	return b.String()
 }
 
-func readme(cfg *config.Config) string {
+func readme(cfg *config.Config, host string) string {
 	fs := cfg.FileServer
 	r := "This drive comes from thinhost, the host this Windows runs on.\r\n\r\n" +
 		"Your files live on the host, not in Windows: resetting or reinstalling Windows loses none of them.\r\n" +
 		"Run map-drives.cmd once to map them:\r\n\r\n"
 	for _, s := range fs.Shares {
-		r += "  " + NetUse(fs, s) + "\r\n"
+		r += "  " + NetUse(fs, s, host) + "\r\n"
 	}
 	r += "\r\nWhat works as on a local NTFS drive:\r\n" +
 		"  - full rights on your own files: programs run, installers and Office open them for writing;\r\n" +
@@ -182,7 +208,7 @@ func readme(cfg *config.Config) string {
 		"made from Windows, and SMB1 (Windows XP).\r\n"
 	if cfg.APIPort != 0 {
 		r += fmt.Sprintf("\r\nThe host's page (thinhost-page on this drive, http://%s:%d/) shows the host, the shares\r\n"+
-			"with their password, and the guests, and resets or restarts them.\r\n", HostAddress, cfg.APIPort)
+			"with their password, and the guests, and resets or restarts them.\r\n", host, cfg.APIPort)
 	}
 	return r
 }

@@ -43,6 +43,21 @@ func TestFilesWithoutInstall(t *testing.T) {
 		t.Error("an answer file outside install mode: a reboot would wipe the disk")
 	}
 	script := got[MapDrives]
+	// On the host-only link, the link's address first and the NAT's as
+	// the fallback.
+	linked, err := Files(Input{Config: hostConfig(), Guest: Guest{VM: windowsVM()}, HostAddress: "10.0.3.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `net use Z: \\10.0.3.1\files /persistent:yes || net use Z: \\10.0.2.2\files /persistent:yes`; !strings.Contains(linked[MapDrives], want) {
+		t.Errorf("map-drives.cmd on the link lacks %q:\n%s", want, linked[MapDrives])
+	}
+	if !strings.Contains(linked[PageLink], "http://10.0.3.1:8484/") {
+		t.Errorf("page link on the link: %q", linked[PageLink])
+	}
+	if _, err := Files(Input{Config: hostConfig(), Guest: Guest{VM: windowsVM()}, HostAddress: "10.0.3.1 & x"}); err == nil {
+		t.Error("a host address that is not an address accepted")
+	}
 	for _, want := range []string{`net use Z: \\10.0.2.2\files /persistent:yes`, `net use * \\10.0.2.2\media /persistent:yes`, `cmdkey /add:10.0.2.2 /user:thin /pass` + "\r\n"} {
 		if !strings.Contains(script, want) {
 			t.Errorf("map-drives.cmd lacks %q:\n%s", want, script)
@@ -316,10 +331,10 @@ func contains(list []string, s string) bool {
 
 func TestNetUse(t *testing.T) {
 	fs := &config.FileServer{User: "thin"}
-	if got := NetUse(fs, config.Share{Name: "files", Drive: "Z"}); got != `net use Z: \\10.0.2.2\files /user:thin /persistent:yes` {
+	if got := NetUse(fs, config.Share{Name: "files", Drive: "Z"}, NATHostAddress); got != `net use Z: \\10.0.2.2\files /user:thin /persistent:yes` {
 		t.Errorf("NetUse = %s", got)
 	}
-	if got := NetUse(fs, config.Share{Name: "media"}); got != `net use * \\10.0.2.2\media /user:thin /persistent:yes` {
+	if got := NetUse(fs, config.Share{Name: "media"}, "10.0.3.1"); got != `net use * \\10.0.3.1\media /user:thin /persistent:yes` {
 		t.Errorf("NetUse = %s", got)
 	}
 }

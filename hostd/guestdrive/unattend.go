@@ -270,7 +270,7 @@ var unattendTmpl = template.Must(template.New("unattend").Funcs(template.FuncMap
 // share user's password stored and the shares mapped, the drive mapper
 // put in the Startup folder, the answer file's copies deleted, the marker
 // that ends install mode, and last the user's own password.
-func setupScript(vm *config.VM, fs *config.FileServer, sharePassword string) string {
+func setupScript(vm *config.VM, fs *config.FileServer, sharePassword, host string) string {
 	account := vm.Windows.Account
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\r\n", a...) }
@@ -296,7 +296,9 @@ func setupScript(vm *config.VM, fs *config.FileServer, sharePassword string) str
 	if fs != nil {
 		w("echo Mapping the host's shares...")
 		if alnum(sharePassword, 8) {
-			w(`cmdkey /add:%s /user:%s /pass:%s>>"%%log%%"`, HostAddress, fs.User, sharePassword)
+			for _, h := range hosts(host) {
+				w(`cmdkey /add:%s /user:%s /pass:%s>>"%%log%%"`, h, fs.User, sharePassword)
+			}
 		}
 		w(`call "%%~dp0%s"`, MapDrives)
 	}

@@ -35,6 +35,9 @@ type Host struct {
 	// Sound is the ALSA device guests play through ("plughw:0"; "": no
 	// sound card, or no ALSA configuration in the image).
 	Sound string
+	// Vhost says whether the kernel moves the host-only link's packets
+	// (/dev/vhost-net).
+	Vhost bool
 }
 
 // CPUVendor reads this machine's CPU vendor id from /proc/cpuinfo
@@ -150,6 +153,10 @@ type State struct {
 	// HelperISO, when set, is the THINHOST CD: the script that maps the
 	// host's shares and, in install mode, the answer file.
 	HelperISO string
+	// Tap, when set, is the guest's tap device on the host-only link: a
+	// second NIC, where it reaches the host's shares and API at
+	// layout.GuestLinkHost.
+	Tap string
 	// DiskBus is the bus the guest's disk was made for: "virtio" (also
 	// "") or "sata", fixed at the disk's creation — Windows installed on
 	// one does not boot from the other.
@@ -394,6 +401,17 @@ func Args(spec *config.VM, host Host, p Paths, st State) []string {
 			nic = "e1000e"
 		}
 		add("-netdev", "user,id=net0", "-device", nic+",netdev=net0,mac="+mac+",romfile=")
+		if st.Tap != "" {
+			// The host-only link: the kernel's bridge instead of
+			// QEMU's user-space NAT, vhost-net where the kernel has it.
+			// (vhost needs KVM's ioeventfds: under TCG QEMU moves them.)
+			vhost := "off"
+			if host.Vhost && host.KVM {
+				vhost = "on"
+			}
+			add("-netdev", "tap,id=net1,ifname="+esc(st.Tap)+",script=no,downscript=no,vhost="+vhost,
+				"-device", nic+",netdev=net1,mac="+layout.GuestLinkMAC(spec.Name)+",romfile=")
+		}
 	}
 
 	add("-device", "qemu-xhci,id=xhci")

@@ -48,14 +48,14 @@ func TestArgsGolden(t *testing.T) {
 	noDrivers.Drivers = ""
 	noDrivers.Nested = true
 	panel := laptop
-	panel.Panel, panel.Sound = "1920x1200", "plughw:0"
+	panel.Panel, panel.Sound, panel.Vhost = "1920x1200", "plughw:0", true
 	for _, c := range []struct {
 		name string
 		spec *config.VM
 		host Host
 		st   State
 	}{
-		{"windows11-install", windows11(), laptop, State{Install: true, HelperISO: "/run/vms/windows/helper.iso"}},
+		{"windows11-install", windows11(), laptop, State{Install: true, HelperISO: "/run/vms/windows/helper.iso", Tap: "thvm0"}},
 		{"windows11-snapshot-amd", windows11(), amd, State{Overlay: true}},
 		{"windows10-vnc", win10, laptop, State{}},
 		{"linux", linux, laptop, State{}},
@@ -63,7 +63,7 @@ func TestArgsGolden(t *testing.T) {
 		{"linux-tcg", linux, tcg, State{Overlay: true}},
 		// No virtio drivers: a SATA disk and an e1000e, which setup
 		// drives by itself; the panel's mode and the sound card.
-		{"windows11-nodrivers", noDrivers, panel, State{Install: true, DiskBus: "sata", HelperISO: "/run/vms/windows/helper.iso"}},
+		{"windows11-nodrivers", noDrivers, panel, State{Install: true, DiskBus: "sata", HelperISO: "/run/vms/windows/helper.iso", Tap: "thvm1"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got := strings.Join(Args(c.spec, c.host, paths(c.spec.Name), c.st), "\n") + "\n"

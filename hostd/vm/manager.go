@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/thinhost/thinhost/hostd/api"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/hostd/config"
 	"github.com/thinhost/thinhost/hostd/guestdrive"
 	"github.com/thinhost/thinhost/hostd/supervise"
@@ -72,6 +72,9 @@ type Manager struct {
 	// ShutByItself, when set, is told the name of a guest that shut itself
 	// down (QEMU exited 0 without hostd asking: Windows' Start menu).
 	ShutByItself func(name string)
+	// Link, when set, names a guest's tap device on the host-only link
+	// (false: none).
+	Link func(name string) (tap string, ok bool)
 	// Notify, when set, gets a line for the console about what a guest
 	// cannot show (QEMU's events: paused on a full disk, crashed).
 	Notify func(line string)
@@ -186,6 +189,9 @@ func (m *Manager) start(ctx context.Context, g *guest) error {
 		return fmt.Errorf("prepare vm %s: %w", name, err)
 	}
 	st := m.state(g)
+	if m.Link != nil && g.spec.Network == "user" {
+		st.Tap, _ = m.Link(name)
+	}
 	if err := m.writeHelper(g, &st); err != nil {
 		return fmt.Errorf("prepare vm %s: %w", name, err)
 	}

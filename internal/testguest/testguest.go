@@ -23,8 +23,10 @@ import (
 // Modules are what the guest loads: its virtio disk, the ACPI power
 // button with the input events it reads (keys too), and the DRM driver of
 // QEMU's standard VGA, whose framebuffer it paints (display = "sdl"),
-// and efivarfs, through which it reads the firmware's Secure Boot keys.
-var Modules = []string{"virtio_pci", "virtio_blk", "button", "evdev", "bochs", "efivarfs"}
+// efivarfs, through which it reads the firmware's Secure Boot keys, and
+// virtio-net with the kernel's SMB3 client, with which it writes to the
+// host's share.
+var Modules = []string{"virtio_pci", "virtio_blk", "button", "evdev", "bochs", "efivarfs", "virtio_net", "cifs"}
 
 // The pattern the guest paints on its screen: the upper half Top, the
 // lower half Bottom (RGB).

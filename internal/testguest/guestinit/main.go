@@ -12,9 +12,11 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/x509"
 	"encoding/binary"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -23,6 +25,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -73,8 +77,12 @@ func main() {
 	say("up")
 	reportSecureBoot()
 	go paint()
-	if err := bootCount(); err != nil {
+	boot, err := bootCount()
+	if err != nil {
 		say("disk: %v", err)
+	}
+	if share := cmdlineArg("thinhost-guest-share"); share != "" && boot > 0 {
+		shareTest(share, boot)
 	}
 	for {
 		time.Sleep(time.Hour)
@@ -94,8 +102,8 @@ func insmod(path string) error {
 }
 
 // bootCount reads the boot number in the disk's first sector, says it,
-// and writes the next one.
-func bootCount() error {
+// and writes the next one, which it returns.
+func bootCount() (int, error) {
 	var f *os.File
 	var err error
 	for i := 0; i < 200; i++ {
@@ -105,12 +113,12 @@ func bootCount() error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer f.Close()
 	sector := make([]byte, 512)
 	if _, err := f.ReadAt(sector, 0); err != nil {
-		return err
+		return 0, err
 	}
 	n := 0
 	found := "none"
@@ -127,13 +135,13 @@ func bootCount() error {
 	copy(sector, make([]byte, 512))
 	copy(sector, next)
 	if _, err := f.WriteAt(sector, 0); err != nil {
-		return err
+		return 0, err
 	}
 	if err := f.Sync(); err != nil {
-		return err
+		return 0, err
 	}
 	say("wrote=boot-%d", n+1)
-	return nil
+	return n + 1, nil
 }
 
 // watchPowerButton powers off on KEY_POWER from any input device (the
@@ -303,4 +311,205 @@ func certSubjects(b []byte) []string {
 		b = b[listSize:]
 	}
 	return out
+}
+
+// cmdlineArg is the value of name=VALUE on the kernel's command line.
+func cmdlineArg(name string) string {
+	b, _ := os.ReadFile("/proc/cmdline")
+	for _, f := range strings.Fields(string(b)) {
+		if v, ok := strings.CutPrefix(f, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// shareTest mounts the host's share with the kernel's SMB3 client and
+// writes this boot's file there: share is //HOST/SHARE,USER,PASSWORD[,PORT].
+// The guest's NICs get their addresses by DHCP first (the host-only link's
+// server answers one of them). It reports the files the share holds before
+// it writes ("share before=boot-1.txt,boot-2.txt"), then its own
+// ("share wrote=boot-3.txt").
+func shareTest(share string, boot int) {
+	parts := strings.Split(share, ",")
+	if len(parts) < 3 || len(parts) > 4 {
+		say("share: want //HOST/SHARE,USER,PASSWORD[,PORT], got %q", share)
+		return
+	}
+	unc, user, pass := parts[0], parts[1], parts[2]
+	port := "445"
+	if len(parts) == 4 {
+		port = parts[3]
+	}
+	if err := dhcpAll(); err != nil {
+		say("share: dhcp: %v", err)
+	}
+	mnt := "/mnt"
+	_ = os.MkdirAll(mnt, 0o755)
+	host := strings.Split(strings.TrimPrefix(unc, "//"), "/")[0]
+	opts := "vers=3.1.1,username=" + user + ",password=" + pass + ",ip=" + host + ",port=" + port + ",uid=0,gid=0,cache=strict"
+	var err error
+	for i := 0; i < 30; i++ {
+		if err = unix.Mount(unc, mnt, "cifs", 0, opts); err == nil {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	if err != nil {
+		say("share: mount %s: %v", unc, err)
+		return
+	}
+	defer unix.Unmount(mnt, 0)
+	say("share before=%s", strings.Join(bootFiles(mnt), ","))
+	name := fmt.Sprintf("boot-%d.txt", boot)
+	if err := os.WriteFile(filepath.Join(mnt, name), []byte(fmt.Sprintf("written by the guest at boot %d\n", boot)), 0o644); err != nil {
+		say("share: write %s: %v", name, err)
+		return
+	}
+	say("share wrote=%s", name)
+	if bench := cmdlineArg("thinhost-guest-bench"); bench != "" {
+		benchWrites(mnt, bench, unc, user, pass, port)
+	}
+}
+
+// bootFiles lists the boot-N.txt files in dir.
+func bootFiles(dir string) []string {
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "boot-") {
+			names = append(names, e.Name())
+		}
+	}
+	return names
+}
+
+// dhcpAll brings every ethernet interface up and configures it by DHCP,
+// in parallel; it fails when none got an address.
+func dhcpAll() error {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return err
+	}
+	type result struct {
+		name string
+		err  error
+	}
+	results := make(chan result)
+	n := 0
+	for _, l := range links {
+		if l.Type() != "device" || l.Attrs().Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		n++
+		go func(l netlink.Link) {
+			results <- result{l.Attrs().Name, dhcp(l)}
+		}(l)
+	}
+	got := 0
+	for i := 0; i < n; i++ {
+		r := <-results
+		if r.err != nil {
+			say("dhcp %s: %v", r.name, r.err)
+			continue
+		}
+		got++
+	}
+	if got == 0 {
+		return fmt.Errorf("no interface got an address (%d tried)", n)
+	}
+	return nil
+}
+
+func dhcp(l netlink.Link) error {
+	if err := netlink.LinkSetUp(l); err != nil {
+		return err
+	}
+	c, err := nclient4.New(l.Attrs().Name, nclient4.WithTimeout(3*time.Second), nclient4.WithRetry(5))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	lease, err := c.Request(ctx)
+	if err != nil {
+		return err
+	}
+	ack := lease.ACK
+	addr := &netlink.Addr{IPNet: &net.IPNet{IP: ack.YourIPAddr, Mask: ack.SubnetMask()}}
+	if err := netlink.AddrReplace(l, addr); err != nil {
+		return err
+	}
+	if r := ack.Router(); len(r) > 0 {
+		_ = netlink.RouteReplace(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: r[0]})
+	}
+	say("dhcp %s %s", l.Attrs().Name, addr.IPNet)
+	return nil
+}
+
+// benchWrites times writing mib MiB, flushed at the end, to the share
+// through the host-only link (mounted at linkMnt), to the guest's own disk
+// (after its first MiB), and to the same share through QEMU's NAT
+// (10.0.2.2), and reports MB/s for each: "bench 64MiB disk=... link=...
+// nat=...".
+func benchWrites(linkMnt, mibArg, unc, user, pass, port string) {
+	mib, err := strconv.Atoi(mibArg)
+	if err != nil || mib < 1 || mib > 4096 {
+		say("bench: size %q", mibArg)
+		return
+	}
+	buf := make([]byte, 1<<20)
+	for i := range buf {
+		buf[i] = byte(i * 7)
+	}
+	timed := func(f *os.File, off int64) (float64, error) {
+		start := time.Now()
+		for i := 0; i < mib; i++ {
+			if _, err := f.WriteAt(buf, off+int64(i)<<20); err != nil {
+				return 0, err
+			}
+		}
+		if err := f.Sync(); err != nil {
+			return 0, err
+		}
+		return float64(mib) * (1 << 20) / 1e6 / time.Since(start).Seconds(), nil
+	}
+	file := func(dir string) (float64, error) {
+		f, err := os.Create(filepath.Join(dir, "bench.bin"))
+		if err != nil {
+			return 0, err
+		}
+		defer os.Remove(f.Name())
+		defer f.Close()
+		return timed(f, 0)
+	}
+	var parts []string
+	if f, err := os.OpenFile(disk, os.O_RDWR, 0); err == nil {
+		r, err := timed(f, 1<<20)
+		f.Close()
+		parts = append(parts, benchPart("disk", r, err))
+	}
+	r, err := file(linkMnt)
+	parts = append(parts, benchPart("link", r, err))
+	// The same share through QEMU's NAT, where the host's loopback smbd
+	// answers.
+	nat := "/mnt-nat"
+	_ = os.MkdirAll(nat, 0o755)
+	natUNC := "//10.0.2.2/" + unc[strings.LastIndex(unc, "/")+1:]
+	if err := unix.Mount(natUNC, nat, "cifs", 0, "vers=3.1.1,username="+user+",password="+pass+",ip=10.0.2.2,port="+port+",cache=strict"); err != nil {
+		parts = append(parts, benchPart("nat", 0, err))
+	} else {
+		r, err := file(nat)
+		parts = append(parts, benchPart("nat", r, err))
+		_ = unix.Unmount(nat, 0)
+	}
+	say("bench %dMiB %s", mib, strings.Join(parts, " "))
+}
+
+func benchPart(name string, mbps float64, err error) string {
+	if err != nil {
+		return fmt.Sprintf("%s=error(%v)", name, strings.ReplaceAll(err.Error(), " ", "_"))
+	}
+	return fmt.Sprintf("%s=%.1fMB/s", name, mbps)
 }
