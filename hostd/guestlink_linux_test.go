@@ -107,7 +107,7 @@ func TestGuestLinkShare(t *testing.T) {
 		Program:  func(p string, a ...string) (string, []string) { return p, a },
 		Env:      os.Environ(),
 		StateDir: filepath.Join(dir, "vms"), RunDir: filepath.Join(dir, "run"),
-		Link:     link.Tap,
+		Link: link.Tap,
 	}, []config.VM{spec})
 	defer m.StopAll()
 
