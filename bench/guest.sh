@@ -7,7 +7,12 @@
 #     from it to the guest's next first line;
 #   - `ctl vm guest reset` (overlay dropped, restart), and from it to the
 #     guest's next first line;
-#   - host power-off with the guest running (ACPI to the guest first).
+#   - host power-off with the guest running (ACPI to the guest first);
+#   - the guest's writes (64 MiB, flushed) to its own disk, to the share
+#     through the host-only link and to the same share through QEMU's NAT:
+#     hostd's link, smbd with hostd's smb.conf and the Linux test guest
+#     under QEMU on this machine, in a network namespace of their own
+#     (TestGuestLinkShare), in the same run.
 # It needs what examples/setup-debian.sh installs. Figures, not verdicts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -71,3 +76,14 @@ printf '    then -> guest first console line         %6ss\n' "$(secs "$t1" "$t_s
 printf '  ctl vm reset (drop overlay, start)         %6ss\n' "$(secs "$t2" "$t3")"
 printf '    then -> guest first console line         %6ss\n' "$(secs "$t3" "$t_reset_first")"
 printf '  host power-off with the guest running      %6ss\n' "$(secs "$t4" "$t5")"
+
+mib=${BENCH_GUEST_MIB:-64}
+share_log="$work/share.log"
+THINHOST_E2E=1 THINHOST_BENCH_GUEST_MIB=$mib go test ./hostd -run '^TestGuestLinkShare$' -count=1 -v >"$share_log" 2>&1 ||
+	{ echo "bench: TestGuestLinkShare failed:" >&2; tail -30 "$share_log" >&2; exit 1; }
+line=$(grep -o 'thinhost-guest: bench .*' "$share_log" | tail -n 1)
+echo "guest writes, ${mib} MiB flushed (the Linux test guest under $accel on this machine):"
+for what in disk link nat; do
+	printf '  %-5s %s\n' "$what" "$(echo "$line" | grep -o "$what=[^ ]*" | cut -d= -f2)"
+done
+echo "  (disk: its own virtio disk; link: the share over the host-only link; nat: the share through QEMU's user network)"

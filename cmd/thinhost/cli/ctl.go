@@ -329,7 +329,7 @@ func printShares(w io.Writer, sh *api.Shares) {
 	} else {
 		fmt.Fprintf(w, "password  %s  (%s)\n", sh.Password, sh.PasswordFrom)
 	}
-	where := "the guest only (loopback, the guest's 10.0.2.2)"
+	where := "the guests only (their host-only link, and loopback, where their 10.0.2.2 arrives)"
 	if sh.HostNetwork {
 		where = "the guest and the host's network"
 	}

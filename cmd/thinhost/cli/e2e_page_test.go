@@ -113,7 +113,7 @@ func checkPage(t *testing.T, h *testHost) {
 		chromedp.Submit(chromedp.ID("secret")),
 		chromedp.WaitVisible(chromedp.ID("guests")))
 	overview := text(t, ctx, "main")
-	for _, want := range []string{"Host healthy", "Data partition", `net use Z: \\10.0.2.2\files`, "guest", "running", "Reset to snapshot", "smbd"} {
+	for _, want := range []string{"Host healthy", "Data partition", `net use Z: \\10.0.3.1\files`, "guest", "running", "Reset to snapshot", "smbd"} {
 		if !strings.Contains(overview, want) {
 			t.Errorf("the overview lacks %q:\n%s", want, overview)
 		}

@@ -67,7 +67,7 @@ func TestShares(t *testing.T) {
 	sh := h.ctl(t, "shares")
 	t.Logf("ctl shares:\n%s", sh)
 	for _, want := range []string{"user      thin", "password  the profile's password, which the host keeps only as its NT hash", "0.0.0.0:445",
-		`net use Z: \\10.0.2.2\files /user:thin /persistent:yes`, `net use M: \\10.0.2.2\media`, "/data/shares/files", "read-only"} {
+		`net use Z: \\10.0.3.1\files /user:thin /persistent:yes`, `net use M: \\10.0.3.1\media`, "/data/shares/files", "read-only"} {
 		if !strings.Contains(sh, want) {
 			t.Errorf("ctl shares lacks %q", want)
 		}
