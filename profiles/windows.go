@@ -95,7 +95,10 @@ func decodeWindows(b *hcl.Block, vmName string, ctx *hcl.EvalContext) (*WindowsS
 		accountDetail(attrs, ctx))
 	def := strings.ToUpper(vmName)
 	if len(def) > 15 {
-		def = strings.TrimRight(def[:15], "-")
+		def = def[:15]
+	}
+	if def = strings.Trim(def, "-"); !config.ValidComputerName(def) {
+		def = "WINDOWS"
 	}
 	w.ComputerName = str("computer_name", def, config.ValidComputerName,
 		"a computer name is 1-15 letters, digits and '-', not all digits, not starting or ending with '-'.")

@@ -171,6 +171,9 @@ func TestInstallDrive(t *testing.T) {
 		`if exist %%d:\virtio-win-guest-tools.exe set tools=%%d:\virtio-win-guest-tools.exe`,
 		`cmdkey /add:10.0.2.2 /user:thin /pass:0123456789abcdef01`,
 		`call "%~dp0map-drives.cmd"`,
+		`if /i "%~dp0"=="%state%\" goto run`,
+		`copy /y "%~f0" "%state%\setup.cmd" >nul`,
+		`>>"%log%" echo guest tools: exit %ERRORLEVEL%`,
 		`del /f /q "%WINDIR%\Panther\unattend.xml"`,
 		`>"C:\ProgramData\thinhost\installed"`,
 		"net user anna *\r\n",
@@ -299,6 +302,9 @@ func TestWriteISO(t *testing.T) {
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 {
 		t.Errorf("left behind in %s: %v", dir, entries)
+	}
+	if fi, err := os.Stat(iso); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the CD, which holds passwords, is %v %v", fi.Mode(), err)
 	}
 	// xorriso reads it back by its Joliet names, as Windows does (this
 	// machine's kernel has no iso9660 driver to mount it).

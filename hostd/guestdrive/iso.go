@@ -30,7 +30,9 @@ func WriteISO(path string, files map[string]string) error {
 	}
 	sort.Strings(names)
 	tmp := path + ".new"
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	// 0600: in install mode it holds the one-time setup password and the
+	// share password (QEMU, which reads it, runs as root).
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}

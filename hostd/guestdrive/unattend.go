@@ -279,6 +279,15 @@ func setupScript(vm *config.VM, fs *config.FileServer, sharePassword, host strin
 	w("title thinhost: finishing the install")
 	w(`set state=%%ProgramData%%\thinhost`)
 	w(`if not exist "%%state%%" mkdir "%%state%%"`)
+	w("rem It runs from a copy: hostd takes this CD out once the marker below is there,")
+	w("rem and cmd reads a script from its file as it goes.")
+	w(`if /i "%%~dp0"=="%%state%%\" goto run`)
+	w(`copy /y "%%~f0" "%%state%%\setup.cmd" >nul`)
+	if fs != nil {
+		w(`copy /y "%%~dp0%s" "%%state%%\%s" >nul`, MapDrives, MapDrives)
+	}
+	w(`"%%state%%\setup.cmd"`)
+	w(":run")
 	w(`set log=%%state%%\setup.log`)
 	w(`echo thinhost setup of %%COMPUTERNAME%% started %%DATE%% %%TIME%%>>"%%log%%"`)
 	w("echo Installing the drivers and the guest agent from the virtio-win CD...")
@@ -288,7 +297,8 @@ func setupScript(vm *config.VM, fs *config.FileServer, sharePassword, host strin
 	// reads it, before the installer has run.
 	w(`if not defined tools goto notools`)
 	w(`"%%tools%%" /install /quiet /norestart>>"%%log%%" 2>&1`)
-	w(`echo guest tools: exit %%ERRORLEVEL%%>>"%%log%%"`)
+	// The redirection first: "exit 0>>file" would redirect handle 0.
+	w(`>>"%%log%%" echo guest tools: exit %%ERRORLEVEL%%`)
 	w(`goto toolsdone`)
 	w(`:notools`)
 	w(`echo no virtio-win CD with %s: no guest tools>>"%%log%%"`, GuestTools)

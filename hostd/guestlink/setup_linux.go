@@ -59,6 +59,11 @@ func Setup(log *slog.Logger, names []string) (*Link, error) {
 		if err := netlink.LinkSetMaster(tap, br); err != nil {
 			return nil, fmt.Errorf("put tap %s on %s: %w", g.Tap, l.Bridge, err)
 		}
+		// Isolated ports reach the host, never each other: a guest
+		// cannot pass for the host to another guest (ARP) or listen in.
+		if err := netlink.LinkSetIsolated(tap, true); err != nil {
+			return nil, fmt.Errorf("isolate tap %s on %s: %w", g.Tap, l.Bridge, err)
+		}
 		if err := netlink.LinkSetUp(tap); err != nil {
 			return nil, fmt.Errorf("bring tap %s up: %w", g.Tap, err)
 		}

@@ -144,32 +144,65 @@ func (m *Manager) Problems() []string {
 	return out
 }
 
-// watchEvents follows g's QMP events until QEMU ends (done): the second
-// monitor's socket, connected once QEMU made it. While the guest is paused
-// because the data partition was full, it lets it continue once there is
-// room again.
+// watchEvents follows g's QMP events until its supervision ends (done):
+// the second monitor's socket, connected again whenever the supervisor
+// restarts QEMU. While the guest is paused because the data partition was
+// full, it lets it continue once there is room again.
 func (m *Manager) watchEvents(g *guest, done <-chan struct{}) {
-	var mon *qmp.SocketMonitor
-	for i := 0; ; i++ {
+	for {
+		mon := m.connectEvents(g, done)
+		if mon == nil {
+			return
+		}
+		m.readEvents(g, mon, done)
 		select {
 		case <-done:
 			return
+		case <-time.After(500 * time.Millisecond):
+			// QEMU ended and the supervisor starts another: what the
+			// old one said no longer holds.
+			g.evMu.Lock()
+			g.problem, g.noSpace = "", false
+			g.evMu.Unlock()
+		}
+	}
+}
+
+// connectEvents connects to g's event monitor, retrying while QEMU starts
+// (its socket appears then); nil once done or after two minutes without.
+func (m *Manager) connectEvents(g *guest, done <-chan struct{}) *qmp.SocketMonitor {
+	var err error
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); {
+		select {
+		case <-done:
+			return nil
 		default:
 		}
-		var err error
+		var mon *qmp.SocketMonitor
 		if mon, err = qmp.NewSocketMonitor("unix", g.paths.Events(), 2*time.Second); err == nil {
 			if err = mon.Connect(); err == nil {
-				break
+				return mon
 			}
+			_ = mon.Disconnect()
 		}
-		if i == 100 {
-			m.Log.Warn("vm events: no QMP event monitor", "vm", g.spec.Name, "err", err)
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
 	}
-	defer mon.Disconnect()
+	m.Log.Warn("vm events: no QMP event monitor", "vm", g.spec.Name, "err", err)
+	return nil
+}
+
+// readEvents reads one QEMU's events until it ends or done.
+func (m *Manager) readEvents(g *guest, mon *qmp.SocketMonitor, done <-chan struct{}) {
 	events, _ := mon.Events(context.Background())
+	defer func() {
+		// go-qemu's reader blocks on an unread event, and Disconnect
+		// waits for the reader: drain what is left first.
+		go func() {
+			for range events {
+			}
+		}()
+		_ = mon.Disconnect()
+	}()
 	tick := time.NewTicker(10 * time.Second)
 	defer tick.Stop()
 	for {

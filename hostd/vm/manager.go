@@ -286,7 +286,7 @@ func (m *Manager) watch(g *guest, done <-chan struct{}, install bool) {
 		}
 		if unattended && m.setupFinished(g) {
 			unattended, install = false, false
-			m.finishInstall(g)
+			m.finishInstall(g, done)
 			continue
 		}
 		if !install {
@@ -298,7 +298,12 @@ func (m *Manager) watch(g *guest, done <-chan struct{}, install bool) {
 		}
 		if iw.Observe(stats) {
 			install = false
-			if err := os.Remove(g.paths.InstallMarker()); err == nil {
+			// An unattended install stays in install mode until its
+			// setup script is done: a restart before the first logon
+			// still needs the THINHOST and drivers CDs.
+			if unattended {
+				m.Log.Info("vm booted from its disk without the installer: its CD goes, install mode stays until the setup script is done", "vm", g.spec.Name)
+			} else if err := os.Remove(g.paths.InstallMarker()); err == nil {
 				m.Log.Info("vm booted from its disk without the installer: install mode ends", "vm", g.spec.Name)
 			}
 			// The installer's CD goes (a reboot cannot start setup
@@ -360,10 +365,17 @@ func (m *Manager) setupFinished(g *guest) bool {
 	return ok && err == nil
 }
 
-// finishInstall ends an unattended install when its setup script is done.
-func (m *Manager) finishInstall(g *guest) {
+// finishInstall ends an unattended install when its setup script is done,
+// unless the QEMU that reported it has ended meanwhile (done: a reset or
+// restart took the lock first).
+func (m *Manager) finishInstall(g *guest, done <-chan struct{}) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	select {
+	case <-done:
+		return
+	default:
+	}
 	m.Log.Info("vm setup finished (the setup script's marker, read through the guest agent): install mode ends", "vm", g.spec.Name)
 	if err := m.endInstall(g, true); err != nil {
 		m.Log.Warn("end install mode", "vm", g.spec.Name, "err", err)

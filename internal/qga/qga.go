@@ -68,6 +68,12 @@ func (c *Client) sync() error {
 		return err
 	}
 	id := int64(binary.BigEndian.Uint32(b[:]) >> 1)
+	// A 0xFF first makes the agent drop half a request an earlier client
+	// may have left (its protocol's own reset).
+	_ = c.conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	if _, err := c.conn.Write([]byte{0xFF}); err != nil {
+		return fmt.Errorf("guest agent: %w", err)
+	}
 	if err := c.send("guest-sync-delimited", map[string]any{"id": id}); err != nil {
 		return err
 	}
