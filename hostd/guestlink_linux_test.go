@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -134,11 +135,19 @@ func TestGuestLinkShare(t *testing.T) {
 	if n := out.count("found=boot-2"); n != 0 {
 		t.Errorf("after reset the guest's disk still had boot 2's write")
 	}
-	// The host reads both, as written by the guest.
+	// The host reads both, as written by the guest: from the folder, and
+	// through smbclient at the link's address.
+	smbclient := testenv.NeedTool(t, "smbclient")
 	for i := 1; i <= 2; i++ {
-		b, err := os.ReadFile(filepath.Join(shares, "files", fmt.Sprintf("boot-%d.txt", i)))
-		if err != nil || !strings.Contains(string(b), fmt.Sprintf("written by the guest at boot %d", i)) {
-			t.Errorf("boot-%d.txt on the host: %q %v", i, b, err)
+		name, want := fmt.Sprintf("boot-%d.txt", i), fmt.Sprintf("written by the guest at boot %d", i)
+		b, err := os.ReadFile(filepath.Join(shares, "files", name))
+		if err != nil || !strings.Contains(string(b), want) {
+			t.Errorf("%s on the host: %q %v", name, b, err)
+		}
+		out, err := exec.Command(smbclient, fmt.Sprintf("//%s/files", link.Host), "-p", fmt.Sprint(port),
+			"-U", user+"%"+password, "-c", "get "+name+" -").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), want) {
+			t.Errorf("smbclient get %s: %v\n%s", name, err, out)
 		}
 	}
 	if os.Getenv("THINHOST_BENCH_GUEST_MIB") != "" {
