@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,42 +20,6 @@ import (
 	"github.com/thinhost/thinhost/internal/testenv"
 	"github.com/thinhost/thinhost/internal/testguest"
 )
-
-// consoleLines collects what the supervised services print.
-type consoleLines struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (c *consoleLines) add(l supervise.Line) {
-	c.mu.Lock()
-	c.lines = append(c.lines, l.Text)
-	c.mu.Unlock()
-}
-
-func (c *consoleLines) count(text string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
-	for _, l := range c.lines {
-		if strings.Contains(l, text) {
-			n++
-		}
-	}
-	return n
-}
-
-func (c *consoleLines) wait(t *testing.T, text string, n int, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for c.count(text) < n {
-		if time.Now().After(deadline) {
-			c.mu.Lock()
-			t.Fatalf("%q seen %d times, want %d; output:\n%s", text, c.count(text), n, strings.Join(c.lines, "\n"))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
 
 // TestGuestLinkShare is the share path from inside a guest, in a network
 // namespace of its own: hostd's host-only link (bridge, tap, DHCP), smbd
@@ -84,27 +47,19 @@ func TestGuestLinkShare(t *testing.T) {
 	_, port, shares := serveRenderedLink(t, fs, password, &net.IPNet{IP: link.Host, Mask: link.Net.Mask})
 
 	ctx := context.Background()
-	cache := testenv.SharedCache(t, "sha256", "partial", "debs", "inrelease")
-	k, err := testguest.Kernel(ctx, testenv.RepoRoot(), cache, filepath.Join(t.TempDir(), "guest.lock"), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	initrd := filepath.Join(t.TempDir(), "initrd.cpio")
-	if err := testguest.Build(ctx, testenv.RepoRoot(), k, initrd); err != nil {
-		t.Fatal(err)
-	}
+	kernel, initrd := testguest.ForTest(t)
 	share := fmt.Sprintf("//%s/files,%s,%s,%d", link.Host, user, password, port)
 	spec := config.VM{Name: "guest", OS: "linux", MemoryBytes: 512 << 20, CPUs: 1, Firmware: "bios",
-		DiskSize: 16 << 20, DiskFormat: "qcow2", Kernel: k.Image, Initrd: initrd,
+		DiskSize: 16 << 20, DiskFormat: "qcow2", Kernel: kernel, Initrd: initrd,
 		Cmdline: testguest.Cmdline + " thinhost-guest-share=" + share, Display: "none", Network: "user", ShutdownTimeout: 60}
 	// bench/guest.sh: the guest also times its writes (disk, link, NAT).
 	if mib := os.Getenv("THINHOST_BENCH_GUEST_MIB"); mib != "" {
 		spec.Cmdline += " thinhost-guest-bench=" + mib
 	}
-	var out consoleLines
+	var out testenv.Lines
 	dir := t.TempDir()
 	m := vm.NewManager(&vm.Manager{
-		Log: log, Sup: supervise.New(log, out.add), Host: vm.Host{MemBytes: 4 << 30, CPUs: 2},
+		Log: log, Sup: supervise.New(log, func(l supervise.Line) { out.Add(l.Text) }), Host: vm.Host{MemBytes: 4 << 30, CPUs: 2},
 		Program:  func(p string, a ...string) (string, []string) { return p, a },
 		Env:      os.Environ(),
 		StateDir: filepath.Join(dir, "vms"), RunDir: filepath.Join(dir, "run"),
@@ -115,24 +70,24 @@ func TestGuestLinkShare(t *testing.T) {
 	if err := m.Start(ctx, "guest"); err != nil {
 		t.Fatal(err)
 	}
-	out.wait(t, "dhcp eth", 1, 2*time.Minute)
-	out.wait(t, "share wrote=boot-1.txt", 1, 2*time.Minute)
-	if out.count("10.0.3.10/24") == 0 {
-		t.Errorf("the guest did not get its link address 10.0.3.10 by DHCP:\n%s", strings.Join(out.lines, "\n"))
+	out.Wait(t, "dhcp eth", 1, 2*time.Minute)
+	out.Wait(t, "share wrote=boot-1.txt", 1, 2*time.Minute)
+	if out.Count("10.0.3.10/24") == 0 {
+		t.Errorf("the guest did not get its link address 10.0.3.10 by DHCP:\n%s", out.String())
 	}
 	// Snapshot: the guest shuts down, starts on the overlay, writes its
 	// boot 2 on its disk and boot-2.txt on the share.
 	if err := m.Snapshot(ctx, "guest", false); err != nil {
 		t.Fatal(err)
 	}
-	out.wait(t, "share wrote=boot-2.txt", 1, 3*time.Minute)
+	out.Wait(t, "share wrote=boot-2.txt", 1, 3*time.Minute)
 	// Reset: boot 2's disk write is gone, its file on the share is not.
 	if err := m.Reset(ctx, "guest"); err != nil {
 		t.Fatal(err)
 	}
-	out.wait(t, "found=boot-1", 2, 3*time.Minute)
-	out.wait(t, "share before=boot-1.txt,boot-2.txt", 1, 2*time.Minute)
-	if n := out.count("found=boot-2"); n != 0 {
+	out.Wait(t, "found=boot-1", 2, 3*time.Minute)
+	out.Wait(t, "share before=boot-1.txt,boot-2.txt", 1, 2*time.Minute)
+	if n := out.Count("found=boot-2"); n != 0 {
 		t.Errorf("after reset the guest's disk still had boot 2's write")
 	}
 	// The host reads both, as written by the guest: from the folder, and
@@ -151,10 +106,10 @@ func TestGuestLinkShare(t *testing.T) {
 		}
 	}
 	if os.Getenv("THINHOST_BENCH_GUEST_MIB") != "" {
-		out.wait(t, "thinhost-guest: bench ", 1, 5*time.Minute)
+		out.Wait(t, "thinhost-guest: bench ", 1, 5*time.Minute)
 	}
 	re := regexp.MustCompile(`thinhost-guest: (share before=|bench ).*`)
-	for _, l := range re.FindAllString(strings.Join(out.lines, "\n"), -1) {
+	for _, l := range re.FindAllString(out.String(), -1) {
 		t.Log(l)
 	}
 }

@@ -106,13 +106,7 @@ var unattendTmpl = template.Must(template.New("unattend").Funcs(template.FuncMap
 {{- if .Drivers}}
     <component name="Microsoft-Windows-PnpCustomizationsWinPE" COMPONENT>
       <!-- virtio-win's drivers, on every letter the drivers CD may have: setup skips the others. -->
-      <DriverPaths>
-{{- range $i, $p := .Drivers}}
-        <PathAndCredentials wcm:action="add" wcm:keyValue="{{inc $i}}">
-          <Path>{{x $p}}</Path>
-        </PathAndCredentials>
-{{- end}}
-      </DriverPaths>
+      {{- template "drivers" .Drivers}}
     </component>
 {{- end}}
     <component name="Microsoft-Windows-Setup" COMPONENT>
@@ -188,13 +182,7 @@ var unattendTmpl = template.Must(template.New("unattend").Funcs(template.FuncMap
   <settings pass="offlineServicing">
     <component name="Microsoft-Windows-PnpCustomizationsNonWinPE" COMPONENT>
       <!-- The same drivers, added to the installed Windows before its first boot. -->
-      <DriverPaths>
-{{- range $i, $p := .Drivers}}
-        <PathAndCredentials wcm:action="add" wcm:keyValue="{{inc $i}}">
-          <Path>{{x $p}}</Path>
-        </PathAndCredentials>
-{{- end}}
-      </DriverPaths>
+      {{- template "drivers" .Drivers}}
     </component>
   </settings>
 {{- end}}
@@ -263,6 +251,15 @@ var unattendTmpl = template.Must(template.New("unattend").Funcs(template.FuncMap
     </component>
   </settings>
 </unattend>
+{{- define "drivers"}}
+      <DriverPaths>
+{{- range $i, $p := .}}
+        <PathAndCredentials wcm:action="add" wcm:keyValue="{{inc $i}}">
+          <Path>{{x $p}}</Path>
+        </PathAndCredentials>
+{{- end}}
+      </DriverPaths>
+{{- end}}
 `, "COMPONENT", component)))
 
 // setupScript is what the first logon runs, as the new administrator:

@@ -28,41 +28,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-type sink struct {
-	mu    sync.Mutex
-	lines []string
-}
+// sink collects the supervised services' lines ("SERVICE: TEXT").
+type sink struct{ testenv.Lines }
 
-func (s *sink) add(l supervise.Line) {
-	s.mu.Lock()
-	s.lines = append(s.lines, l.Service+": "+l.Text)
-	s.mu.Unlock()
-}
-
-func (s *sink) count(text string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, l := range s.lines {
-		if strings.Contains(l, text) {
-			n++
-		}
-	}
-	return n
-}
-
-// waitCount waits until text has appeared n times.
-func (s *sink) waitCount(t *testing.T, text string, n int, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for s.count(text) < n {
-		if time.Now().After(deadline) {
-			s.mu.Lock()
-			t.Fatalf("%q seen %d times, want %d; output:\n%s", text, s.count(text), n, strings.Join(s.lines, "\n"))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+func (s *sink) add(l supervise.Line) { s.Add(l.Service + ": " + l.Text) }
 
 func direct(program string, args ...string) (string, []string) { return program, args }
 
@@ -87,19 +56,9 @@ func TestManagerLifecycle(t *testing.T) {
 	testenv.NeedTool(t, "qemu-system-x86_64")
 	testenv.NeedTool(t, "qemu-img")
 	ctx := context.Background()
-	// The kernel examples/qemu-test.hcl boots, from Debian's archive as
-	// it is today (a lock file of this test's own).
-	cache := testenv.SharedCache(t, "sha256", "partial", "debs", "inrelease")
-	k, err := testguest.Kernel(ctx, testenv.RepoRoot(), cache, filepath.Join(t.TempDir(), "guest.lock"), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	initrd := filepath.Join(t.TempDir(), "initrd.cpio")
-	if err := testguest.Build(ctx, testenv.RepoRoot(), k, initrd); err != nil {
-		t.Fatal(err)
-	}
+	kernel, initrd := testguest.ForTest(t)
 	spec := config.VM{Name: "guest", OS: "linux", MemoryBytes: 256 << 20, CPUs: 1, Firmware: "bios",
-		DiskSize: 16 << 20, DiskFormat: "qcow2", Kernel: k.Image, Initrd: initrd, Cmdline: testguest.Cmdline,
+		DiskSize: 16 << 20, DiskFormat: "qcow2", Kernel: kernel, Initrd: initrd, Cmdline: testguest.Cmdline,
 		Display: "none", Network: "none", ShutdownTimeout: 60}
 	var s sink
 	m := newManager(t, &s, spec)
@@ -111,8 +70,8 @@ func TestManagerLifecycle(t *testing.T) {
 	if err := m.Start(ctx, "guest"); err != nil {
 		t.Fatal(err)
 	}
-	s.waitCount(t, "found=none", 1, 2*time.Minute)
-	s.waitCount(t, "wrote=boot-1", 1, time.Minute)
+	s.Wait(t, "found=none", 1, 2*time.Minute)
+	s.Wait(t, "wrote=boot-1", 1, time.Minute)
 	if st := m.Status()[0]; st.State != "running" || st.Accel != "tcg" || st.MemoryMiB != 256 || st.DiskBytes == 0 {
 		t.Errorf("status = %+v", st)
 	}
@@ -122,9 +81,9 @@ func TestManagerLifecycle(t *testing.T) {
 	if err := m.Snapshot(ctx, "guest", false); err != nil {
 		t.Fatal(err)
 	}
-	s.waitCount(t, "power button: powering off", 1, time.Minute)
-	s.waitCount(t, "found=boot-1", 1, 2*time.Minute)
-	s.waitCount(t, "wrote=boot-2", 1, time.Minute)
+	s.Wait(t, "power button: powering off", 1, time.Minute)
+	s.Wait(t, "found=boot-1", 1, 2*time.Minute)
+	s.Wait(t, "wrote=boot-2", 1, time.Minute)
 	if st := m.Status()[0]; st.Snapshot.IsZero() || st.OverlayBytes == 0 {
 		t.Errorf("status after snapshot = %+v", st)
 	}
@@ -133,15 +92,15 @@ func TestManagerLifecycle(t *testing.T) {
 	if err := m.Reset(ctx, "guest"); err != nil {
 		t.Fatal(err)
 	}
-	s.waitCount(t, "found=boot-1", 2, 2*time.Minute)
-	if n := s.count("found=boot-2"); n != 0 {
+	s.Wait(t, "found=boot-1", 2, 2*time.Minute)
+	if n := s.Count("found=boot-2"); n != 0 {
 		t.Errorf("after reset the guest found boot 2's write")
 	}
 
 	if err := m.Stop("guest"); err != nil {
 		t.Fatal(err)
 	}
-	s.waitCount(t, "power button: powering off", 2, time.Second)
+	s.Wait(t, "power button: powering off", 2, time.Second)
 	if st := m.Status()[0]; st.State != "stopped" {
 		t.Errorf("status after stop = %+v", st)
 	}
@@ -159,15 +118,7 @@ func TestManagerDiskFull(t *testing.T) {
 	testenv.NeedTool(t, "qemu-img")
 	mkfs := testenv.NeedTool(t, "mkfs.ext4")
 	ctx := context.Background()
-	cache := testenv.SharedCache(t, "sha256", "partial", "debs", "inrelease")
-	k, err := testguest.Kernel(ctx, testenv.RepoRoot(), cache, filepath.Join(t.TempDir(), "guest.lock"), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	initrd := filepath.Join(t.TempDir(), "initrd.cpio")
-	if err := testguest.Build(ctx, testenv.RepoRoot(), k, initrd); err != nil {
-		t.Fatal(err)
-	}
+	kernel, initrd := testguest.ForTest(t)
 	// A 32 MiB ext4 where the guest's state lives.
 	img := filepath.Join(t.TempDir(), "data.img")
 	if err := os.WriteFile(img, nil, 0o644); err != nil {
@@ -189,7 +140,7 @@ func TestManagerDiskFull(t *testing.T) {
 	defer exec.Command("umount", "-l", mnt).Run()
 
 	spec := config.VM{Name: "guest", OS: "linux", MemoryBytes: 256 << 20, CPUs: 1, Firmware: "bios",
-		DiskSize: 1 << 30, DiskFormat: "qcow2", Kernel: k.Image, Initrd: initrd, Cmdline: testguest.Cmdline,
+		DiskSize: 1 << 30, DiskFormat: "qcow2", Kernel: kernel, Initrd: initrd, Cmdline: testguest.Cmdline,
 		Display: "none", Network: "none", ShutdownTimeout: 10}
 	var s sink
 	var notes []string
@@ -223,13 +174,13 @@ func TestManagerDiskFull(t *testing.T) {
 		}
 	}
 	f.Close()
-	if s.count("wrote=boot-1") > 0 {
+	if s.Count("wrote=boot-1") > 0 {
 		t.Fatal("the guest wrote before the filesystem was full: the test raced it")
 	}
 	deadline := time.Now().Add(2 * time.Minute)
 	for len(m.Problems()) == 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("no problem reported; status %+v; output:\n%s", m.Status()[0], strings.Join(s.lines, "\n"))
+			t.Fatalf("no problem reported; status %+v; output:\n%s", m.Status()[0], s.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -244,7 +195,7 @@ func TestManagerDiskFull(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	s.waitCount(t, "wrote=boot-1", 1, time.Minute)
+	s.Wait(t, "wrote=boot-1", 1, time.Minute)
 	deadline = time.Now().Add(30 * time.Second)
 	for len(m.Problems()) != 0 {
 		if time.Now().After(deadline) {
@@ -299,14 +250,14 @@ func TestManagerWindows11Machine(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("status = %+v; output:\n%s", st, strings.Join(s.lines, "\n"))
+			t.Fatalf("status = %+v; output:\n%s", st, s.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	// QEMU must stay up: a bad option or a missing swtpm ends it at once.
 	time.Sleep(3 * time.Second)
 	if st := m.Status()[0]; st.State != "running" || st.Restarts != 0 {
-		t.Fatalf("QEMU did not stay up: %+v; output:\n%s", st, strings.Join(s.lines, "\n"))
+		t.Fatalf("QEMU did not stay up: %+v; output:\n%s", st, s.String())
 	}
 	qmp := filepath.Join(m.RunDir, "windows", "qmp.sock")
 	helper := filepath.Join(m.RunDir, "windows", "helper.iso")

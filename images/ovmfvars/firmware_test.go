@@ -38,22 +38,13 @@ func TestFirmwareReadsIt(t *testing.T) {
 	if err := os.WriteFile(vars, out, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	cache := testenv.SharedCache(t, "sha256", "partial", "debs", "inrelease")
-	k, err := testguest.Kernel(ctx, testenv.RepoRoot(), cache, filepath.Join(dir, "guest.lock"), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	initrd := filepath.Join(dir, "initrd.cpio")
-	if err := testguest.Build(ctx, testenv.RepoRoot(), k, initrd); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
+	kernel, initrd := testguest.ForTest(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, qemu, "-nodefaults", "-no-user-config", "-machine", "q35", "-accel", "tcg", "-m", "512M",
 		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+layout.OVMFCode,
 		"-drive", "if=pflash,format=raw,unit=1,file="+vars,
-		"-kernel", k.Image, "-initrd", initrd, "-append", testguest.Cmdline,
+		"-kernel", kernel, "-initrd", initrd, "-append", testguest.Cmdline,
 		"-display", "none", "-serial", "stdio")
 	var console bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &console, &console
