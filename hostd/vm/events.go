@@ -220,7 +220,7 @@ func (m *Manager) readEvents(g *guest, mon *qmp.SocketMonitor, done <-chan struc
 			g.evMu.Lock()
 			waiting := g.noSpace
 			g.evMu.Unlock()
-			if waiting && freeBytes(g.paths.Dir) >= ResumeFree {
+			if free, total := space(g.paths.Dir); waiting && free >= ResumeFree(total) {
 				m.Log.Info("vm paused for space: the data partition has room again, continuing", "vm", g.spec.Name)
 				if err := qmpRun(g.paths.QMP(), "cont"); err != nil {
 					m.Log.Warn("continue vm", "vm", g.spec.Name, "err", err)
@@ -230,16 +230,22 @@ func (m *Manager) readEvents(g *guest, mon *qmp.SocketMonitor, done <-chan struc
 	}
 }
 
-// ResumeFree is the free space on the data partition at which a guest
-// paused for lack of it continues.
-const ResumeFree = 1 << 30
+// ResumeFree is the free space on a data partition of total bytes at
+// which a guest paused for lack of it continues: 1 GiB, or a tenth of a
+// smaller partition.
+func ResumeFree(total int64) int64 {
+	if t := total / 10; t < 1<<30 {
+		return t
+	}
+	return 1 << 30
+}
 
-// freeBytes is what unprivileged writers may still write on dir's
-// filesystem (0 when it cannot be read).
-func freeBytes(dir string) int64 {
+// space is what unprivileged writers may still write on dir's filesystem
+// and its size (0, 0 when it cannot be read).
+func space(dir string) (free, total int64) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {
-		return 0
+		return 0, 0
 	}
-	return int64(st.Bavail) * int64(st.Bsize)
+	return int64(st.Bavail) * st.Bsize, int64(st.Blocks) * st.Bsize
 }

@@ -36,7 +36,11 @@ func (s *sink) add(l supervise.Line) { s.Add(l.Service + ": " + l.Text) }
 func direct(program string, args ...string) (string, []string) { return program, args }
 
 func newManager(t *testing.T, s *sink, specs ...config.VM) *vm.Manager {
-	dir := t.TempDir()
+	return newManagerIn(t, t.TempDir(), s, specs...)
+}
+
+// newManagerIn is newManager with the guests' state and sockets under dir.
+func newManagerIn(t *testing.T, dir string, s *sink, specs ...config.VM) *vm.Manager {
 	return vm.NewManager(&vm.Manager{
 		Log:     testLogger(t),
 		Sup:     supervise.New(testLogger(t), s.add),
@@ -145,8 +149,7 @@ func TestManagerDiskFull(t *testing.T) {
 	var s sink
 	var notes []string
 	var notesMu sync.Mutex
-	m := newManager(t, &s, spec)
-	m.StateDir = filepath.Join(mnt, "vms")
+	m := newManagerIn(t, mnt, &s, spec)
 	m.Notify = func(line string) {
 		notesMu.Lock()
 		notes = append(notes, line)
