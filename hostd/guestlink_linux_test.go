@@ -31,7 +31,12 @@ import (
 // as the guest lists them and as the host reads them.
 func TestGuestLinkShare(t *testing.T) {
 	testenv.NeedE2E(t) // real QEMU, smbd and a network namespace
-	if !testenv.InNetNS(t) {
+	// The test guest is fetched and built here, where the network is;
+	// the namespace has none.
+	if !testenv.InNetNS(t, func() []string {
+		kernel, initrd := testguest.ForTest(t)
+		return []string{"THINHOST_TEST_GUEST_KERNEL=" + kernel, "THINHOST_TEST_GUEST_INITRD=" + initrd}
+	}) {
 		return
 	}
 	testenv.NeedTool(t, "qemu-system-x86_64")
@@ -47,10 +52,10 @@ func TestGuestLinkShare(t *testing.T) {
 	_, port, shares := serveRenderedLink(t, fs, password, &net.IPNet{IP: link.Host, Mask: link.Net.Mask})
 
 	ctx := context.Background()
-	kernel, initrd := testguest.ForTest(t)
+	kernel, initrd := os.Getenv("THINHOST_TEST_GUEST_KERNEL"), os.Getenv("THINHOST_TEST_GUEST_INITRD")
 	share := fmt.Sprintf("//%s/files,%s,%s,%d", link.Host, user, password, port)
 	spec := config.VM{Name: "guest", OS: "linux", MemoryBytes: 512 << 20, CPUs: 1, Firmware: "bios",
-		DiskSize: 16 << 20, DiskFormat: "qcow2", Kernel: kernel, Initrd: initrd,
+		DiskSize: 256 << 20, DiskFormat: "qcow2", Kernel: kernel, Initrd: initrd,
 		Cmdline: testguest.Cmdline + " thinhost-guest-share=" + share, Display: "none", Network: "user", ShutdownTimeout: 60}
 	// bench/guest.sh: the guest also times its writes (disk, link, NAT).
 	if mib := os.Getenv("THINHOST_BENCH_GUEST_MIB"); mib != "" {
@@ -87,6 +92,8 @@ func TestGuestLinkShare(t *testing.T) {
 	}
 	out.Wait(t, "found=boot-1", 2, 3*time.Minute)
 	out.Wait(t, "share before=boot-1.txt,boot-2.txt", 1, 2*time.Minute)
+	// (This boot writes its own boot-2.txt again: read once it has.)
+	out.Wait(t, "share wrote=boot-2.txt", 2, time.Minute)
 	if n := out.Count("found=boot-2"); n != 0 {
 		t.Errorf("after reset the guest's disk still had boot 2's write")
 	}

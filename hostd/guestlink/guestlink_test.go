@@ -93,7 +93,7 @@ func TestFromGuest(t *testing.T) {
 // a DHCP client on the bridge with a guest's MAC gets that guest's address
 // and no router.
 func TestSetup(t *testing.T) {
-	if !testenv.InNetNS(t) {
+	if !testenv.InNetNS(t, nil) {
 		return
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))

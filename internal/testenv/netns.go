@@ -16,8 +16,10 @@ const netnsEnv = "THINHOST_NETNS_TEST"
 // network: it runs the test binary again for t alone under
 // `unshare --net` and reports that run's output and result. It returns
 // true in that child (loopback up), false in the parent, which then has
-// nothing more to do.
-func InNetNS(t *testing.T) bool {
+// nothing more to do. prepare, when set, runs in the parent first, where
+// the network is (downloads), and returns NAME=VALUE entries for the
+// child's environment.
+func InNetNS(t *testing.T, prepare func() []string) bool {
 	t.Helper()
 	if os.Getenv(netnsEnv) == t.Name() {
 		if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
@@ -31,6 +33,9 @@ func InNetNS(t *testing.T) bool {
 	args := []string{"--net", os.Args[0], "-test.run", "^" + regexp.QuoteMeta(t.Name()) + "$", "-test.v", "-test.count=1"}
 	cmd := exec.Command(unshare, args...)
 	cmd.Env = append(os.Environ(), netnsEnv+"="+t.Name())
+	if prepare != nil {
+		cmd.Env = append(cmd.Env, prepare()...)
+	}
 	out, err := cmd.CombinedOutput()
 	for _, l := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
 		t.Log(l)

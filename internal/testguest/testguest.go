@@ -26,7 +26,10 @@ import (
 // efivarfs, through which it reads the firmware's Secure Boot keys, and
 // virtio-net with the kernel's SMB3 client, with which it writes to the
 // host's share.
-var Modules = []string{"virtio_pci", "virtio_blk", "button", "evdev", "bochs", "efivarfs", "virtio_net", "cifs"}
+var Modules = []string{"virtio_pci", "virtio_blk", "button", "evdev", "bochs", "efivarfs", "virtio_net", "cifs",
+	// SMB3's signing (AES-CMAC) and encryption (AES-GCM, AES-CCM): cifs
+	// names them only as soft dependencies, and the guest has no modprobe.
+	"cmac", "ccm", "gcm", "ctr", "ghash_generic", "sha512_generic", "ecb"}
 
 // The pattern the guest paints on its screen: the upper half Top, the
 // lower half Bottom (RGB).
