@@ -114,6 +114,11 @@ func TestSetup(t *testing.T) {
 		tap, err := netlink.LinkByName(g.Tap)
 		if err != nil || tap.Attrs().MasterIndex != br.Attrs().Index || tap.Type() != "tuntap" {
 			t.Errorf("tap %s: %v %+v", g.Tap, err, tap)
+			continue
+		}
+		// Guests reach the host, never each other.
+		if pi, err := netlink.LinkGetProtinfo(tap); err != nil || !pi.Isolated {
+			t.Errorf("tap %s is not an isolated bridge port: %+v %v", g.Tap, pi, err)
 		}
 	}
 	if tap, ok := l.Tap("guest"); !ok || tap != "thvm1" {
