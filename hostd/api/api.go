@@ -324,7 +324,7 @@ func (s *Server) Handler(requireToken bool) http.Handler {
 		switch {
 		case errors.Is(err, ErrNoVM):
 			http.Error(w, err.Error(), http.StatusNotFound)
-		case errors.Is(err, ErrNoSnapshot), errors.Is(err, ErrUnclean), errors.Is(err, ErrRunning):
+		case errors.Is(err, ErrNoSnapshot), errors.Is(err, ErrUnclean), errors.Is(err, ErrRunning), errors.Is(err, ErrVMBusy):
 			http.Error(w, err.Error(), http.StatusConflict)
 		case err != nil:
 			http.Error(w, err.Error(), http.StatusInternalServerError)

@@ -68,6 +68,9 @@ type VM struct {
 	// Events are the guest's recent notable events, oldest first, each
 	// with its UTC time: crashes, restarts, pauses.
 	Events []string `json:"events,omitempty"`
+	// Busy is the long work on the guest's files under way, with its
+	// progress ("snapshot: merging the overlay into the base, 45%").
+	Busy string `json:"busy,omitempty"`
 }
 
 // VMService and TPMService name the supervised services that run a
@@ -86,5 +89,6 @@ var (
 	ErrNoVM       = errors.New("no such vm")
 	ErrNoSnapshot = errors.New("no snapshot to reset to: run `thinhost ctl vm NAME snapshot` first")
 	ErrUnclean    = errors.New("did not shut down cleanly")
+	ErrVMBusy     = errors.New("busy")
 	ErrRunning    = errors.New("already running")
 )

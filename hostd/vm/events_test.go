@@ -35,3 +35,16 @@ func TestDescribeEvent(t *testing.T) {
 		}
 	}
 }
+
+func TestParseProgress(t *testing.T) {
+	for in, want := range map[string]int{"    (0.00/100%)": 0, "    (45.67/100%)": 45, "(100.00/100%)": 100} {
+		if got, ok := ParseProgress(in); !ok || got != want {
+			t.Errorf("%q: %d %v", in, got, ok)
+		}
+	}
+	for _, bad := range []string{"", "45%", "(x/100%)", "(101.00/100%)", "(-1/100%)"} {
+		if _, ok := ParseProgress(bad); ok {
+			t.Errorf("%q read as progress", bad)
+		}
+	}
+}

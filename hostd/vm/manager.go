@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -81,6 +83,8 @@ type Manager struct {
 
 	mu     sync.Mutex // serialises actions
 	guests []*guest
+	// stopping is set once StopAll ran: the host is shutting down.
+	stopping bool
 }
 
 // Panel is what a guest on the host's screen takes from the host.
@@ -102,6 +106,27 @@ type guest struct {
 	problem string
 	noSpace bool
 	events  []string
+
+	// busy says what long work runs on the guest's files without the
+	// manager's lock (a snapshot merging its overlay), with its progress
+	// in percent and how to interrupt it; "" when none (guarded by evMu).
+	busy       string
+	progress   int
+	cancelBusy context.CancelFunc
+}
+
+// ErrBusy means a guest's files are in the middle of long work (a
+// snapshot merging its overlay): other actions on it wait for it.
+var ErrBusy = api.ErrVMBusy
+
+// busyErr is ErrBusy with what runs, or nil when the guest is idle.
+func (g *guest) busyErr() error {
+	g.evMu.Lock()
+	defer g.evMu.Unlock()
+	if g.busy == "" {
+		return nil
+	}
+	return fmt.Errorf("vm %s: %w: %s (%d%%)", g.spec.Name, ErrBusy, g.busy, g.progress)
 }
 
 // NewManager returns a manager for specs.
@@ -120,6 +145,16 @@ func (m *Manager) find(name string) (*guest, error) {
 		}
 	}
 	return nil, fmt.Errorf("vm %q: %w", name, ErrUnknown)
+}
+
+// findIdle is find for an action that touches the guest's files: refused
+// while a snapshot merges its overlay.
+func (m *Manager) findIdle(name string) (*guest, error) {
+	g, err := m.find(name)
+	if err != nil {
+		return nil, err
+	}
+	return g, g.busyErr()
 }
 
 func vmService(name string) string    { return api.VMService(name) }
@@ -173,7 +208,7 @@ func (m *Manager) Do(ctx context.Context, name, action string) (string, error) {
 func (m *Manager) Start(ctx context.Context, name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	g, err := m.find(name)
+	g, err := m.findIdle(name)
 	if err != nil {
 		return err
 	}
@@ -426,7 +461,7 @@ func (m *Manager) endInstall(g *guest, drivers bool) error {
 func (m *Manager) Stop(name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	g, err := m.find(name)
+	g, err := m.findIdle(name)
 	if err != nil {
 		return err
 	}
@@ -469,7 +504,7 @@ var ErrUnclean = api.ErrUnclean
 func (m *Manager) Snapshot(ctx context.Context, name string, force bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	g, err := m.find(name)
+	g, err := m.findIdle(name)
 	if err != nil {
 		return err
 	}
@@ -495,10 +530,32 @@ func (m *Manager) Snapshot(ctx context.Context, name string, force bool) error {
 	}
 	disk := g.paths.Disk(g.spec.DiskFormat)
 	if exists(g.paths.Overlay()) {
-		// The current disk is base + overlay: fold the overlay in.
+		// The current disk is base + overlay: fold the overlay in. A
+		// large overlay takes minutes: the manager's lock is let go
+		// meanwhile (the other guests' actions, the status), and this
+		// guest is busy, with the merge's progress in its status. An
+		// interrupted merge leaves base and overlay reading as before.
 		_ = os.Chmod(disk, 0o644)
-		if err := m.run(ctx, "/usr/bin/qemu-img", "commit", "-q", g.paths.Overlay()); err != nil {
+		cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		g.evMu.Lock()
+		g.busy, g.progress, g.cancelBusy = "snapshot: merging the overlay into the base", 0, cancel
+		g.evMu.Unlock()
+		m.mu.Unlock()
+		err := m.runProgress(cctx, func(p int) {
+			g.evMu.Lock()
+			g.progress = p
+			g.evMu.Unlock()
+		}, "/usr/bin/qemu-img", "commit", "-p", g.paths.Overlay())
+		m.mu.Lock()
+		cancel()
+		g.evMu.Lock()
+		g.busy, g.progress, g.cancelBusy = "", 0, nil
+		g.evMu.Unlock()
+		if err != nil {
 			return fmt.Errorf("snapshot vm %s: %w", name, err)
+		}
+		if m.stopping {
+			return fmt.Errorf("snapshot vm %s: the host is shutting down; the overlay was merged, the snapshot is not taken", name)
 		}
 	}
 	if err := m.newOverlay(ctx, g); err != nil {
@@ -525,7 +582,7 @@ func (m *Manager) Snapshot(ctx context.Context, name string, force bool) error {
 func (m *Manager) Reset(ctx context.Context, name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	g, err := m.find(name)
+	g, err := m.findIdle(name)
 	if err != nil {
 		return err
 	}
@@ -562,7 +619,7 @@ func (m *Manager) Reset(ctx context.Context, name string) error {
 func (m *Manager) SetInstall(name string, on bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	g, err := m.find(name)
+	g, err := m.findIdle(name)
 	if err != nil {
 		return err
 	}
@@ -590,8 +647,18 @@ func (m *Manager) SetInstall(name string, on bool) error {
 // StopAll stops every running guest (in reverse order), for a host
 // shutdown that does not go through the supervisor.
 func (m *Manager) StopAll() {
+	// A merge under way is interrupted (base and overlay still read as
+	// before): the data partition is about to be unmounted.
+	for _, g := range m.guests {
+		g.evMu.Lock()
+		if g.cancelBusy != nil {
+			g.cancelBusy()
+		}
+		g.evMu.Unlock()
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.stopping = true
 	for i := len(m.guests) - 1; i >= 0; i-- {
 		_ = m.stop(m.guests[i])
 	}
@@ -617,6 +684,9 @@ func (m *Manager) Status() []Status {
 		}
 		g.evMu.Lock()
 		st.Problem, st.Events = g.problem, append([]string(nil), g.events...)
+		if g.busy != "" {
+			st.Busy = fmt.Sprintf("%s, %d%%", g.busy, g.progress)
+		}
 		g.evMu.Unlock()
 		s := m.state(g)
 		st.Install = s.Install
@@ -867,6 +937,66 @@ func (m *Manager) run(ctx context.Context, program string, args ...string) error
 		return fmt.Errorf("%s %s: %w: %s", filepath.Base(program), strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// runProgress runs a system-image program that reports its progress as
+// qemu-img -p does ("    (45.00/100%)", each update ending in a carriage
+// return), telling progress each whole percent.
+func (m *Manager) runProgress(ctx context.Context, progress func(int), program string, args ...string) error {
+	path, argv := m.Program(program, args...)
+	cmd := exec.CommandContext(ctx, path, argv...)
+	cmd.Env = m.Env
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Base(program), err)
+	}
+	sc := bufio.NewScanner(out)
+	sc.Split(splitProgress)
+	last := -1
+	for sc.Scan() {
+		if p, ok := ParseProgress(sc.Text()); ok && p != last {
+			last = p
+			progress(p)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("%s %s: %w: %s", filepath.Base(program), strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}
+
+// splitProgress splits at carriage returns and newlines.
+func splitProgress(data []byte, atEOF bool) (int, []byte, error) {
+	if i := bytes.IndexAny(data, "\r\n"); i >= 0 {
+		return i + 1, data[:i], nil
+	}
+	if atEOF && len(data) > 0 {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
+}
+
+// ParseProgress reads qemu-img's progress line "    (45.00/100%)" as 45.
+func ParseProgress(line string) (int, bool) {
+	line = strings.TrimSpace(line)
+	rest, ok := strings.CutPrefix(line, "(")
+	if !ok {
+		return 0, false
+	}
+	num, _, ok := strings.Cut(rest, "/100%)")
+	if !ok {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || f < 0 || f > 100 {
+		return 0, false
+	}
+	return int(f), true
 }
 
 // InstallWatch decides, from a running guest's cumulative read counters

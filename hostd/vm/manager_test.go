@@ -426,3 +426,66 @@ func isoNames(t *testing.T, path string) []string {
 	}
 	return names
 }
+
+// TestSnapshotMergeBusy: a snapshot that merges a large overlay into its
+// base lets the manager's lock go while qemu-img runs (slowed down here):
+// the status shows the merge and its progress, another guest's snapshot
+// goes through meanwhile, this guest's reset is refused as busy, and the
+// merged base holds what the overlay held.
+func TestSnapshotMergeBusy(t *testing.T) {
+	qemuImg := testenv.NeedTool(t, "qemu-img")
+	qemuIO := testenv.NeedTool(t, "qemu-io")
+	spec := func(name string) config.VM {
+		return config.VM{Name: name, OS: "linux", MemoryBytes: 256 << 20, CPUs: 1, Firmware: "bios",
+			DiskSize: 64 << 20, DiskFormat: "qcow2", Display: "none", Network: "none", ShutdownTimeout: 5}
+	}
+	var s sink
+	m := newManager(t, &s, spec("a"), spec("b"))
+	// qemu-img as the manager runs it: a commit says 50% and takes a
+	// second more before it starts.
+	wrapper := filepath.Join(t.TempDir(), "qemu-img")
+	script := "#!/bin/sh\nif [ \"$1\" = commit ]; then printf '    (0.00/100%%)\\r    (50.00/100%%)\\r'; sleep 1; fi\nexec " + qemuImg + " \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m.Program = func(p string, a ...string) (string, []string) {
+		if p == "/usr/bin/qemu-img" {
+			return wrapper, a
+		}
+		return p, a
+	}
+	ctx := context.Background()
+	if err := m.Snapshot(ctx, "a", false); err != nil {
+		t.Fatal(err)
+	}
+	overlay := filepath.Join(m.StateDir, "a", "overlay.qcow2")
+	if out, err := exec.Command(qemuIO, "-c", "write -P 0x5a 0 8M", overlay).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-io: %v: %s", err, out)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Snapshot(ctx, "a", false) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(m.Status()[0].Busy, "merging the overlay into the base, 50%") {
+		if time.Now().After(deadline) {
+			t.Fatalf("status during the merge: %+v", m.Status()[0])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// b's first snapshot has no overlay to merge: it needs the lock only.
+	if err := m.Snapshot(ctx, "b", false); err != nil {
+		t.Errorf("another guest's snapshot during the merge: %v", err)
+	}
+	if err := m.Reset(ctx, "a"); !errors.Is(err, vm.ErrBusy) {
+		t.Errorf("a reset during the merge: %v, want ErrBusy", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st := m.Status()[0]; st.Busy != "" {
+		t.Errorf("busy after the merge: %q", st.Busy)
+	}
+	base := filepath.Join(m.StateDir, "a", "disk.qcow2")
+	if out, err := exec.Command(qemuIO, "-r", "-c", "read -P 0x5a 0 8M", base).CombinedOutput(); err != nil || strings.Contains(string(out), "Pattern verification failed") {
+		t.Errorf("the base after the merge: %v: %s", err, out)
+	}
+}

@@ -91,6 +91,7 @@ type guestView struct {
 	LastExit string
 	Notes    []string
 	Problem  string
+	Busy     string
 	Events   []string
 	Viewer   bool
 	Actions  []guestAction
@@ -179,7 +180,7 @@ func (s *Server) view(r *http.Request, se *session, withShares bool) overviewVie
 	for _, g := range st.VMs {
 		gv := guestView{Name: g.Name, State: g.State, Running: g.State == "running" || g.State == "starting",
 			Accel: g.Accel, Install: g.Install, Disk: g.DiskBytes, Overlay: g.OverlayBytes, Memory: g.MemoryMiB << 20,
-			CPUs: g.CPUs, LastExit: g.LastExit, Notes: g.Notes, Problem: g.Problem, Events: g.Events, Viewer: g.Name == v.Viewer}
+			CPUs: g.CPUs, LastExit: g.LastExit, Notes: g.Notes, Problem: g.Problem, Busy: g.Busy, Events: g.Events, Viewer: g.Name == v.Viewer}
 		if !g.Snapshot.IsZero() {
 			gv.HasSnap = true
 			gv.Snapshot = duration(now.Sub(g.Snapshot)) + " ago"

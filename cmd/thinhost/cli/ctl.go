@@ -374,6 +374,9 @@ func printVMs(w io.Writer, vms []api.VM) {
 	}
 	tw.Flush()
 	for _, v := range vms {
+		if v.Busy != "" {
+			fmt.Fprintf(w, "vm %s: %s\n", v.Name, v.Busy)
+		}
 		if v.Problem != "" {
 			fmt.Fprintf(w, "vm %s: %s\n", v.Name, v.Problem)
 		}
