@@ -781,6 +781,7 @@ func HostdConfig(prof *profiles.Profile) (*config.Config, error) {
 	if prof.Storage.DataDisk == profiles.DataDiskInternal {
 		hcfg.DataDisk = profiles.DataDiskInternal
 	}
+	hcfg.BrightnessKeysToGuest = prof.Host.BrightnessKeys == "guest"
 	var err error
 	if pw := prof.Host.ShellPassword; pw != "" {
 		salt := sha256.Sum256([]byte("thinhost shell password\x00" + prof.Host.Hostname))

@@ -231,6 +231,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go watchBattery(shellCtx, log, powerSupplyDir, cfg.LowBattery, 30*time.Second, lowBattery)
 	lid := make(chan bool, 1)
 	watchLids(shellCtx, log, lid)
+	if !cfg.BrightnessKeysToGuest {
+		watchBrightnessKeys(shellCtx, log)
+	}
 
 	var reason string
 	reboot := false

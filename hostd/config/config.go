@@ -48,6 +48,9 @@ type Config struct {
 	// Lid is what closing the lid does: "suspend" (also ""), "poweroff"
 	// or "ignore".
 	Lid string `json:"lid,omitempty"`
+	// BrightnessKeysToGuest leaves the brightness keys alone; otherwise
+	// hostd sets the backlight with them.
+	BrightnessKeysToGuest bool `json:"brightness_keys_to_guest,omitempty"`
 	// DataDisk is "internal" for a data partition on an internal disk
 	// (made by hostd on an empty one), "" for the boot disk's.
 	DataDisk string `json:"data_disk,omitempty"`

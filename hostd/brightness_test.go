@@ -1,0 +1,99 @@
+package hostd
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestBrightnessStep(t *testing.T) {
+	for _, c := range []struct {
+		cur, max int
+		up       bool
+		want     int
+	}{
+		{50, 100, true, 55}, {98, 100, true, 100}, {100, 100, true, 100},
+		{50, 100, false, 45}, {3, 100, false, 1}, {1, 100, false, 1},
+		{19000, 19393, true, 19393}, {5, 7, true, 6}, {1, 7, false, 1}, {10, 0, true, 10},
+	} {
+		if got := BrightnessStep(c.cur, c.max, c.up); got != c.want {
+			t.Errorf("BrightnessStep(%d, %d, %v) = %d, want %d", c.cur, c.max, c.up, got, c.want)
+		}
+	}
+}
+
+func TestPickAndStepBacklight(t *testing.T) {
+	class := t.TempDir()
+	mk := func(name, typ string, cur, max int) {
+		d := filepath.Join(class, name)
+		_ = os.MkdirAll(d, 0o755)
+		_ = os.WriteFile(filepath.Join(d, "type"), []byte(typ+"\n"), 0o644)
+		_ = os.WriteFile(filepath.Join(d, "brightness"), []byte(strconv.Itoa(cur)+"\n"), 0o644)
+		_ = os.WriteFile(filepath.Join(d, "max_brightness"), []byte(strconv.Itoa(max)+"\n"), 0o644)
+	}
+	if PickBacklight(class) != "" {
+		t.Error("a backlight where there is none")
+	}
+	mk("intel_backlight", "raw", 960, 19200)
+	if got := PickBacklight(class); filepath.Base(got) != "intel_backlight" {
+		t.Errorf("raw alone: %q", got)
+	}
+	mk("acpi_video0", "firmware", 7, 15)
+	mk("thinkpad_screen", "platform", 3, 15)
+	got := PickBacklight(class)
+	if filepath.Base(got) != "acpi_video0" {
+		t.Fatalf("firmware before platform before raw: %q", got)
+	}
+	if level, err := StepBacklight(got, true); err != nil || level != 8 {
+		t.Errorf("up: %d %v", level, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(got, "brightness")); strings.TrimSpace(string(b)) != "8" {
+		t.Errorf("written %q", b)
+	}
+}
+
+func TestReadBrightnessKeys(t *testing.T) {
+	var ups, downs int
+	ev := func(typ, code uint16, value int32) []byte {
+		b := make([]byte, inputEvent)
+		b[16], b[17] = byte(typ), byte(typ>>8)
+		b[18], b[19] = byte(code), byte(code>>8)
+		b[20], b[21], b[22], b[23] = byte(value), byte(value>>8), byte(value>>16), byte(value>>24)
+		return b
+	}
+	var stream []byte
+	for _, e := range [][]byte{
+		ev(evKey, keyBrightnessUp, 1), ev(evKey, keyBrightnessUp, 2), ev(evKey, keyBrightnessUp, 0),
+		ev(evKey, keyBrightnessDown, 1), ev(evKey, 30, 1), ev(0, 0, 0),
+	} {
+		stream = append(stream, e...)
+	}
+	_ = readBrightnessKeys(strings.NewReader(string(stream)), func(up bool) {
+		if up {
+			ups++
+		} else {
+			downs++
+		}
+	})
+	if ups != 2 || downs != 1 {
+		t.Errorf("ups %d downs %d, want 2 (press and repeat) and 1", ups, downs)
+	}
+}
+
+func TestHasKeys(t *testing.T) {
+	// Bits 224 and 225 are in the fourth word from the end, bits 32-33.
+	if hasKeys("3 0 0 0", keyBrightnessDown, keyBrightnessUp) {
+		t.Error("bits in the wrong word taken")
+	}
+	if !hasKeys("300000000 0 0 0", keyBrightnessDown, keyBrightnessUp) {
+		t.Error("the brightness keys not found")
+	}
+	if hasKeys("100000000 0 0 0", keyBrightnessDown, keyBrightnessUp) {
+		t.Error("only one key, yet both")
+	}
+	if hasKeys("", keyBrightnessUp) || hasKeys("zz 0 0 0", keyBrightnessUp) {
+		t.Error("no bitmap, yet keys")
+	}
+}
