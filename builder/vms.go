@@ -91,7 +91,7 @@ func VMSpecs(p *profiles.Profile) []config.VM {
 			Cmdline: v.Cmdline, Display: v.Display, Network: v.Network,
 			MAC: layout.GuestMAC(v.Name), Autostart: v.Autostart, OnShutdown: map[string]string{"poweroff": "poweroff"}[v.OnShutdown],
 			ShutdownTimeout: int(v.ShutdownTimeout.Seconds()),
-			Nested:          v.Nested, NoSound: !v.Sound,
+			Nested:          v.Nested, NoSound: !v.Sound, USBHotplug: v.USBHotplug,
 		}
 		if v.Display == "vnc" {
 			c.VNC = v.VNC

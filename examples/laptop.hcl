@@ -188,6 +188,9 @@ vm "windows" {
   display = "sdl"
   # A USB fingerprint reader handed to Windows (lsusb shows vendor:product).
   usb              = ["06cb:00bd"]
+  # USB devices plugged in while the host runs go to Windows too (never
+  # the stick the host booted from, nor a hub); unplugged, they go away.
+  usb_hotplug      = true
   shutdown_timeout = "2m"
 
   disk {

@@ -412,26 +412,41 @@ func partitionOn(disk, label string) (string, bool) {
 // bootDiskUSB is the USB vendor:product of the device holding the boot
 // disk, when it is on USB (the stick the host booted from).
 func bootDiskUSB() (string, bool) {
+	_, id, ok := bootUSB()
+	return id, ok
+}
+
+// bootUSB is the USB device holding the boot disk: its kernel device path
+// (DEVPATH, as uevents name it: /devices/...) and "vvvv:pppp".
+func bootUSB() (devpath, id string, ok bool) {
 	_, disk, err := findPartition(context.Background(), layout.ESPName, 0)
 	if err != nil {
-		return "", false
+		return "", "", false
 	}
 	real, err := filepath.EvalSymlinks(filepath.Join("/sys/block", disk))
 	if err != nil {
-		return "", false
+		return "", "", false
 	}
-	return USBIDOf(real)
+	dir, id, ok := USBDeviceOf(real)
+	return strings.TrimPrefix(dir, "/sys"), id, ok
 }
 
 // USBIDOf walks up a sysfs device path to the USB device it hangs off
 // and returns its "vvvv:pppp", or false when it is not on USB.
 func USBIDOf(dev string) (string, bool) {
+	_, id, ok := USBDeviceOf(dev)
+	return id, ok
+}
+
+// USBDeviceOf walks up a sysfs device path to the USB device it hangs off
+// and returns that device's directory and "vvvv:pppp".
+func USBDeviceOf(dev string) (dir, id string, ok bool) {
 	for d := dev; d != "/" && d != "." && strings.HasPrefix(d, "/"); d = filepath.Dir(d) {
 		v, err1 := os.ReadFile(filepath.Join(d, "idVendor"))
 		p, err2 := os.ReadFile(filepath.Join(d, "idProduct"))
 		if err1 == nil && err2 == nil {
-			return strings.ToLower(strings.TrimSpace(string(v)) + ":" + strings.TrimSpace(string(p))), true
+			return d, strings.ToLower(strings.TrimSpace(string(v)) + ":" + strings.TrimSpace(string(p))), true
 		}
 	}
-	return "", false
+	return "", "", false
 }

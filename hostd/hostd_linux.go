@@ -84,6 +84,8 @@ type Daemon struct {
 	vms      *vm.Manager
 	// link is the guests' host-only link (nil: none, or it failed).
 	link *guestlink.Link
+	// usb gives USB devices plugged in to the guests.
+	usb *usbPlugs
 	// sharePW is the share user's password, sharePWFrom where it is from.
 	sharePW, sharePWFrom string
 	power                chan string
@@ -115,7 +117,9 @@ func New(opts Options) *Daemon {
 	sup := supervise.New(opts.Log, func(l supervise.Line) {
 		opts.Log.Info(l.Text, "service", l.Service, "stream", l.Stream)
 	})
-	return &Daemon{opts: opts, start: time.Now(), sup: sup, power: make(chan string, 1), guestOff: make(chan string, 1), panel: newPanel(opts.Log), slots: newSlots(opts.Log)}
+	d := &Daemon{opts: opts, start: time.Now(), sup: sup, power: make(chan string, 1), guestOff: make(chan string, 1), panel: newPanel(opts.Log), slots: newSlots(opts.Log)}
+	d.usb = newUSBPlugs(d)
+	return d
 }
 
 // Run brings the host up, prints the ready line and waits for a power
@@ -396,6 +400,7 @@ func (d *Daemon) loadModules(ctx context.Context) {
 	cold := l.coldplug(ctx)
 	log.Info("modules loaded", "profile", loaded, "for_devices", cold, "duration", time.Since(start).Round(time.Millisecond))
 	if fd >= 0 {
+		l.uevents = d.usb.enqueue
 		go l.hotplug(context.WithoutCancel(ctx), fd)
 	}
 }

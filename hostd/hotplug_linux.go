@@ -37,6 +37,9 @@ type modLoader struct {
 	// listed (/sys/devices). Tests replace both.
 	insmod     func(path string) error
 	sysDevices string
+	// uevents, when set, is handed every uevent hotplug reads (USB
+	// devices for the guests); it must not block.
+	uevents func(Uevent)
 }
 
 // newModLoader reads dir's modules.dep and, when there is one,
@@ -232,6 +235,9 @@ func (l *modLoader) hotplug(ctx context.Context, fd int) {
 			continue
 		}
 		ev, ok := ParseUevent(buf[:n])
+		if ok && l.uevents != nil {
+			l.uevents(ev)
+		}
 		if !ok || ev.Action != "add" || ev.Env["MODALIAS"] == "" {
 			continue
 		}

@@ -85,6 +85,7 @@ func (d *Daemon) setupVMs(ctx context.Context) {
 			}
 		},
 	}, cfg.VMs)
+	d.usb.vms.Store(d.vms)
 }
 
 // linkPartition makes /dev/disk/by-partlabel/LABEL point at the partition,

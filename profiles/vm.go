@@ -46,6 +46,9 @@ type VM struct {
 	VNC     string
 	// USB lists devices passed through, as "vendor:product" in hex.
 	USB []USBDevice
+	// USBHotplug gives the guest the USB devices plugged in while the
+	// host runs, but the host's boot disk and hubs.
+	USBHotplug bool
 	// Network is "user" (NAT, the default) or "none".
 	Network   string
 	Autostart bool
@@ -111,7 +114,7 @@ var (
 			{Name: "tpm"}, {Name: "install_media"}, {Name: "drivers"}, {Name: "kernel"},
 			{Name: "initrd"}, {Name: "cmdline"}, {Name: "display"}, {Name: "vnc"}, {Name: "vnc_password"}, {Name: "usb"},
 			{Name: "network"}, {Name: "autostart"}, {Name: "on_shutdown"}, {Name: "shutdown_timeout"},
-			{Name: "nested"}, {Name: "sound"},
+			{Name: "nested"}, {Name: "sound"}, {Name: "usb_hotplug"},
 		},
 		Blocks: []hcl.BlockHeaderSchema{{Type: "disk"}, {Type: "windows"}},
 	}
@@ -165,6 +168,7 @@ func parseVNC(s string) (net.IP, int, bool) {
 func decodeVMs(blocks []*hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	seen := map[string]*VM{}
+	var hotplug *VM
 	for _, b := range blocks {
 		vm, d := decodeVM(b, ctx, prof)
 		diags = append(diags, d...)
@@ -175,6 +179,14 @@ func decodeVMs(blocks []*hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.Dia
 			continue
 		}
 		seen[vm.Name] = vm
+		if vm.USBHotplug {
+			if hotplug != nil {
+				rng := vm.DeclRange
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "usb_hotplug on two guests", Subject: &rng,
+					Detail: fmt.Sprintf("vm %q and vm %q both take the USB devices plugged in: a device goes to one guest; keep usb_hotplug on one.", hotplug.Name, vm.Name)})
+			}
+			hotplug = vm
+		}
 		prof.VMs = append(prof.VMs, vm)
 	}
 	return diags
@@ -322,6 +334,8 @@ func decodeVM(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) (*VM, hcl.Diagn
 		diags = append(diags, d...)
 		vm.Autostart = auto
 	}
+	vm.USBHotplug, _, d = evalBool(attrs, "usb_hotplug", ctx)
+	diags = append(diags, d...)
 	vm.Nested, _, d = evalBool(attrs, "nested", ctx)
 	diags = append(diags, d...)
 	vm.Sound = true

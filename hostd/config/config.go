@@ -145,8 +145,11 @@ type VM struct {
 	Display string `json:"display"`
 	VNC     string `json:"vnc,omitempty"`
 	// USB devices passed through, "vvvv:pppp".
-	USB     []string `json:"usb,omitempty"`
-	Network string   `json:"network"`
+	USB []string `json:"usb,omitempty"`
+	// USBHotplug gives the guest the USB devices plugged in while the
+	// host runs (all but the host's boot disk and hubs).
+	USBHotplug bool   `json:"usb_hotplug,omitempty"`
+	Network    string `json:"network"`
 	// MAC is the guest NIC's address, fixed per VM so Windows keeps its
 	// network profile across restarts.
 	MAC       string `json:"mac,omitempty"`

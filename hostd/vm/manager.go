@@ -1187,3 +1187,92 @@ func (m *Manager) correctClock(g *guest) {
 	}
 	m.Log.Info("guest clock set after resume", "vm", g.spec.Name)
 }
+
+// AttachUSB gives running guest name the host's USB device at bus and
+// addr (QMP device_add of a usb-host device on its xHCI controller, with
+// id) and returns what the guest's USB bus then shows of it (QEMU's
+// "info usb" line); an error when the guest is not running or QEMU
+// refuses.
+func (m *Manager) AttachUSB(name string, bus, addr int, id string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	g, err := m.find(name)
+	if err != nil {
+		return "", err
+	}
+	if !m.Sup.Running(vmService(name)) {
+		return "", fmt.Errorf("vm %s is not running", name)
+	}
+	sock := g.paths.QMP()
+	before, _ := usbInfo(sock)
+	if err := qmpRunArgs(sock, "device_add", map[string]any{"driver": "usb-host", "id": id, "bus": "xhci.0",
+		"hostbus": bus, "hostaddr": addr}); err != nil {
+		return "", fmt.Errorf("give vm %s the USB device on bus %d address %d: %w", name, bus, addr, err)
+	}
+	// The device shows on the guest's bus once QEMU opened it.
+	for i := 0; i < 20; i++ {
+		after, err := usbInfo(sock)
+		if err == nil {
+			if line := newLine(before, after); line != "" {
+				return line, nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return "", fmt.Errorf("vm %s: QEMU took the USB device on bus %d address %d, but its bus does not show it", name, bus, addr)
+}
+
+// DetachUSB takes device id (AttachUSB's) from guest name (QMP
+// device_del); a guest that stopped meanwhile has nothing to take.
+func (m *Manager) DetachUSB(name, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	g, err := m.find(name)
+	if err != nil {
+		return err
+	}
+	if !m.Sup.Running(vmService(name)) {
+		return nil
+	}
+	if err := qmpRunArgs(g.paths.QMP(), "device_del", map[string]any{"id": id}); err != nil && !strings.Contains(err.Error(), "DeviceNotFound") {
+		return fmt.Errorf("take USB device %s from vm %s: %w", id, name, err)
+	}
+	return nil
+}
+
+// usbInfo is QEMU's "info usb": the devices on the guest's USB buses.
+func usbInfo(sock string) ([]string, error) {
+	raw, err := qmpc.Run(sock, "human-monitor-command", map[string]any{"command-line": "info usb"})
+	if err != nil {
+		return nil, err
+	}
+	var resp struct {
+		Return string `json:"return"`
+	}
+	if err := json.Unmarshal(raw, &resp); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, l := range strings.Split(resp.Return, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+// newLine is the first line of after that before does not have.
+func newLine(before, after []string) string {
+	seen := map[string]int{}
+	for _, l := range before {
+		seen[l]++
+	}
+	for _, l := range after {
+		if seen[l] > 0 {
+			seen[l]--
+			continue
+		}
+		return l
+	}
+	return ""
+}

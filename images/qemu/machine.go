@@ -328,3 +328,32 @@ func startTPM(dir, sock string) (*exec.Cmd, error) {
 	cmd.Wait()
 	return nil, fmt.Errorf("swtpm did not open %s", sock)
 }
+
+// The emulated USB stick PlugUSB plugs in.
+const (
+	plugNode   = "plugged0"
+	plugDevice = "plugged-stick"
+)
+
+// PlugUSB plugs an emulated USB stick holding file (read-only) into the
+// machine's xHCI controller while it runs, as a person plugs a stick into
+// the laptop.
+func (m *Machine) PlugUSB(file string) error {
+	if _, err := qmpc.Run(m.Spec.QMPSocket, "blockdev-add", map[string]any{"driver": "raw", "node-name": plugNode, "read-only": true,
+		"file": map[string]any{"driver": "file", "filename": file, "read-only": true}}); err != nil {
+		return fmt.Errorf("plug a USB stick: %w", err)
+	}
+	if _, err := qmpc.Run(m.Spec.QMPSocket, "device_add", map[string]any{"driver": "usb-storage", "id": plugDevice, "bus": "xhci.0",
+		"drive": plugNode, "removable": true}); err != nil {
+		return fmt.Errorf("plug a USB stick: %w", err)
+	}
+	return nil
+}
+
+// UnplugUSB pulls PlugUSB's stick out.
+func (m *Machine) UnplugUSB() error {
+	if _, err := qmpc.Run(m.Spec.QMPSocket, "device_del", map[string]any{"id": plugDevice}); err != nil {
+		return fmt.Errorf("unplug the USB stick: %w", err)
+	}
+	return nil
+}

@@ -173,9 +173,16 @@ func TestLaptop(t *testing.T) {
 	// passphrase is typed on the laptop's keyboard, at the prompt on the
 	// panel, twice.
 	const pass = "laptop passphrase"
+	// A USB stick plugged into the laptop once the guest draws goes to
+	// the guest (laptop.hcl's usb_hotplug), as QEMU's own bus list in the
+	// host says, and is taken back when it is pulled out.
+	stick := filepath.Join(dir, "stick.img")
+	if err := os.WriteFile(stick, make([]byte, 4<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	stdout, stderr, code = runCLI(t, "run", img, "--machine", "laptop", "--check", "--snapshot", "-v",
 		"--answer", "choose its passphrase: ="+pass, "--answer", "the same passphrase again: ="+pass,
-		"--timeout", "10m", "--wait-for", "thinhost-guest: screen: painting",
+		"--timeout", "10m", "--wait-for", "thinhost-guest: screen: painting", "--plug-usb", stick,
 		"--send-keys", "a,ret,ctrl-alt-delete", "--screenshot", shot, "--screenshot-delay", "30s")
 	t.Logf("run:\n%s", stdout)
 	if code != 0 {
@@ -185,6 +192,11 @@ func TestLaptop(t *testing.T) {
 		"thinhost-guest: key 111", "thinhost-guest: ctrl-alt-del"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("the console never showed %q", want)
+		}
+	}
+	for _, want := range []string{"usb 46f4:0001 plugged in: given to vm windows (", "usb device unplugged: taken from vm windows"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("the plugged-in stick: no %q", want)
 		}
 	}
 	for _, never := range []string{"debug shell started", "reboot: Restarting"} {

@@ -56,6 +56,7 @@ type runFlags struct {
 	screenshot string
 	shotDelay  time.Duration
 	sendKeys   []string
+	plugUSB    string
 	waitFor    []string
 	answers    []string
 }
@@ -102,6 +103,7 @@ last console lines.`,
 	fl.DurationVar(&f.shotDelay, "screenshot-delay", 0, "with --screenshot: how long to wait after the ready line (and the keys) for guests to draw")
 	fl.StringArrayVar(&f.waitFor, "wait-for", nil, "with --check: after the ready line, wait (within --timeout) until the console shows this text, such as a guest's line in hostd's log, before the keys and the screenshot; repeatable")
 	fl.StringArrayVar(&f.answers, "answer", nil, "with --check: PROMPT=TEXT: when the console shows PROMPT, type TEXT and Enter, on the laptop's keyboard with --machine laptop (the panel), else on the serial console; repeatable, answered in order (a test's passphrase: it is visible in the process list)")
+	fl.StringVar(&f.plugUSB, "plug-usb", "", "with --check and a USB controller (--machine laptop or --usb): after the --wait-for texts, plug a USB stick holding this file (read-only) in, wait for hostd to say where it went, and pull it out again")
 	fl.StringSliceVar(&f.sendKeys, "send-keys", nil, "with --check and --machine laptop: type these key combinations on the laptop's keyboard after the ready line, such as ret,shift-a,ctrl-alt-delete (QEMU key codes joined by -)")
 	return cmd
 }
@@ -201,6 +203,14 @@ func runImage(ctx context.Context, e *env, image string, f runFlags) error {
 	}
 	if (f.screenshot != "" || len(f.sendKeys) > 0) && (!f.check || f.machine != qemu.MachineLaptop) {
 		return fmt.Errorf("--screenshot and --send-keys go with --check and --machine laptop (the virtio machine has no display or keyboard)")
+	}
+	if f.plugUSB != "" {
+		if !f.check || (f.machine != qemu.MachineLaptop && !f.usb) {
+			return fmt.Errorf("--plug-usb goes with --check and a USB controller (--machine laptop or --usb)")
+		}
+		if fi, err := os.Stat(f.plugUSB); err != nil || !fi.Mode().IsRegular() {
+			return fmt.Errorf("--plug-usb %s: not a regular file (%v)", f.plugUSB, err)
+		}
 	}
 	if len(f.answers) > 0 && !f.check {
 		return fmt.Errorf("--answer goes with --check (without it, type on the console yourself)")
@@ -400,6 +410,43 @@ func runCheck(ctx context.Context, e *env, cfg qemu.Config, f runFlags) error {
 			return fail("interrupted while waiting for %q", text)
 		}
 		fmt.Fprintf(e.stdout, "seen %q after %.1fs\n", text, time.Since(start).Seconds())
+	}
+	if f.plugUSB != "" {
+		// hostd says where the stick went (a guest, or kept by the host)
+		// on its console; given to a guest, it says when it took it back.
+		await := func(text, what string) (string, error) {
+			select {
+			case <-con.Await(text):
+			case <-m.Done():
+				return "", fmt.Errorf("QEMU exited before %s (%v)", what, m.Wait())
+			case <-timer.C:
+				return "", fmt.Errorf("hostd did not say %s within %s", what, timeout)
+			case <-ctx.Done():
+				return "", fmt.Errorf("interrupted before %s", what)
+			}
+			lines := con.Matching("thinhost: usb ")
+			if len(lines) == 0 {
+				return text, nil
+			}
+			return lines[len(lines)-1], nil
+		}
+		if err := m.PlugUSB(f.plugUSB); err != nil {
+			return fail("%v", err)
+		}
+		line, err := await("plugged in:", "where the plugged-in stick went")
+		if err != nil {
+			return fail("%v", err)
+		}
+		fmt.Fprintln(e.stdout, strings.TrimPrefix(line, "thinhost: "))
+		if err := m.UnplugUSB(); err != nil {
+			return fail("%v", err)
+		}
+		if strings.Contains(line, "given to vm") {
+			if line, err = await("usb device unplugged", "that it took the stick back"); err != nil {
+				return fail("%v", err)
+			}
+			fmt.Fprintln(e.stdout, strings.TrimPrefix(line, "thinhost: "))
+		}
 	}
 	if len(f.sendKeys) > 0 {
 		if err := m.SendKeys(f.sendKeys...); err != nil {
