@@ -147,7 +147,9 @@ vm "guest" {
   kernel   = var.test_guest == null ? "host" : "test-guest"
   initrd   = var.test_guest == null ? "guest-initrd" : null
   cmdline  = var.guest_shuts_down ? "console=ttyS0 quiet panic=-1 thinhost-guest-poweroff" : "console=ttyS0 quiet panic=-1"
-  network  = "none"
+  # QEMU's NAT and the host-only link (10.0.3.10 by DHCP), as a Windows
+  # guest has them.
+  network  = "user"
   display  = var.guest_display
   vnc      = var.guest_display == "vnc" ? "0.0.0.0:5900" : null
   autostart = var.guest_autostart

@@ -8,11 +8,15 @@ import (
 
 // LowSpace is the free space on the data partition below which hostd
 // warns: guests' disks grow into it, and QEMU pauses a guest whose write
-// finds none. 5% of the partition, at least 2 GiB and at most 20 GiB.
+// finds none. 5% of the partition, at most 20 GiB; where 5% is under
+// 2 GiB, 2 GiB, but never more than a tenth of a small partition.
 func LowSpace(total int64) int64 {
 	t := total / 20
 	if t < 2<<30 {
 		t = 2 << 30
+		if tenth := total / 10; t > tenth {
+			t = tenth
+		}
 	}
 	if t > 20<<30 {
 		t = 20 << 30

@@ -7,7 +7,9 @@ import (
 
 func TestLowSpace(t *testing.T) {
 	for _, c := range []struct{ total, want int64 }{
-		{8 << 30, 2 << 30}, {100 << 30, 5 << 30}, {1 << 40, 20 << 30},
+		{8 << 30, (8 << 30) / 10}, {30 << 30, 2 << 30}, {100 << 30, 5 << 30}, {1 << 40, 20 << 30},
+		// A test image's 736 MiB: a tenth, not 2 GiB (more than it has).
+		{736 << 20, (736 << 20) / 10},
 	} {
 		if got := LowSpace(c.total); got != c.want {
 			t.Errorf("LowSpace(%d) = %d, want %d", c.total, got, c.want)
