@@ -1205,8 +1205,12 @@ func (m *Manager) AttachUSB(name string, bus, addr int, id string) (string, erro
 	}
 	sock := g.paths.QMP()
 	before, _ := usbInfo(sock)
-	if err := qmpRunArgs(sock, "device_add", map[string]any{"driver": "usb-host", "id": id, "bus": "xhci.0",
-		"hostbus": bus, "hostaddr": addr}); err != nil {
+	// QEMU opens the device's node itself (hostdevice): Debian's libusb
+	// learns of devices plugged in later from udev, which the host does
+	// not run, so it would never find this one by bus and address.
+	args := map[string]any{"driver": "usb-host", "id": id, "bus": "xhci.0",
+		"hostdevice": fmt.Sprintf("/dev/bus/usb/%03d/%03d", bus, addr)}
+	if err := qmpRunArgs(sock, "device_add", args); err != nil {
 		return "", fmt.Errorf("give vm %s the USB device on bus %d address %d: %w", name, bus, addr, err)
 	}
 	// The device shows on the guest's bus once QEMU opened it.

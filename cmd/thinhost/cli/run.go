@@ -415,20 +415,25 @@ func runCheck(ctx context.Context, e *env, cfg qemu.Config, f runFlags) error {
 		// hostd says where the stick went (a guest, or kept by the host)
 		// on its console; given to a guest, it says when it took it back.
 		await := func(text, what string) (string, error) {
-			select {
-			case <-con.Await(text):
-			case <-m.Done():
-				return "", fmt.Errorf("QEMU exited before %s (%v)", what, m.Wait())
-			case <-timer.C:
-				return "", fmt.Errorf("hostd did not say %s within %s", what, timeout)
-			case <-ctx.Done():
-				return "", fmt.Errorf("interrupted before %s", what)
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				// hostd's console line, not its log line of the same event.
+				for _, l := range con.Matching("") {
+					if i := strings.Index(l, "thinhost: usb "); i >= 0 && strings.Contains(l[i:], text) {
+						return strings.TrimSpace(l[i:]), nil
+					}
+				}
+				select {
+				case <-tick.C:
+				case <-m.Done():
+					return "", fmt.Errorf("QEMU exited before %s (%v)", what, m.Wait())
+				case <-timer.C:
+					return "", fmt.Errorf("hostd did not say %s within %s", what, timeout)
+				case <-ctx.Done():
+					return "", fmt.Errorf("interrupted before %s", what)
+				}
 			}
-			lines := con.Matching("thinhost: usb ")
-			if len(lines) == 0 {
-				return text, nil
-			}
-			return lines[len(lines)-1], nil
 		}
 		if err := m.PlugUSB(f.plugUSB); err != nil {
 			return fail("%v", err)
@@ -442,7 +447,7 @@ func runCheck(ctx context.Context, e *env, cfg qemu.Config, f runFlags) error {
 			return fail("%v", err)
 		}
 		if strings.Contains(line, "given to vm") {
-			if line, err = await("usb device unplugged", "that it took the stick back"); err != nil {
+			if line, err = await("device unplugged", "that it took the stick back"); err != nil {
 				return fail("%v", err)
 			}
 			fmt.Fprintln(e.stdout, strings.TrimPrefix(line, "thinhost: "))
