@@ -30,19 +30,8 @@ func watchBrightnessKeys(ctx context.Context, log *slog.Logger) int {
 	if err := os.WriteFile("/sys/module/video/parameters/brightness_switch_enabled", []byte("N"), 0o644); err != nil && !os.IsNotExist(err) {
 		log.Warn("take the brightness keys from the kernel's ACPI video driver", "err", err)
 	}
-	n := 0
-	for _, ev := range devs {
-		f, err := os.Open(filepath.Join("/dev/input", ev))
-		if err != nil {
-			log.Warn("open brightness keys", "device", ev, "err", err)
-			continue
-		}
-		n++
-		go func() {
-			<-ctx.Done()
-			f.Close()
-		}()
-		go readBrightnessKeys(f, func(up bool) {
+	n := readInputs(ctx, log, "brightness keys", devs, func(_ string, f *os.File) {
+		_ = readBrightnessKeys(f, func(up bool) {
 			level, err := StepBacklight(backlight, up)
 			if err != nil {
 				log.Warn("set the backlight", "backlight", backlight, "err", err)
@@ -50,7 +39,7 @@ func watchBrightnessKeys(ctx context.Context, log *slog.Logger) int {
 			}
 			log.Debug("backlight", "level", level)
 		})
-	}
+	})
 	log.Info("brightness keys move the backlight", "backlight", backlight, "devices", n)
 	return n
 }

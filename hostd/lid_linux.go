@@ -136,27 +136,14 @@ func watchLids(ctx context.Context, log *slog.Logger, changed chan<- bool) int {
 		log.Warn("find the lid switch", "err", err)
 		return 0
 	}
-	n := 0
-	for _, ev := range devs {
-		f, err := os.Open(filepath.Join("/dev/input", ev))
-		if err != nil {
-			log.Warn("open the lid switch", "device", ev, "err", err)
-			continue
-		}
-		n++
-		log.Info("watching the lid", "device", "/dev/input/"+ev)
-		go func() {
-			<-ctx.Done()
-			f.Close()
-		}()
-		go ReadLid(f, func(closed bool) {
+	return readInputs(ctx, log, "the lid", devs, func(_ string, f *os.File) {
+		_ = ReadLid(f, func(closed bool) {
 			select {
 			case changed <- closed:
 			case <-ctx.Done():
 			}
 		})
-	}
-	return n
+	})
 }
 
 // suspendHost writes the sleep state SleepState picks and returns once

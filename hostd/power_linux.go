@@ -36,29 +36,37 @@ func watchPowerButtons(ctx context.Context, log *slog.Logger, pressed chan<- str
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	opened := 0
+	return readInputs(ctx, log, "power button", devs, func(dev string, f *os.File) {
+		if err := readPowerKey(f); err == nil {
+			select {
+			case pressed <- dev:
+			default:
+			}
+		}
+	}), nil
+}
+
+// readInputs opens each of the input devices devs (eventN) and runs read
+// on it in a goroutine of its own until ctx ends, which closes it; it
+// says how many it opened. what names them in the log.
+func readInputs(ctx context.Context, log *slog.Logger, what string, devs []string, read func(dev string, f *os.File)) int {
+	n := 0
 	for _, ev := range devs {
-		f, err := os.Open(filepath.Join("/dev/input", ev))
+		dev := filepath.Join("/dev/input", ev)
+		f, err := os.Open(dev)
 		if err != nil {
-			log.Warn("open power button", "device", ev, "err", err)
+			log.Warn("open "+what, "device", dev, "err", err)
 			continue
 		}
-		opened++
-		log.Info("watching power button", "device", "/dev/input/"+ev)
+		n++
+		log.Info("watching "+what, "device", dev)
 		go func() {
 			<-ctx.Done()
 			f.Close()
 		}()
-		go func() {
-			if err := readPowerKey(f); err == nil {
-				select {
-				case pressed <- "/dev/input/" + ev:
-				default:
-				}
-			}
-		}()
+		go read(dev, f)
 	}
-	return opened, nil
+	return n
 }
 
 // findPowerButtons lists eventN devices whose name is "Power Button".
