@@ -12,6 +12,7 @@
 //	POST /v1/vms/NAME/ACTION             start, stop, snapshot, reset, install-on, install-off
 //	PUT  /v1/update[?tries=N]          a new build into the other A/B slot (update.go)
 //	POST /v1/poweroff, POST /v1/reboot
+//	GET  /v1/wifi, POST /v1/wifi/scan, POST /v1/wifi/connect (wifi.go)
 //
 // The Client in this package speaks it; `thinhost ctl` uses the Client.
 package api
@@ -65,6 +66,8 @@ type Status struct {
 	Temperatures []Temperature `json:"temperatures,omitempty"`
 	Services     []Service     `json:"services"`
 	VMs          []VM          `json:"vms"`
+	// Wifi is the wireless link, when the profile has a wifi block.
+	Wifi *Wifi `json:"wifi,omitempty"`
 	// Power is the AC adapter and batteries, when the host has them.
 	Power *Power `json:"power,omitempty"`
 	// Slots are the A/B system slots; Update says what became of the
@@ -269,6 +272,7 @@ func (s *Server) Handler(requireToken bool) http.Handler {
 		_ = enc.Encode(s.Backend.Status())
 	})
 	route(http.MethodGet, "/v1/logs", s.logs)
+	s.wifiRoutes(route)
 	route(http.MethodGet, "/v1/shares", func(w http.ResponseWriter, r *http.Request) {
 		sh := s.Backend.Shares()
 		if sh == nil {

@@ -72,6 +72,36 @@ type Config struct {
 	FileServer *FileServer `json:"file_server,omitempty"`
 	// Services are programs from the system image hostd supervises.
 	Services []Service `json:"services,omitempty"`
+	// Wifi joins wireless networks (nil: the host leaves Wi-Fi alone).
+	Wifi *Wifi `json:"wifi,omitempty"`
+}
+
+// Wifi is the host's wireless link, joined by wpa_supplicant under hostd's
+// supervisor. The networks' passphrases are not here: the image's boot
+// files carry no secret. The builder leaves them on the empty data
+// partition (layout.Seed), hostd moves them onto the filesystem it makes
+// there at the first boot, and `ctl wifi connect` adds more.
+type Wifi struct {
+	// Interface is the wireless interface to use; "": the first one the
+	// kernel names (wlan0, wlp2s0, ...).
+	Interface string `json:"interface,omitempty"`
+	// Country is the ISO 3166 code of the regulatory domain ("DE"); "":
+	// the world domain, which the access points' beacons may refine.
+	Country  string        `json:"country,omitempty"`
+	Networks []WifiNetwork `json:"networks,omitempty"`
+}
+
+// WifiNetwork is one network of the profile, in the profile's order.
+type WifiNetwork struct {
+	// Name is the profile's label for it; its passphrase is kept under
+	// this name.
+	Name string `json:"name"`
+	SSID string `json:"ssid"`
+	// Security is "wpa2", "wpa3" or "wpa2-wpa3" (either, SAE preferred).
+	Security string `json:"security"`
+	Priority int    `json:"priority,omitempty"`
+	// Hidden networks are probed for by name: they send no beacon with it.
+	Hidden bool `json:"hidden,omitempty"`
 }
 
 // Service is a program from a Debian package, run under hostd's

@@ -1,0 +1,581 @@
+package wifi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/thinhost/thinhost/hostd/api"
+	"github.com/thinhost/thinhost/hostd/config"
+)
+
+// MaxWrongKey is how many times a network's passphrase may be refused
+// before the host stops trying it: the access point then waits longer
+// each time, and a person should hear at once that it is wrong.
+const MaxWrongKey = 3
+
+// DHCPRenew is how often the address is asked for again while joined:
+// the DHCP client configures it once, and most networks lease for hours.
+const DHCPRenew = 30 * time.Minute
+
+// reqTimeout bounds one control request.
+const reqTimeout = 5 * time.Second
+
+// Manager drives one interface's wpa_supplicant: it writes its
+// configuration, follows its events, runs DHCP when joined, and answers
+// the API.
+type Manager struct {
+	Log     *slog.Logger
+	Iface   string
+	Country string
+	// Dir holds the configuration, the supplicant's control sockets and
+	// hostd's own client sockets (root's alone).
+	Dir string
+	// DHCP asks for an address on iface; Addresses lists its IPv4 ones.
+	DHCP      func(ctx context.Context, iface string) error
+	Addresses func(iface string) []string
+	// Console prints a line on the host's consoles.
+	Console func(line string)
+	// Store keeps the passphrases (nil: this boot only).
+	Store *Store
+
+	mu       sync.Mutex
+	networks []Network
+	// ids maps the supplicant's network ids to networks' indexes.
+	ids      map[int]int
+	ctrl     *Conn
+	wrong    map[int]int
+	problems map[int]string
+	reenable bool
+	joined   int
+	dhcpStop context.CancelFunc
+	scans    []chan struct{}
+}
+
+// NewManager returns a manager for the profile's networks, with the
+// passphrases store knows (store may be nil).
+func NewManager(log *slog.Logger, cfg *config.Wifi, iface, dir string, store *Store) *Manager {
+	m := &Manager{Log: log, Iface: iface, Country: cfg.Country, Dir: dir, Store: store,
+		ids: map[int]int{}, wrong: map[int]int{}, problems: map[int]string{}, joined: -1}
+	if store == nil {
+		m.Store = &Store{}
+	}
+	for _, n := range cfg.Networks {
+		m.networks = append(m.networks, Network{WifiNetwork: n, Passphrase: m.Store.Passphrases[n.Name]})
+	}
+	for _, a := range m.Store.Added {
+		m.networks = append(m.networks, Network{WifiNetwork: config.WifiNetwork{Name: a.SSID, SSID: a.SSID, Security: a.Security}, Passphrase: a.Passphrase, Added: true})
+	}
+	for i, n := range m.networks {
+		if n.Passphrase == "" {
+			m.problems[i] = "its passphrase is not known (the data partition held none for it): thinhost ctl wifi connect " + n.Name + " --passphrase-stdin"
+		}
+	}
+	return m
+}
+
+// ConfPath is the supplicant's configuration file.
+func (m *Manager) ConfPath() string { return filepath.Join(m.Dir, "wpa_supplicant.conf") }
+
+// CtrlDir is where the supplicant makes its control socket.
+func (m *Manager) CtrlDir() string { return filepath.Join(m.Dir, "ctrl") }
+
+// WriteConf writes the supplicant's configuration (0600).
+func (m *Manager) WriteConf() error {
+	m.mu.Lock()
+	conf, _, err := Render(m.Country, m.CtrlDir(), m.networks)
+	m.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(m.Dir, 0o700); err != nil {
+		return err
+	}
+	tmp := m.ConfPath() + ".new"
+	if err := os.WriteFile(tmp, conf, 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	return os.Rename(tmp, m.ConfPath())
+}
+
+// Args are wpa_supplicant's arguments.
+func (m *Manager) Args() []string {
+	return []string{"-i", m.Iface, "-c", m.ConfPath(), "-D", "nl80211"}
+}
+
+func (m *Manager) console(format string, a ...any) {
+	line := "thinhost: wifi: " + fmt.Sprintf(format, a...)
+	m.Log.Info(line)
+	if m.Console != nil {
+		m.Console(line)
+	}
+}
+
+// Run follows the supplicant's events until ctx ends, reconnecting when
+// the supervisor restarts it.
+func (m *Manager) Run(ctx context.Context) {
+	sock := filepath.Join(m.CtrlDir(), m.Iface)
+	for ctx.Err() == nil {
+		if err := m.follow(ctx, sock); err != nil && ctx.Err() == nil {
+			m.Log.Debug("wpa_supplicant's control socket", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+	m.mu.Lock()
+	if m.dhcpStop != nil {
+		m.dhcpStop()
+	}
+	if m.ctrl != nil {
+		m.ctrl.Close()
+		m.ctrl = nil
+	}
+	m.mu.Unlock()
+}
+
+func (m *Manager) follow(ctx context.Context, sock string) error {
+	ctrl, err := Dial(sock, m.Dir)
+	if err != nil {
+		return err
+	}
+	mon, err := Dial(sock, m.Dir)
+	if err != nil {
+		ctrl.Close()
+		return err
+	}
+	defer mon.Close()
+	if err := mon.Attach(reqTimeout); err != nil {
+		ctrl.Close()
+		return err
+	}
+	if err := m.mapIDs(ctrl); err != nil {
+		ctrl.Close()
+		return err
+	}
+	m.mu.Lock()
+	if m.ctrl != nil {
+		m.ctrl.Close()
+	}
+	m.ctrl = ctrl
+	m.mu.Unlock()
+	m.Log.Info("wpa_supplicant answers", "interface", m.Iface)
+	// Joined before hostd listened (a restart of hostd's watcher).
+	if st, err := ctrl.Request("STATUS", reqTimeout); err == nil {
+		kv := ParseKV(st)
+		if kv["wpa_state"] == "COMPLETED" {
+			id, _ := strconv.Atoi(kv["id"])
+			m.connected(ctx, id)
+		}
+	}
+	for ctx.Err() == nil {
+		ev, err := mon.Event(10 * time.Second)
+		if errors.Is(err, ErrTimeout) {
+			// A silent supplicant may be a dead one.
+			if _, err := mon.Request("PING", reqTimeout); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if ev.Name == "CTRL-EVENT-TERMINATING" {
+			return errors.New("wpa_supplicant terminated")
+		}
+		m.handle(ctx, ev)
+	}
+	return nil
+}
+
+// mapIDs learns the supplicant's network ids (LIST_NETWORKS, in its
+// configuration's order) for the networks it was given.
+func (m *Manager) mapIDs(c *Conn) error {
+	list, err := c.Request("LIST_NETWORKS", reqTimeout)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.ids = map[int]int{}
+	next := 0
+	for i, line := range strings.Split(strings.TrimRight(list, "\n"), "\n") {
+		if i == 0 {
+			continue
+		}
+		f := strings.SplitN(line, "\t", 3)
+		id, err := strconv.Atoi(f[0])
+		if err != nil || len(f) < 2 {
+			continue
+		}
+		ssid := Unescape(f[1])
+		for j := next; j < len(m.networks); j++ {
+			if m.networks[j].Passphrase != "" && m.networks[j].SSID == ssid {
+				m.ids[id] = j
+				next = j + 1
+				break
+			}
+		}
+	}
+	return nil
+}
+
+var idRE = regexp.MustCompile(`\[id=(\d+)`)
+
+func (m *Manager) handle(ctx context.Context, ev Event) {
+	switch ev.Name {
+	case "CTRL-EVENT-CONNECTED":
+		id := -1
+		if s := idRE.FindStringSubmatch(ev.Text); s != nil {
+			id, _ = strconv.Atoi(s[1])
+		}
+		m.connected(ctx, id)
+	case "CTRL-EVENT-DISCONNECTED":
+		m.mu.Lock()
+		if m.dhcpStop != nil {
+			m.dhcpStop()
+			m.dhcpStop = nil
+		}
+		was := m.joined
+		m.joined = -1
+		m.mu.Unlock()
+		if was >= 0 {
+			m.Log.Info("wifi disconnected", "interface", m.Iface, "reason", ev.Fields["reason"])
+		}
+	case "CTRL-EVENT-SSID-TEMP-DISABLED":
+		id, err := strconv.Atoi(ev.Fields["id"])
+		if err != nil {
+			return
+		}
+		if ev.Fields["reason"] != "WRONG_KEY" {
+			m.Log.Warn("wifi network failed", "ssid", ev.Fields["ssid"], "reason", ev.Fields["reason"], "failures", ev.Fields["auth_failures"])
+			return
+		}
+		m.wrongKey(id)
+	case "CTRL-EVENT-SCAN-RESULTS":
+		m.mu.Lock()
+		for _, c := range m.scans {
+			close(c)
+		}
+		m.scans = nil
+		m.mu.Unlock()
+	}
+}
+
+// wrongKey counts a refused passphrase, says so, and gives up on the
+// network after MaxWrongKey.
+func (m *Manager) wrongKey(id int) {
+	m.mu.Lock()
+	idx, ok := m.ids[id]
+	if !ok {
+		m.mu.Unlock()
+		return
+	}
+	m.wrong[idx]++
+	n, count := m.networks[idx], m.wrong[idx]
+	disable := count >= MaxWrongKey
+	m.problems[idx] = fmt.Sprintf("the access point refused its passphrase (%d times)", count)
+	if disable {
+		m.problems[idx] += "; not tried again until `thinhost ctl wifi connect " + n.Name + " --passphrase-stdin` gives the right one"
+	}
+	ctrl := m.ctrl
+	m.mu.Unlock()
+	switch {
+	case disable:
+		if ctrl != nil {
+			if err := ctrl.OK("DISABLE_NETWORK "+strconv.Itoa(id), reqTimeout); err != nil {
+				m.Log.Warn("disable wifi network", "network", n.Name, "err", err)
+			}
+		}
+		m.console("network %s (%q): the passphrase is wrong: refused %d times, not tried again", n.Name, n.SSID, count)
+	case count == 1:
+		m.console("network %s (%q): the access point refused the passphrase; trying again", n.Name, n.SSID)
+	}
+}
+
+// connected starts DHCP on the link for the network with supplicant id.
+func (m *Manager) connected(ctx context.Context, id int) {
+	m.mu.Lock()
+	idx, ok := m.ids[id]
+	if !ok {
+		idx = -1
+	} else {
+		delete(m.wrong, idx)
+		delete(m.problems, idx)
+	}
+	if m.dhcpStop != nil {
+		m.dhcpStop()
+	}
+	dctx, stop := context.WithCancel(ctx)
+	m.dhcpStop = stop
+	m.joined = idx
+	ssid := ""
+	if idx >= 0 {
+		ssid = m.networks[idx].SSID
+	}
+	reenable := m.reenable
+	m.reenable = false
+	ctrl := m.ctrl
+	var enable []int
+	if reenable {
+		for sid, i := range m.ids {
+			if m.wrong[i] < MaxWrongKey {
+				enable = append(enable, sid)
+			}
+		}
+	}
+	m.mu.Unlock()
+	// SELECT_NETWORK for `ctl wifi connect` disabled the others: back
+	// they come, so the host roams to them later.
+	slices.Sort(enable)
+	for _, sid := range enable {
+		if ctrl != nil {
+			if err := ctrl.OK("ENABLE_NETWORK "+strconv.Itoa(sid), reqTimeout); err != nil {
+				m.Log.Warn("enable wifi network", "id", sid, "err", err)
+			}
+		}
+	}
+	m.console("joined %q on %s", ssid, m.Iface)
+	go m.dhcpLoop(dctx, ssid)
+}
+
+func (m *Manager) dhcpLoop(ctx context.Context, ssid string) {
+	for ctx.Err() == nil {
+		wait := DHCPRenew
+		if m.DHCP != nil {
+			if err := m.DHCP(ctx, m.Iface); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				m.Log.Warn("wifi dhcp", "interface", m.Iface, "ssid", ssid, "err", err)
+				wait = 20 * time.Second
+			} else {
+				var addrs []string
+				if m.Addresses != nil {
+					addrs = m.Addresses(m.Iface)
+				}
+				m.console("%s %s from DHCP on %q", m.Iface, strings.Join(addrs, ", "), ssid)
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+}
+
+// Status is the link as the API shows it.
+func (m *Manager) Status() *api.Wifi {
+	st := &api.Wifi{Interface: m.Iface, Networks: []api.WifiNetwork{}}
+	m.mu.Lock()
+	for i, n := range m.networks {
+		st.Networks = append(st.Networks, api.WifiNetwork{Name: n.Name, SSID: n.SSID, Security: n.Security, Priority: n.Priority,
+			Hidden: n.Hidden, Added: n.Added, Problem: m.problems[i]})
+	}
+	ctrl := m.ctrl
+	m.mu.Unlock()
+	if ctrl == nil {
+		st.Problem = "wpa_supplicant does not answer yet"
+		return st
+	}
+	reply, err := ctrl.Request("STATUS", reqTimeout)
+	if err != nil {
+		st.Problem = err.Error()
+		return st
+	}
+	kv := ParseKV(reply)
+	st.State = kv["wpa_state"]
+	if st.State == "COMPLETED" {
+		st.Connected = true
+		st.SSID, st.BSSID = Unescape(kv["ssid"]), kv["bssid"]
+		st.Frequency, _ = strconv.Atoi(kv["freq"])
+		if sig, err := ctrl.Request("SIGNAL_POLL", reqTimeout); err == nil {
+			st.Signal, _ = strconv.Atoi(ParseKV(sig)["RSSI"])
+		}
+	}
+	if m.Addresses != nil {
+		st.Addresses = m.Addresses(m.Iface)
+	}
+	return st
+}
+
+// Scan asks for a fresh scan and returns what it found, strongest first.
+func (m *Manager) Scan(ctx context.Context) ([]api.WifiBSS, error) {
+	m.mu.Lock()
+	ctrl := m.ctrl
+	done := make(chan struct{})
+	m.scans = append(m.scans, done)
+	m.mu.Unlock()
+	if ctrl == nil {
+		return nil, errors.New("wpa_supplicant does not answer yet")
+	}
+	if _, err := ctrl.Request("SCAN", reqTimeout); err != nil && !strings.Contains(err.Error(), "FAIL-BUSY") {
+		return nil, fmt.Errorf("scan: %w", err)
+	}
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		// The results of the last scan, then.
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	reply, err := ctrl.Request("SCAN_RESULTS", reqTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("scan results: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []api.WifiBSS
+	for _, b := range ParseScanResults(reply) {
+		w := api.WifiBSS{SSID: b.SSID, BSSID: b.BSSID, Frequency: b.Frequency, Signal: b.Signal, Security: b.Security()}
+		for _, n := range m.networks {
+			if n.SSID == b.SSID {
+				w.Known = n.Name
+				break
+			}
+		}
+		out = append(out, w)
+	}
+	slices.SortStableFunc(out, func(a, b api.WifiBSS) int { return b.Signal - a.Signal })
+	return out, nil
+}
+
+// Connect joins a network: a known one by name or SSID (with a new
+// passphrase when given), or a new one with its passphrase, which is
+// kept.
+func (m *Manager) Connect(ctx context.Context, req api.WifiConnect) (string, error) {
+	if req.Passphrase != "" {
+		if err := CheckPassphrase(req.Passphrase); err != nil {
+			return "", fmt.Errorf("%w: %v", api.ErrBadRequest, err)
+		}
+	}
+	m.mu.Lock()
+	ctrl := m.ctrl
+	idx := -1
+	for i, n := range m.networks {
+		if n.Name == req.Network {
+			idx = i
+			break
+		}
+	}
+	if idx < 0 {
+		for i, n := range m.networks {
+			if n.SSID == req.Network {
+				idx = i
+				break
+			}
+		}
+	}
+	m.mu.Unlock()
+	if ctrl == nil {
+		return "", errors.New("wpa_supplicant does not answer yet")
+	}
+	if idx < 0 {
+		if req.Passphrase == "" {
+			return "", fmt.Errorf("%w: %q is not one of the host's networks: give its passphrase (--passphrase-stdin) to add it", api.ErrNoNetwork, req.Network)
+		}
+		if err := CheckSSID(req.Network); err != nil {
+			return "", fmt.Errorf("%w: %v", api.ErrBadRequest, err)
+		}
+		// What the last scan saw it offer; either, when it was not seen.
+		sec := WPA2WPA3
+		if reply, err := ctrl.Request("SCAN_RESULTS", reqTimeout); err == nil {
+			for _, b := range ParseScanResults(reply) {
+				if s := b.Security(); b.SSID == req.Network && CheckSecurity(s) == nil {
+					sec = s
+					break
+				}
+			}
+		}
+		m.mu.Lock()
+		m.networks = append(m.networks, Network{WifiNetwork: config.WifiNetwork{Name: req.Network, SSID: req.Network, Security: sec}, Added: true})
+		idx = len(m.networks) - 1
+		m.mu.Unlock()
+	}
+	m.mu.Lock()
+	n := m.networks[idx]
+	if req.Passphrase != "" {
+		n.Passphrase = req.Passphrase
+		m.networks[idx] = n
+	}
+	if n.Passphrase == "" {
+		m.mu.Unlock()
+		return "", fmt.Errorf("%w: the passphrase of %s is not known: give it (--passphrase-stdin)", api.ErrBadRequest, n.Name)
+	}
+	id := -1
+	for sid, i := range m.ids {
+		if i == idx {
+			id = sid
+		}
+	}
+	delete(m.wrong, idx)
+	delete(m.problems, idx)
+	m.mu.Unlock()
+
+	if req.Passphrase != "" {
+		if err := m.remember(n); err != nil {
+			m.Log.Warn("keep the wifi passphrase", "network", n.Name, "err", err)
+		}
+	}
+	newID := id < 0
+	if newID {
+		reply, err := ctrl.Request("ADD_NETWORK", reqTimeout)
+		if err != nil {
+			return "", err
+		}
+		if id, err = strconv.Atoi(strings.TrimSpace(reply)); err != nil {
+			return "", fmt.Errorf("wpa_supplicant ADD_NETWORK: %q", reply)
+		}
+		m.mu.Lock()
+		m.ids[id] = idx
+		m.mu.Unlock()
+	}
+	if req.Passphrase != "" || newID {
+		for _, f := range fields(n) {
+			k, v, _ := strings.Cut(f, "=")
+			if err := ctrl.OK(fmt.Sprintf("SET_NETWORK %d %s %s", id, k, v), reqTimeout); err != nil {
+				return "", err
+			}
+		}
+	}
+	if err := ctrl.OK(fmt.Sprintf("ENABLE_NETWORK %d", id), reqTimeout); err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	m.reenable = true
+	m.mu.Unlock()
+	if err := ctrl.OK(fmt.Sprintf("SELECT_NETWORK %d", id), reqTimeout); err != nil {
+		return "", err
+	}
+	// Written again, so a restarted supplicant knows it too.
+	if err := m.WriteConf(); err != nil {
+		m.Log.Warn("write the wifi configuration", "err", err)
+	}
+	return fmt.Sprintf("joining %s (%q) on %s", n.Name, n.SSID, m.Iface), nil
+}
+
+// remember keeps n's passphrase in the store.
+func (m *Manager) remember(n Network) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n.Added {
+		m.Store.Added = slices.DeleteFunc(m.Store.Added, func(s Saved) bool { return s.SSID == n.SSID })
+		m.Store.Added = append(m.Store.Added, Saved{SSID: n.SSID, Security: n.Security, Passphrase: n.Passphrase})
+	} else {
+		if m.Store.Passphrases == nil {
+			m.Store.Passphrases = map[string]string{}
+		}
+		m.Store.Passphrases[n.Name] = n.Passphrase
+	}
+	return m.Store.Save()
+}
