@@ -362,12 +362,17 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	if own != nil {
 		boot.UKI, boot.EnrollKeys = own.UKI, own.Enroll
 	}
+	firstBoot, err := FirstBoot(prof)
+	if err != nil {
+		return nil, err
+	}
 	dres, err := images.Write(ctx, out, images.Config{
-		Sizes:  images.Sizes{Image: st.ImageSize, ESP: st.ESPSize, System: st.SystemSize, Data: st.DataSize, Media: media},
-		Boot:   boot,
-		System: system,
-		Seed:   seed,
-		Log:    log,
+		Sizes:     images.Sizes{Image: st.ImageSize, ESP: st.ESPSize, System: st.SystemSize, Data: st.DataSize, Media: media},
+		Boot:      boot,
+		System:    system,
+		Seed:      seed,
+		FirstBoot: firstBoot,
+		Log:       log,
 	})
 	if err != nil {
 		return nil, err
@@ -782,6 +787,9 @@ func HostdConfig(prof *profiles.Profile) (*config.Config, error) {
 		hcfg.DataDisk = profiles.DataDiskInternal
 	}
 	hcfg.BrightnessKeysToGuest = prof.Host.BrightnessKeys == "guest"
+	if prof.Wifi != nil {
+		hcfg.Wifi = prof.Wifi.Config()
+	}
 	var err error
 	if pw := prof.Host.ShellPassword; pw != "" {
 		salt := sha256.Sum256([]byte("thinhost shell password\x00" + prof.Host.Hostname))
@@ -796,6 +804,17 @@ func HostdConfig(prof *profiles.Profile) (*config.Config, error) {
 		}
 	}
 	return hcfg, nil
+}
+
+// FirstBoot is the payload the image leaves on its empty data partition
+// for hostd's first boot (layout.FirstBootRecord): the wifi networks'
+// passphrases, which the boot files never carry. nil when the profile
+// has none.
+func FirstBoot(prof *profiles.Profile) ([]byte, error) {
+	if prof.Wifi == nil || len(prof.Wifi.Passphrases()) == 0 {
+		return nil, nil
+	}
+	return json.Marshal(config.FirstBoot{WifiPassphrases: prof.Wifi.Passphrases()})
 }
 
 // withMicrosoft2023Vars adds to system, when it carries the ovmf

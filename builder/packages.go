@@ -20,6 +20,13 @@ import (
 	"github.com/thinhost/thinhost/profiles"
 )
 
+// WifiFiles are what the host joins Wi-Fi with: wpa_supplicant (see
+// hostd/wifi for why not iwd).
+var WifiFiles = []HostFile{{Src: "/sbin/wpa_supplicant", Package: "wpasupplicant"}}
+
+// RegulatoryPackage ships the wireless regulatory database.
+const RegulatoryPackage = "wireless-regdb"
+
 // BootloaderPackage ships DefaultBootloader.
 const BootloaderPackage = "systemd-boot-efi"
 
@@ -42,6 +49,9 @@ func HostFiles(p *profiles.Profile) []HostFile {
 	}
 	if p.Storage.Encrypt {
 		files = append(files, CryptFiles...)
+	}
+	if p.Wifi != nil {
+		files = append(files, WifiFiles...)
 	}
 	for _, s := range p.Services {
 		files = append(files, HostFile{Src: s.Command[0], Package: s.Package})
@@ -102,6 +112,11 @@ func PackageRequests(p *profiles.Profile) ([]archive.Request, error) {
 		own = append(own, ShimPackage, GRUBPackage)
 	} else {
 		own = append(own, BootloaderPackage)
+	}
+	if p.Wifi != nil {
+		// The regulatory database, which cfg80211 loads as firmware: the
+		// channels and power the country allows.
+		own = append(own, RegulatoryPackage)
 	}
 	sort.Strings(own)
 	if p.Host.Kernel.Artifact == "" {

@@ -218,6 +218,7 @@ func (d *Daemon) Status() api.Status {
 	st.Power = ReadPower(powerSupplyDir)
 	st.Slots, st.Update = d.slots.status()
 	st.VMs = d.vmStatus()
+	st.Wifi = d.Wifi()
 	st.Problems = d.problems()
 	if st.Problems == nil {
 		st.Problems = []string{}

@@ -1,6 +1,7 @@
 package hostd
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 
@@ -22,6 +23,11 @@ type Blank struct {
 	Marked bool
 	// Why says what the partition holds when it is not blank.
 	Why string
+	// FirstBoot is the payload of the first-boot secrets record after
+	// the marker (layout.FirstBootRecord), FirstBootSpan the bytes the
+	// record takes after the marker; nil without one.
+	FirstBoot     []byte
+	FirstBootSpan int
 }
 
 // JudgeBlank reads the head and tail of a data partition of size bytes
@@ -43,12 +49,18 @@ func JudgeBlank(r io.ReaderAt, size int64) (Blank, error) {
 		return Blank{Why: "holds data hostd has no name for (its first MiB is not empty)"}
 	}
 	extent, marked := size, false
+	var firstBoot []byte
+	var firstBootSpan int
 	if sectors, ok := layout.ParseDataMarker(head); ok {
 		if sectors > uint64(size)/512 {
 			return Blank{Why: fmt.Sprintf("holds a thinhost empty-data marker for %d sectors, which does not fit this partition of %d bytes", sectors, size)}, nil
 		}
 		extent, marked = int64(sectors)*512, true
 		clear(head[:layout.DataMarkerSize])
+		if payload, span, ok := layout.ParseFirstBoot(head[layout.DataMarkerSize:]); ok {
+			firstBoot, firstBootSpan = bytes.Clone(payload), span
+			clear(head[layout.DataMarkerSize : layout.DataMarkerSize+span])
+		}
 	}
 	if !allZero(head) {
 		return notEmpty(), nil
@@ -61,7 +73,7 @@ func JudgeBlank(r io.ReaderAt, size int64) (Blank, error) {
 	if !allZero(tail) {
 		return Blank{Why: "holds data at its end (its first MiB is empty, its last is not)"}, nil
 	}
-	return Blank{OK: true, Marked: marked}, nil
+	return Blank{OK: true, Marked: marked, FirstBoot: firstBoot, FirstBootSpan: firstBootSpan}, nil
 }
 
 // readAt fills b from r at off (an empty b reads nothing).

@@ -55,6 +55,35 @@ func TestJudgeBlank(t *testing.T) {
 	}
 }
 
+// TestJudgeBlankFirstBoot: the first-boot secrets after the marker are
+// thinhost's own, read back; a damaged record, or one without the
+// marker, is someone's data.
+func TestJudgeBlankFirstBoot(t *testing.T) {
+	const size = 8 << 20
+	payload := []byte(`{"wifi_passphrases":{"home":"correct horse"}}`)
+	rec, err := layout.FirstBootRecord(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := make([]byte, size)
+	copy(part, layout.DataMarker(size/512))
+	copy(part[layout.DataMarkerSize:], rec)
+	got, err := JudgeBlank(bytes.NewReader(part), size)
+	if err != nil || !got.OK || !got.Marked || !bytes.Equal(got.FirstBoot, payload) || got.FirstBootSpan != len(rec) {
+		t.Fatalf("JudgeBlank = %+v, %v", got, err)
+	}
+	damaged := bytes.Clone(part)
+	damaged[layout.DataMarkerSize+len(layout.FirstBootMagic)+10] ^= 1
+	if got, _ := JudgeBlank(bytes.NewReader(damaged), size); got.OK {
+		t.Errorf("a damaged record is blank: %+v", got)
+	}
+	unmarked := bytes.Clone(part)
+	clear(unmarked[:layout.DataMarkerSize])
+	if got, _ := JudgeBlank(bytes.NewReader(unmarked), size); got.OK {
+		t.Errorf("a record without the marker is blank: %+v", got)
+	}
+}
+
 // TestJudgeBlankExt4WithoutSuperblock: ext4 made by Debian's mke2fs whose
 // primary superblock was zeroed reads as no ext4 to Probe, and is still
 // someone's data (its group descriptors and backups are there).

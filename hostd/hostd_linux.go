@@ -11,15 +11,18 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/hostd/config"
 	"github.com/thinhost/thinhost/hostd/guestlink"
 	"github.com/thinhost/thinhost/hostd/logring"
 	"github.com/thinhost/thinhost/hostd/supervise"
 	"github.com/thinhost/thinhost/hostd/vm"
+	"github.com/thinhost/thinhost/hostd/wifi"
 )
 
 // Options configure a Daemon.
@@ -86,6 +89,13 @@ type Daemon struct {
 	link *guestlink.Link
 	// usb gives USB devices plugged in to the guests.
 	usb *usbPlugs
+	// firstBoot is what the builder left on the empty data partition,
+	// until the services that need it took it.
+	firstBoot *config.FirstBoot
+	// wifi drives wpa_supplicant once a wireless interface is there;
+	// wifiWait says why it is not yet.
+	wifi     atomic.Pointer[wifi.Manager]
+	wifiWait atomic.Pointer[api.Wifi]
 	// sharePW is the share user's password, sharePWFrom where it is from.
 	sharePW, sharePWFrom string
 	power                chan string
@@ -163,7 +173,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}()
 		}
 		d.data = setupData(ctx, log, dataOptions{Encrypt: cfg.DataEncrypt, TPM: cfg.DataTPM, SecureBootOn: strings.HasPrefix(d.secureBoot, "on"),
-			Internal: cfg.DataDisk == "internal", Serial: cfg.DataDiskSerial}, askConsoles(d.opts.Terminals))
+			Internal: cfg.DataDisk == "internal", Serial: cfg.DataDiskSerial, FirstBoot: d.takeFirstBoot}, askConsoles(d.opts.Terminals))
 		if d.data.Created && cfg.DataTPM {
 			// The recovery key was on the screen: it goes.
 			clearTerminals(d.opts.Terminals)
@@ -176,6 +186,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	d.stopLog = stopLog
+	d.startWifi(ctx)
 	// The guests' link first: smbd and the API listen on its address.
 	d.setupGuestLink()
 	d.setupShares(ctx)

@@ -82,6 +82,10 @@ type dataOptions struct {
 	// with Serial when that is set.
 	Internal bool
 	Serial   string
+	// FirstBoot takes the first-boot secrets the builder left on the
+	// empty partition (config.FirstBoot as JSON), which are zeroed on the
+	// partition before anything is made there.
+	FirstBoot func(payload []byte)
 }
 
 // setupData finds the data partition on the boot disk, grows it into free
@@ -153,6 +157,20 @@ func setupData(ctx context.Context, log *slog.Logger, opts dataOptions, ask Aske
 		if err := writeMarker(st.Device); err != nil {
 			return fail("mark the empty data partition %s: %v", st.Device, err)
 		}
+	}
+	if blank.OK && blank.FirstBoot != nil {
+		// Read, then gone from the partition before the filesystem or
+		// LUKS2 goes over it: mke2fs leaves unused blocks as they were,
+		// and LUKS2 would hide them under its ciphertext, not erase them.
+		// A boot that stops before the filesystem keeps nothing: the
+		// passphrases are then given again with ctl wifi connect.
+		if err := zeroAt(st.Device, layout.DataMarkerSize, blank.FirstBootSpan); err != nil {
+			return fail("clear the first-boot secrets on %s: %v", st.Device, err)
+		}
+		if opts.FirstBoot != nil {
+			opts.FirstBoot(blank.FirstBoot)
+		}
+		log.Info("took the first-boot secrets from the empty data partition", "device", st.Device, "bytes", blank.FirstBootSpan)
 	}
 	// The partition table: fresh GUIDs on the first boot, the data
 	// partition grown to the disk's end, a damaged primary repaired.
@@ -441,6 +459,19 @@ func writeMarker(dev string) error {
 		return err
 	}
 	if _, err := f.WriteAt(layout.DataMarker(uint64(size/512)), 0); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// zeroAt writes n zero bytes at off of dev and syncs.
+func zeroAt(dev string, off int64, n int) error {
+	f, err := os.OpenFile(dev, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(make([]byte, n), off); err != nil {
 		return err
 	}
 	return f.Sync()

@@ -105,6 +105,10 @@ type Config struct {
 	// Seed makes the disk and partition GUIDs a function of the build's
 	// inputs, so two builds of the same inputs are identical.
 	Seed []byte
+	// FirstBoot is the payload of the first-boot secrets record
+	// (layout.FirstBootRecord) left after the data partition's marker;
+	// nil: none.
+	FirstBoot []byte
 	Log  *slog.Logger
 }
 
@@ -261,6 +265,15 @@ func Write(ctx context.Context, f *os.File, cfg Config) (*Result, error) {
 	data := parts[len(parts)-1]
 	if _, err := f.WriteAt(layout.DataMarker(data.End-data.Start+1), int64(data.Start)*sectorSize); err != nil {
 		return nil, fmt.Errorf("mark the empty data partition of %s: %w", f.Name(), err)
+	}
+	if cfg.FirstBoot != nil {
+		rec, err := layout.FirstBootRecord(cfg.FirstBoot)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := f.WriteAt(rec, int64(data.Start)*sectorSize+layout.DataMarkerSize); err != nil {
+			return nil, fmt.Errorf("write the first-boot secrets into the data partition of %s: %w", f.Name(), err)
+		}
 	}
 	return res, nil
 }

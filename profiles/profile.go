@@ -37,6 +37,8 @@ type Profile struct {
 	Services []*Service
 	// Boot is the ESP's chain of loaders.
 	Boot Boot
+	// Wifi is the wireless networks the host joins (nil: none).
+	Wifi *Wifi
 }
 
 // Artifact returns the artifact with the given name, or nil.
@@ -85,6 +87,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "packages"},
 		{Type: "service", LabelNames: []string{"name"}},
 		{Type: "boot"},
+		{Type: "wifi"},
 	},
 }
 
@@ -116,7 +119,7 @@ func (ps *Parser) decode(filename string, body hcl.Body, opts Options, diags hcl
 	prof := &Profile{Path: filename, Dir: filepath.Dir(filename)}
 
 	// Variables first: every other block may refer to var.NAME.
-	var varBlocks, artBlocks, hostBlocks, storageBlocks, vmBlocks, fsBlocks, shareBlocks, pkgBlocks, svcBlocks, bootBlocks []*hcl.Block
+	var varBlocks, artBlocks, hostBlocks, storageBlocks, vmBlocks, fsBlocks, shareBlocks, pkgBlocks, svcBlocks, bootBlocks, wifiBlocks []*hcl.Block
 	for _, b := range content.Blocks {
 		switch b.Type {
 		case "variable":
@@ -139,6 +142,8 @@ func (ps *Parser) decode(filename string, body hcl.Body, opts Options, diags hcl
 			svcBlocks = append(svcBlocks, b)
 		case "boot":
 			bootBlocks = append(bootBlocks, b)
+		case "wifi":
+			wifiBlocks = append(wifiBlocks, b)
 		}
 	}
 	vars, d := ps.decodeVariables(varBlocks, opts)
@@ -172,6 +177,26 @@ func (ps *Parser) decode(filename string, body hcl.Body, opts Options, diags hcl
 	diags = append(diags, decodeSingleton(bootBlocks, "boot", body, false, func(b *hcl.Block) hcl.Diagnostics {
 		return decodeBoot(b, ctx, &prof.Boot)
 	})...)
+	diags = append(diags, decodeSingleton(wifiBlocks, "wifi", body, false, func(b *hcl.Block) hcl.Diagnostics {
+		return decodeWifi(b, ctx, prof)
+	})...)
+	if prof.Wifi != nil && !prof.Packages.Given {
+		rng := prof.Wifi.DeclRange
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Wi-Fi without packages",
+			Detail:  "The host joins Wi-Fi with Debian's wpa_supplicant, which comes from the archive: add a packages block (packages {} takes Debian 12's defaults).",
+			Subject: &rng})
+	}
+	if prof.Wifi != nil && prof.Storage.DataDisk == DataDiskInternal {
+		for _, n := range prof.Wifi.Networks {
+			if n.PSK != "" {
+				rng := n.DeclRange
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Wi-Fi passphrase with an internal data disk",
+					Detail: "A profile's passphrases travel to the host on the stick's empty data partition, which hostd takes and clears at the first boot; with data_disk = \"internal\" hostd never touches that partition, so the passphrase would stay on the stick in clear. Leave psk out and give it once on the host: thinhost ctl wifi connect " + n.Name + " --passphrase-stdin (it is kept on the internal disk's data partition).",
+					Subject: &rng})
+				break
+			}
+		}
+	}
 	if prof.Boot.SecureBoot == "" {
 		prof.Boot.SecureBoot = defaultSecureBoot(prof)
 	}

@@ -436,3 +436,26 @@ func TestDataDiskDecode(t *testing.T) {
 		t.Errorf("defaults: storage %+v", s)
 	}
 }
+
+// TestWifi reads testdata/wifi.hcl's networks, the dynamic one included.
+func TestWifi(t *testing.T) {
+	p, diags := Parse("testdata/wifi.hcl", Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	w := p.Wifi
+	if w == nil || w.Country != "DE" || len(w.Networks) != 2 {
+		t.Fatalf("wifi = %+v", w)
+	}
+	home, office := w.Networks[0], w.Networks[1]
+	if home.Name != "home" || home.SSID != "Home Network" || home.Priority != 10 || home.Security != "wpa2-wpa3" || home.PSK != "correct horse battery staple" {
+		t.Errorf("home = %+v", home)
+	}
+	if office.Name != "office" || !office.Hidden || office.Security != "wpa3" {
+		t.Errorf("office = %+v", office)
+	}
+	cfg := w.Config()
+	if len(cfg.Networks) != 2 || cfg.Networks[0].SSID != "Home Network" {
+		t.Errorf("config = %+v", cfg)
+	}
+}

@@ -91,6 +91,14 @@ type Wifi struct {
 	Networks []WifiNetwork `json:"networks,omitempty"`
 }
 
+// FirstBoot is what the builder leaves on the empty data partition for
+// hostd's first boot (layout.FirstBootRecord): the profile's secrets that
+// hostd needs in clear and the boot files must not carry.
+type FirstBoot struct {
+	// WifiPassphrases are the wifi networks' passphrases by name.
+	WifiPassphrases map[string]string `json:"wifi_passphrases,omitempty"`
+}
+
 // WifiNetwork is one network of the profile, in the profile's order.
 type WifiNetwork struct {
 	// Name is the profile's label for it; its passphrase is kept under

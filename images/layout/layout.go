@@ -6,6 +6,7 @@ package layout
 
 import (
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 )
 
@@ -135,6 +136,65 @@ func ParseDataMarker(b []byte) (sectors uint64, ok bool) {
 		}
 	}
 	return binary.LittleEndian.Uint64(b[n:]), true
+}
+
+// First-boot secrets. Secrets of the profile that hostd needs in clear
+// (Wi-Fi passphrases) never go into the boot files or the system image,
+// which anyone holding the stick reads. The image writer leaves them in
+// the empty data partition, right after the marker; hostd reads them
+// once, zeroes them before it creates the filesystem (or LUKS2) there,
+// and keeps them on the new filesystem — encrypted when the profile
+// encrypts it. A stick never booted holds them; one booted, no more.
+//
+// The record: FirstBootMagic, the payload's length (uint32, little-endian)
+// and its CRC-32 (IEEE), then the payload (config.FirstBoot as JSON), the
+// rest of its last sector zeros; at most FirstBootMax bytes in all.
+const (
+	FirstBootMagic = "THINHOST FIRST-BOOT SECRETS v1\x00\x00"
+	FirstBootMax   = 64 << 10
+)
+
+// FirstBootRecord is the record for payload, whole sectors long.
+func FirstBootRecord(payload []byte) ([]byte, error) {
+	n := len(FirstBootMagic) + 8 + len(payload)
+	if n > FirstBootMax {
+		return nil, fmt.Errorf("the first-boot secrets take %d bytes, more than %d", n, FirstBootMax)
+	}
+	b := make([]byte, (n+DataMarkerSize-1)/DataMarkerSize*DataMarkerSize)
+	k := copy(b, FirstBootMagic)
+	binary.LittleEndian.PutUint32(b[k:], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(b[k+4:], crc32.ChecksumIEEE(payload))
+	copy(b[k+8:], payload)
+	return b, nil
+}
+
+// ParseFirstBoot reads the record b starts with: its payload and the
+// bytes it spans (whole sectors); ok is false when there is none, or it
+// is damaged, or anything but zeros follows the payload in its last
+// sector.
+func ParseFirstBoot(b []byte) (payload []byte, span int, ok bool) {
+	k := len(FirstBootMagic)
+	if len(b) < k+8 || string(b[:k]) != FirstBootMagic {
+		return nil, 0, false
+	}
+	n := int(binary.LittleEndian.Uint32(b[k:]))
+	if n > FirstBootMax-k-8 || k+8+n > len(b) {
+		return nil, 0, false
+	}
+	payload = b[k+8 : k+8+n]
+	if crc32.ChecksumIEEE(payload) != binary.LittleEndian.Uint32(b[k+4:]) {
+		return nil, 0, false
+	}
+	span = (k + 8 + n + DataMarkerSize - 1) / DataMarkerSize * DataMarkerSize
+	if span > len(b) {
+		return nil, 0, false
+	}
+	for _, c := range b[k+8+n : span] {
+		if c != 0 {
+			return nil, 0, false
+		}
+	}
+	return payload, span, true
 }
 
 // LoaderConfEnroll is added to loader.conf by the own-keys chain: with the

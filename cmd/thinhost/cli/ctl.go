@@ -32,7 +32,7 @@ func ctlCmd(e *env) *cobra.Command {
 		return c
 	}
 	cmd := &cobra.Command{
-		Use:   "ctl --addr HOST:PORT --token TOKEN status|logs|poweroff|reboot|suspend|restart|shares|vm|update",
+		Use:   "ctl --addr HOST:PORT --token TOKEN status|logs|poweroff|reboot|suspend|restart|shares|vm|wifi|update",
 		Short: "Talk to a running host's management API",
 		Long: `ctl talks to hostd's management API: over TCP (the guest side, or a
 forward such as thinhost run IMAGE --forward 8484:8484) with the host's token,
@@ -100,6 +100,9 @@ THINHOST_FINGERPRINT, and ctl accepts that certificate and no other.`,
 			}
 			if st.Power != nil {
 				fmt.Fprintf(e.stdout, "power     %s\n", st.Power.Line())
+			}
+			if st.Wifi != nil {
+				printWifiLine(e.stdout, st.Wifi)
 			}
 			if len(st.Problems) == 0 {
 				fmt.Fprintln(e.stdout, "health    ok")
@@ -318,7 +321,7 @@ host's page (Host update) to upload from a browser, inside Windows too.`,
 	cmd.AddCommand(status, logs, power("poweroff", "Shut the host down cleanly and power it off"),
 		power("reboot", "Shut the host down cleanly and reboot it"),
 		power("suspend", "Pause the guests, sync and suspend the host (as closing the lid does); the power button or a key wakes it"),
-		restart, shares, vmc, update)
+		restart, shares, vmc, update, wifiCmd(e, client))
 	return cmd
 }
 
