@@ -226,12 +226,13 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 			if contains(onRequest, r) {
 				continue // shipped; loaded when the kernel asks
 			}
-			if (contains(initramfs.Optional, r) || contains(EncryptOptional, r)) && !contains(prof.Host.Kernel.Modules, r) {
+			if (contains(initramfs.Optional, r) || contains(EncryptOptional, r) || contains(WifiOptional, r)) && !contains(prof.Host.Kernel.Modules, r) {
 				hcfg.OptionalModules = append(hcfg.OptionalModules, r)
 			} else {
 				hcfg.Modules = append(hcfg.Modules, r)
 			}
 		}
+		hcfg.BootModules = append(hcfg.BootModules, prof.Host.Kernel.Modules...)
 	}
 	hjson, err := hcfg.Marshal()
 	if err != nil {
@@ -694,6 +695,9 @@ func moduleSet(prof *profiles.Profile, kern *Kernel, log *slog.Logger) (*initram
 		}
 		optional = append(optional, EncryptOptional...)
 	}
+	if prof.Wifi != nil {
+		optional = append(optional, WifiOptional...)
+	}
 	mods, err := initramfs.Closure(kern.ModulesDir, kern.Release, required, optional)
 	if err != nil {
 		return nil, fmt.Errorf("kernel modules (%s): %w", k.Range, err)
@@ -749,6 +753,12 @@ var (
 	// where the CPU has them (AES-NI), else the generic AES does.
 	EncryptModules  = []string{"dm_crypt", "xts", "af_alg", "algif_skcipher"}
 	EncryptOptional = []string{"aesni_intel"}
+	// WifiOptional are the ciphers mac80211 asks the crypto API for by
+	// name (crypto-ccm(aes) and the like, through the kernel's modprobe):
+	// CCMP and GCMP, and BIP's CMAC and GMAC for protected management
+	// frames, where the radio leaves them to software. Debian builds some
+	// in; the rest ship as modules.
+	WifiOptional = []string{"ccm", "gcm", "ctr", "cmac", "ghash_generic", "gf128mul", "aesni_intel", "libarc4"}
 )
 
 // CryptFiles are what hostd runs for an encrypted data partition.
@@ -787,6 +797,7 @@ func HostdConfig(prof *profiles.Profile) (*config.Config, error) {
 		hcfg.DataDisk = profiles.DataDiskInternal
 	}
 	hcfg.BrightnessKeysToGuest = prof.Host.BrightnessKeys == "guest"
+	hcfg.VolumeKeysToGuest = prof.Host.VolumeKeys == "guest"
 	if prof.Wifi != nil {
 		hcfg.Wifi = prof.Wifi.Config()
 	}

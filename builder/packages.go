@@ -44,6 +44,12 @@ func HostFiles(p *profiles.Profile) []HostFile {
 			break
 		}
 	}
+	for _, v := range p.VMs {
+		if v.Sound {
+			files = append(files, SoundFiles...)
+			break
+		}
+	}
 	if len(p.Shares) > 0 {
 		files = append(files, SambaFiles...)
 	}

@@ -41,6 +41,17 @@ var QEMUFiles = []HostFile{
 	{Src: layout.OVMFSecureCode, Package: "ovmf"}, {Src: layout.OVMFMSVars, Package: "ovmf"},
 }
 
+// SoundFiles play guests' sound on the host's card: QEMU's ALSA backend
+// (a module) and alsa-lib's configuration, which defines the plughw
+// device hostd names (hostd points ALSA_CONFIG_DIR at /system), and
+// amixer, with which the volume keys move the card's volume.
+var SoundFiles = []HostFile{
+	{Src: layout.QEMUModuleDir + "/audio-alsa.so", Package: "qemu-system-common"},
+	{Src: layout.ALSAConfigDir + "/alsa.conf", Package: "libasound2-data"},
+	{Src: layout.ALSAConfigDir + "/cards/aliases.conf", Package: "libasound2-data"},
+	{Src: "/usr/bin/amixer", Package: "alsa-utils"},
+}
+
 // SDLFiles draw a guest on the laptop's panel (display = "sdl"): QEMU's
 // SDL interface, and what SDL's kmsdrm backend loads at run time (dlopen,
 // so no ELF header names it): EGL through glvnd with Mesa's vendor file,

@@ -214,6 +214,33 @@ vm "windows" {
   }
 }
 
+variable "wifi_ssid" {
+  type        = string
+  default     = null
+  description = "Your Wi-Fi network's name (-var wifi_ssid=...); unset: join networks later with thinhost ctl wifi connect"
+}
+
+variable "wifi_psk" {
+  type        = string
+  default     = null
+  sensitive   = true
+  description = "Its passphrase (-var wifi_psk=... or a var file). It never enters the boot files: it waits on the empty data partition until the first boot takes it"
+}
+
+# Wi-Fi: the host joins it (Debian's wpa_supplicant); Windows reaches the
+# network through QEMU's NAT whatever link the host has. thinhost ctl wifi
+# shows the link, scans, and joins more networks.
+wifi {
+  dynamic "network" {
+    for_each = var.wifi_ssid == null ? [] : ["home"]
+    labels   = [network.value]
+    content {
+      ssid = var.wifi_ssid
+      psk  = var.wifi_psk
+    }
+  }
+}
+
 storage {
   image_size  = "16GiB"
   esp_size    = "512MiB"

@@ -32,11 +32,13 @@ apt-get update -qq
 # reads back the helper CD hostd writes for Windows.
 # qemu-guest-agent: hostd's guest agent client is tested against qemu-ga.
 # iproute2: the guests' link is tested in a network namespace of its own.
+# wpasupplicant: hostd's Wi-Fi client is tested against this machine's
+# wpa_supplicant (its wired driver, on loopback).
 had_samba=$(dpkg-query -W -f='${Status}' samba 2>/dev/null | grep -c 'ok installed' || true)
 apt-get install -y -qq --no-install-recommends \
 	qemu-system-x86 qemu-utils ovmf swtpm seabios ipxe-qemu systemd-boot-efi \
 	samba samba-common-bin samba-vfs-modules smbclient samba-testsuite \
-	gdisk dosfstools e2fsprogs squashfs-tools cpio ca-certificates gcc grub-common sbsigntool cryptsetup-bin libxml2-utils xorriso qemu-guest-agent iproute2 chromium >/dev/null
+	gdisk dosfstools e2fsprogs squashfs-tools cpio ca-certificates gcc grub-common sbsigntool cryptsetup-bin libxml2-utils xorriso qemu-guest-agent iproute2 wpasupplicant chromium >/dev/null
 # Samba is installed for its programs, not to serve this machine's files:
 # if this script brought it, it does not leave its servers running.
 if [ "$had_samba" = 0 ] && command -v systemctl >/dev/null; then

@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -15,7 +16,14 @@ import (
 // console devices itself. That also lets it wait for the last lines to
 // leave the UART before powering off (Drain), which through a pipe it
 // could not.
+//
+// A debug shell on a serial console leads its own session with the
+// console as its controlling terminal; when it ends, the kernel hangs the
+// terminal up (tty_vhangup_session), and every descriptor open on it
+// fails from then on, hostd's too. So a console whose write fails is
+// opened again (Reopen), and the shell's offer reopens its terminal.
 type Consoles struct {
+	mu    sync.Mutex
 	files []*os.File
 }
 
@@ -50,13 +58,47 @@ func OpenConsoles(cmdline string) *Consoles {
 }
 
 // Files are the open console terminals.
-func (c *Consoles) Files() []*os.File { return c.files }
+func (c *Consoles) Files() []*os.File {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*os.File(nil), c.files...)
+}
 
-// Write writes p to every console; a console that fails is skipped, so
-// one bad terminal does not silence the others.
+// Reopen opens the console device name (a path from Files) again, in
+// place of its hung-up descriptor, and returns the new one.
+func (c *Consoles) Reopen(name string) (*os.File, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reopen(name)
+}
+
+func (c *Consoles) reopen(name string) (*os.File, error) {
+	fh, err := os.OpenFile(name, os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nil, err
+	}
+	for i, f := range c.files {
+		if f.Name() == name {
+			// The old descriptor is left open: a reader may still hold it,
+			// and it reads nothing but EOF now.
+			c.files[i] = fh
+		}
+	}
+	return fh, nil
+}
+
+// Write writes p to every console; a console that fails is opened again
+// and written once more, and then skipped, so one bad terminal does not
+// silence the others.
 func (c *Consoles) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, f := range c.files {
-		_, _ = f.Write(p)
+		if _, err := f.Write(p); err != nil {
+			if nf, err := c.reopen(f.Name()); err == nil {
+				_, _ = nf.Write(p)
+			}
+		}
 	}
 	return len(p), nil
 }
@@ -65,7 +107,7 @@ func (c *Consoles) Write(p []byte) (int, error) {
 // The kernel's wait is interruptible, and Go's runtime signals its threads
 // (preemption), so an interrupted wait is simply waited again.
 func (c *Consoles) Drain() {
-	for _, f := range c.files {
+	for _, f := range c.Files() {
 		for range 100 {
 			if err := unix.IoctlSetInt(int(f.Fd()), unix.TCSBRK, 1); err != unix.EINTR {
 				break

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,9 @@ type Options struct {
 	Console io.Writer
 	// Terminals are the consoles on which a debug shell is offered.
 	Terminals []*os.File
+	// Reopen opens a terminal again after a shell that ended hung it up
+	// (Consoles.Reopen); nil: the terminal is offered no more shells.
+	Reopen func(name string) (*os.File, error)
 	// Shell is the debug shell; "" uses /bbin/gosh.
 	Shell string
 	// Logs keeps recent log lines for the API; hostd's log handler must
@@ -89,6 +93,8 @@ type Daemon struct {
 	link *guestlink.Link
 	// usb gives USB devices plugged in to the guests.
 	usb *usbPlugs
+	// sound is the card guests play through (nil: none).
+	sound *SoundCard
 	// firstBoot is what the builder left on the empty data partition,
 	// until the services that need it took it.
 	firstBoot *config.FirstBoot
@@ -210,6 +216,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		for _, err := range d.vms.Autostart(ctx) {
 			d.record("%v", err)
 		}
+		go d.watchSound(ctx)
 	}
 	// Status lines before the ready line: run --check repeats what it has
 	// seen when the ready line arrives, and fails on a degraded health.
@@ -228,6 +235,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	shellCtx, stopShells := context.WithCancel(ctx)
 	sh := newShells(d.opts.Shell, log)
+	sh.reopen = d.opts.Reopen
 	// The serial console's shell asks for no password (who has the cable
 	// has the machine); the panel's only with the profile's, and none
 	// without one.
@@ -248,6 +256,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	watchLids(shellCtx, log, lid)
 	if !cfg.BrightnessKeysToGuest {
 		watchBrightnessKeys(shellCtx, log)
+	}
+	if !cfg.VolumeKeysToGuest {
+		watchVolumeKeys(shellCtx, log, d.sound)
 	}
 
 	var reason string
@@ -394,7 +405,7 @@ func (d *Daemon) loadModules(ctx context.Context) {
 	}
 	start := time.Now()
 	for _, m := range append(append([]string{}, cfg.Modules...), cfg.OptionalModules...) {
-		if l.aliases == nil || !l.aliases.DeviceDriven(m) {
+		if l.aliases == nil || !l.aliases.DeviceDriven(m) || slices.Contains(cfg.BootModules, m) {
 			d.modsNow = append(d.modsNow, m)
 		}
 	}

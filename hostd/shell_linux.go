@@ -31,6 +31,9 @@ const ShellHint = "thinhost: press Enter on this console for a debug shell ('hos
 type shells struct {
 	path string
 	log  *slog.Logger
+	// reopen opens a terminal again: the shell, leading its own session
+	// on it, leaves it hung up when it ends, for every descriptor.
+	reopen func(name string) (*os.File, error)
 
 	mu      sync.Mutex
 	running map[*exec.Cmd]bool
@@ -72,6 +75,14 @@ func (s *shells) offer(ctx context.Context, tty *os.File, hash string) {
 			if err := s.run(tty); err != nil {
 				s.log.Warn("debug shell", "console", tty.Name(), "err", err)
 				return
+			}
+			if s.reopen != nil {
+				nt, err := s.reopen(tty.Name())
+				if err != nil {
+					s.log.Warn("reopen the console after the debug shell", "console", tty.Name(), "err", err)
+					return
+				}
+				tty, in = nt, bufio.NewReader(nt)
 			}
 			fmt.Fprintln(tty, ShellHint)
 		}

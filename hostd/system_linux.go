@@ -74,7 +74,10 @@ func systemEnv() []string {
 		"__EGL_VENDOR_LIBRARY_DIRS="+SystemDir+vm.EGLVendorDir,
 		"LIBGL_DRIVERS_PATH="+SystemDir+vm.DRIDir,
 		"GBM_DRIVERS_PATH="+SystemDir+vm.DRIDir,
-		"GBM_BACKENDS_PATH="+SystemDir+vm.GBMBackendDir)
+		"GBM_BACKENDS_PATH="+SystemDir+vm.GBMBackendDir,
+		// alsa-lib's configuration, which defines the devices QEMU's
+		// ALSA backend opens (plughw) and amixer reads.
+		"ALSA_CONFIG_DIR="+SystemDir+layout.ALSAConfigDir)
 }
 
 // systemCommand runs program (an absolute path inside the system image,

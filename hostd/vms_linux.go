@@ -43,6 +43,10 @@ func (d *Daemon) setupVMs(ctx context.Context) {
 	host := vm.Host{Root: SystemDir, CPUs: runtime.NumCPU(), MemBytes: readMeminfo().Total, CPUVendor: vm.CPUVendor(),
 		Panel: PanelMode("/sys"), Vhost: d.link != nil && d.link.Vhost}
 	var notes []string
+	if card, ok := d.soundCard(); ok {
+		host.Sound = card.ALSA()
+		fmt.Fprintf(d.opts.Console, "thinhost: sound: guests play on %s\n", card)
+	}
 	ok, why := kvm.Probe(ctx, func(ctx context.Context, args ...string) *exec.Cmd {
 		return systemCommand(ctx, vm.QEMUBinary, args...)
 	}, SystemDir+vm.OVMFCode)

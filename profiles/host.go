@@ -37,6 +37,10 @@ type Host struct {
 	// (the default: hostd sets the backlight, whatever the guest draws)
 	// or "guest" (hostd leaves them alone).
 	BrightnessKeys string
+	// VolumeKeys is who handles the volume and mute keys: "host" (the
+	// default: hostd moves the sound card's volume, whatever the guest
+	// draws) or "guest" (hostd leaves them alone).
+	VolumeKeys string
 	// ShellPassword guards the debug shell on the panel's consoles (tty0
 	// and the like); "" offers no shell there. The serial console's shell
 	// asks for none: who has the cable has the machine.
@@ -82,7 +86,7 @@ var DefaultConsole = []string{"tty0", "ttyS0,115200"}
 
 var (
 	hostSchema = &hcl.BodySchema{
-		Attributes: []hcl.AttributeSchema{{Name: "hostname"}, {Name: "console"}, {Name: "api_port"}, {Name: "api_token"}, {Name: "api_on_host_network"}, {Name: "low_battery"}, {Name: "lid"}, {Name: "brightness_keys"}, {Name: "shell_password"}, {Name: "page_password"}},
+		Attributes: []hcl.AttributeSchema{{Name: "hostname"}, {Name: "console"}, {Name: "api_port"}, {Name: "api_token"}, {Name: "api_on_host_network"}, {Name: "low_battery"}, {Name: "lid"}, {Name: "brightness_keys"}, {Name: "volume_keys"}, {Name: "shell_password"}, {Name: "page_password"}},
 		Blocks:     []hcl.BlockHeaderSchema{{Type: "kernel"}},
 	}
 	kernelSchema = &hcl.BodySchema{
@@ -137,6 +141,8 @@ func decodeHost(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.Diagnosti
 	h.Lid, _, d = oneOf(content.Attributes, "lid", "suspend", []string{"suspend", "poweroff", "ignore"}, ctx)
 	diags = append(diags, d...)
 	h.BrightnessKeys, _, d = oneOf(content.Attributes, "brightness_keys", "host", []string{"host", "guest"}, ctx)
+	diags = append(diags, d...)
+	h.VolumeKeys, _, d = oneOf(content.Attributes, "volume_keys", "host", []string{"host", "guest"}, ctx)
 	diags = append(diags, d...)
 	h.LowBattery, d = evalIntIn(content.Attributes, "low_battery", DefaultLowBattery, 0, 50, ctx,
 		"Invalid low_battery", "low_battery is a battery charge in percent from 0 (never shut down) to 50.")

@@ -71,6 +71,7 @@ func daemon() error {
 		Log:       log,
 		Console:   con,
 		Terminals: con.Files(),
+		Reopen:    con.Reopen,
 		Logs:      ring,
 		Ready: func() {
 			if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {

@@ -22,6 +22,10 @@ type Config struct {
 	// Modules are loaded at boot, with their dependencies from
 	// modules.dep, in parallel where the dependency graph allows.
 	Modules []string `json:"modules,omitempty"`
+	// BootModules are the ones the profile names itself: loaded at boot
+	// whether or not a device asks for them (mac80211_hwsim makes its
+	// radios, yet also drives a virtio device).
+	BootModules []string `json:"boot_modules,omitempty"`
 	// OptionalModules are loaded when present; failures are not reported
 	// as errors (hostd's own needs such as the power button).
 	OptionalModules []string `json:"optional_modules,omitempty"`
@@ -51,6 +55,9 @@ type Config struct {
 	// BrightnessKeysToGuest leaves the brightness keys alone; otherwise
 	// hostd sets the backlight with them.
 	BrightnessKeysToGuest bool `json:"brightness_keys_to_guest,omitempty"`
+	// VolumeKeysToGuest leaves the volume and mute keys alone; otherwise
+	// hostd moves the sound card's volume with them.
+	VolumeKeysToGuest bool `json:"volume_keys_to_guest,omitempty"`
 	// DataDisk is "internal" for a data partition on an internal disk
 	// (made by hostd on an empty one), "" for the boot disk's.
 	DataDisk string `json:"data_disk,omitempty"`

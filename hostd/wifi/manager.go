@@ -19,9 +19,11 @@ import (
 )
 
 // MaxWrongKey is how many times a network's passphrase may be refused
-// before the host stops trying it: the access point then waits longer
-// each time, and a person should hear at once that it is wrong.
-const MaxWrongKey = 3
+// before the host stops trying it. The first refusal may be a hiccup;
+// after the second the network is given up on: the supplicant would
+// otherwise leave a working network for it again and again (it has the
+// higher priority), and a person should hear that it is wrong.
+const MaxWrongKey = 2
 
 // DHCPRenew is how often the address is asked for again while joined:
 // the DHCP client configures it once, and most networks lease for hours.
@@ -114,10 +116,13 @@ func (m *Manager) Args() []string {
 
 func (m *Manager) console(format string, a ...any) {
 	line := "thinhost: wifi: " + fmt.Sprintf(format, a...)
-	m.Log.Info(line)
-	if m.Console != nil {
-		m.Console(line)
+	if m.Console == nil {
+		m.Log.Info(line)
+		return
 	}
+	// The console's line; the log keeps it too, below the console's level.
+	m.Log.Debug(line)
+	m.Console(line)
 }
 
 // Run follows the supplicant's events until ctx ends, reconnecting when
@@ -284,7 +289,10 @@ func (m *Manager) wrongKey(id int) {
 	m.wrong[idx]++
 	n, count := m.networks[idx], m.wrong[idx]
 	disable := count >= MaxWrongKey
-	m.problems[idx] = fmt.Sprintf("the access point refused its passphrase (%d times)", count)
+	m.problems[idx] = "the access point refused its passphrase"
+	if count > 1 {
+		m.problems[idx] += fmt.Sprintf(" (%d times)", count)
+	}
 	if disable {
 		m.problems[idx] += "; not tried again until `thinhost ctl wifi connect " + n.Name + " --passphrase-stdin` gives the right one"
 	}

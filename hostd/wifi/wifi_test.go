@@ -230,7 +230,7 @@ func TestManagerWithSupplicant(t *testing.T) {
 		m.handle(ctx, Event{Name: "CTRL-EVENT-SSID-TEMP-DISABLED", Fields: map[string]string{"id": "1", "reason": "WRONG_KEY"}})
 	}
 	st = m.Status()
-	if !strings.Contains(st.Networks[0].Problem, "refused its passphrase (3 times)") {
+	if !strings.Contains(st.Networks[0].Problem, "refused its passphrase (2 times)") {
 		t.Errorf("office's problem = %q", st.Networks[0].Problem)
 	}
 	if got, _ := m.ctrl.Request("LIST_NETWORKS", reqTimeout); !strings.Contains(got, "1\tOffice\tany\t[DISABLED]") {

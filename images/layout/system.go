@@ -22,6 +22,8 @@ const (
 	// QEMUDataDir holds QEMU's own firmware (SeaBIOS, option ROMs).
 	QEMUDataDir = "/usr/share/qemu"
 	QEMUBinary  = "/usr/bin/qemu-system-x86_64"
+	// ALSAConfigDir is alsa-lib's configuration (alsa.conf, cards/).
+	ALSAConfigDir = "/usr/share/alsa"
 	// QEMUModuleDir holds QEMU's loadable modules (its TCG accelerator
 	// among them); hostd points QEMU_MODULE_DIR at it.
 	QEMUModuleDir = "/usr/lib/x86_64-linux-gnu/qemu"

@@ -194,6 +194,14 @@ func TestLaptop(t *testing.T) {
 			t.Errorf("the console never showed %q", want)
 		}
 	}
+	// The guest's sound device plays on the laptop's card: QEMU's ALSA
+	// backend holds its playback device open (the kernel's
+	// /proc/asound/.../status names QEMU's pid).
+	for _, want := range []string{"thinhost: sound: guests play on card ", "thinhost: sound: vm windows holds plughw:CARD="} {
+		if !strings.Contains(stderr, want) && !strings.Contains(stdout, want) {
+			t.Errorf("the console never showed %q", want)
+		}
+	}
 	for _, want := range []string{"usb 46f4:0001 plugged in: given to vm windows (", "usb device unplugged: taken from vm windows"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("the plugged-in stick: no %q", want)

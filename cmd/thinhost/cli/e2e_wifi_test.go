@@ -1,0 +1,171 @@
+package cli
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/thinhost/thinhost/images/imagetest"
+	"github.com/thinhost/thinhost/images/qemu"
+	"github.com/thinhost/thinhost/internal/testenv"
+)
+
+// TestWifi is the laptop-life issue's Wi-Fi acceptance: inside a booted
+// test host, two mac80211_hwsim radios; the test makes the second an
+// access point (hostapd, WPA2) with a DHCP server (dnsmasq) on the
+// serial console's debug shell, and the host joins it on the first from
+// its profile's wifi block (testdata/wifi.hcl): the network with the
+// wrong passphrase, tried first, is reported and given up on; the right
+// one is joined and gets an address by DHCP, which ctl wifi shows. The
+// passphrases are in no byte of the boot files or the system image.
+func TestWifi(t *testing.T) {
+	testenv.NeedE2E(t)
+	testenv.NeedTool(t, "qemu-system-x86_64")
+	const right, wrong = "the right passphrase", "not the passphrase"
+	profile := filepath.Join(testenv.RepoRoot(), "cmd", "thinhost", "cli", "testdata", "wifi.hcl")
+	img := filepath.Join(t.TempDir(), "wifi.img")
+	stdout, stderr, code := runCLI(t, "build", profile, "-o", img, "--lock", testCache(t), "-var", "right_psk="+right, "-var", "wrong_psk="+wrong)
+	if code != 0 {
+		t.Fatalf("build exited %d:\n%s\n%s", code, stdout, stderr)
+	}
+	parts := imagetest.Check(t, img)
+	for _, secret := range []string{right, wrong} {
+		for _, p := range parts[:len(parts)-1] {
+			if partitionContains(t, img, p, []byte(secret)) {
+				t.Errorf("partition %s carries a wifi passphrase", p.Name)
+			}
+		}
+		if !partitionContains(t, img, parts[len(parts)-1], []byte(secret)) {
+			t.Errorf("the empty data partition does not carry the first boot's passphrase")
+		}
+	}
+
+	// The access point's script is on a second disk, so one short line
+	// runs it: the shell's editor redraws a long line at every key.
+	sys := "/system/lib64/ld-linux-x86-64.so.2 --library-path /system/lib/x86_64-linux-gnu:/system/usr/lib/x86_64-linux-gnu /system"
+	conf := strings.Join([]string{"interface=wlan1", "driver=nl80211", "ssid=thinhost test", "hw_mode=g", "channel=6",
+		"wpa=2", "wpa_key_mgmt=WPA-PSK", "rsn_pairwise=CCMP", "wpa_passphrase=" + right}, `\n`)
+	script := strings.Join([]string{
+		"ls /sys/class/net",
+		// dnsmasq, run as root, wants root's user and group by name.
+		"echo root:x:0:0:root:/:/bin/false >> /etc/passwd",
+		"echo root:x:0: >> /etc/group",
+		"ip addr add 10.0.9.1/24 dev wlan1",
+		"ip link set wlan1 up",
+		fmt.Sprintf("printf '%s\\n' > /tmp/ap.conf", conf),
+		sys + "/usr/sbin/hostapd -B /tmp/ap.conf",
+		sys + "/usr/sbin/dnsmasq --conf-file=/dev/null --interface=wlan1 --bind-interfaces --port=0 --dhcp-range=10.0.9.50,10.0.9.60,255.255.255.0,1h --dhcp-leasefile=/tmp/leases --user=root --group=root --pid-file=/tmp/dnsmasq.pid --log-dhcp",
+		"echo access-point-$((6*7))",
+	}, "\n") + "\n"
+	disk := filepath.Join(t.TempDir(), "ap.sh")
+	if err := os.WriteFile(disk, []byte(script+strings.Repeat("\n", 4096-len(script)%4096)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// An os.Pipe, which QEMU reads itself: with an io.Pipe, exec's copy
+	// into QEMU would keep its Wait from returning.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pw.Close(); pr.Close() })
+	h := startHostConfig(t, qemu.Config{Image: img, MemoryMiB: 1024, Stdin: pr, Disks: []string{disk}})
+	h.waitReady(t)
+	if !h.con.Seen("took the first-boot secrets") {
+		t.Errorf("hostd did not take the first-boot secrets:\n%s", h.tail())
+	}
+	// The debug shell on the serial console, then the access point.
+	// The shell's line editor asks the terminal for its colours and the
+	// cursor's place, and reads keys as the answer until one comes: each
+	// question is answered (a cursor at 1,1), which also says the colours
+	// are not known.
+	answered := 0
+	shell := func(line, done string) {
+		t.Helper()
+		for range 30 {
+			for n := h.con.Count("\x1b[6n"); answered < n; answered++ {
+				io.WriteString(pw, "\x1b[1;1R")
+			}
+			// A carriage return: the shell's line editor reads the
+			// terminal raw, where Enter is CR (hostd's prompt reads the
+			// line through the tty, which turns CR into LF).
+			fmt.Fprintf(pw, "%s\r", line)
+			select {
+			case <-h.con.Await(done):
+				return
+			case <-time.After(2 * time.Second):
+			}
+		}
+		t.Fatalf("the shell never answered %q:\n%s", line, h.tail())
+	}
+	shell("echo shell-$((6*7))", "shell-42")
+	fmt.Fprint(pw, "gosh /dev/vdb\r")
+	select {
+	case <-h.con.Await("access-point-42"):
+	case <-time.After(time.Minute):
+		t.Fatalf("the access point's script did not finish:\n%s", h.tail())
+	}
+	// joined waits until ctl wifi shows the access point joined with an
+	// address from its DHCP server, and ok says the rest is as wanted.
+	joined := func(what string, ok func(out string) bool) string {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Minute)
+		for {
+			out := h.ctl(t, "wifi")
+			if strings.Contains(out, `joined "thinhost test"`) && strings.Contains(out, ": 10.0.9.") && ok(out) {
+				t.Logf("ctl wifi:\n%s", out)
+				return out
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s:\n%s\n%s", what, out, h.tail())
+			}
+			time.Sleep(2 * time.Second)
+		}
+	}
+	network := func(out, name string) string {
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, name+" ") {
+				return l
+			}
+		}
+		return ""
+	}
+	// The wrong passphrase, tried first (the higher priority), is said;
+	// the right network is joined.
+	out := joined("the host never joined the access point", func(string) bool { return true })
+	if w, r := network(out, "wrong"), network(out, "right"); !strings.Contains(w, "refused its passphrase") || !strings.HasSuffix(strings.TrimSpace(r), "-") {
+		t.Errorf("the networks' problems:\nwrong: %s\nright: %s", w, r)
+	}
+	if !h.con.Seen(`network wrong ("thinhost test"): the access point refused the passphrase`) {
+		t.Errorf("the console never said the passphrase was refused:\n%s", h.tail())
+	}
+	if !h.con.Seen("from DHCP on \"thinhost test\"") {
+		t.Errorf("the console never showed the address:\n%s", h.tail())
+	}
+	// A scan finds the access point, known to the host. The supplicant
+	// then tries the higher priority again: refused a second time, it is
+	// given up on, and the host stays on the right one.
+	scan := h.ctl(t, "wifi", "scan")
+	if !strings.Contains(scan, `"thinhost test"`) || !strings.Contains(scan, "wpa2") || !strings.Contains(scan, "wrong") {
+		t.Errorf("ctl wifi scan:\n%s", scan)
+	}
+	joined("the wrong passphrase was not given up on", func(out string) bool {
+		return strings.Contains(network(out, "wrong"), "not tried again")
+	})
+	if !h.con.Seen(`network wrong ("thinhost test"): the passphrase is wrong`) {
+		t.Errorf("the console never said the network was given up on:\n%s", h.tail())
+	}
+	if st := h.ctl(t, "status"); !strings.Contains(st, "wifi      wlan0 joined \"thinhost test\"") || !strings.Contains(st, "health    ok") {
+		t.Errorf("ctl status:\n%s", st)
+	}
+	// Never the passphrases in the log.
+	logs := h.ctl(t, "logs")
+	if bytes.Contains([]byte(logs), []byte(right)) || bytes.Contains([]byte(logs), []byte(wrong)) {
+		t.Errorf("hostd's log holds a passphrase")
+	}
+	h.powerOff(t)
+}

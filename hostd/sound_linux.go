@@ -1,0 +1,95 @@
+package hostd
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/thinhost/thinhost/hostd/vm"
+	"github.com/thinhost/thinhost/images/layout"
+)
+
+// asoundDir is the kernel's ALSA state.
+const asoundDir = "/proc/asound"
+
+// soundCard is the card guests play through: none unless a guest has
+// sound, the image carries QEMU's ALSA backend and alsa-lib's
+// configuration, and the host has a playback device (its drivers load
+// with the system image's modules, which guests wait for).
+func (d *Daemon) soundCard() (SoundCard, bool) {
+	want := false
+	for _, v := range d.opts.Config.VMs {
+		want = want || !v.NoSound
+	}
+	if !want {
+		return SoundCard{}, false
+	}
+	for _, f := range []string{SystemDir + vm.QEMUModuleDir + "/audio-alsa.so", SystemDir + layout.ALSAConfigDir + "/alsa.conf"} {
+		if _, err := os.Stat(f); err != nil {
+			d.opts.Log.Info("guests get a silent sound device: the image lacks QEMU's ALSA backend", "missing", f)
+			return SoundCard{}, false
+		}
+	}
+	card, ok := PickSound(asoundDir)
+	// HD Audio probes its codecs after the driver loaded: a card the
+	// laptop has may come a few seconds later.
+	for deadline := time.Now().Add(15 * time.Second); !ok && hasAudioDevice("/sys/bus/pci/devices") && time.Now().Before(deadline); {
+		time.Sleep(250 * time.Millisecond)
+		card, ok = PickSound(asoundDir)
+	}
+	if !ok {
+		d.opts.Log.Info("guests get a silent sound device: the host has no playback device")
+		return SoundCard{}, false
+	}
+	d.sound = &card
+	return card, true
+}
+
+// watchSound says once which guest's QEMU holds the sound card open
+// (QEMU opens it when it starts the guest's audio device), or that none
+// did within a minute.
+func (d *Daemon) watchSound(ctx context.Context) {
+	card := d.sound
+	if card == nil || d.vms == nil {
+		return
+	}
+	deadline := time.Now().Add(time.Minute)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		if pid, state := PCMOwner(asoundDir, *card); pid != 0 {
+			for _, v := range d.vms.Status() {
+				if v.Pid == pid {
+					fmt.Fprintf(d.opts.Console, "thinhost: sound: vm %s holds %s (%s)\n", v.Name, card.ALSA(), state)
+					return
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+	d.opts.Log.Info("no guest holds the sound card", "card", card.ALSA())
+}
+
+// hasAudioDevice says whether a PCI audio device (class 04 01 or 04 03:
+// HD Audio) with a driver bound is under dir (/sys/bus/pci/devices): one
+// whose card may still be on its way.
+func hasAudioDevice(dir string) bool {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if _, err := os.Stat(dir + "/" + e.Name() + "/driver"); err != nil {
+			continue
+		}
+		b, err := os.ReadFile(dir + "/" + e.Name() + "/class")
+		if err != nil {
+			continue
+		}
+		c := strings.TrimSpace(string(b))
+		if strings.HasPrefix(c, "0x0401") || strings.HasPrefix(c, "0x0403") {
+			return true
+		}
+	}
+	return false
+}
