@@ -109,7 +109,7 @@ type Config struct {
 	// (layout.FirstBootRecord) left after the data partition's marker;
 	// nil: none.
 	FirstBoot []byte
-	Log  *slog.Logger
+	Log       *slog.Logger
 }
 
 // Partition is one partition as written.

@@ -191,7 +191,7 @@ func (ps *Parser) decode(filename string, body hcl.Body, opts Options, diags hcl
 			if n.PSK != "" {
 				rng := n.DeclRange
 				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Wi-Fi passphrase with an internal data disk",
-					Detail: "A profile's passphrases travel to the host on the stick's empty data partition, which hostd takes and clears at the first boot; with data_disk = \"internal\" hostd never touches that partition, so the passphrase would stay on the stick in clear. Leave psk out and give it once on the host: thinhost ctl wifi connect " + n.Name + " --passphrase-stdin (it is kept on the internal disk's data partition).",
+					Detail:  "A profile's passphrases travel to the host on the stick's empty data partition, which hostd takes and clears at the first boot; with data_disk = \"internal\" hostd never touches that partition, so the passphrase would stay on the stick in clear. Leave psk out and give it once on the host: thinhost ctl wifi connect " + n.Name + " --passphrase-stdin (it is kept on the internal disk's data partition).",
 					Subject: &rng})
 				break
 			}
