@@ -54,22 +54,26 @@ func TestPickAndStepBacklight(t *testing.T) {
 	}
 }
 
+// inputEvents are the kernel's input_event structs for (type, code,
+// value) triples, as an input device reads.
+func inputEvents(evs ...[3]int) []byte {
+	var out []byte
+	for _, e := range evs {
+		b := make([]byte, inputEvent)
+		b[16], b[17] = byte(e[0]), byte(e[0]>>8)
+		b[18], b[19] = byte(e[1]), byte(e[1]>>8)
+		v := int32(e[2])
+		b[20], b[21], b[22], b[23] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+		out = append(out, b...)
+	}
+	return out
+}
+
 func TestReadBrightnessKeys(t *testing.T) {
 	var ups, downs int
-	ev := func(typ, code uint16, value int32) []byte {
-		b := make([]byte, inputEvent)
-		b[16], b[17] = byte(typ), byte(typ>>8)
-		b[18], b[19] = byte(code), byte(code>>8)
-		b[20], b[21], b[22], b[23] = byte(value), byte(value>>8), byte(value>>16), byte(value>>24)
-		return b
-	}
-	var stream []byte
-	for _, e := range [][]byte{
-		ev(evKey, keyBrightnessUp, 1), ev(evKey, keyBrightnessUp, 2), ev(evKey, keyBrightnessUp, 0),
-		ev(evKey, keyBrightnessDown, 1), ev(evKey, 30, 1), ev(0, 0, 0),
-	} {
-		stream = append(stream, e...)
-	}
+	stream := inputEvents(
+		[3]int{evKey, keyBrightnessUp, 1}, [3]int{evKey, keyBrightnessUp, 2}, [3]int{evKey, keyBrightnessUp, 0},
+		[3]int{evKey, keyBrightnessDown, 1}, [3]int{evKey, 30, 1}, [3]int{0, 0, 0})
 	_ = readBrightnessKeys(strings.NewReader(string(stream)), func(up bool) {
 		if up {
 			ups++

@@ -23,21 +23,10 @@ func TestVolumeKeys(t *testing.T) {
 	if got := VolumeArgs("PCH", "Master", keyMute); !slices.Equal(got, []string{"-q", "-c", "PCH", "sset", "Master", "toggle"}) {
 		t.Errorf("mute: %q", got)
 	}
-	ev := func(typ, code uint16, value int32) []byte {
-		b := make([]byte, inputEvent)
-		b[16], b[17] = byte(typ), byte(typ>>8)
-		b[18], b[19] = byte(code), byte(code>>8)
-		b[20], b[21], b[22], b[23] = byte(value), byte(value>>8), byte(value>>16), byte(value>>24)
-		return b
-	}
-	var stream []byte
-	for _, e := range [][]byte{
-		ev(evKey, keyVolumeUp, 1), ev(evKey, keyVolumeUp, 2), ev(evKey, keyVolumeUp, 0),
-		ev(evKey, keyMute, 1), ev(evKey, keyMute, 2), ev(evKey, keyMute, 0),
-		ev(evKey, keyVolumeDown, 1), ev(evKey, 30, 1), ev(0, 0, 0),
-	} {
-		stream = append(stream, e...)
-	}
+	stream := inputEvents(
+		[3]int{evKey, keyVolumeUp, 1}, [3]int{evKey, keyVolumeUp, 2}, [3]int{evKey, keyVolumeUp, 0},
+		[3]int{evKey, keyMute, 1}, [3]int{evKey, keyMute, 2}, [3]int{evKey, keyMute, 0},
+		[3]int{evKey, keyVolumeDown, 1}, [3]int{evKey, 30, 1}, [3]int{0, 0, 0})
 	var got []uint16
 	if err := readVolumeKeys(bytes.NewReader(stream), func(code uint16) { got = append(got, code) }); err != io.EOF {
 		t.Fatal(err)
