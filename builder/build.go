@@ -384,7 +384,14 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	if err := out.Close(); err != nil {
 		return nil, fmt.Errorf("close image: %w", err)
 	}
-	if err := os.Chmod(tmpOut, 0o644); err != nil {
+	// Readable by all, unless it carries first-boot secrets (Wi-Fi
+	// passphrases, until the first boot takes them): then its owner's.
+	mode := os.FileMode(0o644)
+	if firstBoot != nil {
+		mode = 0o600
+		log.Info("the image carries Wi-Fi passphrases on its empty data partition until its first boot: it is readable by its owner alone", "image", cfg.Output)
+	}
+	if err := os.Chmod(tmpOut, mode); err != nil {
 		return nil, fmt.Errorf("chmod image: %w", err)
 	}
 	if err := os.Rename(tmpOut, cfg.Output); err != nil {

@@ -43,13 +43,15 @@ var QEMUFiles = []HostFile{
 
 // SoundFiles play guests' sound on the host's card: QEMU's ALSA backend
 // (a module) and alsa-lib's configuration, which defines the plughw
-// device hostd names (hostd points ALSA_CONFIG_DIR at /system), and
-// amixer, with which the volume keys move the card's volume.
+// device hostd names (hostd points ALSA_CONFIG_DIR at /system); amixer,
+// with which hostd unmutes the card and the volume keys move its volume;
+// and alsactl, which keeps the mixer's state from one boot to the next.
 var SoundFiles = []HostFile{
 	{Src: layout.QEMUModuleDir + "/audio-alsa.so", Package: "qemu-system-common"},
 	{Src: layout.ALSAConfigDir + "/alsa.conf", Package: "libasound2-data"},
 	{Src: layout.ALSAConfigDir + "/cards/aliases.conf", Package: "libasound2-data"},
 	{Src: "/usr/bin/amixer", Package: "alsa-utils"},
+	{Src: "/usr/sbin/alsactl", Package: "alsa-utils"},
 }
 
 // SDLFiles draw a guest on the laptop's panel (display = "sdl"): QEMU's

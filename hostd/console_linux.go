@@ -79,8 +79,9 @@ func (c *Consoles) reopen(name string) (*os.File, error) {
 	}
 	for i, f := range c.files {
 		if f.Name() == name {
-			// The old descriptor is left open: a reader may still hold it,
-			// and it reads nothing but EOF now.
+			// Hung up, the old descriptor reads and writes nothing more;
+			// a shell's offer that read it reopens for itself.
+			f.Close()
 			c.files[i] = fh
 		}
 	}

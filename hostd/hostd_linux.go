@@ -328,6 +328,7 @@ func (d *Daemon) shutdown(reason string, reboot bool) error {
 		fmt.Fprintf(d.opts.Console, "thinhost: stopping %s (waiting up to %s)\n", name, timeout)
 	})
 	d.services.unmount(log)
+	d.storeMixer()
 	log.Info("syncing filesystems")
 	unix.Sync()
 	if d.logFile != nil {

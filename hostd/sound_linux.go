@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -92,4 +93,53 @@ func hasAudioDevice(dir string) bool {
 		}
 	}
 	return false
+}
+
+// alsactl keeps the mixer's state; mixerStateFile is where, per card.
+const alsactl = "/usr/sbin/alsactl"
+
+func mixerStateFile(card string) string {
+	return filepath.Join(DataDir, "state", "mixer-"+card+".state")
+}
+
+// startMixer sets the card's mixer: as the last boot left it, or, the
+// first time, to 80% and unmuted on its output controls. ALSA drivers
+// start muted: without this a guest plays into silence.
+func (d *Daemon) startMixer(ctx context.Context) {
+	card := d.sound
+	if card == nil {
+		return
+	}
+	log := d.opts.Log
+	state := mixerStateFile(card.ID)
+	if d.data != nil && d.data.Mounted {
+		if _, err := os.Stat(state); err == nil {
+			out, err := systemCommand(ctx, alsactl, "--no-init-fallback", "-f", state, "restore", card.ID).CombinedOutput()
+			if err == nil {
+				fmt.Fprintf(d.opts.Console, "thinhost: sound: mixer of %s as the last boot left it\n", card.ID)
+				return
+			}
+			log.Warn("restore the mixer", "card", card.ID, "file", state, "err", err, "output", strings.TrimSpace(string(out)))
+		}
+	}
+	set := 0
+	for _, c := range MixerDefaults {
+		if err := systemCommand(ctx, amixer, "-q", "-c", card.ID, "sset", c, MixerDefaultLevel, "unmute").Run(); err == nil {
+			set++
+		}
+	}
+	fmt.Fprintf(d.opts.Console, "thinhost: sound: mixer of %s at %s, unmuted (%d controls)\n", card.ID, MixerDefaultLevel, set)
+}
+
+// storeMixer keeps the card's mixer state for the next boot.
+func (d *Daemon) storeMixer() {
+	card := d.sound
+	if card == nil || d.data == nil || !d.data.Mounted {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if out, err := systemCommand(ctx, alsactl, "-f", mixerStateFile(card.ID), "store", card.ID).CombinedOutput(); err != nil {
+		d.opts.Log.Warn("keep the mixer's state", "card", card.ID, "err", err, "output", strings.TrimSpace(string(out)))
+	}
 }

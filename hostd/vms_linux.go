@@ -46,6 +46,7 @@ func (d *Daemon) setupVMs(ctx context.Context) {
 	if card, ok := d.soundCard(); ok {
 		host.Sound = card.ALSA()
 		fmt.Fprintf(d.opts.Console, "thinhost: sound: guests play on %s\n", card)
+		d.startMixer(ctx)
 	}
 	ok, why := kvm.Probe(ctx, func(ctx context.Context, args ...string) *exec.Cmd {
 		return systemCommand(ctx, vm.QEMUBinary, args...)

@@ -12,6 +12,14 @@ const (
 // VolumeStep is how far one press moves the volume, as amixer takes it.
 const VolumeStep = "5%"
 
+// MixerDefaults are the output controls hostd unmutes, at
+// MixerDefaultLevel, the first time it meets a card (ALSA drivers start
+// muted); a missing one is skipped.
+var MixerDefaults = []string{"Master", "PCM", "Speaker", "Headphone", "Front"}
+
+// MixerDefaultLevel is their level then.
+const MixerDefaultLevel = "80%"
+
 // volumeControls are the mixer controls the volume keys move, the first
 // the card has: HD Audio's Master, else what USB and SOF cards call it.
 var volumeControls = []string{"Master", "PCM", "Speaker", "Headphone"}

@@ -51,10 +51,6 @@ func (d *Daemon) startWifi(ctx context.Context) {
 		return
 	}
 	log := d.opts.Log
-	if err := wifi.Check(cfg); err != nil {
-		d.record("wifi: %v", err)
-		return
-	}
 	store := &wifi.Store{}
 	if d.data != nil && d.data.Mounted {
 		var err error
@@ -72,6 +68,12 @@ func (d *Daemon) startWifi(ctx context.Context) {
 			log.Info("kept the first boot's wifi passphrases on the data partition", "networks", len(d.firstBoot.WifiPassphrases))
 		}
 		d.firstBoot = nil
+	}
+	// Checked after the passphrases are kept: the partition no longer
+	// holds them.
+	if err := wifi.Check(cfg); err != nil {
+		d.record("wifi: %v", err)
+		return
 	}
 	d.wifiWait.Store(&api.Wifi{Networks: []api.WifiNetwork{}, Problem: "waiting for a wireless interface (its driver and firmware load from the system image)"})
 	go func() {

@@ -56,13 +56,21 @@ func (c *Conn) Request(cmd string, timeout time.Duration) (string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	verb, _, _ := strings.Cut(cmd, " ")
+	buf := make([]byte, maxReply)
+	// A reply that came after its request timed out is not this one's.
+	if err := c.c.SetReadDeadline(time.Now()); err == nil {
+		for {
+			if _, err := c.c.Read(buf); err != nil {
+				break
+			}
+		}
+	}
 	if err := c.c.SetDeadline(time.Now().Add(timeout)); err != nil {
 		return "", err
 	}
 	if _, err := c.c.Write([]byte(cmd)); err != nil {
 		return "", fmt.Errorf("wpa_supplicant %s: %w", verb, err)
 	}
-	buf := make([]byte, maxReply)
 	for {
 		n, err := c.c.Read(buf)
 		if err != nil {

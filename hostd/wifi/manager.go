@@ -29,6 +29,10 @@ const MaxWrongKey = 2
 // the DHCP client configures it once, and most networks lease for hours.
 const DHCPRenew = 30 * time.Minute
 
+// SelectWait is how long the other networks stay off for one that ctl
+// wifi connect chose and that does not join.
+const SelectWait = time.Minute
+
 // reqTimeout bounds one control request.
 const reqTimeout = 5 * time.Second
 
@@ -57,10 +61,13 @@ type Manager struct {
 	ctrl     *Conn
 	wrong    map[int]int
 	problems map[int]string
-	reenable bool
-	joined   int
-	dhcpStop context.CancelFunc
-	scans    []chan struct{}
+	// reenable is set while the network ctl wifi connect selected has not
+	// joined: the others are off until then, or until selectTimer fires.
+	reenable    bool
+	selectTimer *time.Timer
+	joined      int
+	dhcpStop    context.CancelFunc
+	scans       []chan struct{}
 }
 
 // NewManager returns a manager for the profile's networks, with the
@@ -79,7 +86,7 @@ func NewManager(log *slog.Logger, cfg *config.Wifi, iface, dir string, store *St
 	}
 	for i, n := range m.networks {
 		if n.Passphrase == "" {
-			m.problems[i] = "its passphrase is not known (the data partition held none for it): thinhost ctl wifi connect " + n.Name + " --passphrase-stdin"
+			m.problems[i] = "its passphrase is not known (the data partition held none for it): thinhost ctl wifi connect " + label(n) + " --passphrase-stdin"
 		}
 	}
 	return m
@@ -160,6 +167,9 @@ func (m *Manager) follow(ctx context.Context, sock string) error {
 		return err
 	}
 	defer mon.Close()
+	// Its reads end with ctx.
+	stop := context.AfterFunc(ctx, func() { mon.c.SetReadDeadline(time.Now()) })
+	defer stop()
 	if err := mon.Attach(reqTimeout); err != nil {
 		ctrl.Close()
 		return err
@@ -186,8 +196,9 @@ func (m *Manager) follow(ctx context.Context, sock string) error {
 	for ctx.Err() == nil {
 		ev, err := mon.Event(10 * time.Second)
 		if errors.Is(err, ErrTimeout) {
-			// A silent supplicant may be a dead one.
-			if _, err := mon.Request("PING", reqTimeout); err != nil {
+			// A silent supplicant may be a dead one (asked on the other
+			// socket: a reply read here would drop events).
+			if _, err := ctrl.Request("PING", reqTimeout); err != nil {
 				return err
 			}
 			continue
@@ -213,7 +224,7 @@ func (m *Manager) mapIDs(c *Conn) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.ids = map[int]int{}
-	next := 0
+	taken := map[int]bool{}
 	for i, line := range strings.Split(strings.TrimRight(list, "\n"), "\n") {
 		if i == 0 {
 			continue
@@ -223,11 +234,14 @@ func (m *Manager) mapIDs(c *Conn) error {
 		if err != nil || len(f) < 2 {
 			continue
 		}
+		// The first network with this SSID not yet taken: the supplicant
+		// lists them in the order hostd gave them, in the file and then
+		// with ADD_NETWORK, so networks sharing an SSID keep their order.
 		ssid := Unescape(f[1])
-		for j := next; j < len(m.networks); j++ {
-			if m.networks[j].Passphrase != "" && m.networks[j].SSID == ssid {
+		for j := range m.networks {
+			if !taken[j] && m.networks[j].Passphrase != "" && m.networks[j].SSID == ssid {
 				m.ids[id] = j
-				next = j + 1
+				taken[j] = true
 				break
 			}
 		}
@@ -278,7 +292,9 @@ func (m *Manager) handle(ctx context.Context, ev Event) {
 }
 
 // wrongKey counts a refused passphrase, says so, and gives up on the
-// network after MaxWrongKey.
+// network after MaxWrongKey, for WrongKeyRetry: a refusal may also be a
+// weak signal, or someone in radio range spoiling the handshake, which
+// must not keep the host off its network for good.
 func (m *Manager) wrongKey(id int) {
 	m.mu.Lock()
 	idx, ok := m.ids[id]
@@ -294,9 +310,12 @@ func (m *Manager) wrongKey(id int) {
 		m.problems[idx] += fmt.Sprintf(" (%d times)", count)
 	}
 	if disable {
-		m.problems[idx] += "; not tried again until `thinhost ctl wifi connect " + n.Name + " --passphrase-stdin` gives the right one"
+		m.problems[idx] += fmt.Sprintf("; tried again in %s, or at once with `thinhost ctl wifi connect %s --passphrase-stdin` and the right one", WrongKeyRetry, label(n))
 	}
 	ctrl := m.ctrl
+	// The network `ctl wifi connect` chose is refused: the others come
+	// back rather than wait for a join that will not come.
+	others := disable && m.reenable
 	m.mu.Unlock()
 	switch {
 	case disable:
@@ -305,10 +324,81 @@ func (m *Manager) wrongKey(id int) {
 				m.Log.Warn("disable wifi network", "network", n.Name, "err", err)
 			}
 		}
-		m.console("network %s (%q): the passphrase is wrong: refused %d times, not tried again", n.Name, n.SSID, count)
+		if others {
+			m.reenableOthers()
+		}
+		m.console("network %s (%q): the passphrase is wrong: refused %d times; tried again in %s", label(n), n.SSID, count, WrongKeyRetry)
+		time.AfterFunc(WrongKeyRetry, func() { m.retry(idx) })
 	case count == 1:
-		m.console("network %s (%q): the access point refused the passphrase; trying again", n.Name, n.SSID)
+		m.console("network %s (%q): the access point refused the passphrase; trying again", label(n), n.SSID)
 	}
+}
+
+// WrongKeyRetry is how long a network given up on for its passphrase
+// waits before it is tried again.
+var WrongKeyRetry = 10 * time.Minute
+
+// retry enables the network at idx again after WrongKeyRetry, unless it
+// joined or was given a passphrase meanwhile.
+func (m *Manager) retry(idx int) {
+	m.mu.Lock()
+	if m.wrong[idx] < MaxWrongKey {
+		m.mu.Unlock()
+		return
+	}
+	m.wrong[idx] = 0
+	ctrl, id := m.ctrl, -1
+	for sid, i := range m.ids {
+		if i == idx {
+			id = sid
+		}
+	}
+	m.mu.Unlock()
+	if ctrl != nil && id >= 0 {
+		if err := ctrl.OK("ENABLE_NETWORK "+strconv.Itoa(id), reqTimeout); err != nil {
+			m.Log.Warn("enable wifi network", "id", id, "err", err)
+		}
+	}
+}
+
+// reenableOthers turns back on what SELECT_NETWORK (ctl wifi connect)
+// turned off: every network but those given up on for their passphrase,
+// so the host roams to them later.
+func (m *Manager) reenableOthers() {
+	m.mu.Lock()
+	if !m.reenable {
+		m.mu.Unlock()
+		return
+	}
+	m.reenable = false
+	if m.selectTimer != nil {
+		m.selectTimer.Stop()
+	}
+	ctrl := m.ctrl
+	var enable []int
+	for sid, i := range m.ids {
+		if m.wrong[i] < MaxWrongKey {
+			enable = append(enable, sid)
+		}
+	}
+	m.mu.Unlock()
+	slices.Sort(enable)
+	for _, sid := range enable {
+		if ctrl != nil {
+			if err := ctrl.OK("ENABLE_NETWORK "+strconv.Itoa(sid), reqTimeout); err != nil {
+				m.Log.Warn("enable wifi network", "id", sid, "err", err)
+			}
+		}
+	}
+}
+
+// label names n in messages: its profile name, or its SSID, quoted, for
+// a network ctl wifi connect added.
+func label(n Network) string {
+	if n.Added {
+		return strconv.Quote(n.SSID)
+	}
+	return n.Name
 }
 
 // connected starts DHCP on the link for the network with supplicant id.
@@ -331,28 +421,8 @@ func (m *Manager) connected(ctx context.Context, id int) {
 	if idx >= 0 {
 		ssid = m.networks[idx].SSID
 	}
-	reenable := m.reenable
-	m.reenable = false
-	ctrl := m.ctrl
-	var enable []int
-	if reenable {
-		for sid, i := range m.ids {
-			if m.wrong[i] < MaxWrongKey {
-				enable = append(enable, sid)
-			}
-		}
-	}
 	m.mu.Unlock()
-	// SELECT_NETWORK for `ctl wifi connect` disabled the others: back
-	// they come, so the host roams to them later.
-	slices.Sort(enable)
-	for _, sid := range enable {
-		if ctrl != nil {
-			if err := ctrl.OK("ENABLE_NETWORK "+strconv.Itoa(sid), reqTimeout); err != nil {
-				m.Log.Warn("enable wifi network", "id", sid, "err", err)
-			}
-		}
-	}
+	m.reenableOthers()
 	m.console("joined %q on %s", ssid, m.Iface)
 	go m.dhcpLoop(dctx, ssid)
 }
@@ -559,17 +629,24 @@ func (m *Manager) Connect(ctx context.Context, req api.WifiConnect) (string, err
 	if err := ctrl.OK(fmt.Sprintf("ENABLE_NETWORK %d", id), reqTimeout); err != nil {
 		return "", err
 	}
+	// SELECT_NETWORK turns every other network off until this one joins;
+	// if it never does, they come back after SelectWait.
 	m.mu.Lock()
 	m.reenable = true
+	if m.selectTimer != nil {
+		m.selectTimer.Stop()
+	}
+	m.selectTimer = time.AfterFunc(SelectWait, m.reenableOthers)
 	m.mu.Unlock()
 	if err := ctrl.OK(fmt.Sprintf("SELECT_NETWORK %d", id), reqTimeout); err != nil {
+		m.reenableOthers()
 		return "", err
 	}
 	// Written again, so a restarted supplicant knows it too.
 	if err := m.WriteConf(); err != nil {
 		m.Log.Warn("write the wifi configuration", "err", err)
 	}
-	return fmt.Sprintf("joining %s (%q) on %s", n.Name, n.SSID, m.Iface), nil
+	return fmt.Sprintf("joining %s (%q) on %s", label(n), n.SSID, m.Iface), nil
 }
 
 // remember keeps n's passphrase in the store.

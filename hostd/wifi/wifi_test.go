@@ -225,7 +225,13 @@ func TestManagerWithSupplicant(t *testing.T) {
 		t.Errorf("the store's mode: %v %v", fi, err)
 	}
 
-	// Refused passphrases: said at once, given up on after MaxWrongKey.
+	// The last connect selected "Cafe 1": the others are off until it
+	// joins.
+	if got, _ := m.ctrl.Request("LIST_NETWORKS", reqTimeout); !strings.Contains(got, "0\tHome\tany\t[DISABLED]") {
+		t.Errorf("SELECT_NETWORK left the others on:\n%s", got)
+	}
+	// Refused passphrases: said at once, given up on after MaxWrongKey;
+	// and the networks the selection paused come back.
 	for range MaxWrongKey {
 		m.handle(ctx, Event{Name: "CTRL-EVENT-SSID-TEMP-DISABLED", Fields: map[string]string{"id": "1", "reason": "WRONG_KEY"}})
 	}
@@ -233,8 +239,13 @@ func TestManagerWithSupplicant(t *testing.T) {
 	if !strings.Contains(st.Networks[0].Problem, "refused its passphrase (2 times)") {
 		t.Errorf("office's problem = %q", st.Networks[0].Problem)
 	}
-	if got, _ := m.ctrl.Request("LIST_NETWORKS", reqTimeout); !strings.Contains(got, "1\tOffice\tany\t[DISABLED]") {
-		t.Errorf("office is still tried:\n%s", got)
+	if got, _ := m.ctrl.Request("LIST_NETWORKS", reqTimeout); !strings.Contains(got, "1\tOffice\tany\t[DISABLED]") || strings.Contains(got, "0\tHome\tany\t[DISABLED]") {
+		t.Errorf("office is still tried, or home still paused:\n%s", got)
+	}
+	// Given up on for WrongKeyRetry only.
+	m.retry(0) // office, the first of the manager's networks
+	if got, _ := m.ctrl.Request("LIST_NETWORKS", reqTimeout); strings.Contains(got, "1\tOffice\tany\t[DISABLED]") {
+		t.Errorf("office is not tried again after the wait:\n%s", got)
 	}
 	if len(lines) != 2 || !strings.Contains(lines[0], "refused the passphrase") || !strings.Contains(lines[1], "the passphrase is wrong") {
 		t.Errorf("console lines = %q", lines)
