@@ -71,7 +71,7 @@ func (d *Daemon) startWifi(ctx context.Context) {
 	}
 	// Checked after the passphrases are kept: the partition no longer
 	// holds them.
-	if err := wifi.Check(cfg); err != nil {
+	if err := cfg.Check(); err != nil {
 		d.record("wifi: %v", err)
 		return
 	}

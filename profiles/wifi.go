@@ -7,7 +7,6 @@ import (
 	"github.com/hashicorp/hcl/v2/ext/dynblock"
 
 	"github.com/thinhost/thinhost/hostd/config"
-	"github.com/thinhost/thinhost/hostd/wifi"
 )
 
 // Wifi is the profile's wifi block: the wireless networks the host joins.
@@ -70,7 +69,7 @@ func decodeWifi(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.Diagnosti
 	attrs := content.Attributes
 	if v, attr, d := evalString(attrs, "interface", ctx); attr != nil && !d.HasErrors() {
 		w.Interface = v
-		if err := wifi.Check(&config.Wifi{Interface: v}); err != nil {
+		if err := (&config.Wifi{Interface: v}).Check(); err != nil {
 			diags = append(diags, attrDiag(attr, "Invalid interface", err.Error()+": name it as `ip link` shows it, such as wlan0 or wlp2s0, or leave it out for the first wireless interface."))
 		}
 	} else {
@@ -78,7 +77,7 @@ func decodeWifi(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.Diagnosti
 	}
 	if v, attr, d := evalString(attrs, "country", ctx); attr != nil && !d.HasErrors() {
 		w.Country = v
-		if err := wifi.Check(&config.Wifi{Country: v}); err != nil {
+		if err := (&config.Wifi{Country: v}).Check(); err != nil {
 			diags = append(diags, attrDiag(attr, "Invalid country", err.Error()+"; it sets the channels and power the radio may use."))
 		}
 	} else {
@@ -86,9 +85,9 @@ func decodeWifi(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.Diagnosti
 	}
 	byName := map[string]*WifiNetwork{}
 	for _, nb := range content.Blocks {
-		n := &WifiNetwork{Name: nb.Labels[0], Security: wifi.WPA2WPA3, DeclRange: nb.DefRange}
+		n := &WifiNetwork{Name: nb.Labels[0], Security: config.WifiWPA2WPA3, DeclRange: nb.DefRange}
 		nameRng := nb.LabelRanges[0]
-		if err := wifi.CheckName(n.Name); err != nil {
+		if err := config.CheckWifiName(n.Name); err != nil {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid network name", Detail: err.Error() + ".", Subject: &nameRng})
 			continue
 		}
@@ -103,7 +102,7 @@ func decodeWifi(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.Diagnosti
 		na := nc.Attributes
 		if v, attr, d := evalString(na, "ssid", ctx); attr != nil && !d.HasErrors() {
 			n.SSID = v
-			if err := wifi.CheckSSID(v); err != nil {
+			if err := config.CheckSSID(v); err != nil {
 				diags = append(diags, attrDiag(attr, "Invalid SSID", err.Error()+"."))
 			}
 		} else {
@@ -112,7 +111,7 @@ func decodeWifi(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.Diagnosti
 		if v, attr, d := evalString(na, "psk", ctx); attr != nil && !d.HasErrors() {
 			n.PSK = v
 			// Never the value in the message: it is a secret.
-			if err := wifi.CheckPassphrase(v); err != nil {
+			if err := config.CheckPassphrase(v); err != nil {
 				diags = append(diags, attrDiag(attr, "Invalid passphrase", err.Error()+" (WPA2/WPA3-personal). Give it in a sensitive variable: -var or a var file."))
 			}
 		} else {
@@ -120,8 +119,8 @@ func decodeWifi(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.Diagnosti
 		}
 		if v, attr, d := evalString(na, "security", ctx); attr != nil && !d.HasErrors() {
 			n.Security = v
-			if err := wifi.CheckSecurity(v); err != nil {
-				diags = append(diags, attrDiag(attr, "Invalid security", err.Error()+"; wpa2-wpa3 (the default) joins either."+didYouMean(v, wifi.Securities)))
+			if err := config.CheckWifiSecurity(v); err != nil {
+				diags = append(diags, attrDiag(attr, "Invalid security", err.Error()+"; wpa2-wpa3 (the default) joins either."+didYouMean(v, config.WifiSecurities)))
 			}
 		} else {
 			diags = append(diags, d...)

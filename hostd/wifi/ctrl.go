@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/thinhost/thinhost/hostd/config"
 )
 
 // Conn is a client of wpa_supplicant's control socket: unix datagrams,
@@ -247,11 +249,11 @@ func (b BSS) Security() string {
 	case strings.Contains(f, "EAP"):
 		return "enterprise"
 	case strings.Contains(f, "SAE") && strings.Contains(f, "PSK"):
-		return WPA2WPA3
+		return config.WifiWPA2WPA3
 	case strings.Contains(f, "SAE"):
-		return WPA3
+		return config.WifiWPA3
 	case strings.Contains(f, "PSK"):
-		return WPA2
+		return config.WifiWPA2
 	case strings.Contains(f, "WEP"):
 		return "wep"
 	}

@@ -533,7 +533,7 @@ func (m *Manager) Scan(ctx context.Context) ([]api.WifiBSS, error) {
 // kept.
 func (m *Manager) Connect(ctx context.Context, req api.WifiConnect) (string, error) {
 	if req.Passphrase != "" {
-		if err := CheckPassphrase(req.Passphrase); err != nil {
+		if err := config.CheckPassphrase(req.Passphrase); err != nil {
 			return "", fmt.Errorf("%w: %v", api.ErrBadRequest, err)
 		}
 	}
@@ -562,14 +562,14 @@ func (m *Manager) Connect(ctx context.Context, req api.WifiConnect) (string, err
 		if req.Passphrase == "" {
 			return "", fmt.Errorf("%w: %q is not one of the host's networks: give its passphrase (--passphrase-stdin) to add it", api.ErrNoNetwork, req.Network)
 		}
-		if err := CheckSSID(req.Network); err != nil {
+		if err := config.CheckSSID(req.Network); err != nil {
 			return "", fmt.Errorf("%w: %v", api.ErrBadRequest, err)
 		}
 		// What the last scan saw it offer; either, when it was not seen.
-		sec := WPA2WPA3
+		sec := config.WifiWPA2WPA3
 		if reply, err := ctrl.Request("SCAN_RESULTS", reqTimeout); err == nil {
 			for _, b := range ParseScanResults(reply) {
-				if s := b.Security(); b.SSID == req.Network && CheckSecurity(s) == nil {
+				if s := b.Security(); b.SSID == req.Network && config.CheckWifiSecurity(s) == nil {
 					sec = s
 					break
 				}

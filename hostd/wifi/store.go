@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/thinhost/thinhost/hostd/config"
 )
 
 // Store is the passphrases the host knows, kept (0600) on the data
@@ -41,13 +43,13 @@ func LoadStore(path string) (*Store, error) {
 	}
 	// What a hand or a bug put there that the supplicant would refuse.
 	for k, v := range s.Passphrases {
-		if CheckPassphrase(v) != nil {
+		if config.CheckPassphrase(v) != nil {
 			delete(s.Passphrases, k)
 		}
 	}
 	var ok []Saved
 	for _, a := range s.Added {
-		if CheckSSID(a.SSID) == nil && CheckPassphrase(a.Passphrase) == nil && CheckSecurity(a.Security) == nil {
+		if config.CheckSSID(a.SSID) == nil && config.CheckPassphrase(a.Passphrase) == nil && config.CheckWifiSecurity(a.Security) == nil {
 			ok = append(ok, a)
 		}
 	}
@@ -59,7 +61,7 @@ func LoadStore(path string) (*Store, error) {
 // s's for the same names.
 func (s *Store) Merge(seed map[string]string) {
 	for k, v := range seed {
-		if CheckPassphrase(v) != nil {
+		if config.CheckPassphrase(v) != nil {
 			continue
 		}
 		if s.Passphrases == nil {
