@@ -120,10 +120,15 @@ func decodeWifi(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.Diagnosti
 		if v, attr, d := evalString(na, "security", ctx); attr != nil && !d.HasErrors() {
 			n.Security = v
 			if err := config.CheckWifiSecurity(v); err != nil {
-				diags = append(diags, attrDiag(attr, "Invalid security", err.Error()+"; wpa2-wpa3 (the default) joins either."+didYouMean(v, config.WifiSecurities)))
+				diags = append(diags, attrDiag(attr, "Invalid security", err.Error()+"; wpa2-wpa3 (the default) joins either; open needs no passphrase."+didYouMean(v, config.WifiSecurities)))
 			}
 		} else {
 			diags = append(diags, d...)
+		}
+		if n.Security == config.WifiOpen && n.PSK != "" {
+			rng := na["psk"].Expr.Range()
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Passphrase for an open network",
+				Detail: "security = \"open\" joins a network without a passphrase: leave psk out, or name the network's security (wpa2-wpa3, wpa2, wpa3).", Subject: &rng})
 		}
 		p, d := evalIntIn(na, "priority", 0, 0, 1000, ctx, "Invalid priority", "priority is a whole number from 0 to 1000; where several networks are in range, the highest is joined.")
 		n.Priority = p

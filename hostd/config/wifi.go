@@ -15,10 +15,13 @@ const (
 	WifiWPA2     = "wpa2"
 	WifiWPA3     = "wpa3"
 	WifiWPA2WPA3 = "wpa2-wpa3"
+	// WifiOpen networks have no passphrase (a café's, a train's, often
+	// behind a captive portal the guest's browser answers).
+	WifiOpen = "open"
 )
 
 // WifiSecurities are the modes a profile may name, the default first.
-var WifiSecurities = []string{WifiWPA2WPA3, WifiWPA2, WifiWPA3}
+var WifiSecurities = []string{WifiWPA2WPA3, WifiWPA2, WifiWPA3, WifiOpen}
 
 var (
 	wifiNameRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)

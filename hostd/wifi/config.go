@@ -32,6 +32,10 @@ type Network struct {
 	Added bool
 }
 
+// Usable says whether the supplicant can be given n: it is open, or its
+// passphrase is known.
+func (n Network) Usable() bool { return n.Security == config.WifiOpen || n.Passphrase != "" }
+
 // PSK is WPA2's pre-shared key for a passphrase and SSID (PBKDF2-SHA1,
 // 4096 rounds, 256 bits; what wpa_passphrase prints), so the supplicant's
 // configuration holds no passphrase in WPA2-only networks.
@@ -56,6 +60,8 @@ func fields(n Network) []string {
 	// SAE takes the passphrase itself, in hex.
 	sae := "sae_password=" + hex.EncodeToString([]byte(n.Passphrase))
 	switch n.Security {
+	case config.WifiOpen:
+		return append(out, "key_mgmt=NONE")
 	case config.WifiWPA2:
 		out = append(out, "key_mgmt=WPA-PSK", psk, "ieee80211w=1")
 	case config.WifiWPA3:
@@ -91,14 +97,16 @@ func Render(country, ctrlDir string, networks []Network) (conf []byte, ids []int
 		fmt.Fprintf(&b, "country=%s\n", country)
 	}
 	for i, n := range networks {
-		if n.Passphrase == "" {
+		if !n.Usable() {
 			continue
 		}
 		if err := config.CheckSSID(n.SSID); err != nil {
 			return nil, nil, err
 		}
-		if err := config.CheckPassphrase(n.Passphrase); err != nil {
-			return nil, nil, fmt.Errorf("wifi network %s: %w", n.Name, err)
+		if n.Security != config.WifiOpen {
+			if err := config.CheckPassphrase(n.Passphrase); err != nil {
+				return nil, nil, fmt.Errorf("wifi network %s: %w", n.Name, err)
+			}
 		}
 		b.WriteString("\nnetwork={\n")
 		for _, f := range fields(n) {

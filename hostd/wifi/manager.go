@@ -85,7 +85,7 @@ func NewManager(log *slog.Logger, cfg *config.Wifi, iface, dir string, store *St
 		m.networks = append(m.networks, Network{WifiNetwork: config.WifiNetwork{Name: a.SSID, SSID: a.SSID, Security: a.Security}, Passphrase: a.Passphrase, Added: true})
 	}
 	for i, n := range m.networks {
-		if n.Passphrase == "" {
+		if !n.Usable() {
 			m.problems[i] = "its passphrase is not known (the data partition held none for it): thinhost ctl wifi connect " + label(n) + " --passphrase-stdin"
 		}
 	}
@@ -239,7 +239,7 @@ func (m *Manager) mapIDs(c *Conn) error {
 		// with ADD_NETWORK, so networks sharing an SSID keep their order.
 		ssid := Unescape(f[1])
 		for j := range m.networks {
-			if !taken[j] && m.networks[j].Passphrase != "" && m.networks[j].SSID == ssid {
+			if !taken[j] && m.networks[j].Usable() && m.networks[j].SSID == ssid {
 				m.ids[id] = j
 				taken[j] = true
 				break
@@ -559,21 +559,28 @@ func (m *Manager) Connect(ctx context.Context, req api.WifiConnect) (string, err
 		return "", errors.New("wpa_supplicant does not answer yet")
 	}
 	if idx < 0 {
-		if req.Passphrase == "" {
-			return "", fmt.Errorf("%w: %q is not one of the host's networks: give its passphrase (--passphrase-stdin) to add it", api.ErrNoNetwork, req.Network)
-		}
 		if err := config.CheckSSID(req.Network); err != nil {
 			return "", fmt.Errorf("%w: %v", api.ErrBadRequest, err)
 		}
 		// What the last scan saw it offer; either, when it was not seen.
-		sec := config.WifiWPA2WPA3
+		sec, seen := config.WifiWPA2WPA3, false
 		if reply, err := ctrl.Request("SCAN_RESULTS", reqTimeout); err == nil {
 			for _, b := range ParseScanResults(reply) {
 				if s := b.Security(); b.SSID == req.Network && config.CheckWifiSecurity(s) == nil {
-					sec = s
+					sec, seen = s, true
 					break
 				}
 			}
+		}
+		switch {
+		case sec == config.WifiOpen && req.Passphrase != "":
+			return "", fmt.Errorf("%w: %q is an open network: it takes no passphrase", api.ErrBadRequest, req.Network)
+		case sec != config.WifiOpen && req.Passphrase == "":
+			why := "give its passphrase (--passphrase-stdin) to add it"
+			if !seen {
+				why = "no scan saw it (thinhost ctl wifi scan): give its passphrase (--passphrase-stdin) to add it"
+			}
+			return "", fmt.Errorf("%w: %q is not one of the host's networks: %s", api.ErrNoNetwork, req.Network, why)
 		}
 		m.mu.Lock()
 		m.networks = append(m.networks, Network{WifiNetwork: config.WifiNetwork{Name: req.Network, SSID: req.Network, Security: sec}, Added: true})
@@ -586,9 +593,13 @@ func (m *Manager) Connect(ctx context.Context, req api.WifiConnect) (string, err
 		n.Passphrase = req.Passphrase
 		m.networks[idx] = n
 	}
-	if n.Passphrase == "" {
+	if n.Security == config.WifiOpen && req.Passphrase != "" {
 		m.mu.Unlock()
-		return "", fmt.Errorf("%w: the passphrase of %s is not known: give it (--passphrase-stdin)", api.ErrBadRequest, n.Name)
+		return "", fmt.Errorf("%w: %s is an open network: it takes no passphrase", api.ErrBadRequest, label(n))
+	}
+	if !n.Usable() {
+		m.mu.Unlock()
+		return "", fmt.Errorf("%w: the passphrase of %s is not known: give it (--passphrase-stdin)", api.ErrBadRequest, label(n))
 	}
 	id := -1
 	for sid, i := range m.ids {
@@ -600,7 +611,7 @@ func (m *Manager) Connect(ctx context.Context, req api.WifiConnect) (string, err
 	delete(m.problems, idx)
 	m.mu.Unlock()
 
-	if req.Passphrase != "" {
+	if req.Passphrase != "" || (n.Added && newOpen(n, id)) {
 		if err := m.remember(n); err != nil {
 			m.Log.Warn("keep the wifi passphrase", "network", n.Name, "err", err)
 		}
@@ -648,6 +659,10 @@ func (m *Manager) Connect(ctx context.Context, req api.WifiConnect) (string, err
 	}
 	return fmt.Sprintf("joining %s (%q) on %s", label(n), n.SSID, m.Iface), nil
 }
+
+// newOpen says whether n is an open network the supplicant does not know
+// yet (id < 0): kept like one with a passphrase.
+func newOpen(n Network, id int) bool { return n.Security == config.WifiOpen && id < 0 }
 
 // remember keeps n's passphrase in the store.
 func (m *Manager) remember(n Network) error {

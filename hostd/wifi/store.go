@@ -49,7 +49,8 @@ func LoadStore(path string) (*Store, error) {
 	}
 	var ok []Saved
 	for _, a := range s.Added {
-		if config.CheckSSID(a.SSID) == nil && config.CheckPassphrase(a.Passphrase) == nil && config.CheckWifiSecurity(a.Security) == nil {
+		open := a.Security == config.WifiOpen && a.Passphrase == ""
+		if config.CheckSSID(a.SSID) == nil && (open || config.CheckPassphrase(a.Passphrase) == nil) && config.CheckWifiSecurity(a.Security) == nil {
 			ok = append(ok, a)
 		}
 	}

@@ -29,6 +29,7 @@ func TestRenderHoldsNoSyntaxFromValues(t *testing.T) {
 		{WifiNetwork: config.WifiNetwork{Name: "home", SSID: "Home\"\n}\nnetwork={", Security: config.WifiWPA2, Priority: 5}, Passphrase: "a \"quoted\"\npass"},
 		{WifiNetwork: config.WifiNetwork{Name: "cafe", SSID: "Café", Security: config.WifiWPA3, Hidden: true}, Passphrase: "correct horse"},
 		{WifiNetwork: config.WifiNetwork{Name: "none", SSID: "x", Security: config.WifiWPA2WPA3}},
+		{WifiNetwork: config.WifiNetwork{Name: "open", SSID: "Train", Security: config.WifiOpen}},
 	}
 	// The first passphrase has a newline: refused.
 	if _, _, err := Render("", "/run/w", nets); err == nil {
@@ -39,11 +40,11 @@ func TestRenderHoldsNoSyntaxFromValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ids) != 2 || ids[0] != 0 || ids[1] != 1 {
-		t.Errorf("ids = %v, want [0 1] (the network without a passphrase left out)", ids)
+	if len(ids) != 3 || ids[0] != 0 || ids[1] != 1 || ids[2] != 3 {
+		t.Errorf("ids = %v, want [0 1 3] (the network without a passphrase left out, the open one in)", ids)
 	}
 	s := string(conf)
-	if strings.Count(s, "network={") != 2 || strings.Contains(s, "quoted") || strings.Contains(s, "horse") || strings.Contains(s, "Home") {
+	if strings.Count(s, "network={") != 3 || !strings.Contains(s, "ssid="+hex.EncodeToString([]byte("Train"))+"\n\tkey_mgmt=NONE\n}") || strings.Contains(s, "quoted") || strings.Contains(s, "horse") || strings.Contains(s, "Home") {
 		t.Errorf("values reached the file as text:\n%s", s)
 	}
 	for _, want := range []string{"country=DE\n", "ssid=" + hex.EncodeToString([]byte("Café")), "scan_ssid=1", "key_mgmt=SAE", "ieee80211w=2",
@@ -131,6 +132,7 @@ func TestManagerWithSupplicant(t *testing.T) {
 	cfg := &config.Wifi{Country: "DE", Networks: []config.WifiNetwork{
 		{Name: "office", SSID: "Office", Security: config.WifiWPA2},
 		{Name: "home", SSID: "Home", Security: config.WifiWPA2WPA3, Priority: 3},
+		{Name: "train", SSID: "Train WiFi", Security: config.WifiOpen},
 	}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	m := NewManager(log, cfg, "lo", dir, store)
@@ -151,13 +153,14 @@ func TestManagerWithSupplicant(t *testing.T) {
 	if st.Problem != "" || st.State == "" {
 		t.Fatalf("the supplicant never answered: %+v", st)
 	}
-	if len(st.Networks) != 2 || !strings.Contains(st.Networks[0].Problem, "not known") || st.Networks[1].Problem != "" {
-		t.Errorf("networks = %+v: office has no passphrase, home has", st.Networks)
+	if len(st.Networks) != 3 || !strings.Contains(st.Networks[0].Problem, "not known") || st.Networks[1].Problem != "" || st.Networks[2].Problem != "" {
+		t.Errorf("networks = %+v: office has no passphrase, home has, the train needs none", st.Networks)
 	}
-	// The supplicant numbered only home (office has no passphrase).
+	// The supplicant numbered home and the train (office has no
+	// passphrase).
 	m.mu.Lock()
-	if m.ids[0] != 1 || len(m.ids) != 1 {
-		t.Errorf("ids = %v, want 0 -> home", m.ids)
+	if m.ids[0] != 1 || m.ids[1] != 2 || len(m.ids) != 2 {
+		t.Errorf("ids = %v, want 0 -> home, 1 -> train", m.ids)
 	}
 	m.mu.Unlock()
 
@@ -175,17 +178,20 @@ func TestManagerWithSupplicant(t *testing.T) {
 	if _, err := m.Connect(ctx, api.WifiConnect{Network: "home", Passphrase: "short"}); err == nil {
 		t.Error("a short passphrase was taken")
 	}
+	if _, err := m.Connect(ctx, api.WifiConnect{Network: "train", Passphrase: "a passphrase"}); err == nil || !strings.Contains(err.Error(), "open network") {
+		t.Errorf("a passphrase for an open network: %v", err)
+	}
 	list, err := m.ctrl.Request("LIST_NETWORKS", reqTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"0\tHome\t", "1\tOffice\t", "2\tCafe 1\t"} {
+	for _, want := range []string{"0\tHome\t", "1\tTrain WiFi\t", "2\tOffice\t", "3\tCafe 1\t"} {
 		if !strings.Contains(list, want) {
 			t.Errorf("the supplicant's networks lack %q:\n%s", want, list)
 		}
 	}
 	// The supplicant took every field as hostd set it.
-	for id, want := range map[int]string{1: "WPA-PSK", 2: "WPA-PSK SAE"} {
+	for id, want := range map[int]string{1: "NONE", 2: "WPA-PSK", 3: "WPA-PSK SAE"} {
 		if got, err := m.ctrl.Request("GET_NETWORK "+string(rune('0'+id))+" key_mgmt", reqTimeout); err != nil || got != want {
 			t.Errorf("network %d key_mgmt = %q, %v; want %q", id, got, err, want)
 		}
@@ -209,18 +215,18 @@ func TestManagerWithSupplicant(t *testing.T) {
 	// Refused passphrases: said at once, given up on after MaxWrongKey;
 	// and the networks the selection paused come back.
 	for range MaxWrongKey {
-		m.handle(ctx, Event{Name: "CTRL-EVENT-SSID-TEMP-DISABLED", Fields: map[string]string{"id": "1", "reason": "WRONG_KEY"}})
+		m.handle(ctx, Event{Name: "CTRL-EVENT-SSID-TEMP-DISABLED", Fields: map[string]string{"id": "2", "reason": "WRONG_KEY"}})
 	}
 	st = m.Status()
 	if !strings.Contains(st.Networks[0].Problem, "refused its passphrase (2 times)") {
 		t.Errorf("office's problem = %q", st.Networks[0].Problem)
 	}
-	if got, _ := m.ctrl.Request("LIST_NETWORKS", reqTimeout); !strings.Contains(got, "1\tOffice\tany\t[DISABLED]") || strings.Contains(got, "0\tHome\tany\t[DISABLED]") {
+	if got, _ := m.ctrl.Request("LIST_NETWORKS", reqTimeout); !strings.Contains(got, "2\tOffice\tany\t[DISABLED]") || strings.Contains(got, "0\tHome\tany\t[DISABLED]") {
 		t.Errorf("office is still tried, or home still paused:\n%s", got)
 	}
 	// Given up on for WrongKeyRetry only.
 	m.retry(0) // office, the first of the manager's networks
-	if got, _ := m.ctrl.Request("LIST_NETWORKS", reqTimeout); strings.Contains(got, "1\tOffice\tany\t[DISABLED]") {
+	if got, _ := m.ctrl.Request("LIST_NETWORKS", reqTimeout); strings.Contains(got, "2\tOffice\tany\t[DISABLED]") {
 		t.Errorf("office is not tried again after the wait:\n%s", got)
 	}
 	if len(lines) != 2 || !strings.Contains(lines[0], "refused the passphrase") || !strings.Contains(lines[1], "the passphrase is wrong") {
@@ -230,7 +236,7 @@ func TestManagerWithSupplicant(t *testing.T) {
 	// A restarted hostd (a new manager) renders all three from the store.
 	m2 := NewManager(log, cfg, "lo", dir, kept)
 	conf, ids, err := Render(m2.Country, m2.CtrlDir(), m2.networks)
-	if err != nil || len(ids) != 3 || !strings.Contains(string(conf), hex.EncodeToString([]byte("Cafe 1"))) {
+	if err != nil || len(ids) != 4 || !strings.Contains(string(conf), hex.EncodeToString([]byte("Cafe 1"))) {
 		t.Errorf("the next start's configuration (%v, ids %v):\n%s", err, ids, conf)
 	}
 }

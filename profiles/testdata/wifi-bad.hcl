@@ -39,4 +39,10 @@ wifi {
     ssid = "Office"
     psk  = "a passphrase long enough"
   }
+
+  network "cafe-open" {
+    ssid     = "Cafe"
+    security = "open"
+    psk      = "a passphrase for nothing"
+  }
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -21,7 +22,8 @@ import (
 // serial console's debug shell, and the host joins it on the first from
 // its profile's wifi block (testdata/wifi.hcl): the network with the
 // wrong passphrase, tried first, is reported and given up on; the right
-// one is joined and gets an address by DHCP, which ctl wifi shows. The
+// one is joined and gets an address by DHCP, which ctl wifi shows; the
+// wrong one, given its passphrase again with ctl wifi connect, is joined. The
 // passphrases are in no byte of the boot files or the system image.
 func TestWifi(t *testing.T) {
 	testenv.NeedE2E(t)
@@ -159,6 +161,20 @@ func TestWifi(t *testing.T) {
 	if !h.con.Seen(`network wrong ("thinhost test"): the passphrase is wrong`) {
 		t.Errorf("the console never said the network was given up on:\n%s", h.tail())
 	}
+	// As a person fixes it: the right passphrase for that network, on
+	// ctl's standard input. It is joined at once (ctl waits for the
+	// address) and its problem is gone.
+	var fixOut, fixErr syncBuffer
+	fix := append(h.ctlArgs(testToken), "wifi", "connect", "wrong", "--passphrase-stdin")
+	if code := Main(context.Background(), fix, strings.NewReader(right+"\n"), &fixOut, &fixErr); code != 0 {
+		t.Fatalf("ctl wifi connect wrong: exit %d\n%s%s\n%s", code, fixOut.String(), fixErr.String(), h.tail())
+	}
+	if !strings.Contains(fixOut.String(), `joined "thinhost test" on wlan0: 10.0.9.`) {
+		t.Errorf("ctl wifi connect did not wait for the address:\n%s", fixOut.String())
+	}
+	joined("the network with its passphrase given again still has a problem", func(out string) bool {
+		return strings.HasSuffix(strings.TrimSpace(network(out, "wrong")), "-")
+	})
 	if st := h.ctl(t, "status"); !strings.Contains(st, "wifi      wlan0 joined \"thinhost test\"") || !strings.Contains(st, "health    ok") {
 		t.Errorf("ctl status:\n%s", st)
 	}
