@@ -206,3 +206,12 @@ func (d *Daemon) Connect(ctx context.Context, req api.WifiConnect) (string, erro
 	}
 	return m.Connect(ctx, req)
 }
+
+// Forget implements api.WifiBackend.
+func (d *Daemon) Forget(ctx context.Context, network string) (string, error) {
+	m := d.wifi.Load()
+	if m == nil {
+		return "", errNoWifiYet
+	}
+	return m.Forget(ctx, network)
+}

@@ -15,6 +15,7 @@ import (
 //	GET  /v1/wifi            the link, its networks and what went wrong (Wifi)
 //	POST /v1/wifi/scan       the networks in range (Scan), after a fresh scan
 //	POST /v1/wifi/connect    join a network (WifiConnect as JSON)
+//	POST /v1/wifi/forget     forget a network ctl wifi connect added (WifiConnect's Network)
 
 // Wifi is GET /v1/wifi, and Status.Wifi.
 type Wifi struct {
@@ -86,6 +87,9 @@ type WifiBackend interface {
 	// network without a passphrase wraps ErrNoNetwork, a refused value
 	// ErrBadRequest.
 	Connect(ctx context.Context, req WifiConnect) (string, error)
+	// Forget drops a network that Connect added, its passphrase with it;
+	// the profile's wrap ErrBadRequest, an unknown one ErrNoNetwork.
+	Forget(ctx context.Context, network string) (string, error)
 }
 
 // Errors of WifiBackend.Connect.
@@ -123,28 +127,42 @@ func (s *Server) wifiRoutes(route func(method, path string, h http.HandlerFunc))
 		}
 		writeJSON(w, found)
 	})
-	route(http.MethodPost, "/v1/wifi/connect", func(w http.ResponseWriter, r *http.Request) {
-		wb, ok := backend(w)
-		if !ok {
-			return
-		}
-		var req WifiConnect
-		if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req); err != nil {
-			http.Error(w, "the body must be JSON: {\"network\": NAME or SSID, \"passphrase\": ...}", http.StatusBadRequest)
-			return
-		}
-		msg, err := wb.Connect(r.Context(), req)
-		switch {
-		case errors.Is(err, ErrNoNetwork):
-			http.Error(w, err.Error(), http.StatusNotFound)
-		case errors.Is(err, ErrBadRequest):
-			http.Error(w, err.Error(), http.StatusBadRequest)
-		case err != nil:
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-		default:
-			fmt.Fprintln(w, msg)
-		}
-	})
+	for _, action := range []string{"connect", "forget"} {
+		route(http.MethodPost, "/v1/wifi/"+action, func(w http.ResponseWriter, r *http.Request) {
+			wb, ok := backend(w)
+			if !ok {
+				return
+			}
+			var req WifiConnect
+			if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req); err != nil {
+				http.Error(w, "the body must be JSON: {\"network\": NAME or SSID, \"passphrase\": ...}", http.StatusBadRequest)
+				return
+			}
+			var msg string
+			var err error
+			if action == "connect" {
+				msg, err = wb.Connect(r.Context(), req)
+			} else {
+				msg, err = wb.Forget(r.Context(), req.Network)
+			}
+			writeWifiAnswer(w, msg, err)
+		})
+	}
+}
+
+// writeWifiAnswer answers a connect or forget: the message, or the
+// error with its status.
+func writeWifiAnswer(w http.ResponseWriter, msg string, err error) {
+	switch {
+	case errors.Is(err, ErrNoNetwork):
+		http.Error(w, err.Error(), http.StatusNotFound)
+	case errors.Is(err, ErrBadRequest):
+		http.Error(w, err.Error(), http.StatusBadRequest)
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+	default:
+		fmt.Fprintln(w, msg)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
@@ -180,6 +198,19 @@ func (c *Client) WifiConnect(ctx context.Context, req WifiConnect) (string, erro
 	}
 	var msg string
 	if err := c.wifiJSON(ctx, http.MethodPost, "/v1/wifi/connect", body, &msg); err != nil {
+		return "", err
+	}
+	return msg, nil
+}
+
+// WifiForget is POST /v1/wifi/forget; it returns hostd's answer.
+func (c *Client) WifiForget(ctx context.Context, network string) (string, error) {
+	body, err := json.Marshal(WifiConnect{Network: network})
+	if err != nil {
+		return "", err
+	}
+	var msg string
+	if err := c.wifiJSON(ctx, http.MethodPost, "/v1/wifi/forget", body, &msg); err != nil {
 		return "", err
 	}
 	return msg, nil

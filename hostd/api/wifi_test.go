@@ -35,6 +35,13 @@ func (w *wifiHost) Connect(ctx context.Context, req WifiConnect) (string, error)
 	return "", fmt.Errorf("%w: %q", ErrNoNetwork, req.Network)
 }
 
+func (w *wifiHost) Forget(ctx context.Context, network string) (string, error) {
+	if network == "home" {
+		return "", fmt.Errorf("%w: the profile's", ErrBadRequest)
+	}
+	return "forgot " + network, nil
+}
+
 // TestWifiRoutes: the client and server agree on the wifi routes; a
 // host without Wi-Fi says so; errors keep their kind.
 func TestWifiRoutes(t *testing.T) {
@@ -59,6 +66,12 @@ func TestWifiRoutes(t *testing.T) {
 		if _, err := c.WifiConnect(ctx, WifiConnect{Network: network}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("connect %s: %v, want %s", network, err, want)
 		}
+	}
+	if msg, err := c.WifiForget(ctx, "Cafe"); err != nil || msg != "forgot Cafe" {
+		t.Errorf("WifiForget = %q, %v", msg, err)
+	}
+	if _, err := c.WifiForget(ctx, "home"); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Errorf("forget the profile's network: %v", err)
 	}
 	// A host without Wi-Fi.
 	plain := httptest.NewServer((&Server{Backend: &fakeHost{}, Logs: logring.New(10), Token: "s3cret"}).Handler(true))

@@ -30,11 +30,16 @@ type Network struct {
 	Passphrase string
 	// Added networks came from `ctl wifi connect`, not the profile.
 	Added bool
+	// Gone networks were forgotten (ctl wifi forget): kept in place so
+	// the others keep their indexes, never used again.
+	Gone bool
 }
 
 // Usable says whether the supplicant can be given n: it is open, or its
 // passphrase is known.
-func (n Network) Usable() bool { return n.Security == config.WifiOpen || n.Passphrase != "" }
+func (n Network) Usable() bool {
+	return !n.Gone && (n.Security == config.WifiOpen || n.Passphrase != "")
+}
 
 // PSK is WPA2's pre-shared key for a passphrase and SSID (PBKDF2-SHA1,
 // 4096 rounds, 256 bits; what wpa_passphrase prints), so the supplicant's

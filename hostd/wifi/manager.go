@@ -457,6 +457,9 @@ func (m *Manager) Status() *api.Wifi {
 	st := &api.Wifi{Interface: m.Iface, Networks: []api.WifiNetwork{}}
 	m.mu.Lock()
 	for i, n := range m.networks {
+		if n.Gone {
+			continue
+		}
 		st.Networks = append(st.Networks, api.WifiNetwork{Name: n.Name, SSID: n.SSID, Security: n.Security, Priority: n.Priority,
 			Hidden: n.Hidden, Added: n.Added, Problem: m.problems[i]})
 	}
@@ -539,21 +542,7 @@ func (m *Manager) Connect(ctx context.Context, req api.WifiConnect) (string, err
 	}
 	m.mu.Lock()
 	ctrl := m.ctrl
-	idx := -1
-	for i, n := range m.networks {
-		if n.Name == req.Network {
-			idx = i
-			break
-		}
-	}
-	if idx < 0 {
-		for i, n := range m.networks {
-			if n.SSID == req.Network {
-				idx = i
-				break
-			}
-		}
-	}
+	idx := m.find(req.Network)
 	m.mu.Unlock()
 	if ctrl == nil {
 		return "", errors.New("wpa_supplicant does not answer yet")
@@ -658,6 +647,62 @@ func (m *Manager) Connect(ctx context.Context, req api.WifiConnect) (string, err
 		m.Log.Warn("write the wifi configuration", "err", err)
 	}
 	return fmt.Sprintf("joining %s (%q) on %s", label(n), n.SSID, m.Iface), nil
+}
+
+// find is the index of the network named network (its name, else its
+// SSID), -1 for none; m.mu is held.
+func (m *Manager) find(network string) int {
+	for _, byName := range []bool{true, false} {
+		for i, n := range m.networks {
+			if !n.Gone && ((byName && n.Name == network) || (!byName && n.SSID == network)) {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// Forget drops a network ctl wifi connect added: from the supplicant,
+// the store and the configuration file. The profile's stay.
+func (m *Manager) Forget(ctx context.Context, network string) (string, error) {
+	m.mu.Lock()
+	idx := m.find(network)
+	if idx < 0 {
+		m.mu.Unlock()
+		return "", fmt.Errorf("%w: %q is not one of the host's networks", api.ErrNoNetwork, network)
+	}
+	n := m.networks[idx]
+	if !n.Added {
+		m.mu.Unlock()
+		return "", fmt.Errorf("%w: %s is the profile's network: take it out of the profile's wifi block", api.ErrBadRequest, n.Name)
+	}
+	id := -1
+	for sid, i := range m.ids {
+		if i == idx {
+			id = sid
+		}
+	}
+	delete(m.ids, id)
+	delete(m.wrong, idx)
+	delete(m.problems, idx)
+	m.networks[idx].Gone = true
+	m.networks[idx].Passphrase = ""
+	ctrl := m.ctrl
+	m.Store.Added = slices.DeleteFunc(m.Store.Added, func(s Saved) bool { return s.SSID == n.SSID })
+	err := m.Store.Save()
+	m.mu.Unlock()
+	if err != nil {
+		m.Log.Warn("forget the wifi network's passphrase", "network", label(n), "err", err)
+	}
+	if ctrl != nil && id >= 0 {
+		if err := ctrl.OK("REMOVE_NETWORK "+strconv.Itoa(id), reqTimeout); err != nil {
+			return "", err
+		}
+	}
+	if err := m.WriteConf(); err != nil {
+		m.Log.Warn("write the wifi configuration", "err", err)
+	}
+	return fmt.Sprintf("forgot %s", label(n)), nil
 }
 
 // newOpen says whether n is an open network the supplicant does not know

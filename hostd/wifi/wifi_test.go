@@ -233,6 +233,29 @@ func TestManagerWithSupplicant(t *testing.T) {
 		t.Errorf("console lines = %q", lines)
 	}
 
+	// Forgotten: the added network leaves the supplicant, the store and
+	// the status; the profile's cannot be.
+	if _, err := m.Forget(ctx, "office"); err == nil || !strings.Contains(err.Error(), "profile") {
+		t.Errorf("forget the profile's network: %v", err)
+	}
+	if msg, err := m.Forget(ctx, "Cafe 1"); err != nil || msg != `forgot "Cafe 1"` {
+		t.Fatalf("Forget = %q, %v", msg, err)
+	}
+	if got, _ := m.ctrl.Request("LIST_NETWORKS", reqTimeout); strings.Contains(got, "Cafe 1") {
+		t.Errorf("the supplicant still has the forgotten network:\n%s", got)
+	}
+	if after, err := LoadStore(store.Path); err != nil || len(after.Added) != 0 {
+		t.Errorf("the store still has it: %+v %v", after, err)
+	}
+	for _, n := range m.Status().Networks {
+		if n.SSID == "Cafe 1" {
+			t.Errorf("the status still shows it")
+		}
+	}
+	if _, err := m.Forget(ctx, "Cafe 1"); err == nil {
+		t.Error("a network forgotten twice")
+	}
+
 	// A restarted hostd (a new manager) renders all three from the store.
 	m2 := NewManager(log, cfg, "lo", dir, kept)
 	conf, ids, err := Render(m2.Country, m2.CtrlDir(), m2.networks)

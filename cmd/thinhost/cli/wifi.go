@@ -18,7 +18,7 @@ import (
 // wifiCmd is `ctl wifi`: the host's wireless link.
 func wifiCmd(e *env, client func() *api.Client) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "wifi [status|scan|connect NETWORK]",
+		Use:   "wifi [status|scan|connect NETWORK|forget NETWORK]",
 		Short: "Show the host's Wi-Fi, scan, or join a network",
 		Long: `wifi shows the host's wireless link: the network joined, its address, the
 networks the host knows and what went wrong with each (a refused passphrase).
@@ -28,7 +28,10 @@ networks the host knows and what went wrong with each (a refused passphrase).
   wifi connect SSID --passphrase-stdin
                             join a network the host does not know, or give a
                             known one a new passphrase; the host keeps it on
-                            its data partition
+                            its data partition (an open network the last scan
+                            saw needs no passphrase)
+  wifi forget SSID          forget a network wifi connect added, with its
+                            passphrase (the profile's stay: edit the profile)
 
 The passphrase is read from standard input (a line), never from the command
 line, which every user of the machine sees.`,
@@ -87,9 +90,20 @@ line, which every user of the machine sees.`,
 			return waitJoined(cmd.Context(), c, args[0], wait, e.stdout)
 		},
 	}
+	forget := &cobra.Command{
+		Use: "forget NETWORK", Short: "Forget a network wifi connect added, and its passphrase", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			msg, err := client().WifiForget(cmd.Context(), args[0])
+			if err != nil {
+				return fmt.Errorf("wifi forget %s: %w", args[0], err)
+			}
+			fmt.Fprintln(e.stdout, msg)
+			return nil
+		},
+	}
 	connect.Flags().BoolVar(&fromStdin, "passphrase-stdin", false, "read the network's passphrase from standard input")
 	connect.Flags().DurationVar(&wait, "wait", 45*time.Second, "how long to wait for the network and an address (0: do not wait)")
-	cmd.AddCommand(status, scan, connect)
+	cmd.AddCommand(status, scan, connect, forget)
 	return cmd
 }
 
