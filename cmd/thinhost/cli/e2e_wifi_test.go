@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/thinhost/thinhost/images/imagetest"
+	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/images/qemu"
 	"github.com/thinhost/thinhost/internal/testenv"
 )
@@ -190,4 +191,19 @@ func TestWifi(t *testing.T) {
 		t.Errorf("hostd's log holds a passphrase")
 	}
 	h.powerOff(t)
+	// The first boot took the record and zeroed it before it made the
+	// filesystem: the data partition's sector after the marker's holds
+	// none.
+	f, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rec := make([]byte, len(layout.FirstBootMagic))
+	if _, err := f.ReadAt(rec, int64(parts[len(parts)-1].Start)*512+layout.DataMarkerSize); err != nil {
+		t.Fatal(err)
+	}
+	if string(rec) == layout.FirstBootMagic {
+		t.Errorf("the first-boot secrets are still on the data partition after the first boot")
+	}
 }
