@@ -53,6 +53,9 @@ func PSK(passphrase, ssid string) []byte {
 	return k
 }
 
+// Bgscan is wpa_supplicant's background scan for each network.
+const Bgscan = "simple:30:-70:3600"
+
 // fields are the supplicant's settings for n, as "name=value" lines
 // whose values are hex strings or numbers: nothing from a profile or a
 // peer reaches the file as syntax.
@@ -66,7 +69,7 @@ func fields(n Network) []string {
 	sae := "sae_password=" + hex.EncodeToString([]byte(n.Passphrase))
 	switch n.Security {
 	case config.WifiOpen:
-		return append(out, "key_mgmt=NONE")
+		out = append(out, "key_mgmt=NONE")
 	case config.WifiWPA2:
 		out = append(out, "key_mgmt=WPA-PSK", psk, "ieee80211w=1")
 	case config.WifiWPA3:
@@ -77,7 +80,10 @@ func fields(n Network) []string {
 	if n.Priority > 0 {
 		out = append(out, fmt.Sprintf("priority=%d", n.Priority))
 	}
-	return out
+	// Roaming between a network's access points (a house's mesh, an
+	// office's floors): scan every 30 s while the signal is below -70 dBm,
+	// every hour above it.
+	return append(out, "bgscan="+hex.EncodeToString([]byte(Bgscan)))
 }
 
 // Render is wpa_supplicant's configuration: its control socket in

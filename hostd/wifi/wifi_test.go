@@ -44,7 +44,7 @@ func TestRenderHoldsNoSyntaxFromValues(t *testing.T) {
 		t.Errorf("ids = %v, want [0 1 3] (the network without a passphrase left out, the open one in)", ids)
 	}
 	s := string(conf)
-	if strings.Count(s, "network={") != 3 || !strings.Contains(s, "ssid="+hex.EncodeToString([]byte("Train"))+"\n\tkey_mgmt=NONE\n}") || strings.Contains(s, "quoted") || strings.Contains(s, "horse") || strings.Contains(s, "Home") {
+	if strings.Count(s, "network={") != 3 || !strings.Contains(s, "ssid="+hex.EncodeToString([]byte("Train"))+"\n\tkey_mgmt=NONE\n\tbgscan=") || strings.Contains(s, "quoted") || strings.Contains(s, "horse") || strings.Contains(s, "Home") {
 		t.Errorf("values reached the file as text:\n%s", s)
 	}
 	for _, want := range []string{"country=DE\n", "ssid=" + hex.EncodeToString([]byte("Café")), "scan_ssid=1", "key_mgmt=SAE", "ieee80211w=2",
@@ -194,6 +194,12 @@ func TestManagerWithSupplicant(t *testing.T) {
 	for id, want := range map[int]string{1: "NONE", 2: "WPA-PSK", 3: "WPA-PSK SAE"} {
 		if got, err := m.ctrl.Request("GET_NETWORK "+string(rune('0'+id))+" key_mgmt", reqTimeout); err != nil || got != want {
 			t.Errorf("network %d key_mgmt = %q, %v; want %q", id, got, err, want)
+		}
+	}
+	// The file's networks and the added ones roam alike.
+	for _, id := range []string{"0", "1", "3"} {
+		if got, err := m.ctrl.Request("GET_NETWORK "+id+" bgscan", reqTimeout); err != nil || got != `"`+Bgscan+`"` {
+			t.Errorf("network %s bgscan = %q, %v", id, got, err)
 		}
 	}
 	kept, err := LoadStore(store.Path)
