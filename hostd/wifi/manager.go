@@ -347,12 +347,7 @@ func (m *Manager) retry(idx int) {
 		return
 	}
 	m.wrong[idx] = 0
-	ctrl, id := m.ctrl, -1
-	for sid, i := range m.ids {
-		if i == idx {
-			id = sid
-		}
-	}
+	ctrl, id := m.ctrl, m.idOf(idx)
 	m.mu.Unlock()
 	if ctrl != nil && id >= 0 {
 		if err := ctrl.OK("ENABLE_NETWORK "+strconv.Itoa(id), reqTimeout); err != nil {
@@ -590,12 +585,7 @@ func (m *Manager) Connect(ctx context.Context, req api.WifiConnect) (string, err
 		m.mu.Unlock()
 		return "", fmt.Errorf("%w: the passphrase of %s is not known: give it (--passphrase-stdin)", api.ErrBadRequest, label(n))
 	}
-	id := -1
-	for sid, i := range m.ids {
-		if i == idx {
-			id = sid
-		}
-	}
+	id := m.idOf(idx)
 	delete(m.wrong, idx)
 	delete(m.problems, idx)
 	m.mu.Unlock()
@@ -649,6 +639,17 @@ func (m *Manager) Connect(ctx context.Context, req api.WifiConnect) (string, err
 	return fmt.Sprintf("joining %s (%q) on %s", label(n), n.SSID, m.Iface), nil
 }
 
+// idOf is the supplicant's id for the network at idx, -1 when it has
+// none; m.mu is held.
+func (m *Manager) idOf(idx int) int {
+	for sid, i := range m.ids {
+		if i == idx {
+			return sid
+		}
+	}
+	return -1
+}
+
 // find is the index of the network named network (its name, else its
 // SSID), -1 for none; m.mu is held.
 func (m *Manager) find(network string) int {
@@ -676,12 +677,7 @@ func (m *Manager) Forget(ctx context.Context, network string) (string, error) {
 		m.mu.Unlock()
 		return "", fmt.Errorf("%w: %s is the profile's network: take it out of the profile's wifi block", api.ErrBadRequest, n.Name)
 	}
-	id := -1
-	for sid, i := range m.ids {
-		if i == idx {
-			id = sid
-		}
-	}
+	id := m.idOf(idx)
 	delete(m.ids, id)
 	delete(m.wrong, idx)
 	delete(m.problems, idx)
