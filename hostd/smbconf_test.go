@@ -1,7 +1,6 @@
 package hostd
 
 import (
-	"flag"
 	"net"
 	"os"
 	"os/exec"
@@ -9,13 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/thinhost/thinhost/hostd/config"
 	"github.com/thinhost/thinhost/internal/testenv"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 func TestRenderSMBConfGolden(t *testing.T) {
 	fs := &config.FileServer{User: "thin", Shares: []config.Share{
@@ -33,20 +28,7 @@ func TestRenderSMBConfGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		golden := "testdata/" + name + ".conf"
-		if *update {
-			os.MkdirAll("testdata", 0o755)
-			if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		want, err := os.ReadFile(golden)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d := cmp.Diff(string(want), got); d != "" {
-			t.Errorf("%s differs (-want +got):\n%s", golden, d)
-		}
+		testenv.Golden(t, "testdata/"+name+".conf", got)
 	}
 }
 

@@ -2,19 +2,18 @@ package profiles
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/thinhost/thinhost/internal/testenv"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/thinhost/thinhost/hostd/config"
 )
-
-var update = flag.Bool("update", false, "rewrite the .golden files")
 
 // TestDiagnosticsGolden parses each testdata/*.hcl and compares the rendered
 // diagnostics (as `thinhost validate` prints them) with its .golden file.
@@ -32,19 +31,7 @@ func TestDiagnosticsGolden(t *testing.T) {
 			if err := p.WriteDiagnostics(&buf, diags, 100, false); err != nil {
 				t.Fatal(err)
 			}
-			golden := strings.TrimSuffix(f, ".hcl") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./profiles -update to create it)", err)
-			}
-			if d := cmp.Diff(string(want), buf.String()); d != "" {
-				t.Errorf("diagnostics differ from %s (-want +got):\n%s", golden, d)
-			}
+			testenv.Golden(t, strings.TrimSuffix(f, ".hcl")+".golden", buf.String())
 		})
 	}
 }

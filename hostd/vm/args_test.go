@@ -2,7 +2,6 @@ package vm
 
 import (
 	"context"
-	"flag"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -10,15 +9,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/thinhost/thinhost/internal/testenv"
 
 	"github.com/thinhost/thinhost/hostd/config"
 	"github.com/thinhost/thinhost/hostd/supervise"
 	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/images/qemu"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 var (
 	laptop = Host{KVM: true, CPUVendor: "GenuineIntel", MemBytes: 16 << 30, CPUs: 8, Root: "/system"}
@@ -67,19 +64,7 @@ func TestArgsGolden(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got := strings.Join(Args(c.spec, c.host, paths(c.spec.Name), c.st), "\n") + "\n"
-			golden := filepath.Join("testdata", c.name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (go test ./hostd/vm -update writes it)", err)
-			}
-			if d := cmp.Diff(string(want), got); d != "" {
-				t.Errorf("argv differs from %s (-want +got):\n%s", golden, d)
-			}
+			testenv.Golden(t, filepath.Join("testdata", c.name+".golden"), got)
 		})
 	}
 }

@@ -1,16 +1,13 @@
 package qemu
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/thinhost/thinhost/internal/testenv"
 )
-
-var update = flag.Bool("update", false, "rewrite the .golden files")
 
 func TestArgsGolden(t *testing.T) {
 	base := Spec{
@@ -65,17 +62,7 @@ func TestArgsGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := strings.Join(args, "\n") + "\n"
-			golden := filepath.Join("testdata", name+".golden")
-			if *update {
-				os.WriteFile(golden, []byte(got), 0o644)
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (go test -update creates it)", err)
-			}
-			if d := cmp.Diff(string(want), got); d != "" {
-				t.Errorf("argv (-want +got):\n%s", d)
-			}
+			testenv.Golden(t, filepath.Join("testdata", name+".golden"), got)
 		})
 	}
 }
