@@ -87,7 +87,8 @@ func (d *Daemon) startWifi(ctx context.Context) {
 		m.DHCP = dhcpOn
 		m.Addresses = interfaceAddresses
 		m.Console = func(line string) { fmt.Fprintln(d.opts.Console, line) }
-		if err := os.MkdirAll(m.CtrlDir(), 0o700); err == nil {
+		err = os.MkdirAll(m.CtrlDir(), 0o700)
+		if err == nil {
 			err = m.WriteConf()
 		}
 		if err != nil {
