@@ -328,3 +328,13 @@ func TestParseAnswer(t *testing.T) {
 		t.Error("untypeable text passed on the laptop")
 	}
 }
+
+// TestPlainName: an SSID any access point chose never reaches the
+// terminal raw.
+func TestPlainName(t *testing.T) {
+	for in, want := range map[string]string{"home": "home", "": "", "Cafe 1": `"Cafe 1"`, "x\x1b[2Jy": `"x\x1b[2Jy"`} {
+		if got := plainName(in); got != want {
+			t.Errorf("plainName(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

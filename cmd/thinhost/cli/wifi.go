@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -60,7 +61,7 @@ line, which every user of the machine sees.`,
 				if ssid == "" {
 					ssid = "(hidden)"
 				}
-				fmt.Fprintf(tw, "%q\t%d dBm\t%d\t%s\t%s\t%s\n", ssid, b.Signal, b.Frequency, b.Security, b.BSSID, dash(b.Known))
+				fmt.Fprintf(tw, "%q\t%d dBm\t%d\t%s\t%s\t%s\n", ssid, b.Signal, b.Frequency, b.Security, b.BSSID, dash(plainName(b.Known)))
 			}
 			return tw.Flush()
 		},
@@ -172,7 +173,7 @@ func printWifi(out io.Writer, w *api.Wifi) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NETWORK\tSSID\tSECURITY\tPRIORITY\tPROBLEM")
 	for _, n := range w.Networks {
-		name := n.Name
+		name := plainName(n.Name)
 		if n.Added {
 			name += " (added)"
 		}
@@ -182,4 +183,16 @@ func printWifi(out io.Writer, w *api.Wifi) {
 		fmt.Fprintf(tw, "%s\t%q\t%s\t%d\t%s\n", name, n.SSID, n.Security, n.Priority, dash(n.Problem))
 	}
 	tw.Flush()
+}
+
+// plainName is a network's name as the terminal shows it: a profile's
+// name as it is, an SSID (an added network's name, which any access point
+// in range chooses) quoted, so no control character reaches the terminal.
+func plainName(s string) string {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
