@@ -81,6 +81,8 @@ type Daemon struct {
 	panel *panel
 	// services are the mounts of the services' roots.
 	services serviceRoots
+	// kernel is what the kernel's log says is wrong (KernelWatch).
+	kernel KernelWatch
 	// recorded are problems met while the host came up (Problems).
 	recordedMu sync.Mutex
 	// lowSpace is the data partition's free-space warning while it is
@@ -189,8 +191,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 			go d.watchDataSpace(logCtx)
 			d.logFile = startLogFile(logCtx, filepath.Join(DataDir, "logs"), d.opts.Logs, time.Second)
 			log.Info("data partition ready", "boot", d.data.Boot, "device", d.data.Device, "size_mib", d.data.Size>>20)
+			if name, err := kernelDeviceName(DataDir); err != nil {
+				log.Warn("the data partition's kernel name", "err", err)
+			} else {
+				d.kernel.DataDevice = name
+			}
 		}
 	}
+	// An error in the data partition's filesystem: what is written goes
+	// to the disk now, before anything else goes wrong; the health says
+	// to restart, which repairs it.
+	d.kernel.OnData = func() { syncData(log) }
+	startKernelWatch(log, d.opts.Console, &d.kernel)
 	d.stopLog = stopLog
 	d.startWifi(ctx)
 	// The guests' link first: smbd and the API listen on its address.
@@ -259,6 +271,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	if !cfg.VolumeKeysToGuest {
 		watchVolumeKeys(shellCtx, log, d.sound)
+	}
+	if cfg.Wifi != nil {
+		watchRadioKeys(shellCtx, log, d.opts.Console)
 	}
 
 	var reason string
@@ -440,7 +455,8 @@ func (d *Daemon) loadSystemModules(ctx context.Context) {
 	d.opts.Log.Info("system image modules loaded", "loaded", n, "duration", time.Since(start).Round(time.Millisecond))
 }
 
-func insmod(path string) error {
+// insmod loads the module file at path with params (init_module's).
+func insmod(path, params string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -450,7 +466,7 @@ func insmod(path string) error {
 	if strings.HasSuffix(path, ".xz") || strings.HasSuffix(path, ".zst") {
 		flags |= unix.MODULE_INIT_COMPRESSED_FILE
 	}
-	if err := unix.FinitModule(int(f.Fd()), "", flags); err != nil && !errors.Is(err, unix.EEXIST) {
+	if err := unix.FinitModule(int(f.Fd()), params, flags); err != nil && !errors.Is(err, unix.EEXIST) {
 		return err
 	}
 	return nil
@@ -480,6 +496,7 @@ func (d *Daemon) problems() []string {
 	if low != "" {
 		rec = append(rec, low)
 	}
+	rec = append(rec, d.kernel.Problems()...)
 	if d.vms != nil {
 		rec = append(rec, d.vms.Problems()...)
 	}

@@ -33,9 +33,11 @@ type modLoader struct {
 	loading  sync.Mutex
 	done     map[string]bool // tried, whatever the outcome
 	systemUp bool
-	// insmod loads a module file; sysDevices is where devices are
-	// listed (/sys/devices). Tests replace both.
-	insmod     func(path string) error
+	// params are the command line's options for modules (ModuleParams).
+	params map[string]string
+	// insmod loads a module file with its options; sysDevices is where
+	// devices are listed (/sys/devices). Tests replace both.
+	insmod     func(path, params string) error
 	sysDevices string
 	// uevents, when set, is handed every uevent hotplug reads (USB
 	// devices for the guests); it must not block.
@@ -55,6 +57,9 @@ func newModLoader(log *slog.Logger, dir string) (*modLoader, error) {
 		return nil, err
 	}
 	l := &modLoader{log: log, dir: dir, graph: g, optional: map[string]bool{}, done: map[string]bool{}, insmod: insmod, sysDevices: "/sys/devices"}
+	if cmdline, err := os.ReadFile("/proc/cmdline"); err == nil {
+		l.params = ModuleParams(string(cmdline))
+	}
 	if af, err := os.Open(filepath.Join(dir, "modules.alias")); err == nil {
 		l.aliases, err = ParseModulesAlias(af)
 		af.Close()
@@ -105,12 +110,15 @@ func (l *modLoader) load(ctx context.Context, why string, names []string) (loade
 		return 0, 0
 	}
 	results := LoadParallel(ctx, l.graph, todo, func(ctx context.Context, name, _ string) error {
-		return l.insmod(l.path(name))
+		return l.insmod(l.path(name), l.params[name])
 	})
 	for _, r := range results {
 		switch {
 		case r.Err == nil:
 			loaded++
+			if p := l.params[r.Name]; p != "" {
+				l.log.Info("module loaded with the kernel command line's options", "module", r.Name, "options", p)
+			}
 			l.log.Debug("loaded module", "module", r.Name, "for", why, "duration", r.Duration.Round(time.Millisecond))
 		case errors.Is(r.Err, unix.ENODEV), errors.Is(r.Err, unix.EOPNOTSUPP):
 			// kvm_intel on an AMD CPU, kvm_* without virtualization.

@@ -49,8 +49,15 @@ func TestLateModules(t *testing.T) {
 	}
 	l.sysDevices = t.TempDir() // no devices: only what the test names loads
 	var loaded []string
-	l.insmod = func(p string) error {
+	l.params = ModuleParams("quiet i915.enable_psr=0")
+	var i915Params string
+	l.insmod = func(p, params string) error {
 		loaded = append(loaded, p)
+		if strings.HasSuffix(p, "/i915.ko") {
+			i915Params = params
+		} else if params != "" {
+			t.Errorf("%s loaded with %q", p, params)
+		}
 		return nil
 	}
 	ctx := context.Background()
@@ -65,6 +72,9 @@ func TestLateModules(t *testing.T) {
 	sort.Strings(loaded[:2])
 	if strings.Join(loaded, " ") != strings.Join(want, " ") {
 		t.Errorf("loaded %v, want %v", loaded, want)
+	}
+	if i915Params != "enable_psr=0" {
+		t.Errorf("i915 loaded with %q, want the command line's enable_psr=0", i915Params)
 	}
 	for name, want := range map[string]string{"i915": "i915", "fs-ext4": "ext4", "pci:v00008086d00009A49sv00001028sd00000A2Bbc03sc00i00": "i915", "nope": ""} {
 		if got := strings.Join(l.resolve(name), ","); got != want {

@@ -82,3 +82,59 @@ func (g *ModuleGraph) Closure(names []string) (order []string, missing []string)
 	}
 	return order, missing
 }
+
+// ModuleParams reads the options the kernel's command line gives
+// loadable modules ("i915.enable_psr=0", "rfkill.default_state=0",
+// `mod.p="a b"`): the kernel applies them to what is built in, modprobe to
+// what it loads, and hostd loads the modules here. It maps a module's
+// name (dashes as underscores) to its options as init_module takes them,
+// in the command line's order. What follows "--" is init's.
+func ModuleParams(cmdline string) map[string]string {
+	out := map[string]string{}
+	for _, tok := range cmdlineWords(cmdline) {
+		if tok == "--" {
+			break
+		}
+		key, value, hasValue := strings.Cut(tok, "=")
+		mod, param, ok := strings.Cut(key, ".")
+		if !ok || mod == "" || param == "" || strings.ContainsAny(mod, `/"`) {
+			continue
+		}
+		mod = strings.ReplaceAll(mod, "-", "_")
+		opt := param
+		if hasValue {
+			opt += "=" + value
+		}
+		if out[mod] != "" {
+			out[mod] += " "
+		}
+		out[mod] += opt
+	}
+	return out
+}
+
+// cmdlineWords splits a kernel command line as the kernel does: at
+// spaces outside double quotes, which stay in the word.
+func cmdlineWords(s string) []string {
+	var words []string
+	var cur strings.Builder
+	quoted := false
+	for _, r := range s {
+		switch {
+		case r == '"':
+			quoted = !quoted
+			cur.WriteRune(r)
+		case !quoted && (r == ' ' || r == '\t' || r == '\n'):
+			if cur.Len() > 0 {
+				words = append(words, cur.String())
+				cur.Reset()
+			}
+		default:
+			cur.WriteRune(r)
+		}
+	}
+	if cur.Len() > 0 {
+		words = append(words, cur.String())
+	}
+	return words
+}

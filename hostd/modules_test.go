@@ -147,3 +147,33 @@ func TestFindPowerButtons(t *testing.T) {
 		t.Errorf("findPowerButtons = %v, %v", got, err)
 	}
 }
+
+// TestModuleParams: the command line's module options, as the kernel
+// splits it: quotes keep spaces, dashes in a module's name are
+// underscores, a flag without a value stays one, what is not a module's
+// option (no dot, a path, init's after "--") is left.
+func TestModuleParams(t *testing.T) {
+	got := ModuleParams(`BOOT_IMAGE=/vmlinuz root=/dev/x quiet i915.enable_psr=0 rfkill.default_state=0 snd-hda-intel.model=dell-headset-multi ` +
+		`i915.enable_guc=3 mod.flag my.p="a b c" init=/sbin/init ./x.y=1 .a=b c.=d -- after.x=1` + "\n")
+	want := map[string]string{"i915": "enable_psr=0 enable_guc=3", "rfkill": "default_state=0", "snd_hda_intel": "model=dell-headset-multi",
+		"mod": "flag", "my": `p="a b c"`}
+	if len(got) != len(want) {
+		t.Errorf("ModuleParams = %q, want %q", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("ModuleParams[%q] = %q, want %q", k, got[k], v)
+		}
+	}
+}
+
+func FuzzModuleParams(f *testing.F) {
+	f.Add(`quiet i915.enable_psr=0 my.p="a b" -- x.y=1`)
+	f.Fuzz(func(t *testing.T, s string) {
+		for mod, opts := range ModuleParams(s) {
+			if mod == "" || opts == "" || strings.ContainsAny(mod, "-/\" \t\n") {
+				t.Fatalf("module %q options %q from %q", mod, opts, s)
+			}
+		}
+	})
+}

@@ -83,7 +83,10 @@ func (d *Daemon) startWifi(ctx context.Context) {
 		if err != nil {
 			return
 		}
+		// The profile asks for Wi-Fi: a radio software left off goes on.
+		switchWifiOn(log, "the profile's wifi block")
 		m := wifi.NewManager(log, cfg, iface, wifiDir, store)
+		m.Radio = func() string { return RadioProblem(wifiRadios(log)) }
 		m.DHCP = dhcpOn
 		m.Addresses = interfaceAddresses
 		m.Console = func(line string) { fmt.Fprintln(d.opts.Console, line) }
@@ -205,6 +208,8 @@ func (d *Daemon) Connect(ctx context.Context, req api.WifiConnect) (string, erro
 	if m == nil {
 		return "", errNoWifiYet
 	}
+	// Asked to join a network: out of airplane mode first.
+	switchWifiOn(d.opts.Log, "ctl wifi connect")
 	return m.Connect(ctx, req)
 }
 

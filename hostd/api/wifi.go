@@ -28,7 +28,10 @@ type Wifi struct {
 	Connected bool   `json:"connected"`
 	// SSID, BSSID, Frequency (MHz) and Signal (dBm) are the network
 	// joined, when Connected.
-	SSID      string `json:"ssid,omitempty"`
+	SSID string `json:"ssid,omitempty"`
+	// Network is the name of the host's network joined (two may share
+	// an SSID); "" when the supplicant joined one hostd does not know.
+	Network   string `json:"network,omitempty"`
 	BSSID     string `json:"bssid,omitempty"`
 	Frequency int    `json:"frequency,omitempty"`
 	Signal    int    `json:"signal,omitempty"`

@@ -51,6 +51,9 @@ type Manager struct {
 	Addresses func(iface string) []string
 	// Console prints a line on the host's consoles.
 	Console func(line string)
+	// Radio, when set, says why the radio cannot send (switched off by
+	// a switch, or airplane mode); empty when it can.
+	Radio func() string
 	// Store keeps the passphrases (nil: this boot only).
 	Store *Store
 
@@ -460,13 +463,20 @@ func (m *Manager) Status() *api.Wifi {
 	}
 	ctrl := m.ctrl
 	m.mu.Unlock()
+	if m.Radio != nil {
+		st.Problem = m.Radio()
+	}
 	if ctrl == nil {
-		st.Problem = "wpa_supplicant does not answer yet"
+		if st.Problem == "" {
+			st.Problem = "wpa_supplicant does not answer yet"
+		}
 		return st
 	}
 	reply, err := ctrl.Request("STATUS", reqTimeout)
 	if err != nil {
-		st.Problem = err.Error()
+		if st.Problem == "" {
+			st.Problem = err.Error()
+		}
 		return st
 	}
 	kv := ParseKV(reply)
@@ -474,6 +484,13 @@ func (m *Manager) Status() *api.Wifi {
 	if st.State == "COMPLETED" {
 		st.Connected = true
 		st.SSID, st.BSSID = Unescape(kv["ssid"]), kv["bssid"]
+		if id, err := strconv.Atoi(kv["id"]); err == nil {
+			m.mu.Lock()
+			if idx, ok := m.ids[id]; ok {
+				st.Network = m.networks[idx].Name
+			}
+			m.mu.Unlock()
+		}
 		st.Frequency, _ = strconv.Atoi(kv["freq"])
 		if sig, err := ctrl.Request("SIGNAL_POLL", reqTimeout); err == nil {
 			st.Signal, _ = strconv.Atoi(ParseKV(sig)["RSSI"])

@@ -239,6 +239,18 @@ func TestManagerWithSupplicant(t *testing.T) {
 		t.Errorf("console lines = %q", lines)
 	}
 
+	// A radio switched off is the status's problem, before the
+	// supplicant's word; switched on, it is gone.
+	off := "the Wi-Fi radio is switched off (airplane mode, phy0)"
+	m.Radio = func() string { return off }
+	if st := m.Status(); st.Problem != off {
+		t.Errorf("problem with the radio off = %q", st.Problem)
+	}
+	off = ""
+	if st := m.Status(); st.Problem != "" {
+		t.Errorf("problem with the radio on = %q", st.Problem)
+	}
+
 	// Forgotten: the added network leaves the supplicant, the store and
 	// the status; the profile's cannot be.
 	if _, err := m.Forget(ctx, "office"); err == nil || !strings.Contains(err.Error(), "profile") {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/images/imagetest"
 )
 
@@ -336,5 +337,23 @@ func TestPlainName(t *testing.T) {
 		if got := plainName(in); got != want {
 			t.Errorf("plainName(%q) = %s, want %s", in, got, want)
 		}
+	}
+}
+
+// TestJoinedAs: two of the host's networks share an SSID (one passphrase
+// refused, the other right): waiting for one by name is over only when
+// the host says that one joined; an SSID that is no network's name counts
+// by the SSID; an older host that names none counts by the SSID.
+func TestJoinedAs(t *testing.T) {
+	w := &api.Wifi{Connected: true, SSID: "thinhost test", Network: "right", Networks: []api.WifiNetwork{
+		{Name: "wrong", SSID: "thinhost test"}, {Name: "right", SSID: "thinhost test"}}}
+	for network, want := range map[string]bool{"right": true, "wrong": false, "thinhost test": true, "other": false} {
+		if got := joinedAs(w, network); got != want {
+			t.Errorf("joinedAs(%q) = %v, want %v", network, got, want)
+		}
+	}
+	w.Network = ""
+	if !joinedAs(w, "thinhost test") || !joinedAs(w, "wrong") {
+		t.Error("without the network's name, the SSID decides")
 	}
 }

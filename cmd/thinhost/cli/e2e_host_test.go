@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -133,6 +134,61 @@ func (h *testHost) httpClient(t *testing.T, jar http.CookieJar) *http.Client {
 		t.Fatal(err)
 	}
 	return &http.Client{Jar: jar, Transport: &http.Transport{TLSClientConfig: cfg}}
+}
+
+// hostShell is the host's debug shell on its serial console, typed into
+// through a pipe.
+type hostShell struct {
+	h  *testHost
+	pw *os.File
+	// answered counts the terminal questions answered.
+	answered int
+}
+
+// startShellHost starts the host cfg describes with its serial console
+// reading a pipe the returned shell types into; it does not wait for
+// anything.
+func startShellHost(t *testing.T, cfg qemu.Config, guestPorts ...int) (*testHost, *hostShell) {
+	t.Helper()
+	// An os.Pipe, which QEMU reads itself: with an io.Pipe, exec's copy
+	// into QEMU would keep its Wait from returning.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pw.Close(); pr.Close() })
+	cfg.Stdin = pr
+	h := startHostConfig(t, cfg, guestPorts...)
+	return h, &hostShell{h: h, pw: pw}
+}
+
+// run types line into the debug shell (starting it the first time) until
+// done appears on the console. The shell's line editor asks the terminal
+// for its colours and the cursor's place, and reads keys as the answer
+// until one comes: each question is answered (a cursor at 1,1), which
+// also says the colours are not known.
+func (s *hostShell) run(t *testing.T, line, done string) {
+	t.Helper()
+	for range 30 {
+		s.typeLine(line)
+		select {
+		case <-s.h.con.Await(done):
+			return
+		case <-time.After(2 * time.Second):
+		}
+	}
+	t.Fatalf("the shell never answered %q:\n%s", line, s.h.tail())
+}
+
+// typeLine answers the terminal's questions so far and types line.
+func (s *hostShell) typeLine(line string) {
+	for n := s.h.con.Count("\x1b[6n"); s.answered < n; s.answered++ {
+		io.WriteString(s.pw, "\x1b[1;1R")
+	}
+	// A carriage return: the shell's line editor reads the terminal raw,
+	// where Enter is CR (hostd's prompt reads the line through the tty,
+	// which turns CR into LF).
+	fmt.Fprintf(s.pw, "%s\r", line)
 }
 
 // startHost starts img under QEMU, its serial console reading stdin (nil:

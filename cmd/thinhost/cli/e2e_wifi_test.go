@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,44 +68,20 @@ func TestWifi(t *testing.T) {
 	if err := os.WriteFile(disk, []byte(script+strings.Repeat("\n", 4096-len(script)%4096)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// An os.Pipe, which QEMU reads itself: with an io.Pipe, exec's copy
-	// into QEMU would keep its Wait from returning.
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pw.Close(); pr.Close() })
-	h := startHostConfig(t, qemu.Config{Image: img, MemoryMiB: 1024, Stdin: pr, Disks: []string{disk}})
+	h, sh := startShellHost(t, qemu.Config{Image: img, MemoryMiB: 1024, Disks: []string{disk}})
 	h.waitReady(t)
 	if !h.con.Seen("took the first-boot secrets") {
 		t.Errorf("hostd did not take the first-boot secrets:\n%s", h.tail())
 	}
-	// The debug shell on the serial console, then the access point.
-	// The shell's line editor asks the terminal for its colours and the
-	// cursor's place, and reads keys as the answer until one comes: each
-	// question is answered (a cursor at 1,1), which also says the colours
-	// are not known.
-	answered := 0
-	shell := func(line, done string) {
-		t.Helper()
-		for range 30 {
-			for n := h.con.Count("\x1b[6n"); answered < n; answered++ {
-				io.WriteString(pw, "\x1b[1;1R")
-			}
-			// A carriage return: the shell's line editor reads the
-			// terminal raw, where Enter is CR (hostd's prompt reads the
-			// line through the tty, which turns CR into LF).
-			fmt.Fprintf(pw, "%s\r", line)
-			select {
-			case <-h.con.Await(done):
-				return
-			case <-time.After(2 * time.Second):
-			}
-		}
-		t.Fatalf("the shell never answered %q:\n%s", line, h.tail())
+	// The radios started off (rfkill.default_state=0 on the command
+	// line, which hostd's module loader gives rfkill): hostd switched
+	// Wi-Fi on for the profile's wifi block.
+	if !h.con.Seen(`module loaded with the kernel command line's options" svc=hostd module=rfkill options="default_state=0"`) {
+		t.Errorf("rfkill was not loaded with the command line's option:\n%s", h.tail())
 	}
-	shell("echo shell-$((6*7))", "shell-42")
-	fmt.Fprint(pw, "gosh /dev/vdb\r")
+	// The debug shell on the serial console, then the access point.
+	sh.run(t, "echo shell-$((6*7))", "shell-42")
+	sh.typeLine("gosh /dev/vdb")
 	select {
 	case <-h.con.Await("access-point-42"):
 	case <-time.After(time.Minute):
@@ -184,6 +159,26 @@ func TestWifi(t *testing.T) {
 	})
 	if st := h.ctl(t, "status"); !strings.Contains(st, "wifi      wlan0 joined \"thinhost test\"") || !strings.Contains(st, "health    ok") {
 		t.Errorf("ctl status:\n%s", st)
+	}
+	// Airplane mode on wlan0's radio (as the airplane key, or the
+	// laptop's firmware, switches it): ctl wifi says so; ctl wifi connect
+	// switches it on and joins again.
+	sh.run(t, "for r in /sys/class/net/wlan0/phy80211/rfkill*; do echo 1 > $r/soft; done; echo airplane-$((6*7))", "airplane-42")
+	for deadline := time.Now().Add(time.Minute); ; {
+		out := h.ctl(t, "wifi")
+		if strings.Contains(out, "the Wi-Fi radio is switched off (airplane mode, phy0)") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ctl wifi does not say the radio is off:\n%s\n%s", out, h.tail())
+		}
+		time.Sleep(2 * time.Second)
+	}
+	if out := h.ctl(t, "wifi", "connect", "right", "--wait", "2m"); !strings.Contains(out, `joined "thinhost test" on wlan0: 10.0.9.`) {
+		t.Errorf("ctl wifi connect out of airplane mode:\n%s", out)
+	}
+	if out := h.ctl(t, "wifi"); strings.Contains(out, "switched off") {
+		t.Errorf("ctl wifi after connect:\n%s", out)
 	}
 	// Never the passphrases in the log.
 	logs := h.ctl(t, "logs")

@@ -125,7 +125,7 @@ func waitJoined(ctx context.Context, c *api.Client, network string, wait time.Du
 				return fmt.Errorf("wifi connect %s: %s", network, n.Problem)
 			}
 		}
-		if w.Connected && (w.SSID == network || nameOf(w, w.SSID) == network) && len(w.Addresses) > 0 {
+		if w.Connected && joinedAs(w, network) && len(w.Addresses) > 0 {
 			fmt.Fprintf(out, "joined %q on %s: %s\n", w.SSID, w.Interface, strings.Join(w.Addresses, ", "))
 			return nil
 		}
@@ -138,6 +138,27 @@ func waitJoined(ctx context.Context, c *api.Client, network string, wait time.Du
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// joinedAs reports whether w's link holds network (a name or an SSID):
+// by the network's name where the host says it (two networks may share an
+// SSID), else by the SSID.
+func joinedAs(w *api.Wifi, network string) bool {
+	if w.Network != "" {
+		// An SSID given counts unless it is also another network's name.
+		return w.Network == network || (w.SSID == network && !hasName(w, network))
+	}
+	return w.SSID == network || nameOf(w, w.SSID) == network
+}
+
+// hasName reports whether one of w's networks is named name.
+func hasName(w *api.Wifi, name string) bool {
+	for _, n := range w.Networks {
+		if n.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // nameOf is the name of w's network with ssid, or "".

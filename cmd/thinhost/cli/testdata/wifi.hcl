@@ -21,7 +21,10 @@ host {
   api_on_host_network = true
 
   kernel {
-    cmdline = "quiet"
+    # Every radio starts switched off (airplane mode, as a laptop's
+    # platform driver may remember it): hostd loads rfkill with the
+    # command line's option, and switches Wi-Fi on for the wifi block.
+    cmdline = "quiet rfkill.default_state=0"
     # Two radios on one emulated medium: wlan0 and wlan1.
     modules = ["mac80211_hwsim"]
   }
