@@ -1,7 +1,6 @@
 package builder
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -112,6 +111,10 @@ type Result struct {
 	// came from the build machine.
 	Lock     string
 	Packages int
+	// EmbeddedSource is where this thinhost's own source was written out
+	// and the host's programs compiled from, when no checkout was found;
+	// "" for a checkout.
+	EmbeddedSource string
 }
 
 // Build runs the whole pipeline.
@@ -125,9 +128,13 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	if err := checkOutput(cfg.Output); err != nil {
 		return nil, err
 	}
-	src, err := findSource(cfg.SourceDir)
+	source, err := findSource(cfg.SourceDir, cacheDir)
 	if err != nil {
 		return nil, err
+	}
+	src := source.Dir
+	if source.Embedded {
+		log.Info("no thinhost checkout here: the host's programs are compiled from this thinhost's own source", "dir", src)
 	}
 	cache := &Cache{Dir: cacheDir}
 
@@ -425,6 +432,9 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	if hp != nil {
 		res.Lock, res.Packages = hp.LockPath, len(hp.Lock.Packages)
 	}
+	if source.Embedded {
+		res.EmbeddedSource = source.Dir
+	}
 	if mods != nil {
 		for _, m := range mods.Modules {
 			if m.Late {
@@ -525,50 +535,6 @@ func checkOutput(path string) error {
 		return fmt.Errorf("%w %s: directory %s does not exist", ErrOutput, path, dir)
 	}
 	return nil
-}
-
-// findSource locates the thinhost module source tree.
-func findSource(dir string) (string, error) {
-	var candidates []string
-	if dir != "" {
-		candidates = append(candidates, dir)
-	} else {
-		if wd, err := os.Getwd(); err == nil {
-			for d := wd; ; d = filepath.Dir(d) {
-				candidates = append(candidates, d)
-				if filepath.Dir(d) == d {
-					break
-				}
-			}
-		}
-		if env := os.Getenv("THINHOST_SRC"); env != "" {
-			candidates = append(candidates, env)
-		}
-	}
-	for _, d := range candidates {
-		if modulePathOf(filepath.Join(d, "go.mod")) == ModulePath {
-			return filepath.Abs(d)
-		}
-	}
-	if dir != "" {
-		return "", fmt.Errorf("find thinhost source: %s has no go.mod for %s", dir, ModulePath)
-	}
-	return "", fmt.Errorf("find thinhost source: hostd and the u-root commands are compiled from thinhost's source tree; run thinhost inside a checkout or set THINHOST_SRC")
-}
-
-func modulePathOf(gomod string) string {
-	f, err := os.Open(gomod)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "module "); ok {
-			return strings.Trim(strings.TrimSpace(rest), `"`)
-		}
-	}
-	return ""
 }
 
 func contains(xs []string, x string) bool {

@@ -12,18 +12,20 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/thinhost/thinhost"
 	"github.com/u-root/u-root/pkg/cpio"
 )
 
 // programsKey identifies the initramfs's programs — the busybox of hostd
 // and the u-root commands, with init's links — by what they are built
 // from: the Go toolchain and its settings, the command list, and the
-// thinhost module's go.mod, go.sum and Go sources (which pin u-root's
-// sources in the module cache). The same key means the same bytes: the
+// thinhost module's go.mod, go.sum (which pin u-root's sources in the
+// module cache) and the source of the packages the programs import, with
+// the files they embed. The same key means the same bytes: the
 // build is reproducible.
 func programsKey(ctx context.Context, srcDir string, cmds []string) (string, error) {
 	h := sha256.New()
-	fmt.Fprintln(h, "thinhost-initramfs-programs-v1")
+	fmt.Fprintln(h, "thinhost-initramfs-programs-v2")
 	goenv := exec.CommandContext(ctx, "go", "env", "GOVERSION", "GOEXPERIMENT", "GOFLAGS", "GOAMD64", "GOROOT")
 	goenv.Dir = srcDir
 	out, err := goenv.Output()
@@ -32,33 +34,41 @@ func programsKey(ctx context.Context, srcDir string, cmds []string) (string, err
 	}
 	h.Write(out)
 	fmt.Fprintln(h, strings.Join(cmds, " "))
-	err = filepath.WalkDir(srcDir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		name := d.Name()
-		if d.IsDir() {
-			if p != srcDir && (strings.HasPrefix(name, ".") || name == "testdata" || name == "out") {
-				return filepath.SkipDir
+	// What the programs are compiled from, the same set a thinhost
+	// outside a checkout carries (thinhost.SourceRoots): Go files and
+	// what they embed (the host's page), not tests or their data.
+	for _, root := range thinhost.SourceRoots {
+		err = filepath.WalkDir(filepath.Join(srcDir, filepath.FromSlash(root)), func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
 			}
+			name := d.Name()
+			if d.IsDir() {
+				if strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || name == "testdata" {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if strings.HasSuffix(name, "_test.go") || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") {
+				return nil
+			}
+			rel, _ := filepath.Rel(srcDir, p)
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			fh := sha256.New()
+			if _, err := io.Copy(fh, f); err != nil {
+				return err
+			}
+			fmt.Fprintf(h, "%s %x\n", filepath.ToSlash(rel), fh.Sum(nil))
 			return nil
-		}
-		if !(name == "go.mod" || name == "go.sum" || strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go")) {
-			return nil
-		}
-		rel, _ := filepath.Rel(srcDir, p)
-		f, err := os.Open(p)
+		})
 		if err != nil {
-			return err
+			break
 		}
-		defer f.Close()
-		fh := sha256.New()
-		if _, err := io.Copy(fh, f); err != nil {
-			return err
-		}
-		fmt.Fprintf(h, "%s %x\n", filepath.ToSlash(rel), fh.Sum(nil))
-		return nil
-	})
+	}
 	if err != nil {
 		return "", fmt.Errorf("hash the sources in %s: %w", srcDir, err)
 	}

@@ -4,11 +4,16 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/thinhost/thinhost"
 )
 
-// TestProgramsKey: the key follows the Go sources, go.mod and go.sum and
-// the command list, and ignores tests, testdata and hidden folders.
+// TestProgramsKey: the key follows go.mod and go.sum, the source of the
+// packages the programs are built from with what they embed, and the
+// command list; not tests, testdata, hidden folders, or the rest of the
+// module (the builder, the CLI, the docs).
 func TestProgramsKey(t *testing.T) {
 	dir := t.TempDir()
 	write := func(rel, content string) {
@@ -18,8 +23,13 @@ func TestProgramsKey(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("go.mod", "module example.org/m\n")
-	write("cmd/x/main.go", "package main\nfunc main() {}\n")
+	for _, root := range thinhost.SourceRoots {
+		if strings.HasPrefix(root, "go.") {
+			write(root, "module example.org/m\n")
+		} else {
+			write(root+"/x.go", "package x\n")
+		}
+	}
 	ctx := context.Background()
 	key := func(cmds ...string) string {
 		k, err := programsKey(ctx, dir, cmds)
@@ -32,7 +42,7 @@ func TestProgramsKey(t *testing.T) {
 	if key("a") != base {
 		t.Fatal("the key is not stable")
 	}
-	for _, rel := range []string{"cmd/x/main_test.go", "cmd/x/testdata/y.go", ".git/z.go", "README.md"} {
+	for _, rel := range []string{"cmd/hostd/main_test.go", "hostd/testdata/y.go", "hostd/.git/z.go", "README.md", "builder/build.go", "cmd/thinhost/main.go"} {
 		write(rel, "changed")
 		if key("a") != base {
 			t.Errorf("%s changed the key", rel)
@@ -41,7 +51,7 @@ func TestProgramsKey(t *testing.T) {
 	if key("a", "b") == base {
 		t.Error("the command list does not change the key")
 	}
-	for _, rel := range []string{"cmd/x/main.go", "go.sum", "pkg/new.go"} {
+	for _, rel := range []string{"cmd/hostd/x.go", "go.sum", "hostd/new.go", "hostd/web/templates/page.html", "hostd/web/static/page.css"} {
 		write(rel, "changed "+rel)
 		k := key("a")
 		if k == base {

@@ -86,6 +86,9 @@ func printBuild(w io.Writer, r *builder.Result) {
 	} else {
 		fmt.Fprintln(w, "packages  from this build machine (the profile has no packages block)")
 	}
+	if r.EmbeddedSource != "" {
+		fmt.Fprintf(w, "programs  compiled from this thinhost's own source (no checkout here), written out in %s\n", r.EmbeddedSource)
+	}
 	for _, p := range r.Partitions {
 		fmt.Fprintf(w, "part %d    %-18s %s\n", p.Index, p.Name, profiles.FormatSize(p.Size()))
 	}

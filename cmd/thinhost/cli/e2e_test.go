@@ -68,7 +68,19 @@ func TestBuildAndBoot(t *testing.T) {
 	testenv.NeedTool(t, "qemu-system-x86_64")
 	cpio := testenv.NeedTool(t, "cpio")
 	root := testenv.RepoRoot()
-	profile := filepath.Join(root, "examples", "qemu-test.hcl")
+	// Built as by someone who installed thinhost: in a directory that is
+	// no checkout, with a copy of the profile and no THINHOST_SRC, hostd
+	// and u-root's commands are compiled from the source the thinhost
+	// binary carries. (Every other test builds inside the checkout.)
+	work := t.TempDir()
+	profile := filepath.Join(work, "qemu-test.hcl")
+	if b, err := os.ReadFile(filepath.Join(root, "examples", "qemu-test.hcl")); err != nil {
+		t.Fatal(err)
+	} else if err := os.WriteFile(profile, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("THINHOST_SRC", "")
+	t.Chdir(work)
 	// Its own programs cache: the first build compiles hostd, the second
 	// (warm, offline) must give the same bytes.
 	lock := testCacheColdPrograms(t)
@@ -82,6 +94,9 @@ func TestBuildAndBoot(t *testing.T) {
 		t.Fatalf("build exited %d:\n%s\n%s", code, stdout, stderr)
 	}
 	t.Logf("build:\n%s", stdout)
+	if !strings.Contains(stdout, "programs  compiled from this thinhost's own source (no checkout here)") {
+		t.Errorf("the build outside a checkout did not say it used thinhost's own source:\n%s", stdout)
+	}
 	parts := imagetest.Check(t, img)
 	if len(parts) != 4 || parts[0].Name != layout.ESPName || parts[3].Name != layout.DataName {
 		t.Errorf("partitions = %+v, want ESP, system A, system B, data", parts)

@@ -1,0 +1,71 @@
+package thinhost
+
+import (
+	"io/fs"
+	"os/exec"
+	"path"
+	"strings"
+	"testing"
+)
+
+// TestSourceCoversHostPrograms: every package of this module that hostd
+// and the image's modprobe import is in Source with its Go files, so a
+// thinhost outside a checkout compiles the same programs.
+func TestSourceCoversHostPrograms(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go command")
+	}
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}} {{join .GoFiles \",\"}} {{join .EmbedFiles \",\"}}{{end}}",
+		"./cmd/hostd", "./cmd/modprobe").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	const module = "github.com/thinhost/thinhost"
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || (f[0] != module && !strings.HasPrefix(f[0], module+"/")) {
+			continue
+		}
+		dir := strings.TrimPrefix(strings.TrimPrefix(f[0], module), "/")
+		var files []string
+		for _, list := range f[1:] {
+			files = append(files, strings.Split(list, ",")...)
+		}
+		for _, name := range files {
+			if _, err := fs.Stat(Source, path.Join(dir, name)); err != nil {
+				t.Errorf("Source lacks %s/%s, which %s needs: add its directory to the go:embed line and SourceRoots", dir, name, f[0])
+			}
+			n++
+		}
+	}
+	if n < 50 {
+		t.Errorf("only %d files checked: go list said\n%s", n, out)
+	}
+	for _, f := range []string{"go.mod", "go.sum"} {
+		if _, err := fs.Stat(Source, f); err != nil {
+			t.Errorf("Source lacks %s", f)
+		}
+	}
+}
+
+// TestSourceRoots: SourceRoots names what the go:embed line does.
+func TestSourceRoots(t *testing.T) {
+	for _, r := range SourceRoots {
+		if _, err := fs.Stat(Source, r); err != nil {
+			t.Errorf("SourceRoots names %s, which Source lacks", r)
+		}
+	}
+	top, _ := fs.ReadDir(Source, ".")
+	for _, e := range top {
+		covered := false
+		for _, r := range SourceRoots {
+			if r == e.Name() || strings.HasPrefix(r, e.Name()+"/") {
+				covered = true
+			}
+		}
+		if !covered {
+			t.Errorf("Source holds %s, which SourceRoots does not name", e.Name())
+		}
+	}
+}
