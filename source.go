@@ -14,9 +14,9 @@ import "embed"
 // embedded assets (the host's page). TestSourceCoversHostPrograms keeps
 // the list whole as the imports change.
 //
-//go:embed go.mod go.sum cmd/hostd cmd/modprobe hostd images/layout images/gpt images/secureboot internal
+//go:embed go.mod go.sum cmd/hostd cmd/modprobe hostd images/layout internal
 var Source embed.FS
 
 // SourceRoots are Source's top-level entries, as the go:embed line names
 // them; the builder hashes the same files in a checkout.
-var SourceRoots = []string{"go.mod", "go.sum", "cmd/hostd", "cmd/modprobe", "hostd", "images/layout", "images/gpt", "images/secureboot", "internal"}
+var SourceRoots = []string{"go.mod", "go.sum", "cmd/hostd", "cmd/modprobe", "hostd", "images/layout", "internal"}

@@ -21,10 +21,10 @@ import (
 	"github.com/thinhost/thinhost/images"
 	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/images/ovmfvars"
-	"github.com/thinhost/thinhost/images/secureboot"
 	"github.com/thinhost/thinhost/initramfs"
 	"github.com/thinhost/thinhost/internal/fsutil"
 	"github.com/thinhost/thinhost/internal/passwd"
+	"github.com/thinhost/thinhost/internal/secureboot"
 	"github.com/thinhost/thinhost/profiles"
 )
 

@@ -6,8 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/thinhost/thinhost/images/secureboot"
 	"github.com/thinhost/thinhost/images/uki"
+	"github.com/thinhost/thinhost/internal/secureboot"
 )
 
 // StubPath is systemd's EFI stub, from the systemd-boot-efi package like

@@ -16,9 +16,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/thinhost/thinhost/images/gpt"
 	"github.com/thinhost/thinhost/images/layout"
-	"github.com/thinhost/thinhost/images/secureboot"
+	"github.com/thinhost/thinhost/internal/gpt"
+	"github.com/thinhost/thinhost/internal/secureboot"
 )
 
 // efivarsDir is where the kernel shows EFI variables (efivarfs).

@@ -11,8 +11,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/thinhost/thinhost/images/gpt"
 	"github.com/thinhost/thinhost/images/layout"
+	"github.com/thinhost/thinhost/internal/gpt"
 )
 
 // findInternalData finds the data partition on an internal disk, or makes

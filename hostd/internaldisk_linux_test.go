@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/thinhost/thinhost/images/gpt"
+	"github.com/thinhost/thinhost/internal/gpt"
 )
 
 // TestJudgeDiskEnds: a disk of zeros is empty; one with a partition table,

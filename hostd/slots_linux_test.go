@@ -19,7 +19,7 @@ import (
 
 	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/images/layout"
-	"github.com/thinhost/thinhost/images/secureboot"
+	"github.com/thinhost/thinhost/internal/secureboot"
 )
 
 // slotTest is an ESP in a directory, as a build leaves it (slot a, good,

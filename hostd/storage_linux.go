@@ -18,8 +18,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/thinhost/thinhost/hostd/api"
-	"github.com/thinhost/thinhost/images/gpt"
 	"github.com/thinhost/thinhost/images/layout"
+	"github.com/thinhost/thinhost/internal/gpt"
 )
 
 // DataDir is where the data partition is mounted.

@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/thinhost/thinhost/images"
-	"github.com/thinhost/thinhost/images/gpt"
+	"github.com/thinhost/thinhost/internal/gpt"
 
 	"github.com/thinhost/thinhost/internal/units"
 )

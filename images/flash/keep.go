@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/thinhost/thinhost/images/gpt"
 	"github.com/thinhost/thinhost/images/layout"
+	"github.com/thinhost/thinhost/internal/gpt"
 )
 
 // Part is a partition by name and extent, in sectors (inclusive), as

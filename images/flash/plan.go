@@ -5,7 +5,7 @@ import (
 	"io"
 	"sort"
 
-	"github.com/thinhost/thinhost/images/gpt"
+	"github.com/thinhost/thinhost/internal/gpt"
 )
 
 const (

@@ -1,7 +1,7 @@
 // Package uki assembles unified kernel images: systemd's EFI stub with the
 // kernel, its initrds, the kernel command line and an os-release added as
 // PE sections, so that one Authenticode signature covers all of them (the
-// own-keys Secure Boot chain signs the result; see images/secureboot).
+// own-keys Secure Boot chain signs the result; see internal/secureboot).
 //
 // It does in Go what systemd's ukify and objcopy --add-section do: the new
 // sections go after the stub's last one, in file and in memory, and the

@@ -10,10 +10,10 @@ import (
 	"testing"
 
 	"github.com/thinhost/thinhost/hostd"
-	"github.com/thinhost/thinhost/images/gpt"
 	"github.com/thinhost/thinhost/images/imagetest"
 	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/images/qemu"
+	"github.com/thinhost/thinhost/internal/gpt"
 	"github.com/thinhost/thinhost/internal/testenv"
 )
 

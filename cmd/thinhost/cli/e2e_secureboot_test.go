@@ -12,8 +12,8 @@ import (
 	"github.com/thinhost/thinhost/images/imagetest"
 	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/images/qemu"
-	"github.com/thinhost/thinhost/images/secureboot"
 	"github.com/thinhost/thinhost/images/uki"
+	"github.com/thinhost/thinhost/internal/secureboot"
 	"github.com/thinhost/thinhost/internal/testenv"
 )
 

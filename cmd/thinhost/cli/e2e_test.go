@@ -25,10 +25,10 @@ import (
 	"github.com/thinhost/thinhost/builder/archive"
 	"github.com/thinhost/thinhost/hostd"
 	"github.com/thinhost/thinhost/images"
-	"github.com/thinhost/thinhost/images/gpt"
 	"github.com/thinhost/thinhost/images/imagetest"
 	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/images/qemu"
+	"github.com/thinhost/thinhost/internal/gpt"
 	"github.com/thinhost/thinhost/internal/testenv"
 )
 

@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/thinhost/thinhost/images/secureboot"
+	"github.com/thinhost/thinhost/internal/secureboot"
 )
 
 func keysCmd(e *env) *cobra.Command {

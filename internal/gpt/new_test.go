@@ -10,7 +10,7 @@ import (
 	"github.com/diskfs/go-diskfs"
 	dgpt "github.com/diskfs/go-diskfs/partition/gpt"
 
-	"github.com/thinhost/thinhost/images/gpt"
+	"github.com/thinhost/thinhost/internal/gpt"
 )
 
 // TestNew writes a fresh one-partition table on an empty 64 MiB disk and

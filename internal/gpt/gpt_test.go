@@ -6,9 +6,9 @@ import (
 	"testing"
 
 	"github.com/thinhost/thinhost/images"
-	"github.com/thinhost/thinhost/images/gpt"
 	"github.com/thinhost/thinhost/images/imagetest"
 	"github.com/thinhost/thinhost/images/layout"
+	"github.com/thinhost/thinhost/internal/gpt"
 )
 
 // TestGrowLastPartition grows an image file by 256 MiB, moves the backup
