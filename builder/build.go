@@ -17,9 +17,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/thinhost/thinhost/hostd/config"
 	"github.com/thinhost/thinhost/images"
 	"github.com/thinhost/thinhost/images/layout"
+	"github.com/thinhost/thinhost/images/layout/config"
 	"github.com/thinhost/thinhost/images/ovmfvars"
 	"github.com/thinhost/thinhost/initramfs"
 	"github.com/thinhost/thinhost/internal/fsutil"

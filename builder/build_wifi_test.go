@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/images/layout/config"
 	"github.com/thinhost/thinhost/profiles"
 )
 

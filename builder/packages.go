@@ -15,8 +15,8 @@ import (
 
 	"github.com/thinhost/thinhost/builder/archive"
 	"github.com/thinhost/thinhost/builder/cache"
-	"github.com/thinhost/thinhost/hostd/config"
 	"github.com/thinhost/thinhost/images"
+	"github.com/thinhost/thinhost/images/layout/config"
 	"github.com/thinhost/thinhost/profiles"
 )
 

@@ -1,7 +1,7 @@
 package builder
 
 import (
-	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/images/layout/config"
 	"github.com/thinhost/thinhost/profiles"
 )
 

@@ -7,9 +7,9 @@ import (
 	"io"
 	"os"
 
-	"github.com/thinhost/thinhost/hostd/config"
 	"github.com/thinhost/thinhost/images"
 	"github.com/thinhost/thinhost/images/layout"
+	"github.com/thinhost/thinhost/images/layout/config"
 	"github.com/thinhost/thinhost/profiles"
 )
 

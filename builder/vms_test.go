@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/thinhost/thinhost/builder/archive"
-	"github.com/thinhost/thinhost/hostd/config"
 	"github.com/thinhost/thinhost/images"
 	"github.com/thinhost/thinhost/images/layout"
+	"github.com/thinhost/thinhost/images/layout/config"
 	"github.com/thinhost/thinhost/images/ovmfvars"
 	"github.com/thinhost/thinhost/profiles"
 )

@@ -4,7 +4,7 @@
 // the console with the stable line [ReadyLine], and powers the machine off
 // cleanly when the button is pressed or a shutdown is requested.
 //
-// hostd reads only its runtime configuration (hostd/config) and the shared
+// hostd reads only its runtime configuration (images/layout/config) and the shared
 // disk layout (images/layout); it never imports the builder or HCL.
 package hostd
 

@@ -14,8 +14,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/thinhost/thinhost/hostd/config"
 	"github.com/thinhost/thinhost/hostd/supervise"
+	"github.com/thinhost/thinhost/images/layout/config"
 )
 
 // Services' uids (and gids): each service runs as a user of its own, in

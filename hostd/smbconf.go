@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/thinhost/thinhost/hostd/config"
 	"github.com/thinhost/thinhost/hostd/guestdrive"
+	"github.com/thinhost/thinhost/images/layout/config"
 )
 
 // Samba's runtime directories and files inside the host.

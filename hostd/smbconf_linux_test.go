@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/hirochachacha/go-smb2"
-	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/images/layout/config"
 	"github.com/thinhost/thinhost/internal/smbtorture"
 	"github.com/thinhost/thinhost/internal/testenv"
 )

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/images/layout/config"
 )
 
 // USBDevice is a USB device the kernel announced (a uevent of SUBSYSTEM

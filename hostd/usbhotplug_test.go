@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/images/layout/config"
 )
 
 func TestUSBFromUevent(t *testing.T) {

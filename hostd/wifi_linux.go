@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/thinhost/thinhost/hostd/api"
-	"github.com/thinhost/thinhost/hostd/config"
 	"github.com/thinhost/thinhost/hostd/supervise"
 	"github.com/thinhost/thinhost/hostd/wifi"
+	"github.com/thinhost/thinhost/images/layout/config"
 )
 
 // wifiDir holds wpa_supplicant's configuration and control sockets (in

@@ -7,7 +7,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
-	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/images/layout/config"
 )
 
 // WindowsSetup is a vm's `windows` block: what Windows setup is told

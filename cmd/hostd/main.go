@@ -21,8 +21,8 @@ import (
 	"time"
 
 	"github.com/thinhost/thinhost/hostd"
-	"github.com/thinhost/thinhost/hostd/config"
 	"github.com/thinhost/thinhost/hostd/logring"
+	"github.com/thinhost/thinhost/images/layout/config"
 )
 
 const (

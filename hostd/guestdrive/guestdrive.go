@@ -15,7 +15,7 @@ import (
 	"net"
 	"strings"
 
-	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/images/layout/config"
 )
 
 // NATHostAddress is the host as a guest on QEMU's user network sees it:

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/images/layout/config"
 )
 
 func windowsVM() *config.VM {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"text/template"
 
-	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/images/layout/config"
 )
 
 // Drivers are the virtio-win ISO's drivers the answer file points setup

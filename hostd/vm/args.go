@@ -13,8 +13,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/thinhost/thinhost/hostd/config"
 	"github.com/thinhost/thinhost/images/layout"
+	"github.com/thinhost/thinhost/images/layout/config"
 )
 
 // Host is what the launcher needs to know about the machine it runs on.

@@ -11,9 +11,9 @@ import (
 
 	"github.com/thinhost/thinhost/internal/testenv"
 
-	"github.com/thinhost/thinhost/hostd/config"
 	"github.com/thinhost/thinhost/hostd/supervise"
 	"github.com/thinhost/thinhost/images/layout"
+	"github.com/thinhost/thinhost/images/layout/config"
 	"github.com/thinhost/thinhost/images/qemu"
 )
 

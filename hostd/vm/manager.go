@@ -20,9 +20,9 @@ import (
 	"time"
 
 	"github.com/thinhost/thinhost/hostd/api"
-	"github.com/thinhost/thinhost/hostd/config"
 	"github.com/thinhost/thinhost/hostd/guestdrive"
 	"github.com/thinhost/thinhost/hostd/supervise"
+	"github.com/thinhost/thinhost/images/layout/config"
 	"github.com/thinhost/thinhost/internal/fsutil"
 	"github.com/thinhost/thinhost/internal/qga"
 	"github.com/thinhost/thinhost/internal/qmpc"

@@ -19,7 +19,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/images/layout/config"
 )
 
 // Network is one network as the supplicant is given it.

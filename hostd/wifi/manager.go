@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/thinhost/thinhost/hostd/api"
-	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/images/layout/config"
 )
 
 // MaxWrongKey is how many times a network's passphrase may be refused

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/thinhost/thinhost/hostd/api"
-	"github.com/thinhost/thinhost/hostd/config"
+	"github.com/thinhost/thinhost/images/layout/config"
 	"github.com/thinhost/thinhost/internal/testenv"
 )
 
