@@ -20,8 +20,9 @@ import (
 // TestBare boots the bare test guest in QEMU (q35, standard VGA, a
 // virtio-blk disk, as hostd runs a display = "sdl" guest): it counts its
 // boot on the disk, paints the pattern the laptop test reads, reports the
-// keys QMP types in Linux key codes, Ctrl+Alt+Del included, and powers
-// off on the power button; booted again, it finds the count it wrote.
+// keys QMP types in Linux key codes, Ctrl+Alt+Del included, says when a
+// USB device arrives on and leaves its xHCI controller, and powers off on
+// the power button; booted again, it finds the count it wrote.
 func TestBare(t *testing.T) {
 	testenv.NeedE2E(t) // real QEMU: the full suite's
 	testenv.NeedTool(t, "qemu-system-x86_64")
@@ -35,11 +36,17 @@ func TestBare(t *testing.T) {
 	if err := os.WriteFile(disk, make([]byte, 1<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	stick := filepath.Join(dir, "stick.raw")
+	if err := os.WriteFile(stick, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	sock := filepath.Join(dir, "qmp.sock")
-	cmd, await := bootBare(t, kernel, disk, "-vga", "std", "-qmp", "unix:"+sock+",server=on,wait=off")
+	cmd, await := bootBare(t, kernel, disk, "-vga", "std", "-qmp", "unix:"+sock+",server=on,wait=off",
+		"-device", "qemu-xhci,id=xhci", "-drive", "if=none,id=stick,format=raw,file="+stick)
 	await("found=none")
 	await("wrote=boot-1")
 	await(fmt.Sprintf("screen: painting %dx%d", BareWidth, BareHeight))
+	await("usb: 8 ports, devices on ports: none")
 
 	var qmp net.Conn
 	var err error
@@ -91,6 +98,11 @@ func TestBare(t *testing.T) {
 	do("send-key", keys("ctrl", "alt", "delete"))
 	await("key 111")
 	await("ctrl-alt-del")
+	// A USB stick plugged in and pulled out, as hostd does for a guest.
+	do("device_add", map[string]any{"driver": "usb-storage", "bus": "xhci.0", "drive": "stick", "id": "stick0"})
+	await("usb port 1: device connected, speed 4") // SuperSpeed: QEMU's usb-storage on the first port, a USB 3 one
+	do("device_del", map[string]any{"id": "stick0"})
+	await("usb port 1: device disconnected")
 	do("system_powerdown", map[string]any{})
 	await("power button: powering off")
 	if err := cmd.Wait(); err != nil {

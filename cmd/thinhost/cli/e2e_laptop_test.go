@@ -7,6 +7,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -174,15 +175,16 @@ func TestLaptop(t *testing.T) {
 	// panel, twice.
 	const pass = "laptop passphrase"
 	// A USB stick plugged into the laptop once the guest draws goes to
-	// the guest (laptop.hcl's usb_hotplug), as QEMU's own bus list in the
-	// host says, and is taken back when it is pulled out.
+	// the guest (laptop.hcl's usb_hotplug), as hostd says and the guest
+	// sees on its own USB controller, and is taken back when it is
+	// pulled out.
 	stick := filepath.Join(dir, "stick.img")
 	if err := os.WriteFile(stick, make([]byte, 4<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	stdout, stderr, code = runCLI(t, "run", img, "--machine", "laptop", "--check", "--snapshot", "-v",
 		"--answer", "choose its passphrase: ="+pass, "--answer", "the same passphrase again: ="+pass,
-		"--timeout", "10m", "--wait-for", "thinhost-guest: screen: painting", "--plug-usb", stick,
+		"--timeout", "10m", "--wait-for", "thinhost-guest: screen: painting", "--plug-usb", stick, "--usb-seen", "thinhost-guest: usb port ",
 		"--send-keys", "a,ret,ctrl-alt-delete", "--screenshot", shot, "--screenshot-delay", "30s")
 	t.Logf("run:\n%s", stdout)
 	if code != 0 {
@@ -204,10 +206,16 @@ func TestLaptop(t *testing.T) {
 			t.Errorf("the console never showed %q", want)
 		}
 	}
-	for _, want := range []string{"usb 46f4:0001 plugged in: given to vm windows (", "usb device unplugged: taken from vm windows"} {
+	for _, want := range []string{"usb 46f4:0001 plugged in: given to vm windows (", `seen "thinhost-guest: usb port "`, "usb device unplugged: taken from vm windows"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("the plugged-in stick: no %q", want)
 		}
+	}
+	// Inside the guest: its xHCI controller's port has the stick, then
+	// not (the bare test guest reads the ports' connect status).
+	if !regexp.MustCompile(`thinhost-guest: usb port \d+: device connected`).MatchString(stderr) ||
+		!regexp.MustCompile(`thinhost-guest: usb port \d+: device disconnected`).MatchString(stderr) {
+		t.Errorf("the guest did not see the stick come and go")
 	}
 	for _, never := range []string{"debug shell started", "reboot: Restarting"} {
 		if strings.Contains(stderr, never) {

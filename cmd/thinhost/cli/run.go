@@ -57,6 +57,7 @@ type runFlags struct {
 	shotDelay  time.Duration
 	sendKeys   []string
 	plugUSB    string
+	usbSeen    string
 	waitFor    []string
 	answers    []string
 }
@@ -104,6 +105,7 @@ last console lines.`,
 	fl.StringArrayVar(&f.waitFor, "wait-for", nil, "with --check: after the ready line, wait (within --timeout) until the console shows this text, such as a guest's line in hostd's log, before the keys and the screenshot; repeatable")
 	fl.StringArrayVar(&f.answers, "answer", nil, "with --check: PROMPT=TEXT: when the console shows PROMPT, type TEXT and Enter, on the laptop's keyboard with --machine laptop (the panel), else on the serial console; repeatable, answered in order (a test's passphrase: it is visible in the process list)")
 	fl.StringVar(&f.plugUSB, "plug-usb", "", "with --check and a USB controller (--machine laptop or --usb): after the --wait-for texts, plug a USB stick holding this file (read-only) in, wait for hostd to say where it went, and pull it out again")
+	fl.StringVar(&f.usbSeen, "usb-seen", "", "with --plug-usb: before pulling the stick out, wait (within --timeout) until the console shows this text anew, such as the guest's word that the device arrived")
 	fl.StringSliceVar(&f.sendKeys, "send-keys", nil, "with --check and --machine laptop: type these key combinations on the laptop's keyboard after the ready line, such as ret,shift-a,ctrl-alt-delete (QEMU key codes joined by -)")
 	return cmd
 }
@@ -211,6 +213,9 @@ func runImage(ctx context.Context, e *env, image string, f runFlags) error {
 		if fi, err := os.Stat(f.plugUSB); err != nil || !fi.Mode().IsRegular() {
 			return fmt.Errorf("--plug-usb %s: not a regular file (%v)", f.plugUSB, err)
 		}
+	}
+	if f.usbSeen != "" && f.plugUSB == "" {
+		return fmt.Errorf("--usb-seen goes with --plug-usb")
 	}
 	if len(f.answers) > 0 && !f.check {
 		return fmt.Errorf("--answer goes with --check (without it, type on the console yourself)")
@@ -435,6 +440,7 @@ func runCheck(ctx context.Context, e *env, cfg qemu.Config, f runFlags) error {
 				}
 			}
 		}
+		seenBefore := con.Count(f.usbSeen)
 		if err := m.PlugUSB(f.plugUSB); err != nil {
 			return fail("%v", err)
 		}
@@ -443,6 +449,25 @@ func runCheck(ctx context.Context, e *env, cfg qemu.Config, f runFlags) error {
 			return fail("%v", err)
 		}
 		fmt.Fprintln(e.stdout, strings.TrimPrefix(line, "thinhost: "))
+		if f.usbSeen != "" {
+			tick := time.NewTicker(100 * time.Millisecond)
+			for con.Count(f.usbSeen) == seenBefore {
+				select {
+				case <-tick.C:
+				case <-m.Done():
+					tick.Stop()
+					return fail("QEMU exited before the console showed %q (%v)", f.usbSeen, m.Wait())
+				case <-timer.C:
+					tick.Stop()
+					return fail("the console did not show %q within %s", f.usbSeen, timeout)
+				case <-ctx.Done():
+					tick.Stop()
+					return fail("interrupted while waiting for %q", f.usbSeen)
+				}
+			}
+			tick.Stop()
+			fmt.Fprintf(e.stdout, "seen %q after %.1fs\n", f.usbSeen, time.Since(start).Seconds())
+		}
 		if err := m.UnplugUSB(); err != nil {
 			return fail("%v", err)
 		}

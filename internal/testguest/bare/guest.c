@@ -341,6 +341,68 @@ static int cmdline_has(const char *word) {
 	return 0;
 }
 
+/* USB: QEMU's xHCI controller (class 0C0330) on the root bus. Its ports'
+ * connect status bits (PORTSC.CCS) say a device arrived or left, as a stick
+ * hostd hot-plugs into the guest does, without driving the controller. */
+static volatile u8 *xhci_ports;
+static u32 xhci_nports;
+static u32 usb_connected; /* a bit per port */
+
+static u32 portsc(u32 p) { return *(volatile u32 *)(xhci_ports + 0x10 * p); }
+
+static void xhci_find(void) {
+	for (u32 dev = 0; dev < 32; dev++) {
+		if (pci_read(0, dev, 0, 0) == 0xFFFFFFFFu || pci_read(0, dev, 0, 0x08) >> 8 != 0x0C0330u)
+			continue;
+		u32 lo = pci_read(0, dev, 0, 0x10);
+		u32 hi = (lo & 0x6) == 0x4 ? pci_read(0, dev, 0, 0x14) : 0;
+		if (hi != 0 || (lo & ~0xFu) == 0) {
+			say("usb: the xHCI controller's registers are out of reach");
+			return;
+		}
+		u32 cmd = pci_read(0, dev, 0, 0x04) & 0xFFFF;
+		pci_write(0, dev, 0, 0x04, cmd | 0x2); /* memory space */
+		volatile u8 *base = (volatile u8 *)(lo & ~0xFu);
+		xhci_nports = *(volatile u32 *)(base + 4) >> 24; /* HCSPARAMS1.MaxPorts */
+		if (xhci_nports > 32)
+			xhci_nports = 32;
+		xhci_ports = base + base[0] + 0x400; /* CAPLENGTH, then the port registers */
+		for (u32 p = 0; p < xhci_nports; p++)
+			if (portsc(p) & 1)
+				usb_connected |= 1u << p;
+		puts_serial("thinhost-guest: usb: ");
+		putu(xhci_nports);
+		puts_serial(" ports, devices on ports:");
+		for (u32 p = 0; p < xhci_nports; p++)
+			if (usb_connected & 1u << p) {
+				putc_serial(' ');
+				putu(p + 1);
+			}
+		if (!usb_connected)
+			puts_serial(" none");
+		putc_serial('\n');
+		return;
+	}
+}
+
+static void xhci_poll(void) {
+	for (u32 p = 0; p < xhci_nports; p++) {
+		u32 sc = portsc(p), bit = 1u << p;
+		if (!(sc & 1) == !(usb_connected & bit))
+			continue;
+		usb_connected ^= bit;
+		puts_serial("thinhost-guest: usb port ");
+		putu(p + 1);
+		if (sc & 1) {
+			puts_serial(": device connected, speed ");
+			putu(sc >> 10 & 0xF);
+		} else {
+			puts_serial(": device disconnected");
+		}
+		putc_serial('\n');
+	}
+}
+
 void main(void) {
 	/* Clear, then listen, before anything else: a press while the disk
 	 * is counted or the screen painted (seconds under TCG inside TCG)
@@ -355,8 +417,12 @@ void main(void) {
 		say("shutting down by itself");
 		outw(PM1_CNT, 1u << 13);
 	}
+	xhci_find();
 	int e0 = 0, ctrl = 0, alt = 0;
+	u32 spins = 0;
 	for (;;) {
+		if ((++spins & 0x7FF) == 0)
+			xhci_poll();
 		if (inw(PM1_STS) & PWRBTN) {
 			say("power button: powering off");
 			outw(PM1_STS, PWRBTN);
