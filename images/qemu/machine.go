@@ -350,6 +350,16 @@ func (m *Machine) PlugUSB(file string) error {
 	return nil
 }
 
+// SetLink plugs the network cable of the machine's NIC in (up) or pulls
+// it out, as QMP set_link does: the machine's driver sees the carrier
+// change.
+func (m *Machine) SetLink(up bool) error {
+	if _, err := qmpc.Run(m.Spec.QMPSocket, "set_link", map[string]any{"name": "net0", "up": up}); err != nil {
+		return fmt.Errorf("set the network link up=%v: %w", up, err)
+	}
+	return nil
+}
+
 // UnplugUSB pulls PlugUSB's stick out.
 func (m *Machine) UnplugUSB() error {
 	if _, err := qmpc.Run(m.Spec.QMPSocket, "device_del", map[string]any{"id": plugDevice}); err != nil {

@@ -204,6 +204,32 @@ func TestShares(t *testing.T) {
 		refused(`go-smb2 write ..\..\state\planted`, err, "")
 	}
 	t.Logf("%d attempts to write a read-only share, log in wrongly, speak SMB1, or escape a share: %d got through", attempts, through)
+
+	// The network cable pulled out and plugged in again (QMP set_link):
+	// hostd drops the address, asks DHCP again once the cable is back,
+	// and the share answers again.
+	const addrLine = "thinhost: network eth0 10.0.2.15/24"
+	before := h.con.Count(addrLine)
+	if err := h.m.SetLink(false); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-h.con.Await("thinhost: network eth0: cable unplugged"):
+	case <-time.After(time.Minute):
+		t.Fatalf("hostd did not see the cable pulled out:\n%s", h.tail())
+	}
+	if err := h.m.SetLink(true); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(2 * time.Minute); h.con.Count(addrLine) == before; time.Sleep(time.Second) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no address after the cable was plugged in again:\n%s", h.tail())
+		}
+	}
+	os.Remove(again)
+	if out, err := h.smbclient(t, "files", "thin", password, nil, "get big.bin "+again); err != nil || imagetest.Hash(t, again) != sum {
+		t.Errorf("the share after the cable came back: %v\n%s", err, out)
+	}
 	h.powerOff(t)
 
 	// Built without serve_on_host_network and api_on_host_network (as
