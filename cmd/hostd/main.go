@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/thinhost/thinhost/hostd"
+	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/hostd/logring"
 	"github.com/thinhost/thinhost/images/layout/config"
 )
@@ -83,6 +84,23 @@ func daemon() error {
 }
 
 func requestPoweroff() error {
+	// Through the API's socket (root's alone, no token), as ctl asks;
+	// the pid file and SIGTERM when the API is not up.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	err := api.NewClient(hostd.SocketPath, "").Power(ctx, "poweroff")
+	cancel()
+	if err != nil {
+		if serr := signalPoweroff(); serr != nil {
+			return fmt.Errorf("ask hostd to power off: through %s: %v; by signal: %w", hostd.SocketPath, err, serr)
+		}
+	}
+	fmt.Println("hostd: shutdown requested; the machine powers off in a moment")
+	time.Sleep(30 * time.Second)
+	return fmt.Errorf("the machine is still up 30s after the request: see the console for what hostd waits for")
+}
+
+// signalPoweroff sends the running hostd SIGTERM, which powers off.
+func signalPoweroff() error {
 	b, err := os.ReadFile(pidFile)
 	if err != nil {
 		return fmt.Errorf("find running hostd: %w", err)
@@ -94,7 +112,5 @@ func requestPoweroff() error {
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		return fmt.Errorf("signal hostd (pid %d): %w", pid, err)
 	}
-	fmt.Println("hostd: shutdown requested; the machine powers off in a moment")
-	time.Sleep(30 * time.Second)
-	return fmt.Errorf("the machine is still up 30s after the request: see the console for what hostd waits for")
+	return nil
 }
