@@ -23,7 +23,7 @@ import (
 )
 
 // DataDir is where the data partition is mounted.
-const DataDir = "/data"
+const DataDir = layout.DataDir
 
 // DataDirs are created on the data partition.
 var DataDirs = []string{"vms", "shares", "state", "logs"}

@@ -65,7 +65,7 @@ func (d *Daemon) setupVMs(ctx context.Context) {
 		Log: log, Sup: d.sup, Host: host,
 		Program:  systemProgram,
 		Env:      systemEnv(),
-		StateDir: filepath.Join(DataDir, "vms"), RunDir: "/run/vms",
+		StateDir: layout.VMStateDir, RunDir: layout.VMRunDir,
 		Notes: notes,
 		Helper: func(g guestdrive.Guest) (map[string]string, error) {
 			return guestdrive.Files(guestdrive.Input{Config: cfg, Guest: g, SharePassword: d.sharePW, HostAddress: d.guestHost()})

@@ -79,6 +79,23 @@ type Paths struct {
 	RunDir string
 }
 
+// GuestPaths are the files of the guest name, under stateDir (on the data
+// partition: layout.VMStateDir on the host) and runDir (sockets:
+// layout.VMRunDir).
+func GuestPaths(stateDir, runDir, name string) Paths {
+	return Paths{Dir: filepath.Join(stateDir, name), RunDir: filepath.Join(runDir, name)}
+}
+
+// SwtpmBinary is swtpm in the system image.
+const SwtpmBinary = "/usr/bin/swtpm"
+
+// SwtpmArgs is swtpm's argv (after the program) for a guest's TPM: its
+// state in the guest's directory, its control socket where QEMU's
+// tpm-emulator connects.
+func SwtpmArgs(p Paths) []string {
+	return []string{"socket", "--tpm2", "--tpmstate", "dir=" + p.TPMState(), "--ctrl", "type=unixio,path=" + p.TPMSocket(), "--log", "level=1"}
+}
+
 // Disk is the guest's base disk (the only one until a snapshot).
 func (p Paths) Disk(format string) string { return filepath.Join(p.Dir, "disk."+format) }
 

@@ -132,8 +132,7 @@ func (g *guest) busyErr() error {
 // NewManager returns a manager for specs.
 func NewManager(m *Manager, specs []config.VM) *Manager {
 	for _, s := range specs {
-		m.guests = append(m.guests, &guest{spec: s, paths: Paths{
-			Dir: filepath.Join(m.StateDir, s.Name), RunDir: filepath.Join(m.RunDir, s.Name)}})
+		m.guests = append(m.guests, &guest{spec: s, paths: GuestPaths(m.StateDir, m.RunDir, s.Name)})
 	}
 	return m
 }
@@ -904,9 +903,7 @@ func (m *Manager) startTPM(ctx context.Context, g *guest) error {
 	}
 	sock := g.paths.TPMSocket()
 	_ = os.Remove(sock)
-	path, pre := m.Program("/usr/bin/swtpm", "socket", "--tpm2",
-		"--tpmstate", "dir="+g.paths.TPMState(),
-		"--ctrl", "type=unixio,path="+sock, "--log", "level=1")
+	path, pre := m.Program(SwtpmBinary, SwtpmArgs(g.paths)...)
 	if err := m.Sup.Start(context.WithoutCancel(ctx), supervise.Service{Name: name, Path: path, Args: pre, Env: m.Env}); err != nil {
 		return err
 	}

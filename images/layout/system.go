@@ -35,6 +35,15 @@ const (
 	GBMBackendDir = "/usr/lib/x86_64-linux-gnu/gbm"
 )
 
+// The host's own layout at run time: the data partition's mount point and
+// the guests' directories on it (disks, variable stores, TPM state), and
+// their sockets under /run.
+const (
+	DataDir    = "/data"
+	VMStateDir = DataDir + "/vms"
+	VMRunDir   = "/run/vms"
+)
+
 // GuestMAC is a guest's NIC address: QEMU's 52:54:00 prefix and three
 // bytes from its name, so it is stable across restarts and rebuilds.
 func GuestMAC(name string) string {

@@ -14,7 +14,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/thinhost/thinhost/hostd/api"
+	"github.com/thinhost/thinhost/hostd/vm"
 	"github.com/thinhost/thinhost/images/imagetest"
+	"github.com/thinhost/thinhost/images/layout/config"
 )
 
 // TestValidateReportsEveryProblem: the acceptance profile (an unknown block,
@@ -355,5 +357,21 @@ func TestJoinedAs(t *testing.T) {
 	w.Network = ""
 	if !joinedAs(w, "thinhost test") || !joinedAs(w, "wrong") {
 		t.Error("without the network's name, the SSID decides")
+	}
+}
+
+// TestVMArgsTPM: vm args shows swtpm as hostd starts it, where hostd
+// keeps a guest's files: the state on the data partition, the socket
+// under /run.
+func TestVMArgsTPM(t *testing.T) {
+	var b bytes.Buffer
+	printVMArgs(&b, &config.VM{Name: "win", OS: "windows", Firmware: "uefi-secureboot", TPM: true, MemoryBytes: 4 << 30, CPUs: 2, DiskSize: 64 << 30, DiskFormat: "qcow2"},
+		vm.Host{Root: "/system", CPUs: 4, MemBytes: 16 << 30, CPUVendor: "intel"})
+	want := "# after: /system/usr/bin/swtpm socket --tpm2 --tpmstate dir=/data/vms/win/tpm --ctrl type=unixio,path=/run/vms/win/swtpm.sock --log level=1\n"
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("vm args lacks %q:\n%s", want, b.String())
+	}
+	if !strings.Contains(b.String(), "/data/vms/win/disk.qcow2") {
+		t.Errorf("vm args does not name the disk where hostd keeps it:\n%s", b.String())
 	}
 }

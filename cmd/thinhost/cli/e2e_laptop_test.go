@@ -211,8 +211,13 @@ func TestLaptop(t *testing.T) {
 			t.Errorf("the plugged-in stick: no %q", want)
 		}
 	}
-	// Inside the guest: its xHCI controller's port has the stick, then
-	// not (the bare test guest reads the ports' connect status).
+	// Inside the guest: at its start one USB device, the tablet (never
+	// the stick the host booted from); then a port has the plugged-in
+	// stick, then not (the bare test guest reads the ports' connect
+	// status).
+	if !regexp.MustCompile(`thinhost-guest: usb: \d+ ports, devices on ports: \d+"`).MatchString(stderr) {
+		t.Errorf("the guest did not start with the tablet alone on its USB controller")
+	}
 	if !regexp.MustCompile(`thinhost-guest: usb port \d+: device connected`).MatchString(stderr) ||
 		!regexp.MustCompile(`thinhost-guest: usb port \d+: device disconnected`).MatchString(stderr) {
 		t.Errorf("the guest did not see the stick come and go")

@@ -188,7 +188,7 @@ func sampleSecret(n int) string { return rand.Text()[:n] }
 // printVMArgs prints the command as a shell would take it, an option and
 // its value per line.
 func printVMArgs(w io.Writer, s *config.VM, host vm.Host) {
-	paths := vm.Paths{Dir: "/data/vms/" + s.Name, RunDir: "/run/vms/" + s.Name}
+	paths := vm.GuestPaths(layout.VMStateDir, layout.VMRunDir, s.Name)
 	argv := vm.Args(s, host, paths, vm.State{Install: s.InstallMedia != "", DiskBus: vm.DiskBusFor(s), HelperISO: helperISO(s, paths)})
 	accel := "KVM"
 	if !host.KVM {
@@ -202,8 +202,7 @@ func printVMArgs(w io.Writer, s *config.VM, host vm.Host) {
 		fmt.Fprintln(w, "# note:", n)
 	}
 	if s.TPM {
-		fmt.Fprintf(w, "# after: %s socket --tpm2 --tpmstate dir=%s --ctrl type=unixio,path=%s\n",
-			layout.SystemDir+"/usr/bin/swtpm", paths.TPMState(), paths.TPMSocket())
+		fmt.Fprintf(w, "# after: %s %s\n", layout.SystemDir+vm.SwtpmBinary, strings.Join(vm.SwtpmArgs(paths), " "))
 	}
 	fmt.Fprintf(w, "%s%s", layout.SystemDir, vm.QEMUBinary)
 	for i := 0; i < len(argv); i++ {
