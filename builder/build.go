@@ -23,6 +23,7 @@ import (
 	"github.com/thinhost/thinhost/images/ovmfvars"
 	"github.com/thinhost/thinhost/initramfs"
 	"github.com/thinhost/thinhost/internal/fsutil"
+	"github.com/thinhost/thinhost/internal/kmod"
 	"github.com/thinhost/thinhost/internal/passwd"
 	"github.com/thinhost/thinhost/internal/secureboot"
 	"github.com/thinhost/thinhost/profiles"
@@ -539,7 +540,7 @@ func checkOutput(path string) error {
 
 func contains(xs []string, x string) bool {
 	for _, v := range xs {
-		if strings.ReplaceAll(v, "-", "_") == x {
+		if kmod.Name(v) == x {
 			return true
 		}
 	}

@@ -3,6 +3,7 @@ package hostd
 import (
 	"context"
 	"fmt"
+	"github.com/thinhost/thinhost/internal/kmod"
 	"io"
 	"log/slog"
 	"os"
@@ -82,7 +83,7 @@ func Modprobe(modulesRoot string, args []string, stderr io.Writer) int {
 
 // resolve turns a module name or an alias into module names.
 func (l *modLoader) resolve(name string) []string {
-	if n := strings.ReplaceAll(name, "-", "_"); l.graph.Path[n] != "" {
+	if n := kmod.Name(name); l.graph.Path[n] != "" {
 		return []string{n}
 	}
 	if l.aliases == nil {

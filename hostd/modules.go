@@ -3,8 +3,8 @@ package hostd
 import (
 	"bufio"
 	"fmt"
+	"github.com/thinhost/thinhost/internal/kmod"
 	"io"
-	"path"
 	"strings"
 )
 
@@ -16,15 +16,6 @@ type ModuleGraph struct {
 	// depmod's format, the list is the whole closure, not just direct
 	// dependencies.
 	Deps map[string][]string
-}
-
-// ModuleName turns "kernel/fs/ext4/ext4.ko[.xz]" into "ext4".
-func ModuleName(p string) string {
-	b := path.Base(p)
-	if i := strings.Index(b, ".ko"); i >= 0 {
-		b = b[:i]
-	}
-	return strings.ReplaceAll(b, "-", "_")
 }
 
 // ParseModulesDep reads depmod's modules.dep format.
@@ -43,10 +34,10 @@ func ParseModulesDep(r io.Reader) (*ModuleGraph, error) {
 		if !ok {
 			return nil, fmt.Errorf("parse modules.dep line %d: missing ':'", line)
 		}
-		name := ModuleName(mod)
+		name := kmod.FileName(mod)
 		g.Path[name] = mod
 		for _, d := range strings.Fields(deps) {
-			g.Deps[name] = append(g.Deps[name], ModuleName(d))
+			g.Deps[name] = append(g.Deps[name], kmod.FileName(d))
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -73,7 +64,7 @@ func (g *ModuleGraph) Closure(names []string) (order []string, missing []string)
 		order = append(order, n)
 	}
 	for _, n := range names {
-		n = strings.ReplaceAll(n, "-", "_")
+		n = kmod.Name(n)
 		if _, ok := g.Path[n]; !ok {
 			missing = append(missing, n)
 			continue
@@ -100,7 +91,7 @@ func ModuleParams(cmdline string) map[string]string {
 		if !ok || mod == "" || param == "" || strings.ContainsAny(mod, `/"`) {
 			continue
 		}
-		mod = strings.ReplaceAll(mod, "-", "_")
+		mod = kmod.Name(mod)
 		opt := param
 		if hasValue {
 			opt += "=" + value

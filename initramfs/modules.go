@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/thinhost/thinhost/internal/kmod"
 	"github.com/xi2/xz"
 	"golang.org/x/sync/errgroup"
 )
@@ -68,7 +69,7 @@ func (s *ModuleSet) MarkLate(early []string, lateDir string) {
 	}
 	var keep func(string)
 	keep = func(n string) {
-		m := byName[normalize(n)]
+		m := byName[kmod.Name(n)]
 		if m == nil || !m.Late {
 			return
 		}
@@ -85,7 +86,7 @@ func (s *ModuleSet) MarkLate(early []string, lateDir string) {
 
 // Module returns the set's module called name, or nil.
 func (s *ModuleSet) Module(name string) *Module {
-	name = normalize(name)
+	name = kmod.Name(name)
 	for _, m := range s.Modules {
 		if m.Name == name {
 			return m
@@ -151,7 +152,7 @@ func Closure(dir, release string, names, optional []string) (*ModuleSet, error) 
 		for _, s := range info.softPre {
 			// Soft dependencies name modules or aliases ("crypto-crc32c");
 			// aliases keep their dashes, module names are normalized.
-			target := normalize(s)
+			target := kmod.Name(s)
 			if _, ok := idx.path[target]; !ok {
 				var err error
 				if target, err = idx.resolveAlias(s); err != nil {
@@ -177,7 +178,7 @@ func Closure(dir, release string, names, optional []string) (*ModuleSet, error) 
 
 	var unknown []string
 	want := func(n string, required bool) error {
-		n = normalize(n)
+		n = kmod.Name(n)
 		if idx.builtin[n] {
 			set.Builtin = append(set.Builtin, n)
 			return nil
@@ -271,8 +272,6 @@ func quoteList(ns []string) string {
 	return strings.Join(q, ", ")
 }
 
-func normalize(name string) string { return strings.ReplaceAll(name, "-", "_") }
-
 type moduleIndex struct {
 	dir     string
 	path    map[string]string // name -> relative path
@@ -289,12 +288,9 @@ func indexModules(dir string) (*moduleIndex, error) {
 		if d.IsDir() {
 			return nil
 		}
-		base := d.Name()
-		for _, ext := range []string{".ko", ".ko.xz", ".ko.zst"} {
-			if strings.HasSuffix(base, ext) {
-				rel, _ := filepath.Rel(dir, p)
-				idx.path[normalize(strings.TrimSuffix(base, ext))] = filepath.ToSlash(rel)
-			}
+		if kmod.IsFile(d.Name()) {
+			rel, _ := filepath.Rel(dir, p)
+			idx.path[kmod.FileName(d.Name())] = filepath.ToSlash(rel)
 		}
 		return nil
 	})
@@ -304,8 +300,7 @@ func indexModules(dir string) (*moduleIndex, error) {
 	if f, err := os.Open(filepath.Join(dir, "modules.builtin")); err == nil {
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
-			base := filepath.Base(strings.TrimSpace(sc.Text()))
-			idx.builtin[normalize(strings.TrimSuffix(base, ".ko"))] = true
+			idx.builtin[kmod.FileName(strings.TrimSpace(sc.Text()))] = true
 		}
 		f.Close()
 	}
@@ -329,8 +324,8 @@ func (idx *moduleIndex) resolveAlias(alias string) (string, error) {
 	}
 	var likely []string
 	if _, name, ok := strings.Cut(alias, ":"); ok {
-		if _, ok := idx.path[normalize(name)]; ok {
-			likely = append(likely, normalize(name))
+		if _, ok := idx.path[kmod.Name(name)]; ok {
+			likely = append(likely, kmod.Name(name))
 		}
 	}
 	if strings.HasPrefix(alias, "crypto-") || !strings.Contains(alias, ":") {
@@ -432,7 +427,7 @@ func readModinfo(path string) (*modinfo, error) {
 		case "depends":
 			for _, d := range strings.Split(v, ",") {
 				if d = strings.TrimSpace(d); d != "" {
-					info.depends = append(info.depends, normalize(d))
+					info.depends = append(info.depends, kmod.Name(d))
 				}
 			}
 		case "softdep":

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/thinhost/thinhost/internal/kmod"
 )
 
 // Host describes the host system: its name, consoles and kernel.
@@ -254,7 +255,7 @@ func decodeModuleList(attrs hcl.Attributes, name string, ctx *hcl.EvalContext, d
 				fmt.Sprintf("module %q must be a name such as \"virtio_blk\", without path or .ko.", m)))
 			continue
 		}
-		norm := strings.ReplaceAll(m, "-", "_")
+		norm := kmod.Name(m)
 		if seen[norm] {
 			continue
 		}
