@@ -299,7 +299,11 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 					"modules", none)
 			}
 		}
-		if system, err = systemFilesFromPackages(hp, append(tools, svc...), fw.Files, vmTools); err != nil {
+		ucm, err := ucmFiles(prof, hp)
+		if err != nil {
+			return nil, err
+		}
+		if system, err = systemFilesFromPackages(hp, append(tools, svc...), append(fw.Files, ucm...), vmTools); err != nil {
 			return nil, err
 		}
 		if microcode, err = microcodeInitrd(hp.Tree); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/thinhost/thinhost/builder/archive"
 	"github.com/thinhost/thinhost/builder/cache"
 	"github.com/thinhost/thinhost/images"
+	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/images/layout/config"
 	"github.com/thinhost/thinhost/profiles"
 )
@@ -26,6 +27,47 @@ var WifiFiles = []HostFile{{Src: "/sbin/wpa_supplicant", Package: "wpasupplicant
 
 // RegulatoryPackage ships the wireless regulatory database.
 const RegulatoryPackage = "wireless-regdb"
+
+// UCMPackage ships ALSA's use-case configurations (ucm2): how a laptop's
+// sound card is set up where its driver leaves that to user space (Intel's
+// SOF and SoundWire codecs: without it their speakers stay silent).
+const UCMPackage = "alsa-ucm-conf"
+
+// UCMDir is where UCMPackage puts them.
+const UCMDir = layout.ALSAUCMDir
+
+// carriesUCM reports whether the image carries the use-case
+// configurations: guests play sound, and the driver set may meet a real
+// sound card (not virtio's alone, not none).
+func carriesUCM(p *profiles.Profile) bool {
+	if hw := p.Host.Kernel.Hardware; hw == "virtio" || hw == "none" {
+		return false
+	}
+	for _, v := range p.VMs {
+		if v.Sound {
+			return true
+		}
+	}
+	return false
+}
+
+// ucmFiles are every file of UCMDir in the locked packages.
+func ucmFiles(p *profiles.Profile, hp *hostPackages) ([]HostFile, error) {
+	if !carriesUCM(p) {
+		return nil, nil
+	}
+	var out []HostFile
+	for _, f := range hp.Tree.Paths(func(path string, _ *archive.Package) bool { return strings.HasPrefix(path, UCMDir+"/") }) {
+		// A link to nowhere in the packages would dangle on Debian too.
+		if file, err := hp.Tree.Lookup(f); err == nil {
+			out = append(out, HostFile{Src: f, Dst: f, Package: file.Package.Name})
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("sound: %s ships no files under %s in %s", UCMPackage, UCMDir, hp.LockPath)
+	}
+	return out, nil
+}
 
 // BootloaderPackage ships DefaultBootloader.
 const BootloaderPackage = "systemd-boot-efi"
@@ -123,6 +165,9 @@ func PackageRequests(p *profiles.Profile) ([]archive.Request, error) {
 		// The regulatory database, which cfg80211 loads as firmware: the
 		// channels and power the country allows.
 		own = append(own, RegulatoryPackage)
+	}
+	if carriesUCM(p) {
+		own = append(own, UCMPackage)
 	}
 	sort.Strings(own)
 	if p.Host.Kernel.Artifact == "" {

@@ -122,13 +122,26 @@ func (d *Daemon) startMixer(ctx context.Context) {
 			log.Warn("restore the mixer", "card", card.ID, "file", state, "err", err, "output", strings.TrimSpace(string(out)))
 		}
 	}
+	// The first time: the card's use-case configuration (alsa-ucm-conf),
+	// where there is one for it, sets the card up as its maker meant
+	// (the routes to the speakers of SOF and SoundWire cards, which a
+	// driver leaves to user space); alsactl init runs its boot and
+	// defaults sequences. Then the levels below.
+	ucm := ""
+	if _, err := os.Stat(SystemDir + layout.ALSAUCMDir); err == nil {
+		if out, err := systemCommand(ctx, alsactl, "init", card.ID).CombinedOutput(); err != nil {
+			log.Info("alsactl init: the card has no use-case configuration, or it did not apply", "card", card.ID, "err", err, "output", strings.TrimSpace(string(out)))
+		} else {
+			ucm = ", set up by its use-case configuration"
+		}
+	}
 	set := 0
 	for _, c := range MixerDefaults {
 		if err := systemCommand(ctx, amixer, "-q", "-c", card.ID, "sset", c, MixerDefaultLevel, "unmute").Run(); err == nil {
 			set++
 		}
 	}
-	fmt.Fprintf(d.opts.Console, "thinhost: sound: mixer of %s at %s, unmuted (%d controls)\n", card.ID, MixerDefaultLevel, set)
+	fmt.Fprintf(d.opts.Console, "thinhost: sound: mixer of %s at %s, unmuted (%d controls)%s\n", card.ID, MixerDefaultLevel, set, ucm)
 }
 
 // storeMixer keeps the card's mixer state for the next boot.

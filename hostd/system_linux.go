@@ -76,8 +76,10 @@ func systemEnv() []string {
 		"GBM_DRIVERS_PATH="+SystemDir+vm.DRIDir,
 		"GBM_BACKENDS_PATH="+SystemDir+vm.GBMBackendDir,
 		// alsa-lib's configuration, which defines the devices QEMU's
-		// ALSA backend opens (plughw) and amixer reads.
-		"ALSA_CONFIG_DIR="+SystemDir+layout.ALSAConfigDir)
+		// ALSA backend opens (plughw) and amixer reads, and its use-case
+		// configurations (a compiled-in path otherwise).
+		"ALSA_CONFIG_DIR="+SystemDir+layout.ALSAConfigDir,
+		"ALSA_CONFIG_UCM2="+SystemDir+layout.ALSAUCMDir)
 }
 
 // systemCommand runs program (an absolute path inside the system image,

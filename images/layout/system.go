@@ -24,6 +24,10 @@ const (
 	QEMUBinary  = "/usr/bin/qemu-system-x86_64"
 	// ALSAConfigDir is alsa-lib's configuration (alsa.conf, cards/).
 	ALSAConfigDir = "/usr/share/alsa"
+	// ALSAUCMDir is ALSA's use-case configurations (alsa-ucm-conf): how
+	// a laptop's card is set up where its driver leaves that to user
+	// space (SOF, SoundWire).
+	ALSAUCMDir = ALSAConfigDir + "/ucm2"
 	// QEMUModuleDir holds QEMU's loadable modules (its TCG accelerator
 	// among them); hostd points QEMU_MODULE_DIR at it.
 	QEMUModuleDir = "/usr/lib/x86_64-linux-gnu/qemu"

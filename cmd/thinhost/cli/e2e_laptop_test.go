@@ -102,6 +102,8 @@ func TestLaptop(t *testing.T) {
 		{"/lib/firmware/amdgpu/", "firmware-amd-graphics"},
 		{"/lib/firmware/intel/sof", "firmware-sof-signed"},
 		{"/lib/firmware/regulatory.db", "wireless-regdb"},
+		// ALSA's use-case configurations: SoundWire laptops' speakers.
+		{layout.ALSAUCMDir + "/sof-soundwire/", "alsa-ucm-conf"},
 		// Backports' Mesa 25 for the panel: its drivers in libgallium,
 		// and the GBM backend SDL's kmsdrm cannot draw without.
 		// (at the path ld.so finds it: /lib before /usr/lib)
