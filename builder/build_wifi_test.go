@@ -38,14 +38,7 @@ func TestWifiSecretsOffTheBootFiles(t *testing.T) {
 	if err := json.Unmarshal(fb, &got); err != nil || got.WifiPassphrases["home"] != psk || got.WifiPassphrases["office"] != psk {
 		t.Errorf("first boot = %s (%v)", fb, err)
 	}
-	reqs, err := PackageRequests(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, r := range reqs {
-		names = append(names, r.Name)
-	}
+	names := requestedNames(t, p)
 	for _, want := range []string{"wpasupplicant", RegulatoryPackage} {
 		if !slices.Contains(names, want) {
 			t.Errorf("packages %v lack %s", names, want)

@@ -119,20 +119,24 @@ func TestLockedKernel(t *testing.T) {
 	}
 }
 
+// requestedNames are the names of the packages p requests.
+func requestedNames(t *testing.T, p *profiles.Profile) []string {
+	t.Helper()
+	reqs, err := PackageRequests(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, r := range reqs {
+		out = append(out, r.Name)
+	}
+	return out
+}
+
 // TestPackageRequestsKernel: the kernel package is requested unless an
 // artifact gives the kernel.
 func TestPackageRequestsKernel(t *testing.T) {
-	names := func(p *profiles.Profile) []string {
-		reqs, err := PackageRequests(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, r := range reqs {
-			out = append(out, r.Name)
-		}
-		return out
-	}
+	names := func(p *profiles.Profile) []string { return requestedNames(t, p) }
 	p := &profiles.Profile{Packages: profiles.Packages{Kernel: "linux-image-amd64"}}
 	if n := names(p); !slices.Contains(n, "linux-image-amd64") {
 		t.Errorf("kernel from packages: requests %v", n)

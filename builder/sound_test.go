@@ -11,18 +11,7 @@ import (
 // driver set that may meet a real card (laptop, generic), not on virtio's
 // or without a guest that plays.
 func TestUCMPackage(t *testing.T) {
-	names := func(p *profiles.Profile) []string {
-		t.Helper()
-		reqs, err := PackageRequests(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, r := range reqs {
-			out = append(out, r.Name)
-		}
-		return out
-	}
+	names := func(p *profiles.Profile) []string { return requestedNames(t, p) }
 	p := &profiles.Profile{VMs: []*profiles.VM{{Name: "w", Sound: true}}}
 	p.Packages.Kernel = "linux-image-amd64"
 	for hw, want := range map[string]bool{"laptop": true, "generic": true, "": true, "virtio": false, "none": false} {
