@@ -70,7 +70,14 @@ func watchWired(ctx context.Context, log *slog.Logger, console io.Writer, every 
 					err := dhcpOn(ctx, a.Iface)
 					mu.Lock()
 					w.Result(a.Iface, err == nil, time.Now())
+					up := w.Up(a.Iface)
 					mu.Unlock()
+					if !up {
+						// The cable went while dhclient asked: what it
+						// set belongs to the network that is gone.
+						flushAddresses(log, a.Iface)
+						return
+					}
 					after := interfaceAddresses(a.Iface)
 					switch {
 					case err != nil && !a.Renew:
@@ -87,7 +94,7 @@ func watchWired(ctx context.Context, log *slog.Logger, console io.Writer, every 
 		}
 		if !saidNone && time.Since(first) > 40*time.Second {
 			saidNone = true
-			if len(wiredAddresses()) == 0 {
+			if len(carrier) > 0 && len(wiredAddresses()) == 0 {
 				fmt.Fprintln(console, "thinhost: network: no wired interface got an address by DHCP (a cable plugged in later still gets one)")
 			}
 		}

@@ -115,3 +115,9 @@ func (w *WiredLinks) Result(iface string, ok bool, now time.Time) {
 	l.fails++
 	l.next = now.Add(wiredRetry(l.fails))
 }
+
+// Up reports whether iface's cable is in, as last observed.
+func (w *WiredLinks) Up(iface string) bool {
+	l := w.links[iface]
+	return l != nil && l.up
+}

@@ -53,9 +53,13 @@ func TestWiredLinks(t *testing.T) {
 	w.Result("eth1", true, at(31*time.Minute))
 	step(31*time.Minute+2*time.Second, map[string]bool{"eth0": false, "eth1": true}, "")
 	step(32*time.Minute, map[string]bool{"eth0": true, "eth1": true}, "eth0:dhcp ")
-	// Pulled out while asking: the answer is dropped.
+	// Pulled out while asking: the answer is dropped (and what dhclient
+	// set goes: Up says the cable is out).
 	step(32*time.Minute+time.Second, map[string]bool{"eth0": false, "eth1": true}, "eth0:down ")
 	w.Result("eth0", true, at(32*time.Minute+2*time.Second))
+	if w.Up("eth0") || !w.Up("eth1") {
+		t.Error("Up does not follow the cables")
+	}
 	step(33*time.Minute, map[string]bool{"eth0": true, "eth1": true}, "eth0:dhcp ")
 	// An interface that went away is forgotten.
 	step(34*time.Minute, map[string]bool{"eth1": true}, "")
