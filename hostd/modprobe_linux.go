@@ -3,12 +3,13 @@ package hostd
 import (
 	"context"
 	"fmt"
-	"github.com/thinhost/thinhost/internal/kmod"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/thinhost/thinhost/internal/kmod"
 )
 
 // ModprobePath is the image's modprobe (cmd/modprobe): hostd makes it the

@@ -3,9 +3,10 @@ package hostd
 import (
 	"bufio"
 	"fmt"
-	"github.com/thinhost/thinhost/internal/kmod"
 	"io"
 	"strings"
+
+	"github.com/thinhost/thinhost/internal/kmod"
 )
 
 // ModuleGraph is the dependency graph of modules.dep.
