@@ -22,6 +22,7 @@ import (
 	"github.com/thinhost/thinhost/hostd/supervise"
 	"github.com/thinhost/thinhost/hostd/web"
 	"github.com/thinhost/thinhost/internal/fsutil"
+	"github.com/thinhost/thinhost/internal/sysmem"
 )
 
 // SocketPath is the management API's unix socket inside the host.
@@ -261,22 +262,8 @@ func readMeminfo() api.Memory {
 			}
 		}
 	}
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return m
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseInt(f[1], 10, 64)
-		switch f[0] {
-		case "MemTotal:":
-			m.Total = kb << 10
-		case "MemAvailable:":
-			m.Available = kb << 10
-		}
+	if info, err := sysmem.Read(); err == nil {
+		m.Total, m.Available = info.Total, info.Available
 	}
 	return m
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/thinhost/thinhost/hostd/vm"
 	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/images/layout/config"
+	"github.com/thinhost/thinhost/internal/sysmem"
 	"github.com/thinhost/thinhost/profiles"
 )
 
@@ -224,15 +225,11 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
+// memTotal is this machine's memory, or 16 GiB where it cannot be read
+// (a build machine that is no Linux).
 func memTotal() int64 {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			var kb int64
-			if _, err := fmt.Sscanf(l, "MemTotal: %d kB", &kb); err == nil {
-				return kb << 10
-			}
-		}
+	if m, err := sysmem.Read(); err == nil && m.Total > 0 {
+		return m.Total
 	}
 	return 16 << 30
 }
