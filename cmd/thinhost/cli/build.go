@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/thinhost/thinhost/builder"
-	"github.com/thinhost/thinhost/profiles"
+	"github.com/thinhost/thinhost/internal/units"
 )
 
 func buildCmd(e *env) *cobra.Command {
@@ -70,15 +70,15 @@ from the archive at the locked versions, never from this machine.`,
 }
 
 func printBuild(w io.Writer, r *builder.Result) {
-	fmt.Fprintf(w, "image     %s (%s, %s allocated)\n", r.Image, profiles.FormatSize(r.ImageSize), profiles.FormatSize(r.Allocated))
+	fmt.Fprintf(w, "image     %s (%s, %s allocated)\n", r.Image, units.Bytes(r.ImageSize), units.Bytes(r.Allocated))
 	kernel := r.KernelRelease
 	if r.KernelPackage != "" {
 		kernel += " from " + r.KernelPackage
 	}
-	fmt.Fprintf(w, "kernel    %s (%s)\n", kernel, profiles.FormatSize(r.KernelSize))
-	fmt.Fprintf(w, "initramfs %s, %d module(s)\n", profiles.FormatSize(r.InitramfsSize), r.Modules)
+	fmt.Fprintf(w, "kernel    %s (%s)\n", kernel, units.Bytes(r.KernelSize))
+	fmt.Fprintf(w, "initramfs %s, %d module(s)\n", units.Bytes(r.InitramfsSize), r.Modules)
 	if r.Microcode > 0 {
-		fmt.Fprintf(w, "microcode %s (early initrd)\n", profiles.FormatSize(r.Microcode))
+		fmt.Fprintf(w, "microcode %s (early initrd)\n", units.Bytes(r.Microcode))
 	}
 	fmt.Fprintf(w, "system    %d file(s): %d module(s), %d firmware file(s); manifest %s\n", r.SystemFiles, r.LateModules, r.Firmware, r.Manifest)
 	if r.Lock != "" {
@@ -90,7 +90,7 @@ func printBuild(w io.Writer, r *builder.Result) {
 		fmt.Fprintf(w, "programs  compiled from this thinhost's own source (no checkout here), written out in %s\n", r.EmbeddedSource)
 	}
 	for _, p := range r.Partitions {
-		fmt.Fprintf(w, "part %d    %-18s %s\n", p.Index, p.Name, profiles.FormatSize(p.Size()))
+		fmt.Fprintf(w, "part %d    %-18s %s\n", p.Index, p.Name, units.Bytes(p.Size()))
 	}
 	fmt.Fprintf(w, "built in  %s\n", r.Duration.Round(1e7))
 }
