@@ -123,6 +123,11 @@ func (w *KernelWatch) Observe(r KernelRecord) string {
 // observe is Observe under the lock; data says the line is of the data
 // partition's filesystem.
 func (w *KernelWatch) observe(r KernelRecord) (string, bool) {
+	// The kernel says all of these at warning level or worse; the same
+	// words said quietly are a program writing to /dev/kmsg.
+	if r.Level > 4 {
+		return "", false
+	}
 	msg := r.Message
 	var dev, first string
 	readOnly := false
@@ -158,7 +163,7 @@ func (w *KernelWatch) other(r KernelRecord) string {
 		}
 		return w.set("io "+dev, ioProblem(dev, n))
 	}
-	if r.Level <= 4 && kernelBugRE.MatchString(msg) {
+	if kernelBugRE.MatchString(msg) {
 		if _, seen := w.problems["bug"]; seen {
 			return ""
 		}

@@ -80,11 +80,13 @@ func TestKernelWatchBug(t *testing.T) {
 	if len(lines) != 1 || len(w.Problems()) != 1 || !strings.Contains(lines[0], "the kernel hit a bug (kernel BUG at fs/jbd2/transaction.c:1526!)") {
 		t.Errorf("lines %q, problems %q", lines, w.Problems())
 	}
-	// Said at a quiet level, the same words are not a bug (a program
+	// Said at a quiet level, the same words are no problem (a program
 	// writing to /dev/kmsg).
-	w = &KernelWatch{}
-	if l := w.Observe(KernelRecord{Level: 6, Message: "kernel BUG at nowhere"}); l != "" {
-		t.Errorf("info-level text is a bug: %q", l)
+	w = &KernelWatch{DataDevice: "vda4"}
+	for _, m := range []string{"kernel BUG at nowhere", "EXT4-fs error (device vda4): x", "Out of memory: Killed process 1 (a)"} {
+		if l := w.Observe(KernelRecord{Level: 6, Message: m}); l != "" {
+			t.Errorf("info-level %q is a problem: %q", m, l)
+		}
 	}
 }
 
