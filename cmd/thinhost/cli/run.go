@@ -419,26 +419,36 @@ func runCheck(ctx context.Context, e *env, cfg qemu.Config, f runFlags) error {
 	if f.plugUSB != "" {
 		// hostd says where the stick went (a guest, or kept by the host)
 		// on its console; given to a guest, it says when it took it back.
-		await := func(text, what string) (string, error) {
+		// poll waits until found says yes, for what, within --timeout;
+		// notDone is said when it does not come.
+		poll := func(found func() (string, bool), what, notDone string) (string, error) {
 			tick := time.NewTicker(100 * time.Millisecond)
 			defer tick.Stop()
 			for {
-				// hostd's console line, not its log line of the same event.
-				for _, l := range con.Matching("") {
-					if i := strings.Index(l, "thinhost: usb "); i >= 0 && strings.Contains(l[i:], text) {
-						return strings.TrimSpace(l[i:]), nil
-					}
+				if l, ok := found(); ok {
+					return l, nil
 				}
 				select {
 				case <-tick.C:
 				case <-m.Done():
 					return "", fmt.Errorf("QEMU exited before %s (%v)", what, m.Wait())
 				case <-timer.C:
-					return "", fmt.Errorf("hostd did not say %s within %s", what, timeout)
+					return "", fmt.Errorf("%s within %s", notDone, timeout)
 				case <-ctx.Done():
 					return "", fmt.Errorf("interrupted before %s", what)
 				}
 			}
+		}
+		await := func(text, what string) (string, error) {
+			return poll(func() (string, bool) {
+				// hostd's console line, not its log line of the same event.
+				for _, l := range con.Matching("") {
+					if i := strings.Index(l, "thinhost: usb "); i >= 0 && strings.Contains(l[i:], text) {
+						return strings.TrimSpace(l[i:]), true
+					}
+				}
+				return "", false
+			}, what, "hostd did not say "+what)
 		}
 		seenBefore := con.Count(f.usbSeen)
 		if err := m.PlugUSB(f.plugUSB); err != nil {
@@ -450,22 +460,10 @@ func runCheck(ctx context.Context, e *env, cfg qemu.Config, f runFlags) error {
 		}
 		fmt.Fprintln(e.stdout, strings.TrimPrefix(line, "thinhost: "))
 		if f.usbSeen != "" {
-			tick := time.NewTicker(100 * time.Millisecond)
-			for con.Count(f.usbSeen) == seenBefore {
-				select {
-				case <-tick.C:
-				case <-m.Done():
-					tick.Stop()
-					return fail("QEMU exited before the console showed %q (%v)", f.usbSeen, m.Wait())
-				case <-timer.C:
-					tick.Stop()
-					return fail("the console did not show %q within %s", f.usbSeen, timeout)
-				case <-ctx.Done():
-					tick.Stop()
-					return fail("interrupted while waiting for %q", f.usbSeen)
-				}
+			if _, err := poll(func() (string, bool) { return "", con.Count(f.usbSeen) > seenBefore },
+				fmt.Sprintf("the console showed %q", f.usbSeen), fmt.Sprintf("the console did not show %q", f.usbSeen)); err != nil {
+				return fail("%v", err)
 			}
-			tick.Stop()
 			fmt.Fprintf(e.stdout, "seen %q after %.1fs\n", f.usbSeen, time.Since(start).Seconds())
 		}
 		if err := m.UnplugUSB(); err != nil {
