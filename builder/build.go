@@ -234,7 +234,7 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 			if contains(onRequest, r) {
 				continue // shipped; loaded when the kernel asks
 			}
-			if (contains(initramfs.Optional, r) || contains(EncryptOptional, r) || contains(WifiOptional, r)) && !contains(prof.Host.Kernel.Modules, r) {
+			if (contains(initramfs.Optional, r) || contains(EncryptOptional, r) || contains(WifiOptional, r) || contains(PanelOptional, r)) && !contains(prof.Host.Kernel.Modules, r) {
 				hcfg.OptionalModules = append(hcfg.OptionalModules, r)
 			} else {
 				hcfg.Modules = append(hcfg.Modules, r)
@@ -676,6 +676,9 @@ func moduleSet(prof *profiles.Profile, kern *Kernel, log *slog.Logger) (*initram
 	if prof.Wifi != nil {
 		optional = append(optional, WifiOptional...)
 	}
+	if onPanel(prof) {
+		optional = append(optional, PanelOptional...)
+	}
 	mods, err := initramfs.Closure(kern.ModulesDir, kern.Release, required, optional)
 	if err != nil {
 		return nil, fmt.Errorf("kernel modules (%s): %w", k.Range, err)
@@ -736,7 +739,10 @@ var (
 	// CCMP and GCMP, and BIP's CMAC and GMAC for protected management
 	// frames, where the radio leaves them to software. Debian builds some
 	// in; the rest ship as modules.
-	WifiOptional = []string{"ccm", "gcm", "ctr", "cmac", "ghash_generic", "gf128mul", "aesni_intel", "libarc4"}
+	// PanelOptional: a guest on the panel reads hostd's virtual keyboard
+	// (uinput), which passes on every key but the host key combination.
+	PanelOptional = []string{"uinput"}
+	WifiOptional  = []string{"ccm", "gcm", "ctr", "cmac", "ghash_generic", "gf128mul", "aesni_intel", "libarc4"}
 )
 
 // CryptFiles are what hostd runs for an encrypted data partition.

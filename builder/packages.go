@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -72,6 +73,11 @@ func ucmFiles(p *profiles.Profile, hp *hostPackages) ([]HostFile, error) {
 // BootloaderPackage ships DefaultBootloader.
 const BootloaderPackage = "systemd-boot-efi"
 
+// onPanel says whether a guest of p draws on the laptop's panel.
+func onPanel(p *profiles.Profile) bool {
+	return slices.ContainsFunc(p.VMs, func(v *profiles.VM) bool { return v.Display == "sdl" })
+}
+
 // HostFiles are the files of Debian packages the profile's host carries
 // in its system image: hostd's tools, and QEMU, OVMF and swtpm for guests
 // (SDL for a guest on the panel), Samba for shares.
@@ -80,11 +86,8 @@ func HostFiles(p *profiles.Profile) []HostFile {
 	if len(p.VMs) > 0 {
 		files = append(files, QEMUFiles...)
 	}
-	for _, v := range p.VMs {
-		if v.Display == "sdl" {
-			files = append(files, SDLFiles...)
-			break
-		}
+	if onPanel(p) {
+		files = append(files, SDLFiles...)
 	}
 	for _, v := range p.VMs {
 		if v.Sound {

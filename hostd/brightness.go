@@ -92,20 +92,3 @@ func StepBacklight(dir string, up bool) (int, error) {
 	}
 	return next, os.WriteFile(filepath.Join(dir, "brightness"), []byte(strconv.Itoa(next)), 0o644)
 }
-
-// hasKeys says whether an input device's capabilities/key bitmap (words
-// of hex, the last the lowest bits) has every one of codes.
-func hasKeys(bitmap string, codes ...int) bool {
-	words := strings.Fields(bitmap)
-	for _, c := range codes {
-		i := len(words) - 1 - c/64
-		if i < 0 {
-			return false
-		}
-		w, err := strconv.ParseUint(words[i], 16, 64)
-		if err != nil || w&(1<<(c%64)) == 0 {
-			return false
-		}
-	}
-	return true
-}

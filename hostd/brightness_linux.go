@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+
+	"github.com/thinhost/thinhost/hostd/keyboard"
 )
 
 // watchBrightnessKeys moves the backlight with the brightness keys of every
@@ -22,7 +24,7 @@ func watchBrightnessKeys(ctx context.Context, log *slog.Logger) int {
 	}
 	devs, err := findInputs("/sys/class/input", func(dev string) bool {
 		b, err := os.ReadFile(filepath.Join(dev, "capabilities", "key"))
-		return err == nil && hasKeys(string(b), keyBrightnessDown, keyBrightnessUp)
+		return err == nil && keyboard.HasKeys(string(b), keyBrightnessDown, keyBrightnessUp)
 	})
 	if err != nil || len(devs) == 0 {
 		return 0

@@ -85,19 +85,3 @@ func TestReadBrightnessKeys(t *testing.T) {
 		t.Errorf("ups %d downs %d, want 2 (press and repeat) and 1", ups, downs)
 	}
 }
-
-func TestHasKeys(t *testing.T) {
-	// Bits 224 and 225 are in the fourth word from the end, bits 32-33.
-	if hasKeys("3 0 0 0", keyBrightnessDown, keyBrightnessUp) {
-		t.Error("bits in the wrong word taken")
-	}
-	if !hasKeys("300000000 0 0 0", keyBrightnessDown, keyBrightnessUp) {
-		t.Error("the brightness keys not found")
-	}
-	if hasKeys("100000000 0 0 0", keyBrightnessDown, keyBrightnessUp) {
-		t.Error("only one key, yet both")
-	}
-	if hasKeys("", keyBrightnessUp) || hasKeys("zz 0 0 0", keyBrightnessUp) {
-		t.Error("no bitmap, yet keys")
-	}
-}

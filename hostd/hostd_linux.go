@@ -135,7 +135,7 @@ func New(opts Options) *Daemon {
 	sup := supervise.New(opts.Log, func(l supervise.Line) {
 		opts.Log.Info(l.Text, "service", l.Service, "stream", l.Stream)
 	})
-	d := &Daemon{opts: opts, start: time.Now(), sup: sup, power: make(chan string, 1), guestOff: make(chan string, 1), panel: newPanel(opts.Log), slots: newSlots(opts.Log)}
+	d := &Daemon{opts: opts, start: time.Now(), sup: sup, power: make(chan string, 1), guestOff: make(chan string, 1), panel: newPanel(opts.Log, opts.Console), slots: newSlots(opts.Log)}
 	d.usb = newUSBPlugs(d)
 	return d
 }
@@ -248,6 +248,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	shellCtx, stopShells := context.WithCancel(ctx)
 	sh := newShells(d.opts.Shell, log)
 	sh.reopen = d.opts.Reopen
+	d.panel.setShells(func() { sh.end(IsPanelConsole) })
 	// The serial console's shell asks for no password (who has the cable
 	// has the machine); the panel's only with the profile's, and none
 	// without one.

@@ -2,11 +2,16 @@ package hostd
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
+	"github.com/thinhost/thinhost/hostd/keyboard"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,23 +28,63 @@ const (
 // panel is the laptop's screen and keyboard as the host's virtual
 // terminal has them. A guest with display = "sdl" takes it while it runs
 // (vm.Panel): the VT goes into graphics mode (the kernel stops drawing
-// its console over the guest) with its keyboard off (keys typed for the
-// guest, which QEMU reads from the input devices, no longer reach the
-// VT, where Enter would start a shell). The last guest to give it back
-// restores the VT.
+// its console over the guest) with its keyboard off, and hostd holds the
+// keyboards (keys): QEMU reads hostd's virtual keyboard, which gets every
+// key but the host key combination. That combination turns the panel
+// to the host's console, where the debug shell asks for the profile's
+// password, and back. The last guest to give the panel back restores
+// the VT.
 type panel struct {
 	log *slog.Logger
 	// path is the VT device; "/dev/tty0" is the one shown.
 	path string
+	// console gets hostd's status lines.
+	console io.Writer
+	// keys holds the keyboards for the guests; nil: they read the
+	// keyboards themselves, and there is no host key combination.
+	keys *keyboard.Holder
+	// shellHash is the panel's shell password's hash; "": no shell on
+	// the panel, and the combination offers none.
+	shellHash string
 
 	mu     sync.Mutex
 	owners map[string]bool
-	tty    *os.File
-	kbMode int
+	// graphics is set while the VT is in graphics mode for the guests,
+	// kbMode the keyboard mode it had before. The VT is opened anew for
+	// each change: a debug shell that ends hangs up every descriptor of
+	// its terminal.
+	graphics bool
+	kbMode   int
+	sysrq    []byte
+	// endShells ends the debug shells on the panel's consoles.
+	endShells func()
+	// host is set while the host's console has the panel; screen is
+	// what it took from the guest's QEMU then.
+	host   bool
+	screen *screenLease
 }
 
-func newPanel(log *slog.Logger) *panel {
-	return &panel{log: log, path: "/dev/tty0", owners: map[string]bool{}}
+func newPanel(log *slog.Logger, console io.Writer) *panel {
+	return &panel{log: log, path: "/dev/tty0", console: console, owners: map[string]bool{}}
+}
+
+// holdKeys makes the virtual keyboard the guests read (before the first
+// guest starts: QEMU's SDL looks for keyboards only at its start).
+func (p *panel) holdKeys(shellHash string) error {
+	h, err := keyboard.Open(p.log, p.combo, p.typed)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.keys, p.shellHash = h, shellHash
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *panel) setShells(end func()) {
+	p.mu.Lock()
+	p.endShells = end
+	p.mu.Unlock()
 }
 
 // Take gives the panel to guest vm.
@@ -50,6 +95,10 @@ func (p *panel) Take(vm string) {
 		if err := p.toGraphics(); err != nil {
 			p.log.Warn("the panel stays a text console: keys typed for the guest may reach it", "vm", vm, "err", err)
 		}
+		p.sysrqOff()
+		if p.keys != nil {
+			p.keys.Hold()
+		}
 	}
 	p.owners[vm] = true
 }
@@ -57,20 +106,48 @@ func (p *panel) Take(vm string) {
 // Give takes the panel back from vm.
 func (p *panel) Give(vm string) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if !p.owners[vm] {
+		p.mu.Unlock()
 		return
 	}
 	delete(p.owners, vm)
-	if len(p.owners) == 0 && p.tty != nil {
-		if err := ioctlInt(p.tty, kdSetMode, kdText); err != nil {
-			p.log.Warn("restore the console's text mode", "err", err)
+	last := len(p.owners) == 0
+	keys := p.keys
+	p.mu.Unlock()
+	if !last {
+		return
+	}
+	// Outside the lock: a reader that is calling combo or typed ends.
+	if keys != nil {
+		keys.Release()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.owners) > 0 {
+		return // taken again meanwhile
+	}
+	p.host = false
+	if p.screen != nil {
+		// Its QEMU is gone: the copy of its descriptor goes too, and
+		// the console below takes the screen.
+		p.screen.close()
+		p.screen = nil
+	}
+	p.sysrqRestore()
+	if p.graphics {
+		err := p.vt(func(tty *os.File) error {
+			if err := ioctlInt(tty, kdSetMode, kdText); err != nil {
+				return fmt.Errorf("restore the console's text mode: %w", err)
+			}
+			if err := ioctlInt(tty, kdSetKbMode, p.kbMode); err != nil {
+				return fmt.Errorf("restore the console's keyboard: %w", err)
+			}
+			return nil
+		})
+		if err != nil {
+			p.log.Warn("give the panel back to the host", "err", err)
 		}
-		if err := ioctlInt(p.tty, kdSetKbMode, p.kbMode); err != nil {
-			p.log.Warn("restore the console's keyboard", "err", err)
-		}
-		p.tty.Close()
-		p.tty = nil
+		p.graphics = false
 		p.log.Info("the panel is the host's console again", "vm", vm)
 	}
 }
@@ -82,28 +159,150 @@ func (p *panel) Owned() bool {
 	return len(p.owners) > 0
 }
 
-func (p *panel) toGraphics() error {
+// guests names the panel's guests, for people.
+func (p *panel) guests() string {
+	names := slices.Sorted(maps.Keys(p.owners))
+	return "vm " + strings.Join(names, ", vm ")
+}
+
+// combo is the host key combination: to the host's console (with a
+// shell password) or back to the guest. It says whether the keys go to
+// to.
+func (p *panel) combo(to keyboard.Target) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.owners) == 0 || !p.graphics {
+		return false
+	}
+	if to == keyboard.Guest {
+		p.toGuest()
+		return true
+	}
+	if p.shellHash == "" {
+		fmt.Fprintf(p.console, "thinhost: panel: %s: no shell on the panel (the profile sets no shell_password); the keys stay with %s\n", keyboard.Combo, p.guests())
+		return false
+	}
+	s, err := takeScreen()
+	if err != nil {
+		p.log.Warn("the guest's frames may cover the host's console", "err", err)
+	}
+	p.screen = s
+	// Text mode makes the kernel's console draw the screen again; the
+	// keyboard stays off: hostd types what is typed (typed).
+	err = p.vt(func(tty *os.File) error {
+		if err := ioctlInt(tty, kdSetMode, kdText); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintf(tty, "\r\nthinhost: the host's console; %s gives the panel back to %s.\r\n%s\r\n", keyboard.Combo, p.guests(), ShellHint)
+		return err
+	})
+	if err != nil {
+		p.log.Warn("show the host's console", "err", err)
+	}
+	p.host = true
+	fmt.Fprintf(p.console, "thinhost: panel: the host's console (%s gives it back to %s)\n", keyboard.Combo, p.guests())
+	return true
+}
+
+// toGuest gives the panel back to its guest: the debug shell on it ends
+// (the next visit asks for the password again), what was typed and not
+// yet read is dropped, and the guest's last frame shows. p.mu is held.
+func (p *panel) toGuest() {
+	if p.endShells != nil {
+		p.endShells()
+	}
+	err := p.vt(func(tty *os.File) error {
+		_ = unix.IoctlSetInt(int(tty.Fd()), unix.TCFLSH, unix.TCIFLUSH)
+		return ioctlInt(tty, kdSetMode, kdGraphics)
+	})
+	if err != nil {
+		p.log.Warn("put the console back in graphics mode", "err", err)
+	}
+	if p.screen != nil {
+		if err := p.screen.giveBack(); err != nil {
+			p.log.Warn("the guest shows again at its next frame", "err", err)
+		}
+		p.screen = nil
+	}
+	p.host = false
+	fmt.Fprintf(p.console, "thinhost: panel: back to %s\n", p.guests())
+}
+
+// typed puts what a key typed on the host's console into the console's
+// input, as if its keyboard had typed it.
+func (p *panel) typed(b []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.host {
+		return
+	}
+	err := p.vt(func(tty *os.File) error {
+		for i := range b {
+			if err := unix.IoctlSetPointerInt(int(tty.Fd()), unix.TIOCSTI, int(b[i])); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		p.log.Warn("type on the host's console", "err", err)
+	}
+}
+
+// sysrqOff turns the kernel's SysRq keys off while a guest has the
+// keyboard: Alt+PrtSc (a screenshot in Windows) with S, U or B would
+// sync, remount read-only or restart the host. p.mu is held.
+func (p *panel) sysrqOff() {
+	old, err := os.ReadFile(sysrqPath)
+	if err != nil {
+		return
+	}
+	if err := os.WriteFile(sysrqPath, []byte("0\n"), 0o644); err != nil {
+		p.log.Warn("turn the SysRq keys off", "err", err)
+		return
+	}
+	p.sysrq = old
+}
+
+func (p *panel) sysrqRestore() {
+	if p.sysrq == nil {
+		return
+	}
+	if err := os.WriteFile(sysrqPath, p.sysrq, 0o644); err != nil {
+		p.log.Warn("turn the SysRq keys back on", "err", err)
+	}
+	p.sysrq = nil
+}
+
+const sysrqPath = "/proc/sys/kernel/sysrq"
+
+// vt runs f on the VT, opened for it.
+func (p *panel) vt(f func(tty *os.File) error) error {
 	tty, err := os.OpenFile(p.path, os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
 		return err
 	}
-	mode, err := unix.IoctlGetInt(int(tty.Fd()), kdGetKbMode)
-	if err != nil {
-		tty.Close()
-		return fmt.Errorf("read the keyboard mode of %s: %w", p.path, err)
-	}
-	if err := ioctlInt(tty, kdSetKbMode, kbOff); err != nil {
-		tty.Close()
-		return fmt.Errorf("turn the keyboard of %s off: %w", p.path, err)
-	}
-	if err := ioctlInt(tty, kdSetMode, kdGraphics); err != nil {
-		ioctlInt(tty, kdSetKbMode, mode)
-		tty.Close()
-		return fmt.Errorf("put %s in graphics mode: %w", p.path, err)
-	}
-	p.tty, p.kbMode = tty, mode
-	p.log.Info("a guest has the panel: the console's keyboard is off", "console", p.path)
-	return nil
+	defer tty.Close()
+	return f(tty)
+}
+
+func (p *panel) toGraphics() error {
+	return p.vt(func(tty *os.File) error {
+		mode, err := unix.IoctlGetInt(int(tty.Fd()), kdGetKbMode)
+		if err != nil {
+			return fmt.Errorf("read the keyboard mode of %s: %w", p.path, err)
+		}
+		if err := ioctlInt(tty, kdSetKbMode, kbOff); err != nil {
+			return fmt.Errorf("turn the keyboard of %s off: %w", p.path, err)
+		}
+		if err := ioctlInt(tty, kdSetMode, kdGraphics); err != nil {
+			ioctlInt(tty, kdSetKbMode, mode)
+			return fmt.Errorf("put %s in graphics mode: %w", p.path, err)
+		}
+		p.graphics, p.kbMode = true, mode
+		p.log.Info("a guest has the panel: the console's keyboard is off", "console", p.path)
+		return nil
+	})
 }
 
 // ioctlInt passes an int by value, as the console's mode ioctls take it.

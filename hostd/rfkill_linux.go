@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/thinhost/thinhost/hostd/keyboard"
 )
 
 // rfkillClass is where the kernel lists its radio switches.
@@ -42,7 +44,7 @@ func switchWifiOn(log *slog.Logger, why string) {
 func watchRadioKeys(ctx context.Context, log *slog.Logger, console io.Writer) int {
 	devs, err := findInputs("/sys/class/input", func(dev string) bool {
 		b, err := os.ReadFile(filepath.Join(dev, "capabilities", "key"))
-		return err == nil && (hasKeys(string(b), keyRfkill) || hasKeys(string(b), keyWLAN))
+		return err == nil && (keyboard.HasKeys(string(b), keyRfkill) || keyboard.HasKeys(string(b), keyWLAN))
 	})
 	if err != nil || len(devs) == 0 {
 		return 0

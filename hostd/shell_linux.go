@@ -35,14 +35,15 @@ type shells struct {
 	// on it, leaves it hung up when it ends, for every descriptor.
 	reopen func(name string) (*os.File, error)
 
-	mu      sync.Mutex
-	running map[*exec.Cmd]bool
+	mu sync.Mutex
+	// running are the shells, with their consoles' names.
+	running map[*exec.Cmd]string
 	stopped bool
 	wg      sync.WaitGroup
 }
 
 func newShells(path string, log *slog.Logger) *shells {
-	return &shells{path: path, log: log, running: map[*exec.Cmd]bool{}}
+	return &shells{path: path, log: log, running: map[*exec.Cmd]string{}}
 }
 
 // offer serves tty until ctx is done. With a password hash (the panel's
@@ -60,6 +61,7 @@ func (s *shells) offer(ctx context.Context, tty *os.File, hash string) {
 				return
 			}
 			if hash != "" {
+				s.log.Info("debug shell: password asked", "console", tty.Name())
 				ok, err := askPassword(tty, in, hash)
 				if err != nil {
 					return
@@ -108,7 +110,7 @@ func (s *shells) run(tty *os.File) error {
 		s.mu.Unlock()
 		return fmt.Errorf("start %s: %w", s.path, err)
 	}
-	s.running[cmd] = true
+	s.running[cmd] = tty.Name()
 	s.mu.Unlock()
 	s.log.Info("debug shell started", "console", tty.Name(), "pid", cmd.Process.Pid)
 	err := cmd.Wait()
@@ -117,6 +119,17 @@ func (s *shells) run(tty *os.File) error {
 	s.mu.Unlock()
 	s.log.Info("debug shell exited", "console", tty.Name(), "status", err)
 	return nil
+}
+
+// end ends the running shells on the consoles that match names.
+func (s *shells) end(match func(name string) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for cmd, name := range s.running {
+		if match(name) {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
+	}
 }
 
 // stop ends every running shell (its whole session) and stops offering

@@ -8,12 +8,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/thinhost/thinhost/hostd/guestdrive"
 	"github.com/thinhost/thinhost/hostd/guestlink"
+	"github.com/thinhost/thinhost/hostd/keyboard"
 	"github.com/thinhost/thinhost/hostd/vm"
 	"github.com/thinhost/thinhost/images/layout"
+	"github.com/thinhost/thinhost/images/layout/config"
 	"github.com/thinhost/thinhost/internal/kvm"
 )
 
@@ -61,6 +64,7 @@ func (d *Daemon) setupVMs(ctx context.Context) {
 		log.Warn("guests without KVM", "why", why)
 		fmt.Fprintln(d.opts.Console, "thinhost: "+note)
 	}
+	d.holdPanelKeys(ctx)
 	d.vms = vm.NewManager(&vm.Manager{
 		Log: log, Sup: d.sup, Host: host,
 		Program:  systemProgram,
@@ -91,6 +95,23 @@ func (d *Daemon) setupVMs(ctx context.Context) {
 		},
 	}, cfg.VMs)
 	d.usb.vms.Store(d.vms)
+}
+
+// holdPanelKeys makes the virtual keyboard a guest on the panel reads,
+// with the host key combination, before the first such guest starts.
+func (d *Daemon) holdPanelKeys(ctx context.Context) {
+	cfg := d.opts.Config
+	if !slices.ContainsFunc(cfg.VMs, func(v config.VM) bool { return v.Display == "sdl" }) {
+		return
+	}
+	if d.mods != nil {
+		d.mods.load(ctx, "panel", []string{"uinput"})
+	}
+	if err := d.panel.holdKeys(cfg.ShellPasswordHash); err != nil {
+		d.opts.Log.Warn("the guests on the panel read the keyboards themselves: no host key combination", "err", err)
+		return
+	}
+	d.opts.Log.Info("the keyboards go to the guest on the panel through hostd", "host_keys", keyboard.Combo)
 }
 
 // linkPartition makes /dev/disk/by-partlabel/LABEL point at the partition,

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/thinhost/thinhost/hostd/keyboard"
 )
 
 // amixer is alsa-utils' mixer in the system image.
@@ -30,7 +32,7 @@ func watchVolumeKeys(ctx context.Context, log *slog.Logger, card *SoundCard) int
 	}
 	devs, err := findInputs("/sys/class/input", func(dev string) bool {
 		b, err := os.ReadFile(filepath.Join(dev, "capabilities", "key"))
-		return err == nil && hasKeys(string(b), keyVolumeDown, keyVolumeUp)
+		return err == nil && keyboard.HasKeys(string(b), keyVolumeDown, keyVolumeUp)
 	})
 	if err != nil || len(devs) == 0 {
 		return 0

@@ -332,6 +332,30 @@ func TestParseAnswer(t *testing.T) {
 	}
 }
 
+// TestConsoleActions: --press is PROMPT=KEYS with QEMU key combinations,
+// --screenshot-at PROMPT=FILE; both with the answers, in one list.
+func TestConsoleActions(t *testing.T) {
+	acts, err := consoleActions(runFlags{answers: []string{"password: =secret12"}, presses: []string{"ready=ctrl-alt-shift-f12,ret"},
+		shotsAt: []string{"back to=panel.png"}}, true)
+	if err != nil || len(acts) != 3 {
+		t.Fatalf("consoleActions = %+v, %v", acts, err)
+	}
+	if p := acts[1]; p.prompt != "ready" || strings.Join(p.keys, " ") != "ctrl-alt-shift-f12 ret" || p.text != "" || p.shot != "" {
+		t.Errorf("--press: %+v", p)
+	}
+	if s := acts[2]; s.prompt != "back to" || s.shot != "panel.png" || len(s.keys) != 0 {
+		t.Errorf("--screenshot-at: %+v", s)
+	}
+	for _, f := range []runFlags{
+		{presses: []string{"no keys="}}, {presses: []string{"=ret"}}, {presses: []string{"p=ctrl+alt"}}, {presses: []string{"no equals"}},
+		{shotsAt: []string{"p="}}, {shotsAt: []string{"=f.png"}},
+	} {
+		if _, err := consoleActions(f, true); err == nil {
+			t.Errorf("consoleActions(%+v) passed", f)
+		}
+	}
+}
+
 // TestPlainName: an SSID any access point chose never reaches the
 // terminal raw.
 func TestPlainName(t *testing.T) {

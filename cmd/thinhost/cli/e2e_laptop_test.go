@@ -165,7 +165,11 @@ func TestLaptop(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Remove(img)
-	args := append([]string{"build", profile, "-o", img, "--lock", lock, "-var", vars[0], "-var", "test_guest=" + guest}, isoVars...)
+	// The panel's debug shell asks for this password; its letters are
+	// typed nowhere else, so the guest's key log shows whether it saw it.
+	const shellPass = "qwertyuiop"
+	args := append([]string{"build", profile, "-o", img, "--lock", lock, "-var", vars[0], "-var", "test_guest=" + guest,
+		"-var", "shell_password=" + shellPass}, isoVars...)
 	if stdout, stderr, code := runCLI(t, args...); code != 0 {
 		t.Fatalf("build with the test guest exited %d:\n%s\n%s", code, stdout, stderr)
 	}
@@ -184,10 +188,19 @@ func TestLaptop(t *testing.T) {
 	if err := os.WriteFile(stick, make([]byte, 4<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Once the guest has Ctrl+Alt+Del, the host key combination turns
+	// the panel to the host's console (its picture saved), where Enter
+	// asks for the shell's password; once the shell runs, the
+	// combination gives the panel back to the guest, whose screen shows
+	// again.
+	hostShot := filepath.Join(dir, "panel-host.png")
 	stdout, stderr, code = runCLI(t, "run", img, "--machine", "laptop", "--check", "--snapshot", "-v",
 		"--answer", "choose its passphrase: ="+pass, "--answer", "the same passphrase again: ="+pass,
 		"--timeout", "10m", "--wait-for", "thinhost-guest: screen: painting", "--plug-usb", stick, "--usb-seen", "thinhost-guest: usb port ",
-		"--send-keys", "a,ret,ctrl-alt-delete", "--screenshot", shot, "--screenshot-delay", "30s")
+		"--send-keys", "a,ret,ctrl-alt-delete",
+		"--press", "thinhost-guest: ctrl-alt-del=ctrl-alt-shift-f12", "--screenshot-at", "panel: the host's console="+hostShot,
+		"--press", "panel: the host's console=ret", "--answer", "debug shell: password asked="+shellPass,
+		"--press", "debug shell started=ctrl-alt-shift-f12", "--screenshot-at", "thinhost: panel: back to vm windows="+shot)
 	t.Logf("run:\n%s", stdout)
 	if code != 0 {
 		t.Fatalf("run --machine laptop exited %d:\n%s\n%s", code, stdout, stderr)
@@ -224,16 +237,35 @@ func TestLaptop(t *testing.T) {
 		!regexp.MustCompile(`thinhost-guest: usb port \d+: device disconnected`).MatchString(stderr) {
 		t.Errorf("the guest did not see the stick come and go")
 	}
-	for _, never := range []string{"debug shell started", "reboot: Restarting"} {
+	if strings.Contains(stderr, "reboot: Restarting") {
+		t.Errorf("the keys reached the host: it restarted")
+	}
+	// One shell, started by the password typed on the host's console
+	// after the combination, and ended by the combination back.
+	if n := strings.Count(stderr, "debug shell started"); n != 1 {
+		t.Errorf("the debug shell started %d times, want once (after the host key combination and the password)", n)
+	}
+	if !strings.Contains(stderr, "debug shell exited") {
+		t.Errorf("the combination back to the guest did not end the panel's shell")
+	}
+	// The guest saw Enter once (before the combination), and neither
+	// the combination's F12 (key 88) nor the password's letters (q is
+	// key 16).
+	if n := len(regexp.MustCompile(`thinhost-guest: key 28\b`).FindAllString(stderr, -1)); n != 1 {
+		t.Errorf("the guest saw Enter %d times, want once: keys typed on the host's console reached it", n)
+	}
+	for _, never := range []string{"thinhost-guest: key 88", "thinhost-guest: key 16"} {
 		if strings.Contains(stderr, never) {
-			t.Errorf("the keys reached the host: the console shows %q", never)
+			t.Errorf("the guest saw a key typed for the host: %q", never)
 		}
 	}
 	if n := strings.Count(stderr, hostd.ReadyLine); n != 1 {
 		t.Errorf("hostd was ready %d times: the host restarted", n)
 	}
 	keepArtifact(t, shot)
+	keepArtifact(t, hostShot)
 	checkPattern(t, shot)
+	checkConsole(t, hostShot)
 	if t.Failed() {
 		t.Logf("console:\n%s", stderr)
 	}
@@ -254,6 +286,43 @@ func checkPattern(t *testing.T, path string) {
 	}
 	if err := testguest.PatternError(img); err != nil {
 		t.Errorf("the panel: %v", err)
+	}
+}
+
+// checkConsole reads the panel's screenshot while the host's console has
+// it: the kernel's console (light text on black), not the guest's
+// pattern.
+func checkConsole(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("read the screenshot: %v", err)
+	}
+	if testguest.PatternError(img) == nil {
+		t.Errorf("the host's console: the panel still shows the guest")
+		return
+	}
+	b := img.Bounds()
+	var dark, lit int
+	for y := b.Min.Y; y < b.Max.Y; y += 2 {
+		for x := b.Min.X; x < b.Max.X; x += 2 {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			switch l := (r + g + bl) / 3; {
+			case l < 0x1000:
+				dark++
+			case l > 0x8000:
+				lit++
+			}
+		}
+	}
+	// Text on black: mostly dark, some lit.
+	if total := dark + lit; total == 0 || dark < total*3/4 || lit == 0 {
+		t.Errorf("the host's console: %d dark and %d lit pixels sampled, want text on black", dark, lit)
 	}
 }
 

@@ -60,6 +60,8 @@ type runFlags struct {
 	usbSeen    string
 	waitFor    []string
 	answers    []string
+	presses    []string
+	shotsAt    []string
 }
 
 func runCmd(e *env) *cobra.Command {
@@ -104,6 +106,8 @@ last console lines.`,
 	fl.DurationVar(&f.shotDelay, "screenshot-delay", 0, "with --screenshot: how long to wait after the ready line (and the keys) for guests to draw")
 	fl.StringArrayVar(&f.waitFor, "wait-for", nil, "with --check: after the ready line, wait (within --timeout) until the console shows this text, such as a guest's line in hostd's log, before the keys and the screenshot; repeatable")
 	fl.StringArrayVar(&f.answers, "answer", nil, "with --check: PROMPT=TEXT: when the console shows PROMPT, type TEXT and Enter, on the laptop's keyboard with --machine laptop (the panel), else on the serial console; repeatable, answered in order (a test's passphrase: it is visible in the process list)")
+	fl.StringArrayVar(&f.presses, "press", nil, "with --check and --machine laptop: PROMPT=KEYS: when the console shows PROMPT, press these key combinations (as --send-keys) on the laptop's keyboard; repeatable")
+	fl.StringArrayVar(&f.shotsAt, "screenshot-at", nil, "with --check and --machine laptop: PROMPT=FILE: when the console shows PROMPT, save what the panel shows a second later as a PNG file; repeatable")
 	fl.StringVar(&f.plugUSB, "plug-usb", "", "with --check and a USB controller (--machine laptop or --usb): after the --wait-for texts, plug a USB stick holding this file (read-only) in, wait for hostd to say where it went, and pull it out again")
 	fl.StringVar(&f.usbSeen, "usb-seen", "", "with --plug-usb: before pulling the stick out, wait (within --timeout) until the console shows this text anew, such as the guest's word that the device arrived")
 	fl.StringSliceVar(&f.sendKeys, "send-keys", nil, "with --check and --machine laptop: type these key combinations on the laptop's keyboard after the ready line, such as ret,shift-a,ctrl-alt-delete (QEMU key codes joined by -)")
@@ -203,8 +207,8 @@ func runImage(ctx context.Context, e *env, image string, f runFlags) error {
 		Machine: f.machine, InternalDiskSize: internal, Disks: f.disks, TPMDir: f.tpmDir,
 		Stderr: e.stderr, Log: e.logger(),
 	}
-	if (f.screenshot != "" || len(f.sendKeys) > 0) && (!f.check || f.machine != qemu.MachineLaptop) {
-		return fmt.Errorf("--screenshot and --send-keys go with --check and --machine laptop (the virtio machine has no display or keyboard)")
+	if (f.screenshot != "" || len(f.sendKeys) > 0 || len(f.presses) > 0 || len(f.shotsAt) > 0) && (!f.check || f.machine != qemu.MachineLaptop) {
+		return fmt.Errorf("--screenshot, --screenshot-at, --send-keys and --press go with --check and --machine laptop (the virtio machine has no display or keyboard)")
 	}
 	if f.plugUSB != "" {
 		if !f.check || (f.machine != qemu.MachineLaptop && !f.usb) {
@@ -220,10 +224,8 @@ func runImage(ctx context.Context, e *env, image string, f runFlags) error {
 	if len(f.answers) > 0 && !f.check {
 		return fmt.Errorf("--answer goes with --check (without it, type on the console yourself)")
 	}
-	for _, a := range f.answers {
-		if _, err := parseAnswer(a, f.machine == qemu.MachineLaptop); err != nil {
-			return err
-		}
+	if _, err := consoleActions(f, f.machine == qemu.MachineLaptop); err != nil {
+		return err
 	}
 	for _, k := range f.sendKeys {
 		if _, err := qemu.ParseKeyCombo(k); err != nil {
@@ -332,11 +334,7 @@ func runCheck(ctx context.Context, e *env, cfg qemu.Config, f runFlags) error {
 	// A restart ends the check: a host that reboots on its own failed.
 	// Setup mode restarts once, by design, after the keys are enrolled.
 	cfg.NoReboot = !cfg.Firmware.Setup
-	var answers []answer
-	for _, a := range f.answers {
-		an, _ := parseAnswer(a, cfg.Machine == qemu.MachineLaptop)
-		answers = append(answers, an)
-	}
+	answers, _ := consoleActions(f, cfg.Machine == qemu.MachineLaptop)
 	var serialIn *os.File
 	if len(answers) > 0 && cfg.Machine != qemu.MachineLaptop {
 		// An *os.File QEMU inherits (exec would otherwise copy into it
@@ -357,10 +355,11 @@ func runCheck(ctx context.Context, e *env, cfg qemu.Config, f runFlags) error {
 	defer m.Kill()
 	announce(e, m)
 	answerErr := make(chan error, 1)
+	var left waiting
 	if len(answers) > 0 {
 		actx, stop := context.WithCancel(ctx)
 		defer stop()
-		go func() { answerErr <- answerPrompts(actx, con, m, serialIn, answers) }()
+		go func() { answerErr <- answerPrompts(actx, e.stdout, con, m, serialIn, answers, &left) }()
 	}
 
 	fail := func(format string, a ...any) error {
@@ -496,6 +495,23 @@ func runCheck(ctx context.Context, e *env, cfg qemu.Config, f runFlags) error {
 		fmt.Fprintf(e.stdout, "screenshot %s\n", f.screenshot)
 	}
 
+	if answerErr != nil {
+		// Every --answer, --press and --screenshot-at is done before the
+		// power button.
+		select {
+		case err := <-answerErr:
+			if err != nil {
+				return fail("%v", err)
+			}
+		case <-m.Done():
+			return fail("QEMU exited before the console showed every prompt (%v)", m.Wait())
+		case <-timer.C:
+			return fail("the console did not show the prompts of %s within %s", left.String(), timeout)
+		case <-ctx.Done():
+			return fail("interrupted while waiting for the prompts")
+		}
+	}
+
 	offStart := time.Now()
 	if err := m.Powerdown(); err != nil {
 		return fail("press the power button: %v", err)
@@ -529,12 +545,50 @@ func runCheck(ctx context.Context, e *env, cfg qemu.Config, f runFlags) error {
 	return nil
 }
 
-// answer is one --answer: the prompt to wait for, and what to type.
+// answer is one action on a console prompt: an --answer (text and
+// Enter), a --press (keys) or a --screenshot-at (a file).
 type answer struct {
 	prompt string
 	text   string
-	// keys are the laptop keyboard's key combinations for text and Enter.
+	// keys are the laptop keyboard's key combinations: text and Enter,
+	// or a --press's.
 	keys []string
+	// shot is a --screenshot-at's file; press is set for a --press.
+	shot  string
+	press bool
+}
+
+// consoleActions reads f's --answer, --press and --screenshot-at.
+func consoleActions(f runFlags, laptop bool) ([]answer, error) {
+	var out []answer
+	for _, a := range f.answers {
+		an, err := parseAnswer(a, laptop)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, an)
+	}
+	for _, p := range f.presses {
+		prompt, keys, ok := strings.Cut(p, "=")
+		if !ok || prompt == "" || keys == "" {
+			return nil, fmt.Errorf("--press %q: want PROMPT=KEYS, such as 'password: =ret' or 'ready=ctrl-alt-shift-f12,ret'", p)
+		}
+		a := answer{prompt: prompt, keys: strings.Split(keys, ","), press: true}
+		for _, k := range a.keys {
+			if _, err := qemu.ParseKeyCombo(k); err != nil {
+				return nil, fmt.Errorf("--press: %w", err)
+			}
+		}
+		out = append(out, a)
+	}
+	for _, p := range f.shotsAt {
+		prompt, file, ok := strings.Cut(p, "=")
+		if !ok || prompt == "" || file == "" {
+			return nil, fmt.Errorf("--screenshot-at %q: want PROMPT=FILE, such as 'panel: back to=panel.png'", p)
+		}
+		out = append(out, answer{prompt: prompt, shot: file})
+	}
+	return out, nil
 }
 
 // parseAnswer reads PROMPT=TEXT; on the laptop, TEXT must be typeable on
@@ -558,30 +612,94 @@ func parseAnswer(s string, laptop bool) (answer, error) {
 	return a, nil
 }
 
-// answerPrompts types each answer once the console shows its prompt (the
-// n-th time, for a prompt asked n times in the list), on the serial
-// console (serial) or the laptop's keyboard.
-func answerPrompts(ctx context.Context, con *consoleWatch, m *qemu.Machine, serial *os.File, answers []answer) error {
+// kind names an action's flag.
+func (a answer) kind() string {
+	switch {
+	case a.shot != "":
+		return "--screenshot-at"
+	case a.press:
+		return "--press"
+	}
+	return "--answer"
+}
+
+// waiting lists the actions whose prompts have not come yet.
+type waiting struct {
+	mu   sync.Mutex
+	left []string
+}
+
+func (w *waiting) set(actions []answer, done []bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.left = w.left[:0]
+	for i, a := range actions {
+		if !done[i] {
+			w.left = append(w.left, fmt.Sprintf("%s %q", a.kind(), a.prompt))
+		}
+	}
+}
+
+func (w *waiting) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Join(w.left, ", ")
+}
+
+// answerPrompts does each action once the console shows its prompt (the
+// n-th time, for a prompt that n actions of one flag name): an answer
+// typed on the serial console (serial) or the laptop's keyboard, keys
+// pressed, the panel saved. Actions whose prompts have come are done in
+// the order given; each waits for its own prompt only. left says which
+// still wait.
+func answerPrompts(ctx context.Context, stdout io.Writer, con *consoleWatch, m *qemu.Machine, serial *os.File, actions []answer, left *waiting) error {
+	nth := make([]int, len(actions))
 	seen := map[string]int{}
-	for _, a := range answers {
-		seen[a.prompt]++
-		for con.Count(a.prompt) < seen[a.prompt] {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-m.Done():
-				return nil
-			case <-time.After(100 * time.Millisecond):
+	for i, a := range actions {
+		k := a.kind() + "\x00" + a.prompt
+		seen[k]++
+		nth[i] = seen[k]
+	}
+	done := make([]bool, len(actions))
+	left.set(actions, done)
+	for n := len(actions); n > 0; {
+		for i, a := range actions {
+			if done[i] || con.Count(a.prompt) < nth[i] {
+				continue
+			}
+			done[i] = true
+			n--
+			left.set(actions, done)
+			switch {
+			case a.shot != "":
+				select {
+				case <-time.After(time.Second):
+				case <-ctx.Done():
+					return nil
+				}
+				if err := m.Screenshot(a.shot); err != nil {
+					return fmt.Errorf("screenshot at %q: %w", a.prompt, err)
+				}
+				fmt.Fprintf(stdout, "screenshot %s at %q\n", a.shot, a.prompt)
+			case serial != nil:
+				if _, err := serial.WriteString(a.text + "\n"); err != nil {
+					return fmt.Errorf("answer %q on the serial console: %w", a.prompt, err)
+				}
+			default:
+				if err := m.SendKeys(a.keys...); err != nil {
+					return fmt.Errorf("answer %q on the laptop's keyboard: %w", a.prompt, err)
+				}
+				if a.press {
+					fmt.Fprintf(stdout, "pressed %s at %q\n", strings.Join(a.keys, ","), a.prompt)
+				}
 			}
 		}
-		if serial != nil {
-			if _, err := serial.WriteString(a.text + "\n"); err != nil {
-				return fmt.Errorf("answer %q on the serial console: %w", a.prompt, err)
-			}
-			continue
-		}
-		if err := m.SendKeys(a.keys...); err != nil {
-			return fmt.Errorf("answer %q on the laptop's keyboard: %w", a.prompt, err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-m.Done():
+			return nil
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 	return nil
