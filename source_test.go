@@ -2,45 +2,62 @@ package thinhost
 
 import (
 	"io/fs"
+	"os"
 	"os/exec"
 	"path"
+	"slices"
 	"strings"
 	"testing"
 )
 
-// TestSourceCoversHostPrograms: every package of this module that hostd
-// and the image's modprobe import is in Source with its Go files, so a
-// thinhost outside a checkout compiles the same programs.
-func TestSourceCoversHostPrograms(t *testing.T) {
+// TestSourceCoversPrograms: every package of this module that hostd and
+// the image's modprobe import is in Source with its Go files, within
+// HostSourceRoots (their cache key); and so is every package of thinhost
+// built for Windows (thinhost.exe, which Windows guests get). A thinhost
+// outside a checkout compiles the same programs.
+func TestSourceCoversPrograms(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("no go command")
 	}
-	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}} {{join .GoFiles \",\"}} {{join .EmbedFiles \",\"}}{{end}}",
-		"./cmd/hostd", "./cmd/modprobe").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	const module = "github.com/thinhost/thinhost"
-	n := 0
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 || (f[0] != module && !strings.HasPrefix(f[0], module+"/")) {
-			continue
+	for _, c := range []struct {
+		goos  string
+		pkgs  []string
+		roots []string
+	}{
+		{"linux", []string{"./cmd/hostd", "./cmd/modprobe"}, HostSourceRoots},
+		{"windows", []string{"./cmd/thinhost"}, SourceRoots},
+	} {
+		cmd := exec.Command("go", append([]string{"list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}} {{join .GoFiles \",\"}} {{join .EmbedFiles \",\"}}{{end}}"}, c.pkgs...)...)
+		cmd.Env = append(os.Environ(), "GOOS="+c.goos, "GOARCH=amd64")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list: %v", err)
 		}
-		dir := strings.TrimPrefix(strings.TrimPrefix(f[0], module), "/")
-		var files []string
-		for _, list := range f[1:] {
-			files = append(files, strings.Split(list, ",")...)
-		}
-		for _, name := range files {
-			if _, err := fs.Stat(Source, path.Join(dir, name)); err != nil {
-				t.Errorf("Source lacks %s/%s, which %s needs: add its directory to the go:embed line and SourceRoots", dir, name, f[0])
+		const module = "github.com/thinhost/thinhost"
+		n := 0
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			f := strings.Fields(line)
+			if len(f) == 0 || (f[0] != module && !strings.HasPrefix(f[0], module+"/")) {
+				continue
 			}
-			n++
+			dir := strings.TrimPrefix(strings.TrimPrefix(f[0], module), "/")
+			if !slices.ContainsFunc(c.roots, func(r string) bool { return dir == r || strings.HasPrefix(dir, r+"/") }) {
+				t.Errorf("%s (GOOS=%s %s) needs %s, outside its roots %v", f[0], c.goos, strings.Join(c.pkgs, " "), dir, c.roots)
+			}
+			var files []string
+			for _, list := range f[1:] {
+				files = append(files, strings.Split(list, ",")...)
+			}
+			for _, name := range files {
+				if _, err := fs.Stat(Source, path.Join(dir, name)); err != nil {
+					t.Errorf("Source lacks %s/%s, which %s needs: add its directory to the go:embed line and SourceRoots", dir, name, f[0])
+				}
+				n++
+			}
 		}
-	}
-	if n < 50 {
-		t.Errorf("only %d files checked: go list said\n%s", n, out)
+		if n < 50 {
+			t.Errorf("only %d files checked: go list said\n%s", n, out)
+		}
 	}
 	for _, f := range []string{"go.mod", "go.sum"} {
 		if _, err := fs.Stat(Source, f); err != nil {

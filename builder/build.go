@@ -321,6 +321,13 @@ func Build(ctx context.Context, cfg Config) (*Result, error) {
 	if system, err = withMicrosoft2023Vars(system, cache.Dir); err != nil {
 		return nil, err
 	}
+	if hasWindowsGuest(prof) {
+		ctl, err := guestCtl(ctx, log, src, cache.Dir)
+		if err != nil {
+			return nil, err
+		}
+		system = append(system, ctl)
+	}
 	microcodePath := ""
 	if microcode != nil {
 		microcodePath = filepath.Join(tmp, "microcode.cpio")

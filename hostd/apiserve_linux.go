@@ -69,6 +69,10 @@ func (d *Daemon) serveAPI(ctx context.Context) {
 		return
 	}
 	srv := &api.Server{Backend: d, Logs: d.opts.Logs, Token: token, Log: log}
+	if d.vms != nil {
+		// A guest's own token, from its THINHOST drive.
+		srv.GuestToken = d.vms.TokenOwner
+	}
 	if h := d.opts.Config.APITokenSHA256; h != "" {
 		if srv.TokenSHA256, err = hex.DecodeString(h); err != nil || len(srv.TokenSHA256) != 32 {
 			log.Error("management API disabled: the configuration's api_token_sha256 is not a SHA-256", "err", err)

@@ -2,7 +2,9 @@ package hostd
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -72,7 +74,13 @@ func (d *Daemon) setupVMs(ctx context.Context) {
 		StateDir: layout.VMStateDir, RunDir: layout.VMRunDir,
 		Notes: notes,
 		Helper: func(g guestdrive.Guest) (map[string]string, error) {
-			return guestdrive.Files(guestdrive.Input{Config: cfg, Guest: g, SharePassword: d.sharePW, HostAddress: d.guestHost()})
+			// Read at each start, not kept: 11 MB that only the drive
+			// needs.
+			ctl, err := os.ReadFile(SystemDir + layout.GuestCtlPath)
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				log.Warn("the THINHOST drive goes without thinhost.exe", "err", err)
+			}
+			return guestdrive.Files(guestdrive.Input{Config: cfg, Guest: g, SharePassword: d.sharePW, HostAddress: d.guestHost(), Ctl: string(ctl)})
 		},
 		Link:  func(name string) (string, bool) { return d.link.Tap(name) },
 		Panel: d.panel,

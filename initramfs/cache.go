@@ -5,11 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 
 	"github.com/thinhost/thinhost"
@@ -34,43 +31,11 @@ func programsKey(ctx context.Context, srcDir string, cmds []string) (string, err
 	}
 	h.Write(out)
 	fmt.Fprintln(h, strings.Join(cmds, " "))
-	// What the programs are compiled from, the same set a thinhost
-	// outside a checkout carries (thinhost.SourceRoots): Go files and
-	// what they embed (the host's page), not tests or their data.
-	for _, root := range thinhost.SourceRoots {
-		err = filepath.WalkDir(filepath.Join(srcDir, filepath.FromSlash(root)), func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			name := d.Name()
-			if d.IsDir() {
-				if strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || name == "testdata" {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			if strings.HasSuffix(name, "_test.go") || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") {
-				return nil
-			}
-			rel, _ := filepath.Rel(srcDir, p)
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			fh := sha256.New()
-			if _, err := io.Copy(fh, f); err != nil {
-				return err
-			}
-			fmt.Fprintf(h, "%s %x\n", filepath.ToSlash(rel), fh.Sum(nil))
-			return nil
-		})
-		if err != nil {
-			break
-		}
-	}
-	if err != nil {
-		return "", fmt.Errorf("hash the sources in %s: %w", srcDir, err)
+	// What the programs are compiled from, within the set a thinhost
+	// outside a checkout carries: Go files and what they embed (the
+	// host's page), not tests or their data.
+	if err := thinhost.HashSource(h, srcDir, thinhost.HostSourceRoots); err != nil {
+		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

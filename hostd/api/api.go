@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -236,6 +237,10 @@ type Server struct {
 	// token, which the image carries only hashed).
 	Token       string
 	TokenSHA256 []byte
+	// GuestToken, when set, names the guest a token that is not the
+	// host's belongs to: a guest's own token, which its THINHOST drive
+	// carries. It reaches only what GuestMay allows.
+	GuestToken func(token string) (vm string, ok bool)
 	// Log, when set, takes net/http's own complaints (failed TLS
 	// handshakes, which anyone on the network can cause) at debug level.
 	Log *slog.Logger
@@ -377,13 +382,49 @@ func (s *Server) Handler(requireToken bool) http.Handler {
 			return
 		}
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || !s.TokenOK(got) {
-			w.Header().Set("WWW-Authenticate", "Bearer")
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
+		if ok && s.TokenOK(got) {
+			mux.ServeHTTP(w, r)
 			return
 		}
-		mux.ServeHTTP(w, r)
+		if vm, mine := s.guestToken(got); ok && mine {
+			if !GuestMay(vm, r.Method, r.URL.Path) {
+				http.Error(w, fmt.Sprintf("forbidden: this is vm %s's own token; it reads the host's status and shares, and does %s to vm %s alone",
+					vm, strings.Join(GuestSelfActions, ", "), vm), http.StatusForbidden)
+				return
+			}
+			mux.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
 	})
+}
+
+func (s *Server) guestToken(got string) (string, bool) {
+	if s.GuestToken == nil || got == "" {
+		return "", false
+	}
+	return s.GuestToken(got)
+}
+
+// GuestSelfActions are what a guest's own token may do to that guest:
+// from inside Windows, stop it, keep its state as the one reset returns
+// to, or reset it.
+var GuestSelfActions = []string{"stop", "snapshot", "reset"}
+
+// GuestMay says whether vm's own token reaches method on path: the
+// host's status and shares, and vm's own GuestSelfActions. Nothing of
+// the host (power, updates, Wi-Fi, services, logs) and nothing of other
+// guests.
+func GuestMay(vm, method, path string) bool {
+	switch {
+	case method == http.MethodGet && (path == "/v1/status" || path == "/v1/shares"):
+		return true
+	case method == http.MethodPost:
+		name, action, ok := strings.Cut(strings.TrimPrefix(path, "/v1/vms/"), "/")
+		return ok && strings.HasPrefix(path, "/v1/vms/") && name == vm && slices.Contains(GuestSelfActions, action)
+	}
+	return false
 }
 
 // zeros reads as an endless run of zero bytes.

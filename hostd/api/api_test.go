@@ -383,3 +383,70 @@ func TestUpdate(t *testing.T) {
 		t.Errorf("a manifest without the system image: %v", err)
 	}
 }
+
+// TestGuestToken: a guest's own token reads the status and the shares
+// and does its own guest's stop, snapshot and reset; it reaches nothing
+// of the host and nothing of another guest, and it is no host token.
+func TestGuestToken(t *testing.T) {
+	host := &fakeHost{}
+	srv := &Server{Backend: host, Logs: logring.New(10), Token: "s3cret",
+		GuestToken: func(tok string) (string, bool) { return "windows", tok == "guest-token" }}
+	ts := httptest.NewServer(srv.Handler(true))
+	t.Cleanup(ts.Close)
+	addr := strings.TrimPrefix(ts.URL, "http://")
+	c := NewClient(addr, "guest-token")
+	ctx := context.Background()
+	if _, err := c.Status(ctx); err != nil {
+		t.Errorf("status with the guest's token: %v", err)
+	}
+	if sh, err := c.Shares(ctx); err != nil || sh.User != "thin" {
+		t.Errorf("shares with the guest's token: %v, %v", sh, err)
+	}
+	if msg, err := c.VM(ctx, "windows", "snapshot"); err != nil || msg != "snapshot windows" {
+		t.Errorf("its own snapshot: %q, %v", msg, err)
+	}
+	for _, p := range []struct{ method, path string }{
+		{"POST", "/v1/vms/other/reset"}, {"POST", "/v1/vms/windows/start"}, {"POST", "/v1/vms/windows/install-on"},
+		{"POST", "/v1/vms/windows/vnc-password"}, {"POST", "/v1/vms/windows/reset/x"}, {"POST", "/v1/vms/windows/../other/reset"},
+		{"POST", "/v1/poweroff"}, {"POST", "/v1/reboot"}, {"POST", "/v1/services/smbd/restart"}, {"GET", "/v1/logs"},
+		{"PUT", "/v1/update"}, {"GET", "/v1/wifi"}, {"GET", "/v1/source?bytes=1"},
+	} {
+		req, _ := http.NewRequest(p.method, ts.URL+p.path, nil)
+		req.Header.Set("Authorization", "Bearer guest-token")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "vm windows's own token") {
+			t.Errorf("%s %s with the guest's token: %d %q, want 403", p.method, p.path, resp.StatusCode, body)
+		}
+	}
+	host.mu.Lock()
+	if len(host.power) > 0 || len(host.restarts) > 0 {
+		t.Errorf("the guest's token powered %v, restarted %v", host.power, host.restarts)
+	}
+	host.mu.Unlock()
+	// Another token is nobody's.
+	if _, err := NewClient(addr, "guest-token2").Status(ctx); !errors.Is(err, ErrUnauthorized) {
+		t.Errorf("a wrong token: %v", err)
+	}
+}
+
+func TestGuestMay(t *testing.T) {
+	for _, c := range []struct {
+		method, path string
+		want         bool
+	}{
+		{"GET", "/v1/status", true}, {"GET", "/v1/shares", true}, {"POST", "/v1/vms/w/reset", true},
+		{"POST", "/v1/vms/w/stop", true}, {"POST", "/v1/vms/w/snapshot", true},
+		{"POST", "/v1/status", false}, {"GET", "/v1/vms/w/reset", false}, {"POST", "/v1/vms/w/force-snapshot", false},
+		{"POST", "/v1/vms/w2/reset", false}, {"POST", "/v1/vmsw/reset", false}, {"POST", "/x/v1/vms/w/reset", false},
+		{"POST", "/v1/vms/w/", false}, {"POST", "/v1/vms//reset", false},
+	} {
+		if got := GuestMay("w", c.method, c.path); got != c.want {
+			t.Errorf("GuestMay(w, %s, %s) = %v", c.method, c.path, got)
+		}
+	}
+}

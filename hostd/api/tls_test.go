@@ -134,7 +134,10 @@ func FuzzAPI(f *testing.F) {
 	f.Add("GET", "/v1/source?bytes=-1", "s3cret", []byte{})
 	f.Add("GET", "/v1/logs?follow=1&n=99999999999", "wrong", []byte{})
 	f.Add("POST", "/v1/discard", "", bytes.Repeat([]byte("x"), 5000))
-	srv := &Server{Backend: &fakeHost{}, Logs: logring.New(10), Token: "s3cret"}
+	f.Add("POST", "/v1/vms/windows/reset", "guest-tok", []byte(nil))
+	f.Add("POST", "/v1/vms/windows/../other/reset", "guest-tok", []byte(nil))
+	srv := &Server{Backend: &fakeHost{}, Logs: logring.New(10), Token: "s3cret",
+		GuestToken: func(tok string) (string, bool) { return "windows", tok == "guest-tok" }}
 	h := srv.Handler(true)
 	f.Fuzz(func(t *testing.T, method, target, token string, body []byte) {
 		if !validMethod(method) || !strings.HasPrefix(target, "/") || strings.ContainsAny(target, " \r\n\x00") || strings.ContainsAny(token, "\r\n\x00") {
@@ -154,8 +157,17 @@ func FuzzAPI(f *testing.F) {
 		}
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
-		if token != "s3cret" && rec.Code != http.StatusUnauthorized {
-			t.Fatalf("%s %s with token %q: %d, want 401", method, target, token, rec.Code)
+		switch token {
+		case "s3cret":
+		case "guest-tok":
+			// The guest's own token: served only where GuestMay says.
+			if rec.Code != http.StatusForbidden && rec.Code != http.StatusUnauthorized && !GuestMay("windows", method, req.URL.Path) {
+				t.Fatalf("%s %s with the guest's token: %d, want 403", method, target, rec.Code)
+			}
+		default:
+			if rec.Code != http.StatusUnauthorized {
+				t.Fatalf("%s %s with token %q: %d, want 401", method, target, token, rec.Code)
+			}
 		}
 		if rec.Code < 100 || rec.Code > 599 {
 			t.Fatalf("%s %s: status %d", method, target, rec.Code)

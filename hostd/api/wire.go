@@ -92,3 +92,18 @@ var (
 	ErrVMBusy     = errors.New("busy")
 	ErrRunning    = errors.New("already running")
 )
+
+// GuestConfigFile is the file beside thinhost.exe on a Windows guest's
+// THINHOST drive: where the host's API is, and the guest's own token,
+// which thinhost ctl run from there uses unless told otherwise.
+const GuestConfigFile = "thinhost.json"
+
+// GuestConfig is GuestConfigFile's content.
+type GuestConfig struct {
+	// Addr is the API as the guest reaches it (HOST:PORT).
+	Addr string `json:"addr"`
+	// VM is the guest the token is of.
+	VM string `json:"vm"`
+	// Token is the guest's own token (GuestMay says what it reaches).
+	Token string `json:"token"`
+}

@@ -11,10 +11,13 @@
 package guestdrive
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 
+	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/images/layout/config"
 )
 
@@ -32,6 +35,9 @@ const (
 	MapDrives   = "map-drives.cmd"
 	Readme      = "README.txt"
 	PageLink    = "thinhost-page.url"
+	// CtlProgram is thinhost for Windows, with the guest's token beside
+	// it (api.GuestConfigFile).
+	CtlProgram = "thinhost.exe"
 )
 
 // InstalledMarker is the file the setup script leaves in the guest once it
@@ -49,6 +55,10 @@ type Guest struct {
 	// SetupPassword is the one-time password of the account setup
 	// creates (hostd makes it, and keeps it on the data partition).
 	SetupPassword string
+	// APIToken is the guest's own API token (api.GuestMay says what it
+	// reaches); with the API on, the drive carries it for thinhost ctl
+	// (api.GuestConfigFile).
+	APIToken string
 }
 
 // Input is everything the drive is made from.
@@ -62,6 +72,9 @@ type Input struct {
 	// HostAddress is the host as the guest reaches it: its address on the
 	// host-only link, or ("") QEMU's NAT's, NATHostAddress.
 	HostAddress string
+	// Ctl is thinhost.exe (thinhost for Windows: ctl), which the drive
+	// carries beside the guest's token; "" leaves it off.
+	Ctl string
 }
 
 // Files returns the drive's files, name to content; nil when the guest
@@ -80,8 +93,23 @@ func Files(in Input) (map[string]string, error) {
 	}
 	out := map[string]string{}
 	cfg := in.Config
+	ctl := false
 	if cfg != nil && cfg.APIPort != 0 {
 		out[PageLink] = PageShortcut(host, cfg.APIPort)
+		if tok := in.Guest.APIToken; tok != "" {
+			if !alnum(tok, 26) {
+				return nil, fmt.Errorf("write the helper drive of vm %s: the API token must be 26 to 64 letters and digits", vm.Name)
+			}
+			b, err := json.MarshalIndent(api.GuestConfig{Addr: net.JoinHostPort(host, strconv.Itoa(cfg.APIPort)), VM: vm.Name, Token: tok}, "", "  ")
+			if err != nil {
+				return nil, err
+			}
+			out[api.GuestConfigFile] = string(b) + "\r\n"
+			ctl = true
+			if in.Ctl != "" {
+				out[CtlProgram] = in.Ctl
+			}
+		}
 	}
 	var fs *config.FileServer
 	if cfg != nil && cfg.FileServer != nil && len(cfg.FileServer.Shares) > 0 {
@@ -90,7 +118,9 @@ func Files(in Input) (map[string]string, error) {
 			return nil, fmt.Errorf("write the helper drive: %w", err)
 		}
 		out[MapDrives] = mapDrives(fs, host)
-		out[Readme] = readme(cfg, host)
+	}
+	if fs != nil || ctl {
+		out[Readme] = readme(cfg, host, vm.Name, ctl)
 	}
 	if in.Guest.Install && vm.Windows != nil {
 		w := vm.Windows
@@ -187,10 +217,21 @@ func mapDrives(fs *config.FileServer, host string) string {
 	return b.String()
 }
 
-func readme(cfg *config.Config, host string) string {
+func readme(cfg *config.Config, host, vm string, ctl bool) string {
+	r := "This drive comes from thinhost, the host this Windows runs on.\r\n"
+	if ctl {
+		r += "\r\nthinhost.exe on this drive talks to the host, with this guest's own token (" + api.GuestConfigFile + "):\r\n\r\n" +
+			"  thinhost ctl status            the host: memory, disks, health, the guests\r\n" +
+			"  thinhost ctl shares            the shares, with their user and password\r\n" +
+			"  thinhost ctl vm " + vm + " reset    back to the snapshot (your files on the shares stay)\r\n\r\n" +
+			"The token reaches the host's status and shares, and stops, snapshots or resets this guest\r\n" +
+			"(vm " + vm + ") alone: nothing else of the host, and no other guest.\r\n"
+	}
 	fs := cfg.FileServer
-	r := "This drive comes from thinhost, the host this Windows runs on.\r\n\r\n" +
-		"Your files live on the host, not in Windows: resetting or reinstalling Windows loses none of them.\r\n" +
+	if fs == nil || len(fs.Shares) == 0 {
+		return r
+	}
+	r += "\r\nYour files live on the host, not in Windows: resetting or reinstalling Windows loses none of them.\r\n" +
 		"Run map-drives.cmd once to map them:\r\n\r\n"
 	for _, s := range fs.Shares {
 		r += "  " + NetUse(fs, s, host) + "\r\n"

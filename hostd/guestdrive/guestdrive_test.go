@@ -1,6 +1,7 @@
 package guestdrive
 
 import (
+	"encoding/json"
 	"encoding/xml"
 	"os"
 	"os/exec"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/images/layout/config"
 )
 
@@ -342,5 +344,41 @@ func TestNetUse(t *testing.T) {
 	}
 	if got := NetUse(fs, config.Share{Name: "media"}, "10.0.3.1"); got != `net use * \\10.0.3.1\media /user:thin /persistent:yes` {
 		t.Errorf("NetUse = %s", got)
+	}
+}
+
+// TestCtlConfig: with the API on, the drive carries the guest's own
+// token and the API's address for thinhost ctl, and the README says what
+// the token reaches; a token hostd did not make is refused.
+func TestCtlConfig(t *testing.T) {
+	const tok = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+	const exe = "MZ\x90\x00 thinhost for Windows"
+	got, err := Files(Input{Config: &config.Config{APIPort: 8484}, Guest: Guest{VM: windowsVM(), APIToken: tok}, HostAddress: "10.0.3.1", Ctl: exe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[CtlProgram] != exe {
+		t.Errorf("the drive lacks %s", CtlProgram)
+	}
+	var c api.GuestConfig
+	if err := json.Unmarshal([]byte(got[api.GuestConfigFile]), &c); err != nil {
+		t.Fatalf("%s: %v\n%s", api.GuestConfigFile, err, got[api.GuestConfigFile])
+	}
+	if c != (api.GuestConfig{Addr: "10.0.3.1:8484", VM: "windows", Token: tok}) {
+		t.Errorf("%s = %+v", api.GuestConfigFile, c)
+	}
+	if r := got[Readme]; !strings.Contains(r, "thinhost ctl vm windows reset") || !strings.Contains(r, "no other guest") {
+		t.Errorf("the README does not explain thinhost ctl:\n%s", r)
+	}
+	// Without the API, no token.
+	noAPI := hostConfig()
+	noAPI.APIPort = 0
+	if got, _ := Files(Input{Config: noAPI, Guest: Guest{VM: windowsVM(), APIToken: tok}, Ctl: exe}); got[api.GuestConfigFile] != "" || got[CtlProgram] != "" {
+		t.Errorf("the API is off, yet the drive carries a token or thinhost.exe")
+	}
+	for _, bad := range []string{"short", tok + `"x`, strings.Repeat("a", 65)} {
+		if _, err := Files(Input{Config: &config.Config{APIPort: 8484}, Guest: Guest{VM: windowsVM(), APIToken: bad}}); err == nil {
+			t.Errorf("token %q accepted", bad)
+		}
 	}
 }

@@ -127,6 +127,10 @@ func (p Paths) DiskBusFile() string { return filepath.Join(p.Dir, "disk-bus") }
 // InstallMarker exists while the guest is in install mode.
 func (p Paths) InstallMarker() string { return filepath.Join(p.Dir, "install-mode") }
 
+// APIToken holds the guest's own API token, which its THINHOST drive
+// carries (Manager.apiToken).
+func (p Paths) APIToken() string { return filepath.Join(p.Dir, "api-token") }
+
 // VNCSecret holds the guest's VNC password (made by hostd at the first
 // start of a display beyond loopback), which QEMU reads from the file.
 func (p Paths) VNCSecret() string { return filepath.Join(p.Dir, "vnc-password") }
@@ -150,8 +154,10 @@ func (p Paths) QMP() string { return filepath.Join(p.RunDir, "qmp.sock") }
 func (p Paths) QGA() string { return filepath.Join(p.RunDir, "qga.sock") }
 
 // HelperISO is the THINHOST CD hostd writes for a Windows guest at each
-// start (package guestdrive).
-func (p Paths) HelperISO() string { return filepath.Join(p.RunDir, "helper.iso") }
+// start (package guestdrive): beside the guest's disk, not in /run, whose
+// memory thinhost.exe on it (11 MB) would take for as long as the guest
+// runs.
+func (p Paths) HelperISO() string { return filepath.Join(p.Dir, "helper.iso") }
 
 // SetupPassword holds the one-time password of the account an unattended
 // Windows install creates (made by hostd, 0600).

@@ -262,3 +262,52 @@ func TestVNCPassword(t *testing.T) {
 		t.Error("VNCPassworded: beyond loopback and unparsable addresses take a password, loopback none")
 	}
 }
+
+// TestAPIToken: each Windows guest's own token is made once, kept 0600
+// beside its disk, the same at the next start, and names its guest
+// alone; a guest whose drive was never written has none.
+func TestAPIToken(t *testing.T) {
+	dir := t.TempDir()
+	m := NewManager(&Manager{Log: slog.New(slog.DiscardHandler), Sup: supervise.New(slog.New(slog.DiscardHandler), nil),
+		StateDir: dir, RunDir: filepath.Join(dir, "run")}, []config.VM{{Name: "windows", OS: "windows11"}, {Name: "work", OS: "windows11"}})
+	tok := map[string]string{}
+	for _, name := range []string{"windows", "work"} {
+		g, _ := m.find(name)
+		os.MkdirAll(g.paths.Dir, 0o755)
+		a, err := m.apiToken(g)
+		if err != nil || len(a) != 26 {
+			t.Fatalf("token of %s: %q, %v", name, a, err)
+		}
+		if b, _ := m.apiToken(g); b != a {
+			t.Errorf("%s's token changed: %q then %q", name, a, b)
+		}
+		if fi, err := os.Stat(g.paths.APIToken()); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("the token's file: %v, %v; want 0600", fi, err)
+		}
+		tok[name] = a
+	}
+	if tok["windows"] == tok["work"] {
+		t.Error("two guests, one token")
+	}
+	for name, a := range tok {
+		if owner, ok := m.TokenOwner(a); !ok || owner != name {
+			t.Errorf("TokenOwner(%s's token) = %q, %v", name, owner, ok)
+		}
+	}
+	for _, bad := range []string{"", tok["windows"][:25], tok["windows"] + "x", strings.ToLower(tok["work"])} {
+		if owner, ok := m.TokenOwner(bad); ok {
+			t.Errorf("TokenOwner(%q) = %q", bad, owner)
+		}
+	}
+	// A new manager (the next boot) knows a token once the drive is
+	// written again, with the same token.
+	m2 := NewManager(&Manager{Log: slog.New(slog.DiscardHandler), Sup: supervise.New(slog.New(slog.DiscardHandler), nil),
+		StateDir: dir, RunDir: filepath.Join(dir, "run")}, []config.VM{{Name: "windows", OS: "windows11"}})
+	if _, ok := m2.TokenOwner(tok["windows"]); ok {
+		t.Error("a token known before its guest's drive was written")
+	}
+	g, _ := m2.find("windows")
+	if a, _ := m2.apiToken(g); a != tok["windows"] {
+		t.Errorf("the token changed across boots")
+	}
+}

@@ -5,13 +5,17 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -85,6 +89,12 @@ type Manager struct {
 	guests []*guest
 	// stopping is set once StopAll ran: the host is shutting down.
 	stopping bool
+
+	// tokens are the SHA-256 of each guest's own API token, by guest,
+	// as read or made (apiToken); under tokMu, apart from mu, which an
+	// action may hold for long.
+	tokMu  sync.Mutex
+	tokens map[string][sha256.Size]byte
 }
 
 // Panel is what a guest on the host's screen takes from the host.
@@ -826,7 +836,11 @@ func (m *Manager) writeHelper(g *guest, st *State) error {
 	if m.Helper == nil || !strings.HasPrefix(g.spec.OS, "windows") {
 		return nil
 	}
-	dg := guestdrive.Guest{VM: &g.spec, Install: st.Install}
+	tok, err := m.apiToken(g)
+	if err != nil {
+		return err
+	}
+	dg := guestdrive.Guest{VM: &g.spec, Install: st.Install, APIToken: tok}
 	if st.Install && g.spec.Windows != nil {
 		pw, err := m.setupPassword(g)
 		if err != nil {
@@ -841,8 +855,50 @@ func (m *Manager) writeHelper(g *guest, st *State) error {
 	if err := guestdrive.WriteISO(g.paths.HelperISO(), files); err != nil {
 		return err
 	}
+	m.Log.Info("vm helper drive written", "vm", g.spec.Name, "files", strings.Join(slices.Sorted(maps.Keys(files)), ","))
 	st.HelperISO = g.paths.HelperISO()
 	return nil
+}
+
+// apiToken returns g's own API token (GuestMay says what it reaches),
+// making it the first time: crypto/rand's text (26 characters of base32,
+// 128 bits), kept 0600 beside the guest's disk, never logged. The
+// guest finds it on its THINHOST drive, for thinhost ctl.
+func (m *Manager) apiToken(g *guest) (string, error) {
+	file := g.paths.APIToken()
+	b, err := os.ReadFile(file)
+	if err != nil || len(b) != tokenLength {
+		b = []byte(rand.Text())
+		if err := fsutil.WriteFile(file, bytes.NewReader(b), 0o600, nil); err != nil {
+			return "", fmt.Errorf("store the API token of vm %s: %w", g.spec.Name, err)
+		}
+		m.Log.Info("vm api token made", "vm", g.spec.Name, "file", file)
+	}
+	m.tokMu.Lock()
+	if m.tokens == nil {
+		m.tokens = map[string][sha256.Size]byte{}
+	}
+	m.tokens[g.spec.Name] = sha256.Sum256(b)
+	m.tokMu.Unlock()
+	return string(b), nil
+}
+
+// tokenLength is the length of rand.Text's text.
+const tokenLength = 26
+
+// TokenOwner names the guest whose own API token tok is. Every guest's
+// is compared, in constant time.
+func (m *Manager) TokenOwner(tok string) (string, bool) {
+	h := sha256.Sum256([]byte(tok))
+	m.tokMu.Lock()
+	defer m.tokMu.Unlock()
+	owner := ""
+	for name, want := range m.tokens {
+		if subtle.ConstantTimeCompare(h[:], want[:]) == 1 {
+			owner = name
+		}
+	}
+	return owner, owner != ""
 }
 
 // setupPassword returns the one-time password of g's setup account,

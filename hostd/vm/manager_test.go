@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,8 +17,10 @@ import (
 	"time"
 
 	"github.com/diskfs/go-diskfs/backend/file"
+	"github.com/diskfs/go-diskfs/filesystem"
 	"github.com/diskfs/go-diskfs/filesystem/iso9660"
 
+	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/hostd/guestdrive"
 	"github.com/thinhost/thinhost/hostd/supervise"
 	"github.com/thinhost/thinhost/hostd/vm"
@@ -237,9 +240,9 @@ func TestManagerWindows11Machine(t *testing.T) {
 			Account: "anna", ComputerName: "WINDOWS", Image: "Windows 11 Pro"}}
 	var s sink
 	m := newManager(t, &s, spec)
-	hostCfg := &config.Config{FileServer: &config.FileServer{User: "thin", Shares: []config.Share{{Name: "files", Path: "files", Drive: "Z"}}}}
+	hostCfg := &config.Config{APIPort: 8484, FileServer: &config.FileServer{User: "thin", Shares: []config.Share{{Name: "files", Path: "files", Drive: "Z"}}}}
 	m.Helper = func(g guestdrive.Guest) (map[string]string, error) {
-		return guestdrive.Files(guestdrive.Input{Config: hostCfg, Guest: g})
+		return guestdrive.Files(guestdrive.Input{Config: hostCfg, Guest: g, Ctl: "MZ thinhost.exe"})
 	}
 	defer m.StopAll()
 	ctx := context.Background()
@@ -263,11 +266,20 @@ func TestManagerWindows11Machine(t *testing.T) {
 		t.Fatalf("QEMU did not stay up: %+v; output:\n%s", st, s.String())
 	}
 	qmp := filepath.Join(m.RunDir, "windows", "qmp.sock")
-	helper := filepath.Join(m.RunDir, "windows", "helper.iso")
+	helper := filepath.Join(m.StateDir, "windows", "helper.iso")
 	// In install mode the THINHOST CD carries the answer file, with the
-	// setup password ctl shows.
-	if names := isoNames(t, helper); !slices.Contains(names, guestdrive.AnswerFile) || !slices.Contains(names, guestdrive.SetupScript) {
+	// setup password ctl shows; always thinhost.exe with the guest's own
+	// token, which the manager knows as the guest's.
+	if names := isoNames(t, helper); !slices.Contains(names, guestdrive.AnswerFile) || !slices.Contains(names, guestdrive.SetupScript) ||
+		!slices.Contains(names, guestdrive.CtlProgram) || !slices.Contains(names, api.GuestConfigFile) {
 		t.Errorf("the install THINHOST CD holds %q", names)
+	}
+	var gc api.GuestConfig
+	if err := json.Unmarshal(isoFile(t, helper, api.GuestConfigFile), &gc); err != nil {
+		t.Fatal(err)
+	}
+	if owner, ok := m.TokenOwner(gc.Token); !ok || owner != "windows" || gc.Addr != "10.0.2.2:8484" {
+		t.Errorf("the drive's %s = %+v: its token is %q's (%v)", api.GuestConfigFile, gc, owner, ok)
 	}
 	if msg, err := m.Do(ctx, "windows", "setup-password"); err != nil || !strings.Contains(msg, "account anna, one-time setup password ") {
 		t.Errorf("setup-password: %q %v", msg, err)
@@ -400,14 +412,14 @@ func queryCDs(t *testing.T, sock string) map[string]cdState {
 	return out
 }
 
-// isoNames lists the files at the root of an ISO image.
-func isoNames(t *testing.T, path string) []string {
+// openISO reads an ISO image (closed when the test ends).
+func openISO(t *testing.T, path string) filesystem.FileSystem {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { f.Close() })
 	fi, err := f.Stat()
 	if err != nil {
 		t.Fatal(err)
@@ -416,7 +428,13 @@ func isoNames(t *testing.T, path string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, err := fs.ReadDir(".")
+	return fs
+}
+
+// isoNames lists the files at the root of an ISO image.
+func isoNames(t *testing.T, path string) []string {
+	t.Helper()
+	entries, err := openISO(t, path).ReadDir(".")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -425,6 +443,20 @@ func isoNames(t *testing.T, path string) []string {
 		names = append(names, e.Name())
 	}
 	return names
+}
+
+// isoFile reads a file at the root of an ISO image.
+func isoFile(t *testing.T, path, name string) []byte {
+	t.Helper()
+	r, err := openISO(t, path).OpenFile("/"+name, os.O_RDONLY)
+	if err != nil {
+		t.Fatalf("open %s on %s: %v", name, path, err)
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // TestSnapshotMergeBusy: a snapshot that merges a large overlay into its

@@ -19,6 +19,9 @@ const (
 	// (images/ovmfvars): Windows media signed by the "Windows UEFI CA
 	// 2023" need it. New Secure Boot guests start from it.
 	OVMFMSVars2023 = "/usr/share/OVMF/OVMF_VARS_4M.ms2023.fd"
+	// GuestCtlPath is thinhost.exe, thinhost built for Windows (ctl and
+	// validate), which a Windows guest's THINHOST drive carries.
+	GuestCtlPath = "/usr/share/thinhost/thinhost.exe"
 	// QEMUDataDir holds QEMU's own firmware (SeaBIOS, option ROMs).
 	QEMUDataDir = "/usr/share/qemu"
 	QEMUBinary  = "/usr/bin/qemu-system-x86_64"

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -47,8 +48,21 @@ With api_on_host_network, the host's network (and a forward from run, which
 arrives there) gets HTTPS alone, with a certificate the host made itself on
 first boot. Its fingerprint is on the host's console ("api on ... certificate
 sha256 AB:CD:...") and in ctl status; give it with --fingerprint or
-THINHOST_FINGERPRINT, and ctl accepts that certificate and no other.`,
+THINHOST_FINGERPRINT, and ctl accepts that certificate and no other.
+
+Run from a Windows guest's THINHOST drive, thinhost.exe finds the API's
+address and the guest's own token in thinhost.json beside it: that token
+reads the host's status and shares, and stops, snapshots or resets that
+guest alone.`,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("addr") {
+				if gc, ok := besideProgram(); ok {
+					addr = gc.Addr
+					if token == "" && tokenFile == "" && os.Getenv("THINHOST_TOKEN") == "" {
+						token = gc.Token
+					}
+				}
+			}
 			if fingerprint == "" {
 				fingerprint = os.Getenv("THINHOST_FINGERPRINT")
 			}
@@ -323,6 +337,25 @@ host's page (Host update) to upload from a browser, inside Windows too.`,
 		power("suspend", "Pause the guests, sync and suspend the host (as closing the lid does); the power button or a key wakes it"),
 		restart, shares, vmc, update, wifiCmd(e, client))
 	return cmd
+}
+
+// besideProgram reads the guest configuration (api.GuestConfigFile)
+// beside the running program: thinhost.exe on a guest's THINHOST drive.
+func besideProgram() (api.GuestConfig, bool) {
+	exe, err := os.Executable()
+	if err != nil {
+		return api.GuestConfig{}, false
+	}
+	return readGuestConfig(filepath.Join(filepath.Dir(exe), api.GuestConfigFile))
+}
+
+func readGuestConfig(path string) (api.GuestConfig, bool) {
+	var gc api.GuestConfig
+	b, err := os.ReadFile(path)
+	if err != nil || json.Unmarshal(b, &gc) != nil || gc.Addr == "" {
+		return api.GuestConfig{}, false
+	}
+	return gc, true
 }
 
 func printShares(w io.Writer, sh *api.Shares) {

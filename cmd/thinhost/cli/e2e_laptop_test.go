@@ -109,6 +109,8 @@ func TestLaptop(t *testing.T) {
 		// (at the path ld.so finds it: /lib before /usr/lib)
 		{"/lib/x86_64-linux-gnu/libgallium-25.", "mesa-libgallium"},
 		{layout.GBMBackendDir + "/dri_gbm.so", "libgbm1"},
+		// thinhost for Windows, for the guest's THINHOST drive.
+		{layout.GuestCtlPath, "thinhost"},
 	} {
 		if count(c.prefix, c.pkg) == 0 {
 			t.Errorf("the manifest lists no %s* from %s", c.prefix, c.pkg)
