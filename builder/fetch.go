@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -48,8 +47,8 @@ type Fetcher struct {
 	Cache   *Cache
 	Offline bool
 	Log     *slog.Logger
-	// Progress receives download progress bars; nil disables them.
-	Progress io.Writer
+	// Progress is told how each download goes; nil: nobody is.
+	Progress func(cache.Progress)
 	// Client is the grab client; nil uses grab.NewClient().
 	Client *grab.Client
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"pault.ag/go/debian/deb"
 
 	"github.com/thinhost/thinhost/builder/archive"
+	"github.com/thinhost/thinhost/profiles"
 )
 
 // Kernel is a kernel image with its module tree on the local disk.
@@ -182,4 +184,28 @@ func readUnpacked(dir string) (*Kernel, error) {
 	}
 	pkg, _ := os.ReadFile(filepath.Join(dir, "package"))
 	return &Kernel{Release: rel, Image: imgs[0], ModulesDir: mods, Package: strings.TrimSpace(string(pkg))}, nil
+}
+
+// hostKernel is the host's kernel: from an artifact, or the locked
+// kernel package.
+func hostKernel(ctx context.Context, cache *Cache, prof *profiles.Profile, arts map[string]*Resolved, hp *hostPackages, log *slog.Logger) (*Kernel, error) {
+	var kern *Kernel
+	if name := prof.Host.Kernel.Artifact; name != "" {
+		kart := arts[name]
+		log.Info("reading kernel", "artifact", name, "file", kart.Path)
+		var err error
+		if kern, err = kernelFrom(ctx, cache, kart.Path, kart.SHA256, prof.Host.Kernel.ModulesDir); err != nil {
+			return nil, fmt.Errorf("kernel artifact %q (%s): %w", name, prof.Host.Kernel.Range, err)
+		}
+	} else {
+		pkg, err := lockedKernelPackage(prof, hp.Lock, hp.LockPath)
+		if err != nil {
+			return nil, err
+		}
+		if kern, err = packageKernel(pkg, hp.Unpacked[pkg.Name]); err != nil {
+			return nil, err
+		}
+	}
+	log.Info("kernel", "release", kern.Release, "package", kern.Package)
+	return kern, nil
 }

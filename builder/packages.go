@@ -252,7 +252,7 @@ type LockConfig struct {
 	// false takes the newest the archive serves.
 	Keep     bool
 	Log      *slog.Logger
-	Progress io.Writer
+	Progress func(cache.Progress)
 }
 
 // LockResult is a written lock file and what changed in it.
@@ -366,7 +366,7 @@ func loadHostPackages(ctx context.Context, cfg Config, c *Cache, log *slog.Logge
 // lockFor is the lock file at path for profile p: read as it is when it
 // matches the profile; otherwise (online only) resolved against the
 // archive, keeping its versions where they still satisfy, and written.
-func lockFor(ctx context.Context, p *profiles.Profile, path string, c *Cache, offline bool, log *slog.Logger, progress io.Writer) (*archive.Lock, error) {
+func lockFor(ctx context.Context, p *profiles.Profile, path string, c *Cache, offline bool, log *slog.Logger, progress func(cache.Progress)) (*archive.Lock, error) {
 	reqs, err := PackageRequests(p)
 	if err != nil {
 		return nil, err
@@ -453,7 +453,7 @@ type LockedKernelConfig struct {
 	CacheDir string
 	Offline  bool
 	Log      *slog.Logger
-	Progress io.Writer
+	Progress func(cache.Progress)
 }
 
 // LockedKernel is the kernel a build of the profile boots from its

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/cavaliergopher/grab/v3"
-	"github.com/schollz/progressbar/v3"
 )
 
 // Sentinel errors; test with errors.Is.
@@ -38,8 +37,9 @@ type Cache struct {
 	// Offline forbids downloads.
 	Offline bool
 	Log     *slog.Logger
-	// Progress receives download progress bars; nil disables them.
-	Progress io.Writer
+	// Progress is told how each download goes (every 200 ms, and when it
+	// ends); nil: nobody is.
+	Progress func(Progress)
 	// Client is the grab client; nil uses grab.NewClient().
 	Client *grab.Client
 }
@@ -153,34 +153,31 @@ func (c *Cache) Fetch(ctx context.Context, r Request) (string, error) {
 	return c.Path(r.SHA256), nil
 }
 
+// Progress is how a download goes, for whoever shows it: the library
+// draws nothing.
+type Progress struct {
+	// Label names the download.
+	Label string
+	// Done bytes of Total (0: not known yet).
+	Done, Total int64
+	// Finished is set on the download's last report.
+	Finished bool
+}
+
 func (c *Cache) showProgress(label string, resp *grab.Response) {
 	if c.Progress == nil {
 		<-resp.Done
 		return
 	}
-	bar := progressbar.NewOptions64(-1,
-		progressbar.OptionSetWriter(c.Progress),
-		progressbar.OptionSetDescription(label),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionThrottle(200*time.Millisecond),
-		progressbar.OptionOnCompletion(func() { fmt.Fprintln(c.Progress) }),
-	)
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	for {
 		select {
 		case <-resp.Done:
-			if resp.Size() > 0 {
-				bar.ChangeMax64(resp.Size())
-			}
-			_ = bar.Set64(resp.BytesComplete())
-			_ = bar.Finish()
+			c.Progress(Progress{Label: label, Done: resp.BytesComplete(), Total: max(resp.Size(), 0), Finished: true})
 			return
 		case <-t.C:
-			if resp.Size() > 0 {
-				bar.ChangeMax64(resp.Size())
-			}
-			_ = bar.Set64(resp.BytesComplete())
+			c.Progress(Progress{Label: label, Done: resp.BytesComplete(), Total: max(resp.Size(), 0)})
 		}
 	}
 }

@@ -52,7 +52,7 @@ from the archive at the locked versions, never from this machine.`,
 				LockPath: lockPath,
 				Offline:  offline,
 				Log:      e.logger(),
-				Progress: progressWriter(e.stderr),
+				Progress: downloadBars(e.stderr),
 			})
 			if err != nil {
 				return fmt.Errorf("build %s: %w", args[0], err)

@@ -39,7 +39,7 @@ serve.`,
 				return err
 			}
 			res, err := builder.Lock(cmd.Context(), builder.LockConfig{
-				Profile: prof, LockPath: lockPath, CacheDir: cacheDir, Keep: keep, Log: e.logger(), Progress: progressWriter(e.stderr),
+				Profile: prof, LockPath: lockPath, CacheDir: cacheDir, Keep: keep, Log: e.logger(), Progress: downloadBars(e.stderr),
 			})
 			if err != nil {
 				return fmt.Errorf("lock %s: %w", args[0], err)
