@@ -23,7 +23,7 @@ func TestProgramsKey(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, root := range thinhost.SourceRoots {
+	for _, root := range thinhost.HostSourceRoots {
 		if strings.HasPrefix(root, "go.") {
 			write(root, "module example.org/m\n")
 		} else {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
 	"github.com/zclconf/go-cty/cty/function/stdlib"
@@ -180,59 +181,57 @@ func (ps *Parser) decode(filename string, body hcl.Body, opts Options, diags hcl
 	diags = append(diags, decodeSingleton(wifiBlocks, "wifi", body, false, func(b *hcl.Block) hcl.Diagnostics {
 		return decodeWifi(b, ctx, prof)
 	})...)
-	if prof.Wifi != nil && !prof.Packages.Given {
-		rng := prof.Wifi.DeclRange
-		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Wi-Fi without packages",
-			Detail:  "The host joins Wi-Fi with Debian's wpa_supplicant, which comes from the archive: add a packages block (packages {} takes Debian 12's defaults).",
-			Subject: &rng})
-	}
-	if prof.Wifi != nil && prof.Storage.DataDisk == DataDiskInternal {
-		for _, n := range prof.Wifi.Networks {
-			if n.PSK != "" {
-				rng := n.DeclRange
-				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Wi-Fi passphrase with an internal data disk",
-					Detail:  "A profile's passphrases travel to the host on the stick's empty data partition, which hostd takes and clears at the first boot; with data_disk = \"internal\" hostd never touches that partition, so the passphrase would stay on the stick in clear. Leave psk out and give it once on the host: thinhost ctl wifi connect " + n.Name + " --passphrase-stdin (it is kept on the internal disk's data partition).",
-					Subject: &rng})
-				break
-			}
-		}
-	}
 	if prof.Boot.SecureBoot == "" {
 		prof.Boot.SecureBoot = defaultSecureBoot(prof)
 	}
-	if prof.Boot.SecureBoot == SecureBootStock && prof.Host.Kernel.Artifact != "" {
-		rng := prof.Host.Kernel.Range
-		if prof.Boot.DeclRange.Filename != "" {
-			rng = prof.Boot.DeclRange
-		}
-		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Secure Boot needs Debian's signed kernel",
-			Detail:  "secure_boot = \"stock\" boots only a kernel Debian signed, from the packages block; a kernel artifact is not signed for it. Take the kernel from the packages block, or set secure_boot = \"off\" in a boot block.",
-			Subject: &rng})
-	}
-	if prof.Storage.TPM && prof.Boot.SecureBoot != SecureBootOwn {
-		rng := prof.Storage.TPMRange
-		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "TPM unlocking needs your own Secure Boot keys",
-			Detail: fmt.Sprintf("tpm = true seals the data partition's key to PCR 7, the firmware's Secure Boot state and keys. With secure_boot = %q that state is the same for whatever else boots (%s), so the TPM would hand the key to it. Use boot { secure_boot = \"own\"  keys = \"DIR\" } (thinhost keys DIR makes them): then only your signed loader and unified kernel image, initramfs and command line included, run with that state. Or leave tpm out and type a passphrase.",
-				prof.Boot.SecureBoot, map[string]string{SecureBootOff: "any system, Secure Boot off", SecureBootStock: "any system Microsoft or Debian signed, and the initramfs and command line on the stick are not signed"}[prof.Boot.SecureBoot]),
-			Subject: &rng})
-	}
-	if prof.Host.Kernel.Range.Filename != "" && prof.Host.Kernel.Artifact == "" && !prof.Packages.Given {
-		rng := prof.Host.Kernel.Range
-		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No kernel",
-			Detail:  "The kernel comes from Debian's archive (the packages block's kernel package, linux-image-amd64 by default) or from an artifact: add a packages block (packages {} takes Debian 12's defaults) or set artifact in the kernel block.",
-			Subject: &rng})
-	}
-	if len(prof.Services) > 0 && !prof.Packages.Given {
-		rng := prof.Services[0].DeclRange
-		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Service without packages",
-			Detail:  "A service runs a program from a Debian package, which comes from the archive: add a packages block (packages {} takes Debian 12's defaults).",
-			Subject: &rng})
-	}
+	diags = append(diags, prof.validate()...)
+	annotate(diags, body, shownContext(vars))
 
 	if diags.HasErrors() {
 		return nil, diags
 	}
 	return prof, diags
+}
+
+// shownContext is the variables a diagnostic may show: all but the
+// sensitive ones, whose values are never printed.
+func shownContext(vars []*Variable) *hcl.EvalContext {
+	var shown []*Variable
+	for _, v := range vars {
+		if !v.Sensitive {
+			shown = append(shown, v)
+		}
+	}
+	return evalContext(shown)
+}
+
+// annotate gives each diagnostic that points at an attribute's value that
+// expression and the profile's variables, so that the diagnostic printer
+// shows the values behind it ("var.memory is \"2GiB\"").
+func annotate(diags hcl.Diagnostics, body hcl.Body, ctx *hcl.EvalContext) {
+	sb, ok := body.(*hclsyntax.Body)
+	if !ok {
+		return
+	}
+	exprs := map[hcl.Range]hcl.Expression{}
+	var walk func(b *hclsyntax.Body)
+	walk = func(b *hclsyntax.Body) {
+		for _, a := range b.Attributes {
+			exprs[a.Expr.Range()] = a.Expr
+		}
+		for _, blk := range b.Blocks {
+			walk(blk.Body)
+		}
+	}
+	walk(sb)
+	for _, d := range diags {
+		if d.Expression != nil || d.Subject == nil {
+			continue
+		}
+		if e, ok := exprs[*d.Subject]; ok {
+			d.Expression, d.EvalContext = e, ctx
+		}
+	}
 }
 
 // decodeSingleton decodes a block that may appear at most once.

@@ -446,3 +446,48 @@ func TestWifi(t *testing.T) {
 		t.Errorf("config = %+v", cfg)
 	}
 }
+
+// TestDiagnosticShowsVariables: a diagnostic at an attribute set from a
+// variable says the variable's value, as Terraform's do; a sensitive
+// variable's never.
+func TestDiagnosticShowsVariables(t *testing.T) {
+	src := []byte(`
+variable "mem" {
+  default = "2GiB"
+}
+variable "secret_cpus" {
+  default   = 1
+  sensitive = true
+}
+host {
+  kernel {
+    artifact = "k"
+  }
+}
+artifact "k" {
+  path = "vmlinuz"
+}
+vm "win" {
+  os     = "windows11"
+  tpm    = true
+  memory = var.mem
+  cpus   = var.secret_cpus
+  disk {
+    size = "64GiB"
+  }
+}
+`)
+	p := NewParser()
+	_, diags := p.ParseSource(src, "vars.hcl", Options{})
+	var buf bytes.Buffer
+	if err := p.WriteDiagnostics(&buf, diags, 100, false); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if !strings.Contains(out, "Too little memory for Windows 11") || !strings.Contains(out, `var.mem as "2GiB"`) {
+		t.Errorf("the memory diagnostic does not show var.mem's value:\n%s", out)
+	}
+	if !strings.Contains(out, "Too few CPUs for Windows 11") || strings.Contains(out, "var.secret_cpus as") {
+		t.Errorf("the cpus diagnostic shows a sensitive variable, or is missing:\n%s", out)
+	}
+}

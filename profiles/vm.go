@@ -68,6 +68,19 @@ type VM struct {
 	// asks).
 	Windows   *WindowsSetup
 	DeclRange hcl.Range
+
+	// at is where the profile set what validate checks together.
+	at vmAt
+}
+
+// vmAt are the attributes and blocks of a vm block that validate names
+// in its diagnostics (nil: not set).
+type vmAt struct {
+	firmware, tpm, memory, cpus, diskSize, kernel, initrd, cmdline *hcl.Attribute
+	windows                                                        *hcl.Block
+	// decoded is set when the block decoded without errors: only then
+	// are its values worth checking together.
+	decoded bool
 }
 
 // VMDisk is the guest's system disk, created on the data partition at
@@ -172,6 +185,7 @@ func decodeVMs(blocks []*hcl.Block, ctx *hcl.EvalContext, prof *Profile) hcl.Dia
 	for _, b := range blocks {
 		vm, d := decodeVM(b, ctx, prof)
 		diags = append(diags, d...)
+		diags = append(diags, vm.validate()...)
 		nameRng := b.LabelRanges[0]
 		if prev, dup := seen[vm.Name]; dup {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate vm",
@@ -207,7 +221,7 @@ func decodeVM(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) (*VM, hcl.Diagn
 	diags = append(diags, d...)
 	attrs := content.Attributes
 
-	var fwAttr, tpmAttr, memAttr, cpuAttr *hcl.Attribute
+	at := &vm.at
 	vm.OS, _, d = oneOf(attrs, "os", "", []string{"windows11", "windows10", "linux"}, ctx)
 	diags = append(diags, d...)
 	windows := strings.HasPrefix(vm.OS, "windows")
@@ -216,13 +230,14 @@ func decodeVM(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) (*VM, hcl.Diagn
 	if vm.OS == "windows11" {
 		defFW = "uefi-secureboot"
 	}
-	vm.Firmware, fwAttr, d = oneOf(attrs, "firmware", defFW, []string{"uefi", "uefi-secureboot", "bios"}, ctx)
+	vm.Firmware, at.firmware, d = oneOf(attrs, "firmware", defFW, []string{"uefi", "uefi-secureboot", "bios"}, ctx)
 	diags = append(diags, d...)
-	vm.TPM, tpmAttr, d = evalBool(attrs, "tpm", ctx)
+	vm.TPM, at.tpm, d = evalBool(attrs, "tpm", ctx)
 	diags = append(diags, d...)
 
 	// Memory: a size or a share of the host's RAM.
 	mem, memAttr, d := evalString(attrs, "memory", ctx)
+	at.memory = memAttr
 	diags = append(diags, d...)
 	switch {
 	case memAttr == nil:
@@ -251,6 +266,7 @@ func decodeVM(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) (*VM, hcl.Diagn
 
 	// CPUs: a number, "all" or "all-but-N".
 	cv, cpuAttr, d := evalAs(attrs, "cpus", cty.DynamicPseudoType, ctx)
+	at.cpus = cpuAttr
 	diags = append(diags, d...)
 	switch {
 	case cpuAttr == nil:
@@ -285,13 +301,11 @@ func decodeVM(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) (*VM, hcl.Diagn
 		}
 		return v, attr
 	}
-	var kernAttr, initrdAttr *hcl.Attribute
 	vm.InstallMedia, _ = artRef("install_media")
 	vm.Drivers, _ = artRef("drivers")
-	vm.Kernel, kernAttr = artRef("kernel")
-	vm.Initrd, initrdAttr = artRef("initrd")
-	var cmdAttr *hcl.Attribute
-	vm.Cmdline, cmdAttr, d = evalString(attrs, "cmdline", ctx)
+	vm.Kernel, at.kernel = artRef("kernel")
+	vm.Initrd, at.initrd = artRef("initrd")
+	vm.Cmdline, at.cmdline, d = evalString(attrs, "cmdline", ctx)
 	diags = append(diags, d...)
 
 	vm.Display, _, d = oneOf(attrs, "display", "none", []string{"none", "vnc", "sdl"}, ctx)
@@ -361,10 +375,9 @@ func decodeVM(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) (*VM, hcl.Diagn
 	}
 
 	// The disk.
-	var diskAttrs hcl.Attributes
 	diags = append(diags, decodeSingleton(content.Blocks.OfType("disk"), "disk", b.Body, true, func(db *hcl.Block) hcl.Diagnostics {
 		dc, d := db.Body.Content(vmDiskSchema)
-		diskAttrs = dc.Attributes
+		at.diskSize = dc.Attributes["size"]
 		size, d2 := decodeSize(dc.Attributes, "size", ctx, 0)
 		d = append(d, d2...)
 		if a := dc.Attributes["size"]; a != nil && !d2.HasErrors() && (size < 1<<20 || size%(1<<20) != 0) {
@@ -374,82 +387,12 @@ func decodeVM(b *hcl.Block, ctx *hcl.EvalContext, prof *Profile) (*VM, hcl.Diagn
 		vm.Disk.Format, _, d2 = oneOf(dc.Attributes, "format", "qcow2", []string{"qcow2", "raw"}, ctx)
 		return append(d, d2...)
 	})...)
-	var winBlock *hcl.Block
 	diags = append(diags, decodeSingleton(content.Blocks.OfType("windows"), "windows", b.Body, false, func(wb *hcl.Block) hcl.Diagnostics {
-		winBlock = wb
+		at.windows = wb
 		var d hcl.Diagnostics
 		vm.Windows, d = decodeWindows(wb, vm.Name, ctx)
 		return d
 	})...)
-	if diags.HasErrors() {
-		return vm, diags
-	}
-
-	// Combinations.
-	where := func(a *hcl.Attribute) *hcl.Range {
-		if a != nil {
-			r := a.Expr.Range()
-			return &r
-		}
-		r := b.DefRange
-		return &r
-	}
-	bad := func(a *hcl.Attribute, summary, detail string) {
-		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: where(a)})
-	}
-	if vm.OS == "windows11" {
-		if !vm.TPM {
-			bad(tpmAttr, "Windows 11 needs a TPM", fmt.Sprintf("vm %q: Windows 11 setup refuses to install without TPM 2.0: set tpm = true (hostd runs swtpm for it).", vm.Name))
-		}
-		if vm.Firmware != "uefi-secureboot" {
-			bad(fwAttr, "Windows 11 needs Secure Boot", fmt.Sprintf("vm %q: Windows 11 setup requires UEFI with Secure Boot: set firmware = \"uefi-secureboot\".", vm.Name))
-		}
-		if vm.MemoryPercent == 0 && vm.MemoryBytes < Windows11MinMemory {
-			bad(memAttr, "Too little memory for Windows 11", fmt.Sprintf("vm %q: Windows 11 needs at least 4GiB of memory; %s is set.", vm.Name, FormatSize(vm.MemoryBytes)))
-		}
-		if !vm.CPUsAll && vm.CPUs < 2 {
-			bad(cpuAttr, "Too few CPUs for Windows 11", fmt.Sprintf("vm %q: Windows 11 needs at least 2 CPUs.", vm.Name))
-		}
-		if vm.Disk.Size < Windows11MinDisk {
-			bad(diskAttrs["size"], "Disk too small for Windows 11", fmt.Sprintf("vm %q: Windows 11 needs a disk of at least 64GiB; %s is set.", vm.Name, FormatSize(vm.Disk.Size)))
-		}
-	}
-	if windows && vm.Firmware == "bios" {
-		bad(fwAttr, "Windows guests boot UEFI", fmt.Sprintf("vm %q: firmware \"bios\" is for Linux guests; Windows guests use \"uefi\" or \"uefi-secureboot\".", vm.Name))
-	}
-	if windows && (kernAttr != nil || initrdAttr != nil || cmdAttr != nil) {
-		a := kernAttr
-		if a == nil {
-			a = initrdAttr
-		}
-		if a == nil {
-			a = cmdAttr
-		}
-		bad(a, "Direct kernel boot is for Linux guests", fmt.Sprintf("vm %q: kernel, initrd and cmdline boot a Linux kernel directly; a Windows guest boots from its disk or install_media.", vm.Name))
-	}
-	if !windows && vm.Kernel == "" && (initrdAttr != nil || cmdAttr != nil) {
-		a := initrdAttr
-		if a == nil {
-			a = cmdAttr
-		}
-		bad(a, "initrd or cmdline without kernel", fmt.Sprintf("vm %q: initrd and cmdline go with a kernel artifact: set kernel too.", vm.Name))
-	}
-	if vm.TPM && vm.Firmware == "bios" {
-		bad(tpmAttr, "TPM needs UEFI here", fmt.Sprintf("vm %q: the TPM is offered to UEFI guests; use firmware \"uefi\" or drop tpm.", vm.Name))
-	}
-	if winBlock != nil {
-		rng := winBlock.DefRange
-		switch {
-		case !windows:
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "windows block on a Linux guest", Subject: &rng,
-				Detail: fmt.Sprintf("vm %q: the windows block tells Windows setup what to do; this guest's os is %q. Remove the block.", vm.Name, vm.OS)})
-		case vm.InstallMedia == "":
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "windows block without install_media", Subject: &rng,
-				Detail: fmt.Sprintf("vm %q: the windows block makes the install from install_media unattended: set install_media to the Windows ISO's artifact (and drivers to virtio-win's), or remove the block.", vm.Name)})
-		}
-	}
-	if vm.CPUsAllBut > 254 {
-		bad(cpuAttr, "Invalid cpus", "all-but-N leaves N CPUs to the host; N must be below 255.")
-	}
+	at.decoded = !diags.HasErrors()
 	return vm, diags
 }
