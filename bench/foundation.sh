@@ -3,7 +3,10 @@
 # machine so they can be compared with each other:
 #   - boot to hostd ready: the image under UEFI (OVMF), on the virtio
 #     machine and on the emulated laptop (run --machine laptop), beside a minimal
-#     u-root initramfs (init + echo) booted directly with the same kernel;
+#     u-root initramfs (init + echo) booted directly with the same kernel,
+#     and the same initramfs through the same OVMF and systemd-boot (a disk
+#     from thinhost's image writer: bench/minimalimg), so the difference is
+#     thinhost's own part;
 #   - build time of examples/qemu-test.hcl from its lock file, cold (empty
 #     thinhost cache, so every .deb comes from Debian's archive, and an
 #     empty Go build cache) and warm (both filled);
@@ -100,6 +103,40 @@ for _ in $(seq "$runs"); do
 	[ -n "$t1" ] || direct_ready[-1]="failed"
 done
 
+# The same minimal initramfs and kernel on a disk written by thinhost's
+# image writer, booted through the same OVMF and systemd-boot as the
+# image: the firmware's and the loader's share, apart from thinhost's.
+loader=$(ls "$THINHOST_CACHE"/debs/*/usr/lib/systemd/boot/efi/systemd-bootx64.efi | head -n 1)
+go run ./bench/minimalimg -loader "$loader" -kernel "$kernel" -initrd "$work/minimal.cpio" \
+	-cmdline "console=ttyS0,115200 quiet" -o "$work/minimal.img"
+ovmf_code=$(ls /usr/share/OVMF/OVMF_CODE_4M.fd /usr/share/OVMF/OVMF_CODE.fd 2>/dev/null | head -n 1)
+ovmf_vars=$(ls /usr/share/OVMF/OVMF_VARS_4M.fd /usr/share/OVMF/OVMF_VARS.fd 2>/dev/null | head -n 1)
+uefi_ready=()
+for _ in $(seq "$runs"); do
+	log="$work/uefi-serial.log"
+	: >"$log"
+	cp "$ovmf_vars" "$work/vars.fd"
+	t0=$(now)
+	timeout 180 qemu-system-x86_64 -accel "$accel" -cpu max -m 1024 -smp 2 -machine q35 \
+		-nodefaults -display none -serial "file:$log" -no-reboot \
+		-drive "if=pflash,format=raw,readonly=on,file=$ovmf_code" -drive "if=pflash,format=raw,file=$work/vars.fd" \
+		-drive "if=virtio,format=raw,snapshot=on,file=$work/minimal.img" \
+		</dev/null >/dev/null 2>&1 &
+	qemu_pid=$!
+	t1=""
+	while kill -0 "$qemu_pid" 2>/dev/null; do
+		if grep -q "bench: ready" "$log"; then
+			t1=$(now)
+			break
+		fi
+		sleep 0.02
+	done
+	kill "$qemu_pid" 2>/dev/null || true
+	wait "$qemu_pid" 2>/dev/null || true
+	uefi_ready+=("${t1:+$(secs "$t0" "$t1")}")
+	[ -n "$t1" ] || uefi_ready[-1]="failed"
+done
+
 # Host memory in use at idle (total minus available, from the API), 20 s
 # after ready.
 port=$((20000 + RANDOM % 20000))
@@ -139,6 +176,8 @@ echo
 printf '%-44s %s\n' "boot to ready, image (UEFI + systemd-boot + hostd)" "median $(median "${image_ready[@]}") s  (runs: ${image_ready[*]})"
 printf '%-44s %s\n' "boot to ready, image, emulated laptop (USB)" "median $(median "${laptop_ready[@]}") s  (runs: ${laptop_ready[*]})"
 printf '%-44s %s\n' "boot to ready, minimal u-root, direct kernel" "median $(median "${direct_ready[@]}") s  (runs: ${direct_ready[*]})"
+printf '%-44s %s\n' "boot to ready, minimal u-root, UEFI + loader" "median $(median "${uefi_ready[@]}") s  (runs: ${uefi_ready[*]})"
+printf '%-44s %s\n' "thinhost's own part (image - minimal UEFI)" "$(awk -v a="$(median "${image_ready[@]}")" -v b="$(median "${uefi_ready[@]}")" 'BEGIN { printf "%.1f s", a - b }')"
 printf '%-44s %s\n' "host memory at idle (goal <= 128 MiB)" "${idle:-not measured}"
 printf '%-44s %s\n' "build, cold (empty caches)" "$cold s ($debs .debs, $(mib "$downloaded") downloaded from the archive)"
 printf '%-44s %s\n' "build, warm" "$warm s"

@@ -267,7 +267,13 @@ func readMeminfo() api.Memory {
 		}
 	}
 	if info, err := sysmem.Read(); err == nil {
-		m.Total, m.Available = info.Total, info.Available
+		m.Total, m.Available, m.Files, m.Kernel = info.Total, info.Available, info.Shmem, info.Kernel
+	}
+	for i, p := range sysmem.Programs("/proc") {
+		if i == 6 {
+			break
+		}
+		m.Programs = append(m.Programs, api.ProgramMemory{Name: p.Name, Processes: p.Processes, Private: p.Private})
 	}
 	return m
 }

@@ -198,6 +198,19 @@ type Memory struct {
 	Available int64 `json:"available"`
 	// Hostd is hostd's own resident memory.
 	Hostd int64 `json:"hostd,omitempty"`
+	// Where the memory in use goes: files held in memory (the initramfs
+	// the host runs from, /run), the kernel's own, and the programs with
+	// the most anonymous memory (heap and stacks), largest first.
+	Files    int64           `json:"files,omitempty"`
+	Kernel   int64           `json:"kernel,omitempty"`
+	Programs []ProgramMemory `json:"programs,omitempty"`
+}
+
+// ProgramMemory is the anonymous memory of the processes of one program.
+type ProgramMemory struct {
+	Name      string `json:"name"`
+	Processes int    `json:"processes"`
+	Private   int64  `json:"private"`
 }
 
 // Backend is what the API exposes.

@@ -6,6 +6,7 @@ package sysmem
 import (
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -13,6 +14,12 @@ import (
 // Info holds /proc/meminfo's figures, in bytes (0: not reported).
 type Info struct {
 	Total, Available int64
+	// Shmem is files held in memory (the initramfs the host runs from,
+	// tmpfs such as /run), which no memory pressure frees.
+	Shmem int64
+	// Kernel is the kernel's own memory that pressure does not free: its
+	// unreclaimable slab, kernel stacks and page tables.
+	Kernel int64
 }
 
 // Parse reads /proc/meminfo's text ("MemTotal:  16318164 kB").
@@ -32,6 +39,10 @@ func Parse(text string) Info {
 			m.Total = kb << 10
 		case "MemAvailable:":
 			m.Available = kb << 10
+		case "Shmem:":
+			m.Shmem = kb << 10
+		case "SUnreclaim:", "KernelStack:", "PageTables:":
+			m.Kernel += kb << 10
 		}
 	}
 	return m
@@ -44,4 +55,78 @@ func Read() (Info, error) {
 		return Info{}, fmt.Errorf("read memory figures: %w", err)
 	}
 	return Parse(string(b)), nil
+}
+
+// Program is the memory of the processes running one program.
+type Program struct {
+	Name string
+	// Processes is how many run it; Private their anonymous memory (heap,
+	// stacks: what no memory pressure frees, swap aside).
+	Processes int
+	Private   int64
+}
+
+// ParseStatus reads a /proc/PID/status text's program name and
+// anonymous memory (RssAnon); ok is false for a kernel thread, which has
+// none.
+func ParseStatus(text string) (name string, anon int64, ok bool) {
+	for _, line := range strings.Split(text, "\n") {
+		k, v, found := strings.Cut(line, ":")
+		if !found {
+			continue
+		}
+		switch k {
+		case "Name":
+			name = strings.TrimSpace(v)
+		case "RssAnon":
+			f := strings.Fields(v)
+			if len(f) == 2 && f[1] == "kB" {
+				if kb, err := strconv.ParseInt(f[0], 10, 64); err == nil && kb >= 0 && kb < 1<<52 {
+					anon, ok = kb<<10, true
+				}
+			}
+		}
+	}
+	return name, anon, ok && name != ""
+}
+
+// Programs sums the anonymous memory of the processes under procDir
+// (/proc) by program, largest first.
+func Programs(procDir string) []Program {
+	entries, err := os.ReadDir(procDir)
+	if err != nil {
+		return nil
+	}
+	by := map[string]*Program{}
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile(procDir + "/" + e.Name() + "/status")
+		if err != nil {
+			continue // gone meanwhile
+		}
+		name, anon, ok := ParseStatus(string(b))
+		if !ok {
+			continue
+		}
+		p := by[name]
+		if p == nil {
+			p = &Program{Name: name}
+			by[name] = p
+		}
+		p.Processes++
+		p.Private += anon
+	}
+	out := make([]Program, 0, len(by))
+	for _, p := range by {
+		out = append(out, *p)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Private != out[j].Private {
+			return out[i].Private > out[j].Private
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
 }

@@ -1,6 +1,11 @@
 package sysmem
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
 
 func TestParse(t *testing.T) {
 	m := Parse("MemTotal:       16318164 kB\nMemFree:         1000 kB\nMemAvailable:   12000000 kB\nBogus: x kB\nHuge: 99999999999999999999 kB\n")
@@ -17,6 +22,50 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		if m := Parse(s); m.Total < 0 || m.Available < 0 {
 			t.Fatalf("negative: %+v", m)
+		}
+	})
+}
+
+func TestParseStatus(t *testing.T) {
+	name, anon, ok := ParseStatus("Name:\tsmbd\nUmask:\t0022\nVmRSS:\t  20000 kB\nRssAnon:\t    4096 kB\nRssFile:\t 15000 kB\n")
+	if !ok || name != "smbd" || anon != 4096<<10 {
+		t.Errorf("ParseStatus = %q %d %v", name, anon, ok)
+	}
+	if _, _, ok := ParseStatus("Name:\tkworker/0:1\nUmask:\t0000\n"); ok {
+		t.Error("a kernel thread has memory of its own")
+	}
+	for _, bad := range []string{"Name:\tx\nRssAnon:\t-5 kB\n", "Name:\tx\nRssAnon:\t5 MB\n", "RssAnon:\t5 kB\n"} {
+		if _, _, ok := ParseStatus(bad); ok {
+			t.Errorf("ParseStatus(%q) took it", bad)
+		}
+	}
+}
+
+func TestPrograms(t *testing.T) {
+	dir := t.TempDir()
+	for pid, status := range map[string]string{
+		"1": "Name:\thostd\nRssAnon:\t 30000 kB\n", "10": "Name:\tsmbd\nRssAnon:\t 5000 kB\n", "11": "Name:\tsmbd\nRssAnon:\t 3000 kB\n",
+		"2": "Name:\tkthreadd\n", "self": "Name:\tx\nRssAnon:\t 1 kB\n",
+	} {
+		os.MkdirAll(filepath.Join(dir, pid), 0o755)
+		os.WriteFile(filepath.Join(dir, pid, "status"), []byte(status), 0o644)
+	}
+	got := Programs(dir)
+	want := []Program{{"hostd", 1, 30000 << 10}, {"smbd", 2, 8000 << 10}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Programs = %+v, want %+v", got, want)
+	}
+}
+
+// FuzzParseStatus: any status text gives a name and a sane figure or
+// nothing, never a panic or a negative size.
+func FuzzParseStatus(f *testing.F) {
+	f.Add("Name:\tsmbd\nRssAnon:\t4096 kB\n")
+	f.Add("Name:\t\nRssAnon:\t99999999999999999999 kB\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		name, anon, ok := ParseStatus(text)
+		if ok && (name == "" || anon < 0) {
+			t.Fatalf("ParseStatus(%q) = %q, %d", text, name, anon)
 		}
 	})
 }

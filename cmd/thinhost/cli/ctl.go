@@ -96,6 +96,9 @@ guest alone.`,
 			}
 			fmt.Fprintf(e.stdout, "host      %s, up %.0fs\n", st.Hostname, st.Uptime)
 			fmt.Fprintf(e.stdout, "memory    %s available of %s (hostd: %s)\n", units.Bytes(st.Memory.Available), units.Bytes(st.Memory.Total), units.Bytes(st.Memory.Hostd))
+			if l := memoryUse(st.Memory); l != "" {
+				fmt.Fprintf(e.stdout, "          in use: %s\n", l)
+			}
 			if len(st.Load) == 3 {
 				fmt.Fprintf(e.stdout, "cpu       %d, load %.2f %.2f %.2f\n", st.CPUs, st.Load[0], st.Load[1], st.Load[2])
 			}
@@ -337,6 +340,26 @@ host's page (Host update) to upload from a browser, inside Windows too.`,
 		power("suspend", "Pause the guests, sync and suspend the host (as closing the lid does); the power button or a key wakes it"),
 		restart, shares, vmc, update, wifiCmd(e, client))
 	return cmd
+}
+
+// memoryUse says where the memory in use goes: the programs' own memory,
+// files held in memory, the kernel's; "" when the host does not say.
+func memoryUse(m api.Memory) string {
+	var parts []string
+	for _, p := range m.Programs {
+		n := ""
+		if p.Processes > 1 {
+			n = fmt.Sprintf(" ×%d", p.Processes)
+		}
+		parts = append(parts, fmt.Sprintf("%s%s %s", p.Name, n, units.Bytes(p.Private)))
+	}
+	if m.Files > 0 {
+		parts = append(parts, "files in memory (initramfs, /run) "+units.Bytes(m.Files))
+	}
+	if m.Kernel > 0 {
+		parts = append(parts, "kernel "+units.Bytes(m.Kernel))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // besideProgram reads the guest configuration (api.GuestConfigFile)
