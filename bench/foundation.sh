@@ -79,17 +79,15 @@ kernel=$(ls "$THINHOST_CACHE"/debs/*/boot/vmlinuz-* | head -n 1)
 GOCACHE="$work/gocache" go run github.com/u-root/u-root -o "$work/minimal.cpio" -uinitcmd="echo bench: ready" \
 	github.com/u-root/u-root/cmds/core/init github.com/u-root/u-root/cmds/core/echo \
 	github.com/u-root/u-root/cmds/core/gosh >/dev/null 2>&1
-direct_ready=()
-for _ in $(seq "$runs"); do
-	log="$work/direct-serial.log"
+# minimal_boot QEMU-ARGS...: seconds from QEMU's start to the minimal
+# initramfs' "bench: ready" on the serial console, or "failed".
+minimal_boot() {
+	local log="$work/minimal-serial.log" t0 t1="" qemu_pid
 	: >"$log"
 	t0=$(now)
-	timeout 120 qemu-system-x86_64 -accel "$accel" -cpu max -m 1024 -smp 2 -machine q35 \
-		-nodefaults -display none -serial "file:$log" -no-reboot \
-		-kernel "$kernel" -initrd "$work/minimal.cpio" -append "console=ttyS0,115200 quiet" \
-		</dev/null >/dev/null 2>&1 &
+	timeout 180 qemu-system-x86_64 -accel "$accel" -cpu max -m 1024 -smp 2 -machine q35 \
+		-nodefaults -display none -serial "file:$log" -no-reboot "$@" </dev/null >/dev/null 2>&1 &
 	qemu_pid=$!
-	t1=""
 	while kill -0 "$qemu_pid" 2>/dev/null; do
 		if grep -q "bench: ready" "$log"; then
 			t1=$(now)
@@ -99,8 +97,11 @@ for _ in $(seq "$runs"); do
 	done
 	kill "$qemu_pid" 2>/dev/null || true
 	wait "$qemu_pid" 2>/dev/null || true
-	direct_ready+=("${t1:+$(secs "$t0" "$t1")}")
-	[ -n "$t1" ] || direct_ready[-1]="failed"
+	if [ -n "$t1" ]; then secs "$t0" "$t1"; else echo failed; fi
+}
+direct_ready=()
+for _ in $(seq "$runs"); do
+	direct_ready+=("$(minimal_boot -kernel "$kernel" -initrd "$work/minimal.cpio" -append "console=ttyS0,115200 quiet")")
 done
 
 # The same minimal initramfs and kernel on a disk written by thinhost's
@@ -113,28 +114,9 @@ ovmf_code=$(ls /usr/share/OVMF/OVMF_CODE_4M.fd /usr/share/OVMF/OVMF_CODE.fd 2>/d
 ovmf_vars=$(ls /usr/share/OVMF/OVMF_VARS_4M.fd /usr/share/OVMF/OVMF_VARS.fd 2>/dev/null | head -n 1)
 uefi_ready=()
 for _ in $(seq "$runs"); do
-	log="$work/uefi-serial.log"
-	: >"$log"
 	cp "$ovmf_vars" "$work/vars.fd"
-	t0=$(now)
-	timeout 180 qemu-system-x86_64 -accel "$accel" -cpu max -m 1024 -smp 2 -machine q35 \
-		-nodefaults -display none -serial "file:$log" -no-reboot \
-		-drive "if=pflash,format=raw,readonly=on,file=$ovmf_code" -drive "if=pflash,format=raw,file=$work/vars.fd" \
-		-drive "if=virtio,format=raw,snapshot=on,file=$work/minimal.img" \
-		</dev/null >/dev/null 2>&1 &
-	qemu_pid=$!
-	t1=""
-	while kill -0 "$qemu_pid" 2>/dev/null; do
-		if grep -q "bench: ready" "$log"; then
-			t1=$(now)
-			break
-		fi
-		sleep 0.02
-	done
-	kill "$qemu_pid" 2>/dev/null || true
-	wait "$qemu_pid" 2>/dev/null || true
-	uefi_ready+=("${t1:+$(secs "$t0" "$t1")}")
-	[ -n "$t1" ] || uefi_ready[-1]="failed"
+	uefi_ready+=("$(minimal_boot -drive "if=pflash,format=raw,readonly=on,file=$ovmf_code" \
+		-drive "if=pflash,format=raw,file=$work/vars.fd" -drive "if=virtio,format=raw,snapshot=on,file=$work/minimal.img")")
 done
 
 # Host memory in use at idle (total minus available, from the API), 20 s

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"image"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -277,24 +278,13 @@ func TestLaptop(t *testing.T) {
 // must fill it.
 func checkPattern(t *testing.T, path string) {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatalf("read the screenshot: %v", err)
-	}
-	if err := testguest.PatternError(img); err != nil {
+	if err := testguest.PatternError(readPNG(t, path)); err != nil {
 		t.Errorf("the panel: %v", err)
 	}
 }
 
-// checkConsole reads the panel's screenshot while the host's console has
-// it: the kernel's console (light text on black), not the guest's
-// pattern.
-func checkConsole(t *testing.T, path string) {
+// readPNG reads a screenshot.
+func readPNG(t *testing.T, path string) image.Image {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -305,6 +295,15 @@ func checkConsole(t *testing.T, path string) {
 	if err != nil {
 		t.Fatalf("read the screenshot: %v", err)
 	}
+	return img
+}
+
+// checkConsole reads the panel's screenshot while the host's console has
+// it: the kernel's console (light text on black), not the guest's
+// pattern.
+func checkConsole(t *testing.T, path string) {
+	t.Helper()
+	img := readPNG(t, path)
 	if testguest.PatternError(img) == nil {
 		t.Errorf("the host's console: the panel still shows the guest")
 		return
