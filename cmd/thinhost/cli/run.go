@@ -354,9 +354,12 @@ func runCheck(ctx context.Context, e *env, cfg qemu.Config, f runFlags) error {
 	}
 	defer m.Kill()
 	announce(e, m)
-	answerErr := make(chan error, 1)
+	// answerErr reports when the console actions are done; nil (never
+	// ready) when there are none, or once they are.
+	var answerErr chan error
 	var left waiting
 	if len(answers) > 0 {
+		answerErr = make(chan error, 1)
 		actx, stop := context.WithCancel(ctx)
 		defer stop()
 		go func() { answerErr <- answerPrompts(actx, e.stdout, con, m, serialIn, answers, &left) }()
