@@ -269,7 +269,7 @@ func readMeminfo() api.Memory {
 	if info, err := sysmem.Read(); err == nil {
 		m.Total, m.Available, m.Files, m.Kernel = info.Total, info.Available, info.Shmem, info.Kernel
 	}
-	for i, p := range sysmem.Programs("/proc") {
+	for i, p := range sysmem.Programs("/proc", map[int]string{os.Getpid(): "hostd"}) {
 		if i == 6 {
 			break
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -236,6 +237,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	fmt.Fprintln(d.opts.Console, HealthLine(d.problems()))
 	fmt.Fprintln(d.opts.Console, ReadyLine)
 	log.Info("ready", "since_start", time.Since(d.start).Round(time.Millisecond), "power_buttons", n)
+	// What bringing the host up allocated (module lists, the data
+	// partition's checks, smb.conf) is garbage now: back to the kernel
+	// at once, not when the scavenger gets to it.
+	debug.FreeOSMemory()
 	if !d.opts.NoData {
 		// The slot that booted is good once its system image and the
 		// data partition are up: the loader keeps it.
@@ -456,15 +461,27 @@ func (d *Daemon) loadSystemModules(ctx context.Context) {
 	d.opts.Log.Info("system image modules loaded", "loaded", n, "duration", time.Since(start).Round(time.Millisecond))
 }
 
-// insmod loads the module file at path with params (init_module's).
+// insmod loads the module file at path with params (init_module's). A
+// .zst file is one the builder packed for the initramfs (Packed): hostd
+// decompresses it, since the kernel may not.
 func insmod(path, params string) error {
+	if strings.HasSuffix(path, ".zst") {
+		image, err := unpackModule(path)
+		if err != nil {
+			return err
+		}
+		if err := unix.InitModule(image, params); err != nil && !errors.Is(err, unix.EEXIST) {
+			return err
+		}
+		return nil
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	flags := 0
-	if strings.HasSuffix(path, ".xz") || strings.HasSuffix(path, ".zst") {
+	if strings.HasSuffix(path, ".xz") {
 		flags |= unix.MODULE_INIT_COMPRESSED_FILE
 	}
 	if err := unix.FinitModule(int(f.Fd()), params, flags); err != nil && !errors.Is(err, unix.EEXIST) {

@@ -105,11 +105,26 @@ func Build(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 	}
 	if m := cfg.Modules; m != nil && len(m.Modules) > 0 {
 		base := path.Join("lib/modules", m.Release)
+		m.PackEarly()
 		for _, mod := range m.Modules {
 			if mod.Late {
 				continue // in the system image
 			}
-			files = append(files, stagedFile{src: filepath.Join(m.Dir, filepath.FromSlash(mod.Path)), dst: path.Join(base, mod.Path)})
+			src := filepath.Join(m.Dir, filepath.FromSlash(mod.Path))
+			if !mod.Packed {
+				files = append(files, stagedFile{src: src, dst: path.Join(base, mod.Path)})
+				continue
+			}
+			ko, err := os.ReadFile(src)
+			if err == nil {
+				ko, err = Pack(ko)
+			}
+			if err == nil {
+				err = add(path.Join(base, mod.Path+".zst"), ko, 0)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("stage module %s: %w", mod.Name, err)
+			}
 		}
 		if err := add(path.Join(base, "modules.dep"), m.ModulesDep(), 0); err != nil {
 			return nil, fmt.Errorf("stage modules.dep: %w", err)

@@ -38,6 +38,12 @@ type Module struct {
 	// Late modules ship in the system image, not the initramfs, and load
 	// once it is mounted (MarkLate).
 	Late bool
+	// Packed modules are stored zstd-compressed in the initramfs (their
+	// file ends in .zst), whose files stay in memory for as long as the
+	// host runs; hostd decompresses one to load it, since the kernel may
+	// not (Debian's 6.1 loads uncompressed modules only). PackEarly sets
+	// it.
+	Packed bool
 }
 
 // ModuleSet is the closure of the modules a profile names.
@@ -98,10 +104,31 @@ func (s *ModuleSet) Module(name string) *Module {
 // depPath is m's path as modules.dep spells it: relative to the modules
 // directory, or absolute for a late module.
 func (s *ModuleSet) depPath(m *Module) string {
-	if m.Late {
+	switch {
+	case m.Late:
 		return s.LateDir + "/" + m.Path
+	case m.Packed:
+		return m.Path + ".zst"
 	}
 	return m.Path
+}
+
+// PackEarly marks the initramfs's uncompressed modules Packed. Modules
+// the kernel package already compressed (.ko.xz) are left as they are.
+func (s *ModuleSet) PackEarly() {
+	for _, m := range s.Modules {
+		m.Packed = !m.Late && strings.HasSuffix(m.Path, ".ko")
+	}
+}
+
+// Pack compresses a module's file for the initramfs (Packed).
+func Pack(ko []byte) ([]byte, error) {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		return nil, err
+	}
+	defer enc.Close()
+	return enc.EncodeAll(ko, nil), nil
 }
 
 // Optional modules are loaded when the kernel has them and skipped when it

@@ -130,6 +130,14 @@ func TestMarkLate(t *testing.T) {
 	if !strings.Contains(string(set.ModulesAlias()), "alias pci:v00008086d00009A49sv*sd*bc03sc*i* i915\n") {
 		t.Errorf("modules.alias lacks the late module's alias:\n%s", set.ModulesAlias())
 	}
+	// Packed: the initramfs's modules are .zst files; the system image's
+	// stay as they were.
+	set.PackEarly()
+	dep = string(set.ModulesDep())
+	line = "/system/lib/modules/6.1.0-test/kernel/drivers/gpu/drm/i915/i915.ko: kernel/drivers/virtio/virtio_ring.ko.zst /system/lib/modules/6.1.0-test/kernel/drivers/gpu/drm/drm.ko\n"
+	if !strings.Contains(dep, line) {
+		t.Errorf("packed modules.dep lacks %q:\n%s", line, dep)
+	}
 }
 
 func TestClosureErrors(t *testing.T) {

@@ -6,6 +6,7 @@ package sysmem
 import (
 	"fmt"
 	"os"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -90,9 +91,29 @@ func ParseStatus(text string) (name string, anon int64, ok bool) {
 	return name, anon, ok && name != ""
 }
 
+// ProgramName names a process's program from its status Name and its
+// command line: a program the dynamic loader runs (ld-linux-x86-64
+// --library-path DIR PROGRAM ...) is PROGRAM's name.
+func ProgramName(name string, cmdline []string) string {
+	if !strings.HasPrefix(name, "ld-linux") {
+		return name
+	}
+	for i := 1; i < len(cmdline); i++ {
+		switch a := cmdline[i]; {
+		case a == "--library-path" || a == "--preload" || a == "--argv0":
+			i++ // its value
+		case strings.HasPrefix(a, "--"):
+		default:
+			return path.Base(a)
+		}
+	}
+	return name
+}
+
 // Programs sums the anonymous memory of the processes under procDir
-// (/proc) by program, largest first.
-func Programs(procDir string) []Program {
+// (/proc) by program, largest first; names renames processes by pid
+// (hostd runs as u-root's "uinit").
+func Programs(procDir string, names map[int]string) []Program {
 	entries, err := os.ReadDir(procDir)
 	if err != nil {
 		return nil
@@ -109,6 +130,12 @@ func Programs(procDir string) []Program {
 		name, anon, ok := ParseStatus(string(b))
 		if !ok {
 			continue
+		}
+		pid, _ := strconv.Atoi(e.Name())
+		if n := names[pid]; n != "" {
+			name = n
+		} else if c, err := os.ReadFile(procDir + "/" + e.Name() + "/cmdline"); err == nil {
+			name = ProgramName(name, strings.Split(strings.TrimRight(string(c), "\x00"), "\x00"))
 		}
 		p := by[name]
 		if p == nil {

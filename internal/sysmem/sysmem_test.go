@@ -50,7 +50,7 @@ func TestPrograms(t *testing.T) {
 		os.MkdirAll(filepath.Join(dir, pid), 0o755)
 		os.WriteFile(filepath.Join(dir, pid, "status"), []byte(status), 0o644)
 	}
-	got := Programs(dir)
+	got := Programs(dir, nil)
 	want := []Program{{"hostd", 1, 30000 << 10}, {"smbd", 2, 8000 << 10}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Programs = %+v, want %+v", got, want)
@@ -68,4 +68,20 @@ func FuzzParseStatus(f *testing.F) {
 			t.Fatalf("ParseStatus(%q) = %q, %d", text, name, anon)
 		}
 	})
+}
+
+func TestProgramName(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		cmdline []string
+		want    string
+	}{
+		{"smbd", []string{"smbd"}, "smbd"},
+		{"ld-linux-x86-64", []string{"/system/lib64/ld-linux-x86-64.so.2", "--library-path", "/system/lib:/system/usr/lib", "/system/usr/sbin/smbd", "--foreground"}, "smbd"},
+		{"ld-linux-x86-64", []string{"/lib64/ld-linux-x86-64.so.2"}, "ld-linux-x86-64"},
+	} {
+		if got := ProgramName(c.name, c.cmdline); got != c.want {
+			t.Errorf("ProgramName(%q, %q) = %q, want %q", c.name, c.cmdline, got, c.want)
+		}
+	}
 }
