@@ -110,8 +110,9 @@ done
 loader=$(ls "$THINHOST_CACHE"/debs/*/usr/lib/systemd/boot/efi/systemd-bootx64.efi | head -n 1)
 go run ./bench/minimalimg -loader "$loader" -kernel "$kernel" -initrd "$work/minimal.cpio" \
 	-cmdline "console=ttyS0,115200 quiet" -o "$work/minimal.img"
-ovmf_code=$(ls /usr/share/OVMF/OVMF_CODE_4M.fd /usr/share/OVMF/OVMF_CODE.fd 2>/dev/null | head -n 1)
-ovmf_vars=$(ls /usr/share/OVMF/OVMF_VARS_4M.fd /usr/share/OVMF/OVMF_VARS.fd 2>/dev/null | head -n 1)
+first() { for f in "$@"; do [ -e "$f" ] && { echo "$f"; return; }; done; echo "bench: none of $* found" >&2; return 1; }
+ovmf_code=$(first /usr/share/OVMF/OVMF_CODE_4M.fd /usr/share/OVMF/OVMF_CODE.fd)
+ovmf_vars=$(first /usr/share/OVMF/OVMF_VARS_4M.fd /usr/share/OVMF/OVMF_VARS.fd)
 uefi_ready=()
 for _ in $(seq "$runs"); do
 	cp "$ovmf_vars" "$work/vars.fd"

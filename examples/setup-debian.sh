@@ -17,7 +17,8 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # qemu-system-x86, ovmf: `thinhost run` and the boot tests; qemu-utils and
 # swtpm: hostd's guest tests run them on this machine.
-# systemd-boot-efi: profiles without a packages block take it from here.
+# systemd-boot-efi, alsa-utils: profiles without a packages block take the
+# loader and (for guests with sound) amixer and alsactl from here.
 # samba, samba-common-bin, samba-vfs-modules: hostd's smb.conf tests run a
 # local smbd; smbclient and samba-testsuite (smbtorture): the tests' SMB
 # clients.
@@ -36,7 +37,7 @@ apt-get update -qq
 # wpa_supplicant (its wired driver, on loopback).
 had_samba=$(dpkg-query -W -f='${Status}' samba 2>/dev/null | grep -c 'ok installed' || true)
 apt-get install -y -qq --no-install-recommends \
-	qemu-system-x86 qemu-utils ovmf swtpm seabios ipxe-qemu systemd-boot-efi \
+	qemu-system-x86 qemu-utils ovmf swtpm seabios ipxe-qemu systemd-boot-efi alsa-utils \
 	samba samba-common-bin samba-vfs-modules smbclient samba-testsuite \
 	gdisk dosfstools e2fsprogs squashfs-tools cpio ca-certificates gcc grub-common sbsigntool cryptsetup-bin libxml2-utils xorriso qemu-guest-agent iproute2 wpasupplicant chromium >/dev/null
 # Samba is installed for its programs, not to serve this machine's files:
