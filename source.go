@@ -7,12 +7,15 @@
 package thinhost
 
 import (
+	"context"
 	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 )
@@ -35,9 +38,32 @@ var SourceRoots = []string{"go.mod", "go.sum", "cmd/hostd", "cmd/modprobe", "cmd
 // a change to the CLI does not rebuild them.
 var HostSourceRoots = []string{"go.mod", "go.sum", "cmd/hostd", "cmd/modprobe", "hostd", "images/layout", "internal"}
 
-// HashSource writes to h a line for each file under roots in dir that a
+// SourceKey identifies what a build compiles from dir, for a cache: what
+// names the build, then the Go toolchain's settings (as go env reports
+// them in dir), the extra lines, and each file under roots that the build
+// reads. The same key means the same bytes: the builds are reproducible.
+func SourceKey(ctx context.Context, dir string, roots []string, what string, extra ...string) (string, error) {
+	h := sha256.New()
+	fmt.Fprintln(h, what)
+	goenv := exec.CommandContext(ctx, "go", "env", "GOVERSION", "GOEXPERIMENT", "GOFLAGS", "GOAMD64", "GOROOT")
+	goenv.Dir = dir
+	out, err := goenv.Output()
+	if err != nil {
+		return "", fmt.Errorf("read the Go toolchain's settings: %w", err)
+	}
+	h.Write(out)
+	for _, e := range extra {
+		fmt.Fprintln(h, e)
+	}
+	if err := hashSource(h, dir, roots); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// hashSource writes to h a line for each file under roots in dir that a
 // build reads: Go files and what they embed, not tests or their data.
-func HashSource(h io.Writer, dir string, roots []string) error {
+func hashSource(h io.Writer, dir string, roots []string) error {
 	for _, root := range roots {
 		err := filepath.WalkDir(filepath.Join(dir, filepath.FromSlash(root)), func(p string, d fs.DirEntry, err error) error {
 			if err != nil {

@@ -2,8 +2,6 @@ package builder
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"os"
@@ -33,19 +31,10 @@ func hasWindowsGuest(p *profiles.Profile) bool {
 // is compiled from (the toolchain, its settings, the source), and built
 // reproducibly (-trimpath, no build ID).
 func guestCtl(ctx context.Context, log *slog.Logger, src string, cacheDir string) (images.SystemFile, error) {
-	h := sha256.New()
-	fmt.Fprintln(h, "thinhost-guest-ctl-v1 windows/amd64")
-	goenv := exec.CommandContext(ctx, "go", "env", "GOVERSION", "GOEXPERIMENT", "GOFLAGS", "GOROOT")
-	goenv.Dir = src
-	out, err := goenv.Output()
+	key, err := thinhost.SourceKey(ctx, src, thinhost.SourceRoots, "thinhost-guest-ctl-v1 windows/amd64")
 	if err != nil {
-		return images.SystemFile{}, fmt.Errorf("read the Go toolchain's settings: %w", err)
-	}
-	h.Write(out)
-	if err := thinhost.HashSource(h, src, thinhost.SourceRoots); err != nil {
 		return images.SystemFile{}, err
 	}
-	key := hex.EncodeToString(h.Sum(nil))
 	exe := filepath.Join(cacheDir, "guestctl", key[:32], filepath.Base(layout.GuestCtlPath))
 	file := images.SystemFile{Src: exe, Dst: layout.GuestCtlPath, Package: "thinhost", Version: "windows/amd64 " + key[:12]}
 	if _, err := os.Stat(exe); err == nil {

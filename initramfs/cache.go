@@ -2,11 +2,8 @@ package initramfs
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 
 	"github.com/thinhost/thinhost"
@@ -21,23 +18,9 @@ import (
 // the files they embed. The same key means the same bytes: the
 // build is reproducible.
 func programsKey(ctx context.Context, srcDir string, cmds []string) (string, error) {
-	h := sha256.New()
-	fmt.Fprintln(h, "thinhost-initramfs-programs-v2")
-	goenv := exec.CommandContext(ctx, "go", "env", "GOVERSION", "GOEXPERIMENT", "GOFLAGS", "GOAMD64", "GOROOT")
-	goenv.Dir = srcDir
-	out, err := goenv.Output()
-	if err != nil {
-		return "", fmt.Errorf("read the Go toolchain's settings: %w", err)
-	}
-	h.Write(out)
-	fmt.Fprintln(h, strings.Join(cmds, " "))
-	// What the programs are compiled from, within the set a thinhost
-	// outside a checkout carries: Go files and what they embed (the
-	// host's page), not tests or their data.
-	if err := thinhost.HashSource(h, srcDir, thinhost.HostSourceRoots); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	// Within the set a thinhost outside a checkout carries: Go files and
+	// what they embed (the host's page), not tests or their data.
+	return thinhost.SourceKey(ctx, srcDir, thinhost.HostSourceRoots, "thinhost-initramfs-programs-v2", strings.Join(cmds, " "))
 }
 
 // compose writes the final cpio: the programs archive's records, then
