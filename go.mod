@@ -42,8 +42,8 @@ require (
 	github.com/atotto/clipboard v0.1.4 // indirect
 	github.com/aymanbagabas/go-osc52/v2 v2.0.1 // indirect
 	github.com/cenkalti/backoff/v4 v4.1.3 // indirect
-	github.com/charmbracelet/bubbles v0.15.1-0.20230123181021-a6a12c4a31eb // indirect
-	github.com/charmbracelet/bubbletea v0.24.1 // indirect
+	github.com/charmbracelet/bubbles v0.16.1 // indirect
+	github.com/charmbracelet/bubbletea v0.24.2 // indirect
 	github.com/charmbracelet/lipgloss v0.7.1 // indirect
 	github.com/chromedp/cdproto v0.159.0 // indirect
 	github.com/cloudflare/circl v1.6.3 // indirect
@@ -160,3 +160,10 @@ tool (
 	github.com/u-root/u-root/cmds/core/wget
 	github.com/u-root/u-root/cmds/core/which
 )
+
+// bubbletea v0.24.2 fixes the renderer's deadlock on stop, which hung the debug
+// shell (u-root's gosh, through knz/bubbline) after a line now and then. Its
+// go.mod asks for bubbles v0.16.1, whose textinput bubbline no longer builds
+// against; bubbletea itself does not import bubbles, so bubbles stays where
+// bubbline wants it.
+replace github.com/charmbracelet/bubbles => github.com/charmbracelet/bubbles v0.15.1-0.20230123181021-a6a12c4a31eb
