@@ -21,6 +21,7 @@ import (
 	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/hostd/guestlink"
 	"github.com/thinhost/thinhost/hostd/logring"
+	"github.com/thinhost/thinhost/hostd/modules"
 	"github.com/thinhost/thinhost/hostd/supervise"
 	"github.com/thinhost/thinhost/hostd/vm"
 	"github.com/thinhost/thinhost/hostd/wifi"
@@ -70,7 +71,7 @@ type Daemon struct {
 	guestOff chan string
 	// mods loads the image's modules; modsNow are the profile's that
 	// drive no device (loaded at once, not by device).
-	mods    *modLoader
+	mods    *modules.Loader
 	modsNow []string
 	// systemMods is closed when the system image's modules are loaded.
 	systemMods chan struct{}
@@ -409,43 +410,40 @@ func (d *Daemon) loadModules(ctx context.Context) {
 	log := d.opts.Log
 	cfg := d.opts.Config
 	dir := filepath.Join(d.opts.ModulesRoot, cfg.KernelRelease)
-	l, err := newModLoader(log, dir)
+	l, err := modules.NewLoader(log, dir)
 	if err != nil {
 		if len(cfg.Modules) > 0 {
 			d.record("cannot load modules: %v", err)
 		}
 		return
 	}
-	for _, m := range cfg.OptionalModules {
-		l.optional[m] = true
-	}
+	l.SetOptional(cfg.OptionalModules)
 	d.mods = l
 	// The kernel asks for modules by name too (iwlwifi for iwlmvm, a
 	// filesystem's mount for its module): through the image's modprobe.
-	if err := os.WriteFile("/proc/sys/kernel/modprobe", []byte(ModprobePath+"\n"), 0o644); err != nil {
-		log.Warn("set the kernel's modprobe helper", "path", ModprobePath, "err", err)
+	if err := os.WriteFile("/proc/sys/kernel/modprobe", []byte(modules.ModprobePath+"\n"), 0o644); err != nil {
+		log.Warn("set the kernel's modprobe helper", "path", modules.ModprobePath, "err", err)
 	}
 	start := time.Now()
 	for _, m := range append(append([]string{}, cfg.Modules...), cfg.OptionalModules...) {
-		if l.aliases == nil || !l.aliases.DeviceDriven(m) || slices.Contains(cfg.BootModules, m) {
+		if !l.DeviceDriven(m) || slices.Contains(cfg.BootModules, m) {
 			d.modsNow = append(d.modsNow, m)
 		}
 	}
-	loaded, tried := l.load(ctx, "profile", d.modsNow)
-	if l.aliases == nil {
+	loaded, tried := l.Load(ctx, "profile", d.modsNow)
+	if !l.HasAliases() {
 		log.Info("modules loaded", "loaded", loaded, "of", tried, "duration", time.Since(start).Round(time.Millisecond))
 		return
 	}
 	// Listen before looking, so that no device is missed in between.
-	fd, err := listenUevents()
+	fd, err := modules.ListenUevents()
 	if err != nil {
 		log.Error("listen for new devices: drivers load for the devices present only", "err", err)
 	}
-	cold := l.coldplug(ctx)
+	cold := l.Coldplug(ctx)
 	log.Info("modules loaded", "profile", loaded, "for_devices", cold, "duration", time.Since(start).Round(time.Millisecond))
 	if fd >= 0 {
-		l.uevents = d.usb.enqueue
-		go l.hotplug(context.WithoutCancel(ctx), fd)
+		go l.Hotplug(context.WithoutCancel(ctx), fd, d.usb.enqueue)
 	}
 }
 
@@ -457,37 +455,8 @@ func (d *Daemon) loadSystemModules(ctx context.Context) {
 		return
 	}
 	start := time.Now()
-	n := d.mods.systemMounted(ctx, d.modsNow)
+	n := d.mods.SystemMounted(ctx, d.modsNow)
 	d.opts.Log.Info("system image modules loaded", "loaded", n, "duration", time.Since(start).Round(time.Millisecond))
-}
-
-// insmod loads the module file at path with params (init_module's). A
-// .zst file is one the builder packed for the initramfs (Packed): hostd
-// decompresses it, since the kernel may not.
-func insmod(path, params string) error {
-	if strings.HasSuffix(path, ".zst") {
-		image, err := unpackModule(path)
-		if err != nil {
-			return err
-		}
-		if err := unix.InitModule(image, params); err != nil && !errors.Is(err, unix.EEXIST) {
-			return err
-		}
-		return nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	flags := 0
-	if strings.HasSuffix(path, ".xz") {
-		flags |= unix.MODULE_INIT_COMPRESSED_FILE
-	}
-	if err := unix.FinitModule(int(f.Fd()), params, flags); err != nil && !errors.Is(err, unix.EEXIST) {
-		return err
-	}
-	return nil
 }
 
 // servicesLine is the console summary of the supervised services.

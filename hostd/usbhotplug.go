@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/thinhost/thinhost/hostd/modules"
 	"github.com/thinhost/thinhost/images/layout/config"
 )
 
@@ -26,7 +27,7 @@ func (d USBDevice) ID() string { return fmt.Sprintf("%04x:%04x", d.Vendor, d.Pro
 // USBFromUevent reads a USB device from its uevent: BUSNUM, DEVNUM,
 // PRODUCT ("vid/pid/bcd" in hex) and TYPE ("class/subclass/protocol").
 // Interfaces and other subsystems are not devices: false.
-func USBFromUevent(ev Uevent) (USBDevice, bool) {
+func USBFromUevent(ev modules.Uevent) (USBDevice, bool) {
 	e := ev.Env
 	if e["SUBSYSTEM"] != "usb" || e["DEVTYPE"] != "usb_device" || e["DEVPATH"] == "" {
 		return USBDevice{}, false

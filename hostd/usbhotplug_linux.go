@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/thinhost/thinhost/hostd/modules"
 	"github.com/thinhost/thinhost/hostd/vm"
 )
 
@@ -17,14 +18,14 @@ type usbPlugs struct {
 	vms atomic.Pointer[vm.Manager]
 	// queue holds the uevents for the worker: attaching waits for QMP,
 	// which the uevent reader must not.
-	queue chan Uevent
+	queue chan modules.Uevent
 	mu    sync.Mutex
 	// given maps a device path to the guest and QEMU device id it went to.
 	given map[string][2]string
 }
 
 func newUSBPlugs(d *Daemon) *usbPlugs {
-	u := &usbPlugs{d: d, queue: make(chan Uevent, 256), given: map[string][2]string{}}
+	u := &usbPlugs{d: d, queue: make(chan modules.Uevent, 256), given: map[string][2]string{}}
 	go func() {
 		for ev := range u.queue {
 			u.uevent(ev)
@@ -34,7 +35,7 @@ func newUSBPlugs(d *Daemon) *usbPlugs {
 }
 
 // enqueue hands a uevent to the worker (USB devices only); never blocks.
-func (u *usbPlugs) enqueue(ev Uevent) {
+func (u *usbPlugs) enqueue(ev modules.Uevent) {
 	if ev.Env["SUBSYSTEM"] != "usb" || ev.Env["DEVTYPE"] != "usb_device" {
 		return
 	}
@@ -46,7 +47,7 @@ func (u *usbPlugs) enqueue(ev Uevent) {
 }
 
 // uevent handles one kernel uevent: USB devices added and removed.
-func (u *usbPlugs) uevent(ev Uevent) {
+func (u *usbPlugs) uevent(ev modules.Uevent) {
 	d := u.d
 	vms := u.vms.Load()
 	if vms == nil {

@@ -4,11 +4,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/thinhost/thinhost/hostd/modules"
 	"github.com/thinhost/thinhost/images/layout/config"
 )
 
 func TestUSBFromUevent(t *testing.T) {
-	ev, ok := ParseUevent([]byte("add@/devices/pci0000:00/0000:00:04.0/usb3/3-2\x00ACTION=add\x00DEVPATH=/devices/pci0000:00/0000:00:04.0/usb3/3-2\x00SUBSYSTEM=usb\x00DEVTYPE=usb_device\x00PRODUCT=46f4/1/0\x00TYPE=0/0/0\x00BUSNUM=003\x00DEVNUM=004\x00"))
+	ev, ok := modules.ParseUevent([]byte("add@/devices/pci0000:00/0000:00:04.0/usb3/3-2\x00ACTION=add\x00DEVPATH=/devices/pci0000:00/0000:00:04.0/usb3/3-2\x00SUBSYSTEM=usb\x00DEVTYPE=usb_device\x00PRODUCT=46f4/1/0\x00TYPE=0/0/0\x00BUSNUM=003\x00DEVNUM=004\x00"))
 	if !ok {
 		t.Fatal("not parsed")
 	}
@@ -23,7 +24,7 @@ func TestUSBFromUevent(t *testing.T) {
 		{"SUBSYSTEM": "usb", "DEVTYPE": "usb_device", "DEVPATH": "/d", "BUSNUM": "1", "DEVNUM": "999", "PRODUCT": "1/2/3"},
 		{"SUBSYSTEM": "usb", "DEVTYPE": "usb_device", "DEVPATH": "/d", "BUSNUM": "1", "DEVNUM": "2", "PRODUCT": "12345/2/3"},
 	} {
-		if d, ok := USBFromUevent(Uevent{Action: "add", Env: bad}); ok {
+		if d, ok := USBFromUevent(modules.Uevent{Action: "add", Env: bad}); ok {
 			t.Errorf("%v read as %+v", bad, d)
 		}
 	}

@@ -113,7 +113,7 @@ func (d *Daemon) holdPanelKeys(ctx context.Context) {
 		return
 	}
 	if d.mods != nil {
-		d.mods.load(ctx, "panel", []string{"uinput"})
+		d.mods.Load(ctx, "panel", []string{"uinput"})
 	}
 	if err := d.panel.holdKeys(cfg.ShellPasswordHash); err != nil {
 		d.opts.Log.Warn("the guests on the panel read the keyboards themselves: no host key combination", "err", err)

@@ -22,7 +22,7 @@ import (
 const HostdPackage = "github.com/thinhost/thinhost/cmd/hostd"
 
 // ModprobePackage is the image's modprobe, the kernel's module helper
-// (hostd.ModprobePath).
+// (modules.ModprobePath).
 const ModprobePackage = "github.com/thinhost/thinhost/cmd/modprobe"
 
 // ConfigPath is where hostd finds its runtime configuration in the image.

@@ -1,6 +1,6 @@
 // Command modprobe is the thinhost image's modprobe: it loads kernel
 // modules of the image by name or alias, with their dependencies. hostd
-// makes it the kernel's module helper (hostd.ModprobePath).
+// makes it the kernel's module helper (modules.ModprobePath).
 //
 //	modprobe [-q] [--] MODULE|ALIAS...
 package main
@@ -8,9 +8,9 @@ package main
 import (
 	"os"
 
-	"github.com/thinhost/thinhost/hostd"
+	"github.com/thinhost/thinhost/hostd/modules"
 )
 
 func main() {
-	os.Exit(hostd.Modprobe("/lib/modules", os.Args[1:], os.Stderr))
+	os.Exit(modules.Modprobe("/lib/modules", os.Args[1:], os.Stderr))
 }

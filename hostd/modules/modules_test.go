@@ -1,13 +1,9 @@
-package hostd
+package modules
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -106,45 +102,6 @@ func TestLoadParallel(t *testing.T) {
 	}
 	if loaded["ext4"] {
 		t.Error("ext4 was loaded although crc16 failed")
-	}
-}
-
-func inputEventBytes(typ, code uint16, value int32) []byte {
-	b := make([]byte, inputEvent)
-	binary.LittleEndian.PutUint16(b[16:], typ)
-	binary.LittleEndian.PutUint16(b[18:], code)
-	binary.LittleEndian.PutUint32(b[20:], uint32(value))
-	return b
-}
-
-func TestReadPowerKey(t *testing.T) {
-	var stream bytes.Buffer
-	stream.Write(inputEventBytes(evKey, 30, 1))       // KEY_A
-	stream.Write(inputEventBytes(0x00, 0, 0))         // EV_SYN
-	stream.Write(inputEventBytes(evKey, keyPower, 0)) // release
-	if err := readPowerKey(bytes.NewReader(stream.Bytes())); err == nil {
-		t.Error("no press in the stream, yet readPowerKey returned nil")
-	}
-	stream.Write(inputEventBytes(evKey, keyPower, 1))
-	if err := readPowerKey(bytes.NewReader(stream.Bytes())); err != nil {
-		t.Errorf("press not seen: %v", err)
-	}
-}
-
-func TestFindPowerButtons(t *testing.T) {
-	class := t.TempDir()
-	mk := func(ev, name string) {
-		d := filepath.Join(class, ev, "device")
-		os.MkdirAll(d, 0o755)
-		os.WriteFile(filepath.Join(d, "name"), []byte(name+"\n"), 0o644)
-	}
-	mk("event0", "Power Button")
-	mk("event1", "AT Translated Set 2 keyboard")
-	mk("event2", "Power Button")
-	os.MkdirAll(filepath.Join(class, "input0"), 0o755)
-	got, err := findPowerButtons(class)
-	if err != nil || !cmp.Equal(got, []string{"event0", "event2"}) {
-		t.Errorf("findPowerButtons = %v, %v", got, err)
 	}
 }
 

@@ -1,4 +1,4 @@
-package hostd
+package modules
 
 import (
 	"context"
@@ -43,7 +43,7 @@ func TestLateModules(t *testing.T) {
 			"/system/lib/modules/6.1/kernel/i915.ko: kernel/drm.ko\n"+
 			"kernel/ext4.ko:\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "modules.alias"), []byte("alias pci:v00008086d00009A49sv*sd*bc03sc*i* i915\nalias fs-ext4 ext4\n"), 0o644)
-	l, err := newModLoader(slog.New(slog.DiscardHandler), dir)
+	l, err := NewLoader(slog.New(slog.DiscardHandler), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,11 +61,11 @@ func TestLateModules(t *testing.T) {
 		return nil
 	}
 	ctx := context.Background()
-	if n, _ := l.load(ctx, "test", []string{"i915", "ext4"}); n != 2 {
+	if n, _ := l.Load(ctx, "test", []string{"i915", "ext4"}); n != 2 {
 		t.Errorf("before the system image: %d loaded, want 2 (drm and ext4; i915 waits)", n)
 	}
 	l.forDevices(ctx, "test", []string{"pci:v00008086d00009A49sv00001028sd00000A2Bbc03sc00i00"})
-	if n := l.systemMounted(ctx, []string{"i915", "ext4"}); n != 1 {
+	if n := l.SystemMounted(ctx, []string{"i915", "ext4"}); n != 1 {
 		t.Errorf("after the system image: %d loaded, want 1 (i915)", n)
 	}
 	want := []string{filepath.Join(dir, "kernel/drm.ko"), filepath.Join(dir, "kernel/ext4.ko"), "/system/lib/modules/6.1/kernel/i915.ko"}

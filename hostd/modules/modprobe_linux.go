@@ -1,4 +1,4 @@
-package hostd
+package modules
 
 import (
 	"context"
@@ -58,7 +58,7 @@ func Modprobe(modulesRoot string, args []string, stderr io.Writer) int {
 		log.Error("read the kernel release", "err", err)
 		return 1
 	}
-	l, err := newModLoader(log, filepath.Join(modulesRoot, strings.TrimSpace(string(rel))))
+	l, err := NewLoader(log, filepath.Join(modulesRoot, strings.TrimSpace(string(rel))))
 	if err != nil {
 		log.Error("read the image's modules", "err", err)
 		return 1
@@ -74,7 +74,7 @@ func Modprobe(modulesRoot string, args []string, stderr io.Writer) int {
 			status = 1
 			continue
 		}
-		loaded, tried := l.load(context.Background(), "modprobe", targets)
+		loaded, tried := l.Load(context.Background(), "modprobe", targets)
 		if loaded < tried {
 			status = 1
 		}
@@ -83,7 +83,7 @@ func Modprobe(modulesRoot string, args []string, stderr io.Writer) int {
 }
 
 // resolve turns a module name or an alias into module names.
-func (l *modLoader) resolve(name string) []string {
+func (l *Loader) resolve(name string) []string {
 	if n := kmod.Name(name); l.graph.Path[n] != "" {
 		return []string{n}
 	}

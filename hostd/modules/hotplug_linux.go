@@ -1,4 +1,4 @@
-package hostd
+package modules
 
 import (
 	"context"
@@ -13,14 +13,16 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/thinhost/thinhost/images/layout"
 )
 
-// modLoader loads modules of the image (modules.dep's graph in dir) once
+// Loader loads modules of the image (modules.dep's graph in dir) once
 // each, from any goroutine: the profile's list at boot, then the drivers
 // of the devices present (coldplug) and of those that appear later
 // (hotplug). Modules in the system image (modules.dep gives them absolute
 // paths under SystemDir) wait until it is mounted (systemMounted).
-type modLoader struct {
+type Loader struct {
 	log      *slog.Logger
 	dir      string
 	graph    *ModuleGraph
@@ -39,14 +41,11 @@ type modLoader struct {
 	// devices are listed (/sys/devices). Tests replace both.
 	insmod     func(path, params string) error
 	sysDevices string
-	// uevents, when set, is handed every uevent hotplug reads (USB
-	// devices for the guests); it must not block.
-	uevents func(Uevent)
 }
 
-// newModLoader reads dir's modules.dep and, when there is one,
+// NewLoader reads dir's modules.dep and, when there is one,
 // modules.alias.
-func newModLoader(log *slog.Logger, dir string) (*modLoader, error) {
+func NewLoader(log *slog.Logger, dir string) (*Loader, error) {
 	f, err := os.Open(filepath.Join(dir, "modules.dep"))
 	if err != nil {
 		return nil, err
@@ -56,7 +55,7 @@ func newModLoader(log *slog.Logger, dir string) (*modLoader, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &modLoader{log: log, dir: dir, graph: g, optional: map[string]bool{}, done: map[string]bool{}, insmod: insmod, sysDevices: "/sys/devices"}
+	l := &Loader{log: log, dir: dir, graph: g, optional: map[string]bool{}, done: map[string]bool{}, insmod: Insmod, sysDevices: "/sys/devices"}
 	if cmdline, err := os.ReadFile("/proc/cmdline"); err == nil {
 		l.params = ModuleParams(string(cmdline))
 	}
@@ -71,9 +70,29 @@ func newModLoader(log *slog.Logger, dir string) (*modLoader, error) {
 	return l, nil
 }
 
+// SetOptional marks names as modules that may fail to load (or be
+// missing) without an error: drivers for hardware a laptop may lack.
+func (l *Loader) SetOptional(names []string) {
+	for _, n := range names {
+		l.optional[n] = true
+	}
+}
+
+// HasAliases reports whether the image has a modules.alias, without which
+// device drivers cannot be told from the rest (and every listed module
+// loads at once).
+func (l *Loader) HasAliases() bool { return l.aliases != nil }
+
+// DeviceDriven reports whether module name drives devices the kernel
+// reports (modules.alias matches a bus), so that coldplug and hotplug
+// load it when its device is there.
+func (l *Loader) DeviceDriven(name string) bool {
+	return l.aliases != nil && l.aliases.DeviceDriven(name)
+}
+
 // path is where module name's file is: modules.dep's path, relative to
 // the modules directory or absolute.
-func (l *modLoader) path(name string) string {
+func (l *Loader) path(name string) string {
 	p := l.graph.Path[name]
 	if filepath.IsAbs(p) {
 		return p
@@ -82,14 +101,14 @@ func (l *modLoader) path(name string) string {
 }
 
 // inSystem reports whether name's file is in the system image.
-func (l *modLoader) inSystem(name string) bool {
-	return strings.HasPrefix(l.graph.Path[name], SystemDir+"/")
+func (l *Loader) inSystem(name string) bool {
+	return strings.HasPrefix(l.graph.Path[name], layout.SystemDir+"/")
 }
 
-// load loads names with their dependencies, in parallel along the graph,
+// Load loads names with their dependencies, in parallel along the graph,
 // skipping what was tried before (and, until the system image is
 // mounted, what is in it), and reports how many loaded.
-func (l *modLoader) load(ctx context.Context, why string, names []string) (loaded, tried int) {
+func (l *Loader) Load(ctx context.Context, why string, names []string) (loaded, tried int) {
 	order, missing := l.graph.Closure(names)
 	for _, m := range missing {
 		if !l.optional[m] {
@@ -132,18 +151,18 @@ func (l *modLoader) load(ctx context.Context, why string, names []string) (loade
 	return loaded, len(results)
 }
 
-// systemMounted lets the system image's modules load: the profile's
+// SystemMounted lets the system image's modules load: the profile's
 // (names) at once, device drivers for the devices present.
-func (l *modLoader) systemMounted(ctx context.Context, names []string) (loaded int) {
+func (l *Loader) SystemMounted(ctx context.Context, names []string) (loaded int) {
 	l.loading.Lock()
 	l.systemUp = true
 	l.loading.Unlock()
-	loaded, _ = l.load(ctx, "profile", names)
-	return loaded + l.coldplug(ctx)
+	loaded, _ = l.Load(ctx, "profile", names)
+	return loaded + l.Coldplug(ctx)
 }
 
 // forDevices loads the image's drivers for modaliases.
-func (l *modLoader) forDevices(ctx context.Context, why string, modaliases []string) int {
+func (l *Loader) forDevices(ctx context.Context, why string, modaliases []string) int {
 	if l.aliases == nil {
 		return 0
 	}
@@ -157,7 +176,7 @@ func (l *modLoader) forDevices(ctx context.Context, why string, modaliases []str
 			}
 		}
 	}
-	n, _ := l.load(ctx, why, names)
+	n, _ := l.Load(ctx, why, names)
 	return n
 }
 
@@ -186,10 +205,10 @@ func sysModaliases(root string) []string {
 	return out
 }
 
-// coldplug loads drivers for the devices present, again while loading
+// Coldplug loads drivers for the devices present, again while loading
 // them brings new devices (a controller's driver makes its buses'
 // devices appear), up to a few rounds.
-func (l *modLoader) coldplug(ctx context.Context) int {
+func (l *Loader) Coldplug(ctx context.Context) int {
 	total := 0
 	for round := 0; round < 4; round++ {
 		n := l.forDevices(ctx, "coldplug", sysModaliases(l.sysDevices))
@@ -201,10 +220,10 @@ func (l *modLoader) coldplug(ctx context.Context) int {
 	return total
 }
 
-// listenUevents opens the kernel's uevent socket. Open it before
+// ListenUevents opens the kernel's uevent socket. Open it before
 // coldplug, so that no device appears unseen between the scan and the
 // first read.
-func listenUevents() (int, error) {
+func ListenUevents() (int, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_KOBJECT_UEVENT)
 	if err != nil {
 		return -1, err
@@ -218,9 +237,10 @@ func listenUevents() (int, error) {
 	return fd, nil
 }
 
-// hotplug reads uevents from fd for the host's whole life, loading the
-// image's drivers for each device added.
-func (l *modLoader) hotplug(ctx context.Context, fd int) {
+// Hotplug reads uevents from fd for the host's whole life, loading the
+// image's drivers for each device added, handing every uevent to uevents
+// (USB devices for the guests; nil: none), which must not block.
+func (l *Loader) Hotplug(ctx context.Context, fd int, uevents func(Uevent)) {
 	defer unix.Close(fd)
 	buf := make([]byte, 64<<10)
 	for {
@@ -243,8 +263,8 @@ func (l *modLoader) hotplug(ctx context.Context, fd int) {
 			continue
 		}
 		ev, ok := ParseUevent(buf[:n])
-		if ok && l.uevents != nil {
-			l.uevents(ev)
+		if ok && uevents != nil {
+			uevents(ev)
 		}
 		if !ok || ev.Action != "add" || ev.Env["MODALIAS"] == "" {
 			continue
@@ -253,4 +273,33 @@ func (l *modLoader) hotplug(ctx context.Context, fd int) {
 			l.log.Info("drivers loaded for a new device", "device", ev.Env["DEVPATH"], "modalias", ev.Env["MODALIAS"], "modules", loaded)
 		}
 	}
+}
+
+// Insmod loads the module file at path with params (init_module's). A
+// .zst file is one the builder packed for the initramfs (Packed): it is
+// decompressed here, since the kernel may not.
+func Insmod(path, params string) error {
+	if strings.HasSuffix(path, ".zst") {
+		image, err := unpackModule(path)
+		if err != nil {
+			return err
+		}
+		if err := unix.InitModule(image, params); err != nil && !errors.Is(err, unix.EEXIST) {
+			return err
+		}
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	flags := 0
+	if strings.HasSuffix(path, ".xz") {
+		flags |= unix.MODULE_INIT_COMPRESSED_FILE
+	}
+	if err := unix.FinitModule(int(f.Fd()), params, flags); err != nil && !errors.Is(err, unix.EEXIST) {
+		return err
+	}
+	return nil
 }
