@@ -19,6 +19,7 @@ import (
 
 	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/hostd/guestlink"
+	"github.com/thinhost/thinhost/hostd/storage"
 	"github.com/thinhost/thinhost/hostd/supervise"
 	"github.com/thinhost/thinhost/hostd/web"
 	"github.com/thinhost/thinhost/internal/fsutil"
@@ -29,7 +30,7 @@ import (
 const SocketPath = "/run/hostd.sock"
 
 // tokenFile is where the generated API token lives on the data partition.
-var tokenFile = filepath.Join(DataDir, "state", "api-token")
+var tokenFile = filepath.Join(storage.DataDir, "state", "api-token")
 
 // apiToken returns the profile's token, or the one kept on the data
 // partition (made on first boot), or — without a data partition — a token
@@ -158,8 +159,8 @@ const APIFingerprintLabel = "sha256"
 // apiCertFile and apiKeyFile hold the API's certificate on the data
 // partition: made on first boot, so its fingerprint stays.
 var (
-	apiCertFile = filepath.Join(DataDir, "state", "api-tls.crt")
-	apiKeyFile  = filepath.Join(DataDir, "state", "api-tls.key")
+	apiCertFile = filepath.Join(storage.DataDir, "state", "api-tls.crt")
+	apiKeyFile  = filepath.Join(storage.DataDir, "state", "api-tls.key")
 )
 
 // apiCert loads the API's certificate for the host's network, or makes

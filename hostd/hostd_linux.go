@@ -19,9 +19,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/thinhost/thinhost/hostd/api"
+	"github.com/thinhost/thinhost/hostd/console"
 	"github.com/thinhost/thinhost/hostd/guestlink"
 	"github.com/thinhost/thinhost/hostd/logring"
 	"github.com/thinhost/thinhost/hostd/modules"
+	"github.com/thinhost/thinhost/hostd/storage"
 	"github.com/thinhost/thinhost/hostd/supervise"
 	"github.com/thinhost/thinhost/hostd/vm"
 	"github.com/thinhost/thinhost/hostd/wifi"
@@ -60,9 +62,9 @@ type Options struct {
 type Daemon struct {
 	opts  Options
 	start time.Time
-	data  *DataStatus
+	data  *storage.DataStatus
 	usage usageCache
-	// secureBoot is SecureBootState's answer at boot.
+	// secureBoot is storage.SecureBootState's answer at boot.
 	secureBoot string
 	// apiFingerprint is the API's certificate on the host's network.
 	apiFingerprint string
@@ -164,13 +166,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.loadModules(ctx)
 	d.slots.findBooted()
-	d.secureBoot = SecureBootState()
+	d.secureBoot = storage.SecureBootState()
 	fmt.Fprintf(d.opts.Console, "%s%s\n", SecureBootPrefix, d.secureBoot)
 	startNetwork(ctx, log, d.opts.Console)
 	logCtx, stopLog := context.WithCancel(context.Background())
 	defer stopLog()
 	if !d.opts.NoData {
-		if err := mountSystem(ctx, log, d.slots.booted); err != nil {
+		if err := storage.MountSystem(ctx, log, d.slots.booted); err != nil {
 			d.record("system image not mounted: %v", err)
 		} else {
 			d.systemMounted = true
@@ -182,18 +184,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 				d.loadSystemModules(ctx)
 			}()
 		}
-		d.data = setupData(ctx, log, dataOptions{Encrypt: cfg.DataEncrypt, TPM: cfg.DataTPM, SecureBootOn: strings.HasPrefix(d.secureBoot, "on"),
-			Internal: cfg.DataDisk == "internal", Serial: cfg.DataDiskSerial, FirstBoot: d.takeFirstBoot}, askConsoles(d.opts.Terminals))
+		d.data = storage.SetupData(ctx, log, storage.DataOptions{Encrypt: cfg.DataEncrypt, TPM: cfg.DataTPM, SecureBootOn: strings.HasPrefix(d.secureBoot, "on"),
+			Internal: cfg.DataDisk == "internal", Serial: cfg.DataDiskSerial, FirstBoot: d.takeFirstBoot}, console.AskConsoles(d.opts.Terminals))
 		if d.data.Created && cfg.DataTPM {
 			// The recovery key was on the screen: it goes.
-			clearTerminals(d.opts.Terminals)
+			console.ClearTerminals(d.opts.Terminals)
 		}
-		fmt.Fprintln(d.opts.Console, dataLine(d.data))
+		fmt.Fprintln(d.opts.Console, storage.DataLine(d.data))
 		if d.data.Mounted {
 			go d.watchDataSpace(logCtx)
-			d.logFile = startLogFile(logCtx, filepath.Join(DataDir, "logs"), d.opts.Logs, time.Second)
+			d.logFile = startLogFile(logCtx, filepath.Join(storage.DataDir, "logs"), d.opts.Logs, time.Second)
 			log.Info("data partition ready", "boot", d.data.Boot, "device", d.data.Device, "size_mib", d.data.Size>>20)
-			if name, err := kernelDeviceName(DataDir); err != nil {
+			if name, err := kernelDeviceName(storage.DataDir); err != nil {
 				log.Warn("the data partition's kernel name", "err", err)
 			} else {
 				d.kernel.DataDevice = name
@@ -359,7 +361,7 @@ func (d *Daemon) shutdown(reason string, reboot bool) error {
 	}
 	if d.data != nil && d.data.Mounted {
 		fmt.Fprintln(d.opts.Console, "thinhost: unmounting the data partition")
-		unmountData(log)
+		storage.UnmountData(log)
 	}
 	// The serial console is slow: wait until what was written has left
 	// the UART, or the power-off cuts the last lines.
@@ -538,12 +540,12 @@ func (d *Daemon) sleep(ctx context.Context) {
 // that finds it full) and when it is back; meanwhile the host's health
 // says so.
 func (d *Daemon) watchDataSpace(ctx context.Context) {
-	var s SpaceState
+	var s storage.SpaceState
 	tick := time.NewTicker(30 * time.Second)
 	defer tick.Stop()
 	for {
 		var st unix.Statfs_t
-		if err := unix.Statfs(DataDir, &st); err == nil {
+		if err := unix.Statfs(storage.DataDir, &st); err == nil {
 			free, total := int64(st.Bavail)*st.Bsize, int64(st.Blocks)*st.Bsize
 			if msg, low := s.Observe(free, total); msg != "" {
 				fmt.Fprintln(d.opts.Console, "thinhost: "+msg)

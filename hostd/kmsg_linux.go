@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/thinhost/thinhost/hostd/storage"
 	"golang.org/x/sys/unix"
 )
 
@@ -87,7 +88,7 @@ func kernelDeviceName(dir string) (string, error) {
 
 // syncData flushes the data partition's filesystem.
 func syncData(log *slog.Logger) {
-	fd, err := unix.Open(DataDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(storage.DataDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err == nil {
 		err = unix.Syncfs(fd)
 		unix.Close(fd)

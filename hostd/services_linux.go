@@ -14,7 +14,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/thinhost/thinhost/hostd/storage"
 	"github.com/thinhost/thinhost/hostd/supervise"
+	"github.com/thinhost/thinhost/hostd/sysimage"
 	"github.com/thinhost/thinhost/images/layout/config"
 )
 
@@ -49,7 +51,7 @@ func ServiceUIDs(names []string) map[string]int {
 
 // ServicesDir holds each service's home, the one place on the data
 // partition it may write.
-const ServicesDir = DataDir + "/services"
+const ServicesDir = storage.DataDir + "/services"
 
 // startServices runs the profile's services under the supervisor, each
 // in a root of its own under ServiceRoots (the system image, so a program
@@ -192,7 +194,7 @@ func (r *serviceRoots) makeRoot(name string, binds []string) (string, error) {
 			return "", err
 		}
 	}
-	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", SystemDir, base, base)
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", sysimage.Dir, base, base)
 	if err := r.mount("overlay", root, "overlay", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
 		return "", fmt.Errorf("%w (is overlay among the kernel's modules?)", err)
 	}

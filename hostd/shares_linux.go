@@ -19,14 +19,16 @@ import (
 
 	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/hostd/guestdrive"
+	"github.com/thinhost/thinhost/hostd/storage"
 	"github.com/thinhost/thinhost/hostd/supervise"
+	"github.com/thinhost/thinhost/hostd/sysimage"
 )
 
 // shareUID and shareGID own the shares' files: the share user's account.
 const shareUID, shareGID = 1000, 1000
 
 // sharePasswordFile keeps the generated share password.
-var sharePasswordFile = filepath.Join(DataDir, "state", "share-password")
+var sharePasswordFile = filepath.Join(storage.DataDir, "state", "share-password")
 
 // setupShares prepares and starts the file server: the share user's
 // account, the share folders on the data partition, smb.conf, the user's
@@ -45,9 +47,9 @@ func (d *Daemon) setupShares(ctx context.Context) {
 		d.record("shares not served: %v", err)
 		return
 	}
-	path, args := systemProgram("/usr/sbin/smbd", "--foreground", "--no-process-group", "--debug-stdout", "--configfile="+SMBConf)
+	path, args := sysimage.Program("/usr/sbin/smbd", "--foreground", "--no-process-group", "--debug-stdout", "--configfile="+SMBConf)
 	if err := d.sup.Start(context.WithoutCancel(ctx), supervise.Service{
-		Name: "smbd", Path: path, Args: args, Env: systemEnv(),
+		Name: "smbd", Path: path, Args: args, Env: sysimage.Env(),
 		// smbd ends its client connections on SIGTERM.
 		StopTimeout: 10 * time.Second,
 	}); err != nil {
@@ -126,8 +128,8 @@ func (d *Daemon) prepareShares(ctx context.Context) error {
 		}
 		pw = hex.EncodeToString(raw)
 	}
-	cmd := systemCommand(ctx, "/usr/bin/smbpasswd", "-c", SMBConf, "-s", "-a", fsc.User)
-	cmd.Env = systemEnv()
+	cmd := sysimage.Command(ctx, "/usr/bin/smbpasswd", "-c", SMBConf, "-s", "-a", fsc.User)
+	cmd.Env = sysimage.Env()
 	cmd.Stdin = strings.NewReader(pw + "\n" + pw + "\n")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("set the share password: smbpasswd: %w: %s", err, strings.TrimSpace(string(out)))
@@ -136,7 +138,7 @@ func (d *Daemon) prepareShares(ctx context.Context) error {
 		if len(h) != 32 || strings.Trim(strings.ToUpper(h), "0123456789ABCDEF") != "" {
 			return fmt.Errorf("set the share password: the configuration's password_nt_hash is not an NT hash")
 		}
-		out, err := systemCommand(ctx, "/usr/bin/pdbedit", "-s", SMBConf, "-u", fsc.User, "--set-nt-hash="+h).CombinedOutput()
+		out, err := sysimage.Command(ctx, "/usr/bin/pdbedit", "-s", SMBConf, "-u", fsc.User, "--set-nt-hash="+h).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("set the share password: pdbedit: %w: %s", err, strings.TrimSpace(string(out)))
 		}
@@ -175,7 +177,7 @@ func makeSambaRunDirs(dir string) error {
 // streams_xattr) live; without them every share answers
 // NT_STATUS_BAD_NETWORK_NAME.
 func linkSambaModules() error {
-	target := filepath.Join(SystemDir, SambaModulesDir)
+	target := filepath.Join(sysimage.Dir, SambaModulesDir)
 	if _, err := os.Stat(filepath.Join(target, "vfs", "streams_xattr.so")); err != nil {
 		return fmt.Errorf("find Samba's VFS modules in the system image: %w (rebuild the image with this thinhost)", err)
 	}

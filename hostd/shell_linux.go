@@ -12,8 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/thinhost/thinhost/hostd/console"
 	"github.com/thinhost/thinhost/internal/passwd"
 )
 
@@ -153,27 +152,11 @@ func IsPanelConsole(name string) bool {
 	return ok && n != "" && strings.Trim(n, "0123456789") == ""
 }
 
-// noEcho turns tty's echo off, for a secret typed on it; the function it
-// returns turns it back on. A file that is no terminal is left alone.
-func noEcho(tty *os.File) (restore func()) {
-	fd := int(tty.Fd())
-	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err != nil {
-		return func() {}
-	}
-	quiet := *old
-	quiet.Lflag &^= unix.ECHO
-	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &quiet); err != nil {
-		return func() {}
-	}
-	return func() { unix.IoctlSetTermios(fd, unix.TCSETS, old) }
-}
-
 // askPassword asks for the shell's password on tty, without echo, and
 // checks it against hash.
 func askPassword(tty *os.File, in *bufio.Reader, hash string) (bool, error) {
 	fmt.Fprint(tty, "password: ")
-	defer noEcho(tty)()
+	defer console.NoEcho(tty)()
 	line, err := in.ReadString('\n')
 	fmt.Fprintln(tty)
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/thinhost/thinhost/hostd/api"
+	"github.com/thinhost/thinhost/hostd/storage"
 	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/internal/fsutil"
 )
@@ -62,7 +63,7 @@ func newSlots(log *slog.Logger) *slots {
 // modules are loaded (efivarfs may be one), before anything reads it.
 func (s *slots) findBooted() {
 	cmdline, _ := os.ReadFile("/proc/cmdline")
-	s.booted = bootedSlot(string(cmdline), efivarsDir)
+	s.booted = storage.BootedSlot(string(cmdline), storage.EfivarsDir)
 }
 
 // close stops an update under way and waits until the ESP is unmounted:
@@ -88,7 +89,7 @@ func (s *slots) withESP(ctx context.Context, fn func(dir string) error) error {
 	if s.stopping.Err() != nil {
 		return errors.New("the host is shutting down")
 	}
-	part, _, err := findPartition(ctx, layout.ESPName, 5*time.Second)
+	part, _, err := storage.FindPartition(ctx, layout.ESPName, 5*time.Second)
 	if err != nil {
 		return fmt.Errorf("find the ESP: %w", err)
 	}
@@ -360,7 +361,7 @@ func (s *slots) update(ctx context.Context, r io.Reader, tries int) (*api.Update
 		return nil, fmt.Errorf("%w: %v", api.ErrUpdateRefused, err)
 	}
 	target := layout.OtherSlot(s.booted)
-	sysPart, _, err := findPartition(ctx, layout.SystemName(target), time.Second)
+	sysPart, _, err := storage.FindPartition(ctx, layout.SystemName(target), time.Second)
 	if err != nil {
 		return nil, refused("this disk has no slot %s: %v; reflash it with thinhost flash --keep-data", target, err)
 	}
@@ -377,7 +378,7 @@ func (s *slots) update(ctx context.Context, r io.Reader, tries int) (*api.Update
 		// Whatever happens, the status shows the slots as they are now.
 		defer func() { state = readSlots(esp, s.booted, loader) }()
 		var err error
-		res, err = applyUpdate(ctx, s.log, esp, sysDev, room, target, tr, &m, tries, efivarsDir)
+		res, err = applyUpdate(ctx, s.log, esp, sysDev, room, target, tr, &m, tries, storage.EfivarsDir)
 		return err
 	})
 	if state != nil {
@@ -466,7 +467,7 @@ func applyUpdate(ctx context.Context, log *slog.Logger, esp, sysDev string, room
 			// Before the slot gets an entry: what the firmware would
 			// refuse is refused here, and the API token alone does not
 			// install a host under Secure Boot.
-			if err := checkSignedImage(efivars, dst); err != nil {
+			if err := storage.CheckSignedImage(efivars, dst); err != nil {
 				return nil, refused("%v", err)
 			}
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/foxboron/go-uefi/efi/signature"
 
 	"github.com/thinhost/thinhost/hostd/api"
+	"github.com/thinhost/thinhost/hostd/storage"
 	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/internal/secureboot"
 )
@@ -376,8 +377,8 @@ func TestCheckSignedImage(t *testing.T) {
 	dir := t.TempDir()
 	sl := signature.NewSignatureDatabase()
 	sl.Append(signature.CERT_X509_GUID, secureboot.Owner, mine.DB.Cert.Raw)
-	os.WriteFile(filepath.Join(dir, dbVar), append([]byte{7, 0, 0, 0}, sl.Bytes()...), 0o644)
-	os.WriteFile(filepath.Join(dir, secureBootVar), []byte{6, 0, 0, 0, 1}, 0o644)
+	os.WriteFile(filepath.Join(dir, storage.DBVar), append([]byte{7, 0, 0, 0}, sl.Bytes()...), 0o644)
+	os.WriteFile(filepath.Join(dir, storage.SecureBootVar), []byte{6, 0, 0, 0, 1}, 0o644)
 	img := filepath.Join(t.TempDir(), "linux.efi")
 	for set, ok := range map[*secureboot.Keys]bool{mine: true, other: false} {
 		b, err := set.Sign(stub)
@@ -385,17 +386,17 @@ func TestCheckSignedImage(t *testing.T) {
 			t.Fatal(err)
 		}
 		os.WriteFile(img, b, 0o644)
-		if err := checkSignedImage(dir, img); (err == nil) != ok {
+		if err := storage.CheckSignedImage(dir, img); (err == nil) != ok {
 			t.Errorf("signed by %s: %v", set.DB.Cert.Subject.CommonName, err)
 		}
 	}
-	os.WriteFile(filepath.Join(dir, secureBootVar), []byte{6, 0, 0, 0, 0}, 0o644)
-	if err := checkSignedImage(dir, img); err != nil {
+	os.WriteFile(filepath.Join(dir, storage.SecureBootVar), []byte{6, 0, 0, 0, 0}, 0o644)
+	if err := storage.CheckSignedImage(dir, img); err != nil {
 		t.Errorf("Secure Boot off: %v", err)
 	}
 
 	// The update: refused, and slot b has no entry to boot.
-	os.WriteFile(filepath.Join(dir, secureBootVar), []byte{6, 0, 0, 0, 1}, 0o644)
+	os.WriteFile(filepath.Join(dir, storage.SecureBootVar), []byte{6, 0, 0, 0, 1}, 0o644)
 	st := newSlotTest(t)
 	st.efivars = dir
 	os.Remove(filepath.Join(st.esp, layout.KernelPath("a")))

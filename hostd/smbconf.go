@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/thinhost/thinhost/hostd/guestdrive"
+	"github.com/thinhost/thinhost/hostd/storage"
 	"github.com/thinhost/thinhost/images/layout/config"
 )
 
@@ -14,7 +15,7 @@ import (
 const (
 	SambaDir  = "/run/samba"
 	SMBConf   = SambaDir + "/smb.conf"
-	SharesDir = DataDir + "/shares"
+	SharesDir = storage.DataDir + "/shares"
 	// SambaModulesDir is where Debian's smbd looks for its VFS modules
 	// (`smbd -b`: MODULESDIR); it refuses absolute module paths, so hostd
 	// links this path to the system image's copy.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/thinhost/thinhost/hostd/storage"
+	"github.com/thinhost/thinhost/hostd/sysimage"
 	"github.com/thinhost/thinhost/hostd/vm"
 	"github.com/thinhost/thinhost/images/layout"
 )
@@ -27,7 +29,7 @@ func (d *Daemon) soundCard() (SoundCard, bool) {
 	if !want {
 		return SoundCard{}, false
 	}
-	for _, f := range []string{SystemDir + vm.QEMUModuleDir + "/audio-alsa.so", SystemDir + layout.ALSAConfigDir + "/alsa.conf"} {
+	for _, f := range []string{sysimage.Dir + vm.QEMUModuleDir + "/audio-alsa.so", sysimage.Dir + layout.ALSAConfigDir + "/alsa.conf"} {
 		if _, err := os.Stat(f); err != nil {
 			d.opts.Log.Info("guests get a silent sound device: the image lacks QEMU's ALSA backend", "missing", f)
 			return SoundCard{}, false
@@ -99,7 +101,7 @@ func hasAudioDevice(dir string) bool {
 const alsactl = "/usr/sbin/alsactl"
 
 func mixerStateFile(card string) string {
-	return filepath.Join(DataDir, "state", "mixer-"+card+".state")
+	return filepath.Join(storage.DataDir, "state", "mixer-"+card+".state")
 }
 
 // startMixer sets the card's mixer: as the last boot left it, or, the
@@ -114,7 +116,7 @@ func (d *Daemon) startMixer(ctx context.Context) {
 	state := mixerStateFile(card.ID)
 	if d.data != nil && d.data.Mounted {
 		if _, err := os.Stat(state); err == nil {
-			out, err := systemCommand(ctx, alsactl, "--no-init-fallback", "-f", state, "restore", card.ID).CombinedOutput()
+			out, err := sysimage.Command(ctx, alsactl, "--no-init-fallback", "-f", state, "restore", card.ID).CombinedOutput()
 			if err == nil {
 				fmt.Fprintf(d.opts.Console, "thinhost: sound: mixer of %s as the last boot left it\n", card.ID)
 				return
@@ -128,8 +130,8 @@ func (d *Daemon) startMixer(ctx context.Context) {
 	// driver leaves to user space); alsactl init runs its boot and
 	// defaults sequences. Then the levels below.
 	ucm := ""
-	if _, err := os.Stat(SystemDir + layout.ALSAUCMDir); err == nil {
-		if out, err := systemCommand(ctx, alsactl, "init", card.ID).CombinedOutput(); err != nil {
+	if _, err := os.Stat(sysimage.Dir + layout.ALSAUCMDir); err == nil {
+		if out, err := sysimage.Command(ctx, alsactl, "init", card.ID).CombinedOutput(); err != nil {
 			log.Info("alsactl init: the card has no use-case configuration, or it did not apply", "card", card.ID, "err", err, "output", strings.TrimSpace(string(out)))
 		} else {
 			ucm = ", set up by its use-case configuration"
@@ -137,7 +139,7 @@ func (d *Daemon) startMixer(ctx context.Context) {
 	}
 	set := 0
 	for _, c := range MixerDefaults {
-		if err := systemCommand(ctx, amixer, "-q", "-c", card.ID, "sset", c, MixerDefaultLevel, "unmute").Run(); err == nil {
+		if err := sysimage.Command(ctx, amixer, "-q", "-c", card.ID, "sset", c, MixerDefaultLevel, "unmute").Run(); err == nil {
 			set++
 		}
 	}
@@ -152,7 +154,7 @@ func (d *Daemon) storeMixer() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if out, err := systemCommand(ctx, alsactl, "-f", mixerStateFile(card.ID), "store", card.ID).CombinedOutput(); err != nil {
+	if out, err := sysimage.Command(ctx, alsactl, "-f", mixerStateFile(card.ID), "store", card.ID).CombinedOutput(); err != nil {
 		d.opts.Log.Warn("keep the mixer's state", "card", card.ID, "err", err, "output", strings.TrimSpace(string(out)))
 	}
 }

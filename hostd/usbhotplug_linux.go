@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/thinhost/thinhost/hostd/modules"
+	"github.com/thinhost/thinhost/hostd/storage"
 	"github.com/thinhost/thinhost/hostd/vm"
 )
 
@@ -59,7 +60,7 @@ func (u *usbPlugs) uevent(ev modules.Uevent) {
 		if !ok {
 			return
 		}
-		boot, _, _ := bootUSB()
+		boot, _, _ := storage.BootUSB()
 		vm, why := RouteUSB(dev, d.opts.Config.VMs, boot)
 		if vm == "" {
 			d.opts.Log.Info("usb device plugged in, kept by the host", "usb", dev.ID(), "device", dev.DevPath, "why", why)

@@ -16,6 +16,8 @@ import (
 	"github.com/thinhost/thinhost/hostd/guestdrive"
 	"github.com/thinhost/thinhost/hostd/guestlink"
 	"github.com/thinhost/thinhost/hostd/keyboard"
+	"github.com/thinhost/thinhost/hostd/storage"
+	"github.com/thinhost/thinhost/hostd/sysimage"
 	"github.com/thinhost/thinhost/hostd/vm"
 	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/images/layout/config"
@@ -45,7 +47,7 @@ func (d *Daemon) setupVMs(ctx context.Context) {
 			}
 		}
 	}
-	host := vm.Host{Root: SystemDir, CPUs: runtime.NumCPU(), MemBytes: readMeminfo().Total, CPUVendor: vm.CPUVendor(),
+	host := vm.Host{Root: sysimage.Dir, CPUs: runtime.NumCPU(), MemBytes: readMeminfo().Total, CPUVendor: vm.CPUVendor(),
 		Panel: PanelMode("/sys"), Vhost: d.link != nil && d.link.Vhost}
 	var notes []string
 	if card, ok := d.soundCard(); ok {
@@ -54,8 +56,8 @@ func (d *Daemon) setupVMs(ctx context.Context) {
 		d.startMixer(ctx)
 	}
 	ok, why := kvm.Probe(ctx, func(ctx context.Context, args ...string) *exec.Cmd {
-		return systemCommand(ctx, vm.QEMUBinary, args...)
-	}, SystemDir+vm.OVMFCode)
+		return sysimage.Command(ctx, vm.QEMUBinary, args...)
+	}, sysimage.Dir+vm.OVMFCode)
 	host.KVM = ok
 	if ok {
 		log.Info("guests run with KVM")
@@ -69,14 +71,14 @@ func (d *Daemon) setupVMs(ctx context.Context) {
 	d.holdPanelKeys(ctx)
 	d.vms = vm.NewManager(&vm.Manager{
 		Log: log, Sup: d.sup, Host: host,
-		Program:  systemProgram,
-		Env:      systemEnv(),
+		Program:  sysimage.Program,
+		Env:      sysimage.Env(),
 		StateDir: layout.VMStateDir, RunDir: layout.VMRunDir,
 		Notes: notes,
 		Helper: func(g guestdrive.Guest) (map[string]string, error) {
 			// Read at each start, not kept: 11 MB that only the drive
 			// needs.
-			ctl, err := os.ReadFile(SystemDir + layout.GuestCtlPath)
+			ctl, err := os.ReadFile(sysimage.Dir + layout.GuestCtlPath)
 			if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				log.Warn("the THINHOST drive goes without thinhost.exe", "err", err)
 			}
@@ -85,7 +87,7 @@ func (d *Daemon) setupVMs(ctx context.Context) {
 		Link:  func(name string) (string, bool) { return d.link.Tap(name) },
 		Panel: d.panel,
 		Protected: func() []string {
-			if id, ok := bootDiskUSB(); ok {
+			if id, ok := storage.BootDiskUSB(); ok {
 				return []string{id}
 			}
 			return nil
@@ -125,7 +127,7 @@ func (d *Daemon) holdPanelKeys(ctx context.Context) {
 // linkPartition makes /dev/disk/by-partlabel/LABEL point at the partition,
 // as udev would: hostd runs without udev.
 func linkPartition(ctx context.Context, label string) error {
-	part, _, err := findPartition(ctx, label, 5*time.Second)
+	part, _, err := storage.FindPartition(ctx, label, 5*time.Second)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/thinhost/thinhost/hostd/keyboard"
+	"github.com/thinhost/thinhost/hostd/sysimage"
 )
 
 // amixer is alsa-utils' mixer in the system image.
@@ -21,10 +22,10 @@ func watchVolumeKeys(ctx context.Context, log *slog.Logger, card *SoundCard) int
 	if card == nil {
 		return 0
 	}
-	if _, err := os.Stat(SystemDir + amixer); err != nil {
+	if _, err := os.Stat(sysimage.Dir + amixer); err != nil {
 		return 0
 	}
-	out, err := systemCommand(ctx, amixer, "-c", card.ID, "scontrols").Output()
+	out, err := sysimage.Command(ctx, amixer, "-c", card.ID, "scontrols").Output()
 	control := PickVolumeControl(string(out))
 	if err != nil || control == "" {
 		log.Info("the volume keys move nothing: the card has no volume control", "card", card.ID, "err", err, "controls", strings.TrimSpace(string(out)))
@@ -40,7 +41,7 @@ func watchVolumeKeys(ctx context.Context, log *slog.Logger, card *SoundCard) int
 	n := readInputs(ctx, log, "volume keys", devs, func(_ string, f *os.File) {
 		_ = readVolumeKeys(f, func(code uint16) {
 			args := VolumeArgs(card.ID, control, code)
-			if out, err := systemCommand(ctx, amixer, args...).CombinedOutput(); err != nil {
+			if out, err := sysimage.Command(ctx, amixer, args...).CombinedOutput(); err != nil {
 				log.Warn("set the volume", "card", card.ID, "control", control, "err", err, "output", strings.TrimSpace(string(out)))
 			}
 		})

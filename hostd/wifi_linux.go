@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/thinhost/thinhost/hostd/api"
+	"github.com/thinhost/thinhost/hostd/storage"
 	"github.com/thinhost/thinhost/hostd/supervise"
+	"github.com/thinhost/thinhost/hostd/sysimage"
 	"github.com/thinhost/thinhost/hostd/wifi"
 	"github.com/thinhost/thinhost/images/layout/config"
 )
@@ -24,13 +26,13 @@ import (
 // partition.
 var (
 	wifiDir       = "/run/thinhost/wifi"
-	wifiStoreFile = filepath.Join(DataDir, "state", "wifi.json")
+	wifiStoreFile = filepath.Join(storage.DataDir, "state", "wifi.json")
 )
 
 // wifiService is the supervised wpa_supplicant's name.
 const wifiService = "wpa_supplicant"
 
-// takeFirstBoot keeps the first-boot secrets (setupData's FirstBoot) for
+// takeFirstBoot keeps the first-boot secrets (storage.SetupData's FirstBoot) for
 // the services that need them.
 func (d *Daemon) takeFirstBoot(payload []byte) {
 	var fb config.FirstBoot
@@ -98,8 +100,8 @@ func (d *Daemon) startWifi(ctx context.Context) {
 			d.record("wifi: %v", err)
 			return
 		}
-		path, args := systemProgram("/sbin/wpa_supplicant", m.Args()...)
-		if err := d.sup.Start(context.WithoutCancel(ctx), supervise.Service{Name: wifiService, Path: path, Args: args, Env: systemEnv()}); err != nil {
+		path, args := sysimage.Program("/sbin/wpa_supplicant", m.Args()...)
+		if err := d.sup.Start(context.WithoutCancel(ctx), supervise.Service{Name: wifiService, Path: path, Args: args, Env: sysimage.Env()}); err != nil {
 			d.record("start wpa_supplicant: %v", err)
 			return
 		}

@@ -12,16 +12,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/thinhost/thinhost/hostd/sysimage"
 	"golang.org/x/sys/unix"
-
-	"github.com/thinhost/thinhost/images/layout"
 )
 
 // Loader loads modules of the image (modules.dep's graph in dir) once
 // each, from any goroutine: the profile's list at boot, then the drivers
 // of the devices present (coldplug) and of those that appear later
 // (hotplug). Modules in the system image (modules.dep gives them absolute
-// paths under SystemDir) wait until it is mounted (systemMounted).
+// paths under sysimage.Dir) wait until it is mounted (systemMounted).
 type Loader struct {
 	log      *slog.Logger
 	dir      string
@@ -102,7 +101,7 @@ func (l *Loader) path(name string) string {
 
 // inSystem reports whether name's file is in the system image.
 func (l *Loader) inSystem(name string) bool {
-	return strings.HasPrefix(l.graph.Path[name], layout.SystemDir+"/")
+	return strings.HasPrefix(l.graph.Path[name], sysimage.Dir+"/")
 }
 
 // Load loads names with their dependencies, in parallel along the graph,

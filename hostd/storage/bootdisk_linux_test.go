@@ -1,4 +1,4 @@
-package hostd
+package storage
 
 import (
 	"os"
@@ -86,12 +86,12 @@ func TestBootedSlot(t *testing.T) {
 		"console=ttyS0 thinhost.slot=a": "a",
 		"console=ttyS0":                 "b",
 	} {
-		if got := bootedSlot(cmdline, dir); got != want {
-			t.Errorf("bootedSlot(%q) = %s, want %s", cmdline, got, want)
+		if got := BootedSlot(cmdline, dir); got != want {
+			t.Errorf("BootedSlot(%q) = %s, want %s", cmdline, got, want)
 		}
 	}
 	os.WriteFile(filepath.Join(dir, loaderEntryVar), efivar("windows.conf"), 0o644)
-	if got := bootedSlot("quiet", dir); got != "a" {
+	if got := BootedSlot("quiet", dir); got != "a" {
 		t.Errorf("another entry: slot %s, want a", got)
 	}
 }

@@ -1,4 +1,4 @@
-package hostd
+package storage
 
 import (
 	"context"
@@ -21,8 +21,8 @@ import (
 	"github.com/thinhost/thinhost/internal/secureboot"
 )
 
-// efivarsDir is where the kernel shows EFI variables (efivarfs).
-const efivarsDir = "/sys/firmware/efi/efivars"
+// EfivarsDir is where the kernel shows EFI variables (efivarfs).
+const EfivarsDir = "/sys/firmware/efi/efivars"
 
 // loaderPartUUIDVar is systemd-boot's record of the partition it was
 // loaded from: the ESP of the disk this host booted from.
@@ -31,7 +31,7 @@ const loaderPartUUIDVar = "LoaderDevicePartUUID-4a67b082-0a4c-41cf-b6c7-440b29bb
 // bootESP is the boot loader's ESP PARTUUID ("" when it did not say),
 // read once per boot.
 var bootESP = sync.OnceValues(func() (string, error) {
-	esp, err := readBootESP(efivarsDir)
+	esp, err := readBootESP(EfivarsDir)
 	if esp != "" || err != nil {
 		slog.Info("boot disk", "esp_partuuid", esp, "named_by", "systemd-boot (LoaderDevicePartUUID)")
 		return esp, err
@@ -65,23 +65,23 @@ func ESPFromCmdline(cmdline string) (string, error) {
 	return "", nil
 }
 
-// secureBootVar is the firmware's SecureBoot variable (EFI global GUID):
+// SecureBootVar is the firmware's SecureBoot variable (EFI global GUID):
 // one byte after the attributes, 1 when Secure Boot is enforced.
-const secureBootVar = "SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
+const SecureBootVar = "SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
 
 // SecureBootState says whether the firmware booted with Secure Boot on,
 // and the kernel's lockdown mode: "on (lockdown: integrity)", "off", or
 // "unknown (...)" / "not UEFI".
 func SecureBootState() string {
-	if _, err := os.Stat(filepath.Dir(efivarsDir)); err != nil {
+	if _, err := os.Stat(filepath.Dir(EfivarsDir)); err != nil {
 		return "not UEFI"
 	}
-	if err := mountEfivars(efivarsDir); err != nil {
+	if err := mountEfivars(EfivarsDir); err != nil {
 		return fmt.Sprintf("unknown (%v)", err)
 	}
-	b, err := os.ReadFile(filepath.Join(efivarsDir, secureBootVar))
+	b, err := os.ReadFile(filepath.Join(EfivarsDir, SecureBootVar))
 	if err != nil || len(b) != 5 {
-		return fmt.Sprintf("unknown (read %s: %v)", secureBootVar, err)
+		return fmt.Sprintf("unknown (read %s: %v)", SecureBootVar, err)
 	}
 	if b[4] != 1 {
 		return "off"
@@ -167,20 +167,20 @@ func parseLoaderString(name string, b []byte) (string, error) {
 	return string(s), nil
 }
 
-// dbVar is the firmware's db: the certificates it starts programs signed
+// DBVar is the firmware's db: the certificates it starts programs signed
 // by (image security database GUID).
-const dbVar = "db-d719b2cb-3d3a-4596-a3bc-dad00e67656f"
+const DBVar = "db-d719b2cb-3d3a-4596-a3bc-dad00e67656f"
 
-// checkSignedImage refuses the unified kernel image at path when the
+// CheckSignedImage refuses the unified kernel image at path when the
 // firmware (efivarfs at dir) enforces Secure Boot and no certificate of
 // its db verifies the image: the firmware would refuse to start it. With
 // Secure Boot off, or no UEFI, it passes: anything boots there.
-func checkSignedImage(dir, path string) error {
-	sb, err := os.ReadFile(filepath.Join(dir, secureBootVar))
+func CheckSignedImage(dir, path string) error {
+	sb, err := os.ReadFile(filepath.Join(dir, SecureBootVar))
 	if err != nil || len(sb) != 5 || sb[4] != 1 {
 		return nil
 	}
-	db, err := os.ReadFile(filepath.Join(dir, dbVar))
+	db, err := os.ReadFile(filepath.Join(dir, DBVar))
 	if err != nil || len(db) < 4 {
 		return fmt.Errorf("the new kernel image cannot be checked against the firmware's db (%v): Secure Boot is on, so it is not installed", err)
 	}
@@ -201,12 +201,12 @@ func checkSignedImage(dir, path string) error {
 // loaderEntryVar names the loader entry systemd-boot started.
 const loaderEntryVar = "LoaderEntrySelected-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"
 
-// bootedSlot is the slot this boot started: the one the kernel command
+// BootedSlot is the slot this boot started: the one the kernel command
 // line names (thinhost.slot=, which loader entries and GRUB add), else the
 // slot of the loader entry systemd-boot started (LoaderEntrySelected,
 // read from efivarfs at dir): a unified kernel image carries one command
 // line for either slot. "a" when neither says.
-func bootedSlot(cmdline, dir string) string {
+func BootedSlot(cmdline, dir string) string {
 	if s, ok := layout.CmdlineSlot(cmdline); ok {
 		return s
 	}
@@ -290,13 +290,13 @@ func holdsPartition(disk, guid string) bool {
 	return false
 }
 
-// findPartition waits for a partition whose GPT name is label on the disk
+// FindPartition waits for a partition whose GPT name is label on the disk
 // this host booted from, and returns its kernel name and its disk's. The
 // boot disk is the one holding the ESP the boot loader names; partitions
 // of the same name on any other disk (an old thinhost stick, a second
 // stick flashed from the same image) are never used. Without the boot
 // loader's word, the label must be on exactly one disk.
-func findPartition(ctx context.Context, label string, wait time.Duration) (part, disk string, err error) {
+func FindPartition(ctx context.Context, label string, wait time.Duration) (part, disk string, err error) {
 	esp, espErr := bootESP()
 	if espErr != nil {
 		slog.Warn("which disk booted is unknown", "err", espErr)
@@ -376,7 +376,7 @@ func findPartition(ctx context.Context, label string, wait time.Duration) (part,
 }
 
 // bootDisk is the kernel name of the disk this host booted from, once
-// findPartition found it.
+// FindPartition found it.
 var (
 	bootDiskMu   sync.Mutex
 	bootDiskName string
@@ -409,17 +409,17 @@ func partitionOn(disk, label string) (string, bool) {
 	return "", false
 }
 
-// bootDiskUSB is the USB vendor:product of the device holding the boot
+// BootDiskUSB is the USB vendor:product of the device holding the boot
 // disk, when it is on USB (the stick the host booted from).
-func bootDiskUSB() (string, bool) {
-	_, id, ok := bootUSB()
+func BootDiskUSB() (string, bool) {
+	_, id, ok := BootUSB()
 	return id, ok
 }
 
-// bootUSB is the USB device holding the boot disk: its kernel device path
+// BootUSB is the USB device holding the boot disk: its kernel device path
 // (DEVPATH, as uevents name it: /devices/...) and "vvvv:pppp".
-func bootUSB() (devpath, id string, ok bool) {
-	_, disk, err := findPartition(context.Background(), layout.ESPName, 0)
+func BootUSB() (devpath, id string, ok bool) {
+	_, disk, err := FindPartition(context.Background(), layout.ESPName, 0)
 	if err != nil {
 		return "", "", false
 	}

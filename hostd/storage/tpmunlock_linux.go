@@ -1,4 +1,4 @@
-package hostd
+package storage
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-tpm/tpm2/transport/linuxtpm"
 
+	"github.com/thinhost/thinhost/hostd/sysimage"
 	"github.com/thinhost/thinhost/hostd/tpmseal"
 )
 
@@ -128,7 +129,7 @@ func enrollTPM(ctx context.Context, log *slog.Logger, dev, existing string, secu
 	if err != nil {
 		return err
 	}
-	cmd := systemCommand(ctx, cryptsetup, "token", "import", "--json-file", "-", "--key-slot", slot, dev)
+	cmd := sysimage.Command(ctx, cryptsetup, "token", "import", "--json-file", "-", "--key-slot", slot, dev)
 	cmd.Stdin = bytes.NewReader(tok)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		// A keyslot nobody can unseal is of no use: remove it again.
@@ -158,7 +159,7 @@ func addKey(ctx context.Context, dev, existing, key string) (string, error) {
 		w.WriteString(key)
 		w.Close()
 	}()
-	cmd := systemCommand(ctx, cryptsetup, "luksAddKey", "--batch-mode", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000",
+	cmd := sysimage.Command(ctx, cryptsetup, "luksAddKey", "--batch-mode", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000",
 		"--key-file", "-", "--new-keyfile", "/proc/self/fd/3", dev)
 	cmd.Stdin = strings.NewReader(existing)
 	cmd.ExtraFiles = []*os.File{r}
@@ -257,14 +258,6 @@ func showRecoveryKey(ctx context.Context, ask Asker, key string) error {
 	}
 }
 
-// clearTerminals clears the consoles' screens and scrollback (ESC [2J,
-// ESC [3J), as after the recovery key was shown on them.
-func clearTerminals(terms []*os.File) {
-	for _, t := range terms {
-		t.WriteString("\x1b[2J\x1b[3J\x1b[H")
-	}
-}
-
 // luksHeader is the part of a LUKS2 header's JSON metadata hostd reads.
 type luksHeader struct {
 	Keyslots map[string]json.RawMessage `json:"keyslots"`
@@ -274,7 +267,7 @@ type luksHeader struct {
 // luksMetadata reads dev's LUKS2 header metadata (cryptsetup luksDump
 // --dump-json-metadata).
 func luksMetadata(ctx context.Context, dev string) (*luksHeader, error) {
-	out, err := systemCommand(ctx, cryptsetup, "luksDump", "--dump-json-metadata", dev).Output()
+	out, err := sysimage.Command(ctx, cryptsetup, "luksDump", "--dump-json-metadata", dev).Output()
 	if err != nil {
 		return nil, fmt.Errorf("cryptsetup luksDump %s: %w", dev, err)
 	}

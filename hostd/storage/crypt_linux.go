@@ -1,19 +1,15 @@
-package hostd
+package storage
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/thinhost/thinhost/hostd/api"
+	"github.com/thinhost/thinhost/hostd/sysimage"
 )
 
 // The encrypted data partition (storage { encrypt = true }): LUKS2 made
@@ -38,95 +34,9 @@ const (
 // cryptsetup's exit status for a passphrase no keyslot takes.
 const cryptWrongPassphrase = 2
 
-// Asker asks a person for a secret (a passphrase), showing prompt.
+// Asker asks a person for a secret (a passphrase), showing prompt
+// (console.AskConsoles asks on the host's consoles).
 type Asker func(ctx context.Context, prompt string) (string, error)
-
-// errNoConsole means no console can ask for the passphrase.
-var errNoConsole = errors.New("no console to ask for the data partition's passphrase on (the profile's host.console)")
-
-// askConsoles asks on every terminal at once, with echo off; the first
-// line typed wins and the others stop asking.
-func askConsoles(terms []*os.File) Asker {
-	return func(ctx context.Context, prompt string) (string, error) {
-		if len(terms) == 0 {
-			return "", errNoConsole
-		}
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		type answer struct {
-			line string
-			err  error
-		}
-		ch := make(chan answer, len(terms))
-		var wg sync.WaitGroup
-		for _, t := range terms {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				line, err := readSecret(ctx, t, prompt)
-				ch <- answer{line, err}
-			}()
-		}
-		var last error
-		for range terms {
-			a := <-ch
-			if a.err == nil {
-				cancel()
-				wg.Wait() // the others restored their terminals
-				return a.line, nil
-			}
-			last = a.err
-		}
-		return "", last
-	}
-}
-
-// readSecret shows prompt on tty and reads one line without echo, until
-// ctx ends.
-func readSecret(ctx context.Context, tty *os.File, prompt string) (string, error) {
-	// Echo off before the prompt shows: an answer typed (or pasted) the
-	// moment the prompt appears is not echoed either.
-	defer noEcho(tty)()
-	fmt.Fprint(tty, prompt)
-	fd := int(tty.Fd())
-	var line []byte
-	buf := make([]byte, 256)
-	for {
-		if ctx.Err() != nil {
-			fmt.Fprintln(tty)
-			return "", ctx.Err()
-		}
-		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		n, err := unix.Poll(pfd, 250)
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			return "", fmt.Errorf("read %s: %w", tty.Name(), err)
-		}
-		if n == 0 || pfd[0].Revents&unix.POLLIN == 0 {
-			if pfd[0].Revents&(unix.POLLHUP|unix.POLLERR) != 0 {
-				return "", fmt.Errorf("read %s: hung up", tty.Name())
-			}
-			continue
-		}
-		n, err = unix.Read(fd, buf)
-		if err != nil {
-			if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
-				continue
-			}
-			return "", fmt.Errorf("read %s: %w", tty.Name(), err)
-		}
-		if n == 0 {
-			return "", fmt.Errorf("read %s: end of input", tty.Name())
-		}
-		line = append(line, buf[:n]...)
-		if i := bytes.IndexAny(line, "\r\n"); i >= 0 {
-			fmt.Fprintln(tty)
-			return string(line[:i]), nil
-		}
-		if len(line) > 4096 {
-			line = line[:0] // no passphrase is this long: start over
-		}
-	}
-}
 
 // newPassphrase asks for the new partition's passphrase twice until both
 // agree and it is long enough.
@@ -155,7 +65,7 @@ func newPassphrase(ctx context.Context, ask Asker) (string, error) {
 // cryptRun runs cryptsetup from the system image with the passphrase on
 // its standard input (never on its command line or in a file).
 func cryptRun(ctx context.Context, passphrase string, args ...string) ([]byte, error) {
-	cmd := systemCommand(ctx, cryptsetup, args...)
+	cmd := sysimage.Command(ctx, cryptsetup, args...)
 	if passphrase != "" {
 		cmd.Stdin = strings.NewReader(passphrase)
 	}
@@ -247,7 +157,7 @@ func openLUKS(ctx context.Context, log *slog.Logger, dev string, ask Asker, tpm 
 
 // luksLabelOf reads the LUKS2 header's label of dev.
 func luksLabelOf(ctx context.Context, dev string) (string, error) {
-	out, err := systemCommand(ctx, cryptsetup, "luksDump", dev).Output()
+	out, err := sysimage.Command(ctx, cryptsetup, "luksDump", dev).Output()
 	if err != nil {
 		return "", fmt.Errorf("cryptsetup luksDump %s: %w", dev, err)
 	}
@@ -261,7 +171,7 @@ func luksLabelOf(ctx context.Context, dev string) (string, error) {
 
 // setLUKSLabel relabels dev's LUKS2 header.
 func setLUKSLabel(ctx context.Context, dev, label string) error {
-	if out, err := systemCommand(ctx, cryptsetup, "config", "--label", label, dev).CombinedOutput(); err != nil {
+	if out, err := sysimage.Command(ctx, cryptsetup, "config", "--label", label, dev).CombinedOutput(); err != nil {
 		return fmt.Errorf("cryptsetup config --label %s %s: %v: %s", label, dev, err, strings.TrimSpace(string(out)))
 	}
 	return nil
@@ -275,7 +185,7 @@ func closeLUKS(log *slog.Logger) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if out, err := systemCommand(ctx, cryptsetup, "close", DataMapper).CombinedOutput(); err != nil {
+	if out, err := sysimage.Command(ctx, cryptsetup, "close", DataMapper).CombinedOutput(); err != nil {
 		log.Warn("close the encrypted data partition", "err", err, "out", strings.TrimSpace(string(out)))
 	}
 }

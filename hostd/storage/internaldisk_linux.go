@@ -1,4 +1,4 @@
-package hostd
+package storage
 
 import (
 	"context"
@@ -21,7 +21,7 @@ import (
 // so is every USB or removable disk: the stick a person plugs in is not
 // where the data goes.
 func findInternalData(ctx context.Context, log *slog.Logger, serial string, wait time.Duration) (part, disk string, err error) {
-	_, boot, err := findPartition(ctx, layout.ESPName, wait)
+	_, boot, err := FindPartition(ctx, layout.ESPName, wait)
 	if err != nil {
 		return "", "", fmt.Errorf("find the boot disk, which the internal data disk must not be: %w", err)
 	}
@@ -195,7 +195,7 @@ func judgeDiskEnds(f *os.File, size int64) (bool, string) {
 // partition once the kernel shows it. The disk is opened exclusively (no
 // one else may have it open for writing or mounted) and read again
 // through that descriptor before anything is written: it must still be
-// empty. The partition starts out all zeros, which setupData then treats
+// empty. The partition starts out all zeros, which SetupData then treats
 // as thinhost's own empty data partition (marker, then a filesystem):
 // it lies within what judgeDiskEnds found all zeros at its start.
 func makeInternalData(ctx context.Context, log *slog.Logger, d InternalDisk) (string, error) {

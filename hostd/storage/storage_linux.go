@@ -1,4 +1,4 @@
-package hostd
+package storage
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/thinhost/thinhost/hostd/api"
+	"github.com/thinhost/thinhost/hostd/sysimage"
 	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/internal/gpt"
 )
@@ -38,8 +39,8 @@ const (
 // DataStatus is what hostd knows of the data partition: the API's.
 type DataStatus = api.Data
 
-// dataLine is the console summary.
-func dataLine(s *DataStatus) string {
+// DataLine is the console summary.
+func DataLine(s *DataStatus) string {
 	if s.Problem != "" {
 		return fmt.Sprintf("thinhost: data partition NOT MOUNTED: %s", s.Problem)
 	}
@@ -68,8 +69,8 @@ func dataLine(s *DataStatus) string {
 		DataDir, s.Device, enc, s.Size>>20, s.Free>>20, s.Boot, extra)
 }
 
-// dataOptions are the profile's storage choices hostd acts on.
-type dataOptions struct {
+// DataOptions are the profile's storage choices hostd acts on.
+type DataOptions struct {
 	Encrypt bool
 	// TPM seals the encrypted partition's key to the TPM (PCR 7), with a
 	// recovery key shown once.
@@ -88,7 +89,7 @@ type dataOptions struct {
 	FirstBoot func(payload []byte)
 }
 
-// setupData finds the data partition on the boot disk, grows it into free
+// SetupData finds the data partition on the boot disk, grows it into free
 // space after it, creates ext4 on it only when thinhost left it empty,
 // checks it when it holds ext4, and mounts it. Anything else on it is
 // someone's data: hostd leaves it untouched, comes up without it and says
@@ -103,7 +104,7 @@ type dataOptions struct {
 // (findInternalData: made on an empty one), which gets no fresh GUIDs and
 // no growth (its partition fills it from the start); the same rules
 // decide what may be formatted.
-func setupData(ctx context.Context, log *slog.Logger, opts dataOptions, ask Asker) *DataStatus {
+func SetupData(ctx context.Context, log *slog.Logger, opts DataOptions, ask Asker) *DataStatus {
 	st := &DataStatus{}
 	fail := func(format string, a ...any) *DataStatus {
 		st.Problem = fmt.Sprintf(format, a...)
@@ -116,7 +117,7 @@ func setupData(ctx context.Context, log *slog.Logger, opts dataOptions, ask Aske
 	if opts.Internal {
 		part, disk, err = findInternalData(ctx, log, opts.Serial, 10*time.Second)
 	} else {
-		part, disk, err = findPartition(ctx, layout.DataName, 10*time.Second)
+		part, disk, err = FindPartition(ctx, layout.DataName, 10*time.Second)
 	}
 	if err != nil {
 		return fail("%v", err)
@@ -147,8 +148,8 @@ func setupData(ctx context.Context, log *slog.Logger, opts dataOptions, ask Aske
 	if fs != "ext4" && fs != "crypto_LUKS" && !blank.OK {
 		return fail("%s %s: not ext4, and not the empty partition thinhost made; hostd never formats it and leaves it untouched: back it up and wipe it (wipefs -a) to use it, or restore the ext4 that was there", st.Device, blank.Why)
 	}
-	if _, err := os.Stat(systemLoader); err != nil {
-		return fail("the system image is not mounted on %s, so hostd has no mke2fs or e2fsck to set up %s; see the console above for why, and rebuild the image with this thinhost", SystemDir, st.Device)
+	if _, err := os.Stat(sysimage.Loader); err != nil {
+		return fail("the system image is not mounted on %s, so hostd has no mke2fs or e2fsck to set up %s; see the console above for why, and rebuild the image with this thinhost", sysimage.Dir, st.Device)
 	}
 	if blank.OK && !blank.Marked {
 		// All zeros, from before images carried the marker: record that
@@ -245,7 +246,7 @@ func setupData(ctx context.Context, log *slog.Logger, opts dataOptions, ask Aske
 		log.Info("creating ext4 on the empty data partition", "device", fsDev)
 		// ea_inode: the shares' alternate data streams up to 64 KiB.
 		// nodiscard: nothing is thrown away that a mistake could want back.
-		if out, err := systemCommand(ctx, mke2fs, "-q", "-t", "ext4", "-O", "ea_inode", "-E", "nodiscard", "-L", layout.DataName, "-m", "1", fsDev).CombinedOutput(); err != nil {
+		if out, err := sysimage.Command(ctx, mke2fs, "-q", "-t", "ext4", "-O", "ea_inode", "-E", "nodiscard", "-L", layout.DataName, "-m", "1", fsDev).CombinedOutput(); err != nil {
 			return fail("create ext4 on %s: %v: %s", fsDev, err, strings.TrimSpace(string(out)))
 		}
 		if st.Encrypted {
@@ -261,7 +262,7 @@ func setupData(ctx context.Context, log *slog.Logger, opts dataOptions, ask Aske
 		}
 		st.Created = true
 	} else {
-		out, err := systemCommand(ctx, e2fsck, "-p", fsDev).CombinedOutput()
+		out, err := sysimage.Command(ctx, e2fsck, "-p", fsDev).CombinedOutput()
 		code := exitCode(err)
 		switch {
 		case code == 0 && strings.Contains(string(out), e2fsckErrorsRecorded):
@@ -338,7 +339,7 @@ func enableEAInode(ctx context.Context, log *slog.Logger, dev string) {
 	if err != nil || !ok || incompat&Ext4EAInode != 0 {
 		return
 	}
-	if out, err := systemCommand(ctx, tune2fs, "-O", "ea_inode", dev).CombinedOutput(); err != nil {
+	if out, err := sysimage.Command(ctx, tune2fs, "-O", "ea_inode", dev).CombinedOutput(); err != nil {
 		log.Warn("enable ea_inode on the data partition (alternate data streams stay under 4 KiB)", "device", dev, "err", err, "output", strings.TrimSpace(string(out)))
 		return
 	}
@@ -364,8 +365,8 @@ func countBoot(log *slog.Logger) int {
 	return n
 }
 
-// unmountData syncs and unmounts the data partition.
-func unmountData(log *slog.Logger) {
+// UnmountData syncs and unmounts the data partition.
+func UnmountData(log *slog.Logger) {
 	unix.Sync()
 	if err := unix.Unmount(DataDir, 0); err != nil && !errors.Is(err, unix.EINVAL) {
 		log.Warn("unmount data partition", "dir", DataDir, "err", err)
