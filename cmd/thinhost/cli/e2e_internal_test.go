@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/thinhost/thinhost/hostd"
+	"github.com/thinhost/thinhost/hostd/storage"
 	"github.com/thinhost/thinhost/images/imagetest"
 	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/images/qemu"
@@ -86,12 +86,12 @@ func TestInternalData(t *testing.T) {
 	}
 	ef, et := readTable(t, empty)
 	parts := et.Partitions()
-	if len(parts) != 1 || parts[0].Name != hostd.InternalDataName {
+	if len(parts) != 1 || parts[0].Name != storage.InternalDataName {
 		t.Fatalf("the internal disk's partitions: %+v", parts)
 	}
 	head := make([]byte, 4096)
 	ef.ReadAt(head, int64(parts[0].Start)*gpt.SectorSize)
-	if fs := hostd.Probe(head); fs != "ext4" {
+	if fs := storage.Probe(head); fs != "ext4" {
 		t.Errorf("the internal data partition holds %q, want ext4", fs)
 	}
 
