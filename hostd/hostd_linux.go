@@ -82,7 +82,7 @@ type Daemon struct {
 	slots         *slots
 	systemMounted bool
 	// panel is the screen and keyboard a guest on it takes.
-	panel *panel
+	panel *console.Panel
 	// services are the mounts of the services' roots.
 	services serviceRoots
 	// kernel is what the kernel's log says is wrong (KernelWatch).
@@ -139,7 +139,7 @@ func New(opts Options) *Daemon {
 	sup := supervise.New(opts.Log, func(l supervise.Line) {
 		opts.Log.Info(l.Text, "service", l.Service, "stream", l.Stream)
 	})
-	d := &Daemon{opts: opts, start: time.Now(), sup: sup, power: make(chan string, 1), guestOff: make(chan string, 1), panel: newPanel(opts.Log, opts.Console), slots: newSlots(opts.Log)}
+	d := &Daemon{opts: opts, start: time.Now(), sup: sup, power: make(chan string, 1), guestOff: make(chan string, 1), panel: console.NewPanel(opts.Log, opts.Console), slots: newSlots(opts.Log)}
 	d.usb = newUSBPlugs(d)
 	return d
 }
@@ -161,7 +161,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	cad := make(chan os.Signal, 1)
 	signal.Notify(cad, unix.SIGINT)
 	defer signal.Stop(cad)
-	if err := takeCtrlAltDel(); err != nil {
+	if err := console.TakeCtrlAltDel(); err != nil {
 		log.Warn("Ctrl+Alt+Del", "err", err)
 	}
 	d.loadModules(ctx)
@@ -254,21 +254,20 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.opts.Ready()
 	}
 	shellCtx, stopShells := context.WithCancel(ctx)
-	sh := newShells(d.opts.Shell, log)
-	sh.reopen = d.opts.Reopen
-	d.panel.setShells(func() { sh.end(IsPanelConsole) })
+	sh := console.NewShells(d.opts.Shell, log, d.opts.Reopen)
+	d.panel.SetShells(func() { sh.End(console.IsPanelConsole) })
 	// The serial console's shell asks for no password (who has the cable
 	// has the machine); the panel's only with the profile's, and none
 	// without one.
 	for _, t := range d.opts.Terminals {
 		hash := ""
-		if IsPanelConsole(t.Name()) {
+		if console.IsPanelConsole(t.Name()) {
 			if hash = cfg.ShellPasswordHash; hash == "" {
 				continue
 			}
 		}
-		fmt.Fprintln(t, ShellHint)
-		sh.offer(shellCtx, t, hash)
+		fmt.Fprintln(t, console.ShellHint)
+		sh.Offer(shellCtx, t, hash)
 	}
 
 	lowBattery := make(chan string, 1)
@@ -330,7 +329,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// Shells first: nothing may reset the consoles while hostd says what
 	// it is doing.
 	stopShells()
-	sh.stop()
+	sh.Stop()
 	stopAPI()
 	return d.shutdown(reason, reboot)
 }

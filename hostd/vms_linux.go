@@ -13,6 +13,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/thinhost/thinhost/hostd/console"
 	"github.com/thinhost/thinhost/hostd/guestdrive"
 	"github.com/thinhost/thinhost/hostd/guestlink"
 	"github.com/thinhost/thinhost/hostd/keyboard"
@@ -48,7 +49,7 @@ func (d *Daemon) setupVMs(ctx context.Context) {
 		}
 	}
 	host := vm.Host{Root: sysimage.Dir, CPUs: runtime.NumCPU(), MemBytes: readMeminfo().Total, CPUVendor: vm.CPUVendor(),
-		Panel: PanelMode("/sys"), Vhost: d.link != nil && d.link.Vhost}
+		Panel: console.PanelMode("/sys"), Vhost: d.link != nil && d.link.Vhost}
 	var notes []string
 	if card, ok := d.soundCard(); ok {
 		host.Sound = card.ALSA()
@@ -117,7 +118,7 @@ func (d *Daemon) holdPanelKeys(ctx context.Context) {
 	if d.mods != nil {
 		d.mods.Load(ctx, "panel", []string{"uinput"})
 	}
-	if err := d.panel.holdKeys(cfg.ShellPasswordHash); err != nil {
+	if err := d.panel.HoldKeys(cfg.ShellPasswordHash); err != nil {
 		d.opts.Log.Warn("the guests on the panel read the keyboards themselves: no host key combination", "err", err)
 		return
 	}

@@ -2,7 +2,7 @@
 // image. u-root's init runs it in the foreground and would start a shell
 // on the console only if it returned; hostd owns the consoles instead and
 // offers a debug shell on them when someone presses Enter (see
-// hostd.ShellHint).
+// console.ShellHint).
 //
 //	hostd            run the daemon (as uinit)
 //	hostd poweroff   ask the running daemon to shut the host down cleanly
@@ -22,6 +22,7 @@ import (
 
 	"github.com/thinhost/thinhost/hostd"
 	"github.com/thinhost/thinhost/hostd/api"
+	"github.com/thinhost/thinhost/hostd/console"
 	"github.com/thinhost/thinhost/hostd/logring"
 	"github.com/thinhost/thinhost/images/layout/config"
 )
@@ -54,7 +55,7 @@ func daemon() error {
 	// Write to the console devices directly: u-root's init hands its
 	// uinit pipes, which hostd could not drain before powering off.
 	cmdline, _ := os.ReadFile("/proc/cmdline")
-	con := hostd.OpenConsoles(string(cmdline))
+	con := console.OpenConsoles(string(cmdline))
 	ring := logring.New(4000)
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(con, ring), &slog.HandlerOptions{Level: slog.LevelInfo})).With("svc", "hostd")
 	slog.SetDefault(log)

@@ -1,4 +1,4 @@
-package hostd
+package console
 
 import (
 	"bufio"
@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/thinhost/thinhost/hostd/console"
 	"github.com/thinhost/thinhost/internal/passwd"
 )
 
@@ -27,7 +26,7 @@ const ShellHint = "thinhost: press Enter on this console for a debug shell ('hos
 // own sets up the terminal and discards output still queued for it, which
 // ate hostd's status lines (its power-off notice among them). On request
 // only, and stopped before hostd prints its last lines, it cannot.
-type shells struct {
+type Shells struct {
 	path string
 	log  *slog.Logger
 	// reopen opens a terminal again: the shell, leading its own session
@@ -41,13 +40,16 @@ type shells struct {
 	wg      sync.WaitGroup
 }
 
-func newShells(path string, log *slog.Logger) *shells {
-	return &shells{path: path, log: log, running: map[*exec.Cmd]string{}}
+// NewShells offers path (the shell program) on consoles; reopen opens a
+// console again by name after a shell ended on it (nil: that console is
+// offered no more shells).
+func NewShells(path string, log *slog.Logger, reopen func(name string) (*os.File, error)) *Shells {
+	return &Shells{path: path, log: log, reopen: reopen, running: map[*exec.Cmd]string{}}
 }
 
-// offer serves tty until ctx is done. With a password hash (the panel's
+// Offer serves tty until ctx is done. With a password hash (the panel's
 // consoles), the shell starts only after the password is typed.
-func (s *shells) offer(ctx context.Context, tty *os.File, hash string) {
+func (s *Shells) Offer(ctx context.Context, tty *os.File, hash string) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -90,7 +92,7 @@ func (s *shells) offer(ctx context.Context, tty *os.File, hash string) {
 	}()
 }
 
-func (s *shells) run(tty *os.File) error {
+func (s *Shells) run(tty *os.File) error {
 	// The plain line editor: the rich one asks the terminal questions
 	// (cursor position, colours) that a serial console may never answer,
 	// and then hangs.
@@ -120,8 +122,8 @@ func (s *shells) run(tty *os.File) error {
 	return nil
 }
 
-// end ends the running shells on the consoles that match names.
-func (s *shells) end(match func(name string) bool) {
+// End ends the running shells on the consoles that match names.
+func (s *Shells) End(match func(name string) bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for cmd, name := range s.running {
@@ -131,10 +133,10 @@ func (s *shells) end(match func(name string) bool) {
 	}
 }
 
-// stop ends every running shell (its whole session) and stops offering
+// Stop ends every running shell (its whole session) and stops offering
 // new ones. The console readers end when ctx is cancelled and their
 // terminals are closed.
-func (s *shells) stop() {
+func (s *Shells) Stop() {
 	s.mu.Lock()
 	s.stopped = true
 	for cmd := range s.running {
@@ -156,7 +158,7 @@ func IsPanelConsole(name string) bool {
 // checks it against hash.
 func askPassword(tty *os.File, in *bufio.Reader, hash string) (bool, error) {
 	fmt.Fprint(tty, "password: ")
-	defer console.NoEcho(tty)()
+	defer NoEcho(tty)()
 	line, err := in.ReadString('\n')
 	fmt.Fprintln(tty)
 	if err != nil {

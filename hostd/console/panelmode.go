@@ -1,4 +1,4 @@
-package hostd
+package console
 
 import (
 	"os"

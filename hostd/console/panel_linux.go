@@ -1,4 +1,4 @@
-package hostd
+package console
 
 import (
 	"fmt"
@@ -34,7 +34,7 @@ const (
 // to the host's console, where the debug shell asks for the profile's
 // password, and back. The last guest to give the panel back restores
 // the VT.
-type panel struct {
+type Panel struct {
 	log *slog.Logger
 	// path is the VT device; "/dev/tty0" is the one shown.
 	path string
@@ -64,13 +64,13 @@ type panel struct {
 	screen *screenLease
 }
 
-func newPanel(log *slog.Logger, console io.Writer) *panel {
-	return &panel{log: log, path: "/dev/tty0", console: console, owners: map[string]bool{}}
+func NewPanel(log *slog.Logger, console io.Writer) *Panel {
+	return &Panel{log: log, path: "/dev/tty0", console: console, owners: map[string]bool{}}
 }
 
-// holdKeys makes the virtual keyboard the guests read (before the first
+// HoldKeys makes the virtual keyboard the guests read (before the first
 // guest starts: QEMU's SDL looks for keyboards only at its start).
-func (p *panel) holdKeys(shellHash string) error {
+func (p *Panel) HoldKeys(shellHash string) error {
 	h, err := keyboard.Open(p.log, p.combo, p.typed)
 	if err != nil {
 		return err
@@ -81,14 +81,14 @@ func (p *panel) holdKeys(shellHash string) error {
 	return nil
 }
 
-func (p *panel) setShells(end func()) {
+func (p *Panel) SetShells(end func()) {
 	p.mu.Lock()
 	p.endShells = end
 	p.mu.Unlock()
 }
 
 // Take gives the panel to guest vm.
-func (p *panel) Take(vm string) {
+func (p *Panel) Take(vm string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.owners) == 0 {
@@ -104,7 +104,7 @@ func (p *panel) Take(vm string) {
 }
 
 // Give takes the panel back from vm.
-func (p *panel) Give(vm string) {
+func (p *Panel) Give(vm string) {
 	p.mu.Lock()
 	if !p.owners[vm] {
 		p.mu.Unlock()
@@ -153,14 +153,14 @@ func (p *panel) Give(vm string) {
 }
 
 // Owned reports whether a guest has the panel.
-func (p *panel) Owned() bool {
+func (p *Panel) Owned() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.owners) > 0
 }
 
 // guests names the panel's guests, for people.
-func (p *panel) guests() string {
+func (p *Panel) guests() string {
 	names := slices.Sorted(maps.Keys(p.owners))
 	return "vm " + strings.Join(names, ", vm ")
 }
@@ -168,7 +168,7 @@ func (p *panel) guests() string {
 // combo is the host key combination: to the host's console (with a
 // shell password) or back to the guest. It says whether the keys go to
 // to.
-func (p *panel) combo(to keyboard.Target) bool {
+func (p *Panel) combo(to keyboard.Target) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.owners) == 0 || !p.graphics {
@@ -207,7 +207,7 @@ func (p *panel) combo(to keyboard.Target) bool {
 // toGuest gives the panel back to its guest: the debug shell on it ends
 // (the next visit asks for the password again), what was typed and not
 // yet read is dropped, and the guest's last frame shows. p.mu is held.
-func (p *panel) toGuest() {
+func (p *Panel) toGuest() {
 	if p.endShells != nil {
 		p.endShells()
 	}
@@ -230,7 +230,7 @@ func (p *panel) toGuest() {
 
 // typed puts what a key typed on the host's console into the console's
 // input, as if its keyboard had typed it.
-func (p *panel) typed(b []byte) {
+func (p *Panel) typed(b []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.host {
@@ -252,7 +252,7 @@ func (p *panel) typed(b []byte) {
 // sysrqOff turns the kernel's SysRq keys off while a guest has the
 // keyboard: Alt+PrtSc (a screenshot in Windows) with S, U or B would
 // sync, remount read-only or restart the host. p.mu is held.
-func (p *panel) sysrqOff() {
+func (p *Panel) sysrqOff() {
 	old, err := os.ReadFile(sysrqPath)
 	if err != nil {
 		return
@@ -264,7 +264,7 @@ func (p *panel) sysrqOff() {
 	p.sysrq = old
 }
 
-func (p *panel) sysrqRestore() {
+func (p *Panel) sysrqRestore() {
 	if p.sysrq == nil {
 		return
 	}
@@ -277,7 +277,7 @@ func (p *panel) sysrqRestore() {
 const sysrqPath = "/proc/sys/kernel/sysrq"
 
 // vt runs f on the VT, opened for it.
-func (p *panel) vt(f func(tty *os.File) error) error {
+func (p *Panel) vt(f func(tty *os.File) error) error {
 	tty, err := os.OpenFile(p.path, os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
 		return err
@@ -286,7 +286,7 @@ func (p *panel) vt(f func(tty *os.File) error) error {
 	return f(tty)
 }
 
-func (p *panel) toGraphics() error {
+func (p *Panel) toGraphics() error {
 	return p.vt(func(tty *os.File) error {
 		mode, err := unix.IoctlGetInt(int(tty.Fd()), kdGetKbMode)
 		if err != nil {
@@ -310,11 +310,11 @@ func ioctlInt(f *os.File, req uint, v int) error {
 	return unix.IoctlSetInt(int(f.Fd()), req, v)
 }
 
-// takeCtrlAltDel keeps the kernel from restarting the machine at once,
+// TakeCtrlAltDel keeps the kernel from restarting the machine at once,
 // unsynced, on Ctrl+Alt+Del: the kernel then signals SIGINT to cad_pid,
 // which becomes hostd (not u-root's init, which would exit on it and
 // panic the kernel). hostd decides (Daemon.ctrlAltDel).
-func takeCtrlAltDel() error {
+func TakeCtrlAltDel() error {
 	// In this order: with the restart off but cad_pid still init, the
 	// kernel's SIGINT would end init.
 	if err := os.WriteFile("/proc/sys/kernel/cad_pid", []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
