@@ -23,6 +23,7 @@ import (
 	"github.com/thinhost/thinhost/hostd/guestlink"
 	"github.com/thinhost/thinhost/hostd/logring"
 	"github.com/thinhost/thinhost/hostd/modules"
+	"github.com/thinhost/thinhost/hostd/smb"
 	"github.com/thinhost/thinhost/hostd/storage"
 	"github.com/thinhost/thinhost/hostd/supervise"
 	"github.com/thinhost/thinhost/hostd/vm"
@@ -63,7 +64,7 @@ type Daemon struct {
 	opts  Options
 	start time.Time
 	data  *storage.DataStatus
-	usage usageCache
+	usage smb.UsageCache
 	// secureBoot is storage.SecureBootState's answer at boot.
 	secureBoot string
 	// apiFingerprint is the API's certificate on the host's network.

@@ -1,14 +1,14 @@
 package hostd
 
 import (
-	"bufio"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
+
+	"github.com/thinhost/thinhost/internal/procnet"
 )
 
 // guestOf names the guest a request comes from: a guest's connection to
@@ -58,7 +58,7 @@ func connOwner(proc string, client, server netip.AddrPort, pids map[int]string) 
 	}
 	inode := ""
 	for _, table := range []string{"net/tcp", "net/tcp6"} {
-		if inode = socketInode(filepath.Join(proc, table), client, server); inode != "" {
+		if inode = procnet.SocketInode(filepath.Join(proc, table), client, server); inode != "" {
 			break
 		}
 	}
@@ -79,43 +79,4 @@ func connOwner(proc string, client, server netip.AddrPort, pids map[int]string) 
 		}
 	}
 	return ""
-}
-
-// socketInode reads a /proc/net/tcp table for the socket from local to
-// remote and returns its inode ("" when absent).
-func socketInode(table string, local, remote netip.AddrPort) string {
-	f, err := os.Open(table)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 10 {
-			continue
-		}
-		if procAddrPort(fields[1]) != local || procAddrPort(fields[2]) != remote {
-			continue
-		}
-		if fields[9] != "0" {
-			return fields[9]
-		}
-	}
-	return ""
-}
-
-// procAddrPort reads a /proc/net/tcp address ("0100007F:1F90"), an IPv4
-// address mapped in IPv6 unmapped; the zero value when it cannot.
-func procAddrPort(s string) netip.AddrPort {
-	addr, port, ok := strings.Cut(s, ":")
-	p, err := strconv.ParseUint(port, 16, 16)
-	if !ok || err != nil {
-		return netip.AddrPort{}
-	}
-	ip, err := netip.ParseAddr(strings.Trim(procAddr(addr), "[]"))
-	if err != nil {
-		return netip.AddrPort{}
-	}
-	return netip.AddrPortFrom(ip.Unmap(), uint16(p))
 }

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/thinhost/thinhost/hostd/smb"
 	"github.com/thinhost/thinhost/hostd/storage"
 	"github.com/thinhost/thinhost/hostd/supervise"
 	"github.com/thinhost/thinhost/hostd/sysimage"
@@ -87,7 +88,7 @@ func (d *Daemon) startServices(ctx context.Context) {
 				d.record("service %s not started: share_user without shares", s.Name)
 				continue
 			}
-			uid, user = shareUID, d.opts.Config.FileServer.User
+			uid, user = smb.ShareUID, d.opts.Config.FileServer.User
 		}
 		home, err := serviceHome(s.Name, uid)
 		if err != nil {
@@ -107,7 +108,7 @@ func (d *Daemon) startServices(ctx context.Context) {
 		s := r.spec
 		binds := []string{r.home}
 		if s.ShareUser {
-			binds = append(binds, SharesDir)
+			binds = append(binds, smb.SharesDir)
 		}
 		root, err := d.services.makeRoot(s.Name, binds)
 		if err != nil {
@@ -141,10 +142,10 @@ const servicePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 // THINHOST_SHARES is their parent, THINHOST_SHARE_<NAME> each one (the
 // name upper-cased, '-' as '_').
 func shareEnv(fs *config.FileServer) []string {
-	env := []string{"THINHOST_SHARES=" + SharesDir}
+	env := []string{"THINHOST_SHARES=" + smb.SharesDir}
 	for _, sh := range fs.Shares {
 		name := strings.ToUpper(strings.ReplaceAll(sh.Name, "-", "_"))
-		env = append(env, "THINHOST_SHARE_"+name+"="+filepath.Join(SharesDir, sh.Path))
+		env = append(env, "THINHOST_SHARE_"+name+"="+filepath.Join(smb.SharesDir, sh.Path))
 	}
 	return env
 }

@@ -172,7 +172,7 @@ func (d *Daemon) setupGuestLink() {
 	}
 	l, err := guestlink.Setup(d.opts.Log, names)
 	if err != nil {
-		d.record("no host-only link for the guests (they reach the host through QEMU's NAT at %s): %v", GuestHostAddress, err)
+		d.record("no host-only link for the guests (they reach the host through QEMU's NAT at %s): %v", guestdrive.NATHostAddress, err)
 		return
 	}
 	d.link = l
@@ -193,5 +193,5 @@ func (d *Daemon) guestHost() string {
 	if d.link != nil {
 		return d.link.Host.String()
 	}
-	return GuestHostAddress
+	return guestdrive.NATHostAddress
 }

@@ -1,4 +1,4 @@
-package hostd
+package smb
 
 import (
 	"net"

@@ -1,4 +1,4 @@
-package hostd
+package smb
 
 import (
 	"fmt"
@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/thinhost/thinhost/hostd/guestdrive"
-	"github.com/thinhost/thinhost/hostd/storage"
+	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/images/layout/config"
 )
 
@@ -15,7 +15,7 @@ import (
 const (
 	SambaDir  = "/run/samba"
 	SMBConf   = SambaDir + "/smb.conf"
-	SharesDir = storage.DataDir + "/shares"
+	SharesDir = layout.DataDir + "/shares"
 	// SambaModulesDir is where Debian's smbd looks for its VFS modules
 	// (`smbd -b`: MODULESDIR); it refuses absolute module paths, so hostd
 	// links this path to the system image's copy.

@@ -1,4 +1,4 @@
-package hostd
+package smb
 
 import (
 	"context"
@@ -98,7 +98,7 @@ func serveRenderedLink(t *testing.T, fs *config.FileServer, password string, lin
 	os.Chmod(dir, 0o755)
 	run := filepath.Join(dir, "run")
 	shares = filepath.Join(dir, "shares")
-	if err := makeSambaRunDirs(run); err != nil {
+	if err := MakeRunDirs(run); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range fs.Shares {

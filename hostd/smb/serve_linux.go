@@ -1,0 +1,195 @@
+package smb
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/thinhost/thinhost/hostd/supervise"
+	"github.com/thinhost/thinhost/hostd/sysimage"
+	"github.com/thinhost/thinhost/images/layout"
+	"github.com/thinhost/thinhost/images/layout/config"
+	"github.com/thinhost/thinhost/internal/procnet"
+	"golang.org/x/sys/unix"
+)
+
+// ShareUID and ShareGID own the shares' files: the share user's account.
+const ShareUID, ShareGID = 1000, 1000
+
+// PasswordFile keeps the generated share password on the data partition.
+var PasswordFile = filepath.Join(layout.DataDir, "state", "share-password")
+
+// Prepare readies the file server for smbd: the share folders on the data
+// partition (SharesDir), Samba's modules and run directories, smb.conf
+// (link: the guests' host-only link, nil: none), and the share user's
+// password pw (empty: fsc's NT hash alone) in Samba's database, made
+// afresh each boot. The share user's account must exist.
+func Prepare(ctx context.Context, fsc *config.FileServer, pw string, link *net.IPNet) error {
+	for _, s := range fsc.Shares {
+		dir := filepath.Join(SharesDir, s.Path)
+		if err := os.MkdirAll(dir, 0o775); err != nil {
+			return fmt.Errorf("create share %s: %w", s.Name, err)
+		}
+		// A share is served from where it is, never through a symlink
+		// that would carry it (and wide links = no with it) elsewhere.
+		if real, err := filepath.EvalSymlinks(dir); err != nil || real != dir {
+			return fmt.Errorf("share %s: %s resolves to %q, outside the data partition's shares folder: remove the symlink", s.Name, dir, real)
+		}
+		// The share's own folder belongs to the share user; what is in it
+		// is left as it is.
+		if err := os.Lchown(dir, ShareUID, ShareGID); err != nil {
+			return fmt.Errorf("chown share %s: %w", s.Name, err)
+		}
+	}
+	if err := linkSambaModules(); err != nil {
+		return err
+	}
+	if err := MakeRunDirs(SambaDir); err != nil {
+		return err
+	}
+	conf, err := RenderSMBConf(fsc, SharesDir, SambaDir, link)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(SMBConf, []byte(conf), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", SMBConf, err)
+	}
+	if fsc.HostNetwork {
+		path, text := GuestConnConf(SambaDir)
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+	}
+	// Samba's password database lives in /run: it is made afresh from the
+	// password each boot, so a changed profile password takes effect.
+	// With only the profile's NT hash, the account is made with a random
+	// password that is then replaced by the hash.
+	if pw == "" {
+		raw := make([]byte, 24)
+		if _, err := rand.Read(raw); err != nil {
+			return err
+		}
+		pw = hex.EncodeToString(raw)
+	}
+	cmd := sysimage.Command(ctx, "/usr/bin/smbpasswd", "-c", SMBConf, "-s", "-a", fsc.User)
+	cmd.Env = sysimage.Env()
+	cmd.Stdin = strings.NewReader(pw + "\n" + pw + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("set the share password: smbpasswd: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	if h := fsc.PasswordNTHash; h != "" {
+		if len(h) != 32 || strings.Trim(strings.ToUpper(h), "0123456789ABCDEF") != "" {
+			return fmt.Errorf("set the share password: the configuration's password_nt_hash is not an NT hash")
+		}
+		out, err := sysimage.Command(ctx, "/usr/bin/pdbedit", "-s", SMBConf, "-u", fsc.User, "--set-nt-hash="+h).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("set the share password: pdbedit: %w: %s", err, strings.TrimSpace(string(out)))
+		}
+	}
+	return nil
+}
+
+// Service is smbd as the supervisor runs it, from the system image with
+// the smb.conf Prepare wrote.
+func Service() supervise.Service {
+	path, args := sysimage.Program("/usr/sbin/smbd", "--foreground", "--no-process-group", "--debug-stdout", "--configfile="+SMBConf)
+	return supervise.Service{
+		Name: "smbd", Path: path, Args: args, Env: sysimage.Env(),
+		// smbd ends its client connections on SIGTERM.
+		StopTimeout: 10 * time.Second,
+	}
+}
+
+// WaitListening waits until smbd listens on port 445 (the shares answer),
+// for at most timeout.
+func WaitListening(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for len(procnet.Listeners(445)) == 0 {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("smbd is not listening on port 445 after %s", timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// MakeRunDirs makes smbd's run directories as Debian's package does:
+// the password database's private directory for root alone, the rest
+// readable by all. smbd's processes check each other's liveness through
+// lock files under the lock directory while impersonating the share user;
+// with that directory closed to the user, every other process's open files
+// read as stale, their share-mode entries are dropped, and closes fail
+// with NT_STATUS_INVALID_PARAMETER (smbtorture's rw1 and lock.overlap).
+func MakeRunDirs(dir string) error {
+	for _, sub := range append([]string{""}, SambaRunDirs...) {
+		p, mode := filepath.Join(dir, sub), os.FileMode(0o755)
+		if sub == "private" {
+			mode = 0o700
+		}
+		if err := os.MkdirAll(p, mode); err != nil {
+			return fmt.Errorf("create %s: %w", p, err)
+		}
+		// MkdirAll keeps an existing directory's mode and applies the
+		// umask: set it.
+		if err := os.Chmod(p, mode); err != nil {
+			return fmt.Errorf("chmod %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// linkSambaModules points smbd's compiled-in module directory at the
+// system image's, where the VFS modules smb.conf names (acl_xattr,
+// streams_xattr) live; without them every share answers
+// NT_STATUS_BAD_NETWORK_NAME.
+func linkSambaModules() error {
+	target := filepath.Join(sysimage.Dir, SambaModulesDir)
+	if _, err := os.Stat(filepath.Join(target, "vfs", "streams_xattr.so")); err != nil {
+		return fmt.Errorf("find Samba's VFS modules in the system image: %w (rebuild the image with this thinhost)", err)
+	}
+	if cur, err := os.Readlink(SambaModulesDir); err == nil && cur == target {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(SambaModulesDir), 0o755); err != nil {
+		return fmt.Errorf("link Samba's modules: %w", err)
+	}
+	if err := os.Symlink(target, SambaModulesDir); err != nil {
+		return fmt.Errorf("link Samba's modules %s -> %s: %w", SambaModulesDir, target, err)
+	}
+	return nil
+}
+
+// Password is the share user's password: fsc's, or the one kept in file
+// on the data partition (generated on first boot). where says which.
+// With only the profile's NT hash, pw is empty.
+func Password(fsc *config.FileServer, file string) (pw, where string, err error) {
+	if p := fsc.Password; p != "" {
+		return p, "the profile's password", nil
+	}
+	if fsc.PasswordNTHash != "" {
+		return "", "the profile's password, which the host keeps only as its NT hash", nil
+	}
+	if b, err := os.ReadFile(file); err == nil && len(strings.TrimSpace(string(b))) >= 8 {
+		return strings.TrimSpace(string(b)), file, nil
+	}
+	raw := make([]byte, 9)
+	if _, err := rand.Read(raw); err != nil {
+		return "", "", err
+	}
+	pw = hex.EncodeToString(raw)
+	if err := os.WriteFile(file, []byte(pw+"\n"), 0o600); err != nil {
+		return "", "", fmt.Errorf("store the share password in %s: %w", file, err)
+	}
+	unix.Sync()
+	return pw, file + " (generated)", nil
+}
