@@ -19,6 +19,7 @@ import (
 
 	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/hostd/guestlink"
+	"github.com/thinhost/thinhost/hostd/power"
 	"github.com/thinhost/thinhost/hostd/storage"
 	"github.com/thinhost/thinhost/hostd/supervise"
 	"github.com/thinhost/thinhost/hostd/web"
@@ -221,7 +222,7 @@ func (d *Daemon) Status() api.Status {
 	}
 	st.CPUs, st.Load = runtime.NumCPU(), readLoad("/proc/loadavg")
 	st.Temperatures = ReadTemperatures(sysClassDir)
-	st.Power = ReadPower(powerSupplyDir)
+	st.Power = power.ReadPower(power.SupplyDir)
 	st.Slots, st.Update = d.slots.status()
 	st.VMs = d.vmStatus()
 	st.Wifi = d.Wifi()

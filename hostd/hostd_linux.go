@@ -23,6 +23,7 @@ import (
 	"github.com/thinhost/thinhost/hostd/guestlink"
 	"github.com/thinhost/thinhost/hostd/logring"
 	"github.com/thinhost/thinhost/hostd/modules"
+	"github.com/thinhost/thinhost/hostd/power"
 	"github.com/thinhost/thinhost/hostd/smb"
 	"github.com/thinhost/thinhost/hostd/storage"
 	"github.com/thinhost/thinhost/hostd/supervise"
@@ -224,7 +225,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.serveAPI(apiCtx)
 
 	button := make(chan string, 1)
-	n, err := watchPowerButtons(ctx, log, button)
+	n, err := power.WatchPowerButtons(ctx, log, button)
 	if err != nil || n == 0 {
 		log.Warn("no ACPI power button found: power off through a shutdown request instead", "err", err)
 	}
@@ -272,11 +273,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 
 	lowBattery := make(chan string, 1)
-	go watchBattery(shellCtx, log, powerSupplyDir, cfg.LowBattery, 30*time.Second, lowBattery)
+	go power.WatchBattery(shellCtx, log, power.SupplyDir, cfg.LowBattery, 30*time.Second, lowBattery)
 	lid := make(chan bool, 1)
-	watchLids(shellCtx, log, lid)
+	power.WatchLids(shellCtx, log, lid)
 	if !cfg.BrightnessKeysToGuest {
-		watchBrightnessKeys(shellCtx, log)
+		power.WatchBrightnessKeys(shellCtx, log)
 	}
 	if !cfg.VolumeKeysToGuest {
 		watchVolumeKeys(shellCtx, log, d.sound)
@@ -301,9 +302,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 			switch {
 			case !closed:
 				log.Info("lid opened")
-			case cfg.Lid == LidIgnore:
+			case cfg.Lid == power.LidIgnore:
 				log.Info("lid closed: the profile says to ignore it")
-			case cfg.Lid == LidPowerOff:
+			case cfg.Lid == power.LidPowerOff:
 				reason = "lid closed"
 			default:
 				fmt.Fprintln(d.opts.Console, "thinhost: lid closed: suspending")
@@ -511,7 +512,7 @@ func servicesLine(st []supervise.Status) string {
 // sleep suspends the host with its guests paused (Sleeper), and says on
 // the console when it is back.
 func (d *Daemon) sleep(ctx context.Context) {
-	s := &Sleeper{
+	s := &power.Sleeper{
 		Log: d.opts.Log,
 		PauseGuests: func(context.Context) []string {
 			if d.vms == nil {
@@ -525,7 +526,7 @@ func (d *Daemon) sleep(ctx context.Context) {
 			}
 		},
 		Sync:    unix.Sync,
-		Suspend: suspendHost,
+		Suspend: power.Suspend,
 	}
 	if err := s.Sleep(ctx); err != nil {
 		d.record("%v", err)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/thinhost/thinhost/hostd/input"
 	"github.com/thinhost/thinhost/hostd/keyboard"
 )
 
@@ -42,14 +43,14 @@ func switchWifiOn(log *slog.Logger, why string) {
 // leaves that to the system rather than doing it in its firmware; it
 // returns how many devices it reads.
 func watchRadioKeys(ctx context.Context, log *slog.Logger, console io.Writer) int {
-	devs, err := findInputs("/sys/class/input", func(dev string) bool {
+	devs, err := input.Find(input.Class, func(dev string) bool {
 		b, err := os.ReadFile(filepath.Join(dev, "capabilities", "key"))
 		return err == nil && (keyboard.HasKeys(string(b), keyRfkill) || keyboard.HasKeys(string(b), keyWLAN))
 	})
 	if err != nil || len(devs) == 0 {
 		return 0
 	}
-	return readInputs(ctx, log, "airplane key", devs, func(_ string, f *os.File) {
+	return input.Watch(ctx, log, "airplane key", devs, func(_ string, f *os.File) {
 		_ = readRadioKeys(f, func() {
 			radios := wifiRadios(log)
 			if len(radios) == 0 {
@@ -82,8 +83,8 @@ func watchRadioKeys(ctx context.Context, log *slog.Logger, console io.Writer) in
 // readRadioKeys calls press for each press of the airplane or Wi-Fi key
 // read from r, until r ends.
 func readRadioKeys(r io.Reader, press func()) error {
-	return readEvents(r, func(typ, code uint16, value int32) bool {
-		if typ == evKey && value == 1 && (code == keyRfkill || code == keyWLAN) {
+	return input.ReadEvents(r, func(typ, code uint16, value int32) bool {
+		if typ == input.EvKey && value == 1 && (code == keyRfkill || code == keyWLAN) {
 			press()
 		}
 		return false

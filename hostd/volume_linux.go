@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/thinhost/thinhost/hostd/input"
 	"github.com/thinhost/thinhost/hostd/keyboard"
 	"github.com/thinhost/thinhost/hostd/sysimage"
 )
@@ -31,14 +32,14 @@ func watchVolumeKeys(ctx context.Context, log *slog.Logger, card *SoundCard) int
 		log.Info("the volume keys move nothing: the card has no volume control", "card", card.ID, "err", err, "controls", strings.TrimSpace(string(out)))
 		return 0
 	}
-	devs, err := findInputs("/sys/class/input", func(dev string) bool {
+	devs, err := input.Find(input.Class, func(dev string) bool {
 		b, err := os.ReadFile(filepath.Join(dev, "capabilities", "key"))
 		return err == nil && keyboard.HasKeys(string(b), keyVolumeDown, keyVolumeUp)
 	})
 	if err != nil || len(devs) == 0 {
 		return 0
 	}
-	n := readInputs(ctx, log, "volume keys", devs, func(_ string, f *os.File) {
+	n := input.Watch(ctx, log, "volume keys", devs, func(_ string, f *os.File) {
 		_ = readVolumeKeys(f, func(code uint16) {
 			args := VolumeArgs(card.ID, control, code)
 			if out, err := sysimage.Command(ctx, amixer, args...).CombinedOutput(); err != nil {
@@ -53,8 +54,8 @@ func watchVolumeKeys(ctx context.Context, log *slog.Logger, card *SoundCard) int
 // readVolumeKeys calls key for each press (and autorepeat of the volume
 // keys) read from r, until r ends.
 func readVolumeKeys(r io.Reader, key func(code uint16)) error {
-	return readEvents(r, func(typ, code uint16, value int32) bool {
-		if typ == evKey && value != 0 && (code == keyVolumeUp || code == keyVolumeDown || (code == keyMute && value == 1)) {
+	return input.ReadEvents(r, func(typ, code uint16, value int32) bool {
+		if typ == input.EvKey && value != 0 && (code == keyVolumeUp || code == keyVolumeDown || (code == keyMute && value == 1)) {
 			key(code)
 		}
 		return false

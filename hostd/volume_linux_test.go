@@ -5,6 +5,8 @@ import (
 	"io"
 	"slices"
 	"testing"
+
+	"github.com/thinhost/thinhost/hostd/input"
 )
 
 func TestVolumeKeys(t *testing.T) {
@@ -24,9 +26,9 @@ func TestVolumeKeys(t *testing.T) {
 		t.Errorf("mute: %q", got)
 	}
 	stream := inputEvents(
-		[3]int{evKey, keyVolumeUp, 1}, [3]int{evKey, keyVolumeUp, 2}, [3]int{evKey, keyVolumeUp, 0},
-		[3]int{evKey, keyMute, 1}, [3]int{evKey, keyMute, 2}, [3]int{evKey, keyMute, 0},
-		[3]int{evKey, keyVolumeDown, 1}, [3]int{evKey, 30, 1}, [3]int{0, 0, 0})
+		[3]int{input.EvKey, keyVolumeUp, 1}, [3]int{input.EvKey, keyVolumeUp, 2}, [3]int{input.EvKey, keyVolumeUp, 0},
+		[3]int{input.EvKey, keyMute, 1}, [3]int{input.EvKey, keyMute, 2}, [3]int{input.EvKey, keyMute, 0},
+		[3]int{input.EvKey, keyVolumeDown, 1}, [3]int{input.EvKey, 30, 1}, [3]int{0, 0, 0})
 	var got []uint16
 	if err := readVolumeKeys(bytes.NewReader(stream), func(code uint16) { got = append(got, code) }); err != io.EOF {
 		t.Fatal(err)
@@ -35,4 +37,14 @@ func TestVolumeKeys(t *testing.T) {
 	if want := []uint16{keyVolumeUp, keyVolumeUp, keyMute, keyVolumeDown}; !slices.Equal(got, want) {
 		t.Errorf("keys = %v, want %v", got, want)
 	}
+}
+
+// inputEvents encodes events as the kernel gives them: {type, code,
+// value} each.
+func inputEvents(evs ...[3]int) []byte {
+	var out []byte
+	for _, e := range evs {
+		out = input.AppendEvent(out, uint16(e[0]), uint16(e[1]), int32(e[2]))
+	}
+	return out
 }

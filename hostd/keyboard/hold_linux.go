@@ -13,6 +13,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/thinhost/thinhost/hostd/input"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,10 +25,7 @@ const (
 	uiDevSetup  = 0x405c5503 // UI_DEV_SETUP
 	uiDevCreate = 0x5501     // UI_DEV_CREATE
 	eviocGrab   = 0x40044590 // EVIOCGRAB
-	evSyn       = 0x00
-	evKey       = 0x01
 	busVirtual  = 0x06
-	eventSize   = 24 // struct input_event on 64-bit Linux
 )
 
 // virtualKeys are the key codes the virtual keyboard declares: what
@@ -71,7 +69,7 @@ func Open(log *slog.Logger, combo func(to Target) bool, typed func([]byte)) (*Ho
 	}
 	fd := int(f.Fd())
 	setup := func() error {
-		for _, ev := range []int{evSyn, evKey} {
+		for _, ev := range []int{input.EvSyn, input.EvKey} {
 			if err := unix.IoctlSetInt(fd, uiSetEvBit, ev); err != nil {
 				return err
 			}
@@ -224,15 +222,15 @@ func (h *Holder) grabNew() {
 
 // read passes one keyboard's key events on until it ends.
 func (h *Holder) read(f *os.File) error {
-	buf := make([]byte, eventSize*64)
+	buf := make([]byte, input.EventSize*64)
 	for {
 		n, err := f.Read(buf)
 		if err != nil {
 			return err
 		}
-		for i := 0; i+eventSize <= n; i += eventSize {
-			e := buf[i : i+eventSize]
-			if binary.LittleEndian.Uint16(e[16:]) != evKey {
+		for i := 0; i+input.EventSize <= n; i += input.EventSize {
+			e := buf[i : i+input.EventSize]
+			if binary.LittleEndian.Uint16(e[16:]) != input.EvKey {
 				continue
 			}
 			h.key(Key{Code: binary.LittleEndian.Uint16(e[18:]), Value: int32(binary.LittleEndian.Uint32(e[20:]))})
@@ -269,17 +267,10 @@ func (h *Holder) send(keys []Key) {
 	if len(keys) == 0 {
 		return
 	}
-	buf := make([]byte, 0, 2*eventSize*len(keys))
-	ev := func(typ, code uint16, value int32) {
-		var e [eventSize]byte
-		binary.LittleEndian.PutUint16(e[16:], typ)
-		binary.LittleEndian.PutUint16(e[18:], code)
-		binary.LittleEndian.PutUint32(e[20:], uint32(value))
-		buf = append(buf, e[:]...)
-	}
+	buf := make([]byte, 0, 2*input.EventSize*len(keys))
 	for _, k := range keys {
-		ev(evKey, k.Code, k.Value)
-		ev(evSyn, 0, 0)
+		buf = input.AppendEvent(buf, input.EvKey, k.Code, k.Value)
+		buf = input.AppendEvent(buf, input.EvSyn, 0, 0)
 	}
 	h.outMu.Lock()
 	defer h.outMu.Unlock()

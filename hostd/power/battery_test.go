@@ -1,4 +1,4 @@
-package hostd
+package power
 
 import (
 	"context"
@@ -106,7 +106,7 @@ func TestWatchBattery(t *testing.T) {
 	got := make(chan string, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	watchBattery(ctx, slog.Default(), low, 5, 5*time.Millisecond, got)
+	WatchBattery(ctx, slog.Default(), low, 5, 5*time.Millisecond, got)
 	select {
 	case why := <-got:
 		if why != "battery at 3% (low_battery = 5)" {
@@ -121,7 +121,7 @@ func TestWatchBattery(t *testing.T) {
 	})
 	for _, dir := range []string{charging, fakeSupply(t, nil)} {
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-		watchBattery(ctx, slog.Default(), dir, 5, 5*time.Millisecond, got)
+		WatchBattery(ctx, slog.Default(), dir, 5, 5*time.Millisecond, got)
 		cancel()
 		if len(got) != 0 {
 			t.Errorf("%s: powered off: %q", dir, <-got)

@@ -1,4 +1,4 @@
-package hostd
+package power
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/thinhost/thinhost/hostd/input"
 )
 
 // TestReadLid: closing and opening the lid, among other switches and
@@ -16,10 +18,10 @@ import (
 func TestReadLid(t *testing.T) {
 	var stream []byte
 	for _, e := range [][]byte{
-		inputEventBytes(evSw, swLid, 1), inputEventBytes(0, 0, 0), // closed, then SYN_REPORT
-		inputEventBytes(evSw, 0x05, 1), // SW_DOCK: not the lid
-		inputEventBytes(evKey, keyPower, 1),
-		inputEventBytes(evSw, swLid, 0), inputEventBytes(0, 0, 0),
+		inputEvents([3]int{evSw, swLid, 1}), inputEvents([3]int{0, 0, 0}), // closed, then SYN_REPORT
+		inputEvents([3]int{evSw, 0x05, 1}), // SW_DOCK: not the lid
+		inputEvents([3]int{input.EvKey, keyPower, 1}),
+		inputEvents([3]int{evSw, swLid, 0}), inputEvents([3]int{0, 0, 0}),
 	} {
 		stream = append(stream, e...)
 	}

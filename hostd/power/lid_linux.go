@@ -1,4 +1,4 @@
-package hostd
+package power
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/thinhost/thinhost/hostd/input"
 )
 
 // The lid: a laptop closed is a laptop put away. hostd reads the lid
@@ -32,7 +34,7 @@ const (
 // ReadLid reads input events from r (a lid switch's event device) and
 // calls changed with the lid's new state on each change, until r ends.
 func ReadLid(r io.Reader, changed func(closed bool)) error {
-	return readEvents(r, func(typ, code uint16, value int32) bool {
+	return input.ReadEvents(r, func(typ, code uint16, value int32) bool {
 		if typ == evSw && code == swLid {
 			changed(value != 0)
 		}
@@ -113,7 +115,7 @@ func (s *Sleeper) Sleep(ctx context.Context) error {
 // findLids lists the eventN devices that report a lid switch (SW_LID in
 // their capabilities/sw bitmap).
 func findLids(class string) ([]string, error) {
-	return findInputs(class, func(dev string) bool {
+	return input.Find(class, func(dev string) bool {
 		b, err := os.ReadFile(filepath.Join(dev, "capabilities", "sw"))
 		if err != nil {
 			return false
@@ -128,15 +130,15 @@ func findLids(class string) ([]string, error) {
 	})
 }
 
-// watchLids sends the lid's new state on changed each time a lid switch
+// WatchLids sends the lid's new state on changed each time a lid switch
 // moves; it says how many it watches.
-func watchLids(ctx context.Context, log *slog.Logger, changed chan<- bool) int {
-	devs, err := findLids("/sys/class/input")
+func WatchLids(ctx context.Context, log *slog.Logger, changed chan<- bool) int {
+	devs, err := findLids(input.Class)
 	if err != nil {
 		log.Warn("find the lid switch", "err", err)
 		return 0
 	}
-	return readInputs(ctx, log, "the lid", devs, func(_ string, f *os.File) {
+	return input.Watch(ctx, log, "the lid", devs, func(_ string, f *os.File) {
 		_ = ReadLid(f, func(closed bool) {
 			select {
 			case changed <- closed:
@@ -146,9 +148,9 @@ func watchLids(ctx context.Context, log *slog.Logger, changed chan<- bool) int {
 	})
 }
 
-// suspendHost writes the sleep state SleepState picks and returns once
+// Suspend writes the sleep state SleepState picks and returns once
 // the host woke (the write returns then).
-func suspendHost() error {
+func Suspend() error {
 	state, err := os.ReadFile("/sys/power/state")
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package hostd
+package power
 
 import (
 	"context"
@@ -13,8 +13,8 @@ import (
 	"github.com/thinhost/thinhost/hostd/api"
 )
 
-// powerSupplyDir is where the kernel lists AC adapters and batteries.
-const powerSupplyDir = "/sys/class/power_supply"
+// SupplyDir is where the kernel lists AC adapters and batteries.
+const SupplyDir = "/sys/class/power_supply"
 
 // ReadPower reads the AC adapters and batteries under dir (a
 // /sys/class/power_supply tree); nil when there are none (a desktop, a
@@ -114,12 +114,12 @@ func LowBattery(p *api.Power, threshold int) bool {
 	return p.Percent <= threshold
 }
 
-// watchBattery reads the power supply under dir every interval and,
+// WatchBattery reads the power supply under dir every interval and,
 // when the battery has been low (LowBattery at threshold) on two reads in
 // a row, sends why on low: the host shuts its guests down cleanly and
 // powers off before the battery dies under them. It returns when ctx
 // ends, or at once without a threshold or a battery.
-func watchBattery(ctx context.Context, log *slog.Logger, dir string, threshold int, interval time.Duration, low chan<- string) {
+func WatchBattery(ctx context.Context, log *slog.Logger, dir string, threshold int, interval time.Duration, low chan<- string) {
 	if threshold <= 0 || ReadPower(dir) == nil {
 		return
 	}

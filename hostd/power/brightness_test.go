@@ -1,4 +1,4 @@
-package hostd
+package power
 
 import (
 	"os"
@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/thinhost/thinhost/hostd/input"
 )
 
 func TestBrightnessStep(t *testing.T) {
@@ -56,15 +58,12 @@ func TestPickAndStepBacklight(t *testing.T) {
 
 // inputEvents are the kernel's input_event structs for (type, code,
 // value) triples, as an input device reads.
+// inputEvents encodes events as the kernel gives them: {type, code,
+// value} each.
 func inputEvents(evs ...[3]int) []byte {
 	var out []byte
 	for _, e := range evs {
-		b := make([]byte, inputEvent)
-		b[16], b[17] = byte(e[0]), byte(e[0]>>8)
-		b[18], b[19] = byte(e[1]), byte(e[1]>>8)
-		v := int32(e[2])
-		b[20], b[21], b[22], b[23] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
-		out = append(out, b...)
+		out = input.AppendEvent(out, uint16(e[0]), uint16(e[1]), int32(e[2]))
 	}
 	return out
 }
@@ -72,8 +71,8 @@ func inputEvents(evs ...[3]int) []byte {
 func TestReadBrightnessKeys(t *testing.T) {
 	var ups, downs int
 	stream := inputEvents(
-		[3]int{evKey, keyBrightnessUp, 1}, [3]int{evKey, keyBrightnessUp, 2}, [3]int{evKey, keyBrightnessUp, 0},
-		[3]int{evKey, keyBrightnessDown, 1}, [3]int{evKey, 30, 1}, [3]int{0, 0, 0})
+		[3]int{input.EvKey, keyBrightnessUp, 1}, [3]int{input.EvKey, keyBrightnessUp, 2}, [3]int{input.EvKey, keyBrightnessUp, 0},
+		[3]int{input.EvKey, keyBrightnessDown, 1}, [3]int{input.EvKey, 30, 1}, [3]int{0, 0, 0})
 	_ = readBrightnessKeys(strings.NewReader(string(stream)), func(up bool) {
 		if up {
 			ups++

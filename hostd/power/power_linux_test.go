@@ -1,32 +1,24 @@
-package hostd
+package power
 
 import (
 	"bytes"
-	"encoding/binary"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/thinhost/thinhost/hostd/input"
 )
-
-func inputEventBytes(typ, code uint16, value int32) []byte {
-	b := make([]byte, inputEvent)
-	binary.LittleEndian.PutUint16(b[16:], typ)
-	binary.LittleEndian.PutUint16(b[18:], code)
-	binary.LittleEndian.PutUint32(b[20:], uint32(value))
-	return b
-}
 
 func TestReadPowerKey(t *testing.T) {
 	var stream bytes.Buffer
-	stream.Write(inputEventBytes(evKey, 30, 1))       // KEY_A
-	stream.Write(inputEventBytes(0x00, 0, 0))         // EV_SYN
-	stream.Write(inputEventBytes(evKey, keyPower, 0)) // release
+	stream.Write(inputEvents([3]int{input.EvKey, 30, 1}))       // KEY_A
+	stream.Write(inputEvents([3]int{0x00, 0, 0}))               // EV_SYN
+	stream.Write(inputEvents([3]int{input.EvKey, keyPower, 0})) // release
 	if err := readPowerKey(bytes.NewReader(stream.Bytes())); err == nil {
 		t.Error("no press in the stream, yet readPowerKey returned nil")
 	}
-	stream.Write(inputEventBytes(evKey, keyPower, 1))
+	stream.Write(inputEvents([3]int{input.EvKey, keyPower, 1}))
 	if err := readPowerKey(bytes.NewReader(stream.Bytes())); err != nil {
 		t.Errorf("press not seen: %v", err)
 	}

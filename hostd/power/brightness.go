@@ -1,4 +1,4 @@
-package hostd
+package power
 
 import (
 	"os"
