@@ -12,11 +12,11 @@ cd "$(dirname "$0")/.."
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-THINHOST_E2E=1 THINHOST_SMBTORTURE=full go test -count=1 -timeout 60m -run '^TestShareConformance$' -v ./cmd/thinhost/cli >"$log" 2>&1 || status=$?
+THINHOST_E2E=1 THINHOST_SMBTORTURE=full go test -count=1 -timeout 60m -run '^TestShareConformance$' -v ./cmd/thinhost/e2e >"$log" 2>&1 || status=$?
 echo "smbtorture: thinhost's share (TCG host, through run --forward) beside a stock smbd on this machine; one run"
 sed -n 's/^ *\(|.*|\)$/\1/p' "$log"
 if [ "$status" -ne 0 ]; then
 	echo "bench: TestShareConformance failed:" >&2
-	grep -E -- '--- FAIL|e2e_smbtorture_test.go' "$log" | tail -20 >&2
+	grep -E -- '--- FAIL|smbtorture_test.go' "$log" | tail -20 >&2
 fi
 exit "$status"

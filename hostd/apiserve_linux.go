@@ -146,16 +146,12 @@ func (d *Daemon) serveAPI(ctx context.Context) {
 	}
 	where = "token: " + where
 	if onHostNetwork {
-		where = fmt.Sprintf("https on the host's network, certificate %s %s; plain http on loopback; %s", APIFingerprintLabel, d.apiFingerprint, where)
+		where = fmt.Sprintf("https on the host's network, certificate %s %s; plain http on loopback; %s", api.APIFingerprintLabel, d.apiFingerprint, where)
 	} else {
 		where = fmt.Sprintf("the guests reach it and the host's page at http://%s:%d/; %s", d.guestHost(), port, where)
 	}
-	fmt.Fprintf(d.opts.Console, "thinhost: api on %s and %s (%s)\n", strings.Join(on, ", "), SocketPath, where)
+	fmt.Fprintf(d.opts.Console, "%s%s and %s (%s)\n", api.APIPrefix, strings.Join(on, ", "), SocketPath, where)
 }
-
-// APIFingerprintLabel precedes the API certificate's fingerprint on the
-// console line, where tests and people read it.
-const APIFingerprintLabel = "sha256"
 
 // apiCertFile and apiKeyFile hold the API's certificate on the data
 // partition: made on first boot, so its fingerprint stays.

@@ -506,7 +506,7 @@ func servicesLine(st []supervise.Status) string {
 	for _, s := range st {
 		parts = append(parts, fmt.Sprintf("%s %s", s.Name, s.State))
 	}
-	return "thinhost: services: " + strings.Join(parts, ", ")
+	return api.ServicesPrefix + strings.Join(parts, ", ")
 }
 
 // sleep suspends the host with its guests paused (Sleeper), and says on

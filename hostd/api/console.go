@@ -15,4 +15,14 @@ const (
 	// booted slot is marked good; UpdatePrefix the lines on updates.
 	SlotsPrefix  = "thinhost: slots: "
 	UpdatePrefix = "thinhost: update: "
+	// DataPrefix starts the line on the data partition ("thinhost: data
+	// partition NOT MOUNTED: ..." when it is not).
+	DataPrefix = "thinhost: data "
+	// ServicesPrefix starts the line on the supervised services.
+	ServicesPrefix = "thinhost: services: "
+	// APIPrefix starts the line on where the API listens; on the host's
+	// network it names the certificate's fingerprint after
+	// APIFingerprintLabel.
+	APIPrefix           = "thinhost: api on "
+	APIFingerprintLabel = "sha256"
 )

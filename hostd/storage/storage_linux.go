@@ -42,7 +42,7 @@ type DataStatus = api.Data
 // DataLine is the console summary.
 func DataLine(s *DataStatus) string {
 	if s.Problem != "" {
-		return fmt.Sprintf("thinhost: data partition NOT MOUNTED: %s", s.Problem)
+		return api.DataPrefix + "partition NOT MOUNTED: " + s.Problem
 	}
 	var did []string
 	if s.Created {
@@ -65,8 +65,8 @@ func DataLine(s *DataStatus) string {
 	case s.Encrypted:
 		enc = " (encrypted)"
 	}
-	return fmt.Sprintf("thinhost: data %s on %s%s: %d MiB, %d MiB free, boot %d%s",
-		DataDir, s.Device, enc, s.Size>>20, s.Free>>20, s.Boot, extra)
+	return fmt.Sprintf("%s%s on %s%s: %d MiB, %d MiB free, boot %d%s",
+		api.DataPrefix, DataDir, s.Device, enc, s.Size>>20, s.Free>>20, s.Boot, extra)
 }
 
 // DataOptions are the profile's storage choices hostd acts on.

@@ -3,7 +3,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -27,11 +26,8 @@ import (
 // consoleTail is how many console lines a failed check prints.
 const consoleTail = 40
 
-// statusPrefix starts hostd's data partition line; statusPrefixes are all
-// the status lines run --check repeats.
-const statusPrefix = "thinhost: data "
-
-var statusPrefixes = []string{api.SecureBootPrefix, statusPrefix, "thinhost: services: ", "thinhost: api on ", api.HealthPrefix}
+// statusPrefixes start the status lines run --check repeats.
+var statusPrefixes = []string{api.SecureBootPrefix, api.DataPrefix, api.ServicesPrefix, api.APIPrefix, api.HealthPrefix}
 
 type runFlags struct {
 	check      bool
@@ -326,9 +322,9 @@ const (
 
 func runCheck(ctx context.Context, e *env, cfg qemu.Config, f runFlags) error {
 	timeout, offTimeout := f.timeout, f.offTimeout
-	con := newConsoleWatch(consoleTail, api.ReadyLine)
+	con := qemu.NewConsole(consoleTail, api.ReadyLine)
 	if e.verbose {
-		con.echo = e.stderr
+		con.Echo = e.stderr
 	}
 	cfg.Stdout = con
 	// A restart ends the check: a host that reboots on its own failed.
@@ -655,7 +651,7 @@ func (w *waiting) String() string {
 // pressed, the panel saved. Actions whose prompts have come are done in
 // the order given; each waits for its own prompt only. left says which
 // still wait.
-func answerPrompts(ctx context.Context, stdout io.Writer, con *consoleWatch, m *qemu.Machine, serial *os.File, actions []answer, left *waiting) error {
+func answerPrompts(ctx context.Context, stdout io.Writer, con *qemu.Console, m *qemu.Machine, serial *os.File, actions []answer, left *waiting) error {
 	nth := make([]int, len(actions))
 	seen := map[string]int{}
 	for i, a := range actions {
@@ -713,147 +709,4 @@ func accelName(a string) string {
 		return "KVM"
 	}
 	return "TCG"
-}
-
-// consoleWatch receives the serial console: it keeps the last lines and
-// signals when the ready marker appears.
-type consoleWatch struct {
-	marker string
-	echo   io.Writer
-
-	mu      sync.Mutex
-	partial []byte
-	lines   []string
-	max     int
-	all     strings.Builder
-	ready   chan struct{}
-	isReady bool
-	waits   map[string]chan struct{}
-}
-
-func newConsoleWatch(max int, marker string) *consoleWatch {
-	return &consoleWatch{marker: marker, max: max, ready: make(chan struct{})}
-}
-
-func (c *consoleWatch) Write(p []byte) (int, error) {
-	if c.echo != nil {
-		c.echo.Write(p)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.partial = append(c.partial, p...)
-	for {
-		i := indexNL(c.partial)
-		if i < 0 {
-			break
-		}
-		line := strings.TrimRight(string(c.partial[:i]), "\r")
-		c.partial = c.partial[i+1:]
-		c.lines = append(c.lines, line)
-		if len(c.lines) > c.max {
-			c.lines = c.lines[len(c.lines)-c.max:]
-		}
-		c.all.WriteString(line)
-		c.all.WriteByte('\n')
-		if !c.isReady && strings.Contains(line, c.marker) {
-			c.isReady = true
-			close(c.ready)
-		}
-		for text, ch := range c.waits {
-			if strings.Contains(line, text) {
-				close(ch)
-				delete(c.waits, text)
-			}
-		}
-	}
-	// Firmware and shim draw boxes with cursor moves and no newline (and
-	// then wait for a key): what is awaited counts in the unfinished line
-	// too. A line that never ends keeps only its last partialMax bytes.
-	if len(c.partial) > partialMax {
-		c.partial = append([]byte(nil), c.partial[len(c.partial)-partialMax:]...)
-	}
-	for text, ch := range c.waits {
-		if bytes.Contains(c.partial, []byte(text)) {
-			close(ch)
-			delete(c.waits, text)
-		}
-	}
-	return len(p), nil
-}
-
-// partialMax bounds the console's unfinished line.
-const partialMax = 64 << 10
-
-func indexNL(b []byte) int {
-	for i, c := range b {
-		if c == '\n' {
-			return i
-		}
-	}
-	return -1
-}
-
-// Ready is closed when the marker has been seen.
-func (c *consoleWatch) Ready() <-chan struct{} { return c.ready }
-
-// Tail returns the last lines, including an unterminated last one.
-func (c *consoleWatch) Tail() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := append([]string(nil), c.lines...)
-	if len(c.partial) > 0 {
-		out = append(out, string(c.partial))
-	}
-	if len(out) > c.max {
-		out = out[len(out)-c.max:]
-	}
-	return out
-}
-
-// Matching returns the console lines so far that start with prefix.
-func (c *consoleWatch) Matching(prefix string) []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []string
-	for _, l := range strings.Split(c.all.String(), "\n") {
-		if strings.HasPrefix(l, prefix) {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
-// Await is closed once a console line contains text (at once if one
-// already did).
-func (c *consoleWatch) Await(text string) <-chan struct{} {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if ch, ok := c.waits[text]; ok {
-		return ch
-	}
-	ch := make(chan struct{})
-	if strings.Contains(c.all.String(), text) || bytes.Contains(c.partial, []byte(text)) {
-		close(ch)
-		return ch
-	}
-	if c.waits == nil {
-		c.waits = map[string]chan struct{}{}
-	}
-	c.waits[text] = ch
-	return ch
-}
-
-// Count is how many times s appeared on the console so far (in finished
-// lines and the unfinished one).
-func (c *consoleWatch) Count(s string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return strings.Count(c.all.String(), s) + bytes.Count(c.partial, []byte(s))
-}
-
-// Seen reports whether any console line so far contains s.
-func (c *consoleWatch) Seen(s string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return strings.Contains(c.all.String(), s)
 }

@@ -1,4 +1,4 @@
-package cli
+package e2e
 
 import (
 	"context"
@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/thinhost/thinhost/hostd"
 	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/images/qemu"
 	"github.com/thinhost/thinhost/internal/testenv"
@@ -30,7 +29,7 @@ const testToken = "qemu-test-token-not-secret"
 // management API and any other guest ports forwarded from 127.0.0.1.
 type testHost struct {
 	m   *qemu.Machine
-	con *consoleWatch
+	con *qemu.Console
 	// api is the API's forwarded address; fwd maps other guest ports to
 	// theirs.
 	api string
@@ -102,7 +101,7 @@ func (h *testHost) ctlArgs(token string) []string {
 
 // apiFingerprintRE reads the API certificate's fingerprint off hostd's
 // api console line.
-var apiFingerprintRE = regexp.MustCompile(`certificate ` + hostd.APIFingerprintLabel + ` ((?:[0-9A-F]{2}:){31}[0-9A-F]{2})`)
+var apiFingerprintRE = regexp.MustCompile(`certificate ` + api.APIFingerprintLabel + ` ((?:[0-9A-F]{2}:){31}[0-9A-F]{2})`)
 
 // base is the API's (and the page's) URL through the forward.
 func (h *testHost) base() string { return "https://" + h.api }
@@ -212,7 +211,7 @@ func startHostConfig(t *testing.T, cfg qemu.Config, guestPorts ...int) *testHost
 		h.fwd[g] = fmt.Sprintf("127.0.0.1:%d", p)
 		fwds = append(fwds, qemu.Forward{Host: p, Guest: g})
 	}
-	h.con = newConsoleWatch(400, hostd.ReadyLine)
+	h.con = qemu.NewConsole(400, api.ReadyLine)
 	m, err := qemu.Start(context.Background(), qemu.Config{
 		Image: cfg.Image, NoReboot: true, Stdin: cfg.Stdin, Stdout: h.con, Stderr: h.con, MemoryMiB: cfg.MemoryMiB, CPUs: 2, Forwards: fwds,
 		Firmware: cfg.Firmware, Disks: cfg.Disks, TPMDir: cfg.TPMDir,

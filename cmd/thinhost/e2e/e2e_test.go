@@ -1,4 +1,4 @@
-package cli
+package e2e
 
 import (
 	"bytes"
@@ -23,7 +23,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/thinhost/thinhost/builder/archive"
-	"github.com/thinhost/thinhost/hostd"
+	"github.com/thinhost/thinhost/cmd/thinhost/cli"
+	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/images"
 	"github.com/thinhost/thinhost/images/imagetest"
 	"github.com/thinhost/thinhost/images/layout"
@@ -54,9 +55,12 @@ func (s *syncBuffer) String() string {
 func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errb syncBuffer
-	code = Main(context.Background(), args, strings.NewReader(""), &out, &errb)
+	code = cli.Main(context.Background(), args, strings.NewReader(""), &out, &errb)
 	return out.String(), errb.String(), code
 }
+
+// consoleLines is how many console lines a test keeps to show on failure.
+const consoleLines = 40
 
 // TestBuildAndBoot is the foundation's acceptance, as a user would try it:
 // build examples/qemu-test.hcl, check the image with sgdisk -v, fsck.vfat
@@ -452,7 +456,7 @@ func apiThroughForward(t *testing.T, img string) {
 func hardKills(t *testing.T, img string, n, first int) {
 	t.Helper()
 	for i := 0; i < n; i++ {
-		con := newConsoleWatch(consoleTail, hostd.ReadyLine)
+		con := qemu.NewConsole(consoleLines, api.ReadyLine)
 		m, err := qemu.Start(context.Background(), qemu.Config{Image: img, NoReboot: true, Stdout: con, Stderr: con})
 		if err != nil {
 			t.Fatal(err)
@@ -465,7 +469,7 @@ func hardKills(t *testing.T, img string, n, first int) {
 			m.Kill()
 			t.Fatalf("boot after %d hard kills did not come up:\n%s", i, strings.Join(con.Tail(), "\n"))
 		}
-		got := dataStatus(t, strings.TrimPrefix(strings.Join(con.Matching(statusPrefix), "\n"), "thinhost: "))
+		got := dataStatus(t, strings.TrimPrefix(strings.Join(con.Matching(api.DataPrefix), "\n"), "thinhost: "))
 		if got.boot != first+i {
 			t.Errorf("after %d hard kills the boot counter says %d, want %d: a synced write was lost or repeated", i, got.boot, first+i)
 		}

@@ -1,4 +1,4 @@
-package cli
+package e2e
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/thinhost/thinhost/hostd"
+	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/images/imagetest"
 	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/internal/testenv"
@@ -262,7 +262,7 @@ func TestLaptop(t *testing.T) {
 			t.Errorf("the guest saw a key typed for the host: %q", never)
 		}
 	}
-	if n := strings.Count(stderr, hostd.ReadyLine); n != 1 {
+	if n := strings.Count(stderr, api.ReadyLine); n != 1 {
 		t.Errorf("hostd was ready %d times: the host restarted", n)
 	}
 	keepArtifact(t, shot)

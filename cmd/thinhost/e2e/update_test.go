@@ -1,4 +1,4 @@
-package cli
+package e2e
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/thinhost/thinhost/hostd"
+	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/images/imagetest"
 	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/images/qemu"
@@ -200,7 +200,7 @@ const panicArgs = "rdinit=/nonexistent init=/nonexistent panic=1"
 func slotsLine(t *testing.T, h *testHost) string {
 	t.Helper()
 	for end := time.Now().Add(time.Minute); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
-		if l := h.con.Matching(hostd.SlotsPrefix); len(l) > 0 {
+		if l := h.con.Matching(api.SlotsPrefix); len(l) > 0 {
 			return l[len(l)-1]
 		}
 	}
@@ -227,7 +227,7 @@ func buildOf(t *testing.T, line, slot string) string {
 // console.
 func bootFails(t *testing.T, img string, fw *qemu.Firmware) string {
 	t.Helper()
-	con := newConsoleWatch(400, hostd.ReadyLine)
+	con := qemu.NewConsole(400, api.ReadyLine)
 	m, err := qemu.Start(context.Background(), qemu.Config{Image: img, NoReboot: true, Stdout: con, Stderr: con, MemoryMiB: 1024, CPUs: 2, Firmware: fw})
 	if err != nil {
 		t.Fatal(err)

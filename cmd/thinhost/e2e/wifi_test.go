@@ -1,4 +1,4 @@
-package cli
+package e2e
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/thinhost/thinhost/cmd/thinhost/cli"
 	"github.com/thinhost/thinhost/images/imagetest"
 	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/images/qemu"
@@ -29,7 +30,7 @@ func TestWifi(t *testing.T) {
 	testenv.NeedE2E(t)
 	testenv.NeedTool(t, "qemu-system-x86_64")
 	const right, wrong = "the right passphrase", "not the passphrase"
-	profile := filepath.Join(testenv.RepoRoot(), "cmd", "thinhost", "cli", "testdata", "wifi.hcl")
+	profile := filepath.Join(testenv.RepoRoot(), "cmd", "thinhost", "e2e", "testdata", "wifi.hcl")
 	img := filepath.Join(t.TempDir(), "wifi.img")
 	stdout, stderr, code := runCLI(t, "build", profile, "-o", img, "--lock", testCache(t), "-var", "right_psk="+right, "-var", "wrong_psk="+wrong)
 	if code != 0 {
@@ -148,7 +149,7 @@ func TestWifi(t *testing.T) {
 	// address) and its problem is gone.
 	var fixOut, fixErr syncBuffer
 	fix := append(h.ctlArgs(testToken), "wifi", "connect", "wrong", "--passphrase-stdin")
-	if code := Main(context.Background(), fix, strings.NewReader(right+"\n"), &fixOut, &fixErr); code != 0 {
+	if code := cli.Main(context.Background(), fix, strings.NewReader(right+"\n"), &fixOut, &fixErr); code != 0 {
 		t.Fatalf("ctl wifi connect wrong: exit %d\n%s%s\n%s", code, fixOut.String(), fixErr.String(), h.tail())
 	}
 	if !strings.Contains(fixOut.String(), `joined "thinhost test" on wlan0: 10.0.9.`) {

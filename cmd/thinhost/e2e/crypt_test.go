@@ -1,4 +1,4 @@
-package cli
+package e2e
 
 import (
 	"bytes"
@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/thinhost/thinhost/hostd"
 	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/images/qemu"
 	"github.com/thinhost/thinhost/internal/testenv"
@@ -61,7 +60,7 @@ func TestTPMUnlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	con := newConsoleWatch(400, hostd.ReadyLine)
+	con := qemu.NewConsole(400, api.ReadyLine)
 	m, err := qemu.Start(context.Background(), qemu.Config{Image: img, Firmware: setup, VarsFile: nvram, NoReboot: true, Snapshot: true,
 		MemoryMiB: 1024, Stdout: con, Stderr: con})
 	if err != nil {
@@ -81,7 +80,7 @@ func TestTPMUnlock(t *testing.T) {
 
 	// boot starts img with Secure Boot on and the TPM in tpmDir; answer,
 	// when set, reads the console and types on the serial console.
-	boot := func(tpmDir string, answer func(con *consoleWatch, serial *os.File)) *testHost {
+	boot := func(tpmDir string, answer func(con *qemu.Console, serial *os.File)) *testHost {
 		t.Helper()
 		pr, pw, err := os.Pipe()
 		if err != nil {
@@ -101,7 +100,7 @@ func TestTPMUnlock(t *testing.T) {
 	tpmA, tpmB := filepath.Join(dir, "tpm-a"), filepath.Join(dir, "tpm-b")
 
 	keyCh := make(chan string, 1)
-	h := boot(tpmA, func(con *consoleWatch, serial *os.File) {
+	h := boot(tpmA, func(con *qemu.Console, serial *os.File) {
 		<-con.Await("type its last group to go on: ")
 		m := recoveryKeyRE.FindStringSubmatch(strings.Join(con.Tail(), "\n"))
 		if m == nil {
@@ -163,7 +162,7 @@ func TestTPMUnlock(t *testing.T) {
 
 	// Boot 3: another TPM. A wrong key, then the recovery key with spaces.
 	const wrong = "111111-222222-333333-444444-555555-666666-777777-888888"
-	h = boot(tpmB, func(con *consoleWatch, serial *os.File) {
+	h = boot(tpmB, func(con *qemu.Console, serial *os.File) {
 		<-con.Await("recovery key (or passphrase): ")
 		serial.WriteString(wrong + "\n")
 		<-con.Await("wrong passphrase; passphrase for the data partition: ")

@@ -1,4 +1,4 @@
-package cli
+package e2e
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/thinhost/thinhost/hostd"
+	"github.com/thinhost/thinhost/hostd/api"
 	"github.com/thinhost/thinhost/internal/testenv"
 	"github.com/thinhost/thinhost/internal/testguest"
 )
@@ -284,7 +284,7 @@ func TestGuestShutsDown(t *testing.T) {
 	}
 	tail := h.tail()
 	at := 0
-	for _, want := range []string{hostd.ReadyLine, testguest.Marker + "shutting down by itself", "vm shut down by itself",
+	for _, want := range []string{api.ReadyLine, testguest.Marker + "shutting down by itself", "vm shut down by itself",
 		"thinhost: powering off (vm guest shut itself down)", "data partition unmounted"} {
 		i := strings.Index(tail[at:], want)
 		if i < 0 {
