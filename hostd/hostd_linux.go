@@ -110,6 +110,8 @@ type Daemon struct {
 	// wifiWait says why it is not yet.
 	wifi     atomic.Pointer[wifi.Manager]
 	wifiWait atomic.Pointer[api.Wifi]
+	// sharesUp, when set, is closed once smbd listens (or gave up).
+	sharesUp chan struct{}
 	// sharePW is the share user's password, sharePWFrom where it is from.
 	sharePW, sharePWFrom string
 	power                chan string
@@ -230,6 +232,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		log.Warn("no ACPI power button found: power off through a shutdown request instead", "err", err)
 	}
 
+	// The guests start once the shares answer, and so does the ready line.
+	if d.sharesUp != nil {
+		<-d.sharesUp
+	}
 	if d.vms != nil {
 		for _, err := range d.vms.Autostart(ctx) {
 			d.record("%v", err)

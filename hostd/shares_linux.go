@@ -18,7 +18,8 @@ import (
 
 // setupShares prepares and starts the file server: the share user's
 // account, the share folders on the data partition, smb.conf, the user's
-// password in Samba's database, and smbd under the supervisor.
+// password in Samba's database, and smbd under the supervisor, whose
+// readiness it does not wait for (sharesUp).
 func (d *Daemon) setupShares(ctx context.Context) {
 	fsc := d.opts.Config.FileServer
 	log := d.opts.Log
@@ -37,14 +38,20 @@ func (d *Daemon) setupShares(ctx context.Context) {
 		d.record("start smbd: %v", err)
 		return
 	}
-	// Ready means the shares answer: wait (bounded) until smbd listens.
-	if err := smb.WaitListening(ctx, 20*time.Second); err != nil {
-		if ctx.Err() == nil {
-			d.record("%v", err)
+	// Ready means the shares answer: smbd comes up (bounded) beside the
+	// services, the guests' setup and the API; Run waits for sharesUp
+	// before the guests start and before the ready line.
+	d.sharesUp = make(chan struct{})
+	go func() {
+		defer close(d.sharesUp)
+		if err := smb.WaitListening(ctx, 20*time.Second); err != nil {
+			if ctx.Err() == nil {
+				d.record("%v", err)
+			}
+			return
 		}
-		return
-	}
-	log.Info("smbd listening", "addresses", strings.Join(procnet.Listeners(445), " "))
+		log.Info("smbd listening", "addresses", strings.Join(procnet.Listeners(445), " "))
+	}()
 }
 
 func (d *Daemon) prepareShares(ctx context.Context) error {

@@ -166,7 +166,8 @@ func RenderSMBConf(fs *config.FileServer, sharesDir, runDir string, link *net.IP
 	w("  preserve case = yes")
 	w("  short preserve case = yes")
 	w("")
-	w("  passdb backend = tdbsam:%s", filepath.Join(runDir, "private", "passdb.tdb"))
+	w("  # The share user's account, written by hostd each boot: its NT hash alone.")
+	w("  passdb backend = smbpasswd:%s", PassdbFile(runDir))
 	for _, d := range SambaRunDirs {
 		switch d {
 		case "private", "ncalrpc":

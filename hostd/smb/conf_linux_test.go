@@ -79,7 +79,6 @@ func serveRenderedLink(t *testing.T, fs *config.FileServer, password string, lin
 	t.Helper()
 	testenv.NeedRoot(t)
 	testenv.NeedTool(t, "smbd")
-	smbpasswd := testenv.NeedTool(t, "smbpasswd")
 	testenv.NeedFile(t, filepath.Join(SambaModulesDir, "vfs", "streams_xattr.so"), "apt-get install samba-vfs-modules")
 	name := fs.User
 	if err := smbtorture.EnsureUser(name); err != nil {
@@ -128,16 +127,9 @@ func serveRenderedLink(t *testing.T, fs *config.FileServer, password string, lin
 			t.Fatal(err)
 		}
 	}
-	// As hostd does with the profile's password: the account made with a
-	// throwaway password, then given the password's NT hash, all the
-	// image carries.
-	pw := exec.Command(smbpasswd, "-c", confPath, "-s", "-a", name)
-	pw.Stdin = strings.NewReader("throwaway-1\nthrowaway-1\n")
-	if out, err := pw.CombinedOutput(); err != nil {
-		t.Fatalf("smbpasswd: %v\n%s", err, out)
-	}
-	if out, err := exec.Command(testenv.NeedTool(t, "pdbedit"), "-s", confPath, "-u", name, "--set-nt-hash="+config.NTHash(password)).CombinedOutput(); err != nil {
-		t.Fatalf("pdbedit: %v\n%s", err, out)
+	// The account as hostd writes it: the password's NT hash alone.
+	if err := WritePassdb(run, name, uid, config.NTHash(password), time.Now()); err != nil {
+		t.Fatal(err)
 	}
 	srv, err := smbtorture.Serve(context.Background(), confPath, port, filepath.Join(dir, "smbd.log"))
 	if err != nil {

@@ -66,31 +66,16 @@ func Prepare(ctx context.Context, fsc *config.FileServer, pw string, link *net.I
 			return fmt.Errorf("write %s: %w", path, err)
 		}
 	}
-	// Samba's password database lives in /run: it is made afresh from the
-	// password each boot, so a changed profile password takes effect.
-	// With only the profile's NT hash, the account is made with a random
-	// password that is then replaced by the hash.
-	if pw == "" {
-		raw := make([]byte, 24)
-		if _, err := rand.Read(raw); err != nil {
-			return err
-		}
-		pw = hex.EncodeToString(raw)
+	// Samba's password database lives in /run: it is written afresh from
+	// the password (or the profile's NT hash) each boot, so a changed
+	// profile password takes effect. Written here, in smbpasswd's format:
+	// no smbpasswd or pdbedit to run (1.7 s of the host's boot under TCG).
+	hash := fsc.PasswordNTHash
+	if hash == "" {
+		hash = config.NTHash(pw)
 	}
-	cmd := sysimage.Command(ctx, "/usr/bin/smbpasswd", "-c", SMBConf, "-s", "-a", fsc.User)
-	cmd.Env = sysimage.Env()
-	cmd.Stdin = strings.NewReader(pw + "\n" + pw + "\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("set the share password: smbpasswd: %w: %s", err, strings.TrimSpace(string(out)))
-	}
-	if h := fsc.PasswordNTHash; h != "" {
-		if len(h) != 32 || strings.Trim(strings.ToUpper(h), "0123456789ABCDEF") != "" {
-			return fmt.Errorf("set the share password: the configuration's password_nt_hash is not an NT hash")
-		}
-		out, err := sysimage.Command(ctx, "/usr/bin/pdbedit", "-s", SMBConf, "-u", fsc.User, "--set-nt-hash="+h).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("set the share password: pdbedit: %w: %s", err, strings.TrimSpace(string(out)))
-		}
+	if err := WritePassdb(SambaDir, fsc.User, ShareUID, hash, time.Now()); err != nil {
+		return fmt.Errorf("set the share password: %w", err)
 	}
 	return nil
 }
