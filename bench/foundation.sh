@@ -161,6 +161,7 @@ printf '%-44s %s\n' "boot to ready, image, emulated laptop (USB)" "median $(medi
 printf '%-44s %s\n' "boot to ready, minimal u-root, direct kernel" "median $(median "${direct_ready[@]}") s  (runs: ${direct_ready[*]})"
 printf '%-44s %s\n' "boot to ready, minimal u-root, UEFI + loader" "median $(median "${uefi_ready[@]}") s  (runs: ${uefi_ready[*]})"
 printf '%-44s %s\n' "thinhost's own part (image - minimal UEFI)" "$(awk -v a="$(median "${image_ready[@]}")" -v b="$(median "${uefi_ready[@]}")" 'BEGIN { printf "%.1f s", a - b }')"
+printf '%-44s %s\n' "hostd's steps to ready (idle boot)" "$(sed -n 's/.*msg=ready .*since_start=\([^ ]*\) .*steps="\([^"]*\)".*/\1: \2/p' "$work/idle.log" | head -n 1)"
 printf '%-44s %s\n' "host memory at idle (goal <= 128 MiB)" "${idle:-not measured}"
 printf '%-44s %s\n' "build, cold (empty caches)" "$cold s ($debs .debs, $(mib "$downloaded") downloaded from the archive)"
 printf '%-44s %s\n' "build, warm" "$warm s"

@@ -64,6 +64,8 @@ type Options struct {
 type Daemon struct {
 	opts  Options
 	start time.Time
+	// steps times bringing the host up (the ready line's log).
+	steps *bootSteps
 	data  *storage.DataStatus
 	usage smb.UsageCache
 	// secureBoot is storage.SecureBootState's answer at boot.
@@ -143,7 +145,8 @@ func New(opts Options) *Daemon {
 	sup := supervise.New(opts.Log, func(l supervise.Line) {
 		opts.Log.Info(l.Text, "service", l.Service, "stream", l.Stream)
 	})
-	d := &Daemon{opts: opts, start: time.Now(), sup: sup, power: make(chan string, 1), guestOff: make(chan string, 1), panel: console.NewPanel(opts.Log, opts.Console), slots: newSlots(opts.Log)}
+	now := time.Now()
+	d := &Daemon{opts: opts, start: now, steps: newBootSteps(now, time.Now), sup: sup, power: make(chan string, 1), guestOff: make(chan string, 1), panel: console.NewPanel(opts.Log, opts.Console), slots: newSlots(opts.Log)}
 	d.usb = newUSBPlugs(d)
 	return d
 }
@@ -169,10 +172,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		log.Warn("Ctrl+Alt+Del", "err", err)
 	}
 	d.loadModules(ctx)
+	d.steps.done("modules")
 	d.slots.findBooted()
 	d.secureBoot = storage.SecureBootState()
 	fmt.Fprintf(d.opts.Console, "%s%s\n", SecureBootPrefix, d.secureBoot)
 	startNetwork(ctx, log, d.opts.Console)
+	d.steps.done("secure boot, network")
 	logCtx, stopLog := context.WithCancel(context.Background())
 	defer stopLog()
 	if !d.opts.NoData {
@@ -188,6 +193,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 				d.loadSystemModules(ctx)
 			}()
 		}
+		d.steps.done("system image")
 		d.data = storage.SetupData(ctx, log, storage.DataOptions{Encrypt: cfg.DataEncrypt, TPM: cfg.DataTPM, SecureBootOn: strings.HasPrefix(d.secureBoot, "on"),
 			Internal: cfg.DataDisk == "internal", Serial: cfg.DataDiskSerial, FirstBoot: d.takeFirstBoot}, console.AskConsoles(d.opts.Terminals))
 		if d.data.Created && cfg.DataTPM {
@@ -206,6 +212,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		}
 	}
+	d.steps.done("data partition")
 	// An error in the data partition's filesystem: what is written goes
 	// to the disk now, before anything else goes wrong; the health says
 	// to restart, which repairs it.
@@ -215,12 +222,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.startWifi(ctx)
 	// The guests' link first: smbd and the API listen on its address.
 	d.setupGuestLink()
+	d.steps.done("wifi, guests' link")
 	d.setupShares(ctx)
+	d.steps.done("shares")
 	d.startServices(ctx)
+	d.steps.done("services")
 	if d.systemMods != nil {
 		<-d.systemMods
 	}
+	d.steps.done("system image modules")
 	d.setupVMs(ctx)
+	d.steps.done("guests")
 
 	apiCtx, stopAPI := context.WithCancel(context.Background())
 	defer stopAPI()
@@ -231,11 +243,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil || n == 0 {
 		log.Warn("no ACPI power button found: power off through a shutdown request instead", "err", err)
 	}
+	d.steps.done("api, power button")
 
 	// The guests start once the shares answer, and so does the ready line.
 	if d.sharesUp != nil {
 		<-d.sharesUp
 	}
+	d.steps.done("smbd listening")
 	if d.vms != nil {
 		for _, err := range d.vms.Autostart(ctx) {
 			d.record("%v", err)
@@ -247,7 +261,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	fmt.Fprintln(d.opts.Console, servicesLine(d.sup.Status()))
 	fmt.Fprintln(d.opts.Console, HealthLine(d.problems()))
 	fmt.Fprintln(d.opts.Console, ReadyLine)
-	log.Info("ready", "since_start", time.Since(d.start).Round(time.Millisecond), "power_buttons", n)
+	d.steps.done("guests started")
+	log.Info("ready", "since_start", time.Since(d.start).Round(time.Millisecond), "power_buttons", n, "steps", d.steps.String())
 	// What bringing the host up allocated (module lists, the data
 	// partition's checks, smb.conf) is garbage now: back to the kernel
 	// at once, not when the scavenger gets to it.
