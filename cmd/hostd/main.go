@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -57,7 +58,14 @@ func daemon() error {
 	cmdline, _ := os.ReadFile("/proc/cmdline")
 	con := console.OpenConsoles(string(cmdline))
 	ring := logring.New(4000)
-	log := slog.New(slog.NewTextHandler(io.MultiWriter(con, ring), &slog.HandlerOptions{Level: slog.LevelInfo})).With("svc", "hostd")
+	// thinhost.debug on the kernel command line (the profile's
+	// host.kernel.cmdline) logs each step in detail: each module loaded
+	// and how long it took, each service's start.
+	level := slog.LevelInfo
+	if slices.Contains(strings.Fields(string(cmdline)), "thinhost.debug") {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(con, ring), &slog.HandlerOptions{Level: level})).With("svc", "hostd")
 	slog.SetDefault(log)
 	cfg, err := config.Load(configPath)
 	if err != nil {
