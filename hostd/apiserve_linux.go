@@ -267,6 +267,9 @@ func readMeminfo() api.Memory {
 	if info, err := sysmem.Read(); err == nil {
 		m.Total, m.Available, m.Files, m.Kernel = info.Total, info.Available, info.Shmem, info.Kernel
 	}
+	if r, err := sysmem.ReadReserve(); err == nil {
+		m.Reserved = r
+	}
 	for i, p := range sysmem.Programs("/proc", map[int]string{os.Getpid(): "hostd"}) {
 		if i == 6 {
 			break

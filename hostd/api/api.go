@@ -201,8 +201,12 @@ type Memory struct {
 	// Where the memory in use goes: files held in memory (the initramfs
 	// the host runs from, /run), the kernel's own, and the programs with
 	// the most anonymous memory (heap and stacks), largest first.
-	Files    int64           `json:"files,omitempty"`
-	Kernel   int64           `json:"kernel,omitempty"`
+	Files  int64 `json:"files,omitempty"`
+	Kernel int64 `json:"kernel,omitempty"`
+	// Reserved is memory the kernel keeps free for itself (its
+	// watermarks, raised for transparent huge pages), which MemAvailable
+	// does not count: in use by nobody, yet not available.
+	Reserved int64           `json:"reserved,omitempty"`
 	Programs []ProgramMemory `json:"programs,omitempty"`
 }
 

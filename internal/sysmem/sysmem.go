@@ -49,6 +49,66 @@ func Parse(text string) Info {
 	return m
 }
 
+// ParseReserve reads /proc/zoneinfo's text and returns the memory the
+// kernel keeps free for itself, in bytes: as the kernel counts it against
+// MemAvailable (calculate_totalreserve_pages), each zone's high watermark
+// plus its largest protection against allocations meant for higher
+// zones, at most the zone's managed pages. Transparent huge pages raise
+// the watermarks (min_free_kbytes) so that whole 2 MiB blocks stay free.
+func ParseReserve(text string, pageSize int64) int64 {
+	var total, high, protect, managed int64
+	inZone := false
+	flush := func() {
+		if inZone {
+			r := high + protect
+			if r > managed {
+				r = managed
+			}
+			total = min(total+r, 1<<40)
+		}
+		high, protect, managed = 0, 0, 0
+	}
+	num := func(s string) int64 {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 || n > 1<<40 {
+			return 0
+		}
+		return n
+	}
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		switch {
+		case f[0] == "Node" && len(f) >= 4 && f[2] == "zone":
+			flush()
+			inZone = true
+		case f[0] == "high" && len(f) == 2:
+			high = num(f[1])
+		case f[0] == "managed" && len(f) == 2:
+			managed = num(f[1])
+		case f[0] == "protection:":
+			for _, v := range f[1:] {
+				if n := num(strings.Trim(v, "(),")); n > protect {
+					protect = n
+				}
+			}
+		}
+	}
+	flush()
+	return total * pageSize
+}
+
+// ReadReserve reads /proc/zoneinfo for ParseReserve.
+func ReadReserve() (int64, error) {
+	b, err := os.ReadFile("/proc/zoneinfo")
+	if err != nil {
+		return 0, fmt.Errorf("read the kernel's reserve: %w", err)
+	}
+	return ParseReserve(string(b), int64(os.Getpagesize())), nil
+}
+
 // Read reads /proc/meminfo.
 func Read() (Info, error) {
 	b, err := os.ReadFile("/proc/meminfo")

@@ -85,3 +85,62 @@ func TestProgramName(t *testing.T) {
 		}
 	}
 }
+
+// zoneinfo is /proc/zoneinfo's shape, cut down: a booted 1 GiB host with
+// transparent huge pages (its DMA zone protected against DMA32's
+// allocations), and an empty zone.
+const zoneinfo = `Node 0, zone      DMA
+  per-node stats
+      nr_inactive_anon 49096
+  pages free     3565
+        min      169
+        low      211
+        high     253
+        spanned  4095
+        present  3998
+        managed  3598
+        cma      0
+        protection: (0, 892, 892, 892, 892)
+      nr_free_pages 3565
+Node 0, zone    DMA32
+  pages free     192551
+        min      11094
+        low      13867
+        high     16640
+        managed  240178
+        protection: (0, 0, 0, 0, 0)
+Node 0, zone   Normal
+  pages free     0
+        min      0
+        low      0
+        high     0
+        managed  0
+        protection: (0, 0, 0, 0, 0)
+`
+
+// TestParseReserve: the high watermarks and the largest protection, each
+// zone's at most its managed pages.
+func TestParseReserve(t *testing.T) {
+	if got, want := ParseReserve(zoneinfo, 4096), int64(253+892+16640)*4096; got != want {
+		t.Errorf("ParseReserve = %d, want %d", got, want)
+	}
+	// A zone smaller than its reserve counts what it has.
+	small := "Node 0, zone DMA\n  high 100\n  managed 40\n  protection: (0, 500)\n"
+	if got := ParseReserve(small, 4096); got != 40*4096 {
+		t.Errorf("a small zone: %d, want %d", got, 40*4096)
+	}
+	if got := ParseReserve("", 4096); got != 0 {
+		t.Errorf("no zones: %d", got)
+	}
+}
+
+// FuzzParseReserve: any text gives a reserve, never a negative one.
+func FuzzParseReserve(f *testing.F) {
+	f.Add(zoneinfo)
+	f.Add("Node 0, zone X\n high -5\n managed 9\n protection: (99999999999999999999)\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		if r := ParseReserve(text, 4096); r < 0 {
+			t.Errorf("ParseReserve(%q) = %d", text, r)
+		}
+	})
+}

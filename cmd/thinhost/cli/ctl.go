@@ -343,7 +343,8 @@ host's page (Host update) to upload from a browser, inside Windows too.`,
 }
 
 // memoryUse says where the memory in use goes: the programs' own memory,
-// files held in memory, the kernel's; "" when the host does not say.
+// files held in memory, the kernel's, and what the kernel keeps free for
+// itself; "" when the host does not say.
 func memoryUse(m api.Memory) string {
 	var parts []string
 	for _, p := range m.Programs {
@@ -358,6 +359,9 @@ func memoryUse(m api.Memory) string {
 	}
 	if m.Kernel > 0 {
 		parts = append(parts, "kernel "+units.Bytes(m.Kernel))
+	}
+	if m.Reserved > 0 {
+		parts = append(parts, "kept free by the kernel "+units.Bytes(m.Reserved))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -115,9 +115,9 @@ func TestReadGuestConfig(t *testing.T) {
 }
 
 func TestMemoryUse(t *testing.T) {
-	got := memoryUse(api.Memory{Files: 60 << 20, Kernel: 30 << 20,
+	got := memoryUse(api.Memory{Files: 60 << 20, Kernel: 30 << 20, Reserved: 69 << 20,
 		Programs: []api.ProgramMemory{{Name: "hostd", Processes: 1, Private: 20 << 20}, {Name: "smbd", Processes: 3, Private: 12 << 20}}})
-	if want := "hostd 20 MiB, smbd ×3 12 MiB, files in memory (initramfs, /run) 60 MiB, kernel 30 MiB"; got != want {
+	if want := "hostd 20 MiB, smbd ×3 12 MiB, files in memory (initramfs, /run) 60 MiB, kernel 30 MiB, kept free by the kernel 69 MiB"; got != want {
 		t.Errorf("memoryUse = %q, want %q", got, want)
 	}
 	if memoryUse(api.Memory{Total: 1}) != "" {
