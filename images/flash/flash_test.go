@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,6 +29,10 @@ func TestMergeSubtract(t *testing.T) {
 
 // randomFile makes a file of size bytes of random data: stale bytes that
 // a careless flash would leave readable.
+// randomFile makes a used stick of size bytes: random bytes in the first
+// 64 KiB of every MiB and in the last 64 KiB (where the backup GPT goes),
+// the rest a hole, so that what flash must overwrite or zero holds
+// garbage, without writing the whole size (seconds on a slow disk).
 func randomFile(t *testing.T, path string, size int64) {
 	t.Helper()
 	f, err := os.Create(path)
@@ -37,8 +40,19 @@ func randomFile(t *testing.T, path string, size int64) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if _, err := io.CopyN(f, rand.Reader, size); err != nil {
+	if err := f.Truncate(size); err != nil {
 		t.Fatal(err)
+	}
+	chunk := make([]byte, 64<<10)
+	offs := []int64{max(size-int64(len(chunk)), 0)}
+	for off := int64(0); off < size; off += 1 << 20 {
+		offs = append(offs, off)
+	}
+	for _, off := range offs {
+		rand.Read(chunk)
+		if _, err := f.WriteAt(chunk[:min(int64(len(chunk)), size-off)], off); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
