@@ -30,7 +30,7 @@ func (d *Daemon) setupShares(ctx context.Context) {
 		d.record("shares not served: they live on the data partition, which is not mounted")
 		return
 	}
-	if err := d.prepareShares(ctx); err != nil {
+	if err := d.prepareShares(); err != nil {
 		d.record("shares not served: %v", err)
 		return
 	}
@@ -54,7 +54,9 @@ func (d *Daemon) setupShares(ctx context.Context) {
 	}()
 }
 
-func (d *Daemon) prepareShares(ctx context.Context) error {
+// prepareShares makes the share user's account, finds its password and
+// prepares Samba (smb.Prepare); it runs nothing.
+func (d *Daemon) prepareShares() error {
 	fsc := d.opts.Config.FileServer
 	if err := addAccount(fsc.User); err != nil {
 		return fmt.Errorf("create the share user %s: %w", fsc.User, err)
@@ -64,7 +66,7 @@ func (d *Daemon) prepareShares(ctx context.Context) error {
 		return err
 	}
 	d.sharePW, d.sharePWFrom = pw, where
-	if err := smb.Prepare(ctx, fsc, pw, d.linkAddr()); err != nil {
+	if err := smb.Prepare(fsc, pw, d.linkAddr()); err != nil {
 		return err
 	}
 	d.opts.Log.Info("shares ready", "shares", len(fsc.Shares), "user", fsc.User, "password", where, "host_network", fsc.HostNetwork)

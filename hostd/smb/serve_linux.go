@@ -30,7 +30,7 @@ var PasswordFile = filepath.Join(layout.DataDir, "state", "share-password")
 // (link: the guests' host-only link, nil: none), and the share user's
 // password pw (empty: fsc's NT hash alone) in Samba's database, made
 // afresh each boot. The share user's account must exist.
-func Prepare(ctx context.Context, fsc *config.FileServer, pw string, link *net.IPNet) error {
+func Prepare(fsc *config.FileServer, pw string, link *net.IPNet) error {
 	for _, s := range fsc.Shares {
 		dir := filepath.Join(SharesDir, s.Path)
 		if err := os.MkdirAll(dir, 0o775); err != nil {
