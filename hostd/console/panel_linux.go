@@ -64,6 +64,8 @@ type Panel struct {
 	screen *screenLease
 }
 
+// NewPanel is the panel (the first VT, /dev/tty0); console is where it
+// says what the host key combination does.
 func NewPanel(log *slog.Logger, console io.Writer) *Panel {
 	return &Panel{log: log, path: "/dev/tty0", console: console, owners: map[string]bool{}}
 }
@@ -81,6 +83,8 @@ func (p *Panel) HoldKeys(shellHash string) error {
 	return nil
 }
 
+// SetShells gives the panel end, which ends the debug shells on the
+// panel's consoles when the guest takes the panel back.
 func (p *Panel) SetShells(end func()) {
 	p.mu.Lock()
 	p.endShells = end

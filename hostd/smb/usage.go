@@ -29,6 +29,8 @@ const (
 	duBudget   = 2 * time.Second
 )
 
+// Get is the bytes of the files under dir and whether the walk finished
+// (a slow one stops at duBudget).
 func (c *UsageCache) Get(dir string) (int64, bool) {
 	c.mu.Lock()
 	if c.entries == nil {
