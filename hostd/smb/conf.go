@@ -25,9 +25,25 @@ const (
 	GuestHostAddress = guestdrive.NATHostAddress
 )
 
+// PrivateDir is Samba's private directory on the data partition: its
+// secrets (the server's machine SID) and the password database. The
+// Windows ACLs smbd stores with the files (acl_xattr) name the share user
+// by a SID made of that machine SID; made afresh each boot, it made every
+// file with a stored ACL (one set from Windows, or inherited from a
+// folder's) unreadable to its own user after a reboot. Kept here, it
+// stays.
+const PrivateDir = layout.DataDir + "/state/samba"
+
+// Dirs are where smbd keeps its files: Run, made afresh each boot in
+// memory (SambaDir), and Private (PrivateDir), kept.
+type Dirs struct{ Run, Private string }
+
+// HostDirs are the booted host's.
+var HostDirs = Dirs{Run: SambaDir, Private: PrivateDir}
+
 // SambaRunDirs are smbd's directories under its run directory ("log"
 // only holds the cores directory smbd insists on: it logs to stdout).
-var SambaRunDirs = []string{"private", "lock", "state", "cache", "pid", "ncalrpc", "log"}
+var SambaRunDirs = []string{"lock", "state", "cache", "pid", "ncalrpc", "log"}
 
 // GuestLoopback is the address the guest's SMB connections arrive on:
 // QEMU's user network connects from the host's loopback.
@@ -68,7 +84,8 @@ func GuestConnConf(runDir string) (path, content string) {
 // (10.0.3.1/24): smbd serves it too, to that network alone. With the
 // host's network served, connections there stay strict like any other
 // address but loopback's.
-func RenderSMBConf(fs *config.FileServer, sharesDir, runDir string, link *net.IPNet) (string, error) {
+func RenderSMBConf(fs *config.FileServer, sharesDir string, dirs Dirs, link *net.IPNet) (string, error) {
+	runDir := dirs.Run
 	if err := fs.Check(); err != nil {
 		return "", fmt.Errorf("render smb.conf: %w", err)
 	}
@@ -167,10 +184,12 @@ func RenderSMBConf(fs *config.FileServer, sharesDir, runDir string, link *net.IP
 	w("  short preserve case = yes")
 	w("")
 	w("  # The share user's account, written by hostd each boot: its NT hash alone.")
-	w("  passdb backend = smbpasswd:%s", PassdbFile(runDir))
+	w("  passdb backend = smbpasswd:%s", PassdbFile(dirs.Private))
+	w("  # Samba's secrets, the server's SID among them, kept from boot to boot.")
+	w("  private dir = %s", dirs.Private)
 	for _, d := range SambaRunDirs {
 		switch d {
-		case "private", "ncalrpc":
+		case "ncalrpc":
 			w("  %s dir = %s", d, filepath.Join(runDir, d))
 		case "log":
 			// Unused with logging = stdout, but smbd puts its cores

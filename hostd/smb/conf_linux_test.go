@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/thinhost/thinhost/images/layout/config"
 	"github.com/thinhost/thinhost/internal/smbtorture"
 	"github.com/thinhost/thinhost/internal/testenv"
+	"golang.org/x/sys/unix"
 )
 
 // TestSMBConfSmbtorture serves a share with the smb.conf hostd writes and
@@ -77,6 +79,15 @@ func serveRendered(t *testing.T, fs *config.FileServer, password string) (confPa
 // (nil: none); it also returns the shares' directory.
 func serveRenderedLink(t *testing.T, fs *config.FileServer, password string, link *net.IPNet) (confPath string, port int, shares string) {
 	t.Helper()
+	confPath, port, shares, _ = serveRenderedWith(t, fs, password, link, "", 0)
+	return confPath, port, shares
+}
+
+// serveRenderedWith is serveRenderedLink with Samba's private directory
+// private ("": one of its own) and smbd on port (0: a free one); it also
+// returns a stop function (the test's end stops smbd too).
+func serveRenderedWith(t *testing.T, fs *config.FileServer, password string, link *net.IPNet, private string, port int) (confPath string, _ int, shares string, stop func()) {
+	t.Helper()
 	testenv.NeedRoot(t)
 	testenv.NeedTool(t, "smbd")
 	testenv.NeedFile(t, filepath.Join(SambaModulesDir, "vfs", "streams_xattr.so"), "apt-get install samba-vfs-modules")
@@ -95,9 +106,12 @@ func serveRenderedLink(t *testing.T, fs *config.FileServer, password string, lin
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o755)
-	run := filepath.Join(dir, "run")
+	if private == "" {
+		private = filepath.Join(dir, "private")
+	}
+	dirs := Dirs{Run: filepath.Join(dir, "run"), Private: private}
 	shares = filepath.Join(dir, "shares")
-	if err := MakeRunDirs(run); err != nil {
+	if err := MakeDirs(dirs); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range fs.Shares {
@@ -106,37 +120,41 @@ func serveRenderedLink(t *testing.T, fs *config.FileServer, password string, lin
 		}
 		os.Chown(filepath.Join(shares, s.Path), uid, uid)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	if port == 0 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port = ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
 	}
-	port = ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	rendered, err := RenderSMBConf(fs, shares, run, link)
+	rendered, err := RenderSMBConf(fs, shares, dirs, link)
 	if err != nil {
 		t.Fatal(err)
 	}
 	conf := strings.Replace(rendered, "smb ports = 445", fmt.Sprintf("smb ports = %d", port), 1)
-	confPath = filepath.Join(run, "smb.conf")
+	confPath = filepath.Join(dirs.Run, "smb.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if fs.HostNetwork {
-		path, text := GuestConnConf(run)
+		path, text := GuestConnConf(dirs.Run)
 		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// The account as hostd writes it: the password's NT hash alone.
-	if err := WritePassdb(run, name, uid, config.NTHash(password), time.Now()); err != nil {
+	if err := WritePassdb(dirs.Private, name, uid, config.NTHash(password), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	srv, err := smbtorture.Serve(context.Background(), confPath, port, filepath.Join(dir, "smbd.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(srv.Stop)
-	return confPath, port, shares
+	var once sync.Once
+	stop = func() { once.Do(srv.Stop) }
+	t.Cleanup(stop)
+	return confPath, port, shares, stop
 }
 
 // TestSMBConfHostNetwork serves the host's network with the smb.conf hostd
@@ -211,5 +229,115 @@ func TestSMBConfHostNetwork(t *testing.T) {
 		t.Errorf("the host network's session should be SMB 3.1.1, encrypted and signed: %s", row)
 	} else {
 		t.Logf("smbstatus: %s", row)
+	}
+}
+
+// TestFilesAcrossBoots: each boot makes smbd's run directory afresh,
+// and the Windows ACLs smbd stores with the files (acl_xattr) name the
+// share user by a SID made of Samba's machine SID, in its private
+// directory's secrets. An ACL set from Windows on a folder, inherited by
+// a file written in it, must still let the user read, write, create and
+// delete after a reboot: the private directory is kept (PrivateDir, on
+// the data partition). With a fresh one the same steps are refused, which
+// is how the host behaved before.
+func TestFilesAcrossBoots(t *testing.T) {
+	testenv.NeedE2E(t) // a real smbd
+	// smbcacls speaks to port 445 alone: in a namespace of its own.
+	if !testenv.InNetNS(t, nil) {
+		return
+	}
+	smbcacls := testenv.NeedTool(t, "smbcacls")
+	const name, password = "thin", "local-test-password"
+	fs := &config.FileServer{User: name, Shares: []config.Share{{Name: "files", Path: "files"}}}
+	dial := func() (*smb2.Session, *smb2.Share) {
+		conn, err := net.Dial("tcp", "127.0.0.1:445")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := &smb2.Dialer{Initiator: &smb2.NTLMInitiator{User: name, Password: password}}
+		s, err := d.Dial(conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sh, err := s.Mount("files")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, sh
+	}
+	// boot serves the files of the last boot (none at first) with
+	// Samba's private directory private, writes in dir an inheritable
+	// Windows ACL and a file, and ends.
+	var files string
+	boot := func(private, dir string) (stop func()) {
+		conf, _, shares, stop := serveRenderedWith(t, fs, password, nil, private, 445)
+		if files != "" {
+			os.RemoveAll(filepath.Join(shares, "files"))
+			if err := os.Rename(files, filepath.Join(shares, "files")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		files = filepath.Join(shares, "files")
+		if dir == "" {
+			return stop
+		}
+		s, sh := dial()
+		if err := sh.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		s.Logoff()
+		// As Explorer's Security tab or an installer sets it: the user by
+		// name (a SID on the wire), inherited by what the folder holds.
+		if out, err := exec.Command(smbcacls, "-s", conf, "-U", name+"%"+password, "//127.0.0.1/files", dir,
+			"--set", "ACL:"+name+":ALLOWED/OI|CI/FULL").CombinedOutput(); err != nil {
+			t.Fatalf("smbcacls: %v\n%s", err, out)
+		}
+		s, sh = dial()
+		defer s.Logoff()
+		if err := sh.WriteFile(dir+`\a.txt`, []byte("one"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := unix.Getxattr(filepath.Join(files, dir, "a.txt"), "security.NTACL", nil); err != nil {
+			t.Fatalf("no Windows ACL stored with the file: %v", err)
+		}
+		return stop
+	}
+	// use tries what a user does with last boot's file in dir.
+	use := func(dir string) []error {
+		s, sh := dial()
+		defer s.Logoff()
+		var errs []error
+		if b, err := sh.ReadFile(dir + `\a.txt`); err != nil || string(b) != "one" {
+			errs = append(errs, fmt.Errorf("read: %q %v", b, err))
+		}
+		if err := sh.WriteFile(dir+`\a.txt`, []byte("two"), 0o644); err != nil {
+			errs = append(errs, fmt.Errorf("write: %w", err))
+		}
+		if err := sh.WriteFile(dir+`\b.txt`, []byte("new"), 0o644); err != nil {
+			errs = append(errs, fmt.Errorf("create: %w", err))
+		}
+		if err := sh.Remove(dir + `\a.txt`); err != nil {
+			errs = append(errs, fmt.Errorf("delete: %w", err))
+		}
+		return errs
+	}
+	kept := t.TempDir()
+	boot(kept, "kept")()
+	boot(kept, "lost")()
+	// The next boot with the same private directory: the files are the
+	// user's, both the last boot's and the one before's.
+	stop := boot(kept, "")
+	if errs := use("kept"); len(errs) > 0 {
+		t.Errorf("after two reboots, with Samba's private directory kept: %v", errs)
+	}
+	if errs := use("lost"); len(errs) > 0 {
+		t.Errorf("after a reboot, with Samba's private directory kept: %v", errs)
+	}
+	stop()
+	// A fresh private directory, as every boot had before: refused. (The
+	// check that the test can fail.)
+	defer boot(t.TempDir(), "")()
+	if errs := use("lost"); len(errs) == 0 {
+		t.Error("with a fresh private directory the last boot's files were still the user's: this test shows nothing")
 	}
 }

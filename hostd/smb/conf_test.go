@@ -24,7 +24,7 @@ func TestRenderSMBConfGolden(t *testing.T) {
 		link    *net.IPNet
 	}{"smb-guest-only": {false, nil}, "smb-host-network": {true, link}, "smb-guest-link": {false, link}} {
 		fs.HostNetwork = c.hostNet
-		got, err := RenderSMBConf(fs, "/data/shares", "/run/samba", c.link)
+		got, err := RenderSMBConf(fs, "/data/shares", HostDirs, c.link)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -37,13 +37,13 @@ func TestSMBConfTestparm(t *testing.T) {
 	testparm := testenv.NeedTool(t, "testparm")
 	dir := t.TempDir()
 	fs := &config.FileServer{User: "thin", Shares: []config.Share{{Name: "files", Path: "files"}, {Name: "ro", Path: "ro", ReadOnly: true}}}
-	for _, d := range append(SambaRunDirs, "files", "ro") {
+	for _, d := range append(SambaRunDirs, "files", "ro", "private") {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
 	conf := filepath.Join(dir, "smb.conf")
-	rendered, err := RenderSMBConf(fs, dir, dir, nil)
+	rendered, err := RenderSMBConf(fs, dir, Dirs{Run: dir, Private: filepath.Join(dir, "private")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func FuzzRenderSMBConf(f *testing.F) {
 	f.Add("thin", "x", "x\n  root preexec = id\n[IPC$]\n  path = /data/state", "y", "%U")
 	f.Add("thin", "a", "Fotos/\u00dcbersicht 2024", "b", "a b")
 	want := func(fs *config.FileServer) []string {
-		conf, err := RenderSMBConf(&config.FileServer{User: "u", Shares: fs.Shares[:0]}, "/data/shares", "/run/samba", nil)
+		conf, err := RenderSMBConf(&config.FileServer{User: "u", Shares: fs.Shares[:0]}, "/data/shares", HostDirs, nil)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -78,7 +78,7 @@ func FuzzRenderSMBConf(f *testing.F) {
 	base := len(want(&config.FileServer{}))
 	f.Fuzz(func(t *testing.T, user, name1, path1, name2, path2 string) {
 		fs := &config.FileServer{User: user, Shares: []config.Share{{Name: name1, Path: path1}, {Name: name2, Path: path2, ReadOnly: true}}}
-		conf, err := RenderSMBConf(fs, "/data/shares", "/run/samba", nil)
+		conf, err := RenderSMBConf(fs, "/data/shares", HostDirs, nil)
 		if err != nil {
 			return
 		}

@@ -10,23 +10,23 @@ import (
 	"github.com/thinhost/thinhost/images/layout/config"
 )
 
-// PassdbFile is Samba's password database under runDir (Samba's run
-// directory): the smbpasswd format (passdb backend = smbpasswd), which
-// WritePassdb writes.
-func PassdbFile(runDir string) string { return filepath.Join(runDir, "private", "smbpasswd") }
+// PassdbFile is Samba's password database in its private directory: the
+// smbpasswd format (passdb backend = smbpasswd), which WritePassdb writes
+// afresh each boot.
+func PassdbFile(privateDir string) string { return filepath.Join(privateDir, "smbpasswd") }
 
 // WritePassdb writes user's account (Unix uid, NT hash ntHash as 32 hex
-// digits, password set at changed) as Samba's password database under
-// runDir, for root alone: no LAN Manager hash, a normal account whose
+// digits, password set at changed) as Samba's password database in
+// privateDir, for root alone: no LAN Manager hash, a normal account whose
 // password does not expire. It refuses a name smb.conf would not take
 // (config.ValidShareUser) and a hash that is not one, so that no value
 // becomes a line or field of its own.
-func WritePassdb(runDir, user string, uid int, ntHash string, changed time.Time) error {
+func WritePassdb(privateDir, user string, uid int, ntHash string, changed time.Time) error {
 	line, err := PassdbLine(user, uid, ntHash, changed)
 	if err != nil {
 		return err
 	}
-	path := PassdbFile(runDir)
+	path := PassdbFile(privateDir)
 	tmp := path + ".new"
 	if err := os.WriteFile(tmp, []byte(line), 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", tmp, err)

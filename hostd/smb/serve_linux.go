@@ -50,10 +50,10 @@ func Prepare(fsc *config.FileServer, pw string, link *net.IPNet) error {
 	if err := linkSambaModules(); err != nil {
 		return err
 	}
-	if err := MakeRunDirs(SambaDir); err != nil {
+	if err := MakeDirs(HostDirs); err != nil {
 		return err
 	}
-	conf, err := RenderSMBConf(fsc, SharesDir, SambaDir, link)
+	conf, err := RenderSMBConf(fsc, SharesDir, HostDirs, link)
 	if err != nil {
 		return err
 	}
@@ -74,7 +74,7 @@ func Prepare(fsc *config.FileServer, pw string, link *net.IPNet) error {
 	if hash == "" {
 		hash = config.NTHash(pw)
 	}
-	if err := WritePassdb(SambaDir, fsc.User, ShareUID, hash, time.Now()); err != nil {
+	if err := WritePassdb(PrivateDir, fsc.User, ShareUID, hash, time.Now()); err != nil {
 		return fmt.Errorf("set the share password: %w", err)
 	}
 	return nil
@@ -108,19 +108,24 @@ func WaitListening(ctx context.Context, timeout time.Duration) error {
 	return nil
 }
 
-// MakeRunDirs makes smbd's run directories as Debian's package does:
-// the password database's private directory for root alone, the rest
-// readable by all. smbd's processes check each other's liveness through
+// MakeDirs makes smbd's directories as Debian's package does: the
+// private directory (secrets, the password database) for root alone, the
+// run directories readable by all. smbd's processes check each other's liveness through
 // lock files under the lock directory while impersonating the share user;
 // with that directory closed to the user, every other process's open files
 // read as stale, their share-mode entries are dropped, and closes fail
 // with NT_STATUS_INVALID_PARAMETER (smbtorture's rw1 and lock.overlap).
-func MakeRunDirs(dir string) error {
-	for _, sub := range append([]string{""}, SambaRunDirs...) {
-		p, mode := filepath.Join(dir, sub), os.FileMode(0o755)
-		if sub == "private" {
-			mode = 0o700
-		}
+func MakeDirs(dirs Dirs) error {
+	type dir struct {
+		path string
+		mode os.FileMode
+	}
+	all := []dir{{dirs.Run, 0o755}, {dirs.Private, 0o700}}
+	for _, sub := range SambaRunDirs {
+		all = append(all, dir{filepath.Join(dirs.Run, sub), 0o755})
+	}
+	for _, d := range all {
+		p, mode := d.path, d.mode
 		if err := os.MkdirAll(p, mode); err != nil {
 			return fmt.Errorf("create %s: %w", p, err)
 		}
