@@ -239,7 +239,8 @@ func TestSMBConfHostNetwork(t *testing.T) {
 // a file written in it, must still let the user read, write, create and
 // delete after a reboot: the private directory is kept (PrivateDir, on
 // the data partition). With a fresh one the same steps are refused, which
-// is how the host behaved before.
+// is how the host behaved before, until ForgetACLs (the first boot that
+// keeps the directory) removes the ACLs stored then.
 func TestFilesAcrossBoots(t *testing.T) {
 	testenv.NeedE2E(t) // a real smbd
 	// smbcacls speaks to port 445 alone: in a namespace of its own.
@@ -302,12 +303,13 @@ func TestFilesAcrossBoots(t *testing.T) {
 		}
 		return stop
 	}
-	// use tries what a user does with last boot's file in dir.
+	// use tries what a user does with the file a boot left in dir: read
+	// and rewrite it, make a file beside it and delete that.
 	use := func(dir string) []error {
 		s, sh := dial()
 		defer s.Logoff()
 		var errs []error
-		if b, err := sh.ReadFile(dir + `\a.txt`); err != nil || string(b) != "one" {
+		if b, err := sh.ReadFile(dir + `\a.txt`); err != nil || len(b) == 0 {
 			errs = append(errs, fmt.Errorf("read: %q %v", b, err))
 		}
 		if err := sh.WriteFile(dir+`\a.txt`, []byte("two"), 0o644); err != nil {
@@ -316,7 +318,7 @@ func TestFilesAcrossBoots(t *testing.T) {
 		if err := sh.WriteFile(dir+`\b.txt`, []byte("new"), 0o644); err != nil {
 			errs = append(errs, fmt.Errorf("create: %w", err))
 		}
-		if err := sh.Remove(dir + `\a.txt`); err != nil {
+		if err := sh.Remove(dir + `\b.txt`); err != nil {
 			errs = append(errs, fmt.Errorf("delete: %w", err))
 		}
 		return errs
@@ -339,5 +341,13 @@ func TestFilesAcrossBoots(t *testing.T) {
 	defer boot(t.TempDir(), "")()
 	if errs := use("lost"); len(errs) == 0 {
 		t.Error("with a fresh private directory the last boot's files were still the user's: this test shows nothing")
+	}
+	// What the first boot that keeps the directory does (Prepare): the
+	// ACLs stored before are forgotten, and the files are the user's.
+	if n, err := ForgetACLs(filepath.Dir(files)); err != nil || n == 0 {
+		t.Fatalf("ForgetACLs = %d, %v", n, err)
+	}
+	if errs := use("lost"); len(errs) > 0 {
+		t.Errorf("after the stored ACLs were forgotten: %v", errs)
 	}
 }

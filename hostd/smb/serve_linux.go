@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -50,8 +53,21 @@ func Prepare(fsc *config.FileServer, pw string, link *net.IPNet) error {
 	if err := linkSambaModules(); err != nil {
 		return err
 	}
+	_, err := os.Stat(PrivateDir)
+	migrate := errors.Is(err, fs.ErrNotExist)
 	if err := MakeDirs(HostDirs); err != nil {
 		return err
+	}
+	if migrate {
+		// The first boot with Samba's secrets kept: every Windows ACL
+		// stored so far names a machine SID that is gone.
+		n, err := ForgetACLs(SharesDir)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			slog.Info("shares: removed Windows ACLs an earlier image stored, which named a server SID made afresh each boot and refused the files to their user", "files", n)
+		}
 	}
 	conf, err := RenderSMBConf(fsc, SharesDir, HostDirs, link)
 	if err != nil {
@@ -182,4 +198,38 @@ func Password(fsc *config.FileServer, file string) (pw, where string, err error)
 	}
 	unix.Sync()
 	return pw, file + " (generated)", nil
+}
+
+// ForgetACLs removes the Windows ACLs smbd stored with the files and
+// folders under dir (the security.NTACL attribute), so that smbd derives
+// them from the files' owners and modes again; it says how many it
+// removed. hostd runs it once, on the first boot that keeps Samba's
+// secrets (PrivateDir): images before made a new server SID each boot, so
+// an ACL stored then names the user by a SID no boot will have again,
+// and its file was refused to its own user. It follows no symlink.
+func ForgetACLs(dir string) (int, error) {
+	n := 0
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if e.Type()&fs.ModeSymlink != 0 {
+			return nil
+		}
+		switch err := unix.Lremovexattr(p, "security.NTACL"); {
+		case err == nil:
+			n++
+		case errors.Is(err, unix.ENODATA), errors.Is(err, unix.ENOTSUP):
+		default:
+			return fmt.Errorf("remove the Windows ACL of %s: %w", p, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return n, fmt.Errorf("forget the shares' Windows ACLs: %w", err)
+	}
+	return n, nil
 }
