@@ -29,10 +29,11 @@ const ShareUID, ShareGID = 1000, 1000
 var PasswordFile = filepath.Join(layout.DataDir, "state", "share-password")
 
 // Prepare readies the file server for smbd: the share folders on the data
-// partition (SharesDir), Samba's modules and run directories, smb.conf
-// (link: the guests' host-only link, nil: none), and the share user's
-// password pw (empty: fsc's NT hash alone) in Samba's database, made
-// afresh each boot. The share user's account must exist.
+// partition (SharesDir), Samba's modules, its run directories and its
+// private directory (kept: PrivateDir), smb.conf (link: the guests'
+// host-only link, nil: none), and the share user's password pw (empty:
+// fsc's NT hash alone) in Samba's database, written afresh each boot. The
+// share user's account must exist.
 func Prepare(fsc *config.FileServer, pw string, link *net.IPNet) error {
 	for _, s := range fsc.Shares {
 		dir := filepath.Join(SharesDir, s.Path)
@@ -53,14 +54,10 @@ func Prepare(fsc *config.FileServer, pw string, link *net.IPNet) error {
 	if err := linkSambaModules(); err != nil {
 		return err
 	}
-	_, err := os.Stat(PrivateDir)
-	migrate := errors.Is(err, fs.ErrNotExist)
-	if err := MakeDirs(HostDirs); err != nil {
-		return err
-	}
-	if migrate {
+	if _, err := os.Stat(PrivateDir); errors.Is(err, fs.ErrNotExist) {
 		// The first boot with Samba's secrets kept: every Windows ACL
-		// stored so far names a machine SID that is gone.
+		// stored so far names a machine SID that is gone. Before the
+		// directory is made, so that a boot that failed here tries again.
 		n, err := ForgetACLs(SharesDir)
 		if err != nil {
 			return err
@@ -68,6 +65,9 @@ func Prepare(fsc *config.FileServer, pw string, link *net.IPNet) error {
 		if n > 0 {
 			slog.Info("shares: removed Windows ACLs an earlier image stored, which named a server SID made afresh each boot and refused the files to their user", "files", n)
 		}
+	}
+	if err := MakeDirs(HostDirs); err != nil {
+		return err
 	}
 	conf, err := RenderSMBConf(fsc, SharesDir, HostDirs, link)
 	if err != nil {
@@ -82,10 +82,10 @@ func Prepare(fsc *config.FileServer, pw string, link *net.IPNet) error {
 			return fmt.Errorf("write %s: %w", path, err)
 		}
 	}
-	// Samba's password database lives in /run: it is written afresh from
-	// the password (or the profile's NT hash) each boot, so a changed
-	// profile password takes effect. Written here, in smbpasswd's format:
-	// no smbpasswd or pdbedit to run (1.7 s of the host's boot under TCG).
+	// Samba's password database is written afresh from the password (or
+	// the profile's NT hash) each boot, so a changed profile password
+	// takes effect. Written here, in smbpasswd's format: no smbpasswd or
+	// pdbedit to run (1.7 s of the host's boot under TCG).
 	hash := fsc.PasswordNTHash
 	if hash == "" {
 		hash = config.NTHash(pw)
