@@ -81,6 +81,9 @@ type Daemon struct {
 	modsNow []string
 	// systemMods is closed when the system image's modules are loaded.
 	systemMods chan struct{}
+	// devices is closed once the drivers of the devices present at boot
+	// are loaded (Loader.Coldplug ended), in the background of the boot.
+	devices chan struct{}
 	// slots are the A/B system slots; systemMounted says the booted
 	// one's system image is mounted.
 	slots         *slots
@@ -181,6 +184,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	logCtx, stopLog := context.WithCancel(context.Background())
 	defer stopLog()
 	if !d.opts.NoData {
+		// The boot disk named by the boot loader is found as soon as its
+		// driver loaded; without that name, a partition's label must be
+		// on one disk only, which is known once every disk's driver is.
+		if !storage.BootDiskNamed() {
+			d.waitDevices("the boot loader did not name the boot disk")
+		}
 		if err := storage.MountSystem(ctx, log, d.slots.booted); err != nil {
 			d.record("system image not mounted: %v", err)
 		} else {
@@ -194,6 +203,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}()
 		}
 		d.steps.done("system image")
+		// An internal disk is chosen among all of them; the TPM and the
+		// keyboard that unlock the partition are devices too.
+		switch {
+		case cfg.DataDisk == "internal":
+			d.waitDevices("the data partition is on an internal disk")
+		case cfg.DataEncrypt:
+			d.waitDevices("the data partition is encrypted")
+		}
 		d.data = storage.SetupData(ctx, log, storage.DataOptions{Encrypt: cfg.DataEncrypt, TPM: cfg.DataTPM, SecureBootOn: strings.HasPrefix(d.secureBoot, "on"),
 			Internal: cfg.DataDisk == "internal", Serial: cfg.DataDiskSerial, FirstBoot: d.takeFirstBoot}, console.AskConsoles(d.opts.Terminals))
 		if d.data.Created && cfg.DataTPM {
@@ -231,6 +248,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		<-d.systemMods
 	}
 	d.steps.done("system image modules")
+	// Guests pass devices through, the power button is an input device:
+	// from here on, every device present at boot has its driver.
+	d.waitDevices("")
+	d.steps.done("device drivers")
 	d.setupVMs(ctx)
 	d.steps.done("guests")
 
@@ -434,7 +455,9 @@ func (d *Daemon) loadModules(ctx context.Context) {
 	log := d.opts.Log
 	cfg := d.opts.Config
 	dir := filepath.Join(d.opts.ModulesRoot, cfg.KernelRelease)
+	start := time.Now()
 	l, err := modules.NewLoader(log, dir)
+	log.Debug("module tables read", "duration", time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		if len(cfg.Modules) > 0 {
 			d.record("cannot load modules: %v", err)
@@ -448,27 +471,54 @@ func (d *Daemon) loadModules(ctx context.Context) {
 	if err := os.WriteFile("/proc/sys/kernel/modprobe", []byte(modules.ModprobePath+"\n"), 0o644); err != nil {
 		log.Warn("set the kernel's modprobe helper", "path", modules.ModprobePath, "err", err)
 	}
-	start := time.Now()
+	start = time.Now()
 	for _, m := range append(append([]string{}, cfg.Modules...), cfg.OptionalModules...) {
 		if !l.DeviceDriven(m) || slices.Contains(cfg.BootModules, m) {
 			d.modsNow = append(d.modsNow, m)
 		}
 	}
-	loaded, tried := l.Load(ctx, "profile", d.modsNow)
 	if !l.HasAliases() {
+		loaded, tried := l.Load(ctx, "profile", d.modsNow)
 		log.Info("modules loaded", "loaded", loaded, "of", tried, "duration", time.Since(start).Round(time.Millisecond))
 		return
 	}
-	// Listen before looking, so that no device is missed in between.
+	// Device drivers load in the background, the boot going on as soon
+	// as what it needs next is there (the boot disk appears once its
+	// driver loaded): the devices present (coldplug) and, listening
+	// first so that none is missed in between, those that appear
+	// (hotplug), such as the disks and buses of a controller whose
+	// driver coldplug loaded.
 	fd, err := modules.ListenUevents()
 	if err != nil {
 		log.Error("listen for new devices: drivers load for the devices present only", "err", err)
-	}
-	cold := l.Coldplug(ctx)
-	log.Info("modules loaded", "profile", loaded, "for_devices", cold, "duration", time.Since(start).Round(time.Millisecond))
-	if fd >= 0 {
+	} else {
 		go l.Hotplug(context.WithoutCancel(ctx), fd, d.usb.enqueue)
 	}
+	d.devices = make(chan struct{})
+	go func() {
+		defer close(d.devices)
+		n := l.Coldplug(ctx)
+		log.Info("drivers loaded for the devices present", "modules", n, "duration", time.Since(start).Round(time.Millisecond))
+	}()
+	loaded, tried := l.Load(ctx, "profile", d.modsNow)
+	log.Info("the profile's modules loaded", "loaded", loaded, "of", tried, "duration", time.Since(start).Round(time.Millisecond))
+}
+
+// waitDevices waits until the drivers of the devices present at boot are
+// loaded, for why (logged when it has to wait; "": the boot's order).
+func (d *Daemon) waitDevices(why string) {
+	if d.devices == nil {
+		return
+	}
+	select {
+	case <-d.devices:
+		return
+	default:
+	}
+	if why != "" {
+		d.opts.Log.Info("waiting for the drivers of the devices present", "because", why)
+	}
+	<-d.devices
 }
 
 // loadSystemModules loads the modules of the system image once it is

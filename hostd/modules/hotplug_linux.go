@@ -3,10 +3,10 @@ package modules
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -28,18 +28,22 @@ type Loader struct {
 	aliases  *AliasTable
 	optional map[string]bool
 
-	// loading serializes load: a module is loaded only after its
-	// dependencies finished loading, which LoadParallel guarantees within
-	// one call, not across calls.
-	loading  sync.Mutex
-	done     map[string]bool // tried, whatever the outcome
+	// mu guards flights and systemUp. flights are the modules tried,
+	// whatever the outcome, or being tried: Load calls run side by side
+	// (the profile's list, coldplug, hotplug), and a module waits for its
+	// dependencies' flights whichever call started them.
+	mu       sync.Mutex
+	flights  map[string]*flight
 	systemUp bool
 	// params are the command line's options for modules (ModuleParams).
 	params map[string]string
-	// insmod loads a module file with its options; sysDevices is where
-	// devices are listed (/sys/devices). Tests replace both.
-	insmod     func(path, params string) error
-	sysDevices string
+	// deferred are the modules in the system image that a device asked
+	// for before it was mounted (guarded by mu).
+	deferred []string
+	// insmod loads a module file with its options; sys is sysfs (/sys),
+	// where devices are listed. Tests replace both.
+	insmod func(path, params string) error
+	sys    string
 }
 
 // NewLoader reads dir's modules.dep and, when there is one,
@@ -54,7 +58,7 @@ func NewLoader(log *slog.Logger, dir string) (*Loader, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Loader{log: log, dir: dir, graph: g, optional: map[string]bool{}, done: map[string]bool{}, insmod: Insmod, sysDevices: "/sys/devices"}
+	l := &Loader{log: log, dir: dir, graph: g, optional: map[string]bool{}, flights: map[string]*flight{}, insmod: Insmod, sys: "/sys"}
 	if cmdline, err := os.ReadFile("/proc/cmdline"); err == nil {
 		l.params = ModuleParams(string(cmdline))
 	}
@@ -106,7 +110,10 @@ func (l *Loader) inSystem(name string) bool {
 
 // Load loads names with their dependencies, in parallel along the graph,
 // skipping what was tried before (and, until the system image is
-// mounted, what is in it), and reports how many loaded.
+// mounted, what is in it), and reports how many this call loaded and
+// tried. It returns once names and their dependencies are loaded or
+// failed, whichever call loads them: other calls may run at the same
+// time.
 func (l *Loader) Load(ctx context.Context, why string, names []string) (loaded, tried int) {
 	order, missing := l.graph.Closure(names)
 	for _, m := range missing {
@@ -114,22 +121,36 @@ func (l *Loader) Load(ctx context.Context, why string, names []string) (loaded, 
 			l.log.Error("module not in the image", "module", m)
 		}
 	}
-	l.loading.Lock()
-	defer l.loading.Unlock()
-	var todo []string
+	flights := map[string]*flight{}
+	var mine, others []string
+	l.mu.Lock()
 	for _, n := range order {
-		if l.done[n] || (!l.systemUp && l.inSystem(n)) {
+		if f := l.flights[n]; f != nil {
+			flights[n] = f
+			others = append(others, n)
 			continue
 		}
-		l.done[n] = true
-		todo = append(todo, n)
+		if !l.systemUp && l.inSystem(n) {
+			if !slices.Contains(l.deferred, n) {
+				l.deferred = append(l.deferred, n)
+			}
+			continue
+		}
+		f := newFlight()
+		l.flights[n] = f
+		flights[n] = f
+		mine = append(mine, n)
 	}
-	if len(todo) == 0 {
-		return 0, 0
-	}
-	results := LoadParallel(ctx, l.graph, todo, func(ctx context.Context, name, _ string) error {
+	l.mu.Unlock()
+	results := loadFlights(ctx, l.graph, mine, flights, func(ctx context.Context, name, _ string) error {
 		return l.insmod(l.path(name), l.params[name])
 	})
+	for _, n := range others {
+		select {
+		case <-flights[n].done:
+		case <-ctx.Done():
+		}
+	}
 	for _, r := range results {
 		switch {
 		case r.Err == nil:
@@ -151,19 +172,27 @@ func (l *Loader) Load(ctx context.Context, why string, names []string) (loaded, 
 }
 
 // SystemMounted lets the system image's modules load: the profile's
-// (names) at once, device drivers for the devices present.
+// (names) and the drivers the devices asked for until now.
 func (l *Loader) SystemMounted(ctx context.Context, names []string) (loaded int) {
-	l.loading.Lock()
+	l.mu.Lock()
 	l.systemUp = true
-	l.loading.Unlock()
-	loaded, _ = l.Load(ctx, "profile", names)
-	return loaded + l.Coldplug(ctx)
+	names = append(append([]string{}, names...), l.deferred...)
+	l.deferred = nil
+	l.mu.Unlock()
+	loaded, _ = l.Load(ctx, "system image", names)
+	return loaded
 }
 
 // forDevices loads the image's drivers for modaliases.
 func (l *Loader) forDevices(ctx context.Context, why string, modaliases []string) int {
+	n, _ := l.Load(ctx, why, l.driversFor(modaliases))
+	return n
+}
+
+// driversFor lists the image's drivers for modaliases, each once.
+func (l *Loader) driversFor(modaliases []string) []string {
 	if l.aliases == nil {
-		return 0
+		return nil
 	}
 	var names []string
 	seen := map[string]bool{}
@@ -175,27 +204,34 @@ func (l *Loader) forDevices(ctx context.Context, why string, modaliases []string
 			}
 		}
 	}
-	n, _ := l.Load(ctx, why, names)
-	return n
+	return names
 }
 
-// sysModaliases lists the modalias of every device under root
-// (/sys/devices), sorted and each once.
+// sysModaliases lists the modalias of every device of sysfs root (/sys),
+// sorted and each once. Every device with a modalias is on a bus or in a
+// class, so the lists of both are read, as udev's coldplug does, not the
+// whole of /sys/devices with its attributes: under TCG the walk took a
+// few hundred milliseconds of the boot.
 func sysModaliases(root string) []string {
 	seen := map[string]bool{}
-	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil // a device gone while walking
-		}
-		if d.Type().IsRegular() && d.Name() == "modalias" {
-			if b, err := os.ReadFile(p); err == nil {
+	read := func(dir string) {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if b, err := os.ReadFile(filepath.Join(dir, e.Name(), "modalias")); err == nil {
 				if m := strings.TrimSpace(string(b)); m != "" {
 					seen[m] = true
 				}
 			}
 		}
-		return nil
-	})
+	}
+	buses, _ := os.ReadDir(filepath.Join(root, "bus"))
+	for _, b := range buses {
+		read(filepath.Join(root, "bus", b.Name(), "devices"))
+	}
+	classes, _ := os.ReadDir(filepath.Join(root, "class"))
+	for _, c := range classes {
+		read(filepath.Join(root, "class", c.Name()))
+	}
 	out := make([]string, 0, len(seen))
 	for m := range seen {
 		out = append(out, m)
@@ -206,17 +242,34 @@ func sysModaliases(root string) []string {
 
 // Coldplug loads drivers for the devices present, again while loading
 // them brings new devices (a controller's driver makes its buses'
-// devices appear), up to a few rounds.
+// devices appear), up to a few rounds: it ends after a round in which
+// no module was tried, by it or by Hotplug loading the drivers of the
+// devices that appeared meanwhile.
 func (l *Loader) Coldplug(ctx context.Context) int {
 	total := 0
-	for round := 0; round < 4; round++ {
-		n := l.forDevices(ctx, "coldplug", sysModaliases(l.sysDevices))
+	for round := 0; round < 6; round++ {
+		before := l.tried()
+		start := time.Now()
+		aliases := sysModaliases(l.sys)
+		scanned := time.Now()
+		drivers := l.driversFor(aliases)
+		matched := time.Now()
+		n, _ := l.Load(ctx, "coldplug", drivers)
+		l.log.Debug("coldplug round", "round", round, "devices", len(aliases), "scan", scanned.Sub(start).Round(time.Millisecond),
+			"match", matched.Sub(scanned).Round(time.Millisecond), "load", time.Since(matched).Round(time.Millisecond), "loaded", n)
 		total += n
-		if n == 0 {
+		if l.tried() == before || ctx.Err() != nil {
 			break
 		}
 	}
 	return total
+}
+
+// tried is how many modules were tried or are being tried.
+func (l *Loader) tried() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.flights)
 }
 
 // ListenUevents opens the kernel's uevent socket. Open it before
@@ -248,7 +301,7 @@ func (l *Loader) Hotplug(ctx context.Context, fd int, uevents func(Uevent)) {
 			if errors.Is(err, unix.ENOBUFS) {
 				// Events were lost: look at every device again.
 				l.log.Warn("uevents lost; scanning devices again")
-				l.forDevices(ctx, "rescan", sysModaliases(l.sysDevices))
+				l.forDevices(ctx, "rescan", sysModaliases(l.sys))
 				continue
 			}
 			if errors.Is(err, unix.EINTR) {

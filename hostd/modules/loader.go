@@ -28,46 +28,58 @@ type LoadResult struct {
 // is why this is not a loop. A module whose dependency failed is not
 // tried. Results come back in order.
 func LoadParallel(ctx context.Context, g *ModuleGraph, order []string, load LoadFunc) []LoadResult {
-	type state struct {
-		done chan struct{}
-		res  LoadResult
-	}
-	states := map[string]*state{}
+	flights := map[string]*flight{}
 	for _, n := range order {
-		states[n] = &state{done: make(chan struct{}), res: LoadResult{Name: n}}
+		flights[n] = newFlight()
 	}
+	return loadFlights(ctx, g, order, flights, load)
+}
+
+// flight is one module's load: done is closed once it ended, with err
+// its outcome.
+type flight struct {
+	done chan struct{}
+	err  error
+}
+
+func newFlight() *flight { return &flight{done: make(chan struct{})} }
+
+// loadFlights loads mine, each in its own flight (flights[name], which
+// this call ends), once the flights of its dependencies ended well,
+// whoever loads them: flights holds this call's and those other calls
+// had under way when it started. Results come back in mine's order.
+func loadFlights(ctx context.Context, g *ModuleGraph, mine []string, flights map[string]*flight, load LoadFunc) []LoadResult {
+	out := make([]LoadResult, len(mine))
 	var wg sync.WaitGroup
-	for _, n := range order {
-		st := states[n]
+	for i, n := range mine {
+		f := flights[n]
+		out[i].Name = n
 		wg.Add(1)
-		go func() {
+		go func(res *LoadResult) {
 			defer wg.Done()
-			defer close(st.done)
+			defer close(f.done)
+			defer func() { f.err = res.Err }()
 			for _, d := range g.Deps[n] {
-				ds, ok := states[d]
+				df, ok := flights[d]
 				if !ok {
 					continue
 				}
 				select {
-				case <-ds.done:
+				case <-df.done:
 				case <-ctx.Done():
-					st.res.Err = ctx.Err()
+					res.Err = ctx.Err()
 					return
 				}
-				if ds.res.Err != nil {
-					st.res.Err = fmt.Errorf("%w: %s", ErrDependency, d)
+				if df.err != nil {
+					res.Err = fmt.Errorf("%w: %s", ErrDependency, d)
 					return
 				}
 			}
 			start := time.Now()
-			st.res.Err = load(ctx, n, g.Path[n])
-			st.res.Duration = time.Since(start)
-		}()
+			res.Err = load(ctx, n, g.Path[n])
+			res.Duration = time.Since(start)
+		}(&out[i])
 	}
 	wg.Wait()
-	out := make([]LoadResult, len(order))
-	for i, n := range order {
-		out[i] = states[n].res
-	}
 	return out
 }

@@ -48,6 +48,15 @@ var bootESP = sync.OnceValues(func() (string, error) {
 	return esp, err
 })
 
+// BootDiskNamed reports whether the boot loader named the disk this host
+// booted from (its ESP's PARTUUID): FindPartition then looks on that
+// disk alone, and need not wait for every disk's driver before it
+// decides.
+func BootDiskNamed() bool {
+	esp, err := bootESP()
+	return esp != "" && err == nil
+}
+
 // ESPFromCmdline reads the ESP's PARTUUID that GRUB puts on the kernel
 // command line (layout.ESPArg), or "" when it is not there.
 func ESPFromCmdline(cmdline string) (string, error) {
