@@ -168,6 +168,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := mountBase(log); err != nil {
 		log.Warn("mount base filesystems", "err", err)
 	}
+	relaxReserve(log)
 	cad := make(chan os.Signal, 1)
 	signal.Notify(cad, unix.SIGINT)
 	defer signal.Stop(cad)

@@ -132,7 +132,9 @@ func Build(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 		if err := add(path.Join(base, "modules.alias"), m.ModulesAlias(), 0); err != nil {
 			return nil, fmt.Errorf("stage modules.alias: %w", err)
 		}
-		for _, extra := range []string{"modules.builtin", "modules.order"} {
+		// modules.builtin lets the debug shell see what is built in;
+		// modules.order (160 KiB, for depmod alone) stays out of RAM.
+		for _, extra := range []string{"modules.builtin"} {
 			if _, err := os.Stat(filepath.Join(m.Dir, extra)); err == nil {
 				files = append(files, stagedFile{src: filepath.Join(m.Dir, extra), dst: path.Join(base, extra)})
 			}

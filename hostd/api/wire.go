@@ -48,7 +48,12 @@ type VM struct {
 	// Accel is "kvm" or "tcg".
 	Accel     string `json:"accel"`
 	MemoryMiB int64  `json:"memory_mib"`
-	CPUs      int    `json:"cpus"`
+	// MemoryUsedBytes is the guest's memory that QEMU holds while it runs
+	// (its anonymous memory), MemoryHugeBytes how much of it is in 2 MiB
+	// pages, which spare the CPU most page walks.
+	MemoryUsedBytes int64 `json:"memory_used_bytes,omitempty"`
+	MemoryHugeBytes int64 `json:"memory_huge_bytes,omitempty"`
+	CPUs            int   `json:"cpus"`
 	// Install is set while the install media are attached.
 	Install bool `json:"install"`
 	// Snapshot is when the base was frozen; zero without a snapshot.

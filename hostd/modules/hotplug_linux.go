@@ -3,6 +3,7 @@ package modules
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -143,7 +144,7 @@ func (l *Loader) Load(ctx context.Context, why string, names []string) (loaded, 
 	}
 	l.mu.Unlock()
 	results := loadFlights(ctx, l.graph, mine, flights, func(ctx context.Context, name, _ string) error {
-		return l.insmod(l.path(name), l.params[name])
+		return l.load(name)
 	})
 	for _, n := range others {
 		select {
@@ -169,6 +170,31 @@ func (l *Loader) Load(ctx context.Context, why string, names []string) (loaded, 
 		}
 	}
 	return loaded, len(results)
+}
+
+// load loads module name's file. Once loaded, a file of the initramfs
+// is removed: it held memory for the host's whole life, and a module
+// loads once per boot (the system image's files are on disk and stay). A
+// file removed before, in another process (the kernel's modprobe
+// helper), is of a module the kernel has.
+func (l *Loader) load(name string) error {
+	p := l.path(name)
+	err := l.insmod(p, l.params[name])
+	switch {
+	case err == nil && !l.inSystem(name):
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			l.log.Debug("remove a loaded module's file", "file", p, "err", err)
+		}
+	case errors.Is(err, fs.ErrNotExist) && l.loadedInKernel(name):
+		err = nil
+	}
+	return err
+}
+
+// loadedInKernel reports whether the kernel has module name loaded.
+func (l *Loader) loadedInKernel(name string) bool {
+	_, err := os.Stat(filepath.Join(l.sys, "module", name))
+	return err == nil
 }
 
 // SystemMounted lets the system image's modules load: the profile's

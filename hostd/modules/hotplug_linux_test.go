@@ -171,3 +171,47 @@ func TestLoadsSideBySide(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadedFilesRemoved: a module's file in the initramfs goes once the
+// module loaded (its memory back); loading it again where the file is
+// gone (the kernel's modprobe helper, another Loader) succeeds when the
+// kernel has the module, and fails when it does not.
+func TestLoadedFilesRemoved(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "modules.dep"), []byte("kernel/ext4.ko.zst:\nkernel/vfat.ko.zst:\n"), 0o644)
+	for _, f := range []string{"ext4", "vfat"} {
+		os.MkdirAll(filepath.Join(dir, "kernel"), 0o755)
+		os.WriteFile(filepath.Join(dir, "kernel", f+".ko.zst"), []byte("packed"), 0o644)
+	}
+	newLoader := func() *Loader {
+		l, err := NewLoader(slog.New(slog.DiscardHandler), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.sys = t.TempDir()
+		l.insmod = func(p, _ string) error {
+			_, err := os.Stat(p)
+			return err
+		}
+		return l
+	}
+	l := newLoader()
+	if n, _ := l.Load(context.Background(), "test", []string{"ext4"}); n != 1 {
+		t.Fatalf("ext4 did not load")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "kernel", "ext4.ko.zst")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("ext4's file is still there once loaded: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "kernel", "vfat.ko.zst")); err != nil {
+		t.Errorf("vfat's file, not loaded, went: %v", err)
+	}
+	helper := newLoader()
+	if n, _ := helper.Load(context.Background(), "modprobe", []string{"ext4"}); n != 0 {
+		t.Errorf("ext4 loaded again from a file that is gone, the kernel not having it")
+	}
+	helper = newLoader()
+	os.MkdirAll(filepath.Join(helper.sys, "module", "ext4"), 0o755)
+	if n, _ := helper.Load(context.Background(), "modprobe", []string{"ext4"}); n != 1 {
+		t.Errorf("ext4, which the kernel has, failed to load again once its file went")
+	}
+}

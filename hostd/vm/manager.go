@@ -30,6 +30,7 @@ import (
 	"github.com/thinhost/thinhost/internal/fsutil"
 	"github.com/thinhost/thinhost/internal/qga"
 	"github.com/thinhost/thinhost/internal/qmpc"
+	"github.com/thinhost/thinhost/internal/sysmem"
 )
 
 // Status is one guest as the API reports it.
@@ -690,6 +691,9 @@ func (m *Manager) Status() []Status {
 		}
 		if s, ok := byName[vmService(g.spec.Name)]; ok {
 			st.State, st.Pid, st.Restarts, st.LastExit = string(s.State), s.Pid, s.Restarts, s.LastExit
+			if s.Pid > 0 {
+				st.MemoryUsedBytes, st.MemoryHugeBytes, _ = sysmem.HugePages(s.Pid)
+			}
 		}
 		g.evMu.Lock()
 		st.Problem, st.Events = g.problem, append([]string(nil), g.events...)

@@ -5,6 +5,7 @@ package sysmem
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path"
 	"sort"
@@ -216,4 +217,46 @@ func Programs(procDir string, names map[int]string) []Program {
 		return out[i].Name < out[j].Name
 	})
 	return out
+}
+
+// KernelMinFree is the min_free_kbytes the kernel sets for itself from
+// the memory it manages (memTotal, in bytes), before transparent huge
+// pages raise it (init_per_zone_wmark_min): the square root of 16 times
+// the memory in KiB, within 128 KiB and 256 MiB. The result is in KiB.
+func KernelMinFree(memTotal int64) int64 {
+	kb := max(memTotal>>10, 0)
+	return min(max(int64(math.Sqrt(float64(kb)*16)), 128), 262144)
+}
+
+// ParseHugePages reads a /proc/PID/smaps_rollup text's anonymous memory
+// (Anonymous) and how much of it is in transparent huge pages
+// (AnonHugePages), in bytes.
+func ParseHugePages(text string) (anon, huge int64) {
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 || f[2] != "kB" {
+			continue
+		}
+		kb, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil || kb < 0 || kb >= 1<<52 {
+			continue
+		}
+		switch f[0] {
+		case "Anonymous:":
+			anon = kb << 10
+		case "AnonHugePages:":
+			huge = kb << 10
+		}
+	}
+	return anon, huge
+}
+
+// HugePages reads process pid's ParseHugePages figures.
+func HugePages(pid int) (anon, huge int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0, 0, fmt.Errorf("read process %d's memory: %w", pid, err)
+	}
+	anon, huge = ParseHugePages(string(b))
+	return anon, huge, nil
 }

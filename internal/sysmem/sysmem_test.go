@@ -144,3 +144,39 @@ func FuzzParseReserve(f *testing.F) {
 		}
 	})
 }
+
+// TestKernelMinFree: the kernel's own figures (init_per_zone_wmark_min)
+// for a 1 GiB test host, a 16 GiB laptop, and the bounds.
+func TestKernelMinFree(t *testing.T) {
+	for _, c := range []struct{ total, want int64 }{
+		{975104 << 10, 3949}, // the 1 GiB test host's MemTotal
+		{16 << 30, 16384},
+		{1 << 20, 128},
+		{0, 128},
+		{-1, 128},
+		{1 << 50, 262144},
+	} {
+		if got := KernelMinFree(c.total); got != c.want {
+			t.Errorf("KernelMinFree(%d) = %d, want %d", c.total, got, c.want)
+		}
+	}
+}
+
+func TestParseHugePages(t *testing.T) {
+	text := "00400000-7ffd8d9fe000 ---p 00000000 00:00 0                          [rollup]\nRss:              526660 kB\nAnonymous:        520000 kB\nLazyFree:              0 kB\nAnonHugePages:    514048 kB\nShmemPmdMapped:        0 kB\n"
+	if anon, huge := ParseHugePages(text); anon != 520000<<10 || huge != 514048<<10 {
+		t.Errorf("ParseHugePages = %d, %d", anon, huge)
+	}
+	if anon, huge := ParseHugePages("AnonHugePages: -5 kB\nAnonymous: 99999999999999999999 kB\nAnonymous: 1 MB\n"); anon != 0 || huge != 0 {
+		t.Errorf("bad figures read as %d, %d", anon, huge)
+	}
+}
+
+func FuzzParseHugePages(f *testing.F) {
+	f.Add("Anonymous:        520000 kB\nAnonHugePages:    514048 kB\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		if anon, huge := ParseHugePages(s); anon < 0 || huge < 0 {
+			t.Errorf("negative figures %d, %d from %q", anon, huge, s)
+		}
+	})
+}

@@ -437,6 +437,9 @@ func printVMs(w io.Writer, vms []api.VM) {
 	}
 	tw.Flush()
 	for _, v := range vms {
+		if v.MemoryUsedBytes > 0 {
+			fmt.Fprintf(w, "vm %s: memory in use %s, %s of it in 2 MiB pages\n", v.Name, units.Bytes(v.MemoryUsedBytes), units.Bytes(v.MemoryHugeBytes))
+		}
 		if v.Busy != "" {
 			fmt.Fprintf(w, "vm %s: %s\n", v.Name, v.Busy)
 		}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -98,6 +99,12 @@ func TestGuestLifecycle(t *testing.T) {
 	// else TCG inside TCG.
 	if !strings.Contains(st, "guest  running  tcg") && !strings.Contains(st, "guest  running  kvm") {
 		t.Errorf("vm status: %q", st)
+	}
+	// The guest's memory gets huge pages: QEMU asks for them, which is
+	// all that transparent_hugepage=madvise gives them to, and the
+	// kernel's lowered reserve (hostd's relaxReserve) leaves them be.
+	if m := regexp.MustCompile(`vm guest: memory in use (.+), (.+) of it in 2 MiB pages`).FindStringSubmatch(st); m == nil || strings.HasPrefix(m[2], "0 ") {
+		t.Errorf("vm status shows no guest memory in huge pages: %q", st)
 	}
 
 	// VNC on the host's network: the password hostd made at the guest's
