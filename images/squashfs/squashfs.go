@@ -1,6 +1,6 @@
 // Package squashfs writes squashfs 4.0 filesystems, as the Linux kernel
 // reads them, for the host's read-only system image: regular files,
-// directories and symbolic links, zlib ("gzip") compression, no
+// directories and symbolic links, zstd compression, no
 // fragments, no extended attributes, every owner root, one fixed time — so
 // the same entries always give the same bytes.
 //
@@ -15,7 +15,6 @@ package squashfs
 
 import (
 	"bytes"
-	"compress/zlib"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -28,6 +27,8 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // Entry is one thing in the filesystem. Exactly one of Src (a regular
@@ -58,7 +59,7 @@ type Options struct {
 const (
 	magic            = 0x73717368
 	metadataSize     = 8192
-	compressionZlib  = 1
+	compressionZstd  = 6
 	flagNoXattrs     = 0x0200
 	flagNoFragments  = 0x0010
 	invalid64        = ^uint64(0)
@@ -184,7 +185,7 @@ func Write(w io.WriterAt, off, limit int64, entries []Entry, opt Options) (int64
 	le32(opt.MTime)
 	le32(uint32(bs))
 	le32(0) // fragments
-	le16(compressionZlib)
+	le16(compressionZstd)
 	le16(uint16(log2(bs)))
 	le16(flagNoXattrs | flagNoFragments)
 	le16(1) // ids
@@ -510,26 +511,34 @@ func (wr *writer) readFiles(files []*node, queue, work chan<- *block, stop func(
 	return nil
 }
 
-// compressBlock returns a data block as stored and its size word: zlib
+// compressBlock returns a data block as stored and its size word: zstd
 // when that is smaller, else the bytes themselves with the uncompressed
 // bit.
 func compressBlock(b []byte) (uint32, []byte, error) {
-	var z bytes.Buffer
-	zw, err := zlib.NewWriterLevel(&z, zlib.DefaultCompression)
+	enc, err := encoder()
 	if err != nil {
 		return 0, nil, err
 	}
-	if _, err := zw.Write(b); err != nil {
-		return 0, nil, err
-	}
-	if err := zw.Close(); err != nil {
-		return 0, nil, err
-	}
-	if z.Len() < len(b) {
-		return uint32(z.Len()), z.Bytes(), nil
+	if z := enc.EncodeAll(b, nil); len(z) < len(b) {
+		return uint32(len(z)), z, nil
 	}
 	return uint32(len(b)) | uncompressedBit, b, nil
 }
+
+// encoder is the zstd encoder of every block, data and metadata, safe for
+// the compressing workers to share (EncodeAll). zstd, not zlib, because
+// the host reads its programs' libraries from this filesystem as they
+// start, and the kernel unpacks zstd faster for the same size: on the
+// test host under TCG, with the page cache dropped, reading the system
+// image's 186 libraries took 2.0-2.2 s instead of 4.5-4.9 s, and smbd's
+// start 0.55 s instead of 0.74-1.17 s. Each block is one frame of one
+// segment: its window is the block itself, within what the kernel's
+// reader allows (a window up to the block size), and without a
+// checksum, which the kernel would only spend time on.
+var encoder = sync.OnceValues(func() (*zstd.Encoder, error) {
+	return zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithEncoderConcurrency(1),
+		zstd.WithEncoderCRC(false), zstd.WithSingleSegment(true), zstd.WithZeroFrames(true))
+})
 
 // header is an inode's common part.
 func (wr *writer) header(typ uint16, n *node) []byte {
@@ -690,16 +699,14 @@ func (m *metadata) flush() {
 	if len(m.cur) == 0 || m.err != nil {
 		return
 	}
-	var z bytes.Buffer
-	zw, _ := zlib.NewWriterLevel(&z, zlib.DefaultCompression)
-	zw.Write(m.cur)
-	if err := zw.Close(); err != nil {
+	enc, err := encoder()
+	if err != nil {
 		m.err = err
 		return
 	}
-	if z.Len() < len(m.cur) {
-		m.done.Write(binary.LittleEndian.AppendUint16(nil, uint16(z.Len())))
-		m.done.Write(z.Bytes())
+	if z := enc.EncodeAll(m.cur, nil); len(z) < len(m.cur) {
+		m.done.Write(binary.LittleEndian.AppendUint16(nil, uint16(len(z))))
+		m.done.Write(z)
 	} else {
 		m.done.Write(binary.LittleEndian.AppendUint16(nil, uint16(len(m.cur))|metaUncompressed))
 		m.done.Write(m.cur)
