@@ -184,6 +184,20 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.steps.done("secure boot, network")
 	logCtx, stopLog := context.WithCancel(context.Background())
 	defer stopLog()
+	// The guests' link is made beside the data partition's setup (its
+	// bridge's module comes from the system image, which the kernel asks
+	// for by itself: once it is mounted, or that fails, below).
+	linkUp := make(chan struct{})
+	linkStarted := false
+	startLink := func() {
+		if !linkStarted {
+			linkStarted = true
+			go func() {
+				defer close(linkUp)
+				d.setupGuestLink()
+			}()
+		}
+	}
 	if !d.opts.NoData {
 		// The boot disk named by the boot loader is found as soon as its
 		// driver loaded; without that name, a partition's label must be
@@ -204,6 +218,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}()
 		}
 		d.steps.done("system image")
+		startLink()
 		// An internal disk is chosen among all of them; the TPM and the
 		// keyboard that unlock the partition are devices too.
 		switch {
@@ -239,7 +254,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.stopLog = stopLog
 	d.startWifi(ctx)
 	// The guests' link first: smbd and the API listen on its address.
-	d.setupGuestLink()
+	startLink()
+	<-linkUp
 	d.steps.done("wifi, guests' link")
 	d.setupShares(ctx)
 	d.steps.done("shares")
