@@ -692,7 +692,9 @@ func (m *Manager) Status() []Status {
 		if s, ok := byName[vmService(g.spec.Name)]; ok {
 			st.State, st.Pid, st.Restarts, st.LastExit = string(s.State), s.Pid, s.Restarts, s.LastExit
 			if s.Pid > 0 {
-				st.MemoryUsedBytes, st.MemoryHugeBytes, _ = sysmem.HugePages(s.Pid)
+				if r, err := sysmem.ReadRollup("/proc", s.Pid); err == nil {
+					st.MemoryUsedBytes, st.MemoryHugeBytes = r.Anonymous, r.AnonHuge
+				}
 			}
 		}
 		g.evMu.Lock()

@@ -123,7 +123,9 @@ func Read() (Info, error) {
 type Program struct {
 	Name string
 	// Processes is how many run it; Private their anonymous memory (heap,
-	// stacks: what no memory pressure frees, swap aside).
+	// stacks: what no memory pressure frees, swap aside), each process's
+	// share of it where the kernel gives one (Pss_Anon): a forked
+	// helper's pages still shared with its parent count once in all.
 	Processes int
 	Private   int64
 }
@@ -172,7 +174,7 @@ func ProgramName(name string, cmdline []string) string {
 }
 
 // Programs sums the anonymous memory of the processes under procDir
-// (/proc) by program, largest first; names renames processes by pid
+// (/proc) by program (Program.Private), largest first; names renames processes by pid
 // (hostd runs as u-root's "uinit").
 func Programs(procDir string, names map[int]string) []Program {
 	entries, err := os.ReadDir(procDir)
@@ -203,6 +205,11 @@ func Programs(procDir string, names map[int]string) []Program {
 			p = &Program{Name: name}
 			by[name] = p
 		}
+		// Its share, where the kernel has it: a forked helper's pages,
+		// still shared with its parent, are not its own twice over.
+		if r, err := ReadRollup(procDir, pid); err == nil && r.PssAnon > 0 {
+			anon = r.PssAnon
+		}
 		p.Processes++
 		p.Private += anon
 	}
@@ -228,10 +235,20 @@ func KernelMinFree(memTotal int64) int64 {
 	return min(max(int64(math.Sqrt(float64(kb)*16)), 128), 262144)
 }
 
-// ParseHugePages reads a /proc/PID/smaps_rollup text's anonymous memory
-// (Anonymous) and how much of it is in transparent huge pages
-// (AnonHugePages), in bytes.
-func ParseHugePages(text string) (anon, huge int64) {
+// Rollup is a process's figures from /proc/PID/smaps_rollup, in bytes.
+type Rollup struct {
+	// Anonymous is its anonymous memory (heap, stacks: for QEMU, the
+	// guest's memory it touched), AnonHuge how much of it is in
+	// transparent huge pages.
+	Anonymous, AnonHuge int64
+	// PssAnon is its share of anonymous memory: pages it shares with
+	// the process it forked from (smbd's helpers) count in part.
+	PssAnon int64
+}
+
+// ParseRollup reads a /proc/PID/smaps_rollup text.
+func ParseRollup(text string) Rollup {
+	var r Rollup
 	for _, line := range strings.Split(text, "\n") {
 		f := strings.Fields(line)
 		if len(f) != 3 || f[2] != "kB" {
@@ -243,20 +260,21 @@ func ParseHugePages(text string) (anon, huge int64) {
 		}
 		switch f[0] {
 		case "Anonymous:":
-			anon = kb << 10
+			r.Anonymous = kb << 10
 		case "AnonHugePages:":
-			huge = kb << 10
+			r.AnonHuge = kb << 10
+		case "Pss_Anon:":
+			r.PssAnon = kb << 10
 		}
 	}
-	return anon, huge
+	return r
 }
 
-// HugePages reads process pid's ParseHugePages figures.
-func HugePages(pid int) (anon, huge int64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+// ReadRollup reads process pid's smaps_rollup under procDir (/proc).
+func ReadRollup(procDir string, pid int) (Rollup, error) {
+	b, err := os.ReadFile(fmt.Sprintf("%s/%d/smaps_rollup", procDir, pid))
 	if err != nil {
-		return 0, 0, fmt.Errorf("read process %d's memory: %w", pid, err)
+		return Rollup{}, fmt.Errorf("read process %d's memory: %w", pid, err)
 	}
-	anon, huge = ParseHugePages(string(b))
-	return anon, huge, nil
+	return ParseRollup(string(b)), nil
 }
