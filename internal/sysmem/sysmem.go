@@ -27,27 +27,36 @@ type Info struct {
 // Parse reads /proc/meminfo's text ("MemTotal:  16318164 kB").
 func Parse(text string) Info {
 	var m Info
+	eachKB(text, func(key string, n int64) {
+		switch key {
+		case "MemTotal:":
+			m.Total = n
+		case "MemAvailable:":
+			m.Available = n
+		case "Shmem:":
+			m.Shmem = n
+		case "SUnreclaim:", "KernelStack:", "PageTables:":
+			m.Kernel += n
+		}
+	})
+	return m
+}
+
+// eachKB calls fn with the key ("MemTotal:") and the figure in bytes of
+// each "Key: N kB" line of text (/proc/meminfo, smaps_rollup), skipping
+// lines without a sane figure.
+func eachKB(text string, fn func(key string, n int64)) {
 	for _, line := range strings.Split(text, "\n") {
 		f := strings.Fields(line)
-		if len(f) < 2 {
+		if len(f) != 3 || f[2] != "kB" {
 			continue
 		}
 		kb, err := strconv.ParseInt(f[1], 10, 64)
-		if err != nil || kb < 0 || kb > 1<<52 {
+		if err != nil || kb < 0 || kb >= 1<<52 {
 			continue
 		}
-		switch f[0] {
-		case "MemTotal:":
-			m.Total = kb << 10
-		case "MemAvailable:":
-			m.Available = kb << 10
-		case "Shmem:":
-			m.Shmem = kb << 10
-		case "SUnreclaim:", "KernelStack:", "PageTables:":
-			m.Kernel += kb << 10
-		}
+		fn(f[0], kb<<10)
 	}
-	return m
 }
 
 // ParseReserve reads /proc/zoneinfo's text and returns the memory the
@@ -249,24 +258,16 @@ type Rollup struct {
 // ParseRollup reads a /proc/PID/smaps_rollup text.
 func ParseRollup(text string) Rollup {
 	var r Rollup
-	for _, line := range strings.Split(text, "\n") {
-		f := strings.Fields(line)
-		if len(f) != 3 || f[2] != "kB" {
-			continue
-		}
-		kb, err := strconv.ParseInt(f[1], 10, 64)
-		if err != nil || kb < 0 || kb >= 1<<52 {
-			continue
-		}
-		switch f[0] {
+	eachKB(text, func(key string, n int64) {
+		switch key {
 		case "Anonymous:":
-			r.Anonymous = kb << 10
+			r.Anonymous = n
 		case "AnonHugePages:":
-			r.AnonHuge = kb << 10
+			r.AnonHuge = n
 		case "Pss_Anon:":
-			r.PssAnon = kb << 10
+			r.PssAnon = n
 		}
-	}
+	})
 	return r
 }
 
