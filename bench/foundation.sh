@@ -134,8 +134,9 @@ for _ in $(seq 300); do grep -q "hostd ready" "$work/idle.log" && break; sleep 0
 # with the host's own certificate: ctl pins the fingerprint on the console.
 export THINHOST_FINGERPRINT=$(sed -n 's/.*certificate sha256 \([0-9A-F:]*\);.*/\1/p' "$work/idle.log" | tail -n 1)
 sleep 20
-idle=$("$work/thinhost" ctl --addr "127.0.0.1:$port" --token qemu-test-token-not-secret status 2>/dev/null |
-	awk '/^memory/ { print $6 - $2 " MiB used of " $6 " MiB" }')
+"$work/thinhost" ctl --addr "127.0.0.1:$port" --token qemu-test-token-not-secret status >"$work/idle-status.txt" 2>/dev/null || true
+idle=$(awk '/^memory/ { print $6 - $2 " MiB used of " $6 " MiB" }' "$work/idle-status.txt")
+idle_parts=$(sed -n 's/^ *in use: //p' "$work/idle-status.txt")
 "$work/thinhost" ctl --addr "127.0.0.1:$port" --token qemu-test-token-not-secret poweroff >/dev/null 2>&1 || true
 wait "$run_pid" 2>/dev/null || true
 
@@ -169,6 +170,7 @@ steps() { sed -n 's/.*msg=ready .*since_start=\([^ ]*\) .*steps="\([^"]*\)".*/\1
 printf '%-44s %s\n' "hostd's steps to ready, first boot" "$(steps "$work/first.log")"
 printf '%-44s %s\n' "hostd's steps to ready, next boot (idle)" "$(steps "$work/idle.log")"
 printf '%-44s %s\n' "host memory at idle (goal <= 128 MiB)" "${idle:-not measured}"
+printf '%-44s %s\n' "  where it goes (ctl status)" "${idle_parts:-not measured}"
 printf '%-44s %s\n' "build, cold (empty caches)" "$cold s ($debs .debs, $(mib "$downloaded") downloaded from the archive)"
 printf '%-44s %s\n' "build, warm" "$warm s"
 printf '%-44s %s\n' "image size" "$(mib "$apparent") apparent, $(mib "$allocated") allocated"
