@@ -184,9 +184,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.steps.done("secure boot, network")
 	logCtx, stopLog := context.WithCancel(context.Background())
 	defer stopLog()
-	// The guests' link is made beside the data partition's setup (its
-	// bridge's module comes from the system image, which the kernel asks
-	// for by itself: once it is mounted, or that fails, below).
+	// The guests' link is made beside the data partition's setup, once
+	// its modules (tun, vhost_net, bridge: the system image's) are in.
 	linkUp := make(chan struct{})
 	linkStarted := false
 	startLink := func() {
@@ -194,6 +193,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 			linkStarted = true
 			go func() {
 				defer close(linkUp)
+				if d.systemMods != nil {
+					<-d.systemMods
+				}
 				d.setupGuestLink()
 			}()
 		}

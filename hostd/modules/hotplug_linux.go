@@ -234,18 +234,26 @@ func (l *Loader) driversFor(modaliases []string) []string {
 }
 
 // sysModaliases lists the modalias of every device of sysfs root (/sys),
-// sorted and each once. Every device with a modalias is on a bus or in a
-// class, so the lists of both are read, as udev's coldplug does, not the
-// whole of /sys/devices with its attributes: under TCG the walk took a
-// few hundred milliseconds of the boot.
+// sorted and each once, as each device's uevent gives it (MODALIAS=): the
+// devices of every bus and every class, as udev's coldplug reads them,
+// not the whole of /sys/devices with its attributes (under TCG the walk
+// took a few hundred milliseconds of the boot). The uevent, not the
+// modalias attribute: a CPU has none, and its drivers (kvm_intel,
+// kvm_amd, aesni) are asked for by its uevent's alone.
 func sysModaliases(root string) []string {
 	seen := map[string]bool{}
 	read := func(dir string) {
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
-			if b, err := os.ReadFile(filepath.Join(dir, e.Name(), "modalias")); err == nil {
-				if m := strings.TrimSpace(string(b)); m != "" {
-					seen[m] = true
+			b, err := os.ReadFile(filepath.Join(dir, e.Name(), "uevent"))
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				if m, ok := strings.CutPrefix(line, "MODALIAS="); ok {
+					if m = strings.TrimSpace(m); m != "" {
+						seen[m] = true
+					}
 				}
 			}
 		}
@@ -268,27 +276,59 @@ func sysModaliases(root string) []string {
 
 // Coldplug loads drivers for the devices present, again while loading
 // them brings new devices (a controller's driver makes its buses'
-// devices appear), up to a few rounds: it ends after a round in which
-// no module was tried, by it or by Hotplug loading the drivers of the
-// devices that appeared meanwhile.
+// devices appear), up to a few rounds. Each round first waits until no
+// module is loading, whoever loads it (Hotplug often starts a driver
+// before a round finds its device), so that the devices those drivers
+// made are there to scan; it ends after a round in which no module was
+// tried, by it or by anyone.
 func (l *Loader) Coldplug(ctx context.Context) int {
 	total := 0
 	for round := 0; round < 6; round++ {
-		before := l.tried()
 		start := time.Now()
+		l.settle(ctx)
+		before := l.tried()
+		settled := time.Now()
 		aliases := sysModaliases(l.sys)
 		scanned := time.Now()
 		drivers := l.driversFor(aliases)
 		matched := time.Now()
 		n, _ := l.Load(ctx, "coldplug", drivers)
-		l.log.Debug("coldplug round", "round", round, "devices", len(aliases), "scan", scanned.Sub(start).Round(time.Millisecond),
-			"match", matched.Sub(scanned).Round(time.Millisecond), "load", time.Since(matched).Round(time.Millisecond), "loaded", n)
+		l.log.Debug("coldplug round", "round", round, "settle", settled.Sub(start).Round(time.Millisecond), "devices", len(aliases),
+			"scan", scanned.Sub(settled).Round(time.Millisecond), "match", matched.Sub(scanned).Round(time.Millisecond),
+			"load", time.Since(matched).Round(time.Millisecond), "loaded", n)
 		total += n
 		if l.tried() == before || ctx.Err() != nil {
 			break
 		}
 	}
 	return total
+}
+
+// settle waits until every module tried so far finished loading,
+// including those started meanwhile.
+func (l *Loader) settle(ctx context.Context) {
+	for {
+		l.mu.Lock()
+		var pending []*flight
+		for _, f := range l.flights {
+			select {
+			case <-f.done:
+			default:
+				pending = append(pending, f)
+			}
+		}
+		l.mu.Unlock()
+		if len(pending) == 0 {
+			return
+		}
+		for _, f := range pending {
+			select {
+			case <-f.done:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
 }
 
 // tried is how many modules were tried or are being tried.

@@ -13,20 +13,26 @@ import (
 	"time"
 )
 
-// TestSysModaliases: every device's modalias, from the devices of the
-// buses and the classes of a sysfs-like tree (links to the devices, as
-// in sysfs), each once, sorted; an empty one and other attributes are
-// not read.
+// TestSysModaliases: every device's modalias from its uevent (MODALIAS=),
+// for the devices of the buses and the classes of a sysfs-like tree
+// (links to the devices, as in sysfs), each once, sorted: a CPU's too,
+// which has no modalias attribute; an empty one, a uevent without one
+// and the modalias attribute itself are not read.
 func TestSysModaliases(t *testing.T) {
 	root := t.TempDir()
+	const cpu = "cpu:type:x86,ven0000fam0006mod009A:feature:,0000,0001,0085"
 	for p, v := range map[string]string{
-		"devices/pci0000:00/0000:00:04.0/modalias":                  "pci:v00001B36d0000000Dsv00001AF4sd00001100bc0Csc03i30\n",
-		"devices/pci0000:00/0000:00:04.0/usb2/2-1/2-1:1.0/modalias": "usb:v46F4p0001d0000dc00dsc00dp00ic08isc06ip50in00\n",
-		"devices/pci0000:00/0000:00:05.0/modalias":                  "pci:v00001B36d0000000Dsv00001AF4sd00001100bc0Csc03i30\n",
-		"devices/platform/i8042/serio0/input/input3/modalias":       "input:b0011v0001p0001eAB41-e0,1,4,11,14,k71,72,ramlsfw\n",
-		"devices/platform/empty/modalias":                           "\n",
-		"devices/platform/x/uevent":                                 "MODALIAS=not-read-here\n",
-		"devices/virtual/hidden/modalias":                           "on:no:bus:nor:class\n",
+		"devices/pci0000:00/0000:00:04.0/uevent":                   "DRIVER=xhci_hcd\nPCI_CLASS=C0330\nMODALIAS=pci:v00001B36d0000000Dsv00001AF4sd00001100bc0Csc03i30\n",
+		"devices/pci0000:00/0000:00:04.0/usb2/2-1/2-1:1.0/uevent":  "DEVTYPE=usb_interface\nMODALIAS=usb:v46F4p0001d0000dc00dsc00dp00ic08isc06ip50in00\n",
+		"devices/pci0000:00/0000:00:05.0/uevent":                   "MODALIAS=pci:v00001B36d0000000Dsv00001AF4sd00001100bc0Csc03i30\n",
+		"devices/system/cpu/cpu0/uevent":                           "MODALIAS=" + cpu + "\n",
+		"devices/system/cpu/cpu1/uevent":                           "MODALIAS=" + cpu + "\n",
+		"devices/platform/i8042/serio0/input/input3/uevent":        "PRODUCT=11/1/1/ab41\nMODALIAS=input:b0011v0001p0001eAB41-e0,1,4,11,14,k71,72,ramlsfw\n",
+		"devices/platform/empty/uevent":                            "MODALIAS=\n",
+		"devices/platform/x/uevent":                                "DRIVER=x\n",
+		"devices/platform/x/modalias":                              "platform:not-read-here\n",
+		"devices/virtual/hidden/uevent":                            "MODALIAS=on:no:bus:nor:class\n",
+		"devices/pci0000:00/0000:00:05.0/virtio1/block/vda/uevent": "MAJOR=254\nDEVNAME=vda\n",
 	} {
 		f := filepath.Join(root, p)
 		os.MkdirAll(filepath.Dir(f), 0o755)
@@ -36,10 +42,12 @@ func TestSysModaliases(t *testing.T) {
 		"bus/pci/devices/0000:00:04.0": "pci0000:00/0000:00:04.0",
 		"bus/pci/devices/0000:00:05.0": "pci0000:00/0000:00:05.0",
 		"bus/usb/devices/2-1:1.0":      "pci0000:00/0000:00:04.0/usb2/2-1/2-1:1.0",
+		"bus/cpu/devices/cpu0":         "system/cpu/cpu0",
+		"bus/cpu/devices/cpu1":         "system/cpu/cpu1",
 		"bus/platform/devices/empty":   "platform/empty",
 		"bus/platform/devices/x":       "platform/x",
 		"class/input/input3":           "platform/i8042/serio0/input/input3",
-		"class/block/vda":              "pci0000:00/0000:00:05.0",
+		"class/block/vda":              "pci0000:00/0000:00:05.0/virtio1/block/vda",
 	} {
 		os.MkdirAll(filepath.Join(root, filepath.Dir(link)), 0o755)
 		if err := os.Symlink(filepath.Join(root, "devices", dev), filepath.Join(root, link)); err != nil {
@@ -47,9 +55,64 @@ func TestSysModaliases(t *testing.T) {
 		}
 	}
 	got := strings.Join(sysModaliases(root), "\n")
-	want := "input:b0011v0001p0001eAB41-e0,1,4,11,14,k71,72,ramlsfw\npci:v00001B36d0000000Dsv00001AF4sd00001100bc0Csc03i30\nusb:v46F4p0001d0000dc00dsc00dp00ic08isc06ip50in00"
+	want := cpu + "\ninput:b0011v0001p0001eAB41-e0,1,4,11,14,k71,72,ramlsfw\npci:v00001B36d0000000Dsv00001AF4sd00001100bc0Csc03i30\nusb:v46F4p0001d0000dc00dsc00dp00ic08isc06ip50in00"
 	if got != want {
 		t.Errorf("modaliases:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestColdplugSettles: a round waits for the drivers others are loading
+// (hotplug started the controller's driver) and scans again once they
+// are in, so the devices they brought get their drivers before Coldplug
+// returns.
+func TestColdplugSettles(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "modules.dep"), []byte("kernel/ctrl.ko:\nkernel/child.ko:\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "modules.alias"), []byte("alias pci:v1234d0001* ctrl\nalias usb:v5678* child\n"), 0o644)
+	l, err := NewLoader(slog.New(slog.DiscardHandler), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.sys = t.TempDir()
+	device := func(name, modalias string) {
+		d := filepath.Join(l.sys, "devices", name)
+		os.MkdirAll(d, 0o755)
+		os.WriteFile(filepath.Join(d, "uevent"), []byte("MODALIAS="+modalias+"\n"), 0o644)
+		bus := filepath.Join(l.sys, "bus", strings.Split(modalias, ":")[0], "devices")
+		os.MkdirAll(bus, 0o755)
+		os.Symlink(d, filepath.Join(bus, name))
+	}
+	device("ctrl0", "pci:v1234d0001")
+	ctrlGo := make(chan struct{})
+	var mu sync.Mutex
+	var loaded []string
+	l.insmod = func(p, _ string) error {
+		name := strings.TrimSuffix(filepath.Base(p), ".ko")
+		if name == "ctrl" {
+			<-ctrlGo
+			device("child0", "usb:v5678") // the controller's bus brings a device
+		}
+		mu.Lock()
+		loaded = append(loaded, name)
+		mu.Unlock()
+		return nil
+	}
+	// "Hotplug" starts the controller's driver before coldplug runs.
+	hot := make(chan struct{})
+	go func() { defer close(hot); l.Load(context.Background(), "hotplug", []string{"ctrl"}) }()
+	for l.tried() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	cold := make(chan struct{})
+	go func() { defer close(cold); l.Coldplug(context.Background()) }()
+	time.Sleep(50 * time.Millisecond)
+	close(ctrlGo)
+	<-cold
+	<-hot
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(loaded, " ") != "ctrl child" {
+		t.Errorf("Coldplug returned with %v loaded, want the controller's and then its device's driver", loaded)
 	}
 }
 

@@ -15,7 +15,9 @@ import (
 // MountSystem mounts the system image of slot (squashfs), the one the
 // boot loader booted, read-only on sysimage.Dir.
 func MountSystem(ctx context.Context, log *slog.Logger, slot string) error {
-	part, _, err := FindPartition(ctx, layout.SystemName(slot), 10*time.Second)
+	// 15 s from when its driver may still be loading (the boot does not
+	// wait for every driver first): a slow USB stick enumerates late.
+	part, _, err := FindPartition(ctx, layout.SystemName(slot), 15*time.Second)
 	if err != nil {
 		return err
 	}

@@ -536,7 +536,8 @@ func compressBlock(b []byte) (uint32, []byte, error) {
 // reader allows (a window up to the block size), and without a
 // checksum, which the kernel would only spend time on.
 var encoder = sync.OnceValues(func() (*zstd.Encoder, error) {
-	return zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithEncoderConcurrency(1),
+	// As many encoders as the compressing workers (EncodeAll takes one).
+	return zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
 		zstd.WithEncoderCRC(false), zstd.WithSingleSegment(true), zstd.WithZeroFrames(true))
 })
 
