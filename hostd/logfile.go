@@ -51,6 +51,9 @@ func (lf *logFile) run(ctx context.Context) {
 	}
 	var seq int64
 	for {
+		// Looked at before the lines are read: once the end is seen, one
+		// more read takes every line logged before it.
+		stopping := ctx.Err() != nil
 		lines, next := lf.ring.Since(seq)
 		seq = next
 		if len(lines) > 0 {
@@ -68,16 +71,12 @@ func (lf *logFile) run(ctx context.Context) {
 			size += int64(n)
 			f.Sync()
 		}
-		if ctx.Err() != nil {
+		if stopping {
 			return
 		}
 		// Batch: wait for a new line, then a moment for more.
 		if err := lf.ring.Wait(ctx, seq); err != nil {
-			lines, _ := lf.ring.Since(seq)
-			if len(lines) > 0 {
-				f.WriteString(strings.Join(lines, "\n") + "\n")
-			}
-			return
+			continue // the end: the last read above
 		}
 		select {
 		case <-ctx.Done():
