@@ -276,16 +276,18 @@ func sysModaliases(root string) []string {
 
 // Coldplug loads drivers for the devices present, again while loading
 // them brings new devices (a controller's driver makes its buses'
-// devices appear), up to a few rounds. Each round first waits until no
-// module is loading, whoever loads it (Hotplug often starts a driver
-// before a round finds its device), so that the devices those drivers
-// made are there to scan; it ends after a round in which no module was
-// tried, by it or by anyone.
+// devices appear), up to a few rounds. Each round after the first waits
+// until no module is loading, whoever loads it (Hotplug often starts a
+// driver before a round finds its device), so that the devices those
+// drivers made are there to scan; it ends after such a round in which no
+// module was tried, by it or by anyone.
 func (l *Loader) Coldplug(ctx context.Context) int {
 	total := 0
 	for round := 0; round < 6; round++ {
 		start := time.Now()
-		l.settle(ctx)
+		if round > 0 {
+			l.settle(ctx)
+		}
 		before := l.tried()
 		settled := time.Now()
 		aliases := sysModaliases(l.sys)
@@ -297,7 +299,10 @@ func (l *Loader) Coldplug(ctx context.Context) int {
 			"scan", scanned.Sub(settled).Round(time.Millisecond), "match", matched.Sub(scanned).Round(time.Millisecond),
 			"load", time.Since(matched).Round(time.Millisecond), "loaded", n)
 		total += n
-		if l.tried() == before || ctx.Err() != nil {
+		// The first round scans at once, beside the profile's modules
+		// (the boot waits for a disk its drivers bring), so it never
+		// ends the scanning: the second waits for what is loading.
+		if (round > 0 && l.tried() == before) || ctx.Err() != nil {
 			break
 		}
 	}
