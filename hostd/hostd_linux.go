@@ -187,19 +187,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// The guests' link is made beside the data partition's setup, once
 	// its modules (tun, vhost_net, bridge: the system image's) are in.
 	linkUp := make(chan struct{})
-	linkStarted := false
-	startLink := func() {
-		if !linkStarted {
-			linkStarted = true
-			go func() {
-				defer close(linkUp)
-				if d.systemMods != nil {
-					<-d.systemMods
-				}
-				d.setupGuestLink()
-			}()
-		}
-	}
+	startLink := sync.OnceFunc(func() {
+		go func() {
+			defer close(linkUp)
+			if d.systemMods != nil {
+				<-d.systemMods
+			}
+			d.setupGuestLink()
+		}()
+	})
 	if !d.opts.NoData {
 		// The boot disk named by the boot loader is found as soon as its
 		// driver loaded; without that name, a partition's label must be

@@ -173,15 +173,16 @@ func (l *Loader) Load(ctx context.Context, why string, names []string) (loaded, 
 }
 
 // load loads module name's file. Once loaded, a file of the initramfs
-// is removed: it held memory for the host's whole life, and a module
-// loads once per boot (the system image's files are on disk and stay). A
+// (under the modules directory, nowhere else) is removed: it held memory
+// for the host's whole life, and a module loads once per boot (the
+// system image's files are on disk and stay). A
 // file removed before, in another process (the kernel's modprobe
 // helper), is of a module the kernel has.
 func (l *Loader) load(name string) error {
 	p := l.path(name)
 	err := l.insmod(p, l.params[name])
 	switch {
-	case err == nil && !l.inSystem(name):
+	case err == nil && strings.HasPrefix(p, l.dir+"/"):
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			l.log.Debug("remove a loaded module's file", "file", p, "err", err)
 		}
