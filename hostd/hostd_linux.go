@@ -76,9 +76,11 @@ type Daemon struct {
 	// on_shutdown = "poweroff": the host powers off too.
 	guestOff chan string
 	// mods loads the image's modules; modsNow are the profile's that
-	// drive no device (loaded at once, not by device).
-	mods    *modules.Loader
-	modsNow []string
+	// drive no device (loaded at once, not by device), modsEarly those
+	// of them in the initramfs.
+	mods      *modules.Loader
+	modsNow   []string
+	modsEarly []string
 	// systemMods is closed when the system image's modules are loaded.
 	systemMods chan struct{}
 	// devices is closed once the drivers of the devices present at boot
@@ -120,6 +122,9 @@ type Daemon struct {
 	// sharePW is the share user's password, sharePWFrom where it is from.
 	sharePW, sharePWFrom string
 	power                chan string
+	// startCPU is the CPUs' time when hostd started: how busy they were
+	// until ready says whether the boot waits for work or for devices.
+	startCPU cpuTimes
 	// logFile copies the log to the data partition; stopLog ends it.
 	logFile *logFile
 	stopLog context.CancelFunc
@@ -149,7 +154,7 @@ func New(opts Options) *Daemon {
 		opts.Log.Info(l.Text, "service", l.Service, "stream", l.Stream)
 	})
 	now := time.Now()
-	d := &Daemon{opts: opts, start: now, steps: newBootSteps(now, time.Now), sup: sup, power: make(chan string, 1), guestOff: make(chan string, 1), panel: console.NewPanel(opts.Log, opts.Console), slots: newSlots(opts.Log)}
+	d := &Daemon{opts: opts, start: now, startCPU: readCPUTimes(), steps: newBootSteps(now, time.Now), sup: sup, power: make(chan string, 1), guestOff: make(chan string, 1), panel: console.NewPanel(opts.Log, opts.Console), slots: newSlots(opts.Log)}
 	d.usb = newUSBPlugs(d)
 	return d
 }
@@ -175,7 +180,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := console.TakeCtrlAltDel(); err != nil {
 		log.Warn("Ctrl+Alt+Del", "err", err)
 	}
-	d.loadModules(ctx)
+	// The boot loader's variables (which disk and slot booted) at once,
+	// then the system image's and the data partition's filesystems
+	// before the rest.
+	d.loadModules(ctx, []string{storage.EfivarsFS}, []string{storage.SystemFS, storage.DataFS})
 	d.steps.done("modules")
 	d.slots.findBooted()
 	d.secureBoot = storage.SecureBootState()
@@ -190,9 +198,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	startLink := sync.OnceFunc(func() {
 		go func() {
 			defer close(linkUp)
-			if d.systemMods != nil {
-				<-d.systemMods
-			}
+			d.needModules(ctx, guestlink.Modules...)
 			d.setupGuestLink()
 		}()
 	})
@@ -203,10 +209,28 @@ func (d *Daemon) Run(ctx context.Context) error {
 		if !storage.BootDiskNamed() {
 			d.waitDevices("the boot loader did not name the boot disk")
 		}
+		d.needModules(ctx, storage.SystemFS)
 		if err := storage.MountSystem(ctx, log, d.slots.booted); err != nil {
 			d.record("system image not mounted: %v", err)
 		} else {
 			d.systemMounted = true
+			if cfg.FileServer != nil {
+				// smbd starts once the data partition is mounted:
+				// its libraries are read meanwhile.
+				go func() {
+					start := time.Now()
+					if err := smb.Warm(ctx); err != nil {
+						log.Warn("read smbd's libraries ahead", "err", err)
+						return
+					}
+					log.Debug("smbd's libraries read ahead", "duration", time.Since(start).Round(time.Millisecond))
+				}()
+			}
+			if d.mods != nil {
+				// Its modules load for anyone from now on (the guests'
+				// link needs bridge and tun).
+				d.mods.SystemUp()
+			}
 			// Beside the data partition's setup; guests wait for them
 			// (kvm, vhost, tun), the ready line too.
 			d.systemMods = make(chan struct{})
@@ -217,6 +241,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		d.steps.done("system image")
 		startLink()
+		// Its filesystem, its encryption and the TPM's driver: the
+		// profile's modules that drive no device, all of them.
+		d.waitProfileModules(ctx)
 		// An internal disk is chosen among all of them; the TPM and the
 		// keyboard that unlock the partition are devices too.
 		switch {
@@ -265,6 +292,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.steps.done("system image modules")
 	// Guests pass devices through, the power button is an input device:
 	// from here on, every device present at boot has its driver.
+	d.waitProfileModules(ctx)
 	d.waitDevices("")
 	d.steps.done("device drivers")
 	d.setupVMs(ctx)
@@ -298,7 +326,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	fmt.Fprintln(d.opts.Console, HealthLine(d.problems()))
 	fmt.Fprintln(d.opts.Console, ReadyLine)
 	d.steps.done("guests started")
-	log.Info("ready", "since_start", time.Since(d.start).Round(time.Millisecond), "power_buttons", n, "steps", d.steps.String())
+	log.Info("ready", "since_start", time.Since(d.start).Round(time.Millisecond), "power_buttons", n, "steps", d.steps.String(),
+		"cpu_busy", fmt.Sprintf("%d%%", d.startCPU.busy(readCPUTimes())))
 	// What bringing the host up allocated (module lists, the data
 	// partition's checks, smb.conf) is garbage now: back to the kernel
 	// at once, not when the scavenger gets to it.
@@ -466,7 +495,11 @@ func mountBase(log *slog.Logger) error {
 // devices present (coldplug) and, for the host's whole life, for each
 // device that appears (hotplug: a USB stick's disk shows up only after
 // its controller's and its bus's drivers loaded).
-func (d *Daemon) loadModules(ctx context.Context) {
+//
+// now are loaded (those of them that are modules of the image) before it
+// returns, and next beside them, before the rest of the profile's in the
+// background.
+func (d *Daemon) loadModules(ctx context.Context, now, next []string) {
 	log := d.opts.Log
 	cfg := d.opts.Config
 	dir := filepath.Join(d.opts.ModulesRoot, cfg.KernelRelease)
@@ -515,8 +548,32 @@ func (d *Daemon) loadModules(ctx context.Context) {
 		n := l.Coldplug(ctx)
 		log.Info("drivers loaded for the devices present", "modules", n, "duration", time.Since(start).Round(time.Millisecond))
 	}()
-	loaded, tried := l.Load(ctx, "profile", d.modsNow)
-	log.Info("the profile's modules loaded", "loaded", loaded, "of", tried, "duration", time.Since(start).Round(time.Millisecond))
+	// The profile's modules load in the background too, each step of
+	// the boot waiting for those it needs (needModules), all of them
+	// before the data partition (waitProfileModules); the system
+	// image's once it is mounted.
+	d.modsEarly, _ = l.Split(d.modsNow)
+	go func() {
+		d.needModules(ctx, next...)
+		loaded, _ := l.Background(ctx, "profile", d.modsEarly)
+		log.Info("the profile's modules loaded", "loaded", loaded, "of", len(d.modsEarly), "duration", time.Since(start).Round(time.Millisecond))
+	}()
+	d.needModules(ctx, now...)
+}
+
+// needModules loads those of names that are modules of the image (the
+// others are built into the kernel) and waits for them, whoever loads
+// them.
+func (d *Daemon) needModules(ctx context.Context, names ...string) {
+	if d.mods != nil {
+		d.mods.Need(ctx, "boot", names...)
+	}
+}
+
+// waitProfileModules waits until the profile's modules of the initramfs
+// that drive no device are loaded, at the boot's priority.
+func (d *Daemon) waitProfileModules(ctx context.Context) {
+	d.needModules(ctx, d.modsEarly...)
 }
 
 // waitDevices waits until the drivers of the devices present at boot are
@@ -532,6 +589,8 @@ func (d *Daemon) waitDevices(why string) {
 	}
 	if why != "" {
 		d.opts.Log.Info("waiting for the drivers of the devices present", "because", why)
+		// The boot waits for every driver: they load at its priority.
+		d.mods.Hurry()
 	}
 	<-d.devices
 }
@@ -651,4 +710,11 @@ func (d *Daemon) watchDataSpace(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
+}
+
+// readCPUTimes reads /proc/stat's CPU times (zero if it cannot).
+func readCPUTimes() cpuTimes {
+	b, _ := os.ReadFile("/proc/stat")
+	t, _ := parseCPUTimes(string(b))
+	return t
 }

@@ -49,7 +49,7 @@ func (d *Daemon) setupVMs(ctx context.Context) {
 		}
 	}
 	host := vm.Host{Root: sysimage.Dir, CPUs: runtime.NumCPU(), MemBytes: readMeminfo().Total, CPUVendor: vm.CPUVendor(),
-		Panel: console.PanelMode("/sys"), Vhost: d.link != nil && d.link.Vhost}
+		Panel: console.PanelMode("/sys"), Vhost: d.link != nil && d.link.Vhost()}
 	var notes []string
 	if card, ok := d.soundCard(); ok {
 		host.Sound = card.ALSA()

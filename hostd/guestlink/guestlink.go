@@ -37,9 +37,6 @@ type Link struct {
 	Host   net.IP
 	Net    *net.IPNet
 	Guests []Guest
-	// Vhost says whether QEMU can move the guests' packets in the kernel
-	// (/dev/vhost-net).
-	Vhost bool
 
 	log    *slog.Logger
 	mu     sync.Mutex

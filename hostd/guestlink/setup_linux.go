@@ -12,11 +12,24 @@ import (
 	"github.com/thinhost/thinhost/images/layout"
 )
 
+// Modules are the kernel modules the link needs: the bridge and the
+// guests' taps.
+var Modules = []string{"bridge", "tun"}
+
+// Vhost reports whether QEMU can move the guests' packets in the kernel
+// (/dev/vhost-net, once vhost_net is loaded).
+func (l *Link) Vhost() bool {
+	_, err := os.Stat("/dev/vhost-net")
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		l.log.Warn("guest link: vhost-net", "err", err)
+	}
+	return err == nil
+}
+
 // Setup makes the link for the named guests (profile order: the i-th gets
 // layout.GuestLinkTap(i) and GuestLinkAddr(i)) and starts its DHCP
 // server. It keeps what exists (a bridge or tap of the same name, the
-// address) so it may run again; the kernel needs the bridge and tun
-// modules, and vhost_net for Vhost.
+// address) so it may run again; the kernel needs Modules.
 func Setup(log *slog.Logger, names []string) (*Link, error) {
 	if len(names) > layout.MaxGuestLinks {
 		return nil, fmt.Errorf("set up the guest link: %d guests, at most %d", len(names), layout.MaxGuestLinks)
@@ -69,14 +82,9 @@ func Setup(log *slog.Logger, names []string) (*Link, error) {
 		}
 		l.Guests = append(l.Guests, g)
 	}
-	if _, err := os.Stat("/dev/vhost-net"); err == nil {
-		l.Vhost = true
-	} else if !errors.Is(err, os.ErrNotExist) {
-		log.Warn("guest link: vhost-net", "err", err)
-	}
 	if err := l.serve(); err != nil {
 		return nil, err
 	}
-	log.Info("guest link up", "bridge", l.Bridge, "host", l.Host, "guests", len(l.Guests), "vhost", l.Vhost)
+	log.Info("guest link up", "bridge", l.Bridge, "host", l.Host, "guests", len(l.Guests))
 	return l, nil
 }

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/thinhost/thinhost/hostd/sysimage"
@@ -45,6 +46,10 @@ type Loader struct {
 	// where devices are listed. Tests replace both.
 	insmod func(path, params string) error
 	sys    string
+	// hurry is set once every load runs at the boot's priority
+	// (Hurry); scanner is Coldplug's thread.
+	hurry   atomic.Bool
+	scanner lowThread
 }
 
 // NewLoader reads dir's modules.dep and, when there is one,
@@ -114,8 +119,45 @@ func (l *Loader) inSystem(name string) bool {
 // mounted, what is in it), and reports how many this call loaded and
 // tried. It returns once names and their dependencies are loaded or
 // failed, whichever call loads them: other calls may run at the same
-// time.
+// time, and those it waits for that load in the background go on at the
+// boot's priority.
 func (l *Loader) Load(ctx context.Context, why string, names []string) (loaded, tried int) {
+	return l.load(ctx, why, names, false)
+}
+
+// Background is Load at a low CPU priority (backgroundNice) for the
+// loads it starts, until a step of the boot needs them (Need) or hurries
+// every load (Hurry): for what no step waits for yet.
+func (l *Loader) Background(ctx context.Context, why string, names []string) (loaded, tried int) {
+	return l.load(ctx, why, names, true)
+}
+
+// Hurry runs every load at the boot's priority from now on, those under
+// way too, and Coldplug's scans: for a step that waits for every device.
+func (l *Loader) Hurry() {
+	l.hurry.Store(true)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, f := range l.flights {
+		f.low.raise()
+	}
+	l.scanner.raise()
+}
+
+// Split tells the modules of names in the initramfs from those in the
+// system image.
+func (l *Loader) Split(names []string) (initramfs, system []string) {
+	for _, n := range names {
+		if l.inSystem(n) {
+			system = append(system, n)
+		} else {
+			initramfs = append(initramfs, n)
+		}
+	}
+	return initramfs, system
+}
+
+func (l *Loader) load(ctx context.Context, why string, names []string, background bool) (loaded, tried int) {
 	order, missing := l.graph.Closure(names)
 	for _, m := range missing {
 		if !l.optional[m] {
@@ -129,6 +171,10 @@ func (l *Loader) Load(ctx context.Context, why string, names []string) (loaded, 
 		if f := l.flights[n]; f != nil {
 			flights[n] = f
 			others = append(others, n)
+			if !background {
+				// Waited for at the boot's priority: loaded at it too.
+				f.low.raise()
+			}
 			continue
 		}
 		if !l.systemUp && l.inSystem(n) {
@@ -144,7 +190,12 @@ func (l *Loader) Load(ctx context.Context, why string, names []string) (loaded, 
 	}
 	l.mu.Unlock()
 	results := loadFlights(ctx, l.graph, mine, flights, func(ctx context.Context, name, _ string) error {
-		return l.load(name)
+		if background {
+			low := &flights[name].low
+			low.lower(&l.hurry)
+			defer low.done()
+		}
+		return l.loadFile(name)
 	})
 	for _, n := range others {
 		select {
@@ -172,13 +223,13 @@ func (l *Loader) Load(ctx context.Context, why string, names []string) (loaded, 
 	return loaded, len(results)
 }
 
-// load loads module name's file. Once loaded, a file of the initramfs
+// loadFile loads module name's file. Once loaded, a file of the initramfs
 // (under the modules directory, nowhere else) is removed: it held memory
 // for the host's whole life, and a module loads once per boot (the
 // system image's files are on disk and stay). A
 // file removed before, in another process (the kernel's modprobe
 // helper), is of a module the kernel has.
-func (l *Loader) load(name string) error {
+func (l *Loader) loadFile(name string) error {
 	p := l.path(name)
 	err := l.insmod(p, l.params[name])
 	switch {
@@ -198,16 +249,41 @@ func (l *Loader) loadedInKernel(name string) bool {
 	return err == nil
 }
 
-// SystemMounted lets the system image's modules load: the profile's
-// (names) and the drivers the devices asked for until now.
-func (l *Loader) SystemMounted(ctx context.Context, names []string) (loaded int) {
+// SystemUp lets the system image's modules load from now on, for any
+// caller, and returns the drivers the devices asked for until then
+// (SystemMounted loads them).
+func (l *Loader) SystemUp() (asked []string) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.systemUp = true
-	names = append(append([]string{}, names...), l.deferred...)
-	l.deferred = nil
-	l.mu.Unlock()
-	loaded, _ = l.Load(ctx, "system image", names)
+	asked, l.deferred = l.deferred, nil
+	return asked
+}
+
+// SystemMounted lets the system image's modules load (SystemUp) and
+// loads the profile's (names) and the drivers the devices asked for
+// until now, in the background (Background).
+func (l *Loader) SystemMounted(ctx context.Context, names []string) (loaded int) {
+	names = append(append([]string{}, names...), l.SystemUp()...)
+	loaded, _ = l.Background(ctx, "system image", names)
 	return loaded
+}
+
+// Need loads those of names that are modules of the image, with their
+// dependencies, and returns once they are loaded or failed, whoever
+// loads them: a step of the boot waits for what it needs and no more.
+// A name the image has no module for is built into the kernel (or not
+// needed), and is no error.
+func (l *Loader) Need(ctx context.Context, why string, names ...string) {
+	var have []string
+	for _, n := range names {
+		if _, ok := l.graph.Path[n]; ok {
+			have = append(have, n)
+		}
+	}
+	if len(have) > 0 {
+		l.Load(ctx, why, have)
+	}
 }
 
 // forDevices loads the image's drivers for modaliases.
@@ -234,45 +310,95 @@ func (l *Loader) driversFor(modaliases []string) []string {
 	return names
 }
 
-// sysModaliases lists the modalias of every device of sysfs root (/sys),
-// sorted and each once, as each device's uevent gives it (MODALIAS=): the
-// devices of every bus and every class, as udev's coldplug reads them,
-// not the whole of /sys/devices with its attributes (under TCG the walk
-// took a few hundred milliseconds of the boot). The uevent, not the
-// modalias attribute: a CPU has none, and its drivers (kvm_intel,
-// kvm_amd, aesni) are asked for by its uevent's alone.
-func sysModaliases(root string) []string {
+// busModaliases lists the modaliases of sysfs root's devices on bus, as
+// sysModaliases reads them.
+func busModaliases(root, bus string) []string {
 	seen := map[string]bool{}
-	read := func(dir string) {
-		entries, _ := os.ReadDir(dir)
-		for _, e := range entries {
-			b, err := os.ReadFile(filepath.Join(dir, e.Name(), "uevent"))
-			if err != nil {
-				continue
+	readModaliases(filepath.Join(root, "bus", bus, "devices"), true, seen)
+	return sortedKeys(seen)
+}
+
+// readModaliases adds the modalias of each device in dir to seen: its
+// modalias attribute, or for a bus's device without one (a CPU) the
+// MODALIAS= of its uevent. A class's device without the attribute has
+// none (a tty, a disk, an input device's event node).
+func readModaliases(dir string, bus bool, seen map[string]bool) {
+	entries, _ := os.ReadDir(dir)
+	buf := make([]byte, 4096)
+	for _, e := range entries {
+		dev := filepath.Join(dir, e.Name())
+		if b, ok := readSmall(filepath.Join(dev, "modalias"), buf); ok {
+			if m := strings.TrimSpace(string(b)); m != "" {
+				seen[m] = true
 			}
-			for _, line := range strings.Split(string(b), "\n") {
-				if m, ok := strings.CutPrefix(line, "MODALIAS="); ok {
-					if m = strings.TrimSpace(m); m != "" {
-						seen[m] = true
-					}
+			continue
+		}
+		if !bus {
+			continue
+		}
+		b, ok := readSmall(filepath.Join(dev, "uevent"), buf)
+		if !ok {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if m, ok := strings.CutPrefix(line, "MODALIAS="); ok {
+				if m = strings.TrimSpace(m); m != "" {
+					seen[m] = true
 				}
 			}
 		}
 	}
-	buses, _ := os.ReadDir(filepath.Join(root, "bus"))
-	for _, b := range buses {
-		read(filepath.Join(root, "bus", b.Name(), "devices"))
+}
+
+// readSmall reads a sysfs attribute into buf (one page: all sysfs gives):
+// an open, a read and a close, no stat.
+func readSmall(path string, buf []byte) ([]byte, bool) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, false
 	}
-	classes, _ := os.ReadDir(filepath.Join(root, "class"))
-	for _, c := range classes {
-		read(filepath.Join(root, "class", c.Name()))
+	defer unix.Close(fd)
+	n, err := unix.Read(fd, buf)
+	if err != nil || n < 0 {
+		return nil, false
 	}
-	out := make([]string, 0, len(seen))
-	for m := range seen {
+	return buf[:n], true
+}
+
+func sortedKeys(set map[string]bool) []string {
+	out := make([]string, 0, len(set))
+	for m := range set {
 		out = append(out, m)
 	}
 	sort.Strings(out)
 	return out
+}
+
+// sysModaliases lists the modalias of every device of sysfs root (/sys),
+// sorted and each once: the devices of every bus and every class, as
+// udev's coldplug finds them, not the whole of /sys/devices with its
+// attributes (under TCG that walk took a few hundred milliseconds of the
+// boot). Each device's modalias attribute where it has one (reading it
+// costs the kernel less than the uevent, and most class devices have
+// none: under TCG the scans took 0.2-0.5 s each of a boot bound by its
+// CPUs), the uevent's MODALIAS= for a bus's device without it: a CPU has
+// none, and its drivers (kvm_intel, kvm_amd, aesni) are asked for by its
+// uevent's alone. The memory bus's blocks (one per 128 MiB) have no
+// driver and are not read.
+func sysModaliases(root string) []string {
+	seen := map[string]bool{}
+	buses, _ := os.ReadDir(filepath.Join(root, "bus"))
+	for _, b := range buses {
+		if b.Name() == "memory" {
+			continue
+		}
+		readModaliases(filepath.Join(root, "bus", b.Name(), "devices"), true, seen)
+	}
+	classes, _ := os.ReadDir(filepath.Join(root, "class"))
+	for _, c := range classes {
+		readModaliases(filepath.Join(root, "class", c.Name()), false, seen)
+	}
+	return sortedKeys(seen)
 }
 
 // Coldplug loads drivers for the devices present, again while loading
@@ -282,7 +408,20 @@ func sysModaliases(root string) []string {
 // driver before a round finds its device), so that the devices those
 // drivers made are there to scan; it ends after such a round in which no
 // module was tried, by it or by anyone.
+//
+// Its scans and loads run in the background (Background), but for the
+// first round's PCI drivers, until Hurry.
 func (l *Loader) Coldplug(ctx context.Context) int {
+	total := make(chan int)
+	go func() {
+		l.scanner.lower(&l.hurry)
+		defer l.scanner.done()
+		total <- l.coldplug(ctx)
+	}()
+	return <-total
+}
+
+func (l *Loader) coldplug(ctx context.Context) int {
 	total := 0
 	for round := 0; round < 6; round++ {
 		start := time.Now()
@@ -291,11 +430,24 @@ func (l *Loader) Coldplug(ctx context.Context) int {
 		}
 		before := l.tried()
 		settled := time.Now()
+		var first sync.WaitGroup
+		var n, firstN int
+		if round == 0 {
+			// The PCI bus before the rest: its drivers (disk and USB
+			// controllers) bring the disks the boot waits for, which the
+			// whole scan would delay by a few hundred milliseconds under
+			// TCG.
+			if pci := l.driversFor(busModaliases(l.sys, "pci")); len(pci) > 0 {
+				first.Go(func() { firstN, _ = l.Load(ctx, "coldplug", pci) })
+			}
+		}
 		aliases := sysModaliases(l.sys)
 		scanned := time.Now()
 		drivers := l.driversFor(aliases)
 		matched := time.Now()
-		n, _ := l.Load(ctx, "coldplug", drivers)
+		n, _ = l.Background(ctx, "coldplug", drivers)
+		first.Wait()
+		n += firstN
 		l.log.Debug("coldplug round", "round", round, "settle", settled.Sub(start).Round(time.Millisecond), "devices", len(aliases),
 			"scan", scanned.Sub(settled).Round(time.Millisecond), "match", matched.Sub(scanned).Round(time.Millisecond),
 			"load", time.Since(matched).Round(time.Millisecond), "loaded", n)

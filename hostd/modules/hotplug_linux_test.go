@@ -6,33 +6,45 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// TestSysModaliases: every device's modalias from its uevent (MODALIAS=),
-// for the devices of the buses and the classes of a sysfs-like tree
-// (links to the devices, as in sysfs), each once, sorted: a CPU's too,
-// which has no modalias attribute; an empty one, a uevent without one
-// and the modalias attribute itself are not read.
+// TestSysModaliases: every device's modalias, for the devices of the
+// buses and the classes of a sysfs-like tree (links to the devices, as in
+// sysfs), each once, sorted: the modalias attribute where there is one; a
+// bus's device without it (a CPU) gives its uevent's MODALIAS=; a class's
+// device without it gives nothing, nor does an empty one, a device on no
+// bus or class, or a block of the memory bus.
 func TestSysModaliases(t *testing.T) {
 	root := t.TempDir()
 	const cpu = "cpu:type:x86,ven0000fam0006mod009A:feature:,0000,0001,0085"
+	const xhci = "pci:v00001B36d0000000Dsv00001AF4sd00001100bc0Csc03i30"
+	const stick = "usb:v46F4p0001d0000dc00dsc00dp00ic08isc06ip50in00"
+	const keyboard = "input:b0011v0001p0001eAB41-e0,1,4,11,14,k71,72,ramlsfw"
 	for p, v := range map[string]string{
-		"devices/pci0000:00/0000:00:04.0/uevent":                   "DRIVER=xhci_hcd\nPCI_CLASS=C0330\nMODALIAS=pci:v00001B36d0000000Dsv00001AF4sd00001100bc0Csc03i30\n",
-		"devices/pci0000:00/0000:00:04.0/usb2/2-1/2-1:1.0/uevent":  "DEVTYPE=usb_interface\nMODALIAS=usb:v46F4p0001d0000dc00dsc00dp00ic08isc06ip50in00\n",
-		"devices/pci0000:00/0000:00:05.0/uevent":                   "MODALIAS=pci:v00001B36d0000000Dsv00001AF4sd00001100bc0Csc03i30\n",
-		"devices/system/cpu/cpu0/uevent":                           "MODALIAS=" + cpu + "\n",
-		"devices/system/cpu/cpu1/uevent":                           "MODALIAS=" + cpu + "\n",
-		"devices/platform/i8042/serio0/input/input3/uevent":        "PRODUCT=11/1/1/ab41\nMODALIAS=input:b0011v0001p0001eAB41-e0,1,4,11,14,k71,72,ramlsfw\n",
-		"devices/platform/empty/uevent":                            "MODALIAS=\n",
-		"devices/platform/x/uevent":                                "DRIVER=x\n",
-		"devices/platform/x/modalias":                              "platform:not-read-here\n",
-		"devices/virtual/hidden/uevent":                            "MODALIAS=on:no:bus:nor:class\n",
-		"devices/pci0000:00/0000:00:05.0/virtio1/block/vda/uevent": "MAJOR=254\nDEVNAME=vda\n",
+		"devices/pci0000:00/0000:00:04.0/uevent":                    "DRIVER=xhci_hcd\nPCI_CLASS=C0330\nMODALIAS=pci:uevent-not-read\n",
+		"devices/pci0000:00/0000:00:04.0/modalias":                  xhci + "\n",
+		"devices/pci0000:00/0000:00:04.0/usb2/2-1/2-1:1.0/uevent":   "DEVTYPE=usb_interface\nMODALIAS=" + stick + "\n",
+		"devices/pci0000:00/0000:00:04.0/usb2/2-1/2-1:1.0/modalias": stick + "\n",
+		"devices/pci0000:00/0000:00:05.0/modalias":                  xhci + "\n",
+		"devices/system/cpu/cpu0/uevent":                            "MODALIAS=" + cpu + "\n",
+		"devices/system/cpu/cpu1/uevent":                            "MODALIAS=" + cpu + "\n",
+		"devices/system/memory/memory0/uevent":                      "MODALIAS=memory:not-read\n",
+		"devices/platform/i8042/serio0/input/input3/uevent":         "PRODUCT=11/1/1/ab41\nMODALIAS=" + keyboard + "\n",
+		"devices/platform/i8042/serio0/input/input3/modalias":       keyboard + "\n",
+		"devices/platform/empty/modalias":                           "\n",
+		"devices/platform/x/uevent":                                 "DRIVER=x\n",
+		"devices/virtual/hidden/modalias":                           "on:no:bus:nor:class\n",
+		"devices/virtual/tty/tty0/uevent":                           "MODALIAS=class:uevent-not-read\n",
+		"devices/pci0000:00/0000:00:05.0/virtio1/block/vda/uevent":  "MAJOR=254\nDEVNAME=vda\n",
 	} {
 		f := filepath.Join(root, p)
 		os.MkdirAll(filepath.Dir(f), 0o755)
@@ -44,9 +56,11 @@ func TestSysModaliases(t *testing.T) {
 		"bus/usb/devices/2-1:1.0":      "pci0000:00/0000:00:04.0/usb2/2-1/2-1:1.0",
 		"bus/cpu/devices/cpu0":         "system/cpu/cpu0",
 		"bus/cpu/devices/cpu1":         "system/cpu/cpu1",
+		"bus/memory/devices/memory0":   "system/memory/memory0",
 		"bus/platform/devices/empty":   "platform/empty",
 		"bus/platform/devices/x":       "platform/x",
 		"class/input/input3":           "platform/i8042/serio0/input/input3",
+		"class/tty/tty0":               "virtual/tty/tty0",
 		"class/block/vda":              "pci0000:00/0000:00:05.0/virtio1/block/vda",
 	} {
 		os.MkdirAll(filepath.Join(root, filepath.Dir(link)), 0o755)
@@ -55,9 +69,12 @@ func TestSysModaliases(t *testing.T) {
 		}
 	}
 	got := strings.Join(sysModaliases(root), "\n")
-	want := cpu + "\ninput:b0011v0001p0001eAB41-e0,1,4,11,14,k71,72,ramlsfw\npci:v00001B36d0000000Dsv00001AF4sd00001100bc0Csc03i30\nusb:v46F4p0001d0000dc00dsc00dp00ic08isc06ip50in00"
+	want := strings.Join([]string{cpu, keyboard, xhci, stick}, "\n")
 	if got != want {
 		t.Errorf("modaliases:\n%s\nwant\n%s", got, want)
+	}
+	if got, want := strings.Join(busModaliases(root, "pci"), "\n"), xhci; got != want {
+		t.Errorf("the PCI bus's modaliases: %q, want %q", got, want)
 	}
 }
 
@@ -276,5 +293,164 @@ func TestLoadedFilesRemoved(t *testing.T) {
 	os.MkdirAll(filepath.Join(helper.sys, "module", "ext4"), 0o755)
 	if n, _ := helper.Load(context.Background(), "modprobe", []string{"ext4"}); n != 1 {
 		t.Errorf("ext4, which the kernel has, failed to load again once its file went")
+	}
+}
+
+// The main goroutine keeps the main thread, where a background load
+// would not lower itself (lowThread.lower): TestBackgroundYields sees
+// every load on a thread of its own.
+func init() { runtime.LockOSThread() }
+
+// niceness is thread tid's nice value (0: the calling thread's; the raw
+// getpriority system call answers 20 - nice).
+func niceness(tid int) int {
+	p, err := unix.Getpriority(unix.PRIO_PROCESS, tid)
+	if err != nil {
+		return -100
+	}
+	return 20 - p
+}
+
+// TestBackgroundYields: a background load runs at backgroundNice on a
+// thread of its own; a foreground load that waits for it (Need), or for a
+// module whose dependency it is, raises it to the boot's priority, even
+// when it has not started yet; Hurry raises the rest; and no thread of
+// the program stays low once those loads ended.
+func TestBackgroundYields(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("raising a thread's priority back needs root")
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "modules.dep"), []byte("kernel/solo.ko:\nkernel/dep.ko:\nkernel/top.ko: kernel/dep.ko\nkernel/other.ko:\nkernel/late.ko:\n"), 0o644)
+	l, err := NewLoader(slog.New(slog.DiscardHandler), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	at := map[string][2]int{}
+	depStarted, depGo, otherGo := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	l.insmod = func(p, _ string) error {
+		name := strings.TrimSuffix(filepath.Base(p), ".ko")
+		before := niceness(0)
+		switch name {
+		case "dep":
+			close(depStarted)
+			<-depGo
+		case "other":
+			<-otherGo
+		}
+		mu.Lock()
+		at[name] = [2]int{before, niceness(0)}
+		mu.Unlock()
+		return nil
+	}
+	ctx := context.Background()
+	// The low threads end with their loads (the main thread, which
+	// cannot end, is parked for good instead): no goroutine runs low
+	// once they ended.
+	allAtZero := func() {
+		t.Helper()
+		var wg sync.WaitGroup
+		var low atomic.Int32
+		for range 64 {
+			wg.Go(func() {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				if niceness(0) != 0 {
+					low.Add(1)
+				}
+				time.Sleep(time.Millisecond)
+			})
+		}
+		wg.Wait()
+		if n := low.Load(); n > 0 {
+			t.Errorf("%d of 64 goroutines ran on a thread left low", n)
+		}
+	}
+	l.Background(ctx, "test", []string{"solo"})
+	allAtZero()
+	bg := make(chan struct{})
+	go func() { defer close(bg); l.Background(ctx, "test", []string{"top", "other"}) }()
+	<-depStarted
+	waitNice := func(name string, want int) {
+		t.Helper()
+		l.mu.Lock()
+		f := l.flights[name]
+		l.mu.Unlock()
+		for end := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+			tid := int(f.low.tid.Load())
+			if tid != 0 && niceness(tid) == want {
+				return
+			}
+			if time.Now().After(end) {
+				t.Fatalf("%s's thread %d at nice %d, want %d", name, tid, niceness(tid), want)
+			}
+		}
+	}
+	waitNice("dep", backgroundNice)
+	waitNice("other", backgroundNice)
+	need := make(chan struct{})
+	go func() { defer close(need); l.Need(ctx, "boot", "top", "absent") }()
+	waitNice("dep", 0)
+	close(depGo)
+	<-need
+	l.Hurry()
+	waitNice("other", 0)
+	close(otherGo)
+	<-bg
+	l.Background(ctx, "test", []string{"late"})
+	mu.Lock()
+	defer mu.Unlock()
+	want := map[string][2]int{
+		"solo":  {backgroundNice, backgroundNice},
+		"dep":   {backgroundNice, 0}, // raised by Need, while it loaded
+		"top":   {0, 0},              // raised before it started
+		"other": {backgroundNice, 0}, // raised by Hurry
+		"late":  {0, 0},              // after Hurry
+	}
+	for name, w := range want {
+		if at[name] != w {
+			t.Errorf("%s loaded at nice %v (before, after), want %v", name, at[name], w)
+		}
+	}
+	allAtZero()
+}
+
+// TestColdplugPCIFirst: coldplug loads the PCI bus's drivers (the disk
+// and USB controllers the boot waits for) at the boot's priority, the
+// other devices' in the background.
+func TestColdplugPCIFirst(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("raising a thread's priority back needs root")
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "modules.dep"), []byte("kernel/nvme.ko:\nkernel/psmouse.ko:\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "modules.alias"), []byte("alias pci:v8086d0001* nvme\nalias serio:ty01* psmouse\n"), 0o644)
+	l, err := NewLoader(slog.New(slog.DiscardHandler), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.sys = t.TempDir()
+	for name, modalias := range map[string]string{"nvme0": "pci:v8086d0001", "serio0": "serio:ty01"} {
+		d := filepath.Join(l.sys, "devices", name)
+		os.MkdirAll(d, 0o755)
+		os.WriteFile(filepath.Join(d, "uevent"), []byte("MODALIAS="+modalias+"\n"), 0o644)
+		bus := filepath.Join(l.sys, "bus", strings.Split(modalias, ":")[0], "devices")
+		os.MkdirAll(bus, 0o755)
+		os.Symlink(d, filepath.Join(bus, name))
+	}
+	var mu sync.Mutex
+	at := map[string]int{}
+	l.insmod = func(p, _ string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		at[strings.TrimSuffix(filepath.Base(p), ".ko")] = niceness(0)
+		return nil
+	}
+	if n := l.Coldplug(context.Background()); n != 2 {
+		t.Errorf("Coldplug loaded %d modules, want 2", n)
+	}
+	if at["nvme"] != 0 || at["psmouse"] != backgroundNice {
+		t.Errorf("loaded at nice %v, want nvme (PCI) at 0 and psmouse at %d", at, backgroundNice)
 	}
 }

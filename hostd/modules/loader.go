@@ -40,6 +40,8 @@ func LoadParallel(ctx context.Context, g *ModuleGraph, order []string, load Load
 type flight struct {
 	done chan struct{}
 	err  error
+	// low is its thread while it loads in the background (Linux).
+	low lowThread
 }
 
 func newFlight() *flight { return &flight{done: make(chan struct{})} }

@@ -24,6 +24,11 @@ import (
 // EfivarsDir is where the kernel shows EFI variables (efivarfs).
 const EfivarsDir = "/sys/firmware/efi/efivars"
 
+// EfivarsFS, SystemFS and DataFS are the filesystems (and their
+// modules) of the boot loader's variables, of the system image and of
+// the data partition.
+const EfivarsFS, SystemFS, DataFS = "efivarfs", "squashfs", "ext4"
+
 // loaderPartUUIDVar is systemd-boot's record of the partition it was
 // loaded from: the ESP of the disk this host booted from.
 const loaderPartUUIDVar = "LoaderDevicePartUUID-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"
@@ -115,7 +120,7 @@ func mountEfivars(dir string) error {
 	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
 		return nil
 	}
-	if err := unix.Mount("efivarfs", dir, "efivarfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_RDONLY, ""); err != nil && !errors.Is(err, unix.EBUSY) {
+	if err := unix.Mount(EfivarsFS, dir, EfivarsFS, unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_RDONLY, ""); err != nil && !errors.Is(err, unix.EBUSY) {
 		return fmt.Errorf("mount efivarfs on %s: %w (is efivarfs among the profile's modules?)", dir, err)
 	}
 	return nil

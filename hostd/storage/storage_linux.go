@@ -289,7 +289,7 @@ func SetupData(ctx context.Context, log *slog.Logger, opts DataOptions, ask Aske
 	// (a file a guest has just saved) is gone (TestDataErrors saw it).
 	// The kernel watch says the error in the health, hostd flushes what
 	// is written, and the next boot's e2fsck repairs the partition.
-	if err := unix.Mount(fsDev, DataDir, "ext4", unix.MS_NOATIME|unix.MS_NODEV, "errors=continue"); err != nil {
+	if err := unix.Mount(fsDev, DataDir, DataFS, unix.MS_NOATIME|unix.MS_NODEV, "errors=continue"); err != nil {
 		return fail("mount %s on %s: %v", fsDev, DataDir, err)
 	}
 	st.Mounted = true

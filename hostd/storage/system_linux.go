@@ -25,7 +25,7 @@ func MountSystem(ctx context.Context, log *slog.Logger, slot string) error {
 		return err
 	}
 	dev := "/dev/" + part
-	if err := unix.Mount(dev, sysimage.Dir, "squashfs", unix.MS_RDONLY|unix.MS_NODEV, ""); err != nil {
+	if err := unix.Mount(dev, sysimage.Dir, SystemFS, unix.MS_RDONLY|unix.MS_NODEV, ""); err != nil {
 		return fmt.Errorf("mount the system image %s on %s: %w (is squashfs among the kernel's modules?)", dev, sysimage.Dir, err)
 	}
 	log.Info("system image mounted", "slot", slot, "device", dev, "dir", sysimage.Dir)
