@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -328,6 +329,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.steps.done("guests started")
 	log.Info("ready", "since_start", time.Since(d.start).Round(time.Millisecond), "power_buttons", n, "steps", d.steps.String(),
 		"cpu_busy", fmt.Sprintf("%d%%", d.startCPU.busy(readCPUTimes())))
+	if log.Enabled(ctx, slog.LevelDebug) {
+		log.Debug("cpu time by program until ready", "programs", cpuByProgram(readProcs()))
+	}
 	// What bringing the host up allocated (module lists, the data
 	// partition's checks, smb.conf) is garbage now: back to the kernel
 	// at once, not when the scavenger gets to it.
@@ -717,4 +721,23 @@ func readCPUTimes() cpuTimes {
 	b, _ := os.ReadFile("/proc/stat")
 	t, _ := parseCPUTimes(string(b))
 	return t
+}
+
+// readProcs reads the CPU times of every process (procCPU).
+func readProcs() []procCPU {
+	entries, _ := os.ReadDir("/proc")
+	var out []procCPU
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		if p, ok := parseProcStat(string(b)); ok {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -42,3 +42,32 @@ func TestCPUTimes(t *testing.T) {
 		t.Errorf("backwards: busy %d%%", got)
 	}
 }
+
+func TestCPUByProgram(t *testing.T) {
+	var procs []procCPU
+	for _, line := range []string{
+		"1 (init) S 0 1 1 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 1 0 2 1000 10",
+		"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 2 0 0",
+		"40 (kworker/0:1-events) I 2 0 0 0 -1 69238880 0 0 0 0 0 12 0 0 20 0 1 0 3 0 0",
+		"41 (kworker/1:2) I 2 0 0 0 -1 69238880 0 0 0 0 0 8 0 0 20 0 1 0 3 0 0",
+		"90 (hostd) S 1 90 1 0 -1 4194560 900 0 0 0 60 80 30 15 20 0 9 0 40 1000 100",
+		"150 (smbd) S 90 150 1 0 -1 4194560 900 0 0 0 50 40 0 0 20 0 1 0 100 1000 100",
+		"151 (smbd (odd) name) S 150 150 1 0 -1 4194560 900 0 0 0 5 5 0 0 20 0 1 0 100 1000 100",
+	} {
+		p, ok := parseProcStat(line)
+		if !ok {
+			t.Fatalf("not parsed: %q", line)
+		}
+		procs = append(procs, p)
+	}
+	got := cpuByProgram(procs)
+	want := "hostd 1.40s, smbd 0.90s, hostd's children 0.45s, kernel threads 0.20s, smbd (odd) name 0.10s, init 0.08s"
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	for _, bad := range []string{"", "12 (x", "12 (x) S 1 2 3", "12 (x) S 1 2 3 4 5 6 7 8 9 10 a 12 13 14"} {
+		if _, ok := parseProcStat(bad); ok {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}

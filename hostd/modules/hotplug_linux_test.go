@@ -78,27 +78,39 @@ func TestSysModaliases(t *testing.T) {
 	}
 }
 
-// TestColdplugSettles: a round waits for the drivers others are loading
-// (hotplug started the controller's driver) and scans again once they
-// are in, so the devices they brought get their drivers before Coldplug
-// returns.
-func TestColdplugSettles(t *testing.T) {
+// coldplugLoader is a Loader of the modules.dep and modules.alias given,
+// on a sysfs-like tree of its own (l.sys) without devices yet.
+func coldplugLoader(t *testing.T, dep, alias string) *Loader {
+	t.Helper()
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "modules.dep"), []byte("kernel/ctrl.ko:\nkernel/child.ko:\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "modules.alias"), []byte("alias pci:v1234d0001* ctrl\nalias usb:v5678* child\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "modules.dep"), []byte(dep), 0o644)
+	os.WriteFile(filepath.Join(dir, "modules.alias"), []byte(alias), 0o644)
 	l, err := NewLoader(slog.New(slog.DiscardHandler), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	l.sys = t.TempDir()
-	device := func(name, modalias string) {
-		d := filepath.Join(l.sys, "devices", name)
-		os.MkdirAll(d, 0o755)
-		os.WriteFile(filepath.Join(d, "uevent"), []byte("MODALIAS="+modalias+"\n"), 0o644)
-		bus := filepath.Join(l.sys, "bus", strings.Split(modalias, ":")[0], "devices")
-		os.MkdirAll(bus, 0o755)
-		os.Symlink(d, filepath.Join(bus, name))
-	}
+	return l
+}
+
+// busDevice adds device name with modalias (its uevent's alone, as a
+// CPU has it) on the bus the modalias names, in sysfs-like tree sys.
+func busDevice(sys, name, modalias string) {
+	d := filepath.Join(sys, "devices", name)
+	os.MkdirAll(d, 0o755)
+	os.WriteFile(filepath.Join(d, "uevent"), []byte("MODALIAS="+modalias+"\n"), 0o644)
+	bus := filepath.Join(sys, "bus", strings.Split(modalias, ":")[0], "devices")
+	os.MkdirAll(bus, 0o755)
+	os.Symlink(d, filepath.Join(bus, name))
+}
+
+// TestColdplugSettles: a round waits for the drivers others are loading
+// (hotplug started the controller's driver) and scans again once they
+// are in, so the devices they brought get their drivers before Coldplug
+// returns.
+func TestColdplugSettles(t *testing.T) {
+	l := coldplugLoader(t, "kernel/ctrl.ko:\nkernel/child.ko:\n", "alias pci:v1234d0001* ctrl\nalias usb:v5678* child\n")
+	device := func(name, modalias string) { busDevice(l.sys, name, modalias) }
 	device("ctrl0", "pci:v1234d0001")
 	ctrlGo := make(chan struct{})
 	var mu sync.Mutex
@@ -423,22 +435,9 @@ func TestColdplugPCIFirst(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("raising a thread's priority back needs root")
 	}
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "modules.dep"), []byte("kernel/nvme.ko:\nkernel/psmouse.ko:\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "modules.alias"), []byte("alias pci:v8086d0001* nvme\nalias serio:ty01* psmouse\n"), 0o644)
-	l, err := NewLoader(slog.New(slog.DiscardHandler), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.sys = t.TempDir()
-	for name, modalias := range map[string]string{"nvme0": "pci:v8086d0001", "serio0": "serio:ty01"} {
-		d := filepath.Join(l.sys, "devices", name)
-		os.MkdirAll(d, 0o755)
-		os.WriteFile(filepath.Join(d, "uevent"), []byte("MODALIAS="+modalias+"\n"), 0o644)
-		bus := filepath.Join(l.sys, "bus", strings.Split(modalias, ":")[0], "devices")
-		os.MkdirAll(bus, 0o755)
-		os.Symlink(d, filepath.Join(bus, name))
-	}
+	l := coldplugLoader(t, "kernel/nvme.ko:\nkernel/psmouse.ko:\n", "alias pci:v8086d0001* nvme\nalias serio:ty01* psmouse\n")
+	busDevice(l.sys, "nvme0", "pci:v8086d0001")
+	busDevice(l.sys, "serio0", "serio:ty01")
 	var mu sync.Mutex
 	at := map[string]int{}
 	l.insmod = func(p, _ string) error {
