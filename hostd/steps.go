@@ -123,15 +123,16 @@ func parseProcStat(stat string) (procCPU, bool) {
 // cpuByProgram sums the CPU time of procs by program: the kernel's
 // threads (children of kthreadd, PID 2) as one, and what the children a
 // program waited for used apart ("NAME's children"), largest first, as
-// "name 1.2s" at 100 ticks a second.
+// "name 1.2s (0.4s user)" at 100 ticks a second (the rest in the kernel).
 func cpuByProgram(procs []procCPU) string {
-	sum := map[string]uint64{}
+	sum, user := map[string]uint64{}, map[string]uint64{}
 	for _, p := range procs {
 		name := p.comm
 		if p.ppid == 2 {
 			name = "kernel threads"
 		}
 		sum[name] += p.user + p.sys
+		user[name] += p.user
 		if p.children > 0 {
 			sum[name+"'s children"] += p.children
 		}
@@ -150,7 +151,11 @@ func cpuByProgram(procs []procCPU) string {
 	})
 	parts := make([]string, 0, len(names))
 	for _, n := range names {
-		parts = append(parts, fmt.Sprintf("%s %.2fs", n, float64(sum[n])/100))
+		part := fmt.Sprintf("%s %.2fs", n, float64(sum[n])/100)
+		if u := user[n]; u > 0 && u < sum[n] {
+			part += fmt.Sprintf(" (%.2fs user)", float64(u)/100)
+		}
+		parts = append(parts, part)
 	}
 	return strings.Join(parts, ", ")
 }

@@ -61,7 +61,7 @@ func TestCPUByProgram(t *testing.T) {
 		procs = append(procs, p)
 	}
 	got := cpuByProgram(procs)
-	want := "hostd 1.40s, smbd 0.90s, hostd's children 0.45s, kernel threads 0.20s, smbd (odd) name 0.10s, init 0.08s"
+	want := "hostd 1.40s (0.60s user), smbd 0.90s (0.50s user), hostd's children 0.45s, kernel threads 0.20s, smbd (odd) name 0.10s (0.05s user), init 0.08s (0.05s user)"
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
