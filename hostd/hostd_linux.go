@@ -242,19 +242,24 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		d.steps.done("system image")
 		startLink()
-		// Its filesystem, its encryption and the TPM's driver: the
-		// profile's modules that drive no device, all of them.
-		d.waitProfileModules(ctx)
 		// An internal disk is chosen among all of them; the TPM and the
-		// keyboard that unlock the partition are devices too.
+		// keyboard that unlock the partition are devices too, and the
+		// profile's modules (dm-crypt, the TPM's) unlock it.
+		if cfg.DataEncrypt {
+			d.waitProfileModules(ctx)
+		}
 		switch {
 		case cfg.DataDisk == "internal":
 			d.waitDevices("the data partition is on an internal disk")
 		case cfg.DataEncrypt:
 			d.waitDevices("the data partition is encrypted")
 		}
+		// The filesystem's modules (all the profile's that drive no
+		// device) are waited for once e2fsck or mke2fs, which do not
+		// need them, did their part.
 		d.data = storage.SetupData(ctx, log, storage.DataOptions{Encrypt: cfg.DataEncrypt, TPM: cfg.DataTPM, SecureBootOn: strings.HasPrefix(d.secureBoot, "on"),
-			Internal: cfg.DataDisk == "internal", Serial: cfg.DataDiskSerial, FirstBoot: d.takeFirstBoot}, console.AskConsoles(d.opts.Terminals))
+			Internal: cfg.DataDisk == "internal", Serial: cfg.DataDiskSerial, FirstBoot: d.takeFirstBoot,
+			BeforeMount: func() { d.waitProfileModules(ctx) }}, console.AskConsoles(d.opts.Terminals))
 		if d.data.Created && cfg.DataTPM {
 			// The recovery key was on the screen: it goes.
 			console.ClearTerminals(d.opts.Terminals)

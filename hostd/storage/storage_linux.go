@@ -87,6 +87,10 @@ type DataOptions struct {
 	// empty partition (config.FirstBoot as JSON), which are zeroed on the
 	// partition before anything is made there.
 	FirstBoot func(payload []byte)
+	// BeforeMount, when set, is called once the filesystem is made or
+	// checked, before it is mounted: the boot waits there for ext4's
+	// module, which mke2fs and e2fsck do not need.
+	BeforeMount func()
 }
 
 // SetupData finds the data partition on the boot disk, grows it into free
@@ -106,6 +110,13 @@ type DataOptions struct {
 // decide what may be formatted.
 func SetupData(ctx context.Context, log *slog.Logger, opts DataOptions, ask Asker) *DataStatus {
 	st := &DataStatus{}
+	// mark logs (with thinhost.debug) how long each part took.
+	last := time.Now()
+	mark := func(part string) {
+		now := time.Now()
+		log.Debug("data partition", "step", part, "took", now.Sub(last).Round(time.Millisecond))
+		last = now
+	}
 	fail := func(format string, a ...any) *DataStatus {
 		st.Problem = fmt.Sprintf(format, a...)
 		log.Error("data partition", "problem", st.Problem)
@@ -123,6 +134,7 @@ func SetupData(ctx context.Context, log *slog.Logger, opts DataOptions, ask Aske
 		return fail("%v", err)
 	}
 	st.Device = "/dev/" + part
+	mark("found")
 
 	f, err := os.Open(st.Device)
 	if err != nil {
@@ -180,6 +192,7 @@ func SetupData(ctx context.Context, log *slog.Logger, opts DataOptions, ask Aske
 			log.Warn("update the partition table", "disk", "/dev/"+disk, "err", err)
 		}
 	}
+	mark("read")
 	// fsDev holds the filesystem: the partition, or its opened LUKS2
 	// mapping.
 	fsDev := st.Device
@@ -261,6 +274,7 @@ func SetupData(ctx context.Context, log *slog.Logger, opts DataOptions, ask Aske
 			log.Warn("clear the empty-data marker", "device", st.Device, "err", err)
 		}
 		st.Created = true
+		mark("made")
 	} else {
 		out, err := sysimage.Command(ctx, e2fsck, "-p", fsDev).CombinedOutput()
 		code := exitCode(err)
@@ -279,10 +293,15 @@ func SetupData(ctx context.Context, log *slog.Logger, opts DataOptions, ask Aske
 			return fail("e2fsck %s found errors it cannot repair (exit %d); the partition is left untouched: %s", fsDev, code, strings.TrimSpace(string(out)))
 		}
 		enableEAInode(ctx, log, fsDev)
+		mark("checked")
 	}
 
 	if err := os.MkdirAll(DataDir, 0o755); err != nil {
 		return fail("create %s: %v", DataDir, err)
+	}
+	if opts.BeforeMount != nil {
+		opts.BeforeMount()
+		mark("modules")
 	}
 	// errors=continue, whatever the superblock says: remount-ro aborts
 	// the journal, and what was written in the seconds before the error
@@ -293,6 +312,7 @@ func SetupData(ctx context.Context, log *slog.Logger, opts DataOptions, ask Aske
 		return fail("mount %s on %s: %v", fsDev, DataDir, err)
 	}
 	st.Mounted = true
+	mark("mounted")
 	// At every boot: a filesystem smaller than its partition (grown by
 	// this boot, or by one that stopped before the filesystem followed)
 	// grows online.
@@ -309,7 +329,9 @@ func SetupData(ctx context.Context, log *slog.Logger, opts DataOptions, ask Aske
 			log.Warn("create data directory", "dir", d, "err", err)
 		}
 	}
+	mark("grown")
 	st.Boot = countBoot(log)
+	mark("counted")
 	var fsst unix.Statfs_t
 	if err := unix.Statfs(DataDir, &fsst); err == nil {
 		st.Size = int64(fsst.Blocks) * fsst.Bsize
