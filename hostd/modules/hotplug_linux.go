@@ -250,21 +250,23 @@ func (l *Loader) loadedInKernel(name string) bool {
 }
 
 // SystemUp lets the system image's modules load from now on, for any
-// caller, and returns the drivers the devices asked for until then
-// (SystemMounted loads them).
-func (l *Loader) SystemUp() (asked []string) {
+// caller. Those the devices asked for until then wait for SystemMounted,
+// whether it is called before or after.
+func (l *Loader) SystemUp() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.systemUp = true
-	asked, l.deferred = l.deferred, nil
-	return asked
 }
 
 // SystemMounted lets the system image's modules load (SystemUp) and
 // loads the profile's (names) and the drivers the devices asked for
 // until now, in the background (Background).
 func (l *Loader) SystemMounted(ctx context.Context, names []string) (loaded int) {
-	names = append(append([]string{}, names...), l.SystemUp()...)
+	l.mu.Lock()
+	l.systemUp = true
+	names = append(append([]string{}, names...), l.deferred...)
+	l.deferred = nil
+	l.mu.Unlock()
 	loaded, _ = l.Background(ctx, "system image", names)
 	return loaded
 }
