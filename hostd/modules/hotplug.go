@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -14,10 +15,44 @@ import (
 // builder writes it for the modules the image ships.
 type AliasTable struct {
 	entries []aliasEntry
+	// byPrefix indexes the entries by their pattern's literal prefix,
+	// each list in table order: a modalias can match only the patterns
+	// whose prefix is one of its own prefixes, so matching looks up each
+	// of those instead of trying every pattern. A laptop's table has
+	// 26,000 patterns (9,000 PCI, 8,500 USB); under TCG trying them all
+	// for each device took 0.2-0.6 s of every coldplug round.
+	byPrefix map[string][]int
+	// driven are the modules with a pattern on a bus of deviceBuses.
+	driven map[string]bool
 }
 
 type aliasEntry struct {
 	pattern, module string
+}
+
+// literalPrefix is pattern up to the first byte fnmatch treats as
+// special: a string it matches begins with it.
+func literalPrefix(pattern string) string {
+	if i := strings.IndexAny(pattern, "*?[\\"); i >= 0 {
+		return pattern[:i]
+	}
+	return pattern
+}
+
+// add appends an entry and indexes it.
+func (t *AliasTable) add(pattern, module string) {
+	if t.byPrefix == nil {
+		t.byPrefix, t.driven = map[string][]int{}, map[string]bool{}
+	}
+	for _, b := range deviceBuses {
+		if strings.HasPrefix(pattern, b) {
+			t.driven[module] = true
+			break
+		}
+	}
+	prefix := literalPrefix(pattern)
+	t.byPrefix[prefix] = append(t.byPrefix[prefix], len(t.entries))
+	t.entries = append(t.entries, aliasEntry{pattern: pattern, module: module})
 }
 
 // ParseModulesAlias reads "alias PATTERN MODULE" lines; other lines
@@ -36,7 +71,7 @@ func ParseModulesAlias(r io.Reader) (*AliasTable, error) {
 		if f[0] != "alias" || len(f) != 3 {
 			return nil, fmt.Errorf("parse modules.alias line %d: want \"alias PATTERN MODULE\"", line)
 		}
-		t.entries = append(t.entries, aliasEntry{pattern: f[1], module: strings.ReplaceAll(f[2], "-", "_")})
+		t.add(f[1], strings.ReplaceAll(f[2], "-", "_"))
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("read modules.alias: %w", err)
@@ -58,19 +93,7 @@ var deviceBuses = []string{"pci:", "usb:", "acpi:", "acpi*:", "hid:", "virtio:",
 // whether any of its aliases is on a bus of deviceBuses. Such a module is
 // loaded when a device wants it; others are loaded because the profile
 // names them.
-func (t *AliasTable) DeviceDriven(module string) bool {
-	for _, e := range t.entries {
-		if e.module != module {
-			continue
-		}
-		for _, b := range deviceBuses {
-			if strings.HasPrefix(e.pattern, b) {
-				return true
-			}
-		}
-	}
-	return false
-}
+func (t *AliasTable) DeviceDriven(module string) bool { return t.driven[module] }
 
 // Len is how many patterns the table holds.
 func (t *AliasTable) Len() int { return len(t.entries) }
@@ -78,11 +101,15 @@ func (t *AliasTable) Len() int { return len(t.entries) }
 // Match returns the modules whose patterns match modalias, in table
 // order, each once.
 func (t *AliasTable) Match(modalias string) []string {
+	var candidates []int
+	for k := 0; k <= len(modalias); k++ {
+		candidates = append(candidates, t.byPrefix[modalias[:k]]...)
+	}
+	slices.Sort(candidates)
 	var out []string
-	seen := map[string]bool{}
-	for _, e := range t.entries {
-		if !seen[e.module] && fnmatch(e.pattern, modalias) {
-			seen[e.module] = true
+	for _, i := range candidates {
+		e := &t.entries[i]
+		if !slices.Contains(out, e.module) && fnmatch(e.pattern, modalias) {
 			out = append(out, e.module)
 		}
 	}

@@ -1,6 +1,7 @@
 package modules
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -126,4 +127,104 @@ func FuzzParseUevent(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ParseUevent(b)
 	})
+}
+
+// linearMatch is Match without the index: every pattern, in table order.
+func linearMatch(t *AliasTable, modalias string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, e := range t.entries {
+		if !seen[e.module] && fnmatch(e.pattern, modalias) {
+			seen[e.module] = true
+			out = append(out, e.module)
+		}
+	}
+	return out
+}
+
+// indexFixture adds patterns whose bus is a pattern or missing, escapes
+// and sets before the colon, and a catch-all, to aliasFixture.
+const indexFixture = aliasFixture + `alias fs-ext4 ext4
+alias * catchall
+alias pci* pcistar
+alias ?ci:v00008086* anyci
+alias pc[i]:v*bc03* pcset
+alias pci\:v00008086* escaped
+alias usb:v0781p* sandisk
+alias :v* emptybus
+alias platform:i8042 i8042
+alias dmi*:svnLENOVO:* thinkpad_acpi
+`
+
+// TestAliasMatchIndexed: the index finds what trying every pattern
+// finds, in the same order.
+func TestAliasMatchIndexed(t *testing.T) {
+	table, err := ParseModulesAlias(strings.NewReader(indexFixture))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{
+		"pci:v00008086d00009A49sv00001028sd00000A38bc03sc00i00", "pci:v00001B36d0000000Dsv00001AF4sd00001100bc0Csc03i30",
+		"usb:v0781p5581d0100dc00dsc00dp00ic08isc06ip50in00", "acpi:PNP0C0A:", "platform:i8042", "platform:i8042x",
+		"dmi:bvnLENOVO:svnLENOVO:pn20XW:", "fs-ext4", "pcix:v00008086", ":v1", "", ":", "pci", "pci:", "scsi:t-0x00",
+	} {
+		got, want := strings.Join(table.Match(m), " "), strings.Join(linearMatch(table, m), " ")
+		if got != want {
+			t.Errorf("Match(%q) = %q, trying every pattern %q", m, got, want)
+		}
+	}
+}
+
+// FuzzAliasMatch: for any pattern and modalias, the index agrees with
+// trying every pattern.
+func FuzzAliasMatch(f *testing.F) {
+	f.Add("pci:v*d*sv*sd*bc0Csc03i30*", "pci:v00001B36d0000000Dsv00001AF4sd00001100bc0Csc03i30")
+	f.Add("acpi*:PNP0C0A:*", "acpi:PNP0C0A:")
+	f.Add("\\p:x", "p:x")
+	f.Fuzz(func(t *testing.T, pattern, modalias string) {
+		if strings.ContainsAny(pattern, " \t\n\r\v\f") || pattern == "" || strings.HasPrefix(pattern, "#") {
+			return
+		}
+		table, err := ParseModulesAlias(strings.NewReader(indexFixture + "alias " + pattern + " fuzzed\n"))
+		if err != nil {
+			return
+		}
+		got, want := strings.Join(table.Match(modalias), " "), strings.Join(linearMatch(table, modalias), " ")
+		if got != want {
+			t.Errorf("pattern %q, Match(%q) = %q, trying every pattern %q", pattern, modalias, got, want)
+		}
+	})
+}
+
+// BenchmarkAliasMatch matches a laptop's devices against a table the size
+// of Debian's 6.1 kernel's (26,000 patterns: 9,000 PCI, 8,500 USB).
+func BenchmarkAliasMatch(b *testing.B) {
+	var sb strings.Builder
+	for i := 0; i < 9000; i++ {
+		fmt.Fprintf(&sb, "alias pci:v%08Xd%08Xsv*sd*bc*sc*i* pci%d\n", 0x8086+i%40, i, i%700)
+	}
+	for i := 0; i < 8500; i++ {
+		fmt.Fprintf(&sb, "alias usb:v%04Xp%04Xd*dc*dsc*dp*ic*isc*ip*in* usb%d\n", i%300, i, i%500)
+	}
+	for i := 0; i < 8700; i++ {
+		fmt.Fprintf(&sb, "alias %s:dev%d* other%d\n", []string{"of", "i2c", "hid", "pcmcia", "spi", "hdaudio", "platform"}[i%7], i, i%900)
+		if i%12 == 0 {
+			fmt.Fprintf(&sb, "alias acpi*:ABCD%04X:* acpi%d\n", i, i)
+		}
+	}
+	table, err := ParseModulesAlias(strings.NewReader(sb.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	devices := []string{
+		"pci:v00008086d00009A49sv00001028sd00000A38bc03sc00i00", "pci:v00008086d0000A0EFsv00001028sd00000A38bc04sc03i80",
+		"pci:v00008086d0000A0E0sv00001028sd00000A38bc07sc80i00", "usb:v8087p0026d0002dcE0dsc01dp01icE0isc01ip01in00",
+		"acpi:PNP0C0C:", "acpi:INT33D5:", "platform:i8042", "hid:b0018g0001v000004F3p00002C82", "cpu:type:x86,ven0000fam0006mod008C:feature:,0000",
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, d := range devices {
+			table.Match(d)
+		}
+	}
 }
