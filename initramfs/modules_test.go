@@ -140,6 +140,27 @@ func TestMarkLate(t *testing.T) {
 	}
 }
 
+// TestPackEarly: the initramfs's modules are packed but for those that
+// load at every boot (the profile's that drive no device, and what they
+// need); a device's driver and its own dependencies are packed.
+func TestPackEarly(t *testing.T) {
+	dir := fakeModules(t)
+	set, err := Closure(dir, "6.1.0-test", []string{"ext4", "virtio_blk"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set.PackEarly()
+	packed := map[string]bool{}
+	for _, m := range set.Modules {
+		packed[m.Name] = m.Packed
+	}
+	want := map[string]bool{"ext4": false, "jbd2": false, "mbcache": false, "crc16": false, "crc32c_intel": false,
+		"virtio_blk": true, "virtio": true, "virtio_ring": true}
+	if !cmp.Equal(packed, want) {
+		t.Errorf("packed = %v, want %v", packed, want)
+	}
+}
+
 func TestClosureErrors(t *testing.T) {
 	dir := fakeModules(t)
 	_, err := Closure(dir, "6.1.0-test", []string{"ext4", "nvmee", "wifi"}, nil)

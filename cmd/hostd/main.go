@@ -9,12 +9,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -67,6 +69,10 @@ func daemon() error {
 	}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(con, ring), &slog.HandlerOptions{Level: level})).With("svc", "hostd")
 	slog.SetDefault(log)
+	// thinhost.cpuprofile: hostd's CPU profile from its start to the
+	// ready line, written to the data partition (go tool pprof reads it).
+	var profile bytes.Buffer
+	profiling := slices.Contains(strings.Fields(string(cmdline)), "thinhost.cpuprofile") && pprof.StartCPUProfile(&profile) == nil
 	cfg, err := config.Load(configPath)
 	if err != nil {
 		log.Error("cannot start", "err", err)
@@ -84,6 +90,14 @@ func daemon() error {
 		Reopen:    con.Reopen,
 		Logs:      ring,
 		Ready: func() {
+			if profiling {
+				pprof.StopCPUProfile()
+				if err := os.WriteFile(cpuProfileFile, profile.Bytes(), 0o644); err != nil {
+					log.Warn("write the boot's CPU profile", "err", err)
+				} else {
+					log.Info("the boot's CPU profile written", "file", cpuProfileFile)
+				}
+			}
 			if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 				log.Warn("write pid file", "file", pidFile, "err", err)
 			}
@@ -91,6 +105,10 @@ func daemon() error {
 	})
 	return d.Run(ctx)
 }
+
+// cpuProfileFile is where thinhost.cpuprofile writes hostd's CPU profile
+// of the boot.
+const cpuProfileFile = "/data/logs/boot-cpu.pprof"
 
 func requestPoweroff() error {
 	// Through the API's socket (root's alone, no token), as ctl asks;

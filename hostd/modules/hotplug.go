@@ -7,6 +7,8 @@ import (
 	"io"
 	"slices"
 	"strings"
+
+	"github.com/thinhost/thinhost/images/layout"
 )
 
 // AliasTable is depmod's modules.alias: which module drives which
@@ -22,7 +24,7 @@ type AliasTable struct {
 	// 26,000 patterns (9,000 PCI, 8,500 USB); under TCG trying them all
 	// for each device took 0.2-0.6 s of every coldplug round.
 	byPrefix map[string][]int
-	// driven are the modules with a pattern on a bus of deviceBuses.
+	// driven are the modules with a device's pattern (layout.DeviceAlias).
 	driven map[string]bool
 }
 
@@ -44,11 +46,8 @@ func (t *AliasTable) add(pattern, module string) {
 	if t.byPrefix == nil {
 		t.byPrefix, t.driven = map[string][]int{}, map[string]bool{}
 	}
-	for _, b := range deviceBuses {
-		if strings.HasPrefix(pattern, b) {
-			t.driven[module] = true
-			break
-		}
+	if layout.DeviceAlias(pattern) {
+		t.driven[module] = true
 	}
 	prefix := literalPrefix(pattern)
 	t.byPrefix[prefix] = append(t.byPrefix[prefix], len(t.entries))
@@ -79,18 +78,8 @@ func ParseModulesAlias(r io.Reader) (*AliasTable, error) {
 	return t, nil
 }
 
-// deviceBuses are the modalias prefixes of devices the kernel reports
-// (with a modalias file under /sys/devices and in uevents). A module with
-// an alias on one of them drives hardware; other aliases ("fs-ext4",
-// "char-major-10-200", "rtnl-link-bridge", "vfio_pci:...") name what it
-// provides, not a device.
-var deviceBuses = []string{"pci:", "usb:", "acpi:", "acpi*:", "hid:", "virtio:", "scsi:", "platform:", "of:",
-	"input:", "serio:", "pnp:", "dmi:", "cpu:", "x86cpu:", "i2c:", "spi:", "sdio:", "mmc:", "hdaudio:", "wmi:",
-	"mei:", "ieee1394:", "pcmcia:", "mdio:", "auxiliary:", "ishtp:", "ssb:", "bcma:", "sdw:", "typec:", "thunderbolt:",
-	"nd:", "serial_base:", "nvmem:", "rpmsg:", "sound:", "tbsvc:", "ccw:", "vmbus:", "hv_vmbus:"}
-
 // DeviceDriven reports whether module drives devices the kernel reports:
-// whether any of its aliases is on a bus of deviceBuses. Such a module is
+// whether any of its aliases is a device's (layout.DeviceAlias). Such a module is
 // loaded when a device wants it; others are loaded because the profile
 // names them.
 func (t *AliasTable) DeviceDriven(module string) bool { return t.driven[module] }

@@ -25,17 +25,25 @@ const (
 	GuestHostAddress = guestdrive.NATHostAddress
 )
 
-// PrivateDir is Samba's private directory on the data partition: its
-// secrets (the server's machine SID) and the password database. The
-// Windows ACLs smbd stores with the files (acl_xattr) name the share user
-// by a SID made of that machine SID; made afresh each boot, it made every
-// file with a stored ACL (one set from Windows, or inherited from a
-// folder's) unreadable to its own user after a reboot. Kept here, it
-// stays.
-const PrivateDir = layout.DataDir + "/state/samba"
+// StateDir is Samba's on the data partition: the machine SID the
+// shares' stored Windows ACLs name (SIDFile). The ACLs smbd stores with
+// the files (acl_xattr) name the share user by a SID made of the machine
+// SID; made afresh each boot, it made every file with a stored ACL (one
+// set from Windows, or inherited from a folder's) unreadable to its own
+// user after a reboot. Images before kept Samba's whole private
+// directory here, whose secrets.tdb holds it.
+const StateDir = layout.DataDir + "/state/samba"
 
-// Dirs are where smbd keeps its files: Run, made afresh each boot in
-// memory (SambaDir), and Private (PrivateDir), kept.
+// PrivateDir is Samba's private directory, in memory, made afresh each
+// boot: its secrets (the machine SID, from MACHINE.SID) and the password
+// database.
+const PrivateDir = SambaDir + "/private"
+
+// NetbiosName is the server's name, which Samba's secrets key its SID by.
+const NetbiosName = "THINHOST"
+
+// Dirs are where smbd keeps its files: Run and Private, made afresh each
+// boot in memory.
 type Dirs struct{ Run, Private string }
 
 // HostDirs are the booted host's.
@@ -95,7 +103,7 @@ func RenderSMBConf(fs *config.FileServer, sharesDir string, dirs Dirs, link *net
 	w("[global]")
 	w("  server role = standalone server")
 	w("  workgroup = WORKGROUP")
-	w("  netbios name = THINHOST")
+	w("  netbios name = %s", NetbiosName)
 	w("  server string = thinhost")
 	w("  # SMB1 off: SMB2.02 (Vista) is the oldest dialect served.")
 	w("  server min protocol = SMB2_02")
@@ -185,7 +193,8 @@ func RenderSMBConf(fs *config.FileServer, sharesDir string, dirs Dirs, link *net
 	w("")
 	w("  # The share user's account, written by hostd each boot: its NT hash alone.")
 	w("  passdb backend = smbpasswd:%s", PassdbFile(dirs.Private))
-	w("  # Samba's secrets, the server's SID among them, kept from boot to boot.")
+	w("  # Samba's secrets and password database, in memory; the server's SID")
+	w("  # comes in each boot as MACHINE.SID, the same from boot to boot.")
 	w("  private dir = %s", dirs.Private)
 	for _, d := range SambaRunDirs {
 		switch d {

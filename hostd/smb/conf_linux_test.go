@@ -232,15 +232,17 @@ func TestSMBConfHostNetwork(t *testing.T) {
 	}
 }
 
-// TestFilesAcrossBoots: each boot makes smbd's run directory afresh,
-// and the Windows ACLs smbd stores with the files (acl_xattr) name the
-// share user by a SID made of Samba's machine SID, in its private
-// directory's secrets. An ACL set from Windows on a folder, inherited by
-// a file written in it, must still let the user read, write, create and
-// delete after a reboot: the private directory is kept (PrivateDir, on
-// the data partition). With a fresh one the same steps are refused, which
-// is how the host behaved before, until ForgetACLs (the first boot that
-// keeps the directory) removes the ACLs stored then.
+// TestFilesAcrossBoots: each boot makes smbd's run and private
+// directories afresh, and the Windows ACLs smbd stores with the files
+// (acl_xattr) name the share user by a SID made of Samba's machine SID.
+// An ACL set from Windows on a folder, inherited by a file written in
+// it, must still let the user read, write, create and delete after a
+// reboot: every boot gives smbd the same machine SID (MACHINE.SID in its
+// private directory, as PrepareRun writes it; MachineSID of the data
+// filesystem's UUID, or the one kept on it). With another SID the same
+// steps are refused, which is how the host behaved before images kept
+// it, until ForgetACLs (the first boot that keeps one) removes the ACLs
+// stored then.
 func TestFilesAcrossBoots(t *testing.T) {
 	testenv.NeedE2E(t) // a real smbd
 	// smbcacls speaks to port 445 alone: in a namespace of its own.
@@ -267,10 +269,14 @@ func TestFilesAcrossBoots(t *testing.T) {
 		return s, sh
 	}
 	// boot serves the files of the last boot (none at first) with
-	// Samba's private directory private, writes in dir an inheritable
-	// Windows ACL and a file, and ends.
+	// machine SID sid, writes in dir an inheritable Windows ACL and a
+	// file, and ends.
 	var files string
-	boot := func(private, dir string) (stop func()) {
+	boot := func(sid, dir string) (stop func()) {
+		private := t.TempDir()
+		if err := os.WriteFile(filepath.Join(private, "MACHINE.SID"), []byte(sid+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 		conf, _, shares, stop := serveRenderedWith(t, fs, password, nil, private, 445)
 		if files != "" {
 			os.RemoveAll(filepath.Join(shares, "files"))
@@ -323,22 +329,22 @@ func TestFilesAcrossBoots(t *testing.T) {
 		}
 		return errs
 	}
-	kept := t.TempDir()
+	kept := MachineSID([16]byte{0x5e, 0x1f})
 	boot(kept, "kept")()
 	boot(kept, "lost")()
-	// The next boot with the same private directory: the files are the
-	// user's, both the last boot's and the one before's.
+	// The next boot with the same machine SID: the files are the user's,
+	// both the last boot's and the one before's.
 	stop := boot(kept, "")
 	if errs := use("kept"); len(errs) > 0 {
-		t.Errorf("after two reboots, with Samba's private directory kept: %v", errs)
+		t.Errorf("after two reboots, with the same machine SID: %v", errs)
 	}
 	if errs := use("lost"); len(errs) > 0 {
-		t.Errorf("after a reboot, with Samba's private directory kept: %v", errs)
+		t.Errorf("after a reboot, with the same machine SID: %v", errs)
 	}
 	stop()
-	// A fresh private directory, as every boot had before: refused. (The
-	// check that the test can fail.)
-	defer boot(t.TempDir(), "")()
+	// Another SID, as every boot had before: refused. (The check that
+	// the test can fail.)
+	defer boot(MachineSID([16]byte{0x0e, 0x1f}), "")()
 	if errs := use("lost"); len(errs) == 0 {
 		t.Error("with a fresh private directory the last boot's files were still the user's: this test shows nothing")
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/thinhost/thinhost/hostd/sysimage"
 	"github.com/thinhost/thinhost/images/layout"
 	"github.com/thinhost/thinhost/images/layout/config"
-	"github.com/thinhost/thinhost/internal/procnet"
+	"github.com/thinhost/thinhost/internal/fsutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,46 +28,38 @@ const ShareUID, ShareGID = 1000, 1000
 // PasswordFile keeps the generated share password on the data partition.
 var PasswordFile = filepath.Join(layout.DataDir, "state", "share-password")
 
-// Prepare readies the file server for smbd: the share folders on the data
-// partition (SharesDir), Samba's modules, its run directories and its
-// private directory (kept: PrivateDir), smb.conf (link: the guests'
-// host-only link, nil: none), and the share user's password pw (empty:
-// fsc's NT hash alone) in Samba's database, written afresh each boot. The
-// share user's account must exist.
-func Prepare(fsc *config.FileServer, pw string, link *net.IPNet) error {
-	for _, s := range fsc.Shares {
-		dir := filepath.Join(SharesDir, s.Path)
-		if err := os.MkdirAll(dir, 0o775); err != nil {
-			return fmt.Errorf("create share %s: %w", s.Name, err)
-		}
-		// A share is served from where it is, never through a symlink
-		// that would carry it (and wide links = no with it) elsewhere.
-		if real, err := filepath.EvalSymlinks(dir); err != nil || real != dir {
-			return fmt.Errorf("share %s: %s resolves to %q, outside the data partition's shares folder: remove the symlink", s.Name, dir, real)
-		}
-		// The share's own folder belongs to the share user; what is in it
-		// is left as it is.
-		if err := os.Lchown(dir, ShareUID, ShareGID); err != nil {
-			return fmt.Errorf("chown share %s: %w", s.Name, err)
-		}
+// SIDFile keeps, on the data partition, the machine SID the shares'
+// Windows ACLs name (MachineSID): smbd starts with the SID made of the
+// filesystem's UUID before the partition is mounted, and is started
+// again with this one if they differ (a filesystem whose files came from
+// another, an image before that kept Samba's secrets in StateDir).
+var SIDFile = filepath.Join(StateDir, "machine-sid")
+
+// PrepareRun readies smbd to start with machine SID sid, before the data
+// partition is mounted: Samba's modules, its run and private directories
+// (in memory, made afresh: the SID goes in as MACHINE.SID, which smbd
+// takes into its secrets at start), smb.conf (link: the guests'
+// host-only link, nil: none), and, when the profile gives the share
+// user's password or its NT hash, Samba's password database. The share
+// folders are not there yet: until PrepareShares, a client's tree
+// connect finds no share. The share user's account must exist.
+func PrepareRun(fsc *config.FileServer, link *net.IPNet, sid string) error {
+	if _, err := ParseMachineSID(sid); err != nil {
+		return fmt.Errorf("prepare smbd: %w", err)
 	}
 	if err := linkSambaModules(); err != nil {
 		return err
 	}
-	if _, err := os.Stat(PrivateDir); errors.Is(err, fs.ErrNotExist) {
-		// The first boot with Samba's secrets kept: every Windows ACL
-		// stored so far names a machine SID that is gone. Before the
-		// directory is made, so that a boot that failed here tries again.
-		n, err := ForgetACLs(SharesDir)
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			slog.Info("shares: removed Windows ACLs an earlier image stored, which named a server SID made afresh each boot and refused the files to their user", "files", n)
-		}
-	}
 	if err := MakeDirs(HostDirs); err != nil {
 		return err
+	}
+	// The secrets of a start with another SID go; smbd makes them again
+	// from MACHINE.SID.
+	if err := os.Remove(filepath.Join(PrivateDir, "secrets.tdb")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("prepare smbd: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(PrivateDir, "MACHINE.SID"), []byte(sid+"\n"), 0o600); err != nil {
+		return fmt.Errorf("prepare smbd: %w", err)
 	}
 	conf, err := RenderSMBConf(fsc, SharesDir, HostDirs, link)
 	if err != nil {
@@ -82,10 +74,55 @@ func Prepare(fsc *config.FileServer, pw string, link *net.IPNet) error {
 			return fmt.Errorf("write %s: %w", path, err)
 		}
 	}
+	if fsc.Password != "" || fsc.PasswordNTHash != "" {
+		return writePassdb(fsc, fsc.Password)
+	}
+	return nil
+}
+
+// PrepareShares readies the shares once the data partition is mounted:
+// the share folders (SharesDir), the share user's password pw (empty:
+// fsc's NT hash alone) in Samba's database, written afresh each boot, and
+// the machine SID the files' stored ACLs name, which it returns: the one
+// in SIDFile; else the one an earlier image kept in Samba's secrets in
+// StateDir; else sid, smbd's (a new filesystem, or files from images
+// that made a new SID each boot, whose stored ACLs it removes). It keeps
+// the SID it returns in SIDFile.
+func PrepareShares(fsc *config.FileServer, pw, sid string) (string, error) {
+	for _, s := range fsc.Shares {
+		dir := filepath.Join(SharesDir, s.Path)
+		if err := os.MkdirAll(dir, 0o775); err != nil {
+			return "", fmt.Errorf("create share %s: %w", s.Name, err)
+		}
+		// A share is served from where it is, never through a symlink
+		// that would carry it (and wide links = no with it) elsewhere.
+		if real, err := filepath.EvalSymlinks(dir); err != nil || real != dir {
+			return "", fmt.Errorf("share %s: %s resolves to %q, outside the data partition's shares folder: remove the symlink", s.Name, dir, real)
+		}
+		// The share's own folder belongs to the share user; what is in it
+		// is left as it is.
+		if err := os.Lchown(dir, ShareUID, ShareGID); err != nil {
+			return "", fmt.Errorf("chown share %s: %w", s.Name, err)
+		}
+	}
+	kept, err := keepSID(StateDir, SharesDir, sid)
+	if err != nil {
+		return "", err
+	}
 	// Samba's password database is written afresh from the password (or
 	// the profile's NT hash) each boot, so a changed profile password
 	// takes effect. Written here, in smbpasswd's format: no smbpasswd or
-	// pdbedit to run (1.7 s of the host's boot under TCG).
+	// pdbedit to run (1.7 s of the host's boot under TCG). smbd reads it
+	// at each logon.
+	if err := writePassdb(fsc, pw); err != nil {
+		return "", err
+	}
+	return kept, nil
+}
+
+// writePassdb writes the share user's account with password pw, or fsc's
+// NT hash when pw is empty.
+func writePassdb(fsc *config.FileServer, pw string) error {
 	hash := fsc.PasswordNTHash
 	if hash == "" {
 		hash = config.NTHash(pw)
@@ -94,6 +131,52 @@ func Prepare(fsc *config.FileServer, pw string, link *net.IPNet) error {
 		return fmt.Errorf("set the share password: %w", err)
 	}
 	return nil
+}
+
+// keepSID returns the machine SID kept in stateDir (SIDFile's name
+// there), as PrepareShares says, keeping sid there when none was.
+func keepSID(stateDir, sharesDir, sid string) (string, error) {
+	file := filepath.Join(stateDir, filepath.Base(SIDFile))
+	b, err := os.ReadFile(file)
+	if err == nil {
+		kept, perr := ParseMachineSID(string(b))
+		if perr == nil {
+			return kept, nil
+		}
+		// Not written by hostd (it writes it whole, then renames it):
+		// the secrets below, or smbd's SID, and a new file.
+		slog.Warn("shares: the kept machine SID is unreadable; the files' stored Windows ACLs may name another", "file", file, "err", perr)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read the shares' machine SID: %w", err)
+	}
+	secrets := filepath.Join(stateDir, "secrets.tdb")
+	if b, err := os.ReadFile(secrets); err == nil {
+		// Kept by the images that kept Samba's private directory here.
+		if old, err := SecretsSID(b, NetbiosName); err == nil {
+			slog.Info("shares: the machine SID an earlier image kept in Samba's secrets is the shares' from now on", "sid", old, "file", file)
+			sid = old
+		} else {
+			slog.Warn("shares: no machine SID in the secrets an earlier image kept; the files' stored Windows ACLs may name it", "file", secrets, "err", err)
+		}
+	} else if _, err := os.Stat(stateDir); errors.Is(err, fs.ErrNotExist) {
+		// The first boot to keep a machine SID: every Windows ACL stored
+		// before names one made afresh each boot, gone. Before the SID
+		// is kept, so that a boot that failed here tries again.
+		n, err := ForgetACLs(sharesDir)
+		if err != nil {
+			return "", err
+		}
+		if n > 0 {
+			slog.Info("shares: removed Windows ACLs an earlier image stored, which named a server SID made afresh each boot and refused the files to their user", "files", n)
+		}
+	}
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return "", fmt.Errorf("keep the shares' machine SID: %w", err)
+	}
+	if err := fsutil.WriteFile(file, strings.NewReader(sid+"\n"), 0o644, nil); err != nil {
+		return "", fmt.Errorf("keep the shares' machine SID: %w", err)
+	}
+	return sid, nil
 }
 
 // Service is smbd as the supervisor runs it, from the system image with
@@ -108,10 +191,21 @@ func Service() supervise.Service {
 }
 
 // WaitListening waits until smbd listens on port 445 (the shares answer),
-// for at most timeout.
+// for at most timeout. It tries to connect on loopback, which every
+// smb.conf hostd writes serves: a refused connection costs the kernel
+// little, where reading /proc/net/tcp every 50 ms took 0.24 s of CPU in a
+// boot under TCG. The one connection that succeeds is closed at once.
 func WaitListening(ctx context.Context, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	for len(procnet.Listeners(445)) == 0 {
+	answers := func() bool {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(GuestLoopback, "445"), time.Second)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	}
+	for !answers() {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("smbd is not listening on port 445 after %s", timeout)
 		}
@@ -232,18 +326,4 @@ func ForgetACLs(dir string) (int, error) {
 		return n, fmt.Errorf("forget the shares' Windows ACLs: %w", err)
 	}
 	return n, nil
-}
-
-// Warm brings into memory what smbd's start reads from the system image
-// (its program and its 138 libraries, linked at start), by running `smbd
-// -V`, so that smbd, started once the data partition is mounted, finds
-// them there: under TCG a cold start took 0.5-0.6 s to link, a warm one
-// 0.25-0.3 s. It runs at the boot's priority: at nice 10 it ended after
-// smbd had started, and four boots each way were 0.1 s slower to ready.
-// It returns when that run ended.
-func Warm(ctx context.Context) error {
-	if err := sysimage.Command(ctx, "/usr/sbin/smbd", "-V").Run(); err != nil {
-		return fmt.Errorf("warm smbd: %w", err)
-	}
-	return nil
 }

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"encoding/binary"
+	"fmt"
 	"io"
 )
 
@@ -101,4 +102,21 @@ func Ext4Blocks(head []byte) (blocks, blockSize uint64, ok bool) {
 		blocks |= uint64(le.Uint32(head[sb+0x150:])) << 32
 	}
 	return blocks, 1024 << logSize, true
+}
+
+// Ext4UUID is the UUID of the ext4 whose first bytes head holds (2 KiB
+// suffice): mke2fs chooses it, and it stays the filesystem's for its
+// life. It is known before the filesystem is checked or mounted.
+func Ext4UUID(head []byte) (id [16]byte, ok bool) {
+	const sb = 1024
+	if Probe(head) != "ext4" || len(head) < sb+0x78 {
+		return id, false
+	}
+	copy(id[:], head[sb+0x68:sb+0x78])
+	return id, id != [16]byte{}
+}
+
+// uuidString is id as mke2fs -U takes it.
+func uuidString(id [16]byte) string {
+	return fmt.Sprintf("%x-%x-%x-%x-%x", id[0:4], id[4:6], id[6:8], id[8:10], id[10:16])
 }

@@ -76,6 +76,14 @@ func TestExt4Incompat(t *testing.T) {
 	if blocks, bs, ok := Ext4Blocks(head(mk("size.img"))); !ok || blocks*bs != 32<<20 {
 		t.Errorf("Ext4Blocks of a 32 MiB ext4 = %d blocks of %d (%v)", blocks, bs, ok)
 	}
+	// The UUID hostd chooses for mke2fs, read back before any mount.
+	id := [16]byte{0x5e, 0x1f, 0, 1, 2, 3, 0x40, 5, 0x80, 7, 8, 9, 10, 11, 12, 13}
+	if got, ok := Ext4UUID(head(mk("uuid.img", "-U", uuidString(id)))); !ok || got != id {
+		t.Errorf("Ext4UUID = %x (%v), want %x", got, ok, id)
+	}
+	if _, ok := Ext4UUID(make([]byte, 2048)); ok {
+		t.Error("a UUID read from zeros")
+	}
 	check := func(what, p string, want bool) {
 		t.Helper()
 		in, ok := Ext4Incompat(head(p))

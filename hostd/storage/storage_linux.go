@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -91,6 +92,11 @@ type DataOptions struct {
 	// checked, before it is mounted: the boot waits there for ext4's
 	// module, which mke2fs and e2fsck do not need.
 	BeforeMount func()
+	// Filesystem, when set, is called with the data filesystem's UUID
+	// as soon as it is known (read from its superblock, or chosen for
+	// mke2fs), before the filesystem is checked, made or mounted: smbd
+	// starts then, its machine SID made of it.
+	Filesystem func(uuid [16]byte)
 }
 
 // SetupData finds the data partition on the boot disk, grows it into free
@@ -144,6 +150,20 @@ func SetupData(ctx context.Context, log *slog.Logger, opts DataOptions, ask Aske
 	if err != nil {
 		f.Close()
 		return fail("read %s: %v", st.Device, err)
+	}
+	// The filesystem's identity, as early as it is known: for ext4 on
+	// the partition itself, now.
+	identified := false
+	identify := func(id [16]byte) {
+		if !identified && opts.Filesystem != nil {
+			identified = true
+			opts.Filesystem(id)
+		}
+	}
+	if fs == "ext4" {
+		if id, ok := readExt4UUID(f); ok {
+			identify(id)
+		}
 	}
 	var blank Blank
 	if fs != "ext4" && fs != "crypto_LUKS" {
@@ -256,10 +276,19 @@ func SetupData(ctx context.Context, log *slog.Logger, opts DataOptions, ask Aske
 		log.Warn("the data partition is not encrypted: it held files before the profile asked for encryption, and hostd encrypts only an empty one", "device", st.Device)
 	}
 	if makeFS {
+		// The new filesystem's UUID is chosen here, known before mke2fs
+		// runs.
+		var id [16]byte
+		if _, err := rand.Read(id[:]); err != nil {
+			return fail("choose the new filesystem's UUID: %v", err)
+		}
+		id[6], id[8] = id[6]&0x0f|0x40, id[8]&0x3f|0x80 // version 4, RFC 4122
+		identify(id)
 		log.Info("creating ext4 on the empty data partition", "device", fsDev)
 		// ea_inode: the shares' alternate data streams up to 64 KiB.
 		// nodiscard: nothing is thrown away that a mistake could want back.
-		if out, err := sysimage.Command(ctx, mke2fs, "-q", "-t", "ext4", "-O", "ea_inode", "-E", "nodiscard", "-L", layout.DataName, "-m", "1", fsDev).CombinedOutput(); err != nil {
+		if out, err := sysimage.Command(ctx, mke2fs, "-q", "-t", "ext4", "-O", "ea_inode", "-E", "nodiscard", "-L", layout.DataName, "-m", "1",
+			"-U", uuidString(id), fsDev).CombinedOutput(); err != nil {
 			return fail("create ext4 on %s: %v: %s", fsDev, err, strings.TrimSpace(string(out)))
 		}
 		if st.Encrypted {
@@ -276,6 +305,13 @@ func SetupData(ctx context.Context, log *slog.Logger, opts DataOptions, ask Aske
 		st.Created = true
 		mark("made")
 	} else {
+		if f, err := os.Open(fsDev); err == nil {
+			// ext4 inside LUKS2: known once opened.
+			if id, ok := readExt4UUID(f); ok {
+				identify(id)
+			}
+			f.Close()
+		}
 		out, err := sysimage.Command(ctx, e2fsck, "-p", fsDev).CombinedOutput()
 		code := exitCode(err)
 		switch {
@@ -338,6 +374,15 @@ func SetupData(ctx context.Context, log *slog.Logger, opts DataOptions, ask Aske
 		st.Free = int64(fsst.Bavail) * fsst.Bsize
 	}
 	return st
+}
+
+// readExt4UUID reads the UUID of the ext4 on r (Ext4UUID).
+func readExt4UUID(r io.ReaderAt) ([16]byte, bool) {
+	head := make([]byte, 2048)
+	if _, err := r.ReadAt(head, 0); err != nil {
+		return [16]byte{}, false
+	}
+	return Ext4UUID(head)
 }
 
 // e2fsckErrorsRecorded is what e2fsck -p says of a filesystem whose

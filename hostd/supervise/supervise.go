@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/thinhost/thinhost/hostd/api"
+	"golang.org/x/sys/unix"
 	"io"
 	"log/slog"
 	"os/exec"
@@ -52,6 +53,9 @@ type Service struct {
 	// Chroot, when set, runs the program with that directory as its root;
 	// Path and Dir are then inside it.
 	Chroot string
+	// Nice is the program's scheduling priority as it starts (nice(1):
+	// below 0 ahead of the rest); Renice changes it.
+	Nice int
 }
 
 // Line is one line of a service's output.
@@ -219,6 +223,11 @@ func (s *Supervisor) runOnce(ctx context.Context, sv *service) error {
 	}
 	exited := make(chan struct{})
 	sv.mu.Lock()
+	if nice := sv.spec.Nice; nice != 0 {
+		if err := unix.Setpriority(unix.PRIO_PROCESS, cmd.Process.Pid, nice); err != nil {
+			s.log.Warn("set a service's priority", "svc", sv.spec.Name, "nice", nice, "err", err)
+		}
+	}
 	sv.cmd, sv.exited = cmd, exited
 	sv.status.State, sv.status.Pid, sv.status.Since = Running, cmd.Process.Pid, time.Now()
 	sv.mu.Unlock()
@@ -393,6 +402,25 @@ func (s *Supervisor) Running(name string) bool {
 	default:
 		return true
 	}
+}
+
+// Renice sets the named service's priority (Service.Nice): of every
+// process of its group now (what it forked too), and of its later runs.
+func (s *Supervisor) Renice(name string, nice int) error {
+	sv := s.find(name, false)
+	if sv == nil {
+		return fmt.Errorf("renice %s: %w", name, ErrUnknown)
+	}
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	sv.spec.Nice = nice
+	if sv.cmd == nil || sv.status.State != Running {
+		return nil
+	}
+	if err := unix.Setpriority(unix.PRIO_PGRP, sv.cmd.Process.Pid, nice); err != nil {
+		return fmt.Errorf("renice %s: %w", name, err)
+	}
+	return nil
 }
 
 // Restart ends the service's current process (SIGTERM to its group); the

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The test binary stands in for a child service when this variable names
@@ -409,3 +411,45 @@ func TestSkipGraceful(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestNice: a service starts at its priority, and Renice changes it for
+// every process of its group (here a grandchild it started) and for its
+// next run.
+func TestNice(t *testing.T) {
+	nice := func(pid int) int {
+		t.Helper()
+		prio, err := unix.Getpriority(unix.PRIO_PROCESS, pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 20 - prio // the raw syscall's 40..1 for nice -20..19
+	}
+	var ls lines
+	s := New(nil, ls.add)
+	svc := child(t, "parent", "parent")
+	svc.Nice = 5
+	if err := s.Start(context.Background(), svc); err != nil {
+		t.Fatal(err)
+	}
+	defer s.StopAll(nil)
+	g := ls.waitFor(t, "grandchild")
+	grandchild, _ := strconv.Atoi(strings.Fields(g.Text)[1])
+	var pid int
+	for _, st := range s.Status() {
+		pid = st.Pid
+	}
+	if n := nice(pid); n != 5 {
+		t.Errorf("started at nice %d, want 5", n)
+	}
+	if err := s.Renice("parent", 2); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []int{pid, grandchild} {
+		if n := nice(p); n != 2 {
+			t.Errorf("pid %d at nice %d after Renice, want 2", p, n)
+		}
+	}
+	if err := s.Renice("absent", 0); !errors.Is(err, ErrUnknown) {
+		t.Errorf("Renice of no service: %v", err)
+	}
+}

@@ -66,6 +66,14 @@ func tree(t *testing.T) (entries []Entry, want map[string][]byte) {
 
 func writeImage(t *testing.T, entries []Entry) string {
 	t.Helper()
+	return writeImageWith(t, entries, Zstd)
+}
+
+// compressions are the codecs each reader test reads.
+var compressions = map[string]Compression{"zstd": Zstd, "lz4": LZ4}
+
+func writeImageWith(t *testing.T, entries []Entry, c Compression) string {
+	t.Helper()
 	img := filepath.Join(t.TempDir(), "fs.sqsh")
 	f, err := os.Create(img)
 	if err != nil {
@@ -73,7 +81,7 @@ func writeImage(t *testing.T, entries []Entry) string {
 	}
 	defer f.Close()
 	// At an offset, as in a partition.
-	size, err := Write(f, 4096, 0, entries, Options{})
+	size, err := Write(f, 4096, 0, entries, Options{Compression: c})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,9 +94,15 @@ func writeImage(t *testing.T, entries []Entry) string {
 // TestUnsquashfs: squashfs-tools' own reader extracts every file with its
 // bytes, modes and links.
 func TestUnsquashfs(t *testing.T) {
+	for name, c := range compressions {
+		t.Run(name, func(t *testing.T) { testUnsquashfs(t, c) })
+	}
+}
+
+func testUnsquashfs(t *testing.T, c Compression) {
 	unsquashfs := testenv.NeedTool(t, "unsquashfs")
 	entries, want := tree(t)
-	img := writeImage(t, entries)
+	img := writeImageWith(t, entries, c)
 	dest := filepath.Join(t.TempDir(), "out")
 	if out, err := exec.Command(unsquashfs, "-no-xattrs", "-d", dest, "-o", "4096", img).CombinedOutput(); err != nil {
 		t.Fatalf("unsquashfs: %v\n%s", err, out)
@@ -161,10 +175,16 @@ func checkTree(t *testing.T, dir string, want map[string][]byte) {
 // TestKernelMount: the running kernel mounts it through a loop device and
 // reads it all back (root, with loop devices and squashfs).
 func TestKernelMount(t *testing.T) {
+	for name, c := range compressions {
+		t.Run(name, func(t *testing.T) { testKernelMount(t, c) })
+	}
+}
+
+func testKernelMount(t *testing.T, c Compression) {
 	testenv.NeedRoot(t)
 	losetup := testenv.NeedTool(t, "losetup")
 	entries, want := tree(t)
-	img := writeImage(t, entries)
+	img := writeImageWith(t, entries, c)
 	out, err := exec.Command(losetup, "--find", "--show", "--read-only", "--offset", "4096", img).Output()
 	if err != nil {
 		t.Skipf("no loop device: %v", err)
