@@ -142,21 +142,27 @@ func (d *Daemon) setupShares(ctx context.Context) {
 		d.record("shares not served: %v", err)
 		return
 	}
-	if sid == d.smbSID {
-		return
+	if sid != d.smbSID {
+		if d.smbSID != "" {
+			log.Info("smbd starts again with the machine SID the shares' Windows ACLs name", "started_with", d.smbSID, "kept", sid)
+			d.stopSMB()
+		}
+		if err := d.startSMB(ctx, sid); err != nil {
+			d.record("%v", err)
+			return
+		}
 	}
-	if d.smbSID != "" {
-		log.Info("smbd starts again with the machine SID the shares' Windows ACLs name", "started_with", d.smbSID, "kept", sid)
+	// Logons begin here, under the SID just settled: none could store
+	// an ACL naming another.
+	if err := smb.WritePassword(fsc, d.sharePW); err != nil {
 		d.stopSMB()
-	}
-	if err := d.startSMB(ctx, sid); err != nil {
-		d.record("%v", err)
+		d.record("shares not served: %v", err)
 	}
 }
 
-// prepareShares finds the share user's password and readies the shares
-// on the data partition (smb.PrepareShares); it returns the machine SID
-// they name.
+// prepareShares finds the share user's password (d.sharePW) and readies
+// the shares on the data partition (smb.PrepareShares); it returns the
+// machine SID they name.
 func (d *Daemon) prepareShares() (string, error) {
 	fsc := d.opts.Config.FileServer
 	pw, where, err := smb.Password(fsc, smb.PasswordFile)
@@ -168,7 +174,7 @@ func (d *Daemon) prepareShares() (string, error) {
 	if sid == "" {
 		sid = smb.MachineSID(d.dataID)
 	}
-	kept, err := smb.PrepareShares(fsc, pw, sid)
+	kept, err := smb.PrepareShares(fsc, sid)
 	if err != nil {
 		return "", err
 	}

@@ -37,12 +37,13 @@ var SIDFile = filepath.Join(StateDir, "machine-sid")
 
 // PrepareRun readies smbd to start with machine SID sid, before the data
 // partition is mounted: Samba's modules, its run and private directories
-// (in memory, made afresh: the SID goes in as MACHINE.SID, which smbd
-// takes into its secrets at start), smb.conf (link: the guests'
-// host-only link, nil: none), and, when the profile gives the share
-// user's password or its NT hash, Samba's password database. The share
-// folders are not there yet: until PrepareShares, a client's tree
-// connect finds no share. The share user's account must exist.
+// (in memory, made afresh for each start: the SID goes in as
+// MACHINE.SID, which smbd takes into its secrets at start; nothing an
+// earlier start cached under another SID stays), and smb.conf (link: the
+// guests' host-only link, nil: none). The password database is not
+// written: nobody logs on until WritePassword, once PrepareShares has
+// settled the SID the files' ACLs name. The share user's account must
+// exist.
 func PrepareRun(fsc *config.FileServer, link *net.IPNet, sid string) error {
 	if _, err := ParseMachineSID(sid); err != nil {
 		return fmt.Errorf("prepare smbd: %w", err)
@@ -50,13 +51,13 @@ func PrepareRun(fsc *config.FileServer, link *net.IPNet, sid string) error {
 	if err := linkSambaModules(); err != nil {
 		return err
 	}
+	for _, d := range append([]string{HostDirs.Private}, SambaRunDirs...) {
+		if err := os.RemoveAll(filepath.Join(HostDirs.Run, filepath.Base(d))); err != nil {
+			return fmt.Errorf("prepare smbd: %w", err)
+		}
+	}
 	if err := MakeDirs(HostDirs); err != nil {
 		return err
-	}
-	// The secrets of a start with another SID go; smbd makes them again
-	// from MACHINE.SID.
-	if err := os.Remove(filepath.Join(PrivateDir, "secrets.tdb")); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("prepare smbd: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(PrivateDir, "MACHINE.SID"), []byte(sid+"\n"), 0o600); err != nil {
 		return fmt.Errorf("prepare smbd: %w", err)
@@ -74,21 +75,16 @@ func PrepareRun(fsc *config.FileServer, link *net.IPNet, sid string) error {
 			return fmt.Errorf("write %s: %w", path, err)
 		}
 	}
-	if fsc.Password != "" || fsc.PasswordNTHash != "" {
-		return writePassdb(fsc, fsc.Password)
-	}
 	return nil
 }
 
 // PrepareShares readies the shares once the data partition is mounted:
-// the share folders (SharesDir), the share user's password pw (empty:
-// fsc's NT hash alone) in Samba's database, written afresh each boot, and
-// the machine SID the files' stored ACLs name, which it returns: the one
-// in SIDFile; else the one an earlier image kept in Samba's secrets in
-// StateDir; else sid, smbd's (a new filesystem, or files from images
-// that made a new SID each boot, whose stored ACLs it removes). It keeps
-// the SID it returns in SIDFile.
-func PrepareShares(fsc *config.FileServer, pw, sid string) (string, error) {
+// the share folders (SharesDir) and the machine SID the files' stored
+// ACLs name, which it returns: the one in SIDFile; else the one an
+// earlier image kept in Samba's secrets in StateDir; else sid, smbd's (a
+// new filesystem, or files from images that made a new SID each boot,
+// whose stored ACLs it removes). It keeps the SID it returns in SIDFile.
+func PrepareShares(fsc *config.FileServer, sid string) (string, error) {
 	for _, s := range fsc.Shares {
 		dir := filepath.Join(SharesDir, s.Path)
 		if err := os.MkdirAll(dir, 0o775); err != nil {
@@ -105,24 +101,15 @@ func PrepareShares(fsc *config.FileServer, pw, sid string) (string, error) {
 			return "", fmt.Errorf("chown share %s: %w", s.Name, err)
 		}
 	}
-	kept, err := keepSID(StateDir, SharesDir, sid)
-	if err != nil {
-		return "", err
-	}
-	// Samba's password database is written afresh from the password (or
-	// the profile's NT hash) each boot, so a changed profile password
-	// takes effect. Written here, in smbpasswd's format: no smbpasswd or
-	// pdbedit to run (1.7 s of the host's boot under TCG). smbd reads it
-	// at each logon.
-	if err := writePassdb(fsc, pw); err != nil {
-		return "", err
-	}
-	return kept, nil
+	return keepSID(StateDir, SharesDir, sid)
 }
 
-// writePassdb writes the share user's account with password pw, or fsc's
-// NT hash when pw is empty.
-func writePassdb(fsc *config.FileServer, pw string) error {
+// WritePassword writes the share user's account with password pw (empty:
+// fsc's NT hash alone) as Samba's password database, afresh each boot, so
+// a changed profile password takes effect: in smbpasswd's format, no
+// smbpasswd or pdbedit to run (1.7 s of the host's boot under TCG). smbd
+// reads it at each logon, so logons begin here.
+func WritePassword(fsc *config.FileServer, pw string) error {
 	hash := fsc.PasswordNTHash
 	if hash == "" {
 		hash = config.NTHash(pw)
@@ -150,15 +137,23 @@ func keepSID(stateDir, sharesDir, sid string) (string, error) {
 		return "", fmt.Errorf("read the shares' machine SID: %w", err)
 	}
 	secrets := filepath.Join(stateDir, "secrets.tdb")
-	if b, err := os.ReadFile(secrets); err == nil {
+	b, err = os.ReadFile(secrets)
+	switch {
+	case err == nil:
 		// Kept by the images that kept Samba's private directory here.
-		if old, err := SecretsSID(b, NetbiosName); err == nil {
-			slog.Info("shares: the machine SID an earlier image kept in Samba's secrets is the shares' from now on", "sid", old, "file", file)
-			sid = old
-		} else {
-			slog.Warn("shares: no machine SID in the secrets an earlier image kept; the files' stored Windows ACLs may name it", "file", secrets, "err", err)
+		old, err := SecretsSID(b, NetbiosName)
+		if err != nil {
+			// Not kept, so that a later image that reads it can: the
+			// files' stored ACLs may name the SID in there.
+			slog.Warn("shares: no machine SID read from the secrets an earlier image kept; smbd's serves this boot", "file", secrets, "err", err)
+			return sid, nil
 		}
-	} else if _, err := os.Stat(stateDir); errors.Is(err, fs.ErrNotExist) {
+		slog.Info("shares: the machine SID an earlier image kept in Samba's secrets is the shares' from now on", "sid", old, "file", file)
+		sid = old
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("read the machine SID an earlier image kept: %w", err)
+	}
+	if _, err := os.Stat(stateDir); errors.Is(err, fs.ErrNotExist) {
 		// The first boot to keep a machine SID: every Windows ACL stored
 		// before names one made afresh each boot, gone. Before the SID
 		// is kept, so that a boot that failed here tries again.

@@ -58,6 +58,15 @@ func TestKeepSID(t *testing.T) {
 			t.Errorf("keepSID = %q, %v; kept %q", sid, err, read(state))
 		}
 	})
+	t.Run("secrets unread", func(t *testing.T) {
+		// Secrets whose SID cannot be read: smbd's serves, and nothing is
+		// kept, so that a later image that reads them still can.
+		state := t.TempDir()
+		os.WriteFile(filepath.Join(state, "secrets.tdb"), []byte("not a tdb"), 0o600)
+		if sid, err := keepSID(state, t.TempDir(), smbds); err != nil || sid != smbds || read(state) != "" {
+			t.Errorf("keepSID = %q, %v; kept %q", sid, err, read(state))
+		}
+	})
 	t.Run("first", func(t *testing.T) {
 		shares := t.TempDir()
 		f := filepath.Join(shares, "a.txt")

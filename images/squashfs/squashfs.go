@@ -570,17 +570,15 @@ func compressBlock(c Compression, b []byte) (uint32, []byte, error) {
 // compress compresses b with c; the result may be larger than b.
 func compress(c Compression, b []byte) ([]byte, error) {
 	if c == LZ4 {
-		// A raw LZ4 block, as the kernel's LZ4_decompress_safe reads it;
-		// nil when it would not be smaller.
+		// A raw LZ4 block, as the kernel's LZ4_decompress_safe reads it
+		// (with room for the worst case, so it never fails for lack of
+		// it; compressBlock keeps the smaller of the two).
 		out := make([]byte, lz4.CompressBlockBound(len(b)))
 		var hc lz4.CompressorHC
 		hc.Level = lz4.Level9
 		n, err := hc.CompressBlock(b, out)
 		if err != nil {
 			return nil, err
-		}
-		if n == 0 {
-			return b, nil // incompressible: stored as it is
 		}
 		return out[:n], nil
 	}
