@@ -71,7 +71,7 @@ func writeSystem(d *disk.Disk, p Partition, files []SystemFile) ([]ManifestEntry
 	// LZ4, not zstd: the host's boot waits for smbd, which maps Samba's
 	// 138 libraries as it starts, and the kernel unpacks each block it
 	// touches. Under TCG smbd's start took 1.4-1.5 s of CPU instead of
-	// 2.0-2.1 s, for a system image of 87.4 MiB instead of 71.9 MiB (on
+	// 2.0-2.1 s, for a system image of 87.5 MiB instead of 71.9 MiB (on
 	// this machine natively, reading every library took 0.12-0.14 s of
 	// CPU instead of 0.2-0.26 s). From a USB 2 stick the larger image
 	// reads a little slower; from USB 3 or NVMe the two are even.
