@@ -113,7 +113,8 @@ func Start(ctx context.Context, cfg Config) (*Machine, error) {
 	m := &Machine{done: make(chan struct{})}
 	switch cfg.Accel {
 	case "", "auto":
-		if ok, why := ProbeKVM(ctx, bin); ok {
+		// The firmware it boots: KVM may fail in it alone.
+		if ok, why := ProbeKVM(ctx, bin, fw.Code); ok {
 			cfg.Accel = AccelKVM
 		} else {
 			cfg.Accel = AccelTCG
